@@ -1,0 +1,1 @@
+"""b2sync insights package."""
