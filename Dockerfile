@@ -1,0 +1,24 @@
+# syntax=docker/dockerfile:1
+# Multi-stage build: dependencies are installed from the lock file into /opt/venv in the
+# builder; the runtime image copies only that venv and runs as an unprivileged user.
+FROM python:3.11-slim AS builder
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
+COPY . .
+RUN pip install --no-deps .
+
+FROM python:3.11-slim AS runtime
+RUN groupadd --system b2sync && useradd --system --gid b2sync --home-dir /var/lib/b2sync --create-home b2sync
+COPY --from=builder /opt/venv /opt/venv
+COPY config.yaml /etc/b2sync/config.yaml
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    B2SYNC_CONFIG=/etc/b2sync/config.yaml
+WORKDIR /var/lib/b2sync
+USER b2sync
+EXPOSE 8765
+CMD ["b2sync", "run"]

@@ -1,0 +1,368 @@
+"""Frozen pydantic models of ``config.yaml``: connections, pipelines, fields.
+
+The models validate shape and vocabulary only; references such as ``${ENV_VAR}`` are kept
+as :class:`SecretRef` strings and resolved when a connection is opened.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "B2ConnectConnection",
+    "B2ConnectSide",
+    "Config",
+    "CrmSide",
+    "Direction",
+    "FieldMapping",
+    "HttpSettings",
+    "HubSpotConnection",
+    "MatchKey",
+    "Pipeline",
+    "Rule",
+    "SalesforceAuth",
+    "SalesforceConnection",
+    "Schedule",
+    "TRANSFORM_NAMES",
+]
+
+REF_PATTERN = r"^\$\{(?:file:[^}]+|[A-Za-z_][A-Za-z0-9_]*)\}$"
+_REF_RE = re.compile(REF_PATTERN)
+_DURATION_RE = re.compile(r"^(\d+)\s*(s|m|h|d)$")
+
+#: Names of the closed transform registry (implemented in ``mapping.transforms``).
+TRANSFORM_NAMES: tuple[str, ...] = (
+    "coalesce",
+    "constant",
+    "date",
+    "datetime",
+    "decimal",
+    "e164_phone",
+    "iso_country",
+    "lower",
+    "map",
+    "number",
+    "strip",
+    "template",
+    "title",
+    "truncate",
+    "upper",
+)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+SecretRef = Annotated[
+    str,
+    Field(
+        pattern=REF_PATTERN,
+        description="A reference, never the secret itself: ${ENV_VAR} or ${file:/run/secrets/name}",
+    ),
+]
+"""A secret-bearing value: must be a reference."""
+
+MaybeRef = Annotated[str, Field(description="A literal value or a ${ENV_VAR} reference")]
+
+
+def is_reference(value: str) -> bool:
+    """True if ``value`` is ``${ENV}`` or ``${file:...}``."""
+    return bool(_REF_RE.match(value))
+
+
+class Direction(StrEnum):
+    """Which way a pipeline or field flows."""
+
+    push = "push"
+    pull = "pull"
+    both = "both"
+
+
+class Rule(StrEnum):
+    """Per-field conflict rule (HubSpot's vocabulary and beyond)."""
+
+    two_way = "two_way"
+    prefer_b2connect = "prefer_b2connect"
+    prefer_crm = "prefer_crm"
+    prefer_b2connect_unless_blank = "prefer_b2connect_unless_blank"
+    prefer_crm_unless_blank = "prefer_crm_unless_blank"
+    b2connect_only = "b2connect_only"
+    crm_only = "crm_only"
+    manual = "manual"
+
+
+# --------------------------------------------------------------------------- connections
+
+
+class B2ConnectConnection(_Frozen):
+    """A B2Connect tenant: base URL, JWT bearer and the ``X-Tenant-ID`` it belongs to."""
+
+    type: Literal["b2connect"]
+    url: MaybeRef = Field(description="Base URL of the B2Connect API")
+    token: SecretRef = Field(description="JWT bearer token of the CRM service account")
+    tenant_id: MaybeRef = Field(description="Tenant Guid sent as X-Tenant-ID")
+    webhook_secret: SecretRef | None = Field(
+        default=None, description="HMAC secret of B2Connect's outgoing webhooks"
+    )
+    mode: Literal["delta", "orders_api"] = Field(
+        default="delta",
+        description="delta: /api/crm/{entity}/delta feeds; orders_api: rescan /api/v1/orders only",
+    )
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+class HubSpotConnection(_Frozen):
+    """A HubSpot portal reached with a private-app token."""
+
+    type: Literal["hubspot"]
+    url: MaybeRef = Field(default="https://api.hubapi.com", description="API base URL")
+    token: SecretRef = Field(description="Private app access token")
+    app_secret: SecretRef | None = Field(default=None, description="App secret for webhook signatures")
+    daily_share: float = Field(
+        default=0.5, gt=0, le=1, description="Share of the portal's daily API limit b2sync may use"
+    )
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+class SalesforceAuth(_Frozen):
+    """How to get a Salesforce session."""
+
+    method: Literal["session", "client_credentials", "jwt"] = "session"
+    session_id: SecretRef | None = None
+    client_id: MaybeRef | None = None
+    client_secret: SecretRef | None = None
+    username: MaybeRef | None = None
+    private_key: SecretRef | None = None
+    domain: str = Field(default="login", description="login, test, or a My Domain prefix")
+
+    @model_validator(mode="after")
+    def _needs(self) -> SalesforceAuth:
+        needed = {
+            "session": ("session_id",),
+            "client_credentials": ("client_id", "client_secret"),
+            "jwt": ("client_id", "username", "private_key"),
+        }[self.method]
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"auth method '{self.method}' needs {', '.join(missing)}")
+        return self
+
+
+class SalesforceConnection(_Frozen):
+    """A Salesforce org."""
+
+    type: Literal["salesforce"]
+    instance_url: MaybeRef = Field(description="https://yourdomain.my.salesforce.com")
+    api_version: str = Field(default="59.0", pattern=r"^\d{2}\.0$")
+    auth: SalesforceAuth
+    ca_file: MaybeRef | None = Field(default=None, description="CA bundle to verify TLS with")
+    daily_share: float = Field(
+        default=0.5, gt=0, le=1, description="Share of the org's daily API allocation b2sync may use"
+    )
+    bulk_threshold: int = Field(
+        default=2000, ge=1, description="Use Bulk API 2.0 at or above this many records"
+    )
+    timeout_s: float = Field(default=60.0, gt=0)
+
+
+Connection = Annotated[
+    B2ConnectConnection | HubSpotConnection | SalesforceConnection,
+    Field(discriminator="type"),
+]
+
+
+# --------------------------------------------------------------------------- pipelines
+
+
+TransformStep = str | dict[str, Any]
+
+
+class FieldMapping(_Frozen):
+    """One mapped field: B2Connect name, CRM name, transforms, direction and rule."""
+
+    b2connect: str | None = Field(default=None, description="Canonical B2Connect field (dotted path)")
+    crm: str = Field(description="CRM property / field API name")
+    transform: list[TransformStep] = Field(
+        default_factory=list,
+        description="Transform chain: names or one-key mappings, e.g. [strip, lower, {truncate: 80}]",
+    )
+    map: dict[str, Any] | None = Field(default=None, description="Value map applied after transforms")
+    default: Any = Field(default=None, description="Value when the source is missing or blank")
+    direction: Direction | None = Field(default=None, description="Overrides the pipeline's direction")
+    rule: Rule = Rule.two_way
+    required: bool = False
+
+    @field_validator("transform", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        if isinstance(value, str | dict):
+            return [value]
+        return value
+
+    @field_validator("transform")
+    @classmethod
+    def _known_transforms(cls, steps: list[TransformStep]) -> list[TransformStep]:
+        for step in steps:
+            if isinstance(step, dict):
+                if len(step) != 1:
+                    raise ValueError(
+                        f"a transform with options is a one-key mapping like {{truncate: 80}}, "
+                        f"found keys {sorted(step)}"
+                    )
+                name = next(iter(step))
+            else:
+                name = step
+            if name not in TRANSFORM_NAMES and not name.startswith("custom:"):
+                raise ValueError(
+                    f"'{name}' is not a transform; known: {', '.join(TRANSFORM_NAMES)} "
+                    "(or custom:NAME for one registered in Python)"
+                )
+        return steps
+
+    @model_validator(mode="after")
+    def _source(self) -> FieldMapping:
+        constant = any(
+            (isinstance(s, dict) and ("constant" in s or "template" in s or "coalesce" in s))
+            for s in self.transform
+        )
+        if self.b2connect is None and not constant and self.default is None:
+            raise ValueError("a field needs 'b2connect', a constant/template/coalesce transform or a default")
+        return self
+
+
+class B2ConnectSide(_Frozen):
+    """The B2Connect end of a pipeline."""
+
+    connection: str
+    stream: Literal["customers", "companies", "orders", "consents", "erasures"]
+
+
+class CrmSide(_Frozen):
+    """The CRM end of a pipeline."""
+
+    connection: str
+    object: str = Field(description="HubSpot object type or Salesforce sObject API name")
+    id_property: str | None = Field(
+        default=None,
+        description="Unique CRM property/external-ID field holding the B2Connect id "
+        "(default b2connect_id on HubSpot, B2Connect_Id__c on Salesforce)",
+    )
+
+
+class MatchKey(_Frozen):
+    """First-time identity resolution: match a B2Connect field to a CRM field."""
+
+    b2connect: str
+    crm: str
+
+
+class Schedule(_Frozen):
+    """Either a fixed interval (``every: 5m``) or a cron expression."""
+
+    every: str | None = Field(default=None, description="Interval like 30s, 5m, 1h, 1d")
+    cron: str | None = Field(default=None, description="Five-field cron expression")
+
+    @model_validator(mode="after")
+    def _one(self) -> Schedule:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("a schedule has exactly one of 'every' or 'cron'")
+        if self.every is not None and not _DURATION_RE.match(self.every):
+            raise ValueError(f"'{self.every}' is not an interval like 30s, 5m, 1h, 1d")
+        if self.cron is not None and len(self.cron.split()) != 5:
+            raise ValueError(f"'{self.cron}' is not a five-field cron expression")
+        return self
+
+    @property
+    def seconds(self) -> int | None:
+        """The interval in seconds, when ``every`` is set."""
+        if self.every is None:
+            return None
+        match = _DURATION_RE.match(self.every)
+        assert match is not None
+        factor = {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+        return int(match.group(1)) * factor
+
+
+class Pipeline(_Frozen):
+    """One stream between a B2Connect connection and one CRM object."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    b2connect: B2ConnectSide
+    crm: CrmSide
+    direction: Direction = Direction.push
+    match_key: MatchKey | None = None
+    schedule: Schedule = Field(default_factory=lambda: Schedule(every="5m"))
+    batch_size: int | None = Field(default=None, ge=1, le=200)
+    enabled: bool = True
+    fields: list[FieldMapping] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_crm_fields(self) -> Pipeline:
+        seen: set[str] = set()
+        for field in self.fields:
+            if field.crm in seen:
+                raise ValueError(f"CRM field '{field.crm}' is mapped twice")
+            seen.add(field.crm)
+        return self
+
+
+class HttpSettings(_Frozen):
+    """The daemon's HTTP server."""
+
+    listen: str = Field(default="127.0.0.1:8765", pattern=r"^[^:\s]+:\d{1,5}$")
+
+
+class Config(_Frozen):
+    """The whole ``config.yaml``."""
+
+    version: Literal[1] = 1
+    state_url: MaybeRef = Field(
+        default="sqlite:///state/b2sync.db",
+        description="SQLAlchemy URL of the state store: sqlite:///path or postgresql://...",
+    )
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    connections: dict[str, Connection]
+    pipelines: list[Pipeline] = Field(default_factory=list)
+
+    def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Cross-references the models cannot check alone: (location, message) pairs."""
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        names: set[str] = set()
+        for index, pipe in enumerate(self.pipelines):
+            here: tuple[str | int, ...] = ("pipelines", index)
+            if pipe.name in names:
+                problems.append(((*here, "name"), f"pipeline name '{pipe.name}' is used twice"))
+            names.add(pipe.name)
+            for side, kinds in (("b2connect", ("b2connect",)), ("crm", ("hubspot", "salesforce"))):
+                name = pipe.b2connect.connection if side == "b2connect" else pipe.crm.connection
+                problem = self._connection_problem(name, kinds)
+                if problem:
+                    problems.append(((*here, side, "connection"), problem))
+        return problems
+
+    def _connection_problem(self, name: str, kinds: tuple[str, ...]) -> str | None:
+        conn = self.connections.get(name)
+        if conn is None:
+            known = ", ".join(sorted(self.connections)) or "none"
+            return f"connection '{name}' is not defined; defined connections: {known}"
+        if conn.type not in kinds:
+            return f"connection '{name}' is of type {conn.type}; {' or '.join(kinds)} is needed here"
+        return None
+
+    def pipeline(self, name: str) -> Pipeline:
+        """The pipeline called ``name``; KeyError listing the known names otherwise."""
+        for pipe in self.pipelines:
+            if pipe.name == name:
+                return pipe
+        raise KeyError(f"no pipeline '{name}'; known: {', '.join(p.name for p in self.pipelines)}")
