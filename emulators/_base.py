@@ -93,7 +93,9 @@ class EmuRequest:
         try:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise HttpError(400, "MALFORMED_JSON", f"Request body is not valid JSON: {exc}") from exc
+            raise HttpError(
+                400, "MALFORMED_JSON", f"Request body is not valid JSON: {exc}"
+            ) from exc
 
 
 # --------------------------------------------------------------------------- faults
@@ -329,7 +331,9 @@ class BaseEmulator(abc.ABC):
         return handler(req)
 
     async def _apply_faults(self, key: str) -> Response | None:
-        fault = self.faults.pick(key, kinds=frozenset({"status", "slow", "reset", "expired_session"}))
+        fault = self.faults.pick(
+            key, kinds=frozenset({"status", "slow", "reset", "expired_session"})
+        )
         if fault is None:
             return None
         rule = fault.rule
@@ -339,9 +343,15 @@ class BaseEmulator(abc.ABC):
         if rule.kind == "reset":
             return _ResetResponse()
         if rule.kind == "expired_session":
-            return self.error_response(HttpError(401, "INVALID_SESSION_ID", "Session expired or invalid"))
+            return self.error_response(
+                HttpError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+            )
         resp = self.error_response(
-            HttpError(rule.status, rule.code or _default_code(rule.status), rule.message or "Injected fault")
+            HttpError(
+                rule.status,
+                rule.code or _default_code(rule.status),
+                rule.message or "Injected fault",
+            )
         )
         for k, v in rule.headers.items():
             resp.headers[k] = v
@@ -358,7 +368,9 @@ class BaseEmulator(abc.ABC):
 
         def patch_record(req: EmuRequest) -> Response:
             data = req.json() or {}
-            return json_response(self.admin_patch(req.path_params["obj"], req.path_params["rid"], data))
+            return json_response(
+                self.admin_patch(req.path_params["obj"], req.path_params["rid"], data)
+            )
 
         def create_record(req: EmuRequest) -> Response:
             return json_response(self.admin_create(req.path_params["obj"], req.json() or {}), 201)
@@ -469,4 +481,3 @@ def iter_chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 def client_ssl_context(ca_file: str) -> ssl.SSLContext:
     """An SSL context trusting only the emulator CA (for urllib3/hubspot clients)."""
     return ssl.create_default_context(cafile=ca_file)
-

@@ -1,1 +1,70 @@
-"""b2sync store package."""
+"""The state store: SQLModel tables, Alembic migrations and sessions (the ground floor).
+
+SQLite (WAL) by default, PostgreSQL by URL. Imports none of our other packages::
+
+    engine = make_engine("sqlite:///var/b2sync/state.db")
+    upgrade(engine)
+    with session_scope(engine) as session:
+        session.add(Run(id=str(uuid4()), pipeline="customers-to-hubspot", trigger="manual"))
+"""
+
+from __future__ import annotations
+
+from store._engine import SQLITE_PRAGMAS, check_connection, make_engine, session_scope
+from store._migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
+from store.errors import StoreConfigError, StoreError, StoreUnavailable
+from store.models import (
+    AuditEvent,
+    Conflict,
+    ConflictStatus,
+    Cursor,
+    DeadLetter,
+    DeadLetterStatus,
+    ErasureRequest,
+    ErasureStatus,
+    Link,
+    Lock,
+    PendingLink,
+    Run,
+    RunStatus,
+    Setting,
+    Side,
+    SubjectKey,
+    Tombstone,
+    metadata,
+    utc_now,
+)
+
+__all__ = [
+    "SQLITE_PRAGMAS",
+    "AuditEvent",
+    "Conflict",
+    "ConflictStatus",
+    "Cursor",
+    "DeadLetter",
+    "DeadLetterStatus",
+    "ErasureRequest",
+    "ErasureStatus",
+    "Link",
+    "Lock",
+    "PendingLink",
+    "Run",
+    "RunStatus",
+    "Setting",
+    "Side",
+    "StoreConfigError",
+    "StoreError",
+    "StoreUnavailable",
+    "SubjectKey",
+    "Tombstone",
+    "alembic_config",
+    "check_connection",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "make_engine",
+    "metadata",
+    "session_scope",
+    "upgrade",
+    "utc_now",
+]

@@ -83,9 +83,7 @@ def _root(
 @app.command()
 def check(
     config: ConfigOption = None,
-    strict: Annotated[
-        bool, typer.Option(help="Treat unset ${ENV} references as errors.")
-    ] = False,
+    strict: Annotated[bool, typer.Option(help="Treat unset ${ENV} references as errors.")] = False,
 ) -> None:
     """Validate the config file; exit 2 listing every problem with file:line:column."""
     path, cfg = load_or_exit(config)
@@ -138,4 +136,6 @@ def db_upgrade(config: ConfigOption = None) -> None:
         revision = current_revision(engine)
     except StoreUnavailable as exc:
         fail(str(exc))
-    typer.echo(f"state store at {engine.url.render_as_string(hide_password=True)}: revision {revision}")
+    typer.echo(
+        f"state store at {engine.url.render_as_string(hide_password=True)}: revision {revision}"
+    )

@@ -50,7 +50,9 @@ def _redact_value(key: str, value: Any) -> Any:
     return value
 
 
-def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def redact(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """structlog processor: redact every value of the event before it is rendered."""
     for key in list(event_dict):
         event_dict[key] = _redact_value(key, event_dict[key])

@@ -59,7 +59,7 @@ def iso_ms(ts: float) -> str:
 
 def epoch_ms(ts: float) -> int:
     """Epoch milliseconds for an epoch-seconds float."""
-    return int(round(ts * 1000))
+    return round(ts * 1000)
 
 
 def to_epoch_ms(value: Any) -> int | None:
@@ -80,7 +80,7 @@ def to_epoch_ms(value: Any) -> int | None:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return int(round(dt.timestamp() * 1000))
+    return round(dt.timestamp() * 1000)
 
 
 def to_number(value: Any) -> float | None:
@@ -138,7 +138,7 @@ def standard_error(err: HttpError, ids: list[str] | None = None) -> dict[str, An
     context: dict[str, list[str]] = dict(err.extra.get("context") or {})
     if ids is not None:
         context["ids"] = ids
-    return {
+    out: dict[str, Any] = {
         "status": "error",
         "category": category_for(err.status, err.code),
         "message": err.message,
@@ -146,6 +146,9 @@ def standard_error(err: HttpError, ids: list[str] | None = None) -> dict[str, An
         "errors": list(err.extra.get("errors") or []),
         "links": {},
     }
+    if err.extra.get("subCategory"):
+        out["subCategory"] = err.extra["subCategory"]
+    return out
 
 
 def batch_body(

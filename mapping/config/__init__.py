@@ -5,6 +5,7 @@ from __future__ import annotations
 from mapping.config._loader import SECRET_KEY_RE, ConfigError, ConfigIssue, parse_config
 from mapping.config._models import (
     TRANSFORM_NAMES,
+    Association,
     B2ConnectConnection,
     B2ConnectSide,
     Config,
@@ -13,6 +14,7 @@ from mapping.config._models import (
     FieldMapping,
     HttpSettings,
     HubSpotConnection,
+    Lines,
     MatchKey,
     Pipeline,
     Rule,
@@ -26,6 +28,7 @@ from mapping.config._schema import json_schema
 __all__ = [
     "SECRET_KEY_RE",
     "TRANSFORM_NAMES",
+    "Association",
     "B2ConnectConnection",
     "B2ConnectSide",
     "Config",
@@ -36,6 +39,7 @@ __all__ = [
     "FieldMapping",
     "HttpSettings",
     "HubSpotConnection",
+    "Lines",
     "MatchKey",
     "Pipeline",
     "Rule",

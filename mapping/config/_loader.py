@@ -19,7 +19,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from mapping.config._models import Config, is_reference
 
-__all__ = ["ConfigError", "ConfigIssue", "SECRET_KEY_RE", "parse_config"]
+__all__ = ["SECRET_KEY_RE", "ConfigError", "ConfigIssue", "parse_config"]
 
 #: Keys whose values are secrets: only references are allowed there.
 SECRET_KEY_RE = re.compile(
@@ -61,10 +61,14 @@ def parse_config(text: str, filename: str = "config.yaml") -> Config:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "not valid YAML"
-        raise ConfigError([ConfigIssue(filename, line, col, "", f"not valid YAML: {problem}")]) from None
+        raise ConfigError(
+            [ConfigIssue(filename, line, col, "", f"not valid YAML: {problem}")]
+        ) from None
     if not isinstance(raw, CommentedMap):
         found = "an empty file" if raw is None else f"a {type(raw).__name__}"
-        raise ConfigError([ConfigIssue(filename, 1, 1, "", f"expected a mapping at the top, found {found}")])
+        raise ConfigError(
+            [ConfigIssue(filename, 1, 1, "", f"expected a mapping at the top, found {found}")]
+        )
 
     issues = _secret_issues(raw, filename)
     secret_paths = {issue.path for issue in issues}
@@ -231,10 +235,9 @@ def _real_loc(raw: Any, loc: Loc) -> Loc:
     out: list[str | int] = []
     node = raw
     for index, part in enumerate(loc):
-        if isinstance(node, CommentedMap) and part in node:
-            out.append(part)
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+        if (isinstance(node, CommentedMap) and part in node) or (
+            isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node)
+        ):
             out.append(part)
             node = node[part]
         elif index == len(loc) - 1 and isinstance(part, str) and not _looks_like_type(part):
@@ -288,4 +291,3 @@ def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
         seen.add(marker)
         out.append(issue)
     return out
-

@@ -19,6 +19,8 @@ from pydantic import (
 )
 
 __all__ = [
+    "TRANSFORM_NAMES",
+    "Association",
     "B2ConnectConnection",
     "B2ConnectSide",
     "Config",
@@ -27,13 +29,13 @@ __all__ = [
     "FieldMapping",
     "HttpSettings",
     "HubSpotConnection",
+    "Lines",
     "MatchKey",
     "Pipeline",
     "Rule",
     "SalesforceAuth",
     "SalesforceConnection",
     "Schedule",
-    "TRANSFORM_NAMES",
 ]
 
 REF_PATTERN = r"^\$\{(?:file:[^}]+|[A-Za-z_][A-Za-z0-9_]*)\}$"
@@ -48,7 +50,9 @@ TRANSFORM_NAMES: tuple[str, ...] = (
     "datetime",
     "decimal",
     "e164_phone",
+    "email",
     "iso_country",
+    "link",
     "lower",
     "map",
     "number",
@@ -128,7 +132,9 @@ class HubSpotConnection(_Frozen):
     type: Literal["hubspot"]
     url: MaybeRef = Field(default="https://api.hubapi.com", description="API base URL")
     token: SecretRef = Field(description="Private app access token")
-    app_secret: SecretRef | None = Field(default=None, description="App secret for webhook signatures")
+    app_secret: SecretRef | None = Field(
+        default=None, description="App secret for webhook signatures"
+    )
     daily_share: float = Field(
         default=0.5, gt=0, le=1, description="Share of the portal's daily API limit b2sync may use"
     )
@@ -168,7 +174,10 @@ class SalesforceConnection(_Frozen):
     auth: SalesforceAuth
     ca_file: MaybeRef | None = Field(default=None, description="CA bundle to verify TLS with")
     daily_share: float = Field(
-        default=0.5, gt=0, le=1, description="Share of the org's daily API allocation b2sync may use"
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of the org's daily API allocation b2sync may use",
     )
     bulk_threshold: int = Field(
         default=2000, ge=1, description="Use Bulk API 2.0 at or above this many records"
@@ -191,15 +200,21 @@ TransformStep = str | dict[str, Any]
 class FieldMapping(_Frozen):
     """One mapped field: B2Connect name, CRM name, transforms, direction and rule."""
 
-    b2connect: str | None = Field(default=None, description="Canonical B2Connect field (dotted path)")
+    b2connect: str | None = Field(
+        default=None, description="Canonical B2Connect field (dotted path)"
+    )
     crm: str = Field(description="CRM property / field API name")
     transform: list[TransformStep] = Field(
         default_factory=list,
         description="Transform chain: names or one-key mappings, e.g. [strip, lower, {truncate: 80}]",
     )
-    map: dict[str, Any] | None = Field(default=None, description="Value map applied after transforms")
+    map: dict[str, Any] | None = Field(
+        default=None, description="Value map applied after transforms"
+    )
     default: Any = Field(default=None, description="Value when the source is missing or blank")
-    direction: Direction | None = Field(default=None, description="Overrides the pipeline's direction")
+    direction: Direction | None = Field(
+        default=None, description="Overrides the pipeline's direction"
+    )
     rule: Rule = Rule.two_way
     required: bool = False
 
@@ -237,7 +252,9 @@ class FieldMapping(_Frozen):
             for s in self.transform
         )
         if self.b2connect is None and not constant and self.default is None:
-            raise ValueError("a field needs 'b2connect', a constant/template/coalesce transform or a default")
+            raise ValueError(
+                "a field needs 'b2connect', a constant/template/coalesce transform or a default"
+            )
         return self
 
 
@@ -294,6 +311,44 @@ class Schedule(_Frozen):
         return int(match.group(1)) * factor
 
 
+class Association(_Frozen):
+    """After writing, associate each record with the CRM record another pipeline synced.
+
+    HubSpot: ``{field: customerId, pipeline: customers-to-hubspot, to_object: contacts,
+    type_id: 507}`` creates order→contact associations (v4, batched). When the other record
+    is not synced yet the association is deferred and completed by a later run.
+    """
+
+    field: str = Field(description="B2Connect field holding the other record's key")
+    pipeline: str = Field(description="Pipeline that syncs the other record")
+    to_object: str = Field(description="CRM object type of the other record")
+    type_id: int = Field(description="HubSpot association type id (e.g. 507 order→contact)")
+
+
+class Lines(_Frozen):
+    """Child records of each record (order lines), synced right after their parent."""
+
+    source: str = Field(default="items", description="B2Connect list field holding the lines")
+    key: str = Field(default="id", description="Field of a line holding its B2Connect id")
+    object: str = Field(description="CRM object of the lines (line_items, B2C_Order_Line__c)")
+    id_property: str | None = None
+    parent_field: str | None = Field(
+        default=None, description="Salesforce: lookup field on the line set to the parent's id"
+    )
+    association_type: int | None = Field(
+        default=None, description="HubSpot: association type parent→line (513 order→line item)"
+    )
+    fields: list[FieldMapping] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _parent(self) -> Lines:
+        if (self.parent_field is None) == (self.association_type is None):
+            raise ValueError(
+                "lines need exactly one of parent_field (Salesforce) or association_type (HubSpot)"
+            )
+        return self
+
+
 class Pipeline(_Frozen):
     """One stream between a B2Connect connection and one CRM object."""
 
@@ -303,9 +358,17 @@ class Pipeline(_Frozen):
     direction: Direction = Direction.push
     match_key: MatchKey | None = None
     schedule: Schedule = Field(default_factory=lambda: Schedule(every="5m"))
-    batch_size: int | None = Field(default=None, ge=1, le=200)
+    batch_size: int | None = Field(
+        default=None, ge=1, le=50_000, description="Records per write flush (default 2,000)"
+    )
+    on_delete: Literal["ignore", "archive"] = Field(
+        default="ignore",
+        description="A record deleted in B2Connect: leave the CRM record (ignore) or archive it",
+    )
     enabled: bool = True
     fields: list[FieldMapping] = Field(min_length=1)
+    associations: list[Association] = Field(default_factory=list)
+    lines: Lines | None = None
 
     @model_validator(mode="after")
     def _unique_crm_fields(self) -> Pipeline:
@@ -327,6 +390,10 @@ class Config(_Frozen):
     """The whole ``config.yaml``."""
 
     version: Literal[1] = 1
+    hash_key: SecretRef | None = Field(
+        default=None,
+        description="HMAC key for field hashes; default: a random key kept in the state store",
+    )
     state_url: MaybeRef = Field(
         default="sqlite:///state/b2sync.db",
         description="SQLAlchemy URL of the state store: sqlite:///path or postgresql://...",
@@ -349,6 +416,24 @@ class Config(_Frozen):
                 problem = self._connection_problem(name, kinds)
                 if problem:
                     problems.append(((*here, side, "connection"), problem))
+        for index, pipe in enumerate(self.pipelines):
+            for a_index, assoc in enumerate(pipe.associations):
+                if assoc.pipeline not in names:
+                    problems.append(
+                        (
+                            ("pipelines", index, "associations", a_index, "pipeline"),
+                            f"pipeline '{assoc.pipeline}' is not defined",
+                        )
+                    )
+            for f_index, spec in enumerate(pipe.fields):
+                for step in spec.transform:
+                    if isinstance(step, dict) and "link" in step and step["link"] not in names:
+                        problems.append(
+                            (
+                                ("pipelines", index, "fields", f_index, "transform"),
+                                f"link target pipeline '{step['link']}' is not defined",
+                            )
+                        )
         return problems
 
     def _connection_problem(self, name: str, kinds: tuple[str, ...]) -> str | None:
@@ -357,7 +442,9 @@ class Config(_Frozen):
             known = ", ".join(sorted(self.connections)) or "none"
             return f"connection '{name}' is not defined; defined connections: {known}"
         if conn.type not in kinds:
-            return f"connection '{name}' is of type {conn.type}; {' or '.join(kinds)} is needed here"
+            return (
+                f"connection '{name}' is of type {conn.type}; {' or '.join(kinds)} is needed here"
+            )
         return None
 
     def pipeline(self, name: str) -> Pipeline:

@@ -16,11 +16,19 @@ ROOT = Path(__file__).resolve().parents[2]
 B2SYNC = shutil.which("b2sync", path=str(Path(sys.executable).parent)) or "b2sync"
 
 
-def run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("B2SYNC_")}
     full_env.update(env or {})
     return subprocess.run(
-        [B2SYNC, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=60, check=False
+        [B2SYNC, *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -92,8 +100,10 @@ def test_shipped_schema_file_is_current() -> None:
 
 def test_db_upgrade_creates_sqlite_store(tmp_path: Path) -> None:
     """db upgrade migrates the SQLite store named by state_url."""
-    text = (ROOT / "config.yaml").read_text().replace(
-        "sqlite:///state/b2sync.db", f"sqlite:///{tmp_path}/s/b2sync.db"
+    text = (
+        (ROOT / "config.yaml")
+        .read_text()
+        .replace("sqlite:///state/b2sync.db", f"sqlite:///{tmp_path}/s/b2sync.db")
     )
     cfg = tmp_path / "c.yaml"
     cfg.write_text(text)
@@ -105,8 +115,10 @@ def test_db_upgrade_creates_sqlite_store(tmp_path: Path) -> None:
 
 def test_db_upgrade_unreachable_postgres_is_one_line(tmp_path: Path) -> None:
     """An unreachable PostgreSQL gives exit 1 and one line naming host and cause."""
-    text = (ROOT / "config.yaml").read_text().replace(
-        "sqlite:///state/b2sync.db", "postgresql://b2sync:pw-not-shown@127.0.0.1:1/b2sync"
+    text = (
+        (ROOT / "config.yaml")
+        .read_text()
+        .replace("sqlite:///state/b2sync.db", "postgresql://b2sync:pw-not-shown@127.0.0.1:1/b2sync")
     )
     cfg = tmp_path / "c.yaml"
     cfg.write_text(text)

@@ -29,7 +29,9 @@ def test_json_lines_carry_bound_context() -> None:
     structlog.contextvars.clear_contextvars()
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [line["event"] for line in lines] == ["batch.written", "batch.retry"]
-    assert all(line["pipeline"] == "customers-to-hubspot" and line["batch_id"] == 3 for line in lines)
+    assert all(
+        line["pipeline"] == "customers-to-hubspot" and line["batch_id"] == 3 for line in lines
+    )
     assert lines[1]["level"] == "warning" and "timestamp" in lines[0]
 
 
@@ -57,7 +59,16 @@ def test_tokens_and_secret_keys_are_redacted() -> None:
         Authorization="Basic Zm9vOmJhcg==",
     )
     text = json.dumps(line)
-    for secret in ("abc.def.ghi", jwt, "pat-na1", "sessionTOKEN", "plain-value", "s3cr3t", "hunter2", "Zm9v"):
+    for secret in (
+        "abc.def.ghi",
+        jwt,
+        "pat-na1",
+        "sessionTOKEN",
+        "plain-value",
+        "s3cr3t",
+        "hunter2",
+        "Zm9v",
+    ):
         assert secret not in text
     assert line["access_token"] == "[redacted]"
 

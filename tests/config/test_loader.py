@@ -63,8 +63,13 @@ def test_three_mistakes_give_three_positioned_errors() -> None:
     )
     issues = issues_of(text)
     assert len(issues) == 3, issues
-    assert issues[0].startswith("x.yaml:10:5: connections.hs.colour: unknown key 'colour'; allowed:")
-    assert "x.yaml:14:43: pipelines[0].b2connect.stream: 'customer' is not one of customers," in issues[1]
+    assert issues[0].startswith(
+        "x.yaml:10:5: connections.hs.colour: unknown key 'colour'; allowed:"
+    )
+    assert (
+        "x.yaml:14:43: pipelines[0].b2connect.stream: 'customer' is not one of customers,"
+        in issues[1]
+    )
     assert issues[2].startswith(
         "x.yaml:18:54: pipelines[0].fields[1].rule: 'prefer_crmm' is not one of two_way, prefer_b2connect"
     )
@@ -74,7 +79,9 @@ def test_literal_secret_is_refused_without_echoing_it() -> None:
     """A literal token is refused with how to reference it, and the value never appears."""
     issues = issues_of(MINIMAL.replace("${HS_TOKEN}", "pat-na1-11111111-2222"))
     assert len(issues) == 1
-    assert issues[0].startswith("x.yaml:10:12: connections.hs.token: a literal secret is not allowed")
+    assert issues[0].startswith(
+        "x.yaml:10:12: connections.hs.token: a literal secret is not allowed"
+    )
     assert "${HS_TOKEN}" in issues[0] and "${file:/run/secrets/token}" in issues[0]
     assert "pat-na1" not in issues[0]
 
@@ -91,7 +98,9 @@ def test_unknown_connection_reference_points_at_the_key() -> None:
 def test_connection_of_the_wrong_kind_is_refused() -> None:
     """A CRM side pointing at a B2Connect connection is an error."""
     issues = issues_of(MINIMAL.replace("{connection: hs,", "{connection: shop,"))
-    assert "connection 'shop' is of type b2connect; hubspot or salesforce is needed here" in issues[0]
+    assert (
+        "connection 'shop' is of type b2connect; hubspot or salesforce is needed here" in issues[0]
+    )
 
 
 def test_wrong_type_names_found_value() -> None:

@@ -1,0 +1,24 @@
+"""The B2Connect connector: delta feeds or the orders listing in, CRM edits back out.
+
+Malformed changes inside an otherwise valid feed page are not errors: they come out as
+records keyed ``"invalid:<n>"`` whose fields are ``{"_invalid": reason, **raw change}``, for
+the engine to dead-letter (see ``_delta``). A page that breaks the contract raises ``Fatal``.
+"""
+
+from __future__ import annotations
+
+from connectors.b2connect._connector import B2ConnectConnector
+from connectors.b2connect._webhook import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    sign_webhook,
+    verify_webhook,
+)
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "B2ConnectConnector",
+    "sign_webhook",
+    "verify_webhook",
+]

@@ -1,0 +1,169 @@
+"""The generated hubspot-api-client APIs, built once, behind one guarded call path.
+
+Every property access such as ``client.crm.objects.batch_api`` builds a new ApiClient and
+urllib3 pool, so each API object is built once per connector and kept. Every call goes
+through :meth:`HubSpotApi.call`: the governor waits or refuses first, the call is counted,
+the ``*_with_http_info`` variant hands back the headers the governor learns from, and vendor
+exceptions become connector errors at this boundary.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+import hubspot
+import structlog
+import urllib3
+from hubspot.crm.associations.v4 import exceptions as assoc_exc
+from hubspot.crm.contacts import exceptions as contacts_exc
+from hubspot.crm.objects import exceptions as objects_exc
+from hubspot.crm.properties import exceptions as properties_exc
+from urllib3.util.retry import Retry
+
+from connectors.errors import Fatal, Retriable
+
+from ._errors import from_exception, translate
+from ._governor import RateGovernor
+
+__all__ = ["API_EXCEPTIONS", "HubSpotApi"]
+
+
+log = structlog.get_logger(__name__)
+
+#: each sub-package has its own ApiException; these are the packages the connector uses
+API_EXCEPTIONS: tuple[type[Exception], ...] = (
+    objects_exc.ApiException,
+    properties_exc.ApiException,
+    assoc_exc.ApiException,
+    contacts_exc.ApiException,
+)
+
+
+class HubSpotApi:
+    """Cached generated APIs of one portal and the single place calls are made."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        token: str,
+        governor: RateGovernor,
+        timeout_s: float = 30.0,
+        token_source: Callable[[], str] | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.governor = governor
+        self.timeout_s = timeout_s
+        self.calls: Counter[str] = Counter()
+        self._token = token
+        self._token_source = token_source
+        # no urllib3 retries: the engine decides when to try again (status retries off,
+        # Retry-After not slept on)
+        retry = Retry(total=0, raise_on_status=False, respect_retry_after_header=False)
+        self.client = hubspot.Client.create(
+            access_token=token, host=self.url, base_url=self.url, retry=retry
+        )
+
+    # ---- the API objects, each built once
+
+    @cached_property
+    def basic(self) -> Any:
+        return self.client.crm.objects.basic_api
+
+    @cached_property
+    def batch(self) -> Any:
+        return self.client.crm.objects.batch_api
+
+    @cached_property
+    def search(self) -> Any:
+        return self.client.crm.objects.search_api
+
+    @cached_property
+    def properties(self) -> Any:
+        return self.client.crm.properties.core_api
+
+    @cached_property
+    def associations(self) -> Any:
+        return self.client.crm.associations.v4.batch_api
+
+    @cached_property
+    def contacts(self) -> Any:
+        return self.client.crm.contacts.basic_api
+
+    def _built(self) -> list[Any]:
+        names = ("basic", "batch", "search", "properties", "associations", "contacts")
+        return [self.__dict__[n] for n in names if n in self.__dict__]
+
+    # ---- calls
+
+    def call(
+        self, template: str, fn: Callable[..., Any], *args: Any, search: bool = False, **kwargs: Any
+    ) -> tuple[Any, int]:
+        """Run ``fn`` (a ``*_with_http_info`` method) and return (data, status).
+
+        Raises the connector error for 401/403/429/5xx/transport problems, and
+        :class:`HubSpotApiError` for statuses the caller decides about (400, 404, 409...).
+        """
+        try:
+            return self._call_once(template, fn, args, kwargs, search)
+        except Fatal as exc:
+            if exc.code == "INVALID_AUTHENTICATION" and self._refresh_token():
+                log.info("hubspot.token_rotated")
+                return self._call_once(template, fn, args, kwargs, search)
+            raise
+
+    def _call_once(
+        self,
+        template: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        search: bool,
+    ) -> tuple[Any, int]:
+        self.governor.before_call(search=search)
+        self.calls[template] += 1
+        try:
+            data, status, headers = fn(*args, _request_timeout=self.timeout_s, **kwargs)
+        except API_EXCEPTIONS as exc:
+            err, headers = from_exception(exc, template)
+            if err.status != 429:
+                self.governor.observe(headers)
+            translated = translate(err, headers, self.governor)
+            if translated is not None:
+                log.warning(
+                    "hubspot.call_failed",
+                    call=template,
+                    status=err.status,
+                    category=err.body.category,
+                )
+                raise translated from exc
+            raise err from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Retriable(
+                f"HubSpot at {self.url} could not be reached for {template} ({type(exc).__name__})",
+                code="CONNECTION",
+            ) from exc
+        self.governor.observe(dict(headers or {}))
+        return data, int(status)
+
+    def _refresh_token(self) -> bool:
+        """Re-resolve the token once after a 401; True when it changed (a rotated secret)."""
+        if self._token_source is None:
+            return False
+        fresh = self._token_source()
+        if not fresh or fresh == self._token:
+            return False
+        self._token = fresh
+        self.client.access_token = fresh
+        for api in self._built():
+            api.api_client.configuration.access_token = fresh
+        return True
+
+    def close(self) -> None:
+        """Close the connection pools of every API object built so far."""
+        for api in self._built():
+            api.api_client.rest_client.pool_manager.clear()
+            api.api_client.close()

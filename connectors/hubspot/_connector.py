@@ -1,0 +1,185 @@
+"""The HubSpot connector: CRM v3 objects through hubspot-api-client, governed and batched."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel
+
+from connectors.base import SecretResolver
+from connectors.errors import BudgetExhausted, Fatal, Retriable
+from connectors.records import (
+    Capability,
+    ErasureResult,
+    Page,
+    StreamSchema,
+    Subject,
+    WriteItem,
+    WriteResult,
+)
+from mapping.config import HubSpotConnection
+
+from ._api import HubSpotApi
+from ._governor import RateGovernor
+from ._ops import Operations
+from ._properties import PropertyKeeper
+from ._read import ChangeReader
+from ._types import DEFAULT_ID_PROPERTY
+from ._write import Upserter
+
+__all__ = ["HubSpotConnector"]
+
+
+class HubSpotConnector:
+    """Streams are HubSpot object types (``contacts``, ``companies``, ``deals``, ``orders``...).
+
+    Writes upsert on a unique id property (``b2connect_id`` unless told otherwise) that is
+    created on first write when missing; reads search the last-modified property.
+    """
+
+    name: ClassVar[str] = "hubspot"
+    config_model: ClassVar[type[BaseModel]] = HubSpotConnection
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.READ,
+            Capability.WRITE,
+            Capability.DELETE,
+            Capability.ERASE,
+            Capability.LOOKUP,
+            Capability.ASSOCIATIONS,
+        }
+    )
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        url: str = "https://api.hubapi.com",
+        daily_share: float = 0.5,
+        timeout_s: float = 30.0,
+        id_property: str = DEFAULT_ID_PROPERTY,
+        read_properties: Mapping[str, Sequence[str]] | None = None,
+        objects: Sequence[str] = ("contacts",),
+        overlap_s: float = 2.0,
+        read_deletes: bool = True,
+        clock: Callable[[], float] = time.time,
+        waiter: Callable[[float], Any] | None = None,
+        search_per_second: int = 4,
+        token_source: Callable[[], str] | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.id_property = id_property
+        self.read_properties: dict[str, list[str]] = {
+            k: list(v) for k, v in (read_properties or {}).items()
+        }
+        self.objects = tuple(objects)
+        self.governor = RateGovernor(
+            daily_share=daily_share, clock=clock, waiter=waiter, search_per_second=search_per_second
+        )
+        self.api = HubSpotApi(
+            url=self.url,
+            token=token,
+            governor=self.governor,
+            timeout_s=timeout_s,
+            token_source=token_source,
+        )
+        self.calls: Counter[str] = self.api.calls
+        self._keeper = PropertyKeeper(self.api)
+        self._upserter = Upserter(self.api, self._keeper)
+        self._reader = ChangeReader(
+            self.api, clock=clock, overlap_s=overlap_s, read_deletes=read_deletes
+        )
+        self._ops = Operations(self.api)
+
+    @classmethod
+    def from_config(cls, config: Any, *, secrets: SecretResolver, **options: Any) -> Self:
+        """Build from a :class:`HubSpotConnection`; ``options`` go to the constructor."""
+        conn = config if isinstance(config, HubSpotConnection) else HubSpotConnection(**config)
+        return cls(
+            url=secrets(conn.url),
+            token=secrets(conn.token),
+            daily_share=conn.daily_share,
+            timeout_s=conn.timeout_s,
+            token_source=lambda: secrets(conn.token),
+            **options,
+        )
+
+    # ---- readiness
+
+    def check(self, objects: Sequence[str] | None = None) -> list[str]:
+        """Token, reachability and the unique id property of each object b2sync writes."""
+        problems: list[str] = []
+        for stream in objects or self.objects:
+            try:
+                problem = self._keeper.problem(stream, self.id_property)
+            except BudgetExhausted as exc:
+                return [*problems, exc.message]
+            except Retriable as exc:
+                return [*problems, f"{exc.message}; check the connection url ({self.url})"]
+            except Fatal as exc:
+                problems.append(exc.message)
+                if exc.code in ("INVALID_AUTHENTICATION", "UNAUTHORIZED"):
+                    return problems
+                continue
+            if problem:
+                problems.append(problem)
+        return problems
+
+    def describe(self, stream: str) -> StreamSchema:
+        """The object's properties with types, uniqueness and text limits."""
+        return self._keeper.describe(stream)
+
+    # ---- reads
+
+    def read_changes(
+        self,
+        stream: str,
+        cursor: Mapping[str, Any] | None,
+        *,
+        properties: Sequence[str] | None = None,
+    ) -> Iterator[Page]:
+        """Changed records since ``cursor`` (then archived ones as ``deleted``), page by page."""
+        wanted = list(
+            properties if properties is not None else self.read_properties.get(stream, [])
+        )
+        wanted.append(self.id_property)
+        return self._reader.read(stream, cursor, wanted)
+
+    def lookup(self, stream: str, field: str, values: Sequence[str]) -> dict[str, list[str]]:
+        """Ids of existing records whose ``field`` equals each value (keys lower-cased)."""
+        return self._ops.lookup(stream, field, values)
+
+    # ---- writes
+
+    def write(
+        self, stream: str, batch: Sequence[WriteItem], *, id_property: str | None = None
+    ) -> list[WriteResult]:
+        """Batch upsert on the id property; one result per item, in order."""
+        return self._upserter.write(stream, batch, id_property or self.id_property)
+
+    def delete(
+        self, stream: str, keys: Sequence[str], *, id_property: str | None = None
+    ) -> list[WriteResult]:
+        """Archive (restorable for 90 days) the records holding ``keys`` in the id property."""
+        return self._ops.delete(stream, keys, id_property or self.id_property)
+
+    def associate(
+        self,
+        from_object: str,
+        to_object: str,
+        pairs: Sequence[tuple[str, str]],
+        type_id: int,
+    ) -> list[WriteResult]:
+        """Associate (from id, to id) pairs with a HUBSPOT_DEFINED type (see ``_types``)."""
+        return self._ops.associate(from_object, to_object, pairs, type_id)
+
+    def erase(self, subject: Subject) -> ErasureResult:
+        """GDPR delete of the contact (permanent; HubSpot blocklists the email)."""
+        return self._ops.erase(subject)
+
+    def close(self) -> None:
+        """Release the connection pools."""
+        self.api.close()

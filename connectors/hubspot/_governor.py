@@ -1,0 +1,218 @@
+"""Client-side rate governor: keeps calls under HubSpot's burst, search and daily limits.
+
+HubSpot reports its limits on every non-search response (``X-HubSpot-RateLimit-*``). The
+governor remembers the latest figures, counts its own calls in between and, before each call,
+says how long to wait so that a steady stream of calls never meets a 429. It waits through
+an injected ``waiter`` (``threading.Event().wait`` by default), never ``time.sleep``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from connectors.errors import BudgetExhausted, ConnectorError, Retriable
+
+__all__ = ["RateGovernor", "next_midnight_utc"]
+
+log = structlog.get_logger(__name__)
+
+_MAX = "x-hubspot-ratelimit-max"
+_REMAINING = "x-hubspot-ratelimit-remaining"
+_INTERVAL = "x-hubspot-ratelimit-interval-milliseconds"
+_DAILY = "x-hubspot-ratelimit-daily"
+_DAILY_REMAINING = "x-hubspot-ratelimit-daily-remaining"
+
+
+def next_midnight_utc(now: float) -> datetime:
+    """The next 00:00 UTC after epoch seconds ``now`` (when the daily budget comes back)."""
+    today = datetime.fromtimestamp(now, tz=UTC).date()
+    return datetime(today.year, today.month, today.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        return None
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """``Retry-After`` in seconds when the header holds a number."""
+    if not headers:
+        return None
+    raw = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+    try:
+        return max(0.0, float(str(raw))) if raw is not None else None
+    except ValueError:
+        return None
+
+
+class RateGovernor:
+    """Burst window, search pacing and daily share for one HubSpot connection."""
+
+    def __init__(
+        self,
+        *,
+        daily_share: float = 0.5,
+        clock: Callable[[], float] = time.time,
+        waiter: Callable[[float], Any] | None = None,
+        search_per_second: int = 4,
+        reserve: int = 1,
+        margin_s: float = 0.1,
+    ) -> None:
+        self.daily_share = daily_share
+        self.clock = clock
+        self.waiter: Callable[[float], Any] = waiter or threading.Event().wait
+        self.search_per_second = search_per_second
+        self.reserve = reserve
+        self.margin_s = margin_s
+        self.interval_s = 10.0
+        self.window_max: int | None = None
+        self.window_remaining: int | None = None
+        self.observed_at: float | None = None
+        self.daily: int | None = None
+        self.daily_remaining: int | None = None
+        self.day: date | None = None
+        self.waited_s = 0.0
+        self._calls: deque[float] = deque()
+        self._searches: deque[float] = deque()
+
+    # ---- before a call
+
+    def before_call(self, *, search: bool = False) -> None:
+        """Raise when the daily share is spent, wait when the burst window is full."""
+        self._check_daily()
+        wait = self.wait_needed(search=search)
+        if wait > 0:
+            log.info("hubspot.rate_wait", seconds=round(wait, 3), search=search)
+            self.waited_s += wait
+            self.waiter(wait)
+            if not search:
+                self._after_wait()
+        now = self.clock()
+        if search:  # search has its own per-second limit, outside the burst window
+            self._searches.append(now)
+        else:
+            self._calls.append(now)
+            if self.window_remaining is not None:
+                self.window_remaining -= 1
+        if self.daily_remaining is not None:
+            self.daily_remaining -= 1
+
+    def wait_needed(self, *, search: bool = False) -> float:
+        """Seconds to wait before the next call (0 when there is headroom)."""
+        now = self.clock()
+        self._forget(now)
+        if not search:
+            return max(0.0, self._burst_wait(now))
+        if len(self._searches) < self.search_per_second:
+            return 0.0
+        oldest = self._searches[-self.search_per_second]
+        return max(0.0, oldest + 1.0 + self.margin_s - now)
+
+    def _burst_wait(self, now: float) -> float:
+        if self.window_remaining is None or self.window_remaining > self.reserve:
+            return 0.0
+        needed = self.reserve + 1 - self.window_remaining
+        if len(self._calls) >= needed:
+            # our own calls leave the rolling window one by one
+            return self._calls[needed - 1] + self.interval_s + self.margin_s - now
+        # someone else used the window: wait until everything seen so far has rolled out
+        seen = self.observed_at if self.observed_at is not None else now
+        return seen + self.interval_s + self.margin_s - now
+
+    def _after_wait(self) -> None:
+        now = self.clock()
+        self._forget(now)
+        if self.window_remaining is None:
+            return
+        if self.window_max is not None and (
+            self.observed_at is None or now >= self.observed_at + self.interval_s
+        ):
+            self.window_remaining = self.window_max
+        else:
+            self.window_remaining = max(self.window_remaining, self.reserve + 1)
+
+    def _forget(self, now: float) -> None:
+        while self._calls and self._calls[0] <= now - self.interval_s:
+            self._calls.popleft()
+        while self._searches and self._searches[0] <= now - 1.0:
+            self._searches.popleft()
+
+    def _check_daily(self) -> None:
+        now = self.clock()
+        if self.day is not None and self.day != datetime.fromtimestamp(now, tz=UTC).date():
+            self.daily = self.daily_remaining = self.day = None  # a new day: fresh budget
+        if self.daily is None or self.daily_remaining is None:
+            return
+        used = self.daily - self.daily_remaining
+        budget = int(self.daily * self.daily_share)
+        if used >= budget:
+            resume = next_midnight_utc(now)
+            raise BudgetExhausted(
+                f"b2sync used its share ({self.daily_share:.0%}) of HubSpot's daily API limit "
+                f"({used} of {self.daily} calls); it resumes at {resume.isoformat()}, or raise "
+                "daily_share in the connection config",
+                resume_at=resume,
+                code="DAILY_SHARE",
+            )
+
+    # ---- after a call
+
+    def observe(self, headers: Mapping[str, str] | None) -> None:
+        """Take the latest limits from a response's headers (search responses have none)."""
+        if not headers:
+            return
+        low = {k.lower(): v for k, v in headers.items()}
+        remaining = _int_header(low, _REMAINING)
+        if remaining is not None:
+            self.window_remaining = remaining
+            self.observed_at = self.clock()
+        maximum = _int_header(low, _MAX)
+        if maximum is not None:
+            self.window_max = maximum
+        interval = _int_header(low, _INTERVAL)
+        if interval:
+            self.interval_s = interval / 1000.0
+        daily = _int_header(low, _DAILY)
+        daily_remaining = _int_header(low, _DAILY_REMAINING)
+        if daily is not None and daily_remaining is not None:
+            self.daily, self.daily_remaining = daily, daily_remaining
+            self.day = datetime.fromtimestamp(self.clock(), tz=UTC).date()
+
+    def on_429(self, policy: str | None, headers: Mapping[str, str] | None) -> ConnectorError:
+        """The error for a 429 by its ``policyName``; also updates what the governor knows."""
+        now = self.clock()
+        self.observe(headers)
+        policy = (policy or "").upper()
+        if policy == "DAILY":
+            self.daily_remaining = 0
+            if self.daily is None:
+                self.daily = 0
+            self.day = datetime.fromtimestamp(now, tz=UTC).date()
+            resume = next_midnight_utc(now)
+            return BudgetExhausted(
+                f"HubSpot's daily API limit is reached; b2sync resumes at {resume.isoformat()}",
+                resume_at=resume,
+                code="DAILY",
+            )
+        if policy == "SECONDLY":
+            return Retriable("HubSpot search rate limit reached", code=policy, retry_after=1.0)
+        self.window_remaining = 0
+        self.observed_at = now
+        retry = retry_after_seconds(headers)
+        return Retriable(
+            "HubSpot burst rate limit reached",
+            code=policy or "RATE_LIMIT",
+            retry_after=retry if retry is not None else self.interval_s,
+        )

@@ -1,0 +1,238 @@
+"""Identity lookups, deletes (archive), associations (v4 batch) and GDPR erasure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from hubspot.crm.associations.v4.models import (
+    AssociationSpec,
+    BatchInputPublicAssociationMultiPost,
+    PublicAssociationMultiPost,
+    PublicObjectId,
+)
+from hubspot.crm.contacts.models import PublicGdprDeleteInput
+from hubspot.crm.objects.models import (
+    BatchInputSimplePublicObjectId,
+    BatchReadInputSimplePublicObjectId,
+    Filter,
+    FilterGroup,
+    PublicObjectSearchRequest,
+    SimplePublicObjectId,
+)
+
+from connectors.errors import Fatal
+from connectors.records import ErasureResult, Subject, WriteResult
+
+from ._api import HubSpotApi
+from ._errors import HubSpotApiError, parse_body
+from ._read import SEARCH, search_fail
+from ._types import BATCH_LIMIT, SEARCH_IN_LIMIT, SEARCH_PAGE_LIMIT
+from ._values import norm
+from ._write import failure_from, isolate
+
+__all__ = ["Operations"]
+
+log = structlog.get_logger(__name__)
+
+BATCH_READ = "POST /crm/v3/objects/{object_type}/batch/read"
+BATCH_ARCHIVE = "POST /crm/v3/objects/{object_type}/batch/archive"
+ASSOC_CREATE = "POST /crm/v4/associations/{from_type}/{to_type}/batch/create"
+GDPR_DELETE = "POST /crm/v3/objects/contacts/gdpr-delete"
+
+Pair = tuple[str, str]
+
+
+def _chunks(values: Sequence[Any], size: int) -> list[list[Any]]:
+    return [list(values[i : i + size]) for i in range(0, len(values), size)]
+
+
+class Operations:
+    """The connector's calls besides upsert and change reads."""
+
+    def __init__(self, api: HubSpotApi) -> None:
+        self.api = api
+
+    # ---- lookup
+
+    def lookup(self, stream: str, field: str, values: Sequence[str]) -> dict[str, list[str]]:
+        """``{value lower-cased: [ids]}`` for every value given (empty list when none match)."""
+        wanted = list(dict.fromkeys(norm(v) for v in values if str(v).strip()))
+        found: dict[str, list[str]] = {v: [] for v in wanted}
+        if stream == "contacts" and field == "email":
+            for chunk in _chunks(wanted, BATCH_LIMIT):
+                for value, rid in self.read_by(stream, field, chunk):
+                    found.setdefault(norm(value), []).append(rid)
+        else:
+            for chunk in _chunks(wanted, SEARCH_IN_LIMIT):
+                for value, rid in self._search_in(stream, field, chunk):
+                    found.setdefault(norm(value), []).append(rid)
+        return {k: sorted(set(v), key=_id_order) for k, v in found.items()}
+
+    def read_by(self, stream: str, id_property: str, values: list[str]) -> list[Pair]:
+        """(id property value, HubSpot id) for the values that exist (batch read, <= 100)."""
+        body = BatchReadInputSimplePublicObjectId(
+            id_property=id_property,
+            inputs=[SimplePublicObjectId(id=v) for v in values],
+            properties=[id_property],
+            properties_with_history=[],
+        )
+        try:
+            data, _ = self.api.call(
+                BATCH_READ, self.api.batch.read_with_http_info, stream, body, archived=False
+            )
+        except HubSpotApiError as err:
+            raise Fatal(
+                f"HubSpot refused to read {stream} by '{id_property}' ({err.status}: "
+                f"{err.body.message}); it must be a unique property",
+                code=err.body.category or str(err.status),
+            ) from err
+        out = []
+        for row in getattr(data, "results", None) or []:
+            value = (row.properties or {}).get(id_property)
+            if value:
+                out.append((str(value), str(row.id)))
+        return out
+
+    def _search_in(self, stream: str, field: str, values: list[str]) -> list[Pair]:
+        after: str | None = None
+        out: list[Pair] = []
+        while True:
+            request = PublicObjectSearchRequest(
+                filter_groups=[
+                    FilterGroup(filters=[Filter(property_name=field, operator="IN", values=values)])
+                ],
+                sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                properties=[field],
+                limit=SEARCH_PAGE_LIMIT,
+                after=after,
+            )
+            try:
+                data, _ = self.api.call(
+                    SEARCH, self.api.search.do_search_with_http_info, stream, request, search=True
+                )
+            except HubSpotApiError as err:
+                raise search_fail(stream, err) from err
+            for row in getattr(data, "results", None) or []:
+                value = (row.properties or {}).get(field)
+                if value is not None:
+                    out.append((str(value), str(row.id)))
+            after = getattr(getattr(getattr(data, "paging", None), "next", None), "after", None)
+            if after is None:
+                return out
+
+    # ---- delete
+
+    def delete(self, stream: str, keys: Sequence[str], id_property: str) -> list[WriteResult]:
+        """Archive the records whose id property holds ``keys``; absent ones count as done."""
+        canon = norm if id_property == "email" else str
+        ids: dict[str, str] = {}
+        unique = list(dict.fromkeys(keys))
+        for chunk in _chunks(unique, BATCH_LIMIT):
+            for value, rid in self.read_by(stream, id_property, chunk):
+                ids[canon(value)] = rid
+        targets = sorted(set(ids.values()), key=_id_order)
+        for chunk in _chunks(targets, BATCH_LIMIT):
+            body = BatchInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=i) for i in chunk]
+            )
+            try:
+                self.api.call(BATCH_ARCHIVE, self.api.batch.archive_with_http_info, stream, body)
+            except HubSpotApiError as err:
+                raise Fatal(
+                    f"HubSpot refused to archive {stream} ({err.status}: {err.body.message})",
+                    code=err.body.category or str(err.status),
+                ) from err
+        log.info("hubspot.archived", object=stream, requested=len(keys), archived=len(targets))
+        return [WriteResult.success(k, ids.get(canon(k))) for k in keys]
+
+    # ---- associations
+
+    def associate(
+        self, from_object: str, to_object: str, pairs: Sequence[Pair], type_id: int
+    ) -> list[WriteResult]:
+        """Create HUBSPOT_DEFINED associations of ``type_id``; one result (key = from id) per pair."""
+        results: list[WriteResult] = []
+        for chunk in _chunks(list(pairs), BATCH_LIMIT):
+            results.extend(
+                isolate(
+                    chunk,
+                    lambda part: self._associate(from_object, to_object, part, type_id),
+                    lambda pair, err: failure_from(pair[0], err.status, err.body),
+                )
+            )
+        failed = sum(1 for r in results if not r.ok)
+        log.info("hubspot.associated", pairs=len(pairs), failed=failed, type_id=type_id)
+        return results
+
+    def _associate(
+        self, from_object: str, to_object: str, part: list[Pair], type_id: int
+    ) -> list[WriteResult]:
+        spec = AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=type_id)
+        body = BatchInputPublicAssociationMultiPost(
+            inputs=[
+                PublicAssociationMultiPost(
+                    _from=PublicObjectId(id=f), to=PublicObjectId(id=t), types=[spec]
+                )
+                for f, t in part
+            ]
+        )
+        data, _ = self.api.call(
+            ASSOC_CREATE, self.api.associations.create_with_http_info, from_object, to_object, body
+        )
+        done: set[Pair] = set()
+        for row in getattr(data, "results", None) or []:
+            done.add((str(row.from_object_id), str(row.to_object_id)))
+        failures: dict[Pair, WriteResult] = {}
+        for error in getattr(data, "errors", None) or []:
+            body_err = parse_body(error)
+            ids = body_err.ids()
+            for pair in part:
+                if pair not in done and pair not in failures and pair[0] in ids:
+                    partner_named = any("to" in k.lower() for k in body_err.context)
+                    if not partner_named or pair[1] in ids:
+                        failures[pair] = failure_from(pair[0], 400, body_err)
+        out = []
+        for pair in part:
+            if pair in failures:
+                out.append(failures[pair])
+            elif pair in done or not failures:
+                out.append(WriteResult.success(pair[0], pair[1]))
+            else:
+                out.append(
+                    WriteResult.failure(
+                        pair[0], "NO_RESULT", "HubSpot returned no outcome", retriable=True
+                    )
+                )
+        return out
+
+    # ---- erasure
+
+    def erase(self, subject: Subject) -> ErasureResult:
+        """GDPR-delete the contact by email (or HubSpot id); HubSpot also blocklists the email."""
+        if subject.email:
+            body = PublicGdprDeleteInput(object_id=subject.email.strip(), id_property="email")
+        elif subject.crm_ids.get("hubspot"):
+            body = PublicGdprDeleteInput(object_id=subject.crm_ids["hubspot"])
+        else:
+            return ErasureResult(
+                "hubspot", False, "no email or HubSpot contact id to erase by; erase by hand"
+            )
+        try:
+            _, status = self.api.call(GDPR_DELETE, self.api.contacts.purge_with_http_info, body)
+        except HubSpotApiError as err:
+            if err.status == 404:
+                return ErasureResult(
+                    "hubspot", True, "no such contact; HubSpot blocklists the email anyway"
+                )
+            raise Fatal(
+                f"HubSpot refused the GDPR delete ({err.status}: {err.body.message})",
+                code=err.body.category or str(err.status),
+            ) from err
+        log.info("hubspot.gdpr_deleted", request=subject.request_id, status=status)
+        return ErasureResult("hubspot", True, "contact permanently deleted (GDPR)", removed=1)
+
+
+def _id_order(rid: str) -> tuple[int, str]:
+    return (int(rid), rid) if rid.isdigit() else (0, rid)

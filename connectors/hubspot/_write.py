@@ -1,0 +1,244 @@
+"""Batch upsert on the unique id property, 100 per call, with per-record outcomes.
+
+A 207 is mapped back record by record (trace ids and id values in each error's context). A
+whole-batch 400/409 is split in halves until the offending inputs stand alone, so k bad
+records among n cost O(k log n) calls and every other record still gets written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import structlog
+from hubspot.crm.objects.models import (
+    BatchInputSimplePublicObjectBatchInputUpsert,
+    SimplePublicObjectBatchInputUpsert,
+)
+
+from connectors.errors import Fatal
+from connectors.records import WriteItem, WriteResult
+
+from ._api import HubSpotApi
+from ._errors import ErrorBody, HubSpotApiError, parse_body
+from ._properties import PropertyKeeper
+from ._types import BATCH_LIMIT
+from ._values import norm, to_text
+
+__all__ = ["UPSERT", "Upserter", "isolate"]
+
+log = structlog.get_logger(__name__)
+
+UPSERT = "POST /crm/v3/objects/{object_type}/batch/upsert"
+_SPLITTABLE = frozenset({400, 409, 422})
+_RETRIABLE_CATEGORIES = frozenset(
+    {"RATE_LIMITS", "RATE_LIMIT", "INTERNAL_ERROR", "LOCKED", "TIMEOUT"}
+)
+
+T = TypeVar("T")
+
+
+def isolate(
+    chunk: list[T],
+    send: Callable[[list[T]], list[WriteResult]],
+    fail: Callable[[T, HubSpotApiError], WriteResult],
+) -> list[WriteResult]:
+    """``send(chunk)``; on a whole-batch 400/409 split in halves until the bad inputs are alone."""
+    try:
+        return send(chunk)
+    except HubSpotApiError as err:
+        if err.status not in _SPLITTABLE:
+            raise
+        if len(chunk) == 1:
+            return [fail(chunk[0], err)]
+        mid = len(chunk) // 2
+        return isolate(chunk[:mid], send, fail) + isolate(chunk[mid:], send, fail)
+
+
+def failure_from(key: str, status: int, body: ErrorBody) -> WriteResult:
+    """A per-record failure from an error body (a 207 ``StandardError`` or a 4xx body)."""
+    code = body.category or body.code or str(status)
+    retriable = status >= 500 or status in (423, 429) or body.category in _RETRIABLE_CATEGORIES
+    message = body.message or f"HubSpot rejected the record ({status})"
+    return WriteResult.failure(key, code, message, body.field, retriable=retriable)
+
+
+@dataclass(frozen=True)
+class _Input:
+    index: int
+    item: WriteItem
+    id_value: str
+
+    @property
+    def key(self) -> str:
+        return self.item.key
+
+
+class Upserter:
+    """Upserts one object type's batches keyed on ``id_property``."""
+
+    def __init__(self, api: HubSpotApi, keeper: PropertyKeeper) -> None:
+        self.api = api
+        self.keeper = keeper
+
+    def write(self, stream: str, batch: Sequence[WriteItem], id_property: str) -> list[WriteResult]:
+        """One result per item, in input order."""
+        if not batch:
+            return []
+        self.keeper.ensure(stream, id_property)
+        results: dict[int, WriteResult] = {}
+        pending: list[_Input] = []
+        for index, item in enumerate(batch):
+            id_value = _id_value(item, id_property)
+            if not id_value:
+                results[index] = WriteResult.failure(
+                    item.key,
+                    "MISSING_ID",
+                    f"no value for the id property '{id_property}'",
+                    id_property,
+                )
+                continue
+            pending.append(_Input(index, item, id_value))
+        for chunk in _chunks(pending, id_property):
+            outcome = isolate(
+                chunk,
+                lambda part: self._send(stream, part, id_property, retried=False),
+                lambda one, err: failure_from(one.key, err.status, err.body),
+            )
+            for one, result in zip(chunk, outcome, strict=True):
+                results[one.index] = result
+        created = sum(1 for r in results.values() if r.ok and r.created)
+        failed = sum(1 for r in results.values() if not r.ok)
+        log.info(
+            "hubspot.upserted", object=stream, records=len(batch), created=created, failed=failed
+        )
+        return [results[i] for i in range(len(batch))]
+
+    def _send(
+        self, stream: str, part: list[_Input], id_property: str, *, retried: bool
+    ) -> list[WriteResult]:
+        body = BatchInputSimplePublicObjectBatchInputUpsert(
+            inputs=[_upsert_input(one, id_property) for one in part]
+        )
+        try:
+            data, _ = self.api.call(UPSERT, self.api.batch.upsert_with_http_info, stream, body)
+        except HubSpotApiError as err:
+            if err.status == 404:
+                raise Fatal(
+                    f"HubSpot has no object type '{stream}' ({err.body.message}); check the "
+                    "pipeline's crm.object",
+                    code=err.body.category or "OBJECT_NOT_FOUND",
+                ) from err
+            if err.status != 400:
+                raise
+            if _about_id_property(err, id_property):
+                if retried:
+                    raise Fatal(
+                        f"HubSpot refuses '{id_property}' as the upsert key on {stream}: "
+                        f"{err.body.message}",
+                        code=err.body.category or "VALIDATION_ERROR",
+                    ) from err
+                self.keeper.ensure(stream, id_property, recheck=True)
+                return self._send(stream, part, id_property, retried=True)
+            if "infer object type" in err.body.message.lower():
+                raise Fatal(
+                    f"HubSpot has no object type '{stream}'; check the pipeline's crm.object",
+                    code=err.body.category or "VALIDATION_ERROR",
+                ) from err
+            return self._drop_missing_properties(stream, part, id_property, err)
+        return _map_results(part, data, id_property)
+
+    def _drop_missing_properties(
+        self, stream: str, part: list[_Input], id_property: str, err: HubSpotApiError
+    ) -> list[WriteResult]:
+        """Fail the inputs that set a property the object lacks; send the rest again."""
+        missing = {name for name, code in err.body.properties if code == "PROPERTY_DOESNT_EXIST"}
+        bad = {i for i, one in enumerate(part) if missing & set(one.item.payload)}
+        if not bad:
+            raise err
+        out: dict[int, WriteResult] = {}
+        for i in bad:
+            name = sorted(missing & set(part[i].item.payload))[0]
+            out[i] = WriteResult.failure(
+                part[i].key,
+                "PROPERTY_DOESNT_EXIST",
+                f"HubSpot property '{name}' does not exist on {stream}; create it or fix the mapping",
+                name,
+            )
+        rest = [i for i in range(len(part)) if i not in bad]
+        if rest:
+            chunk = [part[i] for i in rest]
+            sent = isolate(
+                chunk,
+                lambda p: self._send(stream, p, id_property, retried=False),
+                lambda one, e: failure_from(one.key, e.status, e.body),
+            )
+            out.update(zip(rest, sent, strict=True))
+        return [out[i] for i in range(len(part))]
+
+
+def _id_value(item: WriteItem, id_property: str) -> str:
+    raw = item.payload.get(id_property)
+    value = to_text(raw).strip() if raw not in (None, "") else item.key
+    return value.lower() if id_property == "email" else value
+
+
+def _upsert_input(one: _Input, id_property: str) -> SimplePublicObjectBatchInputUpsert:
+    properties = {name: to_text(value) for name, value in one.item.payload.items()}
+    properties[id_property] = one.id_value
+    return SimplePublicObjectBatchInputUpsert(
+        id_property=id_property,
+        object_write_trace_id=one.key,
+        id=one.id_value,
+        properties=properties,
+    )
+
+
+def _chunks(pending: list[_Input], id_property: str) -> Iterator[list[_Input]]:
+    """Chunks of at most 100 with no id value or trace id twice (HubSpot refuses duplicates)."""
+    chunk: list[_Input] = []
+    seen: set[str] = set()
+    for one in pending:
+        marks = {f"id:{norm(one.id_value)}", f"trace:{one.key}"}
+        if len(chunk) == BATCH_LIMIT or marks & seen:
+            yield chunk
+            chunk, seen = [], set()
+        chunk.append(one)
+        seen |= marks
+    if chunk:
+        yield chunk
+
+
+def _about_id_property(err: HubSpotApiError, id_property: str) -> bool:
+    """A 400 saying the id property does not exist or is not unique."""
+    named = any(name == id_property for name, _ in err.body.properties)
+    text = err.body.message
+    if named and any(code == "PROPERTY_DOESNT_EXIST" for _, code in err.body.properties):
+        return True
+    return id_property in text and ("unique" in text.lower() or "does not exist" in text.lower())
+
+
+def _map_results(part: list[_Input], data: Any, id_property: str) -> list[WriteResult]:
+    by_trace = {one.key: i for i, one in enumerate(part)}
+    by_id = {norm(one.id_value): i for i, one in enumerate(part)}
+    out: dict[int, WriteResult] = {}
+    for row in getattr(data, "results", None) or []:
+        index = by_trace.get(str(row.object_write_trace_id or ""))
+        if index is None:
+            index = by_id.get(norm((row.properties or {}).get(id_property) or ""))
+        if index is not None:
+            out[index] = WriteResult.success(part[index].key, str(row.id), created=bool(row.new))
+    for error in getattr(data, "errors", None) or []:
+        body = parse_body(error)
+        ids = {norm(v) for v in body.ids()}
+        raw_ids = body.ids()
+        for i, one in enumerate(part):
+            if i not in out and (one.key in raw_ids or norm(one.id_value) in ids):
+                out[i] = failure_from(one.key, 400, body)
+    for i, one in enumerate(part):
+        if i not in out:
+            out[i] = WriteResult.failure(
+                one.key, "NO_RESULT", "HubSpot returned no outcome for this record", retriable=True
+            )
+    return [out[i] for i in range(len(part))]

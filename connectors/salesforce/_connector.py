@@ -1,0 +1,223 @@
+"""``SalesforceConnector``: the connector contract over simple-salesforce."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+from connectors.base import SecretResolver
+from connectors.errors import ConnectorError, Fatal
+from connectors.records import (
+    Capability,
+    ErasureResult,
+    FieldInfo,
+    Page,
+    StreamSchema,
+    Subject,
+    WriteItem,
+    WriteResult,
+)
+from connectors.salesforce._api import Api, sobject
+from connectors.salesforce._auth import Authenticator, AuthSettings, resolve_secret
+from connectors.salesforce._budget import Budget
+from connectors.salesforce._bulk import upsert_bulk
+from connectors.salesforce._erase import delete_by_keys, erase
+from connectors.salesforce._http import CountingSession
+from connectors.salesforce._read import lookup, read_changes
+from connectors.salesforce._write import upsert_collections
+from connectors.salesforce.soql import soql_identifier
+from mapping.config import SalesforceAuth, SalesforceConnection
+
+__all__ = ["SalesforceConnector"]
+
+#: Field types a change read never selects by default (binary bodies, compound duplicates).
+_SKIPPED_TYPES = frozenset({"base64", "address", "location"})
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _literal(value: str) -> str:
+    return value
+
+
+class SalesforceConnector:
+    """Salesforce through simple-salesforce: sObject names are the streams."""
+
+    name: ClassVar[str] = "salesforce"
+    config_model: ClassVar[type[SalesforceConnection]] = SalesforceConnection
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.READ,
+            Capability.WRITE,
+            Capability.DELETE,
+            Capability.ERASE,
+            Capability.LOOKUP,
+            Capability.BULK,
+        }
+    )
+
+    def __init__(
+        self,
+        *,
+        instance_url: str,
+        session_id: str | None = None,
+        auth: SalesforceAuth | AuthSettings | None = None,
+        secrets: SecretResolver = _literal,
+        api_version: str = "59.0",
+        ca_file: str | None = None,
+        daily_share: float = 0.5,
+        bulk_threshold: int = 2000,
+        timeout_s: float = 60.0,
+        id_field: str = "B2Connect_Id__c",
+        read_fields: Mapping[str, Sequence[str]] | None = None,
+        overlap_s: float = 2.0,
+        bulk_wait_s: float = 1.0,
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
+        """Build a connector; ``session_id`` (or ``auth``) values may be secret references.
+
+        Nothing is sent until the first call; ``check()`` tries the credentials.
+        """
+        self.id_field = soql_identifier(id_field)
+        self.read_fields = {k: list(v) for k, v in (read_fields or {}).items()}
+        self.bulk_threshold = bulk_threshold
+        self.bulk_wait_s = bulk_wait_s
+        self.overlap = dt.timedelta(seconds=overlap_s)
+        self.clock = clock
+        self.budget = Budget(daily_share, clock)
+        self.session = CountingSession(
+            timeout=timeout_s, on_limit_info=self.budget.observe, verify=ca_file or True
+        )
+        settings = _settings(instance_url, api_version, session_id, auth)
+        self.api = Api(Authenticator(settings, secrets, self.session), self.budget)
+        #: every HTTP request made, keyed ``"METHOD /path/{template}"`` (emulator style)
+        self.calls: Counter[str] = self.session.calls
+        self._schemas: dict[str, StreamSchema] = {}
+
+    @classmethod
+    def from_config(
+        cls, config: SalesforceConnection, *, secrets: SecretResolver
+    ) -> SalesforceConnector:
+        """Build from the validated connection config, resolving references through ``secrets``."""
+        ca_file = resolve_secret(secrets, config.ca_file, "ca_file") if config.ca_file else None
+        return cls(
+            instance_url=resolve_secret(secrets, config.instance_url, "instance_url"),
+            auth=config.auth,
+            secrets=secrets,
+            api_version=config.api_version,
+            ca_file=ca_file,
+            daily_share=config.daily_share,
+            bulk_threshold=config.bulk_threshold,
+            timeout_s=config.timeout_s,
+        )
+
+    # ---- contract
+
+    def check(self) -> list[str]:
+        """Problems that would stop a sync: credentials, reachability, budget."""
+        try:
+            self.api.call(lambda sf: sf.describe())
+        except ConnectorError as exc:
+            return [exc.message]
+        return []
+
+    def read_changes(
+        self,
+        stream: str,
+        cursor: Mapping[str, Any] | None,
+        *,
+        read_fields: Sequence[str] | None = None,
+    ) -> Iterator[Page]:
+        """Changed and deleted records of sObject ``stream`` since ``cursor``."""
+        fields = list(read_fields or self.read_fields.get(stream) or self._default_fields(stream))
+        return read_changes(
+            self.api, stream, fields, cursor, overlap=self.overlap, clock=self.clock
+        )
+
+    def write(
+        self, stream: str, batch: Sequence[WriteItem], *, id_field: str | None = None
+    ) -> list[WriteResult]:
+        """Upsert on the external id field: Collections, or Bulk API 2.0 for big batches."""
+        ext = soql_identifier(id_field or self.id_field)
+        if not batch:
+            return []
+        if len(batch) >= self.bulk_threshold:
+            return upsert_bulk(self.api, stream, ext, batch, self.bulk_wait_s)
+        return upsert_collections(self.api, stream, ext, batch)
+
+    def delete(
+        self, stream: str, keys: Sequence[str], *, id_field: str | None = None
+    ) -> list[WriteResult]:
+        """Delete (to the Recycle Bin) the records whose external id is in ``keys``."""
+        return delete_by_keys(self.api, stream, soql_identifier(id_field or self.id_field), keys)
+
+    def erase(self, subject: Subject) -> ErasureResult:
+        """Remove the person's Contacts for good and flag their Individuals."""
+        return erase(self.api, subject, self.id_field, self.bulk_wait_s)
+
+    def lookup(self, stream: str, field: str, values: Sequence[str]) -> dict[str, list[str]]:
+        """Every record id whose ``field`` equals each value (emails case-insensitively)."""
+        return lookup(self.api, stream, field, values)
+
+    def describe(self, stream: str) -> StreamSchema:
+        """Fields of sObject ``stream`` from ``sobjects/{S}/describe`` (cached)."""
+        if stream not in self._schemas:
+            raw = self.api.call(lambda sf: sobject(sf, stream).describe())
+            if not isinstance(raw, Mapping):
+                raise Fatal(f"Salesforce returned no description of {stream!r}", code="DESCRIBE")
+            self._schemas[stream] = StreamSchema(stream, _fields(raw))
+        return self._schemas[stream]
+
+    def close(self) -> None:
+        """Close pooled HTTP connections."""
+        self.api.forget()
+        self.session.close()
+
+    def _default_fields(self, stream: str) -> list[str]:
+        schema = self.describe(stream)
+        return [f.name for f in schema.fields.values() if f.type not in _SKIPPED_TYPES]
+
+
+def _fields(raw: Mapping[str, Any]) -> dict[str, FieldInfo]:
+    out: dict[str, FieldInfo] = {}
+    for f in raw.get("fields", []):
+        length = int(f.get("length") or 0)
+        out[str(f["name"])] = FieldInfo(
+            name=str(f["name"]),
+            type=str(f.get("type", "string")),
+            length=length or None,
+            nillable=bool(f.get("nillable", True)),
+            unique=bool(f.get("unique", False)),
+            external_id=bool(f.get("externalId", False)),
+            updateable=bool(f.get("updateable", True)),
+        )
+    return out
+
+
+def _settings(
+    instance_url: str,
+    api_version: str,
+    session_id: str | None,
+    auth: SalesforceAuth | AuthSettings | None,
+) -> AuthSettings:
+    if isinstance(auth, AuthSettings):
+        return auth
+    if auth is None:
+        if session_id is None:
+            raise Fatal("Salesforce connector needs a session id or an auth block", code="CONFIG")
+        return AuthSettings("session", instance_url, api_version, session_id=session_id)
+    return AuthSettings(
+        method=auth.method,
+        instance_url=instance_url,
+        api_version=api_version,
+        session_id=auth.session_id,
+        client_id=auth.client_id,
+        client_secret=auth.client_secret,
+        username=auth.username,
+        private_key=auth.private_key,
+        domain=auth.domain,
+    )

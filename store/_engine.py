@@ -1,0 +1,128 @@
+"""Engines and sessions: SQLite (WAL, by default) or PostgreSQL through psycopg 3."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+from sqlmodel import Session
+
+from store._urls import is_sqlite, parse_url, sqlite_path, unavailable
+
+#: Applied to every new SQLite connection, before any transaction (busy_timeout first, so that
+#: switching to WAL waits for a lock held by another process instead of failing).
+SQLITE_PRAGMAS: tuple[str, ...] = (
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA synchronous=NORMAL",
+)
+BEGIN_IMMEDIATE = "b2sync_begin_immediate"  # execution option read by the SQLite BEGIN hook
+DEFAULT_CONNECT_TIMEOUT = 10
+
+
+def make_engine(url: str | sa.URL, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT) -> sa.Engine:
+    """An engine for the state store; connects lazily.
+
+    SQLite: the parent directory is created and every connection gets :data:`SQLITE_PRAGMAS`;
+    transactions start with an explicit ``BEGIN`` (real isolation, transactional DDL).
+    PostgreSQL: ``postgresql://``, ``postgres://`` and ``postgresql+psycopg2://`` all use
+    psycopg 3; connections are pinged before use.
+
+    Raises:
+        StoreConfigError: the URL is malformed or names an unsupported database.
+        StoreUnavailable: the SQLite file's directory cannot be created.
+    """
+    parsed = parse_url(url)
+    if is_sqlite(parsed):
+        return _sqlite_engine(parsed)
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = connect_timeout
+    return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+
+
+@contextmanager
+def session_scope(engine: sa.Engine, *, immediate: bool = False) -> Iterator[Session]:
+    """A session that commits when the block ends and rolls back if it raises.
+
+    Objects stay readable after the block (``expire_on_commit=False``). ``immediate=True``
+    takes SQLite's write lock at ``BEGIN``: use it for read-then-write transactions that
+    other processes race on (appending to a hash chain, taking a lock row). It changes
+    nothing on PostgreSQL. Keep sessions short; never hold one across a network call.
+    """
+    bind = engine.execution_options(**{BEGIN_IMMEDIATE: True}) if immediate else engine
+    session = Session(bind=bind, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def check_connection(url: str | sa.URL, *, connect_timeout: int = 5) -> None:
+    """Connect once and run ``SELECT 1``.
+
+    Raises:
+        StoreConfigError: the URL is malformed or unsupported.
+        StoreUnavailable: one line naming the host (or file) and the cause, never the password.
+    """
+    engine = make_engine(url, connect_timeout=connect_timeout)
+    try:
+        with connect(engine) as conn:
+            conn.execute(sa.text("SELECT 1"))
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def connect(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """``engine.connect()`` whose failure to connect raises :class:`StoreUnavailable`."""
+    try:
+        conn = engine.connect()
+    except (DBAPIError, OSError) as exc:
+        raise unavailable(engine.url, exc) from None
+    with conn:
+        yield conn
+
+
+def _sqlite_engine(url: sa.URL) -> sa.Engine:
+    path = sqlite_path(url)
+    if path is None:
+        engine = sa.create_engine(
+            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+    else:
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise unavailable(url, exc) from None
+        engine = sa.create_engine(url)
+    event.listen(engine, "connect", _on_sqlite_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _on_sqlite_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    del record
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _on_sqlite_begin)
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(conn: sa.Connection) -> None:
+    immediate = conn.get_execution_options().get(BEGIN_IMMEDIATE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,1 @@
+"""Alembic migrations of the state store (configured by :mod:`store._migrate`, no alembic.ini)."""

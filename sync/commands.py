@@ -1,0 +1,302 @@
+"""Sync commands: ``sync``, ``deadletters list|retry``, ``mapping preview``.
+
+They share :func:`sync.cli.load_or_exit` (config errors → exit 2) and print with rich.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from connectors.base import UnknownConnector
+from connectors.errors import ConnectorError
+from mapping.compiler import compile_fields
+from mapping.config import Config, Direction
+from store import StoreUnavailable
+from store.models import DeadLetterStatus, RunStatus, metadata
+from sync.cli import EXIT_BAD_CONFIG, EXIT_FAILED, ConfigOption, app, fail, load_or_exit
+from sync.engine import RunSummary
+from sync.logs import configure_logging
+from sync.runner import Runner
+from sync.settings import SecretError
+
+__all__ = ["deadletters_app", "mapping_app"]
+
+deadletters_app = typer.Typer(
+    help="Inspect and replay records the CRM rejected.", no_args_is_help=True
+)
+mapping_app = typer.Typer(help="Try field mappings without writing anything.", no_args_is_help=True)
+app.add_typer(deadletters_app, name="deadletters")
+app.add_typer(mapping_app, name="mapping")
+
+_dead = metadata.tables["dead_letters"]
+
+
+@contextmanager
+def open_runner(cfg: Config) -> Iterator[Runner]:
+    """A runner, or one clear line and the right exit code."""
+    try:
+        runner = Runner(cfg)
+    except SecretError as exc:
+        fail(str(exc), EXIT_BAD_CONFIG)
+    except StoreUnavailable as exc:
+        fail(str(exc))
+    try:
+        yield runner
+    except (SecretError, UnknownConnector) as exc:
+        fail(str(exc), EXIT_BAD_CONFIG)
+    except ConnectorError as exc:
+        fail(f"{type(exc).__name__}: {exc.message}")
+    finally:
+        runner.close()
+
+
+class _Bars:
+    """Rich progress bars for one pipeline: records read/written, API calls, errors."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(bar_width=None),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task: Any = None
+        self.counts: Counter[str] = Counter()
+
+    def start(self, name: str) -> None:
+        self.counts = Counter()
+        self.task = self.progress.add_task(name, total=None, detail="")
+
+    def update(self, counts: Mapping[str, int]) -> None:
+        self.counts.update(counts)
+        c = self.counts
+        detail = (
+            f"read {c['read']}  written {c['written']}  unchanged {c['unchanged']}  "
+            f"dead-lettered {c['dead_lettered']}  conflicts {c['conflicts']}"
+        )
+        self.progress.update(self.task, completed=c["read"], detail=detail)
+
+
+@app.command()
+def sync(
+    pipelines: Annotated[
+        list[str] | None, typer.Argument(help="Pipelines to run (default: all).")
+    ] = None,
+    config: ConfigOption = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Ignore cursors: re-read everything.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show creates/updates and field diffs; write nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Run pipelines once: backfill on the first run, incremental afterwards."""
+    configure_logging(level="warning")
+    _, cfg = load_or_exit(config)
+    console = Console(stderr=as_json)
+    summaries: list[RunSummary] = []
+    with open_runner(cfg) as runner:
+        try:
+            selected = runner.select(pipelines)
+        except KeyError as exc:
+            fail(str(exc.args[0]), EXIT_BAD_CONFIG)
+        bars = _Bars(console)
+        with bars.progress:
+            for pipe in selected:
+                bars.start(pipe.name)
+                summary = runner.run_pipeline(
+                    pipe, full=full, dry_run=dry_run, progress=bars.update
+                )
+                summaries.append(summary)
+                if not dry_run and summary.status is RunStatus.SUCCEEDED:
+                    replayed = runner.replay(pipe, progress=bars.update)
+                    if replayed is not None:
+                        summary.counts.update(
+                            {f"replay_{k}": v for k, v in replayed.counts.items()}
+                        )
+    if as_json:
+        sys.stdout.write(
+            json.dumps([_summary_json(s) for s in summaries], indent=2, default=str) + "\n"
+        )
+    else:
+        _print_summaries(console, summaries, dry_run)
+    if any(s.status is RunStatus.FAILED for s in summaries):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _summary_json(summary: RunSummary) -> dict[str, Any]:
+    return {
+        "pipeline": summary.pipeline,
+        "run_id": summary.run_id,
+        "status": summary.status.value,
+        "counts": dict(summary.counts),
+        "api_calls": dict(summary.api_calls),
+        "error": summary.error,
+        "plan": summary.dry_run_plan,
+    }
+
+
+def _print_summaries(console: Console, summaries: list[RunSummary], dry_run: bool) -> None:
+    table = Table(title="dry run: nothing was written" if dry_run else "sync summary")
+    for column in ("pipeline", "status", "read", "created", "updated", "unchanged", "dead-lettered",
+                   "conflicts", "deferred", "API calls"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("pipeline", "status") else "right")
+    for s in summaries:
+        c = s.counts
+        created = c["would_write"] if dry_run else c["created"]
+        table.add_row(
+            s.pipeline,
+            s.status.value,
+            str(c["read"]),
+            str(created),
+            "-" if dry_run else str(c["updated"]),
+            str(c["unchanged"]),
+            str(c["would_dead_letter"] if dry_run else c["dead_lettered"]),
+            str(c["conflicts"]),
+            str(c["deferred"]),
+            str(sum(s.api_calls.values())),
+        )
+    console.print(table)
+    for s in summaries:
+        if s.error:
+            console.print(f"[yellow]{s.pipeline}: {s.error}")
+        if dry_run and s.dry_run_plan:
+            _print_plan(console, s)
+
+
+def _print_plan(console: Console, summary: RunSummary, limit: int = 50) -> None:
+    table = Table(title=f"{summary.pipeline}: planned writes (first {limit})")
+    for column in ("action", "object", "key", "fields"):
+        table.add_column(column)
+    for row in summary.dry_run_plan[:limit]:
+        fields = row.get("fields") or {}
+        shown = (
+            ", ".join(f"{k}={v!s}" for k, v in fields.items()) if fields else row.get("error", "")
+        )
+        table.add_row(row["action"], row["object"], row["key"], shown)
+    console.print(table)
+
+
+@deadletters_app.command("list")
+def deadletters_list(
+    config: ConfigOption = None,
+    pipeline: Annotated[str | None, typer.Option(help="Only this pipeline.")] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Include resolved and abandoned ones.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show dead letters: pipeline, record key, error code, field and message (no personal data)."""
+    _, cfg = load_or_exit(config)
+    with open_runner(cfg) as runner, runner.db.connect() as conn:
+        query = sa.select(
+            _dead.c.id, _dead.c.pipeline, _dead.c.record_key, _dead.c.error_code, _dead.c.error_field,
+            _dead.c.error_message, _dead.c.attempts, _dead.c.next_attempt_at, _dead.c.status,
+        ).order_by(_dead.c.id)  # fmt: skip
+        if pipeline:
+            query = query.where(_dead.c.pipeline == pipeline)
+        if not show_all:
+            query = query.where(_dead.c.status == DeadLetterStatus.PENDING)
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    table = Table(title=f"dead letters ({len(rows)})")
+    for column in (
+        "id",
+        "pipeline",
+        "record",
+        "code",
+        "field",
+        "message",
+        "attempts",
+        "next retry",
+        "status",
+    ):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            str(r["id"]), r["pipeline"], r["record_key"], r["error_code"], r["error_field"] or "",
+            r["error_message"][:80], str(r["attempts"]), str(r["next_attempt_at"] or "-"), str(r["status"]),
+        )  # fmt: skip
+    Console().print(table)
+
+
+@deadletters_app.command("retry")
+def deadletters_retry(
+    config: ConfigOption = None,
+    pipeline: Annotated[str | None, typer.Option(help="Only this pipeline.")] = None,
+) -> None:
+    """Replay every pending dead letter now (after fixing the mapping or the CRM)."""
+    configure_logging(level="warning")
+    _, cfg = load_or_exit(config)
+    totals: Counter[str] = Counter()
+    with open_runner(cfg) as runner:
+        for pipe in runner.select([pipeline] if pipeline else None):
+            summary = runner.replay(pipe, everything=True)
+            if summary is not None:
+                totals.update(summary.counts)
+                typer.echo(
+                    f"{pipe.name}: replayed {summary.counts['read']}, written {summary.counts['written']}, "
+                    f"still failing {summary.counts['dead_lettered']} ({summary.status.value})"
+                )
+    if not totals:
+        typer.echo("no pending dead letters")
+    if totals["dead_lettered"]:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@mapping_app.command("preview")
+def mapping_preview(
+    pipeline: Annotated[
+        str, typer.Option("--pipeline", "-p", help="Pipeline whose mapping to apply.")
+    ],
+    record: Annotated[
+        Path, typer.Option("--record", "-r", help="JSON file: one B2Connect record.")
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Print the CRM payload a B2Connect record maps to (errors per field); writes nothing."""
+    _, cfg = load_or_exit(config)
+    try:
+        pipe = cfg.pipeline(pipeline)
+    except KeyError as exc:
+        fail(str(exc.args[0]), EXIT_BAD_CONFIG)
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        fail(f"{record}: cannot read a JSON record: {exc}", EXIT_BAD_CONFIG)
+    if not isinstance(data, dict):
+        fail(f"{record}: expected a JSON object", EXIT_BAD_CONFIG)
+    mapped = compile_fields(pipe.fields).apply(
+        data, direction=Direction.push, link=lambda _p, k: f"<id of {k}>"
+    )
+    out: dict[str, Any] = {"object": pipe.crm.object, "payload": mapped.payload}
+    if mapped.errors:
+        out["errors"] = {e.field: e.message for e in mapped.errors}
+    if pipe.lines is not None:
+        lines_mapping = compile_fields(pipe.lines.fields)
+        out["lines"] = [
+            lines_mapping.apply(line, direction=Direction.push).payload
+            for line in data.get(pipe.lines.source) or []
+            if isinstance(line, dict)
+        ]
+    sys.stdout.write(json.dumps(out, indent=2, default=str, ensure_ascii=False) + "\n")
+    if mapped.errors:
+        raise typer.Exit(EXIT_FAILED)

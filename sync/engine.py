@@ -1,0 +1,270 @@
+"""One pipeline run: read → map → reconcile → batch write → commit (ARCHITECTURE §4).
+
+Cursors, links, dead letters, conflicts and run counters commit together, in one
+transaction, only after the CRM acknowledged the batch; every CRM write is an upsert on the
+B2Connect key, so a crash anywhere replays safely: nothing lost, nothing duplicated.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from connectors.base import Connector
+from connectors.errors import BudgetExhausted, ConnectorError
+from connectors.records import Record
+from mapping.compiler import CompiledMapping, compile_fields
+from mapping.config import Pipeline
+from store.models import RunStatus, Side
+from sync import state
+from sync.hashing import FieldHasher
+from sync.reconcile import Plan, plan_records
+from sync.retry import Interrupted, RetryPolicy
+from sync.writer import Flushed, Writer
+
+__all__ = ["Clock", "PipelineRun", "Progress", "RunSummary"]
+
+log = structlog.get_logger(__name__)
+Clock = Callable[[], datetime]
+Progress = Callable[[Mapping[str, int]], None]
+DEFAULT_FLUSH = 2000
+LOCK_TTL = timedelta(minutes=30)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunSummary:
+    """What a run did."""
+
+    pipeline: str
+    run_id: str
+    status: RunStatus = RunStatus.RUNNING
+    counts: Counter[str] = field(default_factory=Counter)
+    api_calls: Counter[str] = field(default_factory=Counter)
+    error: str | None = None
+    resume_at: datetime | None = None
+    dry_run_plan: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class PipelineRun:
+    """Runs one push pipeline once."""
+
+    pipeline: Pipeline
+    source: Connector
+    target: Connector
+    db: sa.Engine
+    hasher: FieldHasher
+    tenant_id: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    clock: Clock = _utcnow
+    full: bool = False
+    dry_run: bool = False
+    trigger: str = "manual"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    progress: Progress | None = None
+    replay: bool = False
+
+    def __post_init__(self) -> None:
+        self.run_id = str(uuid.uuid4())
+        self.mapping: CompiledMapping = compile_fields(self.pipeline.fields)
+        self.summary = RunSummary(self.pipeline.name, self.run_id)
+        self.owner = f"{self.run_id}"
+        self._calls_before = Counter(getattr(self.target, "calls", {}))
+        self._source_calls_before = Counter(getattr(self.source, "calls", {}))
+
+    # ------------------------------------------------------------------ entry point
+
+    def execute(self) -> RunSummary:
+        """Run once; never raises for data or vendor problems (they end up in the summary)."""
+        name = self.pipeline.name
+        structlog.contextvars.bind_contextvars(pipeline=name, run_id=self.run_id)
+        lock = f"pipeline:{name}"
+        try:
+            if not self.dry_run and not self._start(lock):
+                self.summary.status = RunStatus.INTERRUPTED
+                self.summary.error = "another run of this pipeline holds the lock"
+                return self.summary
+            status, error = self._run_guarded()
+            self.summary.status = status
+            self.summary.error = error
+        finally:
+            self._count_calls()
+            if not self.dry_run:
+                self._finish(lock)
+            structlog.contextvars.unbind_contextvars("pipeline", "run_id")
+        return self.summary
+
+    def _run_guarded(self) -> tuple[RunStatus, str | None]:
+        try:
+            self._run()
+        except BudgetExhausted as exc:
+            self.summary.resume_at = exc.resume_at
+            self._remember_pause(exc.resume_at)
+            log.warning("run.paused", reason=exc.message, resume_at=exc.resume_at.isoformat())
+            return RunStatus.PAUSED, f"paused until {exc.resume_at.isoformat()}: {exc.message}"
+        except Interrupted as exc:
+            return RunStatus.INTERRUPTED, str(exc)
+        except ConnectorError as exc:
+            log.error("run.failed", error=type(exc).__name__, code=exc.code, reason=exc.message)
+            return RunStatus.FAILED, f"{type(exc).__name__}: {exc.message}"
+        if self.stop.is_set():
+            return RunStatus.INTERRUPTED, "stopped by shutdown between batches"
+        return RunStatus.SUCCEEDED, None
+
+    def _start(self, lock: str) -> bool:
+        now = self.clock()
+        with self.db.begin() as conn:
+            if not state.acquire_lock(conn, lock, self.owner, now, now + LOCK_TTL):
+                return False
+            state.start_run(conn, self.run_id, self.pipeline.name, self.trigger, now)
+        return True
+
+    def _finish(self, lock: str) -> None:
+        counts = {
+            "records_read": self.summary.counts["read"],
+            "records_written": self.summary.counts["written"],
+            "records_skipped": self.summary.counts["unchanged"] + self.summary.counts["skipped"],
+            "records_failed": self.summary.counts["dead_lettered"],
+            "api_calls": sum(self.summary.api_calls.values()),
+        }
+        with self.db.begin() as conn:
+            state.finish_run(
+                conn, self.run_id, self.summary.status, counts, self.summary.error, self.clock()
+            )
+            state.release_lock(conn, lock, self.owner)
+
+    def _remember_pause(self, until: datetime) -> None:
+        if self.dry_run:
+            return
+        with self.db.begin() as conn:
+            state.set_setting(conn, f"paused_until:{self.pipeline.name}", until.isoformat())
+
+    def _count_calls(self) -> None:
+        for connector, before in (
+            (self.target, self._calls_before),
+            (self.source, self._source_calls_before),
+        ):
+            after = Counter(getattr(connector, "calls", {}))
+            after.subtract(before)
+            self.summary.api_calls.update({k: v for k, v in after.items() if v > 0})
+
+    # ------------------------------------------------------------------ the loop
+
+    def _run(self) -> None:
+        writer = self._writer()
+        if not self.dry_run:
+            self._bump(writer.complete_pending())
+        cursor = None if (self.full or self.replay) else self._cursor()
+        buffer: list[Record] = []
+        flush_size = self.pipeline.batch_size or DEFAULT_FLUSH
+        last_cursor: Mapping[str, Any] | None = cursor
+        for page in self.source.read_changes(self.pipeline.b2connect.stream, cursor):
+            buffer.extend(page.records)
+            last_cursor = page.cursor
+            self._bump({"read": len(page.records)})
+            if len(buffer) >= flush_size or not page.has_more:
+                self._flush(writer, buffer, last_cursor)
+                buffer = []
+            if self.stop.is_set():
+                return
+        if buffer:
+            self._flush(writer, buffer, last_cursor)
+
+    def _cursor(self) -> dict[str, Any] | None:
+        with self.db.connect() as conn:
+            return state.get_cursor(
+                conn, self.pipeline.name, self.pipeline.b2connect.stream, Side.B2CONNECT
+            )
+
+    def _flush(
+        self, writer: Writer, records: Sequence[Record], cursor: Mapping[str, Any] | None
+    ) -> None:
+        records = _latest_per_key(records)
+        with self.db.connect() as conn:
+            links = state.load_links(conn, self.pipeline.name, [r.key for r in records])
+            lookup = writer.prefetch_targets(conn, records)
+        plan = plan_records(
+            records,
+            mapping=self.mapping,
+            links=links,
+            hasher=self.hasher,
+            lengths=writer.lengths(self.pipeline.crm.object),
+            link_lookup=lookup,
+            associations=self.pipeline.associations,
+            match_field=self.pipeline.match_key.crm if self.pipeline.match_key else None,
+            match_source=self.pipeline.match_key.b2connect if self.pipeline.match_key else None,
+        )
+        self._bump({"unchanged": len(plan.unchanged)})
+        if self.dry_run:
+            self.summary.dry_run_plan.extend(writer.describe(plan))
+            self._bump({"would_write": len(plan.writes), "would_dead_letter": len(plan.dead)})
+            return
+        flushed = writer.execute(plan)
+        self._commit(flushed, plan, cursor)
+
+    def _commit(self, flushed: Flushed, plan: Plan, cursor: Mapping[str, Any] | None) -> None:
+        now = self.clock()
+        name = self.pipeline.name
+        with self.db.begin() as conn:
+            flushed.apply(conn, now=now)
+            if not self.replay:
+                state.set_cursor(
+                    conn, name, self.pipeline.b2connect.stream, Side.B2CONNECT, cursor, now
+                )
+            state.add_run_counts(
+                conn,
+                self.run_id,
+                {
+                    "records_written": flushed.counts["written"],
+                    "records_failed": flushed.counts["dead_lettered"],
+                },
+            )
+            state.renew_lock(conn, f"pipeline:{name}", self.owner, now + LOCK_TTL)
+        self._bump(flushed.counts)
+        log.info(
+            "batch.committed",
+            written=flushed.counts["written"],
+            unchanged=len(plan.unchanged),
+            dead_lettered=flushed.counts["dead_lettered"],
+            conflicts=flushed.counts["conflicts"],
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _writer(self) -> Writer:
+        return Writer(
+            pipeline=self.pipeline,
+            target=self.target,
+            hasher=self.hasher,
+            tenant_id=self.tenant_id,
+            run_id=self.run_id,
+            stop=self.stop,
+            retry=self.retry,
+            clock=self.clock,
+            db=self.db,
+        )
+
+    def _bump(self, counts: Mapping[str, int]) -> None:
+        self.summary.counts.update({k: v for k, v in counts.items() if v})
+        if self.progress is not None:
+            self.progress(counts)
+
+
+def _latest_per_key(records: Sequence[Record]) -> list[Record]:
+    """A key seen twice in one flush (overlapping reads, fast edits): keep the last."""
+    latest: dict[str, Record] = {}
+    for record in records:
+        latest[record.key] = record
+    return list(latest.values())

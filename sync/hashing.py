@@ -1,0 +1,52 @@
+"""Keyed hashes of field values: change detection and echo suppression without keeping PII."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["FieldHasher"]
+
+
+def _canonical(value: Any) -> str:
+    """One text per meaning: 1, 1.0 and Decimal('1.00') hash alike; None and '' alike."""
+    if value is None or value == "":
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        number = Decimal(str(value)).normalize()
+        return format(number, "f")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+
+
+class FieldHasher:
+    """HMAC-SHA256 (truncated to 128 bits) of canonical field values."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("hash key must be at least 16 bytes")
+        self._key = key
+
+    def value(self, field: str, value: Any) -> str:
+        """Hash of one field's value (the field name is mixed in)."""
+        message = f"{field}\x1f{_canonical(value)}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
+
+    def fields(self, payload: Mapping[str, Any]) -> dict[str, str]:
+        """Hashes of every field of a payload."""
+        return {name: self.value(name, value) for name, value in payload.items()}
+
+    def record(self, hashes: Mapping[str, str]) -> str:
+        """One hash over a record's field hashes."""
+        joined = "|".join(f"{k}={hashes[k]}" for k in sorted(hashes))
+        return hmac.new(self._key, joined.encode(), hashlib.sha256).hexdigest()[:32]

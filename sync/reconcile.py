@@ -1,0 +1,141 @@
+"""Decide, per record, what to write: map, hash, compare with the last-synced hashes.
+
+Pure: takes records, their links and lookups; returns a :class:`Plan`. Nothing here talks to
+a system or the store, so it is what ``--dry-run`` prints and what the engine executes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from connectors.records import Record
+from mapping.compiler import CompiledMapping
+from mapping.config import Association, Direction
+from mapping.transforms import get_path, is_blank
+from sync.hashing import FieldHasher
+from sync.state import DeadLetterRow, LinkRow
+
+__all__ = ["ASSOC_PREFIX", "Plan", "Planned", "dead_letter", "plan_records"]
+
+ASSOC_PREFIX = "@assoc:"
+
+
+@dataclass
+class Planned:
+    """One record to write."""
+
+    key: str
+    record: Record
+    payload: dict[str, Any]
+    send: dict[str, Any]
+    hashes: dict[str, str]
+    crm_id: str | None
+    is_new: bool
+    changed: list[str]
+    match_value: str | None = None
+    deferred: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """What one flush will do."""
+
+    writes: list[Planned] = field(default_factory=list)
+    unchanged: list[Record] = field(default_factory=list)
+    deleted: list[Record] = field(default_factory=list)
+    dead: list[DeadLetterRow] = field(default_factory=list)
+
+
+def plan_records(
+    records: Sequence[Record],
+    *,
+    mapping: CompiledMapping,
+    links: Mapping[str, LinkRow],
+    hasher: FieldHasher,
+    lengths: Mapping[str, int | None],
+    link_lookup: Callable[[str, str], str | None],
+    associations: Sequence[Association],
+    match_field: str | None,
+    match_source: str | None,
+) -> Plan:
+    """Map and compare every record; unchanged ones cost nothing."""
+    plan = Plan()
+    for record in records:
+        if "_invalid" in record.fields:
+            plan.dead.append(dead_letter(record, "INVALID_RECORD", str(record.fields["_invalid"])))
+            continue
+        if record.deleted:
+            plan.deleted.append(record)
+            continue
+        mapped = mapping.apply(
+            record.fields, lengths=lengths, link=link_lookup, direction=Direction.push
+        )
+        if mapped.errors:
+            first = mapped.errors[0]
+            message = "; ".join(f"{e.field}: {e.message}" for e in mapped.errors)
+            plan.dead.append(dead_letter(record, "MAPPING_ERROR", message, first.field))
+            continue
+        deferred = [(d.pipeline, d.key, "field") for d in mapped.deferred]
+        link = links.get(record.key)
+        hashes = hasher.fields(mapped.payload)
+        for assoc in associations:
+            target_key = get_path(record.fields, assoc.field)
+            if is_blank(target_key):
+                continue
+            target = link_lookup(assoc.pipeline, str(target_key))
+            name = f"{ASSOC_PREFIX}{assoc.pipeline}"
+            if target is None:
+                deferred.append((assoc.pipeline, str(target_key), f"assoc:{assoc.pipeline}"))
+            else:
+                hashes[name] = hasher.value(name, target)
+        old = link.field_hashes if link else {}
+        changed = [name for name, digest in hashes.items() if old.get(name) != digest]
+        field_changes = [name for name in changed if not name.startswith(ASSOC_PREFIX)]
+        if link is not None and link.crm_id and not changed and not deferred:
+            plan.unchanged.append(record)
+            continue
+        is_new = link is None or not link.crm_id
+        send = dict(mapped.payload) if is_new else {k: mapped.payload[k] for k in field_changes}
+        match_value = None
+        if is_new and match_field:
+            raw = mapped.payload.get(match_field) if match_field in mapped.payload else None
+            if raw is None and match_source:
+                raw = get_path(record.fields, match_source)
+            match_value = None if is_blank(raw) else str(raw).strip()
+        plan.writes.append(
+            Planned(
+                key=record.key,
+                record=record,
+                payload=mapped.payload,
+                send=send,
+                hashes=hashes,
+                crm_id=link.crm_id if link else None,
+                is_new=is_new,
+                changed=changed,
+                match_value=match_value,
+                deferred=deferred,
+            )
+        )
+    return plan
+
+
+def dead_letter(
+    record: Record,
+    code: str,
+    message: str,
+    field_name: str | None = None,
+    retry_at: datetime | None = None,
+) -> DeadLetterRow:
+    """A dead letter keeping the source record, so a replay re-maps it with today's config."""
+    return DeadLetterRow(
+        stream=record.stream,
+        key=record.key,
+        payload={"source": dict(record.fields), "tenant_id": record.tenant_id},
+        code=code,
+        message=message,
+        field=field_name,
+        next_attempt_at=retry_at,
+    )

@@ -1,0 +1,187 @@
+"""Build connectors from the config and run pipelines in dependency order.
+
+A pipeline that links to or associates with another pipeline's records (orders → customers)
+runs after it, so most orders find their customer's CRM id in the same ``b2sync sync``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from connectors.base import Connector, load
+from connectors.records import Record
+from mapping.config import B2ConnectConnection, Config, Pipeline
+from store import make_engine, upgrade
+from store.models import RunStatus
+from sync import state
+from sync.engine import PipelineRun, Progress, RunSummary
+from sync.hashing import FieldHasher
+from sync.replay import ReplaySource, due_dead_letters
+from sync.retry import RetryPolicy
+from sync.settings import resolve
+
+__all__ = ["Runner", "dependency_order"]
+
+log = structlog.get_logger(__name__)
+
+
+def dependency_order(pipelines: Sequence[Pipeline]) -> list[Pipeline]:
+    """Pipelines sorted so that link/association targets come first (stable otherwise)."""
+    by_name = {p.name: p for p in pipelines}
+    ordered: list[Pipeline] = []
+    seen: set[str] = set()
+
+    def visit(pipe: Pipeline, stack: tuple[str, ...]) -> None:
+        if pipe.name in seen or pipe.name in stack:
+            return
+        for dep in _dependencies(pipe):
+            if dep in by_name:
+                visit(by_name[dep], (*stack, pipe.name))
+        seen.add(pipe.name)
+        ordered.append(pipe)
+
+    for pipe in pipelines:
+        visit(pipe, ())
+    return ordered
+
+
+def _dependencies(pipe: Pipeline) -> list[str]:
+    deps = [a.pipeline for a in pipe.associations]
+    for spec in pipe.fields:
+        deps.extend(str(s["link"]) for s in spec.transform if isinstance(s, dict) and "link" in s)
+    return deps
+
+
+class Runner:
+    """Owns the store engine and one connector per connection for a CLI run or the daemon."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        stop: threading.Event | None = None,
+        clock: Callable[[], datetime] | None = None,
+        retry: RetryPolicy | None = None,
+        migrate: bool = True,
+    ) -> None:
+        self.config = config
+        self.stop = stop or threading.Event()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.retry = retry or RetryPolicy()
+        self.db: sa.Engine = make_engine(resolve(config.state_url))
+        if migrate:
+            upgrade(self.db)
+        self._connectors: dict[str, Connector] = {}
+        self._hasher: FieldHasher | None = None
+
+    # ------------------------------------------------------------------ parts
+
+    def connector(self, name: str) -> Connector:
+        """The connector of connection ``name`` (built once, cached)."""
+        if name not in self._connectors:
+            conn_cfg = self.config.connections[name]
+            cls = load(conn_cfg.type)
+            self._connectors[name] = cls.from_config(conn_cfg, secrets=resolve)
+        return self._connectors[name]
+
+    @property
+    def hasher(self) -> FieldHasher:
+        """Field hasher keyed by ``hash_key`` or the store's own random key."""
+        if self._hasher is None:
+            if self.config.hash_key:
+                key = resolve(self.config.hash_key).encode()
+            else:
+                with self.db.begin() as conn:
+                    key = state.hash_key(conn)
+            self._hasher = FieldHasher(key)
+        return self._hasher
+
+    def tenant_of(self, pipe: Pipeline) -> str:
+        """The B2Connect tenant a pipeline reads."""
+        conn_cfg = self.config.connections[pipe.b2connect.connection]
+        assert isinstance(conn_cfg, B2ConnectConnection)
+        return resolve(conn_cfg.tenant_id)
+
+    def close(self) -> None:
+        """Close connectors and the store."""
+        for connector in self._connectors.values():
+            connector.close()
+        self._connectors.clear()
+        self.db.dispose()
+
+    # ------------------------------------------------------------------ running
+
+    def select(self, names: Sequence[str] | None) -> list[Pipeline]:
+        """The named pipelines (all enabled ones by default) in dependency order."""
+        if names:
+            chosen = [self.config.pipeline(n) for n in names]
+        else:
+            chosen = [p for p in self.config.pipelines if p.enabled]
+        return dependency_order(chosen)
+
+    def paused_until(self, pipe: Pipeline) -> datetime | None:
+        """When a paused pipeline may run again (None: not paused)."""
+        with self.db.connect() as conn:
+            value = state.get_setting(conn, f"paused_until:{pipe.name}")
+        if value is None:
+            return None
+        until = datetime.fromisoformat(value)
+        return until if until > self.clock() else None
+
+    def run_pipeline(
+        self,
+        pipe: Pipeline,
+        *,
+        full: bool = False,
+        dry_run: bool = False,
+        trigger: str = "manual",
+        progress: Progress | None = None,
+        source_override: Any = None,
+    ) -> RunSummary:
+        """Run one pipeline once (honouring a pause unless it is a dry run)."""
+        until = None if dry_run else self.paused_until(pipe)
+        if until is not None:
+            summary = RunSummary(pipe.name, "-", RunStatus.PAUSED, resume_at=until)
+            summary.error = f"paused until {until.isoformat()}"
+            return summary
+        run = PipelineRun(
+            pipeline=pipe,
+            source=source_override or self.connector(pipe.b2connect.connection),
+            target=self.connector(pipe.crm.connection),
+            db=self.db,
+            hasher=self.hasher,
+            tenant_id=self.tenant_of(pipe),
+            stop=self.stop,
+            clock=self.clock,
+            full=full,
+            dry_run=dry_run,
+            trigger=trigger,
+            retry=self.retry,
+            progress=progress,
+            replay=source_override is not None,
+        )
+        summary = run.execute()
+        if summary.status is RunStatus.SUCCEEDED and not dry_run:
+            with self.db.begin() as conn:
+                state.set_setting(conn, f"paused_until:{pipe.name}", None)
+        return summary
+
+    def replay(
+        self, pipe: Pipeline, *, everything: bool = False, progress: Progress | None = None
+    ) -> RunSummary | None:
+        """Re-run a pipeline's pending dead letters (due ones, or all with ``everything``)."""
+        with self.db.connect() as conn:
+            records: list[Record] = due_dead_letters(
+                conn, pipe, self.clock(), everything=everything
+            )
+        if not records:
+            return None
+        return self.run_pipeline(
+            pipe, trigger="replay", progress=progress, source_override=ReplaySource(records)
+        )

@@ -1,0 +1,495 @@
+"""The engine's reads and writes of the state store, in bulk (SQLAlchemy Core).
+
+Every function takes an open :class:`sqlalchemy.Connection` inside the caller's transaction:
+the engine commits links, cursors, dead letters, conflicts and run counters together.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from store.models import (
+    ConflictStatus,
+    DeadLetterStatus,
+    RunStatus,
+    Side,
+    metadata,
+)
+
+__all__ = [
+    "DeadLetterRow",
+    "LinkRow",
+    "acquire_lock",
+    "add_conflicts",
+    "add_dead_letters",
+    "add_pending",
+    "add_run_counts",
+    "crm_ids_taken",
+    "delete_links",
+    "finish_run",
+    "get_cursor",
+    "get_setting",
+    "hash_key",
+    "link_ids",
+    "load_links",
+    "pending_for",
+    "release_lock",
+    "remove_pending",
+    "renew_lock",
+    "resolve_dead_letters",
+    "set_cursor",
+    "set_setting",
+    "start_run",
+    "upsert_links",
+]
+
+_links = metadata.tables["links"]
+_cursors = metadata.tables["cursors"]
+_dead = metadata.tables["dead_letters"]
+_conflicts = metadata.tables["conflicts"]
+_runs = metadata.tables["runs"]
+_pending = metadata.tables["pending_links"]
+_settings = metadata.tables["settings"]
+
+BACKOFF_BASE = timedelta(minutes=15)
+BACKOFF_MAX = timedelta(days=1)
+_CHUNK = 500  # keys per IN (...) query: well under SQLite's variable limit
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    """What the engine knows of one linked record."""
+
+    key: str
+    crm_id: str | None
+    field_hashes: dict[str, str]
+
+
+@dataclass(frozen=True)
+class DeadLetterRow:
+    """One rejected record to park."""
+
+    stream: str
+    key: str
+    payload: dict[str, Any]
+    code: str
+    message: str
+    field: str | None
+    next_attempt_at: datetime | None
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def _upsert(conn: sa.Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT that supports ON CONFLICT."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+# --------------------------------------------------------------------------- links
+
+
+def load_links(conn: sa.Connection, pipeline: str, keys: Sequence[str]) -> dict[str, LinkRow]:
+    """Links of ``keys`` in ``pipeline``."""
+    out: dict[str, LinkRow] = {}
+    for chunk in _chunks(sorted(set(keys))):
+        rows = conn.execute(
+            sa.select(_links.c.b2connect_key, _links.c.crm_id, _links.c.field_hashes).where(
+                _links.c.pipeline == pipeline, _links.c.b2connect_key.in_(chunk)
+            )
+        )
+        for key, crm_id, hashes in rows:
+            out[key] = LinkRow(key, crm_id, dict(hashes or {}))
+    return out
+
+
+def link_ids(conn: sa.Connection, pipeline: str, keys: Sequence[str]) -> dict[str, str]:
+    """CRM ids of linked ``keys`` (those with an id)."""
+    return {k: row.crm_id for k, row in load_links(conn, pipeline, keys).items() if row.crm_id}
+
+
+def crm_ids_taken(conn: sa.Connection, pipeline: str, crm_ids: Sequence[str]) -> dict[str, str]:
+    """Which of ``crm_ids`` are already linked, to which B2Connect key."""
+    out: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(crm_ids))):
+        rows = conn.execute(
+            sa.select(_links.c.crm_id, _links.c.b2connect_key).where(
+                _links.c.pipeline == pipeline, _links.c.crm_id.in_(chunk)
+            )
+        )
+        out.update({row[0]: row[1] for row in rows})
+    return out
+
+
+def upsert_links(
+    conn: sa.Connection,
+    *,
+    pipeline: str,
+    tenant_id: str,
+    crm_object: str,
+    rows: Sequence[tuple[str, str | None, dict[str, str], str]],
+    now: datetime,
+) -> None:
+    """Insert or update links: (key, crm_id, field_hashes, record_hash) per row."""
+    if not rows:
+        return
+    values = [
+        {
+            "pipeline": pipeline,
+            "tenant_id": tenant_id,
+            "b2connect_key": key,
+            "crm_object": crm_object,
+            "crm_id": crm_id,
+            "field_hashes": hashes,
+            "record_hash": record_hash,
+            "last_synced_at": now,
+            "created_at": now,
+        }
+        for key, crm_id, hashes, record_hash in rows
+    ]
+    stmt = _upsert(conn, _links)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[_links.c.pipeline, _links.c.b2connect_key],
+        set_={
+            "crm_id": sa.func.coalesce(stmt.excluded.crm_id, _links.c.crm_id),
+            "field_hashes": stmt.excluded.field_hashes,
+            "record_hash": stmt.excluded.record_hash,
+            "last_synced_at": stmt.excluded.last_synced_at,
+        },
+    )
+    conn.execute(stmt, values)
+
+
+def delete_links(conn: sa.Connection, pipeline: str, keys: Sequence[str]) -> None:
+    """Forget links of ``keys``."""
+    for chunk in _chunks(list(keys)):
+        conn.execute(
+            sa.delete(_links).where(
+                _links.c.pipeline == pipeline, _links.c.b2connect_key.in_(chunk)
+            )
+        )
+
+
+# --------------------------------------------------------------------------- cursors
+
+
+def get_cursor(
+    conn: sa.Connection, pipeline: str, stream: str, side: Side
+) -> dict[str, Any] | None:
+    """The stored cursor, or None before the first run."""
+    value = conn.execute(
+        sa.select(_cursors.c.value).where(
+            _cursors.c.pipeline == pipeline, _cursors.c.stream == stream, _cursors.c.side == side
+        )
+    ).scalar_one_or_none()
+    return dict(value) if isinstance(value, Mapping) else None
+
+
+def set_cursor(
+    conn: sa.Connection,
+    pipeline: str,
+    stream: str,
+    side: Side,
+    value: Mapping[str, Any] | None,
+    now: datetime,
+) -> None:
+    """Store (or clear) the cursor."""
+    if value is None:
+        conn.execute(
+            sa.delete(_cursors).where(
+                _cursors.c.pipeline == pipeline,
+                _cursors.c.stream == stream,
+                _cursors.c.side == side,
+            )
+        )
+        return
+    stmt = _upsert(conn, _cursors)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[_cursors.c.pipeline, _cursors.c.stream, _cursors.c.side],
+        set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+    )
+    conn.execute(
+        stmt,
+        [
+            {
+                "pipeline": pipeline,
+                "stream": stream,
+                "side": side,
+                "value": dict(value),
+                "updated_at": now,
+            }
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def add_dead_letters(
+    conn: sa.Connection, pipeline: str, run_id: str, rows: Sequence[DeadLetterRow], now: datetime
+) -> None:
+    """Park rejected records: one pending dead letter per record, a newer one replaces it and
+    counts the attempt; retriable ones back off exponentially (15 min × 2^n, at most a day)."""
+    if not rows:
+        return
+    previous: dict[str, int] = {}
+    for chunk in _chunks([row.key for row in rows]):
+        where = (
+            _dead.c.pipeline == pipeline,
+            _dead.c.record_key.in_(chunk),
+            _dead.c.status == DeadLetterStatus.PENDING,
+        )
+        for key, attempts in conn.execute(
+            sa.select(_dead.c.record_key, _dead.c.attempts).where(*where)
+        ):
+            previous[key] = max(previous.get(key, 0), int(attempts))
+        conn.execute(
+            sa.update(_dead).where(*where).values(status=DeadLetterStatus.ABANDONED, updated_at=now)
+        )
+    values = []
+    for row in rows:
+        attempts = previous.get(row.key, 0) + 1
+        next_at = row.next_attempt_at
+        if next_at is not None:
+            next_at = now + min(BACKOFF_BASE * 2 ** (attempts - 1), BACKOFF_MAX)
+        values.append(
+            {
+                "pipeline": pipeline,
+                "run_id": run_id,
+                "stream": row.stream,
+                "record_key": row.key,
+                "payload": row.payload,
+                "error_code": row.code,
+                "error_message": row.message,
+                "error_field": row.field,
+                "attempts": attempts,
+                "next_attempt_at": next_at,
+                "status": DeadLetterStatus.PENDING,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    conn.execute(sa.insert(_dead), values)
+
+
+def resolve_dead_letters(
+    conn: sa.Connection, pipeline: str, keys: Sequence[str], now: datetime
+) -> None:
+    """Mark pending dead letters of ``keys`` resolved (the record went through)."""
+    for chunk in _chunks(list(keys)):
+        conn.execute(
+            sa.update(_dead)
+            .where(
+                _dead.c.pipeline == pipeline,
+                _dead.c.record_key.in_(chunk),
+                _dead.c.status == DeadLetterStatus.PENDING,
+            )
+            .values(status=DeadLetterStatus.RESOLVED, updated_at=now)
+        )
+
+
+def add_conflicts(
+    conn: sa.Connection,
+    pipeline: str,
+    rows: Sequence[tuple[str, str, dict[str, Any]]],
+    now: datetime,
+) -> None:
+    """Open conflicts (key, kind, details) unless the same one is already open."""
+    for key, kind, details in rows:
+        exists = conn.execute(
+            sa.select(_conflicts.c.id).where(
+                _conflicts.c.pipeline == pipeline,
+                _conflicts.c.record_key == key,
+                _conflicts.c.kind == kind,
+                _conflicts.c.status == ConflictStatus.OPEN,
+            )
+        ).first()
+        if exists is None:
+            conn.execute(
+                sa.insert(_conflicts).values(
+                    pipeline=pipeline,
+                    record_key=key,
+                    kind=kind,
+                    details=details,
+                    status=ConflictStatus.OPEN,
+                    created_at=now,
+                )
+            )
+
+
+# --------------------------------------------------------------------------- deferred links
+
+
+def add_pending(
+    conn: sa.Connection, pipeline: str, rows: Sequence[tuple[str, str, str, str]], now: datetime
+) -> None:
+    """Remember deferred links: (record key, target pipeline, target key, what) per row."""
+    for key, target_pipeline, target_key, what in rows:
+        stmt = _upsert(conn, _pending).on_conflict_do_nothing(
+            index_elements=[_pending.c.pipeline, _pending.c.record_key, _pending.c.what]
+        )
+        conn.execute(
+            stmt,
+            [
+                {
+                    "pipeline": pipeline,
+                    "record_key": key,
+                    "target_pipeline": target_pipeline,
+                    "target_key": target_key,
+                    "what": what,
+                    "created_at": now,
+                }
+            ],
+        )
+
+
+def pending_for(
+    conn: sa.Connection, pipeline: str, limit: int = 10_000
+) -> list[tuple[str, str, str, str]]:
+    """Deferred links of ``pipeline``: (record key, target pipeline, target key, what)."""
+    rows = conn.execute(
+        sa.select(
+            _pending.c.record_key,
+            _pending.c.target_pipeline,
+            _pending.c.target_key,
+            _pending.c.what,
+        )
+        .where(_pending.c.pipeline == pipeline)
+        .order_by(_pending.c.id)
+        .limit(limit)
+    )
+    return [(a, b, c, d) for a, b, c, d in rows]
+
+
+def remove_pending(conn: sa.Connection, pipeline: str, done: Sequence[tuple[str, str]]) -> None:
+    """Drop deferred links that were completed: (record key, what) pairs."""
+    for key, what in done:
+        conn.execute(
+            sa.delete(_pending).where(
+                _pending.c.pipeline == pipeline,
+                _pending.c.record_key == key,
+                _pending.c.what == what,
+            )
+        )
+
+
+# --------------------------------------------------------------------------- runs and settings
+
+
+def start_run(conn: sa.Connection, run_id: str, pipeline: str, trigger: str, now: datetime) -> None:
+    """Record a run as running."""
+    conn.execute(
+        sa.insert(_runs).values(
+            id=run_id,
+            pipeline=pipeline,
+            started_at=now,
+            status=RunStatus.RUNNING,
+            trigger=trigger,
+            records_read=0,
+            records_written=0,
+            records_skipped=0,
+            records_failed=0,
+            api_calls=0,
+        )
+    )
+
+
+def finish_run(
+    conn: sa.Connection,
+    run_id: str,
+    status: RunStatus,
+    counts: Mapping[str, int],
+    error: str | None,
+    now: datetime,
+) -> None:
+    """Record how a run ended and what it did."""
+    conn.execute(
+        sa.update(_runs)
+        .where(_runs.c.id == run_id)
+        .values(status=status, finished_at=now, error=error, **counts)
+    )
+
+
+def add_run_counts(conn: sa.Connection, run_id: str, counts: Mapping[str, int]) -> None:
+    """Add to a running run's counters (committed with the batch they describe)."""
+    conn.execute(
+        sa.update(_runs)
+        .where(_runs.c.id == run_id)
+        .values(
+            {
+                getattr(_runs.c, name): getattr(_runs.c, name) + value
+                for name, value in counts.items()
+            }
+        )
+    )
+
+
+def get_setting(conn: sa.Connection, name: str) -> str | None:
+    """A stored setting."""
+    value = conn.execute(
+        sa.select(_settings.c.value).where(_settings.c.name == name)
+    ).scalar_one_or_none()
+    return str(value) if value is not None else None
+
+
+def set_setting(conn: sa.Connection, name: str, value: str | None) -> None:
+    """Store (or clear) a setting."""
+    conn.execute(sa.delete(_settings).where(_settings.c.name == name))
+    if value is not None:
+        conn.execute(sa.insert(_settings).values(name=name, value=value))
+
+
+def hash_key(conn: sa.Connection) -> bytes:
+    """The store's field-hash key, created on first use (32 random bytes, hex in settings)."""
+    existing = get_setting(conn, "field_hash_key")
+    if existing is not None:
+        return bytes.fromhex(existing)
+    key = secrets.token_bytes(32)
+    stmt = _upsert(conn, _settings).on_conflict_do_nothing(index_elements=[_settings.c.name])
+    conn.execute(stmt, [{"name": "field_hash_key", "value": key.hex()}])
+    stored = get_setting(conn, "field_hash_key")
+    assert stored is not None
+    return bytes.fromhex(stored)
+
+
+# --------------------------------------------------------------------------- locks
+
+_locks = metadata.tables["locks"]
+
+
+def acquire_lock(
+    conn: sa.Connection, name: str, owner: str, now: datetime, expires: datetime
+) -> bool:
+    """Take the named lease unless someone else holds an unexpired one."""
+    conn.execute(sa.delete(_locks).where(_locks.c.name == name, _locks.c.expires_at < now))
+    stmt = _upsert(conn, _locks).on_conflict_do_nothing(index_elements=[_locks.c.name])
+    conn.execute(stmt, [{"name": name, "owner": owner, "acquired_at": now, "expires_at": expires}])
+    holder = conn.execute(
+        sa.select(_locks.c.owner).where(_locks.c.name == name)
+    ).scalar_one_or_none()
+    return holder == owner
+
+
+def renew_lock(conn: sa.Connection, name: str, owner: str, expires: datetime) -> None:
+    """Extend our lease."""
+    conn.execute(
+        sa.update(_locks)
+        .where(_locks.c.name == name, _locks.c.owner == owner)
+        .values(expires_at=expires)
+    )
+
+
+def release_lock(conn: sa.Connection, name: str, owner: str) -> None:
+    """Give the lease back."""
+    conn.execute(sa.delete(_locks).where(_locks.c.name == name, _locks.c.owner == owner))

@@ -1,0 +1,397 @@
+"""Execute a :class:`Plan` against the CRM connector and collect what to commit.
+
+Identity resolution (one lookup per flush), idempotent batched upserts with per-record
+outcomes, in-run retries of retriable records, associations, deferred links and order lines.
+Nothing is committed here: :class:`Flushed` is applied by the engine in one transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from connectors.base import Connector, SupportsAssociations
+from connectors.records import Capability, Record, WriteItem, WriteResult
+from mapping.compiler import compile_fields
+from mapping.config import Pipeline
+from mapping.transforms import get_path, is_blank
+from sync import state
+from sync.hashing import FieldHasher
+from sync.reconcile import ASSOC_PREFIX, Plan, Planned, dead_letter
+from sync.retry import RetryPolicy, call
+from sync.state import DeadLetterRow
+
+__all__ = ["Flushed", "Writer"]
+
+T = TypeVar("T")
+LinkTuple = tuple[str, str | None, dict[str, str], str]
+PARENT = "@parent"
+RETRY_DEAD_LETTER_AFTER = timedelta(minutes=15)
+
+
+@dataclass
+class Flushed:
+    """Everything one flush commits."""
+
+    pipeline: str
+    tenant_id: str
+    run_id: str
+    crm_object: str
+    links: list[LinkTuple] = field(default_factory=list)
+    line_links: list[LinkTuple] = field(default_factory=list)
+    line_object: str = ""
+    dead: list[DeadLetterRow] = field(default_factory=list)
+    conflicts: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    pending: list[tuple[str, str, str, str]] = field(default_factory=list)
+    pending_done: list[tuple[str, str]] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def apply(self, conn: sa.Connection, *, now: datetime) -> None:
+        """Write it all inside the caller's transaction."""
+        name = self.pipeline
+        state.upsert_links(
+            conn,
+            pipeline=name,
+            tenant_id=self.tenant_id,
+            crm_object=self.crm_object,
+            rows=self.links,
+            now=now,
+        )
+        state.upsert_links(
+            conn,
+            pipeline=f"{name}#lines",
+            tenant_id=self.tenant_id,
+            crm_object=self.line_object,
+            rows=self.line_links,
+            now=now,
+        )
+        state.resolve_dead_letters(conn, name, self.resolved, now)
+        state.add_dead_letters(conn, name, self.run_id, self.dead, now)
+        state.add_conflicts(conn, name, self.conflicts, now)
+        state.add_pending(conn, name, self.pending, now)
+        state.remove_pending(conn, name, self.pending_done)
+        state.delete_links(conn, name, self.deleted)
+
+
+@dataclass
+class Writer:
+    """Writes plans of one pipeline to its CRM."""
+
+    pipeline: Pipeline
+    target: Connector
+    hasher: FieldHasher
+    tenant_id: str
+    run_id: str
+    stop: threading.Event
+    retry: RetryPolicy
+    clock: Callable[[], datetime]
+    db: sa.Engine
+    _lengths: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    _targets: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        lines = self.pipeline.lines
+        self.lines_mapping = compile_fields(lines.fields) if lines else None
+
+    # ------------------------------------------------------------------ lookups
+
+    def lengths(self, crm_object: str) -> dict[str, int | None]:
+        """Field lengths of ``crm_object`` (one describe per object and run, when needed)."""
+        if crm_object not in self._lengths:
+            specs = list(self.pipeline.fields) + (
+                list(self.pipeline.lines.fields) if self.pipeline.lines else []
+            )
+            needed = any("truncate" in spec.transform for spec in specs)
+            found: dict[str, int | None] = {}
+            if needed:
+                schema = self._call(
+                    lambda: self.target.describe(crm_object), f"describe {crm_object}"
+                )
+                found = {name: info.length for name, info in schema.fields.items()}
+            self._lengths[crm_object] = found
+        return self._lengths[crm_object]
+
+    def prefetch_targets(
+        self, conn: sa.Connection, records: Sequence[Record]
+    ) -> Callable[[str, str], str | None]:
+        """Load the CRM ids of records other pipelines synced (``link`` fields, associations)."""
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for spec in self.pipeline.fields:
+            for step in spec.transform:
+                if isinstance(step, dict) and "link" in step and spec.b2connect:
+                    for record in records:
+                        value = get_path(record.fields, spec.b2connect)
+                        if not is_blank(value):
+                            wanted[str(step["link"])].add(str(value))
+        for assoc in self.pipeline.associations:
+            for record in records:
+                value = get_path(record.fields, assoc.field)
+                if not is_blank(value):
+                    wanted[assoc.pipeline].add(str(value))
+        for pipeline, keys in wanted.items():
+            for key, crm_id in state.link_ids(conn, pipeline, sorted(keys)).items():
+                self._targets[(pipeline, key)] = crm_id
+        return self._target
+
+    def _target(self, pipeline: str, key: str) -> str | None:
+        return self._targets.get((pipeline, key))
+
+    # ------------------------------------------------------------------ execute
+
+    def execute(self, plan: Plan) -> Flushed:
+        """Write the plan; return what to commit."""
+        out = self._flushed()
+        out.dead.extend(plan.dead)
+        out.counts["dead_lettered"] += len(plan.dead)
+        self._deletions(plan, out)
+        writes = self._resolve_identities(plan.writes, out)
+        items = [p for p in writes if p.is_new or any(not c.startswith("@") for c in p.changed)]
+        results = self._write_all(self.pipeline.crm.object, [self._item(p) for p in items])
+        written: list[tuple[Planned, str]] = []
+        for planned in writes:
+            result = results.get(planned.key)
+            if result is None:  # nothing to send (only an association changed)
+                if planned.crm_id:
+                    written.append((planned, planned.crm_id))
+                continue
+            if result.ok and result.crm_id:
+                written.append((planned, result.crm_id))
+                out.counts["created" if result.created else "updated"] += 1
+                out.counts["written"] += 1
+            else:
+                out.dead.append(self._rejected(planned.record, result))
+                out.counts["dead_lettered"] += 1
+        self._associate(written, out)
+        for planned, crm_id in written:
+            out.links.append(
+                (planned.key, crm_id, planned.hashes, self.hasher.record(planned.hashes))
+            )
+            out.resolved.append(planned.key)
+            out.pending.extend((planned.key, p, k, what) for p, k, what in planned.deferred)
+            out.counts["deferred"] += len(planned.deferred)
+        if self.pipeline.lines is not None:
+            self._lines(written, out)
+        return out
+
+    def _flushed(self) -> Flushed:
+        return Flushed(
+            pipeline=self.pipeline.name,
+            tenant_id=self.tenant_id,
+            run_id=self.run_id,
+            crm_object=self.pipeline.crm.object,
+            line_object=self.pipeline.lines.object if self.pipeline.lines else "",
+        )
+
+    def _item(self, planned: Planned) -> WriteItem:
+        return WriteItem(key=planned.key, payload=planned.send, crm_id=planned.crm_id)
+
+    def _rejected(self, record: Record, result: WriteResult) -> DeadLetterRow:
+        error = result.error
+        retry_at = self.clock() + RETRY_DEAD_LETTER_AFTER if error and error.retriable else None
+        return dead_letter(
+            record,
+            error.code if error else "UNKNOWN",
+            error.message if error else "rejected without a reason",
+            error.field if error else None,
+            retry_at,
+        )
+
+    # ------------------------------------------------------------------ steps
+
+    def _deletions(self, plan: Plan, out: Flushed) -> None:
+        if not plan.deleted:
+            return
+        if (
+            self.pipeline.on_delete != "archive"
+            or Capability.DELETE not in self.target.capabilities
+        ):
+            out.counts["skipped"] += len(plan.deleted)
+            return
+        keys = [r.key for r in plan.deleted]
+        results = self._call(lambda: self.target.delete(self.pipeline.crm.object, keys), "delete")
+        for result in results:
+            if result.ok:
+                out.deleted.append(result.key)
+                out.counts["deleted"] += 1
+
+    def _resolve_identities(self, writes: list[Planned], out: Flushed) -> list[Planned]:
+        """Attach new records to existing CRM records by the match key; park ambiguity."""
+        match = self.pipeline.match_key
+        candidates = [p for p in writes if p.is_new and p.match_value]
+        if match is None or not candidates or Capability.LOOKUP not in self.target.capabilities:
+            return writes
+        values = sorted({str(p.match_value) for p in candidates})
+        found = self._call(
+            lambda: self.target.lookup(self.pipeline.crm.object, match.crm, values), "lookup"
+        )
+        normalised = {k.strip().lower(): v for k, v in found.items()}
+        all_ids = sorted({i for ids in normalised.values() for i in ids})
+        with self.db.connect() as conn:
+            taken = state.crm_ids_taken(conn, self.pipeline.name, all_ids)
+        keep: list[Planned] = []
+        claimed: dict[str, str] = {}
+        for planned in writes:
+            if planned not in candidates:
+                keep.append(planned)
+                continue
+            ids = normalised.get(str(planned.match_value).strip().lower(), [])
+            free = [
+                i
+                for i in ids
+                if taken.get(i) in (None, planned.key) and claimed.get(i) in (None, planned.key)
+            ]
+            if len(ids) > 1 or (ids and not free):
+                reason = (
+                    "several CRM records match"
+                    if len(ids) > 1
+                    else "the matching CRM record is linked already"
+                )
+                out.conflicts.append(
+                    (
+                        planned.key,
+                        "ambiguous_match",
+                        {"field": match.crm, "candidates": ids, "reason": reason},
+                    )
+                )
+                out.counts["conflicts"] += 1
+                continue
+            if free:
+                planned.crm_id = free[0]
+                planned.send = dict(planned.payload)
+                claimed[free[0]] = planned.key
+                out.counts["matched"] += 1
+            keep.append(planned)
+        return keep
+
+    def _write_all(self, crm_object: str, items: list[WriteItem]) -> dict[str, WriteResult]:
+        """Write with in-run retries of records the CRM called transient (row locks, ...)."""
+        results: dict[str, WriteResult] = {}
+        todo = items
+        kwargs: dict[str, Any] = {}
+        id_property = (
+            self.pipeline.crm.id_property
+            if crm_object == self.pipeline.crm.object
+            else (self.pipeline.lines.id_property if self.pipeline.lines else None)
+        )
+        if id_property:
+            kwargs["id_property"] = id_property
+        for attempt in range(self.retry.attempts):
+            if not todo:
+                break
+            batch = todo
+            out = self._call(
+                lambda b=batch: self.target.write(crm_object, b, **kwargs),  # type: ignore[misc]
+                f"write {crm_object}",
+            )
+            todo = []
+            for item, result in zip(batch, out, strict=True):
+                retry = not result.ok and result.error is not None and result.error.retriable
+                if retry and attempt + 1 < self.retry.attempts:
+                    todo.append(item)
+                else:
+                    results[item.key] = result
+            if todo and self.stop.wait(min(self.retry.initial * 2**attempt, self.retry.maximum)):
+                break
+        for item in todo:
+            results.setdefault(
+                item.key,
+                WriteResult.failure(
+                    item.key, "INTERRUPTED", "shutdown before retry", retriable=True
+                ),
+            )
+        return results
+
+    def _associate(self, written: list[tuple[Planned, str]], out: Flushed) -> None:
+        if (
+            not self.pipeline.associations
+            or Capability.ASSOCIATIONS not in self.target.capabilities
+        ):
+            return
+        for assoc in self.pipeline.associations:
+            name = f"{ASSOC_PREFIX}{assoc.pipeline}"
+            pairs: list[tuple[str, str]] = []
+            owners: dict[str, Planned] = {}
+            for planned, crm_id in written:
+                if name in planned.changed and name in planned.hashes:
+                    target_key = str(get_path(planned.record.fields, assoc.field))
+                    target_id = self._target(assoc.pipeline, target_key)
+                    if target_id:
+                        pairs.append((crm_id, target_id))
+                        owners[crm_id] = planned
+            if not pairs:
+                continue
+            results = self.associate(
+                self.pipeline.crm.object, assoc.to_object, pairs, assoc.type_id
+            )
+            for result in results:
+                planned = owners[result.key]
+                if result.ok:
+                    out.counts["associated"] += 1
+                else:  # try again on a later run
+                    planned.hashes.pop(name, None)
+                    target_key = str(get_path(planned.record.fields, assoc.field))
+                    planned.deferred.append((assoc.pipeline, target_key, f"assoc:{assoc.pipeline}"))
+
+    def associate(
+        self, from_object: str, to_object: str, pairs: list[tuple[str, str]], type_id: int
+    ) -> list[WriteResult]:
+        """Associate pairs through the target (with retries)."""
+        target = self.target
+        assert isinstance(target, SupportsAssociations)
+        return self._call(
+            lambda: target.associate(from_object, to_object, pairs, type_id),
+            f"associate {from_object}",
+        )
+
+    def _call(self, fn: Callable[[], T], what: str) -> T:
+        return call(fn, what=what, stop=self.stop, policy=self.retry)
+
+    # ------------------------------------------------------------------ lines
+
+    def _lines(self, written: list[tuple[Planned, str]], out: Flushed) -> None:
+        from sync.lines import write_lines
+
+        write_lines(self, written, out)
+
+    # ------------------------------------------------------------------ deferred links
+
+    def complete_pending(self) -> Counter[str]:
+        """Finish deferred link fields and associations whose target is synced now."""
+        from sync.pending import complete_pending
+
+        return complete_pending(self)
+
+    # ------------------------------------------------------------------ dry run
+
+    def describe(self, plan: Plan) -> list[dict[str, Any]]:
+        """What a flush would write, for ``--dry-run``."""
+        rows: list[dict[str, Any]] = []
+        for planned in plan.writes:
+            fields = {k: planned.send.get(k) for k in planned.changed if not k.startswith("@")}
+            rows.append(
+                {
+                    "key": planned.key,
+                    "action": "create" if planned.is_new else "update",
+                    "object": self.pipeline.crm.object,
+                    "fields": fields if not planned.is_new else dict(planned.send),
+                    "match": planned.match_value,
+                }
+            )
+        rows.extend(
+            {
+                "key": d.key,
+                "action": "dead_letter",
+                "object": self.pipeline.crm.object,
+                "error": f"{d.code}: {d.message}",
+            }
+            for d in plan.dead
+        )
+        return rows
