@@ -15,7 +15,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m emulators.demo $(DEMO_ARGS)
+	$(BIN)/b2sync demo $(DEMO_ARGS)
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -22,7 +22,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-import sync.commands  # noqa: F401 - registers sync/deadletters/mapping commands on the app
+import sync.commands
+import sync.demo  # noqa: F401 - registers `b2sync demo`
 from emulators.cli import app as emulators_app
 from mapping.config import Pipeline
 from store.models import RunStatus

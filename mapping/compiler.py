@@ -101,14 +101,12 @@ class CompiledMapping:
         payload: dict[str, Any] = {}
         errors: list[FieldError] = []
         deferred: list[DeferredLink] = []
+        ctx = TransformContext(record=record, link=link)
+        sizes = lengths or {}
         for compiled in self.fields:
             if not _flows(compiled, direction):
                 continue
-            ctx = TransformContext(
-                record=record,
-                target_length=(lengths or {}).get(compiled.crm),
-                link=link,
-            )
+            ctx.target_length = sizes.get(compiled.crm)
             try:
                 payload[compiled.crm] = compiled.value(record, ctx)
             except DeferredLink as pending:

@@ -15,6 +15,7 @@ dead-letters that record naming the field.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Callable, Mapping
@@ -51,9 +52,10 @@ class DeferredLink(LookupError):
         self.key = key
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TransformContext:
-    """What a transform may look at besides its value."""
+    """What a transform may look at besides its value (one per record; the engine sets
+    ``target_length`` per field)."""
 
     record: Mapping[str, Any] = field(default_factory=dict)
     target_length: int | None = None
@@ -90,6 +92,8 @@ def is_blank(value: Any) -> bool:
 
 def get_path(record: Mapping[str, Any], path: str) -> Any:
     """``billingAddress.city`` → record["billingAddress"]["city"]; None when absent."""
+    if "." not in path:
+        return record.get(path) if isinstance(record, Mapping) else None
     node: Any = record
     for part in path.split("."):
         if not isinstance(node, Mapping):
@@ -144,19 +148,27 @@ def _phone(value: Any, _ctx: TransformContext, option: Any) -> Any:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-@register_transform("iso_country")
-def _country(value: Any, _ctx: TransformContext, option: Any) -> Any:
-    if is_blank(value):
-        return None
+@functools.lru_cache(maxsize=4096)
+def _country_code(text: str, option: str | None) -> str | None:
     try:
-        country = pycountry.countries.lookup(str(value).strip())
+        country = pycountry.countries.lookup(text)
     except LookupError:
-        raise TransformError("not a known country name or ISO code") from None
+        return None
     if option == "name":
         return str(country.name)
     if option == "alpha3":
         return str(country.alpha_3)
     return str(country.alpha_2)
+
+
+@register_transform("iso_country")
+def _country(value: Any, _ctx: TransformContext, option: Any) -> Any:
+    if is_blank(value):
+        return None
+    code = _country_code(str(value).strip(), option if isinstance(option, str) else None)
+    if code is None:
+        raise TransformError("not a known country name or ISO code")
+    return code
 
 
 def _parse_datetime(value: Any) -> datetime:

@@ -119,6 +119,9 @@ class PipelineRun:
         except ConnectorError as exc:
             log.error("run.failed", error=type(exc).__name__, code=exc.code, reason=exc.message)
             return RunStatus.FAILED, f"{type(exc).__name__}: {exc.message}"
+        except Exception as exc:
+            log.exception("run.crashed", error=type(exc).__name__)
+            return RunStatus.FAILED, f"internal error {type(exc).__name__}: {exc}"
         if self.stop.is_set():
             return RunStatus.INTERRUPTED, "stopped by shutdown between batches"
         return RunStatus.SUCCEEDED, None

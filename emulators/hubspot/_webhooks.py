@@ -66,6 +66,8 @@ class WebhookSender:
         self.deliveries: list[Delivery] = []
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
         self._stop = threading.Event()
+        self._gate = threading.Event()
+        self._gate.set()
         self._thread: threading.Thread | None = None
         self._next_event = 1_000_000
         self._subscriptions: dict[str, int] = {}
@@ -88,23 +90,31 @@ class WebhookSender:
         }
         if ot.webhook_prefix == "object":
             common["objectTypeId"] = ot.type_id
-        if kind == "propertyChange":
-            for name in changed:
-                self._put(
-                    {**common, "propertyName": name, "propertyValue": rec.properties.get(name, "")}
-                )
-            return
+        events = []
         flags = {"creation": "CREATED", "deletion": "DELETED", "restore": "RESTORED"}
-        if kind in flags:
-            common["changeFlag"] = flags[kind]
-        self._put(common)
+        if kind != "propertyChange":
+            events.append({**common, "changeFlag": flags[kind]} if kind in flags else common)
+        if kind in ("propertyChange", "creation"):
+            changes = f"{ot.webhook_prefix}.propertyChange"
+            events += [
+                {
+                    **common,
+                    "subscriptionType": changes,
+                    "propertyName": name,
+                    "propertyValue": rec.properties.get(name, ""),
+                }
+                for name in changed
+            ]
+        with self._lock:  # one change's events travel together
+            for event in events:
+                self._put(event)
+        self._ensure_thread()
 
     def _put(self, event: dict[str, Any]) -> None:
         self._next_event += 1
         sub = event["subscriptionType"] + ":" + str(event.get("propertyName", ""))
         sub_id = self._subscriptions.setdefault(sub, 200_000 + len(self._subscriptions))
         self._queue.put({"eventId": self._next_event, "subscriptionId": sub_id, **event})
-        self._ensure_thread()
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -125,6 +135,13 @@ class WebhookSender:
         threading.Thread(target=waiter, daemon=True).start()
         return done.wait(timeout_s)
 
+    def hold(self) -> None:
+        """Keep queued events back (they go out in full batches after :meth:`release`)."""
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
@@ -135,16 +152,19 @@ class WebhookSender:
         session = requests.Session()
         try:
             while not self._stop.is_set():
+                if not self._gate.wait(0.1):
+                    continue
                 try:
                     first = self._queue.get(timeout=0.1)
                 except queue.Empty:
                     continue
                 batch = [first]
-                while len(batch) < BATCH:
-                    try:
-                        batch.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
+                with self._lock:
+                    while len(batch) < BATCH:
+                        try:
+                            batch.append(self._queue.get_nowait())
+                        except queue.Empty:
+                            break
                 try:
                     self._deliver(session, batch)
                 finally:
@@ -176,8 +196,7 @@ class WebhookSender:
                 error = None
             except requests.RequestException as exc:
                 error = f"{type(exc).__name__}: {exc}"
-            with self._lock:
-                self.deliveries.append(Delivery(attempt, status, events, error))
+            self.deliveries.append(Delivery(attempt, status, events, error))
             if status is not None and (status < 300 or status in NO_RETRY):
                 return
             if self._stop.wait(self.retry_delay_s * (attempt + 1)):

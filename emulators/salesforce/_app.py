@@ -138,6 +138,12 @@ class SalesforceEmulator(BaseEmulator):
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             self.route(method, "/services/{rest:path}", self._not_found)
 
+    def stop(self) -> None:
+        """Stop at once: a TLS close would otherwise wait on idle keep-alive clients."""
+        if self._server is not None:
+            self._server.force_exit = True
+        super().stop()
+
     def ssl_files(self) -> tuple[str, str]:
         files = self._tls_files()
         return files.cert_file, files.key_file

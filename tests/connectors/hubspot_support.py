@@ -10,7 +10,7 @@ from connectors.hubspot import HubSpotConnector
 from emulators.hubspot import HubSpotEmulator
 
 #: a fixed moment (2030-01-15 12:00:00 UTC) the fake clock starts at
-START = 1_894_622_400.0
+START = 1_894_708_800.0
 
 
 class FakeClock:

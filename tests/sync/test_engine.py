@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from connectors.testing import FakeConnector
@@ -182,10 +183,8 @@ def test_crash_between_write_and_commit_replays_without_duplicates(
 
     engine_module.PipelineRun._commit = crash  # type: ignore[method-assign]
     try:
-        try:
+        with pytest.raises(SystemExit):
             run("customers", source, target)
-        except SystemExit:
-            pass
     finally:
         engine_module.PipelineRun._commit = original  # type: ignore[method-assign]
     assert target.count("contacts") == 3 and rows(db, "links") == []
