@@ -224,7 +224,9 @@ logging.getLogger("uvicorn.error").addFilter(_DropInjectedResets())
 
 def free_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     """A listening TCP socket on loopback; port 0 picks a free one."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose
+    # proto is TCP; without it every keep-alive response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)

@@ -65,10 +65,11 @@ def crm_records(
     )
     people = rng.sample(valid, share)
     seed.salesforce_contacts = [_salesforce_contact(rng, p) for p in people]
-    twin = dict(seed.salesforce_contacts[0])
-    twin.update({"FirstName": f"{(twin.get('FirstName') or 'X')[0]}.", "Phone": None})
-    twin["LeadSource"] = "Trade Show"
-    seed.salesforce_contacts.append(twin)
+    if seed.salesforce_contacts:
+        twin = dict(seed.salesforce_contacts[0])
+        twin.update({"FirstName": f"{(twin.get('FirstName') or 'X')[0]}.", "Phone": None})
+        twin["LeadSource"] = "Partner Referral"
+        seed.salesforce_contacts.append(twin)
     for k in range(extra):
         seed.salesforce_contacts.append(_salesforce_contact(rng, _crm_only_person(rng, 100 + k)))
     for company in rng.sample(companies, max(1, len(companies) * 3 // 10)):

@@ -28,7 +28,7 @@ INVALID_EMAILS = (
     "anna@@example.com",
     "jonas@example",
     "lea.schulz@ example.org",
-    "paul@exa mple.com",
+    "paul weber@example.com",
 )
 RTL_NAME = ("ليلى", "حداد")
 EMOJI_NAMES = (("Mia 🌸", "Sonnenberg"), ("Jonas", "Weber 🚀"))

@@ -66,6 +66,7 @@ class EmulatorStack:
         #: seed records an emulator refused, as (system, object, error message)
         self.seed_rejects: list[tuple[str, str, str]] = []
         self._started: list[BaseEmulator] = []
+        self._b2connect_token: str | None = None
 
     @property
     def emulators(self) -> list[BaseEmulator]:
@@ -120,12 +121,19 @@ class EmulatorStack:
 
     # ---- connection details
 
+    @property
+    def b2connect_token(self) -> str:
+        """The B2Connect service-account token handed out (minted once, valid 24 h)."""
+        if self._b2connect_token is None:
+            self._b2connect_token = self.b2connect.token_for(lifetime_s=TOKEN_LIFETIME_S)
+        return self._b2connect_token
+
     def state(self) -> dict[str, dict[str, str]]:
         """URLs and credentials of the running emulators."""
         return {
             "b2connect": {
                 "url": self.b2connect.url,
-                "token": self.b2connect.token_for(lifetime_s=TOKEN_LIFETIME_S),
+                "token": self.b2connect_token,
                 "tenant_id": self.b2connect.tenant_id,
                 "webhook_secret": self.b2connect.webhook_secret,
             },

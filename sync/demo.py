@@ -94,7 +94,7 @@ def _backfill_and_follow(
                 summaries.append(runner.run_pipeline(pipe, trigger="demo", progress=bars.update))
         _print_summaries(console, summaries, dry_run=False)
         failed = any(s.status is RunStatus.FAILED for s in summaries)
-        rng = random.Random(7)
+        rng = random.Random(7)  # noqa: S311 - reproducible shopper simulation, not crypto
         waited = 0.0
         rounds = 0
         while not stop.is_set() and (duration is None or waited < duration):

@@ -191,7 +191,9 @@ class Writer:
         )
 
     def _item(self, planned: Planned) -> WriteItem:
-        return WriteItem(key=planned.key, payload=planned.send, crm_id=planned.crm_id)
+        # a CRM id only for a first-time match: linked records upsert on the B2Connect key
+        crm_id = planned.crm_id if planned.is_new else None
+        return WriteItem(key=planned.key, payload=planned.send, crm_id=crm_id)
 
     def _rejected(self, record: Record, result: WriteResult) -> DeadLetterRow:
         error = result.error

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import requests
 import structlog
+from pydantic import BaseModel
 
 from connectors.b2connect._delta import DeltaReader
 from connectors.b2connect._erase import Eraser
@@ -47,7 +48,7 @@ class B2ConnectConnector:
     """Reads B2Connect's delta feeds (or its orders listing) and writes CRM edits back."""
 
     name: ClassVar[str] = "b2connect"
-    config_model: ClassVar[type[B2ConnectConnection]] = B2ConnectConnection
+    config_model: ClassVar[type[BaseModel]] = B2ConnectConnection
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.READ, Capability.WRITE, Capability.ERASE, Capability.WEBHOOKS}
     )
@@ -90,10 +91,10 @@ class B2ConnectConnector:
         self._eraser = Eraser(self.http)
 
     @classmethod
-    def from_config(
-        cls, config: B2ConnectConnection, *, secrets: SecretResolver
-    ) -> B2ConnectConnector:
-        """Build from a validated connection; the token secret is re-read once on a 401."""
+    def from_config(cls, config: Any, *, secrets: SecretResolver) -> Self:
+        """Build from a connection config (model or dict); the token is re-read once on a 401."""
+        if not isinstance(config, B2ConnectConnection):
+            config = B2ConnectConnection.model_validate(config)
         return cls(
             url=secrets(config.url),
             token=secrets(config.token),

@@ -1,7 +1,8 @@
 """GDPR erasure propagation to B2Connect: ``POST /api/crm/erasures``.
 
-B2Connect records the request (origin ``crm``) and erases the shopper's data; b2sync counts
-the erasure as done on any 2xx. A 400 (the subject cannot be identified) is reported as not
+B2Connect records the request (origin ``crm``) and erases the shopper's data, at once
+(``completed``) or later (``pending``, progress visible in the erasures feed). Either way
+b2sync's part is done, so any 2xx counts as done (retrying would file a second request). A 400 (the subject cannot be identified) is reported as not
 done with B2Connect's reason; auth and transient problems raise like every other call.
 """
 

@@ -3,7 +3,8 @@
 B2Connect has no describe call, so the schemas are hard-coded here. Types follow the OpenAPI
 type/format: ``string``, ``id`` (uuid), ``email``, ``datetime`` (date-time), ``decimal``
 (money, 2 places), ``integer``, ``boolean``, ``object`` (an address), ``array``. Lengths are
-the contract's ``maxLength``; ``updateable`` says whether the write-back route accepts it.
+the contract's ``maxLength`` (of the write-back schema where it has one); ``nillable`` and
+``updateable`` say whether the write-back route accepts null, and the field at all.
 """
 
 from __future__ import annotations

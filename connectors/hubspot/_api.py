@@ -23,9 +23,9 @@ from hubspot.crm.objects import exceptions as objects_exc
 from hubspot.crm.properties import exceptions as properties_exc
 from urllib3.util.retry import Retry
 
-from connectors.errors import Fatal, Retriable
+from connectors.errors import Retriable
 
-from ._errors import from_exception, translate
+from ._errors import AuthFailed, from_exception, translate
 from ._governor import RateGovernor
 
 __all__ = ["API_EXCEPTIONS", "HubSpotApi"]
@@ -109,11 +109,11 @@ class HubSpotApi:
         """
         try:
             return self._call_once(template, fn, args, kwargs, search)
-        except Fatal as exc:
-            if exc.code == "INVALID_AUTHENTICATION" and self._refresh_token():
-                log.info("hubspot.token_rotated")
-                return self._call_once(template, fn, args, kwargs, search)
-            raise
+        except AuthFailed:
+            if not self._refresh_token():
+                raise
+            log.info("hubspot.token_rotated")
+            return self._call_once(template, fn, args, kwargs, search)
 
     def _call_once(
         self,

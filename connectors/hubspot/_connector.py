@@ -23,6 +23,7 @@ from connectors.records import (
 from mapping.config import HubSpotConnection
 
 from ._api import HubSpotApi
+from ._errors import AuthFailed
 from ._governor import RateGovernor
 from ._ops import Operations
 from ._properties import PropertyKeeper
@@ -119,10 +120,10 @@ class HubSpotConnector:
                 return [*problems, exc.message]
             except Retriable as exc:
                 return [*problems, f"{exc.message}; check the connection url ({self.url})"]
+            except AuthFailed as exc:
+                return [*problems, exc.message]
             except Fatal as exc:
                 problems.append(exc.message)
-                if exc.code in ("INVALID_AUTHENTICATION", "UNAUTHORIZED"):
-                    return problems
                 continue
             if problem:
                 problems.append(problem)

@@ -18,6 +18,7 @@ from connectors.errors import ConnectorError, Fatal, Retriable
 from ._governor import RateGovernor, retry_after_seconds
 
 __all__ = [
+    "AuthFailed",
     "ErrorBody",
     "HubSpotApiError",
     "parse_body",
@@ -63,11 +64,22 @@ class ErrorBody:
         return out
 
 
-class HubSpotApiError(Exception):
-    """A non-2xx answer the call site decides about (400, 404, 409...)."""
+class AuthFailed(Fatal):
+    """HubSpot refused the token (401): fatal unless a rotated secret fixes it."""
+
+
+class HubSpotApiError(Fatal):
+    """A non-2xx answer the call site decides about (400, 404, 409...).
+
+    Call sites turn it into per-record failures or a clearer error; one that escapes them is
+    :class:`Fatal` (the request itself is wrong, so retrying cannot help).
+    """
 
     def __init__(self, status: int, body: ErrorBody, template: str) -> None:
-        super().__init__(f"HubSpot answered {status} {body.category} to {template}")
+        super().__init__(
+            f"HubSpot answered {status} {body.category or 'error'} to {template}",
+            code=body.category or str(status),
+        )
         self.status = status
         self.body = body
         self.template = template
@@ -159,7 +171,7 @@ def translate(
     if status == 429:
         return governor.on_429(err.body.policy_name, headers)
     if status == 401:
-        return Fatal(
+        return AuthFailed(
             "HubSpot rejected the access token (401); check the private app token of this "
             "connection and that the app is still installed",
             code=err.body.category or "INVALID_AUTHENTICATION",

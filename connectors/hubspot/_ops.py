@@ -152,7 +152,7 @@ class Operations:
     def associate(
         self, from_object: str, to_object: str, pairs: Sequence[Pair], type_id: int
     ) -> list[WriteResult]:
-        """Create HUBSPOT_DEFINED associations of ``type_id``; one result (key = from id) per pair."""
+        """HUBSPOT_DEFINED associations of ``type_id``; one result (key = from id) per pair."""
         results: list[WriteResult] = []
         for chunk in _chunks(list(pairs), BATCH_LIMIT):
             results.extend(
@@ -197,7 +197,7 @@ class Operations:
         for pair in part:
             if pair in failures:
                 out.append(failures[pair])
-            elif pair in done or not failures:
+            elif pair in done:
                 out.append(WriteResult.success(pair[0], pair[1]))
             else:
                 out.append(

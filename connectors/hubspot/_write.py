@@ -13,11 +13,13 @@ from typing import Any, TypeVar
 
 import structlog
 from hubspot.crm.objects.models import (
+    BatchInputSimplePublicObjectBatchInput,
     BatchInputSimplePublicObjectBatchInputUpsert,
+    SimplePublicObjectBatchInput,
     SimplePublicObjectBatchInputUpsert,
 )
 
-from connectors.errors import Fatal
+from connectors.errors import BudgetExhausted, Fatal, Retriable
 from connectors.records import WriteItem, WriteResult
 
 from ._api import HubSpotApi
@@ -31,6 +33,7 @@ __all__ = ["UPSERT", "Upserter", "isolate"]
 log = structlog.get_logger(__name__)
 
 UPSERT = "POST /crm/v3/objects/{object_type}/batch/upsert"
+UPDATE = "POST /crm/v3/objects/{object_type}/batch/update"
 _SPLITTABLE = frozenset({400, 409, 422})
 _RETRIABLE_CATEGORIES = frozenset(
     {"RATE_LIMITS", "RATE_LIMIT", "INTERNAL_ERROR", "LOCKED", "TIMEOUT"}
@@ -83,9 +86,16 @@ class Upserter:
         self.keeper = keeper
 
     def write(self, stream: str, batch: Sequence[WriteItem], id_property: str) -> list[WriteResult]:
-        """One result per item, in input order."""
+        """One result per item, in input order.
+
+        Items carrying a ``crm_id`` were matched to an existing record (identity resolution):
+        they are updated by HubSpot id, which also stamps the id property on them; all others
+        are upserted on the id property.
+        """
         if not batch:
             return []
+        if any(item.crm_id for item in batch):
+            return self._write_mixed(stream, batch, id_property)
         self.keeper.ensure(stream, id_property)
         results: dict[int, WriteResult] = {}
         pending: list[_Input] = []
@@ -100,12 +110,20 @@ class Upserter:
                 )
                 continue
             pending.append(_Input(index, item, id_value))
-        for chunk in _chunks(pending, id_property):
-            outcome = isolate(
-                chunk,
-                lambda part: self._send(stream, part, id_property, retried=False),
-                lambda one, err: failure_from(one.key, err.status, err.body),
-            )
+        chunks = list(_chunks(pending, id_property))
+        for number, chunk in enumerate(chunks):
+            try:
+                outcome = isolate(
+                    chunk,
+                    lambda part: self._send(stream, part, id_property, retried=False),
+                    lambda one, err: failure_from(one.key, err.status, err.body),
+                )
+            except Retriable as exc:
+                if number == 0 or isinstance(exc, BudgetExhausted):
+                    raise  # nothing written yet, or the pipeline must pause: the engine decides
+                unsent = [one for later in chunks[number:] for one in later]
+                results.update({one.index: _unsent(one, exc) for one in unsent})
+                break
             for one, result in zip(chunk, outcome, strict=True):
                 results[one.index] = result
         created = sum(1 for r in results.values() if r.ok and r.created)
@@ -114,6 +132,56 @@ class Upserter:
             "hubspot.upserted", object=stream, records=len(batch), created=created, failed=failed
         )
         return [results[i] for i in range(len(batch))]
+
+    def _write_mixed(
+        self, stream: str, batch: Sequence[WriteItem], id_property: str
+    ) -> list[WriteResult]:
+        matched = [(i, item) for i, item in enumerate(batch) if item.crm_id]
+        others = [(i, item) for i, item in enumerate(batch) if not item.crm_id]
+        results: dict[int, WriteResult] = {}
+        if others:
+            written = self.write(stream, [item for _, item in others], id_property)
+            results.update(zip((i for i, _ in others), written, strict=True))
+        self.keeper.ensure(stream, id_property)
+        inputs = [_Input(i, item, str(item.crm_id)) for i, item in matched]
+        for start in range(0, len(inputs), BATCH_LIMIT):
+            chunk = inputs[start : start + BATCH_LIMIT]
+            outcome = isolate(
+                chunk,
+                lambda part: self._update(stream, part, id_property),
+                lambda one, err: failure_from(one.key, err.status, err.body),
+            )
+            results.update({one.index: r for one, r in zip(chunk, outcome, strict=True)})
+        return [results[i] for i in range(len(batch))]
+
+    def _update(self, stream: str, part: list[_Input], id_property: str) -> list[WriteResult]:
+        inputs = []
+        for one in part:
+            properties = {name: to_text(value) for name, value in one.item.payload.items()}
+            properties[id_property] = one.key
+            inputs.append(SimplePublicObjectBatchInput(id=one.id_value, properties=properties))
+        body = BatchInputSimplePublicObjectBatchInput(inputs=inputs)
+        data, _ = self.api.call(UPDATE, self.api.batch.update_with_http_info, stream, body)
+        out: dict[int, WriteResult] = {}
+        by_id = {one.id_value: i for i, one in enumerate(part)}
+        for row in getattr(data, "results", None) or []:
+            index = by_id.get(str(row.id))
+            if index is not None:
+                out[index] = WriteResult.success(part[index].key, str(row.id), created=False)
+        for error in getattr(data, "errors", None) or []:
+            body_ = parse_body(error)
+            ids = set(body_.ids())
+            for i, one in enumerate(part):
+                if i not in out and one.id_value in ids:
+                    out[i] = failure_from(one.key, 400, body_)
+        for i, one in enumerate(part):
+            out.setdefault(
+                i,
+                WriteResult.failure(
+                    one.key, "NO_RESULT", "HubSpot returned no outcome for this record", retriable=True
+                ),
+            )
+        return [out[i] for i in range(len(part))]
 
     def _send(
         self, stream: str, part: list[_Input], id_property: str, *, retried: bool
@@ -163,7 +231,8 @@ class Upserter:
             out[i] = WriteResult.failure(
                 part[i].key,
                 "PROPERTY_DOESNT_EXIST",
-                f"HubSpot property '{name}' does not exist on {stream}; create it or fix the mapping",
+                f"HubSpot property '{name}' does not exist on {stream}; create it or fix "
+                "the mapping",
                 name,
             )
         rest = [i for i in range(len(part)) if i not in bad]
@@ -210,13 +279,19 @@ def _chunks(pending: list[_Input], id_property: str) -> Iterator[list[_Input]]:
         yield chunk
 
 
+def _unsent(one: _Input, exc: Retriable) -> WriteResult:
+    """A later chunk met a transient error after earlier ones were written: retry these."""
+    return WriteResult.failure(one.key, exc.code or "RETRIABLE", exc.message, retriable=True)
+
+
 def _about_id_property(err: HubSpotApiError, id_property: str) -> bool:
     """A 400 saying the id property does not exist or is not unique."""
-    named = any(name == id_property for name, _ in err.body.properties)
-    text = err.body.message
-    if named and any(code == "PROPERTY_DOESNT_EXIST" for _, code in err.body.properties):
+    if (id_property, "PROPERTY_DOESNT_EXIST") in err.body.properties:
         return True
-    return id_property in text and ("unique" in text.lower() or "does not exist" in text.lower())
+    text = err.body.message.lower()
+    return id_property in text and any(
+        phrase in text for phrase in ("does not exist", "not a unique", "not unique")
+    )
 
 
 def _map_results(part: list[_Input], data: Any, id_property: str) -> list[WriteResult]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import jwt
 import requests
 import structlog
 from simple_salesforce.api import Salesforce
@@ -117,14 +118,22 @@ class Authenticator:
                 version=s.version,
                 session=self.session,
             )
-        return Salesforce(
-            username=resolve_secret(self.secrets, s.username, "username"),
-            consumer_key=client_id,
-            privatekey=resolve_secret(self.secrets, s.private_key, "private key"),
-            domain=s.login_domain,
-            version=s.version,
-            session=self.session,
-        )
+        try:
+            return Salesforce(
+                username=resolve_secret(self.secrets, s.username, "username"),
+                consumer_key=client_id,
+                privatekey=resolve_secret(self.secrets, s.private_key, "private key"),
+                domain=s.login_domain,
+                version=s.version,
+                session=self.session,
+            )
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            raise Fatal(
+                "the Salesforce JWT private key cannot sign a login assertion "
+                f"({type(exc).__name__}); put the connected app's PEM private key in the "
+                "auth.private_key secret",
+                code="CONFIG",
+            ) from exc
 
     def renew(self) -> bool:
         """After INVALID_SESSION_ID: True if the next :meth:`login` may succeed."""

@@ -39,7 +39,9 @@ def parse_bulk_error(text: str) -> tuple[str, str, str | None]:
     code, _, rest = cleaned.partition(":")
     message, first = rest, None
     head, sep, tail = rest.rpartition(":")
-    if sep and _FIELDS_RE.fullmatch(tail.strip()):
+    if sep and not tail.strip():
+        message = head
+    elif sep and _FIELDS_RE.fullmatch(tail.strip()):
         message, first = head, tail.strip().split(",")[0].strip()
     return code.strip() or "UNKNOWN", message.strip() or code.strip(), first
 

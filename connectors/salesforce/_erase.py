@@ -127,6 +127,8 @@ def erase(api: Api, subject: Subject, id_field: str, wait: float) -> ErasureResu
     delete_by_ids(api, fallback)
     left = _find(api, where) if ids else []
     parts = [f"{len(ids) - len(left)} contact(s) removed", f"{marked} individual(s) to forget"]
+    if marked < len(individuals):
+        parts.append(f"{len(individuals) - marked} individual(s) could not be flagged")
     if note:
         parts.append(note)
     if left:

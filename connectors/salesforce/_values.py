@@ -81,10 +81,11 @@ def json_value(field: str, value: Any) -> Any:
 
 
 def csv_value(field: str, value: Any) -> str:
-    """The Bulk API 2.0 CSV cell for ``value`` (None becomes ``#N/A``: set to null)."""
+    """The Bulk API 2.0 CSV cell for ``value``; None and "" become ``#N/A`` (set to null),
+    as a REST write of either would clear the field."""
     converted = json_value(field, value)
-    if converted is None:
-        return BULK_NULL
+    if converted is None or converted == "":
+        return BULK_NULL  # an empty cell would mean "leave unchanged"
     if isinstance(converted, bool):
         return "true" if converted else "false"
     if isinstance(converted, float):

@@ -77,7 +77,7 @@ class CrmApi:
     def _live(self, entity: str, rid: str, tenant: str) -> Row:
         row = self.store.get(entity, rid, tenant)
         if row is None or row.deleted:
-            raise HttpError(404, "NOT_FOUND", f"No {entity[:-1]} with id {rid}.")
+            raise HttpError(404, "NOT_FOUND", f"No record with id {rid} in {entity}.")
         return row
 
     def delta(self, req: EmuRequest, who: Principal) -> Response:

@@ -106,7 +106,8 @@ def event_type(entity: str, change_type: str) -> str:
         return "consent.changed"
     if entity == "erasures":
         return "erasure.requested" if change_type == "Created" else "erasure.updated"
-    return f"{entity[:-1]}.{change_type.lower()}"
+    singular = {"customers": "customer", "companies": "company", "orders": "order"}[entity]
+    return f"{singular}.{change_type.lower()}"
 
 
 class Shop:

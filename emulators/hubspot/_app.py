@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import Response
 
 from emulators._base import BaseEmulator, EmuRequest, HttpError, json_response
@@ -72,6 +73,8 @@ class HubSpotEmulator(BaseEmulator):
             self.webhooks = self._sender(webhook_url)
         self.commprefs = CommPrefs(self)
         super().__init__(clock=clock)
+        self.app.add_exception_handler(404, self._no_route)
+        self.app.add_exception_handler(405, self._no_route)
 
     def _sender(self, url: str) -> WebhookSender:
         return WebhookSender(
@@ -125,6 +128,11 @@ class HubSpotEmulator(BaseEmulator):
         for k, v in headers.items():
             resp.headers[k] = v
         return resp
+
+    async def _no_route(self, request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        message = f"Unable to route {request.method} {request.url.path}"
+        return self.error_response(HttpError(status, "NOT_FOUND", message))
 
     def error_response(self, err: HttpError) -> Response:
         cid = correlation_id()

@@ -106,9 +106,9 @@ class BatchRoutes:
             except HttpError as err:
                 ids = [str(item["id"])] if "id" in item else []
                 outcomes.append(_Outcome(i, ids, err, soft=err.status == 404))
-        hard = [o for o in outcomes if o.error is not None and not o.soft]
+        hard = [o.error for o in outcomes if o.error is not None and not o.soft]
         if hard and not _trace_ids_unique(inputs):
-            raise hard[0].error  # type: ignore[misc]
+            raise hard[0]  # without trace ids one bad input fails the whole batch
         results = [o.apply() for o in outcomes if o.apply is not None]
         errors = self._errors(ot, outcomes, inputs)
         return json_response(

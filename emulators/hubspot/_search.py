@@ -37,8 +37,10 @@ OPERATORS = frozenset(
         "NOT_CONTAINS_TOKEN",
     }
 )
-_TEXT_PROPS = ("email", "firstname", "lastname", "phone", "company", "name", "domain")
-_TEXT_PROPS += ("dealname", "hs_order_name", "hs_sku")
+_TEXT_PROPS = frozenset(
+    {"email", "firstname", "lastname", "phone", "company", "name", "domain"}
+    | {"dealname", "hs_order_name", "hs_sku"}
+)
 _SPLIT = re.compile(r"[^0-9a-z]+")
 
 

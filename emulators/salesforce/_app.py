@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -80,6 +82,7 @@ class SalesforceEmulator(BaseEmulator):
         self.jobs: dict[str, Job] = {}
         self.cursors: dict[str, QueryResult] = {}
         self._tls: TlsFiles | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         super().__init__(clock=clock)
 
     # ---- public knobs
@@ -139,16 +142,30 @@ class SalesforceEmulator(BaseEmulator):
             self.route(method, "/services/{rest:path}", self._not_found)
 
     def stop(self) -> None:
-        """Stop at once: a TLS close would otherwise wait on idle keep-alive clients."""
-        if self._server is not None:
-            self._server.force_exit = True
+        """Stop promptly: idle keep-alive TLS connections are aborted, since a graceful TLS
+        close waits for a close_notify that a pooled client socket never sends."""
+        server, loop = self._server, self._loop
+        if server is not None and loop is not None and not loop.is_closed():
+            server.should_exit = True
+
+            def abort_connections() -> None:
+                for connection in list(server.server_state.connections):
+                    transport = getattr(connection, "transport", None)
+                    if transport is not None:
+                        transport.abort()
+
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(abort_connections)
         super().stop()
+        self._loop = None
 
     def ssl_files(self) -> tuple[str, str]:
         files = self._tls_files()
         return files.cert_file, files.key_file
 
     def dispatch(self, handler: Callable[[EmuRequest], Response], req: EmuRequest) -> Response:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
         if not req.path.startswith("/services/"):
             return handler(req)
         auth = req.headers.get("authorization", "")

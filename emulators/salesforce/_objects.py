@@ -267,7 +267,7 @@ _ORDER = sobject(
     "B2C_Order__c",
     "a01",
     [
-        text("Name", 80, label="Order Name", nillable=False, name_field=True),
+        text("Name", 80, label="Order Name", nillable=False, name_field=True, default="$id"),
         ext_id(),
         text("Order_Number__c", 50, label="Order Number"),
         ref("Contact__c", "Contact", label="Contact"),

@@ -101,7 +101,10 @@ class _Rest:
         data = body_object(req)
         if any(k.lower() == "id" for k in data):
             raise HttpError(
-                400, "INVALID_FIELD", "Id: cannot specify Id in an insert call", fields=["Id"]
+                400,
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                "cannot specify Id in an insert call",
+                fields=["Id"],
             )
         try:
             rec = self.emu.store.create(obj.name, data, self.emu.integration_user_id)

@@ -273,7 +273,7 @@ class Store:
         if sobj.name_kind == "compound":
             parts = [rec.get("FirstName"), rec.get("LastName")]
             rec["Name"] = " ".join(p for p in parts if p)
-        elif sobj.name_kind == "text" and creating and rec.get("Name") is None:
+        elif sobj.name_kind == "text" and creating and rec.get("Name") in {None, "$id"}:
             rec["Name"] = rec["Id"]
         elif sobj.name_kind == "auto" and creating:
             self.auto_numbers[sobj.name] = self.auto_numbers.get(sobj.name, 0) + 1

@@ -66,11 +66,7 @@ def _apply_defaults(sobj: SObject, values: dict[str, Any]) -> None:
 def _check_required(sobj: SObject, values: dict[str, Any], *, creating: bool) -> None:
     if creating:
         missing = [
-            f.name
-            for f in sobj.fields.values()
-            if f.required
-            and values.get(f.name) is None
-            and not (f.name == "Name" and sobj.custom and sobj.name_kind == "text")
+            f.name for f in sobj.fields.values() if f.required and values.get(f.name) is None
         ]
     else:
         missing = [

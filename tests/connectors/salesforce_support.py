@@ -26,6 +26,23 @@ def connect(emu: SalesforceEmulator, **kwargs: Any) -> SalesforceConnector:
     return SalesforceConnector(**options)
 
 
+class Connectors:
+    """Makes connectors for one emulator and closes them all at the end of a test."""
+
+    def __init__(self, emu: SalesforceEmulator) -> None:
+        self.emu = emu
+        self.made: list[SalesforceConnector] = []
+
+    def __call__(self, **kwargs: Any) -> SalesforceConnector:
+        conn = connect(self.emu, **kwargs)
+        self.made.append(conn)
+        return conn
+
+    def close(self) -> None:
+        for conn in self.made:
+            conn.close()
+
+
 def contacts(n: int, prefix: str = "c", **extra: Any) -> list[WriteItem]:
     """``n`` valid Contact upserts keyed ``{prefix}{i}``."""
     return [

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -12,7 +10,7 @@ import pytest
 from connectors.b2connect import B2ConnectConnector
 from connectors.errors import Fatal, Retriable
 from connectors.records import Page, Subject, WriteItem
-from emulators.b2connect import DEFAULT_WEBHOOK_SECRET, B2ConnectEmulator
+from emulators.b2connect import B2ConnectEmulator
 from mapping.config import B2ConnectConnection
 
 TENANT_A = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
@@ -59,10 +57,8 @@ def test_full_read_follows_the_feed_across_pages(emu: B2ConnectEmulator) -> None
     assert [len(p.records) for p in pages] == [2, 2, 1]
     assert [p.has_more for p in pages] == [True, True, False]
     assert keys(pages) == ids
-    assert pages[-1].cursor == {
-        "watermark": pages[-1].cursor["watermark"],
-        "continuationToken": None,
-    }
+    last = pages[-1].cursor
+    assert last is not None and last["continuationToken"] is None and last["watermark"]
 
 
 def test_records_carry_tenant_and_change_time(emu: B2ConnectEmulator) -> None:
@@ -247,40 +243,6 @@ def test_connector_and_emulator_count_the_same_calls(emu: B2ConnectEmulator) -> 
 def test_check_is_clean_against_a_healthy_emulator(emu: B2ConnectEmulator) -> None:
     """check() reports nothing when token, tenant and feed are fine."""
     assert connect(emu).check() == []
-
-
-class _Capture(BaseHTTPRequestHandler):
-    got: list[tuple[dict[str, str], bytes]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        _Capture.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        return
-
-
-def test_webhook_from_the_emulator_verifies(emu: B2ConnectEmulator) -> None:
-    """A real emulator delivery verifies with the connection's webhook secret."""
-    server = HTTPServer(("127.0.0.1", 0), _Capture)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        _Capture.got.clear()
-        emu.webhook_url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        add_customers(emu, 1)
-        assert emu.flush_webhooks()
-    finally:
-        server.shutdown()
-        server.server_close()
-    [(headers, body)] = _Capture.got
-    stamp = headers["x-b2connect-timestamp"]
-    conn = connect(emu, webhook_secret=DEFAULT_WEBHOOK_SECRET)
-    sig = headers["x-b2connect-signature"]
-    assert conn.verify_webhook(stamp, body, sig, now=int(stamp) + 1)
-    assert not conn.verify_webhook(stamp, body + b" ", sig, now=int(stamp) + 1)
 
 
 def test_from_config_resolves_secrets_and_rereads_the_token(emu: B2ConnectEmulator) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,6 +45,7 @@ def add_order(emu: B2ConnectEmulator, age: timedelta) -> str:
     order = emu.admin_create(
         "orders",
         {
+            "customerId": str(uuid.uuid4()),
             "customerEmail": "shopper@example.com",
             "createdAt": created,
             "items": [{"productName": "Mug", "quantity": 2, "unitPrice": "9.90"}],

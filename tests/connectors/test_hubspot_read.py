@@ -102,7 +102,8 @@ def test_unchanged_portal_reads_nothing_new(conn: HubSpotConnector, clock: FakeC
     clock.advance(0.5)
     again = _read(conn, "contacts", cursor)
     assert _records(again) == []
-    assert again[-1].cursor is not None and again[-1].cursor["ts"] == cursor["ts"]  # type: ignore[index]
+    last = again[-1].cursor
+    assert last is not None and cursor is not None and last["ts"] == cursor["ts"]
 
 
 def test_records_sharing_a_timestamp_are_each_read_once(
@@ -134,7 +135,9 @@ def test_a_read_does_not_go_past_its_start(
     assert [(r.key, r.fields["firstname"]) for r in records] == [(ids[0], "During")]
 
 
-def test_many_changes_page_by_timestamp(conn: HubSpotConnector, emu: HubSpotEmulator, clock: FakeClock) -> None:
+def test_many_changes_page_by_timestamp(
+    conn: HubSpotConnector, emu: HubSpotEmulator, clock: FakeClock
+) -> None:
     """450 changes arrive over several 200-record searches, each exactly once."""
     made = []
     for i in range(450):

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import math
 
+import pytest
+import requests
+
+from connectors.errors import Retriable
 from connectors.hubspot import HubSpotConnector
 from connectors.records import WriteItem
 from emulators.hubspot import HubSpotEmulator
@@ -143,9 +147,13 @@ def test_whole_batch_missing_property_fails_its_records_without_splitting(
 def test_custom_id_property_per_call(hubspot_emulator: HubSpotEmulator) -> None:
     """write(..., id_property='email') upserts contacts on their email."""
     conn = connector(hubspot_emulator)
-    [first] = conn.write("contacts", [WriteItem("k", {"email": "Ann@Example.com"})], id_property="email")
+    [first] = conn.write(
+        "contacts", [WriteItem("k", {"email": "Ann@Example.com"})], id_property="email"
+    )
     [again] = conn.write(
-        "contacts", [WriteItem("k", {"email": "ann@example.com", "firstname": "Ann"})], id_property="email"
+        "contacts",
+        [WriteItem("k", {"email": "ann@example.com", "firstname": "Ann"})],
+        id_property="email",
     )
     assert first.created and not again.created and again.crm_id == first.crm_id
     assert "POST /crm/v3/properties/{object_type}" not in calls(hubspot_emulator)
@@ -156,3 +164,34 @@ def test_empty_batch_makes_no_call(hubspot_emulator: HubSpotEmulator) -> None:
     conn: HubSpotConnector = connector(hubspot_emulator)
     assert conn.write("contacts", []) == []
     assert sum(conn.calls.values()) == 0
+
+
+def test_transient_error_after_a_written_chunk_fails_the_rest_retriably(
+    hubspot_emulator: HubSpotEmulator,
+) -> None:
+    """A 503 on the second call keeps the first 100 results; the other 50 are retriable."""
+    faults(hubspot_emulator, {"match": UPSERT, "status": 503, "after": 1, "times": 1})
+    results = connector(hubspot_emulator).write("contacts", _people(150))
+    assert all(r.ok for r in results[:100])
+    assert all(not r.ok and r.error and r.error.retriable for r in results[100:])
+
+
+def test_transient_error_on_the_first_call_raises(hubspot_emulator: HubSpotEmulator) -> None:
+    """A 503 before anything was written raises Retriable for the engine to retry."""
+    faults(hubspot_emulator, {"match": UPSERT, "status": 503, "times": 1})
+    with pytest.raises(Retriable):
+        connector(hubspot_emulator).write("contacts", _people(2))
+
+
+def test_id_property_removed_later_is_recreated(hubspot_emulator: HubSpotEmulator) -> None:
+    """If someone deletes b2connect_id after it was checked, the next write recreates it."""
+    conn = connector(hubspot_emulator)
+    conn.write("contacts", _people(1))
+    requests.delete(
+        f"{hubspot_emulator.url}/crm/v3/properties/contacts/b2connect_id",
+        headers={"Authorization": f"Bearer {hubspot_emulator.token}"},
+        timeout=5,
+    ).raise_for_status()
+    [result] = conn.write("contacts", _people(1, start=1))
+    assert result.ok
+    assert calls(hubspot_emulator)["POST /crm/v3/properties/{object_type}"] == 2

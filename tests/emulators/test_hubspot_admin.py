@@ -181,3 +181,10 @@ def test_expired_session_fault(
     with pytest.raises(UnauthorizedException) as info:
         hubspot_client.crm.contacts.basic_api.get_page()
     assert json.loads(info.value.body)["category"] == "EXPIRED_AUTHENTICATION"
+
+
+def test_unknown_route_has_hubspot_error_body(hubspot_emulator: HubSpotEmulator) -> None:
+    """Paths the emulator does not serve answer a HubSpot-style JSON 404."""
+    resp = requests.get(f"{hubspot_emulator.url}/crm/v3/nothing/here/at/all", timeout=5)
+    assert resp.status_code == 404
+    assert resp.json()["status"] == "error" and resp.json()["category"] == "OBJECT_NOT_FOUND"

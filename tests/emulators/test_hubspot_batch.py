@@ -15,10 +15,10 @@ from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectId,
     BatchReadInputSimplePublicObjectId,
 )
-from hubspot.crm.properties import PropertyCreate
 from hubspot.crm.objects import (
     BatchInputSimplePublicObjectBatchInputUpsert as ObjectUpsertBatch,
 )
+from hubspot.crm.properties import PropertyCreate
 
 from emulators._base import FaultPlan, FaultRule
 from emulators.hubspot import HubSpotEmulator
@@ -347,3 +347,45 @@ def test_duplicate_unique_values_within_one_batch_rejected(hubspot_client: hubsp
             ],
         )
     assert info.value.status == 400
+
+
+def test_batch_update_validation_error_fails_whole_batch(
+    hubspot_client: hubspot.Client, hubspot_emulator: HubSpotEmulator
+) -> None:
+    """An unknown property in one input fails the whole update batch; nothing is written."""
+    rec = hubspot_emulator.admin_create("contacts", {"properties": {"email": "v@example.com"}})
+    other = hubspot_emulator.admin_create("contacts", {"properties": {"email": "w@example.com"}})
+    with pytest.raises(ApiException) as info:
+        hubspot_client.crm.contacts.batch_api.update(
+            BatchInputSimplePublicObjectBatchInput(
+                inputs=[
+                    {"id": rec["id"], "properties": {"firstname": "Changed"}},
+                    {"id": other["id"], "properties": {"nope": "x"}},
+                ]
+            )
+        )
+    assert info.value.status == 400
+    assert "firstname" not in hubspot_emulator.record("contacts", rec["id"])["properties"]
+
+
+def test_batch_upsert_partial_fault_is_207(
+    hubspot_client: hubspot.Client, hubspot_emulator: HubSpotEmulator
+) -> None:
+    """A ``partial`` fault on upsert reports the failed inputs with their ids."""
+    hubspot_emulator.faults = FaultPlan(
+        [
+            FaultRule(
+                match="POST /crm/v3/objects/{object_type}/batch/upsert", kind="partial", every=2
+            )
+        ]
+    )
+    resp = hubspot_client.crm.contacts.batch_api.upsert(
+        BatchInputSimplePublicObjectBatchInputUpsert(
+            inputs=[
+                {"id": f"u{i}@example.com", "idProperty": "email", "properties": {"firstname": "U"}}
+                for i in range(2)
+            ]
+        )
+    )
+    assert resp.num_errors == 1 and resp.errors[0].context["ids"] == ["u1@example.com"]
+    assert [r.new for r in resp.results] == [True]

@@ -178,3 +178,27 @@ def test_batches_hold_at_most_100_events(emu: HubSpotEmulator, receiver: Receive
     assert emu.flush_webhooks()
     sizes = [len(json.loads(r["body"])) for r in receiver.requests]
     assert sum(sizes) == 120 and max(sizes) == 100
+
+
+def test_api_writes_send_when_enabled(emu: HubSpotEmulator, receiver: Receiver) -> None:
+    """With webhook_api_changes on, the integration's own writes send INTEGRATION events."""
+    emu.webhook_api_changes = True
+    client = hubspot_client_for(emu)
+    client.crm.contacts.basic_api.create(
+        hubspot.crm.contacts.SimplePublicObjectInputForCreate(properties={"email": "i@example.com"})
+    )
+    assert emu.flush_webhooks()
+    assert {e["changeSource"] for e in receiver.events()} == {"INTEGRATION"}
+
+
+def test_unsubscribe_in_hubspot_sends_optout_change(
+    emu: HubSpotEmulator, receiver: Receiver
+) -> None:
+    """A person opting out in HubSpot changes hs_email_optout and sends a propertyChange."""
+    emu.admin_create("contacts", {"properties": {"email": "out@example.com"}})
+    assert emu.flush_webhooks()
+    receiver.requests.clear()
+    emu.admin_patch("subscriptions", "out@example.com", {"unsubscribeAll": True})
+    assert emu.flush_webhooks()
+    changes = {e["propertyName"]: e["propertyValue"] for e in receiver.events()}
+    assert changes["hs_email_optout"] == "true"
