@@ -160,7 +160,8 @@ def _order(gen: fake.Gen, tenant: str, customer: dict[str, Any], number: int) ->
         "createdAt": created,
         "updatedAt": updated,
     }
-    return plain(order)
+    flat: dict[str, Any] = plain(order)
+    return flat
 
 
 def _flat_address(side: str, customer: dict[str, Any], addr: dict[str, Any]) -> dict[str, Any]:

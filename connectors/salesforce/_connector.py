@@ -26,7 +26,7 @@ from connectors.salesforce._bulk import upsert_bulk
 from connectors.salesforce._erase import delete_by_keys, erase
 from connectors.salesforce._http import CountingSession
 from connectors.salesforce._read import lookup, read_changes
-from connectors.salesforce._write import upsert_collections
+from connectors.salesforce._write import update_matched, upsert_collections
 from connectors.salesforce.soql import soql_identifier
 from mapping.config import SalesforceAuth, SalesforceConnection
 
@@ -139,21 +139,47 @@ class SalesforceConnector:
         )
 
     def write(
-        self, stream: str, batch: Sequence[WriteItem], *, id_field: str | None = None
+        self,
+        stream: str,
+        batch: Sequence[WriteItem],
+        *,
+        id_field: str | None = None,
+        id_property: str | None = None,
     ) -> list[WriteResult]:
-        """Upsert on the external id field: Collections, or Bulk API 2.0 for big batches."""
-        ext = soql_identifier(id_field or self.id_field)
+        """Upsert on the external id field: Collections, or Bulk API 2.0 for big batches.
+
+        Items with a ``crm_id`` (matched to an existing record by identity resolution) are
+        updated by Id instead, which stamps the external id on them. ``id_property`` is the
+        engine's generic name for ``id_field``.
+        """
+        ext = soql_identifier(id_field or id_property or self.id_field)
         if not batch:
             return []
+        if any(item.crm_id for item in batch):
+            matched = [(i, item) for i, item in enumerate(batch) if item.crm_id]
+            others = [(i, item) for i, item in enumerate(batch) if not item.crm_id]
+            results: dict[int, WriteResult] = {}
+            if others:
+                written = self.write(stream, [item for _, item in others], id_field=ext)
+                results.update(zip((i for i, _ in others), written, strict=True))
+            updated = update_matched(self.api, stream, ext, [item for _, item in matched])
+            results.update(zip((i for i, _ in matched), updated, strict=True))
+            return [results[i] for i in range(len(batch))]
         if len(batch) >= self.bulk_threshold:
             return upsert_bulk(self.api, stream, ext, batch, self.bulk_wait_s)
         return upsert_collections(self.api, stream, ext, batch)
 
     def delete(
-        self, stream: str, keys: Sequence[str], *, id_field: str | None = None
+        self,
+        stream: str,
+        keys: Sequence[str],
+        *,
+        id_field: str | None = None,
+        id_property: str | None = None,
     ) -> list[WriteResult]:
         """Delete (to the Recycle Bin) the records whose external id is in ``keys``."""
-        return delete_by_keys(self.api, stream, soql_identifier(id_field or self.id_field), keys)
+        ext = soql_identifier(id_field or id_property or self.id_field)
+        return delete_by_keys(self.api, stream, ext, keys)
 
     def erase(self, subject: Subject) -> ErasureResult:
         """Remove the person's Contacts for good and flag their Individuals."""

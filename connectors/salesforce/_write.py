@@ -99,17 +99,21 @@ def _send(api: Api, path: str, records: list[dict[str, Any]]) -> Any:
 
 
 def _upsert_chunk(
-    api: Api, sobject: str, id_field: str, items: Sequence[WriteItem]
+    api: Api, sobject: str, id_field: str, items: Sequence[WriteItem], *, by_id: bool = False
 ) -> list[WriteResult]:
     results: dict[int, WriteResult] = {}
     bodies: list[tuple[int, dict[str, Any]]] = []
     for index, item in enumerate(items):
         try:
-            bodies.append((index, record_body(sobject, id_field, item)))
+            body = record_body(sobject, id_field, item)
         except InvalidValue as exc:
             results[index] = WriteResult.failure(item.key, "INVALID_VALUE", str(exc), exc.field)
+            continue
+        if by_id:
+            body["id"] = item.crm_id
+        bodies.append((index, body))
     if bodies:
-        path = f"composite/sobjects/{sobject}/{id_field}"
+        path = "composite/sobjects" if by_id else f"composite/sobjects/{sobject}/{id_field}"
         answer = _send(api, path, [body for _, body in bodies])
         sent = [items[i] for i, _ in bodies]
         if isinstance(answer, SalesforceMalformedRequest):
@@ -132,6 +136,21 @@ def upsert_collections(
     out: list[WriteResult] = []
     for chunk in chunks(batch, COLLECTION_SIZE):
         out.extend(_upsert_chunk(api, sobject, id_field, chunk))
+    failed = sum(1 for r in out if not r.ok)
+    log.info("salesforce.upserted", sobject=sobject, records=len(out), failed=failed)
+    return out
+
+
+def update_matched(
+    api: Api, sobject: str, id_field: str, batch: Sequence[WriteItem]
+) -> list[WriteResult]:
+    """Update records matched by identity resolution by their Salesforce Id (PATCH
+    ``composite/sobjects``), stamping the external id on them; 200 per call, in order."""
+    soql_identifier(sobject)
+    soql_identifier(id_field)
+    out: list[WriteResult] = []
+    for chunk in chunks(batch, COLLECTION_SIZE):
+        out.extend(_upsert_chunk(api, sobject, id_field, chunk, by_id=True))
     failed = sum(1 for r in out if not r.ok)
     log.info("salesforce.upserted", sobject=sobject, records=len(out), failed=failed)
     return out

@@ -10,7 +10,7 @@ from typing import Any
 
 from emulators._base import HttpError
 from emulators.b2connect._api import CrmApi
-from emulators.b2connect._common import ENTITIES, is_guid, plain
+from emulators.b2connect._common import ENTITIES, contains_nul, is_guid, plain
 from emulators.b2connect._orders import ORDER_FIELDS
 from emulators.b2connect._store import Row
 from emulators.b2connect._validate import (
@@ -40,7 +40,7 @@ _CREATE_EXTRA = frozenset({"id", "createdAt", "updatedAt"})
 
 def view(row: Row) -> dict[str, Any]:
     """A record as the admin API shows it: plain JSON values, ``deleted`` flag when deleted."""
-    data = plain(row.data)
+    data: dict[str, Any] = plain(row.data)
     if row.deleted:
         data["deleted"] = True
     return data
@@ -117,6 +117,8 @@ class Admin:
             unknown = sorted(set(data) - set(ORDER_FIELDS))
             if unknown:
                 raise HttpError(400, "VALIDATION", f"Unknown order fields: {unknown}.")
+            if contains_nul(data):
+                raise HttpError(400, "VALIDATION", "Text must not contain NUL characters.")
             if not is_guid(data.get("customerId")):
                 raise HttpError(400, "VALIDATION", "An order needs a customerId (Guid).")
             row = self.shop.create(obj, tenant, data, notify=True)

@@ -7,13 +7,19 @@ delta feeds but not echoed as webhooks.
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Callable
 from typing import Any
 
 from emulators._base import HttpError
-from emulators.b2connect._common import new_id, normalise_money, now_iso
+from emulators.b2connect._common import (
+    clone,
+    iso,
+    new_id,
+    normalise_money,
+    now_iso,
+    parse_iso,
+)
 from emulators.b2connect._orders import build_order, check_status_change
 from emulators.b2connect._store import Row, Store, changed_fields, stub
 
@@ -100,6 +106,18 @@ def _full_addresses(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _canonical_times(data: dict[str, Any]) -> dict[str, Any]:
+    """createdAt/updatedAt in the stored fixed-width form, whatever ISO form they came in."""
+    out = dict(data)
+    for key in ("createdAt", "updatedAt"):
+        if isinstance(out.get(key), str):
+            try:
+                out[key] = iso(parse_iso(out[key]))
+            except ValueError as exc:
+                raise HttpError(400, "VALIDATION", f"{key} is not an ISO timestamp.") from exc
+    return out
+
+
 def event_type(entity: str, change_type: str) -> str:
     """Webhook event name for a change: ``customer.updated``, ``consent.changed``, ..."""
     if entity == "consents":
@@ -117,7 +135,8 @@ class Shop:
         self.store = store
         self.clock = clock
         self.notify = notify
-        self._numbers = itertools.count(100001)
+        #: customer numbers of records created in the shop (seeded ones bring their own)
+        self._numbers = itertools.count(900001)
 
     def now(self) -> str:
         return now_iso(self.clock)
@@ -127,6 +146,7 @@ class Shop:
     def create(self, entity: str, tenant: str, data: dict[str, Any], *, notify: bool) -> Row:
         """Insert a record with defaults filled in; 409 when the id is taken."""
         now = self.now()
+        data = _canonical_times(data)
         if entity == "orders":
             record = build_order(data, tenant, now)
         else:
@@ -146,12 +166,12 @@ class Shop:
     def update(self, row: Row, changes: dict[str, Any], *, notify: bool) -> list[str]:
         """Apply a merge-patch; returns the changed field names ([] when nothing changed)."""
         now = self.now()
-        new = copy.deepcopy(row.data)
+        new = clone(row.data)
         for key, value in changes.items():
             if isinstance(value, dict) and isinstance(new.get(key), dict):
                 new[key] = {**new[key], **value}
             else:
-                new[key] = copy.deepcopy(value)
+                new[key] = clone(value)
         status = changes.get("status")
         if row.entity == "orders" and status is not None and status != row.data["status"]:
             check_status_change(row.data, status)
@@ -186,7 +206,7 @@ class Shop:
 
     def _emit(self, row: Row, change_type: str, notify: bool) -> None:
         if notify:
-            data = stub(row) if change_type == "Deleted" else copy.deepcopy(row.data)
+            data = stub(row) if change_type == "Deleted" else clone(row.data)
             self.notify(event_type(row.entity, change_type), row.tenant, data)
 
     # ---- people, consent and erasure

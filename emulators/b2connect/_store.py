@@ -9,11 +9,10 @@ changes made after it.
 from __future__ import annotations
 
 import bisect
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulators.b2connect._common import ENTITIES
+from emulators.b2connect._common import ENTITIES, clone
 
 
 @dataclass
@@ -108,7 +107,7 @@ class Store:
     def record(self, row: Row, change_type: str, changed_at: str, fields: list[str]) -> Change:
         """Append a change for ``row`` to its feed with the next sequence number."""
         self.seq += 1
-        data = stub(row) if change_type == "Deleted" else copy.deepcopy(row.data)
+        data = stub(row) if change_type == "Deleted" else clone(row.data)
         change = Change(
             self.seq, row.tenant, row.entity, row.id, change_type, changed_at, fields, data
         )

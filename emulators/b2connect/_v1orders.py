@@ -7,11 +7,10 @@ newest first, camelCase JSON with null values omitted, like ASP.NET's serializer
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any
 
 from emulators._base import EmuRequest, HttpError
-from emulators.b2connect._common import parse_iso
+from emulators.b2connect._common import iso, parse_iso
 from emulators.b2connect._orders import ORDER_FIELDS
 from emulators.b2connect._store import Row, Store
 
@@ -41,12 +40,13 @@ def _page_param(req: EmuRequest, name: str, default: int, high: int | None) -> i
     return value
 
 
-def _date_param(req: EmuRequest, name: str) -> datetime | None:
+def _date_param(req: EmuRequest, name: str) -> str | None:
+    """The parameter as a stored-format timestamp (fixed width, so strings compare as times)."""
     raw = req.q(name)
     if raw in (None, ""):
         return None
     try:
-        return parse_iso(str(raw))
+        return iso(parse_iso(str(raw)))
     except ValueError as exc:
         raise _invalid(name, f"The value '{raw}' is not valid for {name}.") from exc
 
@@ -57,15 +57,13 @@ def _invalid(name: str, message: str) -> HttpError:
     )
 
 
-def _matches(row: Row, req: EmuRequest, since: datetime | None, until: datetime | None) -> bool:
+def _matches(row: Row, req: EmuRequest, since: str | None, until: str | None) -> bool:
     data = row.data
     for param in ("status", "paymentStatus", "customerId"):
         wanted = req.q(param)
         if wanted and str(data.get(param)) != wanted:
             return False
-    if since is None and until is None:
-        return True
-    created = parse_iso(data["createdAt"])
+    created = data["createdAt"]
     return (since is None or created >= since) and (until is None or created <= until)
 
 

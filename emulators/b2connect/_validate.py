@@ -181,6 +181,8 @@ def _check(name: str, value: Any, rule: F) -> tuple[str | None, Any]:
         return _check_address(name, value)
     if not isinstance(value, str):
         return f"{name} must be a string.", None
+    if "\x00" in value:
+        return f"{name} must not contain NUL characters.", None
     if rule.max_len is not None and len(value) > rule.max_len:
         return f"{name} must be at most {rule.max_len} characters.", None
     return _check_text(name, value, rule)

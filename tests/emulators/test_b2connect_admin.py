@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime
 
@@ -126,7 +127,7 @@ def test_injected_clock_stamps_changes() -> None:
 
 
 def _legal_history(statuses: list[str]) -> bool:
-    for before, after in zip(statuses, statuses[1:], strict=False):
+    for before, after in itertools.pairwise(statuses):
         if after == "cancelled":
             if before in ("shipped", "delivered", "cancelled"):
                 return False

@@ -94,7 +94,11 @@ def test_changes_during_paging_arrive_in_next_read(
     token, body = first["continuationToken"], first
     while token:
         body = _delta(
-            b2connect_session, b2connect_emulator, "customers", continuationToken=token, batchSize=10
+            b2connect_session,
+            b2connect_emulator,
+            "customers",
+            continuationToken=token,
+            batchSize=10,
         ).json()
         seen.extend(body["changes"])
         token = body["continuationToken"]

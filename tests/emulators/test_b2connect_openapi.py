@@ -59,8 +59,8 @@ def test_component_schemas_are_valid_json_schema() -> None:
 def test_every_emulator_route_is_documented(b2connect_emulator: B2ConnectEmulator) -> None:
     """Each vendor route the emulator serves appears in paths."""
     paths = spec()["paths"]
-    for method, template, _ in b2connect_emulator.api.routes():
-        template = template.replace("{rid}", "{id}")
+    for method, route, _ in b2connect_emulator.api.routes():
+        template = route.replace("{rid}", "{id}")
         expanded = (
             [template.replace("{entity}", e) for e in ENTITY_SCHEMAS]
             if "{entity}" in template

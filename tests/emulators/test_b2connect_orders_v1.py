@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+
 import pytest
 import requests
 
@@ -66,7 +67,12 @@ def test_item_shape_is_camel_case_without_nulls(
         assert "statusHistory" not in order
         assert "returns" not in order
         assert order["status"] in {
-            "pending", "confirmed", "processing", "shipped", "delivered", "cancelled"
+            "pending",
+            "confirmed",
+            "processing",
+            "shipped",
+            "delivered",
+            "cancelled",
         }
         assert order["paymentStatus"] in {"pending", "paid", "failed", "refunded"}
         assert 1 <= len(order["items"]) <= 4

@@ -98,7 +98,9 @@ def test_write_backs_send_no_webhook(
     b2connect_emulator.webhook_url = b2connect_webhook_sink.url
     a, b = b2connect_emulator.admin_list("customers")[:2]
     b2connect_session.patch(
-        f"{b2connect_emulator.url}/api/crm/customers/{a['id']}", json={"mobile": "0170 1"}, timeout=10
+        f"{b2connect_emulator.url}/api/crm/customers/{a['id']}",
+        json={"mobile": "0170 1"},
+        timeout=10,
     ).raise_for_status()
     b2connect_emulator.admin_patch("customers", b["id"], {"mobile": "0170 2"})
     event = json.loads(b2connect_webhook_sink.next()[1])

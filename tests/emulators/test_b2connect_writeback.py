@@ -211,7 +211,9 @@ def test_crm_erasure_erases_the_customer(
     mine = [c for c in changes if c["data"]["id"] == cust["id"]]
     assert [c["changeType"] for c in mine][-1] == "Deleted"
     assert all(set(c["data"]) == {"id", "tenantId"} for c in mine)
-    consents = [k for k in b2connect_emulator.admin_list("consents") if k["subjectId"] == cust["id"]]
+    consents = [
+        k for k in b2connect_emulator.admin_list("consents") if k["subjectId"] == cust["id"]
+    ]
     assert consents and all(k.get("deleted") and k["email"] is None for k in consents)
 
 
@@ -240,4 +242,6 @@ def test_erasure_patch_needs_a_known_status(
     request = b2connect_emulator.admin_list("erasures")[0]
     path = f"/api/crm/erasures/{request['id']}"
     assert _patch(b2connect_session, b2connect_emulator, path, {}).status_code == 400
-    assert _patch(b2connect_session, b2connect_emulator, path, {"status": "done"}).status_code == 400
+    assert (
+        _patch(b2connect_session, b2connect_emulator, path, {"status": "done"}).status_code == 400
+    )

@@ -7,7 +7,7 @@ import io
 
 import pytest
 import requests
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceOperationError
 
 from emulators._base import FaultPlan, FaultRule

@@ -120,7 +120,9 @@ def test_companies_have_vat_ids(data: SeedData) -> None:
     """Most companies carry a VAT id in their country's format."""
     vat = [c["vatId"] for c in data.companies if c["vatId"]]
     assert len(vat) >= len(data.companies) * 0.7
-    assert all(re.match(r"^(DE\d{9}|ATU\d{8}|CHE-\d{3}\.\d{3}\.\d{3} MWST|FR\d{11})$", v) for v in vat)
+    assert all(
+        re.match(r"^(DE\d{9}|ATU\d{8}|CHE-\d{3}\.\d{3}\.\d{3} MWST|FR\d{11})$", v) for v in vat
+    )
     linked = {c["companyId"] for c in data.customers if c["companyId"]}
     assert linked <= {c["id"] for c in data.companies}
 
@@ -153,7 +155,9 @@ def test_order_amounts_are_consistent(data: SeedData) -> None:
 def test_consents_for_most_customers(data: SeedData) -> None:
     """Most customers have email marketing and newsletter consent records."""
     subjects = {
-        k["subjectId"] for k in data.consents if (k["channel"], k["purpose"]) == ("email", "marketing")
+        k["subjectId"]
+        for k in data.consents
+        if (k["channel"], k["purpose"]) == ("email", "marketing")
     }
     assert len(subjects) >= 0.7 * len(data.customers)
     assert {k["status"] for k in data.consents} == {"granted", "withdrawn", "unknown"}
@@ -196,6 +200,8 @@ def test_seed_loads_into_the_emulator(data: SeedData) -> None:
     """B2ConnectEmulator.load takes every record of the seed."""
     emu = B2ConnectEmulator()
     count = emu.load(data)
-    total = sum(len(getattr(data, e)) for e in ("customers", "companies", "orders", "consents", "erasures"))
+    total = sum(
+        len(getattr(data, e)) for e in ("customers", "companies", "orders", "consents", "erasures")
+    )
     assert count == total
     assert len(emu.admin_list("orders")) == len(data.orders)

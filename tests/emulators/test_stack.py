@@ -140,22 +140,23 @@ def test_up_with_duration_exits_zero(tmp_path: Path) -> None:
 
 def test_up_stops_on_sigterm(tmp_path: Path) -> None:
     """SIGTERM stops the emulators and exits 0."""
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         _up(tmp_path, "--simulate-shoppers"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-    )
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if "to stop" in line:
-                break
-        assert (tmp_path / "env").is_file()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if "to stop" in line:
+                    break
+            assert (tmp_path / "env").is_file()
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=10)

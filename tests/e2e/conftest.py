@@ -1,0 +1,81 @@
+"""End-to-end kit: the three emulators, the shipped config.yaml pointed at them, a runner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from emulators.stack import EmulatorStack
+from mapping.config import Config, parse_config
+from sync.engine import RunSummary
+from sync.retry import RetryPolicy
+from sync.runner import Runner
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST_RETRY = RetryPolicy(attempts=6, initial=0.001, maximum=0.02)
+
+
+@dataclass
+class E2E:
+    """A running stack and a config whose store lives in tmp_path."""
+
+    stack: EmulatorStack
+    config: Config
+    config_path: Path
+
+    def runner(self) -> Runner:
+        return Runner(self.config, retry=FAST_RETRY)
+
+    def sync(self, *names: str, **kw: Any) -> list[RunSummary]:
+        runner = self.runner()
+        try:
+            return [runner.run_pipeline(p, **kw) for p in runner.select(list(names) or None)]
+        finally:
+            runner.close()
+
+    def calls(self, system: str) -> dict[str, int]:
+        emu = getattr(self.stack, system)
+        return dict(requests.get(f"{emu.url}/_emulator/calls", timeout=10, verify=False).json())
+
+    def faults(self, system: str, rules: list[dict[str, Any]]) -> None:
+        emu = getattr(self.stack, system)
+        from emulators._base import FaultPlan
+
+        emu.faults = FaultPlan.from_json({"rules": rules})
+
+    def records(self, system: str, obj: str) -> list[dict[str, Any]]:
+        emu = getattr(self.stack, system)
+        return list(emu.admin_list(obj))
+
+
+def config_for(tmp_path: Path, text: str | None = None) -> tuple[Config, Path]:
+    source = text or (ROOT / "config.yaml").read_text(encoding="utf-8")
+    source = source.replace("sqlite:///state/b2sync.db", f"sqlite:///{tmp_path}/state.db")
+    path = tmp_path / "config.yaml"
+    path.write_text(source, encoding="utf-8")
+    return parse_config(source, str(path)), path
+
+
+@pytest.fixture
+def e2e(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[E2E]:
+    with EmulatorStack(customers=40, seed=7) as stack:
+        for key, value in stack.env().items():
+            monkeypatch.setenv(key, value)
+        config, path = config_for(tmp_path)
+        yield E2E(stack, config, path)
+
+
+def by_key(records: list[dict[str, Any]], field: str) -> dict[str, list[dict[str, Any]]]:
+    """Records grouped by the value of ``field`` (HubSpot properties or Salesforce fields)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        fields = record.get("properties", record)
+        value = fields.get(field)
+        if value and not record.get("archived") and not record.get("IsDeleted"):
+            out.setdefault(str(value), []).append(record)
+    return out
