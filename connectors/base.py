@@ -48,8 +48,9 @@ class Connector(Protocol):
     capabilities: ClassVar[frozenset[Capability]]
 
     @classmethod
-    def from_config(cls, config: Any, *, secrets: SecretResolver) -> Connector:
-        """Build a connector from its validated connection config."""
+    def from_config(cls, config: Any, *, secrets: SecretResolver, **options: Any) -> Connector:
+        """Build a connector from its validated connection config; ``options`` are
+        runtime knobs the config does not carry (waiters, poll intervals, clocks)."""
         ...
 
     def check(self) -> list[str]:

@@ -73,9 +73,9 @@ class FakeConnector:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: Any, *, secrets: SecretResolver) -> FakeConnector:
+    def from_config(cls, config: Any, *, secrets: SecretResolver, **options: Any) -> FakeConnector:
         del config, secrets
-        return cls()
+        return cls(**options)
 
     # ---- source side
 

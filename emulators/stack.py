@@ -98,8 +98,14 @@ class EmulatorStack:
         self.stop()
 
     def load_seed(self) -> SeedData:
-        """Generate the seed for the B2Connect tenant and load it into all three emulators."""
-        data = generate(self.customers, self.seed, tenant_id=self.b2connect.tenant_id)
+        """Load the seed (generated once, for the B2Connect tenant) into all three emulators.
+
+        Call it after resetting the emulators to get the same starting data again.
+        """
+        data = self.seed_data or generate(
+            self.customers, self.seed, tenant_id=self.b2connect.tenant_id
+        )
+        self.seed_rejects = []
         self.b2connect.load(data)
         for props in data.hubspot_contacts:
             self._seed("hubspot", "contacts", {"properties": props})

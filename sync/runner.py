@@ -7,7 +7,7 @@ runs after it, so most orders find their customer's CRM id in the same ``b2sync 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,6 +69,7 @@ class Runner:
         clock: Callable[[], datetime] | None = None,
         retry: RetryPolicy | None = None,
         migrate: bool = True,
+        connector_options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.config = config
         self.stop = stop or threading.Event()
@@ -78,6 +79,7 @@ class Runner:
         if migrate:
             upgrade(self.db)
         self._connectors: dict[str, Connector] = {}
+        self.connector_options = dict(connector_options or {})
         self._hasher: FieldHasher | None = None
 
     # ------------------------------------------------------------------ parts
@@ -87,8 +89,14 @@ class Runner:
         if name not in self._connectors:
             conn_cfg = self.config.connections[name]
             cls = load(conn_cfg.type)
-            self._connectors[name] = cls.from_config(conn_cfg, secrets=resolve)
+            options = dict(self.connector_options.get(conn_cfg.type, {}))
+            if conn_cfg.type == "hubspot":
+                options.setdefault("waiter", self._wait)  # rate waits end at shutdown
+            self._connectors[name] = cls.from_config(conn_cfg, secrets=resolve, **options)
         return self._connectors[name]
+
+    def _wait(self, seconds: float) -> bool:
+        return self.stop.wait(seconds)
 
     @property
     def hasher(self) -> FieldHasher:

@@ -91,7 +91,7 @@ class B2ConnectConnector:
         self._eraser = Eraser(self.http)
 
     @classmethod
-    def from_config(cls, config: Any, *, secrets: SecretResolver) -> Self:
+    def from_config(cls, config: Any, *, secrets: SecretResolver, **options: Any) -> Self:
         """Build from a connection config (model or dict); the token is re-read once on a 401."""
         if not isinstance(config, B2ConnectConnection):
             config = B2ConnectConnection.model_validate(config)
@@ -103,6 +103,7 @@ class B2ConnectConnector:
             timeout_s=config.timeout_s,
             webhook_secret=secrets(config.webhook_secret) if config.webhook_secret else None,
             refresh_token=lambda: secrets(config.token),
+            **options,
         )
 
     @property

@@ -100,7 +100,7 @@ class SalesforceConnector:
 
     @classmethod
     def from_config(
-        cls, config: SalesforceConnection, *, secrets: SecretResolver
+        cls, config: SalesforceConnection, *, secrets: SecretResolver, **options: Any
     ) -> SalesforceConnector:
         """Build from the validated connection config, resolving references through ``secrets``."""
         ca_file = resolve_secret(secrets, config.ca_file, "ca_file") if config.ca_file else None
@@ -113,6 +113,7 @@ class SalesforceConnector:
             daily_share=config.daily_share,
             bulk_threshold=config.bulk_threshold,
             timeout_s=config.timeout_s,
+            **options,
         )
 
     # ---- contract

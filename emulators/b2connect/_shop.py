@@ -146,7 +146,7 @@ class Shop:
     def create(self, entity: str, tenant: str, data: dict[str, Any], *, notify: bool) -> Row:
         """Insert a record with defaults filled in; 409 when the id is taken."""
         now = self.now()
-        data = _canonical_times(data)
+        data = clone(_canonical_times(data))
         if entity == "orders":
             record = build_order(data, tenant, now)
         else:
@@ -157,7 +157,8 @@ class Shop:
         record["id"] = str(record["id"])
         if record["id"] in self.store.rows[entity]:
             raise HttpError(409, "CONFLICT", f"{entity} {record['id']} already exists.")
-        row = Row(entity, tenant, normalise_money(_full_addresses(record)))
+        record = _full_addresses(record)
+        row = Row(entity, tenant, normalise_money(record) if entity == "orders" else record)
         self.store.add(row)
         self.store.record(row, "Created", str(record["updatedAt"]), [])
         self._emit(row, "Created", notify)
@@ -181,7 +182,7 @@ class Shop:
         if not fields:
             return []
         new["updatedAt"] = now
-        row.data = normalise_money(new)
+        row.data = normalise_money(new) if row.entity == "orders" else new
         self.store.record(row, "Updated", now, fields)
         self._emit(row, "Updated", notify)
         return fields

@@ -28,8 +28,14 @@ class E2E:
     config: Config
     config_path: Path
 
+    waits: list[float]
+
     def runner(self) -> Runner:
-        return Runner(self.config, retry=FAST_RETRY)
+        options = {
+            "hubspot": {"waiter": self.waits.append},
+            "salesforce": {"bulk_wait_s": 0.01},
+        }
+        return Runner(self.config, retry=FAST_RETRY, connector_options=options)
 
     def sync(self, *names: str, **kw: Any) -> list[RunSummary]:
         runner = self.runner()
@@ -39,8 +45,13 @@ class E2E:
             runner.close()
 
     def calls(self, system: str) -> dict[str, int]:
+        """The emulator's own per-endpoint call counts (as GET /_emulator/calls serves them)."""
         emu = getattr(self.stack, system)
-        return dict(requests.get(f"{emu.url}/_emulator/calls", timeout=10, verify=False).json())
+        verify = getattr(emu, "ca_file", True)
+        with requests.Session() as session:
+            session.trust_env = False
+            answer = session.get(f"{emu.url}/_emulator/calls", timeout=10, verify=verify)
+        return dict(answer.json())
 
     def faults(self, system: str, rules: list[dict[str, Any]]) -> None:
         emu = getattr(self.stack, system)
@@ -61,13 +72,24 @@ def config_for(tmp_path: Path, text: str | None = None) -> tuple[Config, Path]:
     return parse_config(source, str(path)), path
 
 
-@pytest.fixture
-def e2e(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[E2E]:
+@pytest.fixture(scope="session")
+def _stack() -> Iterator[EmulatorStack]:
     with EmulatorStack(customers=40, seed=7) as stack:
-        for key, value in stack.env().items():
-            monkeypatch.setenv(key, value)
-        config, path = config_for(tmp_path)
-        yield E2E(stack, config, path)
+        yield stack
+
+
+@pytest.fixture
+def e2e(_stack: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[E2E]:
+    """The session's emulators, reset and re-seeded, and a fresh store for this test."""
+    for emu in _stack.emulators:
+        emu.reset()
+    _stack.load_seed()
+    for key, value in _stack.env().items():
+        monkeypatch.setenv(key, value)
+    config, path = config_for(tmp_path)
+    yield E2E(_stack, config, path, [])
+    for emu in _stack.emulators:
+        emu.reset()
 
 
 def by_key(records: list[dict[str, Any]], field: str) -> dict[str, list[dict[str, Any]]]:

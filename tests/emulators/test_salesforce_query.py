@@ -31,6 +31,7 @@ class FakeClock:
 
 @pytest.fixture(scope="module")
 def clocked() -> Iterator[tuple[SalesforceEmulator, FakeClock]]:
+    """An emulator of this module's own, driven by a settable clock."""
     clock = FakeClock()
     emu = SalesforceEmulator(clock=clock)
     emu.start()
@@ -40,6 +41,7 @@ def clocked() -> Iterator[tuple[SalesforceEmulator, FakeClock]]:
 
 @pytest.fixture
 def org(clocked: tuple[SalesforceEmulator, FakeClock]) -> Iterator[tuple[Salesforce, FakeClock]]:
+    """A client for the clocked emulator, reset and with the clock back at T0."""
     emu, clock = clocked
     clock.now = T0.timestamp()
     emu.reset()

@@ -269,3 +269,27 @@ def test_order_line_gets_auto_number_name(sf: Salesforce) -> None:
     order = sf.B2C_Order__c.create({"Name": "ORD-1"})["id"]
     line = sf.B2C_Order_Line__c.create({"Order__c": order, "Quantity__c": 2})["id"]
     assert sf.B2C_Order_Line__c.get(line)["Name"].endswith("-000001")
+
+
+def test_deleting_an_order_cascades_to_its_lines(
+    sf: Salesforce, salesforce_emulator: SalesforceEmulator
+) -> None:
+    """Master-detail children follow their parent into the Recycle Bin."""
+    order = sf.B2C_Order__c.create({"Name": "ORD-1"})["id"]
+    line = sf.B2C_Order_Line__c.create({"Order__c": order})["id"]
+    sf.B2C_Order__c.delete(order)
+    assert salesforce_emulator.admin_get("B2C_Order_Line__c", line)["IsDeleted"] is True
+
+
+def test_upsert_update_only_does_not_create(sf: Salesforce) -> None:
+    """?updateOnly=true turns a would-be create into 404."""
+    with pytest.raises(SalesforceResourceNotFound):
+        sf.Contact.upsert("B2Connect_Id__c/none?updateOnly=true", {"LastName": "Doe"})
+
+
+def test_individual_consent_flags_default_false(sf: Salesforce) -> None:
+    """Individual privacy checkboxes default to false and can be set."""
+    rid = sf.Individual.create({"LastName": "Doe", "ShouldForget": True})["id"]
+    rec = sf.Individual.get(rid)
+    assert rec["ShouldForget"] is True and rec["HasOptedOutSolicit"] is False
+    assert rid.startswith("0PK")
