@@ -178,7 +178,10 @@ class Upserter:
             out.setdefault(
                 i,
                 WriteResult.failure(
-                    one.key, "NO_RESULT", "HubSpot returned no outcome for this record", retriable=True
+                    one.key,
+                    "NO_RESULT",
+                    "HubSpot returned no outcome for this record",
+                    retriable=True,
                 ),
             )
         return [out[i] for i in range(len(part))]

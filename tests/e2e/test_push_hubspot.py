@@ -17,7 +17,9 @@ def dead_letters(e2e: E2E, pipeline: str) -> list[dict[str, object]]:
     try:
         with runner.db.connect() as conn:
             table = metadata.tables["dead_letters"]
-            query = sa.select(table).where(table.c.pipeline == pipeline, table.c.status == "pending")
+            query = sa.select(table).where(
+                table.c.pipeline == pipeline, table.c.status == "pending"
+            )
             return [dict(r._mapping) for r in conn.execute(query)]
     finally:
         runner.close()
@@ -48,7 +50,11 @@ def test_existing_hubspot_contacts_are_linked_not_duplicated(e2e: E2E) -> None:
     [summary] = e2e.sync("customers-to-hubspot")
     assert summary.counts["matched"] >= 1
     contacts = e2e.records("hubspot", "contacts")
-    matched = [c for c in contacts if c["properties"].get("email") in seeded and c["properties"].get("b2connect_id")]
+    matched = [
+        c
+        for c in contacts
+        if c["properties"].get("email") in seeded and c["properties"].get("b2connect_id")
+    ]
     assert len(matched) == summary.counts["matched"]
     assert len({c["id"] for c in contacts}) == len(contacts)
 
@@ -59,9 +65,13 @@ def test_api_calls_are_minimal_and_noop_rerun_writes_nothing(e2e: E2E) -> None:
     [summary] = e2e.sync("customers-to-hubspot")
     created = summary.counts["created"]
     assert e2e.calls("hubspot")[HS_UPSERT] - before == math.ceil(created / 100)
-    writes_before = {k: v for k, v in e2e.calls("hubspot").items() if "batch/" in k and "read" not in k}
+    writes_before = {
+        k: v for k, v in e2e.calls("hubspot").items() if "batch/" in k and "read" not in k
+    }
     [again] = e2e.sync("customers-to-hubspot", full=True)
-    writes_after = {k: v for k, v in e2e.calls("hubspot").items() if "batch/" in k and "read" not in k}
+    writes_after = {
+        k: v for k, v in e2e.calls("hubspot").items() if "batch/" in k and "read" not in k
+    }
     assert again.counts["unchanged"] == summary.counts["written"]
     assert writes_after == writes_before
 
@@ -83,7 +93,9 @@ def test_partial_batch_failure_is_dead_lettered_then_replayed(e2e: E2E) -> None:
     """A 207 fails some inputs: they are parked with HubSpot's code and replay later."""
     e2e.faults("hubspot", [{"match": HS_UPSERT, "kind": "partial", "every": 4, "times": 1}])
     [summary] = e2e.sync("customers-to-hubspot")
-    parked = [d for d in dead_letters(e2e, "customers-to-hubspot") if d["error_code"] != "MAPPING_ERROR"]
+    parked = [
+        d for d in dead_letters(e2e, "customers-to-hubspot") if d["error_code"] != "MAPPING_ERROR"
+    ]
     assert parked and summary.counts["written"] > 0
     assert all(d["error_code"] == "VALIDATION_ERROR" for d in parked)
     runner = e2e.runner()
@@ -145,7 +157,8 @@ def test_orders_are_associated_to_contacts_with_line_items(e2e: E2E) -> None:
     edges = {
         (row["fromObjectId"], str(row["toObjectId"]))
         for row in e2e.records("hubspot", "associations")
-        if row["fromObjectType"] in ("orders", "0-123") and row["toObjectType"] in ("contacts", "0-1")
+        if row["fromObjectType"] in ("orders", "0-123")
+        and row["toObjectType"] in ("contacts", "0-1")
     }
     associated = 0
     for shop_order in shop_orders:

@@ -57,7 +57,9 @@ def test_orders_reference_contacts_and_lines_reference_orders(e2e: E2E) -> None:
     assert checked > 0
 
 
-def test_expired_session_with_rotated_secret_continues(e2e: E2E, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_expired_session_with_rotated_secret_continues(
+    e2e: E2E, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """INVALID_SESSION_ID: the connector re-reads the session secret and carries on."""
     new_session = e2e.stack.salesforce.expire_session()
     monkeypatch.setenv("B2SYNC_SALESFORCE_SESSION_ID", new_session)
@@ -91,7 +93,8 @@ def test_bulk_path_above_threshold_parses_failures_per_record(e2e: E2E, tmp_path
     """At or above bulk_threshold the Bulk API 2.0 is used; failed rows are dead-lettered."""
     text = (tmp_path.parent / tmp_path.name / "config.yaml").read_text()
     text = text.replace("      method: session", "      method: session").replace(
-        "    ca_file: ${B2SYNC_SALESFORCE_CA_FILE}", "    ca_file: ${B2SYNC_SALESFORCE_CA_FILE}\n    bulk_threshold: 5"
+        "    ca_file: ${B2SYNC_SALESFORCE_CA_FILE}",
+        "    ca_file: ${B2SYNC_SALESFORCE_CA_FILE}\n    bulk_threshold: 5",
     )
     e2e.config, _ = config_for(tmp_path, text)
     [summary] = e2e.sync("customers-to-salesforce")
