@@ -7,6 +7,8 @@ B2Connect key, so a crash anywhere replays safely: nothing lost, nothing duplica
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import uuid
 from collections import Counter
@@ -80,7 +82,7 @@ class PipelineRun:
         self.run_id = str(uuid.uuid4())
         self.mapping: CompiledMapping = compile_fields(self.pipeline.fields)
         self.summary = RunSummary(self.pipeline.name, self.run_id)
-        self.owner = f"{self.run_id}"
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{self.run_id}"
         self._calls_before = Counter(getattr(self.target, "calls", {}))
         self._source_calls_before = Counter(getattr(self.source, "calls", {}))
 
@@ -129,6 +131,12 @@ class PipelineRun:
     def _start(self, lock: str) -> bool:
         now = self.clock()
         with self.db.begin() as conn:
+            holder = state.lock_owner(conn, lock)
+            if holder is not None and _dead_owner(holder):
+                log.warning("run.stale_lock_released", holder=holder)
+                state.release_lock(conn, lock, holder)
+                dead_run = holder.rsplit(":", 1)[-1]
+                state.finish_run(conn, dead_run, RunStatus.INTERRUPTED, {}, "process died", now)
             if not state.acquire_lock(conn, lock, self.owner, now, now + LOCK_TTL):
                 return False
             state.start_run(conn, self.run_id, self.pipeline.name, self.trigger, now)
@@ -263,6 +271,21 @@ class PipelineRun:
         self.summary.counts.update({k: v for k, v in counts.items() if v})
         if self.progress is not None:
             self.progress(counts)
+
+
+def _dead_owner(owner: str) -> bool:
+    """A lock held by a process of this host that no longer exists (killed, crashed)."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _latest_per_key(records: Sequence[Record]) -> list[Record]:

@@ -38,6 +38,7 @@ __all__ = [
     "get_setting",
     "hash_key",
     "link_ids",
+    "lock_owner",
     "load_links",
     "pending_for",
     "release_lock",
@@ -479,6 +480,12 @@ def acquire_lock(
         sa.select(_locks.c.owner).where(_locks.c.name == name)
     ).scalar_one_or_none()
     return holder == owner
+
+
+def lock_owner(conn: sa.Connection, name: str) -> str | None:
+    """Who holds the named lease, if anyone."""
+    owner = conn.execute(sa.select(_locks.c.owner).where(_locks.c.name == name)).scalar_one_or_none()
+    return str(owner) if owner is not None else None
 
 
 def renew_lock(conn: sa.Connection, name: str, owner: str, expires: datetime) -> None:
