@@ -216,8 +216,9 @@ class PipelineRun:
             associations=self.pipeline.associations,
             match_field=self.pipeline.match_key.crm if self.pipeline.match_key else None,
             match_source=self.pipeline.match_key.b2connect if self.pipeline.match_key else None,
+            replay=self.replay,
         )
-        self._bump({"unchanged": len(plan.unchanged)})
+        self._bump({"unchanged": len(plan.unchanged), "parked": len(plan.parked)})
         if self.dry_run:
             self.summary.dry_run_plan.extend(writer.describe(plan))
             self._bump({"would_write": len(plan.writes), "would_dead_letter": len(plan.dead)})

@@ -18,9 +18,18 @@ from mapping.transforms import get_path, is_blank
 from sync.hashing import FieldHasher
 from sync.state import DeadLetterRow, LinkRow
 
-__all__ = ["ASSOC_PREFIX", "Plan", "Planned", "dead_letter", "plan_records"]
+__all__ = [
+    "ASSOC_PREFIX",
+    "PARKED",
+    "Plan",
+    "Planned",
+    "dead_letter",
+    "parked_hashes",
+    "plan_records",
+]
 
 ASSOC_PREFIX = "@assoc:"
+PARKED = "@parked"
 
 
 @dataclass
@@ -45,6 +54,7 @@ class Plan:
 
     writes: list[Planned] = field(default_factory=list)
     unchanged: list[Record] = field(default_factory=list)
+    parked: list[Record] = field(default_factory=list)
     deleted: list[Record] = field(default_factory=list)
     dead: list[DeadLetterRow] = field(default_factory=list)
 
@@ -60,6 +70,7 @@ def plan_records(
     associations: Sequence[Association],
     match_field: str | None,
     match_source: str | None,
+    replay: bool = False,
 ) -> Plan:
     """Map and compare every record; unchanged ones cost nothing."""
     plan = Plan()
@@ -92,6 +103,10 @@ def plan_records(
             else:
                 hashes[name] = hasher.value(name, target)
         old = link.field_hashes if link else {}
+        if link is not None and not link.crm_id and PARKED in old and not replay:
+            if _same_fields(old, hashes):
+                plan.parked.append(record)  # rejected or ambiguous before, unchanged since
+                continue
         changed = [name for name, digest in hashes.items() if old.get(name) != digest]
         field_changes = [name for name in changed if not name.startswith(ASSOC_PREFIX)]
         if link is not None and link.crm_id and not changed and not deferred:
@@ -120,6 +135,19 @@ def plan_records(
             )
         )
     return plan
+
+
+def _same_fields(old: Mapping[str, str], new: Mapping[str, str]) -> bool:
+    """Field hashes equal, ignoring markers (``@...``)."""
+    return {k: v for k, v in old.items() if not k.startswith("@")} == {
+        k: v for k, v in new.items() if not k.startswith("@")
+    }
+
+
+def parked_hashes(hashes: Mapping[str, str], why: str) -> dict[str, str]:
+    """Hashes stored for a new record the CRM refused or that matched ambiguously, so an
+    unchanged rerun does not ask again (a replay or a change in B2Connect does)."""
+    return {**{k: v for k, v in hashes.items() if not k.startswith("@")}, PARKED: why}
 
 
 def dead_letter(

@@ -484,7 +484,9 @@ def acquire_lock(
 
 def lock_owner(conn: sa.Connection, name: str) -> str | None:
     """Who holds the named lease, if anyone."""
-    owner = conn.execute(sa.select(_locks.c.owner).where(_locks.c.name == name)).scalar_one_or_none()
+    owner = conn.execute(
+        sa.select(_locks.c.owner).where(_locks.c.name == name)
+    ).scalar_one_or_none()
     return str(owner) if owner is not None else None
 
 

@@ -23,7 +23,7 @@ from mapping.config import Pipeline
 from mapping.transforms import get_path, is_blank
 from sync import state
 from sync.hashing import FieldHasher
-from sync.reconcile import ASSOC_PREFIX, Plan, Planned, dead_letter
+from sync.reconcile import ASSOC_PREFIX, Plan, Planned, dead_letter, parked_hashes
 from sync.retry import RetryPolicy, call
 from sync.state import DeadLetterRow
 
@@ -169,6 +169,8 @@ class Writer:
             else:
                 out.dead.append(self._rejected(planned.record, result))
                 out.counts["dead_lettered"] += 1
+                if planned.is_new and not (result.error and result.error.retriable):
+                    self._park(planned, "rejected", out)
         self._associate(written, out)
         for planned, crm_id in written:
             out.links.append(
@@ -189,6 +191,13 @@ class Writer:
             crm_object=self.pipeline.crm.object,
             line_object=self.pipeline.lines.object if self.pipeline.lines else "",
         )
+
+    def _park(self, planned: Planned, why: str, out: Flushed) -> None:
+        """Remember a new record's hashes without a CRM id: skipped until it changes."""
+        if planned.crm_id and not planned.is_new:
+            return
+        hashes = parked_hashes(planned.hashes, why)
+        out.links.append((planned.key, None, hashes, self.hasher.record(hashes)))
 
     def _item(self, planned: Planned) -> WriteItem:
         # a CRM id only for a first-time match: linked records upsert on the B2Connect key
@@ -263,6 +272,7 @@ class Writer:
                         {"field": match.crm, "candidates": ids, "reason": reason},
                     )
                 )
+                self._park(planned, "conflict", out)
                 out.counts["conflicts"] += 1
                 continue
             if free:

@@ -6,20 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from hubspot.crm.associations.v4.models import (
-    AssociationSpec,
-    BatchInputPublicAssociationMultiPost,
-    PublicAssociationMultiPost,
-    PublicObjectId,
-)
 from hubspot.crm.contacts.models import PublicGdprDeleteInput
 from hubspot.crm.objects.models import (
-    BatchInputSimplePublicObjectId,
-    BatchReadInputSimplePublicObjectId,
     Filter,
     FilterGroup,
     PublicObjectSearchRequest,
-    SimplePublicObjectId,
 )
 
 from connectors.errors import Fatal
@@ -72,12 +63,12 @@ class Operations:
 
     def read_by(self, stream: str, id_property: str, values: list[str]) -> list[Pair]:
         """(id property value, HubSpot id) for the values that exist (batch read, <= 100)."""
-        body = BatchReadInputSimplePublicObjectId(
-            id_property=id_property,
-            inputs=[SimplePublicObjectId(id=v) for v in values],
-            properties=[id_property],
-            properties_with_history=[],
-        )
+        body = {
+            "idProperty": id_property,
+            "inputs": [{"id": v} for v in values],
+            "properties": [id_property],
+            "propertiesWithHistory": [],
+        }
         try:
             data, _ = self.api.call(
                 BATCH_READ, self.api.batch.read_with_http_info, stream, body, archived=False
@@ -134,9 +125,7 @@ class Operations:
                 ids[canon(value)] = rid
         targets = sorted(set(ids.values()), key=_id_order)
         for chunk in _chunks(targets, BATCH_LIMIT):
-            body = BatchInputSimplePublicObjectId(
-                inputs=[SimplePublicObjectId(id=i) for i in chunk]
-            )
+            body = {"inputs": [{"id": i} for i in chunk]}
             try:
                 self.api.call(BATCH_ARCHIVE, self.api.batch.archive_with_http_info, stream, body)
             except HubSpotApiError as err:
@@ -169,15 +158,10 @@ class Operations:
     def _associate(
         self, from_object: str, to_object: str, part: list[Pair], type_id: int
     ) -> list[WriteResult]:
-        spec = AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=type_id)
-        body = BatchInputPublicAssociationMultiPost(
-            inputs=[
-                PublicAssociationMultiPost(
-                    _from=PublicObjectId(id=f), to=PublicObjectId(id=t), types=[spec]
-                )
-                for f, t in part
-            ]
-        )
+        # plain JSON, not generated models: each model instance deep-copies the client's
+        # default Configuration, which dominated the cost of large association batches
+        spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}
+        body = {"inputs": [{"from": {"id": f}, "to": {"id": t}, "types": [spec]} for f, t in part]}
         data, _ = self.api.call(
             ASSOC_CREATE, self.api.associations.create_with_http_info, from_object, to_object, body
         )

@@ -85,7 +85,9 @@ def test_sigkill_during_backfill_loses_and_duplicates_nothing(big: E2E) -> None:
         assert contact["firstname"] == (customer.get("firstName") or "").strip()
     assert {o["id"] for o in orders} == set(hs_orders)
     for order in orders:
-        assert hs_orders[order["id"]][0]["properties"]["hs_currency_code"] == order["currency"].upper()
+        assert (
+            hs_orders[order["id"]][0]["properties"]["hs_currency_code"] == order["currency"].upper()
+        )
     assert {o["id"] for o in orders} <= set(sf_orders) | _parked(e2e, "orders-to-salesforce")
 
 

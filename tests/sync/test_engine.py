@@ -192,3 +192,18 @@ def test_crash_between_write_and_commit_replays_without_duplicates(
         conn.execute(sa.delete(metadata.tables["locks"]))
     summary = run("customers", source, target)
     assert summary.counts["written"] == 3 and target.count("contacts") == 3
+
+
+def test_rejected_new_record_is_not_resent_until_it_changes(run: RunFn) -> None:
+    """A refused new record is parked: a full rerun skips it; a change in B2Connect retries it."""
+    source, target = FakeConnector(), FakeConnector()
+    source.feed("customers", [customer("c1", "a@example.com")])
+    target.reject["c1"] = "INVALID_FIELD"
+    run("customers", source, target)
+    target.calls.clear()
+    again = run("customers", source, target, full=True)
+    assert again.counts["parked"] == 1 and not target.calls
+    del target.reject["c1"]
+    source.feed("customers", [customer("c1", "a@example.com", "Changed")])
+    third = run("customers", source, target)
+    assert third.counts["created"] == 1 and target.count("contacts") == 1

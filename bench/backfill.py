@@ -1,0 +1,215 @@
+"""Backfill benchmark: B2Connect → HubSpot and Salesforce through the emulators.
+
+    python bench/backfill.py [--customers N] [--json PATH]
+
+The emulators run in their own process (seeded: N customers, N/5 companies, ~3 orders per
+customer with 1-4 lines each); this process runs every pipeline of the shipped config.yaml
+once (the backfill), then once more with --full (the no-op rerun), and prints:
+
+- records/s of the backfill, API calls per endpoint against the minimum possible
+  (ceil(n/100) per HubSpot batch object, ceil(n/200) per Salesforce collection),
+- peak RSS of the sync process (the emulators' memory is not counted),
+- the write calls of the no-op rerun (target: 0).
+
+HubSpot's emulated burst limit is raised for the run: this measures b2sync, not the
+10-second window (the governor is tested separately). Salesforce writes use sObject
+Collections here (bulk threshold raised) so the minimum is ceil(n/200); the Bulk path has
+its own end-to-end test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mapping.config import parse_config  # noqa: E402
+from sync.logs import configure_logging  # noqa: E402
+from sync.runner import Runner  # noqa: E402
+
+WRITE_MARKERS = (
+    "batch/upsert",
+    "batch/update",
+    "batch/create",
+    "composite/sobjects",
+    "jobs/ingest",
+)
+HS_BATCH = 100
+SF_COLLECTION = 200
+
+SERVE = """
+import json, signal, sys, threading
+from emulators.stack import EmulatorStack
+stack = EmulatorStack(customers=int(sys.argv[1]), seed=42,
+    hubspot_kwargs={"rate_limit_per_10s": 10**9, "daily_limit": 10**10, "search_per_second": 10**6},
+    salesforce_kwargs={"daily_limit": 10**9})
+stack.start()
+stack.write_env(sys.argv[2])
+done = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: done.set())
+print("ready", flush=True)
+done.wait()
+stack.stop()
+"""
+
+
+def start_emulators(customers: int, env_file: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE, str(customers), str(env_file)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if line.strip() != "ready":
+        proc.kill()
+        raise SystemExit("emulators did not start")
+    return proc
+
+
+def read_env(path: Path) -> dict[str, str]:
+    import shlex
+
+    out = {}
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition("=")
+        out[key] = shlex.split(value)[0] if value else ""
+    return out
+
+
+def calls(env: dict[str, str]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    with requests.Session() as session:
+        session.trust_env = False
+        for system, url_var, verify in (
+            ("b2connect", "B2SYNC_B2CONNECT_URL", True),
+            ("hubspot", "B2SYNC_HUBSPOT_URL", True),
+            ("salesforce", "B2SYNC_SALESFORCE_URL", env["B2SYNC_SALESFORCE_CA_FILE"]),
+        ):
+            answer = session.get(f"{env[url_var]}/_emulator/calls", verify=verify, timeout=60)
+            total.update({f"{system} {k}": v for k, v in answer.json().items()})
+    return total
+
+
+def minimum(written: dict[str, Counter[str]]) -> dict[str, int]:
+    """The fewest write calls that could carry what was written, per system."""
+    hubspot = sum(math.ceil(n / HS_BATCH) for n in written["hubspot"].values())
+    salesforce = sum(math.ceil(n / SF_COLLECTION) for n in written["salesforce"].values())
+    return {"hubspot": hubspot, "salesforce": salesforce}
+
+
+def run_all(runner: Runner, *, full: bool) -> tuple[float, Counter[str], dict[str, Counter[str]]]:
+    counts: Counter[str] = Counter()
+    written: dict[str, Counter[str]] = {"hubspot": Counter(), "salesforce": Counter()}
+    start = time.perf_counter()
+    for pipe in runner.select(None):
+        summary = runner.run_pipeline(pipe, full=full, trigger="bench")
+        counts.update(summary.counts)
+        system = runner.config.connections[pipe.crm.connection].type
+        written[system][pipe.crm.object] += summary.counts["written"]
+        if pipe.lines is not None:
+            written[system][pipe.lines.object] += summary.counts["lines_written"]
+        for assoc in pipe.associations:
+            written[system][f"assoc:{assoc.type_id}"] += summary.counts["associated"]
+        if pipe.lines is not None and pipe.lines.association_type:
+            written[system][f"assoc:{pipe.lines.association_type}"] += summary.counts[
+                "lines_written"
+            ]
+    return time.perf_counter() - start, counts, written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    configure_logging(level="error")
+    with tempfile.TemporaryDirectory() as tmp:
+        env_file = Path(tmp) / "env"
+        proc = start_emulators(args.customers, env_file)
+        try:
+            env = read_env(env_file)
+            os.environ.update(env)
+            text = (ROOT / "config.yaml").read_text()
+            text = text.replace("sqlite:///state/b2sync.db", f"sqlite:///{tmp}/bench.db")
+            text = text.replace(
+                "    ca_file: ${B2SYNC_SALESFORCE_CA_FILE}\n",
+                "    ca_file: ${B2SYNC_SALESFORCE_CA_FILE}\n    bulk_threshold: 1000000\n",
+            )
+            runner = Runner(parse_config(text))
+            try:
+                before = calls(env)
+                seconds, counts, written = run_all(runner, full=False)
+                after = calls(env)
+                noop_s, noop_counts, _ = run_all(runner, full=True)
+                after_noop = calls(env)
+            finally:
+                runner.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    backfill_calls = after - before
+    noop_calls = after_noop - after
+    write_calls = {k: v for k, v in backfill_calls.items() if any(m in k for m in WRITE_MARKERS)}
+    noop_writes = sum(v for k, v in noop_calls.items() if any(m in k for m in WRITE_MARKERS))
+    mins = minimum(written)
+    hs_writes = sum(v for k, v in write_calls.items() if k.startswith("hubspot"))
+    sf_writes = sum(v for k, v in write_calls.items() if k.startswith("salesforce"))
+    records = counts["read"]
+    result: dict[str, Any] = {
+        "customers": args.customers,
+        "records_read": records,
+        "records_written": counts["written"] + counts["lines_written"],
+        "seconds": round(seconds, 1),
+        "records_per_s": round(records / seconds),
+        "api_calls": sum(backfill_calls.values()),
+        "write_calls": hs_writes + sf_writes,
+        "api_calls_minimum": mins["hubspot"] + mins["salesforce"],
+        "hubspot_write_calls": hs_writes,
+        "hubspot_write_minimum": mins["hubspot"],
+        "salesforce_write_calls": sf_writes,
+        "salesforce_write_minimum": mins["salesforce"],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "noop_seconds": round(noop_s, 1),
+        "noop_write_calls": noop_writes,
+        "noop_unchanged": noop_counts["unchanged"],
+        "dead_lettered": counts["dead_lettered"],
+        "conflicts": counts["conflicts"],
+        "endpoints": dict(sorted(backfill_calls.items())),
+        "noop_endpoints": {k: v for k, v in sorted(noop_calls.items()) if v},
+        "written_per_object": {s: dict(c) for s, c in written.items()},
+    }
+    width = max(len(k) for k in result)
+    for key, value in result.items():
+        if isinstance(value, dict):
+            continue
+        print(f"{key:<{width}}  {value:>12}")
+    print("\ncalls per endpoint (backfill)")
+    for endpoint, n in sorted(backfill_calls.items()):
+        print(f"  {n:>8}  {endpoint}")
+    print("\ncalls per endpoint (no-op rerun)")
+    for endpoint, n in sorted(noop_calls.items()):
+        if n:
+            print(f"  {n:>8}  {endpoint}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
