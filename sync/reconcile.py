@@ -103,10 +103,10 @@ def plan_records(
             else:
                 hashes[name] = hasher.value(name, target)
         old = link.field_hashes if link else {}
-        if link is not None and not link.crm_id and PARKED in old and not replay:
-            if _same_fields(old, hashes):
-                plan.parked.append(record)  # rejected or ambiguous before, unchanged since
-                continue
+        parked = link is not None and not link.crm_id and PARKED in old and not replay
+        if parked and _same_fields(old, hashes):
+            plan.parked.append(record)  # rejected or ambiguous before, unchanged since
+            continue
         changed = [name for name, digest in hashes.items() if old.get(name) != digest]
         field_changes = [name for name in changed if not name.startswith(ASSOC_PREFIX)]
         if link is not None and link.crm_id and not changed and not deferred:

@@ -145,6 +145,9 @@ class CrmStore:
         self.assoc = Associations()
         self.blocklist: set[str] = set()
         self._next_id = 1000
+        #: (object type, property) -> value -> record ids that held it; entries may be stale
+        #: (find() re-checks the record), never missing: create/update/restore add to it
+        self._index: dict[tuple[str, str], dict[str, set[str]]] = {}
 
     # ---- lookups
 
@@ -163,10 +166,16 @@ class CrmStore:
             rec = self.get(ot, str(value))
             return rec if rec is not None and rec.archived == archived else None
         needle = str(value).strip().lower() if prop == "email" else str(value)
-        for rec in self.records[ot.name].values():
-            if rec.archived == archived and rec.properties.get(prop) == needle:
+        candidates = self._index.get((ot.name, prop), {}).get(needle, set())
+        for rid in sorted(candidates, key=int):
+            rec = self.records[ot.name].get(rid)
+            if rec is not None and rec.archived == archived and rec.properties.get(prop) == needle:
                 return rec
         return None
+
+    def _reindex(self, rec: Record) -> None:
+        for name, value in rec.properties.items():
+            self._index.setdefault((rec.type.name, name), {}).setdefault(value, set()).add(rec.id)
 
     def is_unique(self, ot: ObjectType, prop: str) -> bool:
         """Whether ``prop`` may serve as an idProperty."""
@@ -214,6 +223,7 @@ class CrmStore:
         self._derive(rec)
         self._snapshot(rec)
         self.records[ot.name][rid] = rec
+        self._reindex(rec)
         self._emit("creation", rec, sorted(k for k in props if props[k] != ""), source)
         return rec
 
@@ -233,6 +243,7 @@ class CrmStore:
         rec.properties[rec.type.modified_prop] = iso_ms(now)
         self._derive(rec)
         self._snapshot(rec)
+        self._reindex(rec)
         if changed:
             self._emit("propertyChange", rec, changed, source)
         return changed
@@ -252,6 +263,7 @@ class CrmStore:
         rec.archived, rec.archived_at, rec.updated = False, None, now
         rec.properties[rec.type.modified_prop] = iso_ms(now)
         self._snapshot(rec)
+        self._reindex(rec)
         self._emit("restore", rec, [], source)
 
     def purge(self, rec: Record, source: str) -> None:
