@@ -77,7 +77,9 @@ def bench_salesforce(rounds: int) -> tuple[dict[str, float], dict[str, float]]:
         session = requests.Session()
         session.trust_env = False
         session.verify = emu.ca_file
-        sf = Salesforce(instance_url=emu.url, session_id=emu.session_id, version="59.0", session=session)
+        sf = Salesforce(
+            instance_url=emu.url, session_id=emu.session_id, version="59.0", session=session
+        )
 
         def upsert(i: int) -> None:
             records = [

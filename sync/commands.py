@@ -109,7 +109,7 @@ def sync(
     """Run pipelines once: backfill on the first run, incremental afterwards."""
     configure_logging(level="warning")
     _, cfg = load_or_exit(config)
-    console = Console(stderr=as_json)
+    console = make_console(stderr=as_json)
     summaries: list[RunSummary] = []
     with open_runner(cfg) as runner:
         try:
@@ -140,6 +140,12 @@ def sync(
         raise typer.Exit(EXIT_FAILED)
 
 
+def make_console(*, stderr: bool = False) -> Console:
+    """A console 140 columns wide when output is not a terminal (logs, CI, pipes)."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 140)
+
+
 def _summary_json(summary: RunSummary) -> dict[str, Any]:
     return {
         "pipeline": summary.pipeline,
@@ -154,9 +160,10 @@ def _summary_json(summary: RunSummary) -> dict[str, Any]:
 
 def _print_summaries(console: Console, summaries: list[RunSummary], dry_run: bool) -> None:
     table = Table(title="dry run: nothing was written" if dry_run else "sync summary")
-    for column in ("pipeline", "status", "read", "created", "updated", "unchanged", "dead-lettered",
-                   "conflicts", "deferred", "API calls"):  # fmt: skip
-        table.add_column(column, justify="left" if column in ("pipeline", "status") else "right")
+    for column in ("pipeline", "status", "read", "created", "updated", "unchanged", "dead",
+                   "conflicts", "deferred", "calls"):  # fmt: skip
+        left = column in ("pipeline", "status")
+        table.add_column(column, justify="left" if left else "right", no_wrap=left)
     for s in summaries:
         c = s.counts
         created = c["would_write"] if dry_run else c["created"]
@@ -235,7 +242,7 @@ def deadletters_list(
             str(r["id"]), r["pipeline"], r["record_key"], r["error_code"], r["error_field"] or "",
             r["error_message"][:80], str(r["attempts"]), str(r["next_attempt_at"] or "-"), str(r["status"]),
         )  # fmt: skip
-    Console().print(table)
+    make_console().print(table)
 
 
 @deadletters_app.command("retry")

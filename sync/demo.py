@@ -25,7 +25,7 @@ from rich.table import Table
 from mapping.config import Config
 from store.models import RunStatus
 from sync.cli import EXIT_FAILED, ConfigOption, app, load_or_exit
-from sync.commands import _Bars, _print_summaries, open_runner
+from sync.commands import _Bars, _print_summaries, make_console, open_runner
 from sync.engine import RunSummary
 from sync.logs import configure_logging
 from sync.retry import RetryPolicy
@@ -47,7 +47,7 @@ def demo(
     from emulators.stack import EmulatorStack
 
     configure_logging(level="error")
-    console = Console()
+    console = make_console()
     _, cfg = load_or_exit(config)
     stop = threading.Event()
     _on_signals(stop)
@@ -110,7 +110,7 @@ def _backfill_and_follow(
                 totals.update({"api_calls": sum(summary.api_calls.values())})
                 failed = failed or summary.status is RunStatus.FAILED
             rounds += 1
-            kinds = Counter(str(e.get("eventType", e.get("type", "change"))) for e in events)
+            kinds = Counter(str(e.get("event", "change")) for e in events)
             console.print(
                 f"round {rounds}: shoppers did {dict(kinds)} → read {totals['read']}, "
                 f"written {totals['written']}, unchanged {totals['unchanged']}, "
