@@ -207,3 +207,23 @@ def test_rejected_new_record_is_not_resent_until_it_changes(run: RunFn) -> None:
     source.feed("customers", [customer("c1", "a@example.com", "Changed")])
     third = run("customers", source, target)
     assert third.counts["created"] == 1 and target.count("contacts") == 1
+
+
+def test_bad_values_are_parked_by_field_and_odd_text_is_written(run: RunFn, db: sa.Engine) -> None:
+    """Wrong types name their field; emoji and right-to-left text go through unchanged."""
+    source, target = FakeConnector(), FakeConnector()
+    source.feed(
+        "customers",
+        [customer("c1", "a@example.com", "Zoë 🚀"), customer("c2", "b@example.com", "مريم")],
+    )
+    bad = order("o1", "c1")
+    source.feed(
+        "orders", [bad.__class__(bad.stream, bad.key, {**bad.fields, "totalAmount": "twelve"})]
+    )
+    run("customers", source, target)
+    summary = run("orders", source, target)
+    assert target.record("contacts", "c1")["firstname"] == "Zoë 🚀"  # type: ignore[index]
+    assert target.record("contacts", "c2")["firstname"] == "مريم"  # type: ignore[index]
+    assert summary.counts["dead_lettered"] == 1
+    [dead] = [d for d in rows(db, "dead_letters") if d["pipeline"] == "orders"]
+    assert (dead["error_code"], dead["error_field"]) == ("MAPPING_ERROR", "totalAmount")
