@@ -21,4 +21,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /var/lib/b2sync
 USER b2sync
 EXPOSE 8765
-CMD ["b2sync", "run"]
+# slim images have no curl: probe /healthz with the interpreter we ship
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8765/healthz', timeout=4).status == 200 else 1)"]
+# the daemon must listen on all interfaces inside the container
+CMD ["b2sync", "run", "--listen", "0.0.0.0:8765"]

@@ -1,1 +1,46 @@
-"""b2sync audit package."""
+"""The audit trail: append-only, hash-chained, crypto-shredded, queryable.
+
+The engine calls :func:`record_events` on its open connection inside the transaction that
+commits the sync state; compliance reads it through :func:`search`, ``b2sync audit`` and the
+read-only web page (:mod:`audit.web`).
+"""
+
+from __future__ import annotations
+
+from audit.errors import AuditConfigError, AuditError, LegalHoldError, MasterKeyError
+from audit.events import (
+    ACTIONS,
+    AuditEvent,
+    config_loaded_event,
+    record_events,
+)
+from audit.keys import KeyRing, load_master_key, normalise_subject, set_legal_hold, shred
+from audit.query import ERASED, EventView, Filters, purge_older_than, search, to_csv, to_json
+from audit.verify import Problem, VerifyReport, anchor, verify
+
+__all__ = [
+    "ACTIONS",
+    "ERASED",
+    "AuditConfigError",
+    "AuditError",
+    "AuditEvent",
+    "EventView",
+    "Filters",
+    "KeyRing",
+    "LegalHoldError",
+    "MasterKeyError",
+    "Problem",
+    "VerifyReport",
+    "anchor",
+    "config_loaded_event",
+    "load_master_key",
+    "normalise_subject",
+    "purge_older_than",
+    "record_events",
+    "search",
+    "set_legal_hold",
+    "shred",
+    "to_csv",
+    "to_json",
+    "verify",
+]

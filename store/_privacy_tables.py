@@ -67,6 +67,7 @@ class AuditEvent(SQLModel, table=True):
         sa.Index("ix_audit_events_tenant_id_occurred_at", "tenant_id", "occurred_at"),
         sa.Index("ix_audit_events_subject_hash", "subject_hash"),
         sa.Index("ix_audit_events_run_id", "run_id"),
+        sa.Index("ix_audit_events_occurred_at", "occurred_at"),
     )
 
     id: int | None = column(
@@ -90,6 +91,8 @@ class AuditEvent(SQLModel, table=True):
     #: None for events outside a pipeline run (e.g. an erasure started from the CLI)
     run_id: str | None = column(sa.String(RUN_ID), nullable=True, default=None)
     batch_id: str | None = column(sa.String(64), nullable=True, default=None)
+    #: non-personal facts (config hash, changed pipelines, erasure request id, command)
+    details: dict[str, Any] | None = column(sa.JSON(), nullable=True, default=None)
     #: personal values, encrypted with the subject's key (unreadable once it is shredded)
     payload_ciphertext: bytes | None = column(sa.LargeBinary(), nullable=True, default=None)
     key_id: str | None = column(sa.String(HASH), nullable=True, default=None)

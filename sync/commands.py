@@ -19,6 +19,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from audit.cli import app as audit_app
+from audit.cli import ui as audit_ui
+from audit.errors import MasterKeyError
 from connectors.base import UnknownConnector
 from connectors.errors import ConnectorError
 from mapping.compiler import compile_fields
@@ -38,6 +41,8 @@ deadletters_app = typer.Typer(
 )
 mapping_app = typer.Typer(help="Try field mappings without writing anything.", no_args_is_help=True)
 app.add_typer(deadletters_app, name="deadletters")
+app.add_typer(audit_app, name="audit")
+app.command("ui", help="Serve the read-only compliance page (audit trail, erasures).")(audit_ui)
 app.add_typer(mapping_app, name="mapping")
 
 _dead = metadata.tables["dead_letters"]
@@ -48,7 +53,7 @@ def open_runner(cfg: Config) -> Iterator[Runner]:
     """A runner, or one clear line and the right exit code."""
     try:
         runner = Runner(cfg)
-    except SecretError as exc:
+    except (SecretError, MasterKeyError) as exc:
         fail(str(exc), EXIT_BAD_CONFIG)
     except StoreUnavailable as exc:
         fail(str(exc))

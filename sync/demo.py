@@ -9,8 +9,10 @@ emulators' own call counters).
 
 from __future__ import annotations
 
+import base64
 import os
 import random
+import secrets
 import signal
 import threading
 from collections import Counter
@@ -51,6 +53,9 @@ def demo(
     _, cfg = load_or_exit(config)
     stop = threading.Event()
     _on_signals(stop)
+    if demo_cfg_needs_key(cfg):
+        # a throwaway master key: the demo's audit trail is readable only while it runs
+        os.environ["B2SYNC_MASTER_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
     with EmulatorStack(customers=customers) as stack:
         os.environ.update(stack.env())
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -67,6 +72,13 @@ def demo(
     console.print("[bold]demo stopped cleanly[/]")
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def demo_cfg_needs_key(cfg: Config) -> bool:
+    """Audit is on but no master key is configured in this environment."""
+    return cfg.audit.enabled and not (
+        os.environ.get("B2SYNC_MASTER_KEY") or os.environ.get("B2SYNC_MASTER_KEY_FILE")
+    )
 
 
 def _backfill_and_follow(

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
+from audit import KeyRing, record_events
 from connectors.base import Connector
 from connectors.errors import BudgetExhausted, ConnectorError
 from connectors.records import Record
@@ -27,6 +28,7 @@ from mapping.compiler import CompiledMapping, compile_fields
 from mapping.config import Pipeline
 from store.models import RunStatus, Side
 from sync import state
+from sync.auditing import AuditTrail
 from sync.hashing import FieldHasher
 from sync.reconcile import Plan, plan_records
 from sync.retry import Interrupted, RetryPolicy
@@ -77,6 +79,8 @@ class PipelineRun:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     progress: Progress | None = None
     replay: bool = False
+    audit_keys: KeyRing | None = None
+    target_system: str = "crm"
 
     def __post_init__(self) -> None:
         self.run_id = str(uuid.uuid4())
@@ -229,8 +233,14 @@ class PipelineRun:
     def _commit(self, flushed: Flushed, plan: Plan, cursor: Mapping[str, Any] | None) -> None:
         now = self.clock()
         name = self.pipeline.name
-        with self.db.begin() as conn:
+        audited = self.audit_keys is not None and bool(flushed.audit)
+        # the audit chain is appended in the same transaction; on SQLite take the write lock
+        # at BEGIN so two writers cannot fork a tenant's chain
+        db = self.db.execution_options(b2sync_begin_immediate=True) if audited else self.db
+        with db.begin() as conn:
             flushed.apply(conn, now=now)
+            if audited and self.audit_keys is not None:
+                record_events(conn, flushed.audit, keys=self.audit_keys, now=now)
             if not self.replay:
                 state.set_cursor(
                     conn, name, self.pipeline.b2connect.stream, Side.B2CONNECT, cursor, now
@@ -266,6 +276,9 @@ class PipelineRun:
             retry=self.retry,
             clock=self.clock,
             db=self.db,
+            trail=AuditTrail(self.tenant_id, self.run_id, self.target_system, self.replay)
+            if self.audit_keys is not None
+            else None,
         )
 
     def _bump(self, counts: Mapping[str, int]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
+from audit import KeyRing
 from connectors.base import Connector, load
 from connectors.records import Record
 from mapping.config import B2ConnectConnection, Config, Pipeline
@@ -78,6 +79,7 @@ class Runner:
         self.db: sa.Engine = make_engine(resolve(config.state_url))
         if migrate:
             upgrade(self.db)
+        self.audit_keys: KeyRing | None = KeyRing.from_env() if config.audit.enabled else None
         self._connectors: dict[str, Connector] = {}
         self.connector_options = dict(connector_options or {})
         self._hasher: FieldHasher | None = None
@@ -104,6 +106,8 @@ class Runner:
         if self._hasher is None:
             if self.config.hash_key:
                 key = resolve(self.config.hash_key).encode()
+            elif self.audit_keys is not None:  # derived from the master key, kept out of the store
+                key = bytes.fromhex(self.audit_keys.keyed_hash("b2sync-field-hashes-v1"))
             else:
                 with self.db.begin() as conn:
                     key = state.hash_key(conn)
@@ -173,6 +177,8 @@ class Runner:
             retry=self.retry,
             progress=progress,
             replay=source_override is not None,
+            audit_keys=self.audit_keys,
+            target_system=self.config.connections[pipe.crm.connection].type,
         )
         summary = run.execute()
         if summary.status is RunStatus.SUCCEEDED and not dry_run:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from audit import AuditEvent
 from connectors.base import Connector, SupportsAssociations
 from connectors.records import Capability, Record, WriteItem, WriteResult
 from mapping.compiler import compile_fields
@@ -25,6 +26,7 @@ from sync import state
 from sync.hashing import FieldHasher
 from sync.reconcile import ASSOC_PREFIX, Plan, Planned, dead_letter, parked_hashes
 from sync.retry import RetryPolicy, call
+from sync.auditing import AuditTrail
 from sync.state import DeadLetterRow
 
 __all__ = ["Flushed", "Writer"]
@@ -53,6 +55,7 @@ class Flushed:
     resolved: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
+    audit: list[AuditEvent] = field(default_factory=list)
 
     def apply(self, conn: sa.Connection, *, now: datetime) -> None:
         """Write it all inside the caller's transaction."""
@@ -94,6 +97,7 @@ class Writer:
     retry: RetryPolicy
     clock: Callable[[], datetime]
     db: sa.Engine
+    trail: AuditTrail | None = None
     _lengths: dict[str, dict[str, int | None]] = field(default_factory=dict)
     _targets: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -166,7 +170,10 @@ class Writer:
                 written.append((planned, result.crm_id))
                 out.counts["created" if result.created else "updated"] += 1
                 out.counts["written"] += 1
+                self._audit(out, planned, "created" if result.created else "updated")
             else:
+                error = result.error
+                self._audit(out, planned, f"rejected:{error.code if error else 'UNKNOWN'}")
                 out.dead.append(self._rejected(planned.record, result))
                 out.counts["dead_lettered"] += 1
                 if planned.is_new and not (result.error and result.error.retriable):
@@ -191,6 +198,12 @@ class Writer:
             crm_object=self.pipeline.crm.object,
             line_object=self.pipeline.lines.object if self.pipeline.lines else "",
         )
+
+    def _audit(self, out: Flushed, planned: Planned, outcome: str, crm_object: str | None = None) -> None:
+        if self.trail is not None:
+            out.audit.append(
+                self.trail.write(self.pipeline, planned, outcome, crm_object or self.pipeline.crm.object)
+            )
 
     def _park(self, planned: Planned, why: str, out: Flushed) -> None:
         """Remember a new record's hashes without a CRM id: skipped until it changes."""
@@ -232,6 +245,8 @@ class Writer:
             if result.ok:
                 out.deleted.append(result.key)
                 out.counts["deleted"] += 1
+                if self.trail is not None:
+                    out.audit.append(self.trail.delete(self.pipeline, result.key, result.crm_id))
 
     def _resolve_identities(self, writes: list[Planned], out: Flushed) -> list[Planned]:
         """Attach new records to existing CRM records by the match key; park ambiguity."""

@@ -6,6 +6,7 @@ from mapping.config._loader import SECRET_KEY_RE, ConfigError, ConfigIssue, pars
 from mapping.config._models import (
     TRANSFORM_NAMES,
     Association,
+    AuditSettings,
     B2ConnectConnection,
     B2ConnectSide,
     Config,
@@ -29,6 +30,7 @@ __all__ = [
     "SECRET_KEY_RE",
     "TRANSFORM_NAMES",
     "Association",
+    "AuditSettings",
     "B2ConnectConnection",
     "B2ConnectSide",
     "Config",

@@ -21,6 +21,7 @@ from pydantic import (
 __all__ = [
     "TRANSFORM_NAMES",
     "Association",
+    "AuditSettings",
     "B2ConnectConnection",
     "B2ConnectSide",
     "Config",
@@ -380,10 +381,36 @@ class Pipeline(_Frozen):
         return self
 
 
+class AuditSettings(_Frozen):
+    """The tamper-evident audit trail (needs B2SYNC_MASTER_KEY or B2SYNC_MASTER_KEY_FILE)."""
+
+    enabled: bool = Field(
+        default=False, description="Record every CRM write, delete and replay in audit_events"
+    )
+    retention_days: int | None = Field(
+        default=None, ge=1, description="Purge events older than this (default: keep forever)"
+    )
+
+
 class HttpSettings(_Frozen):
     """The daemon's HTTP server."""
 
     listen: str = Field(default="127.0.0.1:8765", pattern=r"^[^:\s]+:\d{1,5}$")
+    status_token: SecretRef | None = Field(
+        default=None,
+        description="Bearer token for the read-only status API; unset: the API answers 404",
+    )
+    grace_period: str = Field(
+        default="30s",
+        pattern=r"^\d+[smh]$",
+        description="How long a shutdown waits for running batches (like 30s, 2m)",
+    )
+
+    @property
+    def grace_seconds(self) -> int:
+        """The grace period in seconds."""
+        factor = {"s": 1, "m": 60, "h": 3600}[self.grace_period[-1]]
+        return int(self.grace_period[:-1]) * factor
 
 
 class Config(_Frozen):
@@ -399,6 +426,7 @@ class Config(_Frozen):
         description="SQLAlchemy URL of the state store: sqlite:///path or postgresql://...",
     )
     http: HttpSettings = Field(default_factory=HttpSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     connections: dict[str, Connection]
     pipelines: list[Pipeline] = Field(default_factory=list)
 

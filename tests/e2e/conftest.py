@@ -17,6 +17,8 @@ from sync.retry import RetryPolicy
 from sync.runner import Runner
 
 ROOT = Path(__file__).resolve().parents[2]
+#: test-only audit master key (base64 of 32 bytes)
+MASTER_KEY = "dGVzdC1tYXN0ZXIta2V5LWZvci1iMnN5bmMtdGVzdHM="
 FAST_RETRY = RetryPolicy(attempts=6, initial=0.001, maximum=0.02)
 
 
@@ -86,6 +88,7 @@ def e2e(_stack: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     _stack.load_seed()
     for key, value in _stack.env().items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("B2SYNC_MASTER_KEY", MASTER_KEY)
     config, path = config_for(tmp_path)
     yield E2E(_stack, config, path, [])
     for emu in _stack.emulators:

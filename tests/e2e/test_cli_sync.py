@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.conftest import E2E, by_key
+from tests.e2e.conftest import E2E, MASTER_KEY, by_key
 
 B2SYNC = shutil.which("b2sync", path=str(Path(sys.executable).parent)) or "b2sync"
 
@@ -17,6 +17,7 @@ B2SYNC = shutil.which("b2sync", path=str(Path(sys.executable).parent)) or "b2syn
 def cli(e2e: E2E, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("B2SYNC_")}
     env.update(e2e.stack.env())
+    env["B2SYNC_MASTER_KEY"] = MASTER_KEY
     return subprocess.run(
         [B2SYNC, *args], env=env, capture_output=True, text=True, timeout=300, check=False
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from emulators.stack import EmulatorStack
-from tests.e2e.conftest import E2E, by_key, config_for
+from tests.e2e.conftest import E2E, MASTER_KEY, by_key, config_for
 
 B2SYNC = shutil.which("b2sync", path=str(Path(sys.executable).parent)) or "b2sync"
 KILLS = 6
@@ -23,6 +23,7 @@ KILLS = 6
 def start_sync(e2e: E2E) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("B2SYNC_")}
     env.update(e2e.stack.env())
+    env["B2SYNC_MASTER_KEY"] = MASTER_KEY
     return subprocess.Popen(
         [B2SYNC, "sync", "--config", str(e2e.config_path)],
         env=env,
@@ -36,6 +37,7 @@ def big(tmp_path: Path) -> object:
     """A shop large enough that a backfill takes a few seconds."""
     with EmulatorStack(customers=400, seed=11) as stack:
         os.environ.update(stack.env())
+        os.environ["B2SYNC_MASTER_KEY"] = MASTER_KEY
         try:
             config, path = config_for(tmp_path)
             yield E2E(stack, config, path, [])

@@ -1,0 +1,77 @@
+"""The canonical form of a stored event and its SHA-256 chain hash (shared by write and verify)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from store import AuditEvent as EventRow
+
+GENESIS = "0" * 64
+#: every stored column the hash covers (all but the surrogate id and the hash itself)
+HASHED_COLUMNS: tuple[str, ...] = (
+    "tenant_id",
+    "seq",
+    "occurred_at",
+    "actor",
+    "source_system",
+    "target_system",
+    "stream",
+    "record_key_hash",
+    "subject_hash",
+    "action",
+    "changed_fields",
+    "outcome",
+    "run_id",
+    "batch_id",
+    "details",
+    "payload_ciphertext",
+    "key_id",
+    "prev_hash",
+)
+events_table: sa.Table = EventRow.__table__  # type: ignore[attr-defined]
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return value
+
+
+def event_hash(row: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of the hashed columns of ``row``."""
+    doc = {name: _canonical(row[name]) for name in HASHED_COLUMNS}
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def chain_head(conn: sa.Connection, tenant_id: str) -> tuple[int, str]:
+    """``(seq, hash)`` of the tenant's newest event, or ``(0, GENESIS)``."""
+    row = conn.execute(
+        sa.select(events_table.c.seq, events_table.c.hash)
+        .where(events_table.c.tenant_id == tenant_id)
+        .order_by(events_table.c.seq.desc())
+        .limit(1)
+    ).first()
+    return (0, GENESIS) if row is None else (int(row.seq), str(row.hash))
+
+
+def lock_chain(conn: sa.Connection, tenant_id: str) -> None:
+    """Serialise appends to one tenant chain until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock per tenant. SQLite: the caller's
+    transaction must be ``BEGIN IMMEDIATE`` (the whole database is then locked); the
+    ``(tenant_id, seq)`` unique constraint is the last guard against a fork either way.
+    """
+    if conn.dialect.name == "postgresql":
+        digest = hashlib.sha256(f"b2sync-audit:{tenant_id}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))

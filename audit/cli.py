@@ -1,0 +1,281 @@
+"""``b2sync audit``: verify, search, export, shred, hold, purge, anchor, and ``ui``.
+
+Exit codes: 0 success, 1 the chain is broken or the work failed, 2 bad usage or config.
+The master key comes from ``B2SYNC_MASTER_KEY`` / ``B2SYNC_MASTER_KEY_FILE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from audit._settings import state_url
+from audit.errors import AuditError, LegalHoldError
+from audit.events import OPERATOR_COMMAND, AuditEvent, record_events
+from audit.keys import KeyRing, set_legal_hold, shred
+from audit.query import EventView, Filters, purge_older_than, search, to_csv, to_json
+from audit.verify import anchor, verify
+from audit.web import parse_time, serve
+from store import make_engine
+
+__all__ = ["app", "ui"]
+
+EXIT_FAILED = 1
+EXIT_BAD_CONFIG = 2
+
+app = typer.Typer(
+    name="audit",
+    help="The audit trail: verify the chain, search and export, shred, legal hold.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Config file (default: $B2SYNC_CONFIG).")
+]
+StateUrlOption = Annotated[
+    str | None, typer.Option("--state-url", help="State store URL (overrides the config).")
+]
+SubjectOption = Annotated[str, typer.Option("--subject", help="Email or customer id.")]
+TenantOption = Annotated[str, typer.Option("--tenant", help="Tenant of the operator event.")]
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    typer.echo(f"b2sync audit: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _store(config: Path | None, url: str | None) -> Iterator[sa.Engine]:
+    try:
+        engine = make_engine(state_url(config, url))
+    except AuditError as exc:
+        _fail(str(exc), EXIT_BAD_CONFIG)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _keys() -> KeyRing:
+    try:
+        return KeyRing.from_env()
+    except AuditError as exc:
+        _fail(str(exc), EXIT_BAD_CONFIG)
+
+
+def _time(text: str | None) -> datetime | None:
+    try:
+        return parse_time(text or "")
+    except ValueError as exc:
+        _fail(str(exc), EXIT_BAD_CONFIG)
+
+
+def _operator(conn: sa.Connection, keys: KeyRing, tenant: str, command: str, subject: str) -> None:
+    event = AuditEvent(
+        actor="operator",
+        tenant_id=tenant,
+        action=OPERATOR_COMMAND,
+        stream="audit",
+        subject=subject,
+        details={"command": command},
+    )
+    record_events(conn, [event], keys=keys)
+
+
+@app.command("verify")
+def verify_command(
+    config: ConfigOption = None, state: StateUrlOption = None, tenant: str | None = None
+) -> None:
+    """Walk every tenant chain; exit 1 naming the first altered, removed or reordered event."""
+    with _store(config, state) as engine, engine.connect() as conn:
+        report = verify(conn, tenant)
+    for name, count in sorted(report.checked.items()):
+        typer.echo(f"{name}: {count} events checked")
+    for problem in report.problems:
+        typer.echo(f"{problem.tenant_id}: {problem.kind} at event {problem.seq}: {problem.message}")
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+    typer.echo("ok: every chain is whole")
+
+
+@app.command("anchor")
+def anchor_command(config: ConfigOption = None, state: StateUrlOption = None) -> None:
+    """Record (and log) every tenant's chain head so a truncated tail is detectable."""
+    with _store(config, state) as engine, engine.begin() as conn:
+        heads = anchor(conn)
+    for name, (seq, head) in sorted(heads.items()):
+        typer.echo(f"{name}: event {seq} {head}")
+
+
+def _search(
+    config: Path | None,
+    state: str | None,
+    filters: Filters,
+) -> list[EventView]:
+    keys = _keys()
+    with _store(config, state) as engine, engine.connect() as conn:
+        return search(conn, keys, filters)
+
+
+def _print(views: list[EventView], fmt: str) -> None:
+    if fmt == "json":
+        typer.echo(to_json(views))
+    elif fmt == "csv":
+        typer.echo(to_csv(views), nl=False)
+    else:
+        table = Table(
+            "When",
+            "Tenant#seq",
+            "Action",
+            "Outcome",
+            "Actor",
+            "Systems",
+            "Record",
+            "Person",
+            "Fields",
+        )
+        for v in views:
+            table.add_row(
+                v.occurred_at.isoformat(timespec="seconds"),
+                f"{v.tenant_id}#{v.seq}",
+                v.action,
+                v.outcome,
+                v.actor,
+                f"{v.source_system}→{v.target_system}",
+                f"{v.stream}/{v.record_key}",
+                v.subject or "",
+                ", ".join(v.changed_fields),
+            )
+        Console(width=200).print(table)
+
+
+@app.command("search")
+def search_command(
+    config: ConfigOption = None,
+    state: StateUrlOption = None,
+    subject: Annotated[str | None, typer.Option("--subject", help="Email.")] = None,
+    customer_id: Annotated[str | None, typer.Option("--customer-id")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO date/time, inclusive.")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO date/time, exclusive.")] = None,
+    action: str | None = None,
+    pipeline: str | None = None,
+    system: str | None = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+) -> None:
+    """Find events by person, time, action, pipeline or system."""
+    if fmt not in {"table", "json", "csv"}:
+        _fail(f"--format must be table, json or csv, not {fmt!r}", EXIT_BAD_CONFIG)
+    if subject and customer_id:
+        _fail("give --subject or --customer-id, not both", EXIT_BAD_CONFIG)
+    filters = Filters(
+        subject=subject or customer_id,
+        since=_time(since),
+        until=_time(until),
+        action=action,
+        pipeline=pipeline,
+        system=system,
+    )
+    _print(_search(config, state, filters), fmt)
+
+
+@app.command("export")
+def export_command(
+    config: ConfigOption = None,
+    state: StateUrlOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="json or csv.")] = "json",
+    since: str | None = None,
+    until: str | None = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+) -> None:
+    """Export the whole trail (or a time range) as JSON or CSV."""
+    if fmt not in {"json", "csv"}:
+        _fail(f"--format must be json or csv, not {fmt!r}", EXIT_BAD_CONFIG)
+    views = _search(config, state, Filters(since=_time(since), until=_time(until)))
+    text = to_json(views) + "\n" if fmt == "json" else to_csv(views)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"{len(views)} events written to {output}")
+
+
+@app.command("shred")
+def shred_command(
+    subject: SubjectOption,
+    config: ConfigOption = None,
+    state: StateUrlOption = None,
+    tenant: TenantOption = "default",
+) -> None:
+    """Destroy a person's data key: their events stay, their values read [erased]."""
+    keys = _keys()
+    with _store(config, state) as engine:
+        try:
+            with engine.execution_options(b2sync_begin_immediate=True).begin() as conn:
+                had_key = shred(conn, keys, subject)
+                _operator(conn, keys, tenant, "audit shred", subject)
+        except LegalHoldError as exc:
+            _fail(str(exc))
+    typer.echo("shredded" if had_key else "no key existed; none will be created")
+
+
+@app.command("hold")
+def hold_command(
+    subject: SubjectOption,
+    config: ConfigOption = None,
+    state: StateUrlOption = None,
+    off: Annotated[bool, typer.Option("--off", help="Lift the hold.")] = False,
+    tenant: TenantOption = "default",
+) -> None:
+    """Put a person under legal hold (no shredding, no purge), or lift it with --off."""
+    keys = _keys()
+    with (
+        _store(config, state) as engine,
+        engine.execution_options(b2sync_begin_immediate=True).begin() as conn,
+    ):
+        set_legal_hold(conn, keys, subject, on=not off)
+        _operator(conn, keys, tenant, "audit hold --off" if off else "audit hold", subject)
+    typer.echo("legal hold lifted" if off else "legal hold set")
+
+
+@app.command("purge")
+def purge_command(
+    days: Annotated[int, typer.Option("--days", min=1, help="Keep this many days.")],
+    config: ConfigOption = None,
+    state: StateUrlOption = None,
+) -> None:
+    """Delete events older than --days (subjects under legal hold are kept)."""
+    with (
+        _store(config, state) as engine,
+        engine.execution_options(b2sync_begin_immediate=True).begin() as conn,
+    ):
+        deleted = purge_older_than(conn, days)
+    typer.echo(f"{deleted} events purged")
+
+
+@app.command("ui")
+def ui(
+    config: ConfigOption = None,
+    state: StateUrlOption = None,
+    token: Annotated[str, typer.Option(envvar="B2SYNC_UI_TOKEN", help="Access token.")] = "",
+    host: str = "127.0.0.1",
+    port: int = 8766,
+) -> None:
+    """Serve the read-only compliance page (token from --token or $B2SYNC_UI_TOKEN)."""
+    if not token:
+        _fail("set --token or B2SYNC_UI_TOKEN", EXIT_BAD_CONFIG)
+    _keys()
+    try:
+        url = state_url(config, state)
+    except AuditError as exc:
+        _fail(str(exc), EXIT_BAD_CONFIG)
+    serve(url, token, host, port)

@@ -1,0 +1,186 @@
+"""Audit events and :func:`record_events`, the bulk, chained, encrypted append.
+
+Call it on the caller's open connection, inside the transaction that commits the sync state
+the events describe, so a rollback takes the events with it::
+
+    with engine.execution_options(b2sync_begin_immediate=True).begin() as conn:
+        flushed.apply(conn, now=now)
+        record_events(conn, events, keys=keys)
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from audit._chain import chain_head, event_hash, events_table, lock_chain
+from audit.keys import NONCE_BYTES, KeyRing
+from store import utc_now
+
+CRM_WRITE: Final = "crm.write"
+CRM_DELETE: Final = "crm.delete"
+B2CONNECT_WRITE: Final = "b2connect.write"
+CONSENT_CHANGE: Final = "consent.change"
+ERASURE_STEP: Final = "erasure.step"
+CONFLICT_RESOLVED: Final = "conflict.resolved"
+DEADLETTER_REPLAY: Final = "deadletter.replay"
+BLOCKED_TOMBSTONE: Final = "blocked.tombstone"
+CONFIG_LOADED: Final = "config.loaded"
+OPERATOR_COMMAND: Final = "operator.command"
+ACTIONS: Final = (
+    CRM_WRITE,
+    CRM_DELETE,
+    B2CONNECT_WRITE,
+    CONSENT_CHANGE,
+    ERASURE_STEP,
+    CONFLICT_RESOLVED,
+    DEADLETTER_REPLAY,
+    BLOCKED_TOMBSTONE,
+    CONFIG_LOADED,
+    OPERATOR_COMMAND,
+)
+
+#: ``{field: {"old": value, "new": value}}`` of the changed fields of a write
+Values = dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditEvent:
+    """One fact for the trail, before it is hashed and encrypted.
+
+    ``subject`` is the person's email or customer id (None when no person is involved);
+    ``values`` and ``subject`` and ``record_key`` end up encrypted with the subject's data
+    key; ``details`` holds non-personal facts (config hash, pipelines, erasure request id).
+    """
+
+    actor: str
+    tenant_id: str
+    action: str
+    outcome: str = "ok"
+    source_system: str = "b2sync"
+    target_system: str = "b2sync"
+    stream: str = ""
+    record_key: str = ""
+    subject: str | None = None
+    changed_fields: tuple[str, ...] | list[str] = ()
+    run_id: str | None = None
+    batch_id: str | None = None
+    values: Values | None = None
+    details: Mapping[str, Any] | None = None
+    occurred_at: datetime | None = None
+
+
+def config_loaded_event(
+    *,
+    tenant_id: str,
+    config_hash: str,
+    changed: Mapping[str, Iterable[str]],
+    actor: str = "daemon",
+    occurred_at: datetime | None = None,
+) -> AuditEvent:
+    """The ``config.loaded`` event: the new config's hash and the changed pipelines/fields."""
+    fields = sorted(f"{pipe}.{name}" for pipe, names in changed.items() for name in names)
+    return AuditEvent(
+        actor=actor,
+        tenant_id=tenant_id,
+        action=CONFIG_LOADED,
+        stream="config",
+        record_key=config_hash,
+        changed_fields=fields,
+        details={"config_hash": config_hash, "pipelines": sorted(changed)},
+        occurred_at=occurred_at,
+    )
+
+
+def record_events(
+    conn: sa.Connection,
+    events: Iterable[AuditEvent],
+    *,
+    keys: KeyRing,
+    now: datetime | None = None,
+) -> int:
+    """Append ``events`` to their tenants' chains inside the caller's transaction.
+
+    Returns the number of events written. Each tenant chain is locked first (see
+    :func:`audit._chain.lock_chain`); on SQLite begin the transaction IMMEDIATE.
+    """
+    batch = list(events)
+    if not batch:
+        return 0
+    when = now or utc_now()
+    key_ids = [_key_id(keys, event) for event in batch]
+    ciphers = keys.ciphers(conn, set(key_ids), create=True, now=when)
+    by_tenant: dict[str, list[int]] = defaultdict(list)
+    for index, event in enumerate(batch):
+        by_tenant[event.tenant_id].append(index)
+    rows: list[dict[str, Any]] = []
+    for tenant in sorted(by_tenant):
+        lock_chain(conn, tenant)
+        seq, prev = chain_head(conn, tenant)
+        for index in by_tenant[tenant]:
+            seq += 1
+            row = _row(batch[index], keys, key_ids[index], ciphers[key_ids[index]], when)
+            row["seq"] = seq
+            row["prev_hash"] = prev
+            row["hash"] = prev = event_hash(row)
+            rows.append(row)
+    conn.execute(events_table.insert(), rows)
+    return len(rows)
+
+
+def _key_id(keys: KeyRing, event: AuditEvent) -> str:
+    if event.subject is not None:
+        return keys.subject_hash(event.subject)
+    return keys.record_key_hash(event.stream, event.record_key)
+
+
+def _row(
+    event: AuditEvent, keys: KeyRing, key_id: str, cipher: AESGCM | None, when: datetime
+) -> dict[str, Any]:
+    return {
+        "tenant_id": event.tenant_id,
+        "occurred_at": event.occurred_at or when,
+        "actor": event.actor,
+        "source_system": event.source_system,
+        "target_system": event.target_system,
+        "stream": event.stream,
+        "record_key_hash": keys.record_key_hash(event.stream, event.record_key),
+        "subject_hash": None if event.subject is None else key_id,
+        "action": event.action,
+        "changed_fields": list(event.changed_fields),
+        "outcome": event.outcome,
+        "run_id": event.run_id,
+        "batch_id": event.batch_id,
+        "details": None if event.details is None else dict(event.details),
+        "payload_ciphertext": None if cipher is None else _encrypt(cipher, key_id, event),
+        "key_id": key_id,
+    }
+
+
+def _encrypt(cipher: AESGCM, key_id: str, event: AuditEvent) -> bytes:
+    payload = {"subject": event.subject, "record_key": event.record_key, "values": event.values}
+    data = json.dumps(payload, separators=(",", ":"), default=str).encode("utf-8")
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    return nonce + cipher.encrypt(nonce, data, key_id.encode())
+
+
+def decrypt_payload(
+    keys: KeyRing, key_id: str | None, ciphertext: bytes | None
+) -> dict[str, Any] | None:
+    """The decrypted payload, or None when the key is gone (shredded) or absent."""
+    if key_id is None or ciphertext is None:
+        return None
+    cipher = keys.cipher(key_id)
+    if cipher is None:
+        return None
+    data = cipher.decrypt(ciphertext[:NONCE_BYTES], ciphertext[NONCE_BYTES:], key_id.encode())
+    result: dict[str, Any] = json.loads(data)
+    return result

@@ -1,0 +1,205 @@
+"""Master key, keyed hashes and per-subject data keys (crypto-shredding).
+
+The master key comes from ``B2SYNC_MASTER_KEY`` (base64 of 32 bytes) or from the file named
+by ``B2SYNC_MASTER_KEY_FILE``, never from the config file. Two keys are derived from it with
+HKDF: one for keyed hashes (subjects, record keys), one to wrap the subjects' data keys.
+A data key is random, stored wrapped (AES-GCM) in ``subject_keys``; shredding deletes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from audit.errors import LegalHoldError, MasterKeyError
+from store import SubjectKey, utc_now
+
+MASTER_KEY_ENV = "B2SYNC_MASTER_KEY"
+MASTER_KEY_FILE_ENV = "B2SYNC_MASTER_KEY_FILE"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+_HOW = (
+    f"set {MASTER_KEY_ENV} to base64 of 32 random bytes "
+    f"(e.g. `openssl rand -base64 32`) or {MASTER_KEY_FILE_ENV} to a file holding it"
+)
+_keys: sa.Table = SubjectKey.__table__  # type: ignore[attr-defined]
+
+
+def load_master_key(env: Mapping[str, str] | None = None) -> bytes:
+    """The 32-byte master key from the environment.
+
+    Raises:
+        MasterKeyError: neither variable is set, the file is unreadable or the key malformed.
+    """
+    environ = os.environ if env is None else env
+    text = environ.get(MASTER_KEY_ENV, "").strip()
+    source = MASTER_KEY_ENV
+    if not text and environ.get(MASTER_KEY_FILE_ENV):
+        path = Path(environ[MASTER_KEY_FILE_ENV])
+        source = f"{MASTER_KEY_FILE_ENV} ({path})"
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise MasterKeyError(f"cannot read {source}: {exc.strerror}") from None
+    if not text:
+        raise MasterKeyError(f"the audit master key is not set: {_HOW}")
+    try:
+        key = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise MasterKeyError(f"{source} is not valid base64: {_HOW}") from None
+    if len(key) != KEY_BYTES:
+        raise MasterKeyError(f"{source} decodes to {len(key)} bytes, not 32: {_HOW}")
+    return key
+
+
+def normalise_subject(identifier: str) -> str:
+    """An email is stripped and lower-cased; any other identifier (customer id) stripped."""
+    value = identifier.strip()
+    return value.lower() if "@" in value else value
+
+
+def _derive(master: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(master)
+
+
+class KeyRing:
+    """Keyed hashes and data keys for one master key; unwrapped keys are cached per process."""
+
+    def __init__(self, master_key: bytes) -> None:
+        if len(master_key) != KEY_BYTES:
+            raise MasterKeyError(f"the master key must be 32 bytes, got {len(master_key)}")
+        self._hash_key = _derive(master_key, b"b2sync-audit-hash-v1")
+        self._wrap = AESGCM(_derive(master_key, b"b2sync-audit-wrap-v1"))
+        self._cache: dict[str, AESGCM] = {}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> KeyRing:
+        """A key ring on :func:`load_master_key`."""
+        return cls(load_master_key(env))
+
+    def keyed_hash(self, value: str) -> str:
+        """HMAC-SHA256 (hex) of ``value`` under the derived hash key."""
+        return hmac.new(self._hash_key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def subject_hash(self, identifier: str) -> str:
+        """The searchable keyed hash of a subject's normalised identifier."""
+        return self.keyed_hash("subject:" + normalise_subject(identifier))
+
+    def record_key_hash(self, stream: str, key: str) -> str:
+        """The keyed hash of a record key within its stream."""
+        return self.keyed_hash(f"record:{stream}:{key}")
+
+    def cipher(self, key_id: str) -> AESGCM | None:
+        """The cached cipher of a data key, if this process has unwrapped it."""
+        return self._cache.get(key_id)
+
+    def forget(self, key_id: str) -> None:
+        """Drop a cached data key (after shredding)."""
+        self._cache.pop(key_id, None)
+
+    def ciphers(
+        self, conn: sa.Connection, key_ids: Iterable[str], *, create: bool, now: datetime
+    ) -> dict[str, AESGCM | None]:
+        """Data-key ciphers by key id; None for shredded keys.
+
+        One query for the whole set; missing keys are created (``create=True``) or
+        reported as None. A shredded key is never re-created.
+        """
+        wanted = set(key_ids)
+        if not wanted:
+            return {}
+        rows = conn.execute(
+            sa.select(_keys.c.subject_hash, _keys.c.wrapped_key).where(
+                _keys.c.subject_hash.in_(wanted)
+            )
+        ).all()
+        out: dict[str, AESGCM | None] = {}
+        for key_id, wrapped in rows:
+            out[key_id] = self._unwrap(key_id, wrapped)
+        missing = sorted(wanted - out.keys())
+        if missing and create:
+            new_rows = []
+            for key_id in missing:
+                raw = secrets.token_bytes(KEY_BYTES)
+                new_rows.append(
+                    {"subject_hash": key_id, "wrapped_key": self._wrap_key(key_id, raw)}
+                )
+                self._cache[key_id] = out[key_id] = AESGCM(raw)
+            conn.execute(
+                _keys.insert(),
+                [{**row, "created_at": now, "legal_hold": False} for row in new_rows],
+            )
+        return out
+
+    def _wrap_key(self, key_id: str, raw: bytes) -> bytes:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return nonce + self._wrap.encrypt(nonce, raw, key_id.encode())
+
+    def _unwrap(self, key_id: str, wrapped: bytes | None) -> AESGCM | None:
+        if wrapped is None:
+            self._cache.pop(key_id, None)
+            return None
+        cached = self._cache.get(key_id)
+        if cached is None:
+            raw = self._wrap.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], key_id.encode())
+            cached = self._cache[key_id] = AESGCM(raw)
+        return cached
+
+
+def shred(conn: sa.Connection, keys: KeyRing, subject: str, *, now: datetime | None = None) -> bool:
+    """Destroy a subject's data key; their events stay but their values read ``[erased]``.
+
+    Returns False when the subject had no key yet (a shredded row is still written, so no
+    later event can create one). Raises :class:`LegalHoldError` under legal hold.
+    """
+    key_id = keys.subject_hash(subject)
+    when = now or utc_now()
+    row = conn.execute(
+        sa.select(_keys.c.legal_hold, _keys.c.wrapped_key).where(_keys.c.subject_hash == key_id)
+    ).first()
+    keys.forget(key_id)
+    if row is None:
+        conn.execute(
+            _keys.insert().values(
+                subject_hash=key_id,
+                wrapped_key=None,
+                created_at=when,
+                shredded_at=when,
+                legal_hold=False,
+            )
+        )
+        return False
+    if row.legal_hold:
+        raise LegalHoldError(
+            "this subject is under legal hold; lift it with `b2sync audit hold --subject ... --off` "
+            "once the hold has ended, then shred again"
+        )
+    conn.execute(
+        _keys.update()
+        .where(_keys.c.subject_hash == key_id, _keys.c.wrapped_key.is_not(None))
+        .values(wrapped_key=None, shredded_at=when)
+    )
+    return row.wrapped_key is not None
+
+
+def set_legal_hold(conn: sa.Connection, keys: KeyRing, subject: str, *, on: bool = True) -> None:
+    """Put a subject under legal hold (or lift it): no shredding, no retention purge."""
+    key_id = keys.subject_hash(subject)
+    updated = conn.execute(
+        _keys.update().where(_keys.c.subject_hash == key_id).values(legal_hold=on)
+    ).rowcount
+    if not updated:
+        keys.ciphers(conn, [key_id], create=True, now=utc_now())
+        conn.execute(_keys.update().where(_keys.c.subject_hash == key_id).values(legal_hold=on))

@@ -1,0 +1,86 @@
+"""Turn what the engine did into audit events (``audit/`` stores, chains and encrypts them).
+
+The trail records the new values of the fields a write changed; the old values are those of
+the previous event for the same record (b2sync keeps no personal data outside the
+encrypted trail, so it cannot know them otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from audit import AuditEvent
+from audit.events import CRM_DELETE, CRM_WRITE, DEADLETTER_REPLAY
+from mapping.config import Pipeline
+from mapping.transforms import get_path, is_blank
+
+if TYPE_CHECKING:
+    from sync.reconcile import Planned
+
+__all__ = ["AuditTrail", "subject_of"]
+
+#: B2Connect streams whose records are people, and the field naming the person elsewhere
+_SUBJECT_FIELD = {"customers": "id", "orders": "customerId", "consents": "subjectId"}
+
+
+def subject_of(stream: str, fields: Any) -> str | None:
+    """The person a record is about (B2Connect customer id), if any."""
+    name = _SUBJECT_FIELD.get(stream)
+    if name is None:
+        return None
+    value = get_path(fields, name) if hasattr(fields, "get") else None
+    return None if is_blank(value) else str(value)
+
+
+@dataclass(frozen=True)
+class AuditTrail:
+    """Event factory for one run of one pipeline."""
+
+    tenant_id: str
+    run_id: str
+    target_system: str
+    replay: bool = False
+
+    def write(self, pipeline: Pipeline, planned: Planned, outcome: str, crm_object: str) -> AuditEvent:
+        """A CRM write (or its rejection) with the changed fields' new values."""
+        changed = [name for name in planned.changed if not name.startswith("@")]
+        values = {name: {"old": None, "new": _jsonable(planned.send.get(name))} for name in changed}
+        parent_stream = pipeline.b2connect.stream
+        return AuditEvent(
+            actor=f"pipeline:{pipeline.name}",
+            tenant_id=self.tenant_id,
+            action=DEADLETTER_REPLAY if self.replay else CRM_WRITE,
+            outcome=outcome,
+            source_system="b2connect",
+            target_system=self.target_system,
+            stream=crm_object,
+            record_key=planned.key,
+            subject=subject_of(parent_stream, planned.record.fields)
+            if crm_object == pipeline.crm.object
+            else None,
+            changed_fields=tuple(changed),
+            run_id=self.run_id,
+            values=values or None,
+        )
+
+    def delete(self, pipeline: Pipeline, key: str, crm_id: str | None) -> AuditEvent:
+        """A record archived/deleted in the CRM because it was deleted in B2Connect."""
+        return AuditEvent(
+            actor=f"pipeline:{pipeline.name}",
+            tenant_id=self.tenant_id,
+            action=CRM_DELETE,
+            source_system="b2connect",
+            target_system=self.target_system,
+            stream=pipeline.crm.object,
+            record_key=key,
+            subject=key if pipeline.b2connect.stream == "customers" else None,
+            run_id=self.run_id,
+            details={"crm_id": crm_id} if crm_id else None,
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

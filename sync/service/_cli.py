@@ -1,0 +1,158 @@
+"""``b2sync run``, ``b2sync reload`` and ``b2sync status``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+import typer
+from rich.table import Table
+from sqlalchemy.engine import make_url
+
+from audit.errors import MasterKeyError
+from mapping.config import Config
+from store import StoreUnavailable, make_engine
+from store.models import RunStatus
+from sync.cli import EXIT_BAD_CONFIG, ConfigOption, app, fail, load_or_exit, state_url
+from sync.commands import make_console, open_runner
+from sync.logs import bind, configure_logging
+from sync.runner import Runner
+from sync.service._daemon import Daemon, parse_listen
+from sync.service._status import pipeline_status, store_totals
+from sync.settings import SecretError
+
+__all__ = ["default_pid_file"]
+
+log = structlog.get_logger("b2sync.daemon")
+
+PidFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--pid-file",
+        help="PID file (default: next to the SQLite store, else ./b2sync.pid).",
+        show_default=False,
+    ),
+]
+
+
+def default_pid_file(cfg: Config) -> Path:
+    """``<store>.pid`` next to a SQLite store file, else ``./b2sync.pid``."""
+    url = make_url(state_url(cfg))
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).with_suffix(".pid")
+    return Path("b2sync.pid")
+
+
+def _run_once(runner: Runner, name: str) -> None:
+    pipe = runner.config.pipeline(name)
+    bind(pipeline=name)
+    summary = runner.run_pipeline(pipe, trigger="schedule")
+    if summary.status is RunStatus.SUCCEEDED:
+        runner.replay(pipe)
+    log.info(
+        "run.finished", status=summary.status.value, read=summary.counts["read"],
+        written=summary.counts["written"], dead_lettered=summary.counts["dead_lettered"],
+        api_calls=sum(summary.api_calls.values()), error=summary.error,
+    )  # fmt: skip
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    once: Annotated[bool, typer.Option(help="Run every pipeline once, then exit.")] = False,
+    listen: Annotated[
+        str | None, typer.Option(help="HOST:PORT for the HTTP server (default: http.listen).")
+    ] = None,
+    pid_file: PidFileOption = None,
+) -> None:
+    """Run every enabled pipeline on its schedule, serve webhooks/health/metrics until SIGTERM."""
+    configure_logging()
+    path, cfg = load_or_exit(config)
+    if once:
+        with open_runner(cfg) as runner:
+            for pipe in runner.select(None):
+                _run_once(runner, pipe.name)
+        return
+    try:
+        parse_listen(listen or cfg.http.listen)
+    except ValueError as exc:
+        fail(f"--listen: {exc}", EXIT_BAD_CONFIG)
+    daemon = Daemon(path, cfg, listen=listen, pid_file=pid_file or default_pid_file(cfg))
+    try:
+        code = daemon.serve()
+    except (SecretError, MasterKeyError) as exc:
+        fail(str(exc), EXIT_BAD_CONFIG)
+    except StoreUnavailable as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot serve HTTP on {listen or cfg.http.listen}: {exc}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def reload(config: ConfigOption = None, pid_file: PidFileOption = None) -> None:
+    """Ask the running daemon to re-read its config (SIGHUP through the PID file)."""
+    _, cfg = load_or_exit(config)
+    path = pid_file or default_pid_file(cfg)
+    try:
+        pid = int(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        fail(f"no daemon PID in {path}; is `b2sync run` running?")
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        fail(f"process {pid} from {path} is not running")
+    except PermissionError:
+        fail(f"not allowed to signal process {pid}")
+    typer.echo(f"asked b2sync (pid {pid}) to reload its config")
+
+
+@app.command()
+def status(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Per pipeline: last run, outcome, records, lag, dead letters, conflicts, pause (store only)."""
+    _, cfg = load_or_exit(config)
+    try:
+        engine = make_engine(state_url(cfg))
+        pipelines = [p for p in cfg.pipelines if p.enabled]
+        with engine.connect() as conn:
+            rows = pipeline_status(conn, pipelines, datetime.now(UTC))
+            totals = store_totals(conn)
+        engine.dispose()
+    except StoreUnavailable as exc:
+        fail(str(exc))
+    if as_json:
+        sys.stdout.write(json.dumps({**totals, "pipelines": rows}, indent=2) + "\n")
+        return
+    _print_status(rows, dict(totals))
+
+
+def _print_status(rows: list[dict[str, Any]], totals: dict[str, int]) -> None:
+    table = Table(title="b2sync status")
+    for column in ("pipeline", "last run", "outcome", "read", "written", "failed", "calls",
+                   "lag", "dead", "conflicts", "paused until"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("pipeline", "outcome") else "right")
+    for row in rows:
+        run = row["last_run"] or {}
+        lag = row["lag_seconds"]
+        table.add_row(
+            row["pipeline"], (run.get("started_at") or "never")[:19], run.get("status", "-"),
+            str(run.get("records_read", "-")), str(run.get("records_written", "-")),
+            str(run.get("records_failed", "-")), str(run.get("api_calls", "-")),
+            "-" if lag is None else f"{lag:.0f}s", str(row["dead_letters_pending"]),
+            str(row["conflicts_open"]), row["paused_until"] or "-",
+        )  # fmt: skip
+    console = make_console()
+    console.print(table)
+    console.print(
+        f"open conflicts {totals['conflicts_open']}, pending dead letters "
+        f"{totals['dead_letters_pending']}, erasures pending {totals['erasures_pending']}"
+    )

@@ -1,0 +1,160 @@
+"""Prometheus metrics: counters fed after each run, gauges read from the store at scrape time."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+import structlog
+from prometheus_client import (
+    CollectorRegistry,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client import Counter as PromCounter
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from mapping.config import Pipeline
+from sync.engine import RunSummary
+from sync.service._status import pipeline_status, store_totals
+
+__all__ = ["CONTENT_TYPE", "CallTracker", "Metrics"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+log = structlog.get_logger("b2sync.service.metrics")
+
+#: RunSummary.counts key -> the ``outcome`` label
+_OUTCOMES = {
+    "read": "read",
+    "written": "written",
+    "unchanged": "skipped",
+    "skipped": "skipped",
+    "dead_lettered": "dead_lettered",
+}
+_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, float("inf"))
+
+
+class CallTracker:
+    """Turns connectors' cumulative ``calls`` counters into deltas (one baseline per object)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[int, Counter[str]]] = {}
+        self._lock = threading.Lock()
+
+    def delta(self, connection: str, connector: object) -> Counter[str]:
+        """Calls made by ``connector`` since the last look (all of them for a new object)."""
+        calls = Counter(getattr(connector, "calls", {}) or {})
+        with self._lock:
+            ident, before = self._seen.get(connection, (id(connector), Counter()))
+            if ident != id(connector):
+                before = Counter()
+            self._seen[connection] = (id(connector), Counter(calls))
+        calls.subtract(before)
+        return Counter({k: v for k, v in calls.items() if v > 0})
+
+
+class _StoreCollector(Collector):
+    """Gauges computed from the store on every scrape (lag, backlog, erasures)."""
+
+    def __init__(
+        self,
+        db: Callable[[], sa.Engine],
+        pipelines: Callable[[], list[Pipeline]],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._db = db
+        self._pipelines = pipelines
+        self._clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        lag = GaugeMetricFamily(
+            "b2sync_pipeline_lag_seconds",
+            "Seconds since the start of the pipeline's last successful run",
+            labels=["pipeline"],
+        )
+        dead = GaugeMetricFamily(
+            "b2sync_dead_letters_pending", "Dead letters waiting for retry", labels=["pipeline"]
+        )
+        conflicts = GaugeMetricFamily(
+            "b2sync_conflicts_open", "Conflicts parked for a person", labels=["pipeline"]
+        )
+        erasures = GaugeMetricFamily(
+            "b2sync_erasures_pending", "Erasure requests not completed yet"
+        )
+        try:
+            with self._db().connect() as conn:
+                rows = pipeline_status(conn, self._pipelines(), self._clock())
+                totals = store_totals(conn)
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("metrics.store_unavailable", error=type(exc).__name__)
+            return
+        for row in rows:
+            if row["lag_seconds"] is not None:
+                lag.add_metric([row["pipeline"]], float(row["lag_seconds"]))
+            dead.add_metric([row["pipeline"]], float(row["dead_letters_pending"]))
+            conflicts.add_metric([row["pipeline"]], float(row["conflicts_open"]))
+        erasures.add_metric([], float(totals["erasures_pending"]))
+        yield from (lag, dead, conflicts, erasures)
+
+
+class Metrics:
+    """The daemon's Prometheus registry."""
+
+    def __init__(
+        self,
+        db: Callable[[], sa.Engine],
+        pipelines: Callable[[], list[Pipeline]],
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series are noise
+        self.registry = CollectorRegistry()
+        self.records = PromCounter(
+            "b2sync_records",
+            "Records per pipeline, CRM object and outcome (read/written/skipped/dead_lettered)",
+            ["pipeline", "object", "outcome"],
+            registry=self.registry,
+        )
+        self.api_calls = PromCounter(
+            "b2sync_api_calls",
+            "API calls per connection and endpoint template",
+            ["connector", "endpoint"],
+            registry=self.registry,
+        )
+        self.runs = PromCounter(
+            "b2sync_runs", "Pipeline runs per outcome", ["pipeline", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.webhooks = PromCounter(
+            "b2sync_webhooks", "Webhook deliveries per source and outcome", ["source", "outcome"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.duration = Histogram(
+            "b2sync_run_duration_seconds", "Wall time of a pipeline run", ["pipeline"],
+            buckets=_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.registry.register(_StoreCollector(db, pipelines, clock or (lambda: datetime.now(UTC))))
+
+    def observe_run(self, pipe: Pipeline, summary: RunSummary, seconds: float | None) -> None:
+        """Count one run's records and (unless None) its duration."""
+        outcomes: Counter[str] = Counter()
+        for key, label in _OUTCOMES.items():
+            outcomes[label] += summary.counts[key]
+        for label, value in outcomes.items():
+            self.records.labels(pipe.name, pipe.crm.object, label).inc(value)
+        self.runs.labels(pipe.name, summary.status.value).inc()
+        if seconds is not None:
+            self.duration.labels(pipe.name).observe(seconds)
+
+    def observe_calls(self, connection: str, calls: Mapping[str, int]) -> None:
+        """Add API calls made through ``connection``."""
+        for endpoint, n in calls.items():
+            self.api_calls.labels(connection, endpoint).inc(n)
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,227 @@
+"""Pipelines on their schedules, one run at a time each, and "run now" for webhooks.
+
+Every pipeline is one APScheduler job (``coalesce``, ``max_instances=1``). ``mark_due`` pulls a
+job's next run forward by a short debounce, so a burst of webhooks becomes one run; a pipeline
+marked due while it runs is run again right after. Runs that share a connection take that
+connection's lock, because connectors are not thread-safe: pipelines on disjoint connections
+run in parallel, the others take turns.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from mapping.config import Pipeline
+from store.models import RunStatus
+from sync.runner import Runner
+from sync.service._metrics import CallTracker, Metrics
+
+__all__ = ["PipelineScheduler", "trigger_for"]
+
+log = structlog.get_logger("b2sync.service.scheduler")
+
+
+def trigger_for(pipe: Pipeline) -> IntervalTrigger | CronTrigger:
+    """The APScheduler trigger of a pipeline's ``schedule``."""
+    seconds = pipe.schedule.seconds
+    if seconds is not None:
+        return IntervalTrigger(seconds=seconds, timezone=UTC)
+    assert pipe.schedule.cron is not None
+    return CronTrigger.from_crontab(pipe.schedule.cron, timezone=UTC)
+
+
+class PipelineScheduler:
+    """APScheduler jobs for the runner's pipelines, plus debounced ``mark_due``."""
+
+    def __init__(
+        self,
+        runner: Callable[[], Runner],
+        metrics: Metrics,
+        *,
+        workers: int,
+        debounce_s: float = 0.5,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._runner = runner
+        self._metrics = metrics
+        self._debounce = timedelta(seconds=debounce_s)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._calls = CallTracker()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._running: dict[str, datetime] = {}
+        self._pending: set[str] = set()
+        self._triggers: dict[str, str] = {}
+        self._conn_locks: dict[str, threading.Lock] = {}
+        self._accepting = True
+        self._scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=max(1, workers))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=UTC,
+        )
+        self._scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def running(self) -> bool:
+        """True while the scheduler thread runs and takes work."""
+        return bool(self._scheduler.running) and self._accepting
+
+    def start(self, pipelines: Sequence[Pipeline]) -> None:
+        """Add one job per pipeline (first run now) and start."""
+        self.apply(pipelines)
+        self._scheduler.start()
+
+    def apply(self, pipelines: Sequence[Pipeline]) -> None:
+        """Make the jobs match ``pipelines``: drop gone ones, (re)schedule the rest."""
+        wanted = {p.name: p for p in pipelines}
+        for job in self._scheduler.get_jobs():
+            if job.id not in wanted:
+                job.remove()
+        now = self._clock()
+        for pipe in pipelines:
+            job = self._scheduler.get_job(pipe.name)
+            if job is None:
+                self._scheduler.add_job(
+                    self._job, trigger_for(pipe), args=[pipe.name], id=pipe.name,
+                    name=pipe.name, next_run_time=now,
+                )  # fmt: skip
+            else:
+                self._scheduler.reschedule_job(pipe.name, trigger=trigger_for(pipe))
+
+    def pause(self) -> None:
+        """Stop starting runs (running ones go on)."""
+        with self._lock:
+            self._accepting = False
+        self._scheduler.pause()
+
+    def resume(self) -> None:
+        """Start runs again; pipelines marked due meanwhile run first."""
+        with self._lock:
+            self._accepting = True
+            pending = list(self._pending)
+        self._scheduler.resume()
+        for name in pending:
+            self._kick(name, timedelta(0))
+
+    def wait_idle(self, timeout: float | None) -> bool:
+        """Wait until no run is in progress; False when ``timeout`` passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._running, timeout)
+
+    def shutdown(self) -> None:
+        """Stop the scheduler thread without waiting for runs."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    def running_since(self) -> dict[str, datetime]:
+        """Pipelines running now and when each run started."""
+        with self._lock:
+            return dict(self._running)
+
+    # ------------------------------------------------------------------ run now
+
+    def mark_due(self, name: str, trigger: str = "webhook") -> bool:
+        """Run pipeline ``name`` soon (debounced); False if it is not scheduled."""
+        if self._scheduler.get_job(name) is None:  # outside our lock: APScheduler's comes first
+            return False
+        with self._lock:
+            self._triggers[name] = trigger
+            if name in self._running or not self._accepting:
+                self._pending.add(name)
+                return True
+        self._kick(name, self._debounce)
+        return True
+
+    def _kick(self, name: str, delay: timedelta) -> None:
+        job = self._scheduler.get_job(name)
+        if job is None:
+            return
+        when = self._clock() + delay
+        if job.next_run_time is None or job.next_run_time > when:
+            job.modify(next_run_time=when)
+
+    def _on_skipped(self, event: JobSubmissionEvent) -> None:
+        with self._lock:
+            if event.job_id in self._running:
+                self._pending.add(event.job_id)
+                return
+        self._kick(event.job_id, self._debounce)
+
+    # ------------------------------------------------------------------ the job
+
+    def _job(self, name: str) -> None:
+        with self._lock:
+            if not self._accepting:
+                self._pending.add(name)
+                return
+            self._running[name] = self._clock()
+            self._pending.discard(name)
+            trigger = self._triggers.pop(name, "schedule")
+        try:
+            self._run(name, trigger)
+        except Exception as exc:  # a bug must not kill the scheduler thread
+            log.exception("run.crashed", pipeline=name, error=type(exc).__name__)
+        finally:
+            with self._lock:
+                self._running.pop(name, None)
+                again = name in self._pending and self._accepting
+                self._idle.notify_all()
+        if again:
+            self._kick(name, timedelta(0))
+
+    def _conn_lock(self, connection: str) -> threading.Lock:
+        with self._lock:
+            return self._conn_locks.setdefault(connection, threading.Lock())
+
+    def _run(self, name: str, trigger: str) -> None:
+        runner = self._runner()
+        try:
+            pipe = runner.config.pipeline(name)
+        except KeyError:
+            return
+        connections = sorted({pipe.b2connect.connection, pipe.crm.connection})
+        with ExitStack() as stack:
+            for connection in connections:
+                stack.enter_context(self._conn_lock(connection))
+            if runner.stop.is_set():
+                return
+            with structlog.contextvars.bound_contextvars(pipeline=name, trigger=trigger):
+                self._run_locked(runner, pipe, trigger, connections)
+
+    def _run_locked(
+        self, runner: Runner, pipe: Pipeline, trigger: str, connections: list[str]
+    ) -> None:
+        started = time.monotonic()
+        summary = runner.run_pipeline(pipe, trigger=trigger)
+        replayed = runner.replay(pipe) if summary.status is RunStatus.SUCCEEDED else None
+        seconds = time.monotonic() - started
+        self._metrics.observe_run(pipe, summary, seconds)
+        if replayed is not None:
+            self._metrics.observe_run(pipe, replayed, None)
+        for connection in connections:
+            calls = self._calls.delta(connection, runner.connector(connection))
+            self._metrics.observe_calls(connection, calls)
+        log.info(
+            "run.finished",
+            status=summary.status.value,
+            read=summary.counts["read"],
+            written=summary.counts["written"],
+            dead_lettered=summary.counts["dead_lettered"],
+            replayed=0 if replayed is None else replayed.counts["read"],
+            api_calls=sum(summary.api_calls.values()),
+            seconds=round(seconds, 3),
+            error=summary.error,
+        )

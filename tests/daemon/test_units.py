@@ -1,0 +1,192 @@
+"""In-process checks of webhook verification, replay memory and the HTTP app's routing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from hubspot.utils.signature import Signature
+
+from connectors.b2connect import sign_webhook
+from mapping.config import Config, parse_config
+from sync.service._http import build_app
+from sync.service._webhooks import (
+    SeenEvents,
+    b2connect_delivery,
+    hubspot_delivery,
+    hubspot_signature_ok,
+)
+from tests.daemon.conftest import daemon_config_text
+
+NOW = 1_790_000_000.0
+B2_SECRET = "b2-secret"
+HS_SECRET = "hs-secret"
+TENANT = "11111111-2222-3333-4444-555555555555"
+
+
+@pytest.fixture
+def config(monkeypatch: pytest.MonkeyPatch) -> Config:
+    """The shipped config with webhook secrets set in the environment."""
+    monkeypatch.setenv("B2SYNC_B2CONNECT_WEBHOOK_SECRET", B2_SECRET)
+    monkeypatch.setenv("B2SYNC_HUBSPOT_APP_SECRET", HS_SECRET)
+    monkeypatch.setenv("B2SYNC_B2CONNECT_TENANT_ID", TENANT)
+    return parse_config(daemon_config_text(), "config.yaml")
+
+
+def _b2_headers(body: bytes, event_id: str = "e-1", at: float = NOW) -> dict[str, str]:
+    stamp = str(int(at))
+    return {
+        "X-B2Connect-Timestamp": stamp,
+        "X-B2Connect-Signature": sign_webhook(B2_SECRET, stamp, body),
+        "X-B2Connect-Event-Id": event_id,
+    }
+
+
+def _event(kind: str, tenant: str = TENANT) -> bytes:
+    return json.dumps({"eventType": kind, "tenantId": tenant, "data": {}}).encode()
+
+
+def test_seen_events_refuse_a_replay_until_expiry() -> None:
+    """An event id is new once, refused within the TTL, and forgotten after it."""
+    seen = SeenEvents(ttl_s=600)
+    assert seen.first_time("a", NOW)
+    assert not seen.first_time("a", NOW + 10)
+    assert seen.first_time("a", NOW + 700)
+
+
+def test_b2connect_event_marks_pipelines_of_its_stream(config: Config) -> None:
+    """customer.updated makes both customer pipelines due."""
+    body = _event("customer.updated")
+    outcome = b2connect_delivery(config, _b2_headers(body), body, NOW, SeenEvents())
+    assert outcome.status == 202
+    assert outcome.pipelines == ["customers-to-hubspot", "customers-to-salesforce"]
+
+
+def test_b2connect_stale_timestamp_is_unauthorized(config: Config) -> None:
+    """A correctly signed delivery older than five minutes is refused with 401."""
+    body = _event("customer.updated")
+    headers = _b2_headers(body, at=NOW - 301)
+    assert b2connect_delivery(config, headers, body, NOW, SeenEvents()).status == 401
+
+
+def test_b2connect_other_tenant_marks_nothing(config: Config) -> None:
+    """An event for another tenant is accepted but makes no pipeline due."""
+    body = _event("order.created", tenant="99999999-2222-3333-4444-555555555555")
+    outcome = b2connect_delivery(config, _b2_headers(body), body, NOW, SeenEvents())
+    assert (outcome.status, outcome.pipelines) == (202, [])
+
+
+def test_b2connect_signed_garbage_is_a_bad_request(config: Config) -> None:
+    """A validly signed body that is not an event object is 400."""
+    body = b"[1, 2"
+    assert b2connect_delivery(config, _b2_headers(body), body, NOW, SeenEvents()).status == 400
+
+
+def _hs_headers(uri: str, body: bytes, at_ms: int) -> dict[str, str]:
+    signature = Signature.get_signature(
+        HS_SECRET, body.decode(), "v3", http_uri=uri, http_method="POST", timestamp=str(at_ms)
+    )
+    return {"X-HubSpot-Signature-v3": signature, "X-HubSpot-Request-Timestamp": str(at_ms)}
+
+
+def test_hubspot_v3_signature_checks_body_and_freshness() -> None:
+    """The v3 signature holds for the signed body only, and only within five minutes."""
+    uri, body = "https://sync.example/webhooks/hubspot", b'[{"eventId": 1}]'
+    headers = _hs_headers(uri, body, int(NOW * 1000))
+    sig, stamp = headers["X-HubSpot-Signature-v3"], headers["X-HubSpot-Request-Timestamp"]
+    assert hubspot_signature_ok(HS_SECRET, "POST", uri, body, sig, stamp, NOW)
+    assert not hubspot_signature_ok(HS_SECRET, "POST", uri, b"[]", sig, stamp, NOW)
+    assert not hubspot_signature_ok(HS_SECRET, "POST", uri, body, sig, stamp, NOW + 301)
+
+
+def test_hubspot_event_without_pull_pipelines_marks_nothing(config: Config) -> None:
+    """A signed HubSpot contact event is 202; push-only pipelines are not made due."""
+    uri = "https://sync.example/webhooks/hubspot"
+    body = json.dumps([{"eventId": 7, "subscriptionType": "contact.propertyChange"}]).encode()
+    outcome = hubspot_delivery(
+        config, _hs_headers(uri, body, int(NOW * 1000)), body, uri, NOW, SeenEvents()
+    )
+    assert (outcome.status, outcome.pipelines) == (202, [])
+
+
+class _Service:
+    """The smallest daemon the HTTP app can talk to: no token, no pipelines."""
+
+    version = "test"
+
+    def __init__(self, config: Config) -> None:
+        self.seen = SeenEvents()
+        self._config = config
+        self.due: list[str] = []
+
+    def config(self) -> Config:
+        return self._config
+
+    def now(self) -> float:
+        return NOW
+
+    def mark_due(self, names: list[str], trigger: str) -> None:
+        self.due.extend(names)
+
+    def readiness(self) -> dict[str, Any]:
+        return {"ready": False, "store": False, "scheduler": True, "stuck": []}
+
+    def status(self) -> dict[str, Any]:
+        return {}
+
+    def metrics_text(self) -> bytes:
+        return b""
+
+    def status_token(self) -> str | None:
+        return None
+
+    def count_webhook(self, source: str, outcome: str) -> None:
+        return None
+
+
+def _call(service: _Service, method: str, path: str, body: bytes = b"", headers: Any = ()) -> int:
+    app = build_app(service)
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "http", "method": method, "path": path, "raw_path": path.encode(),
+        "query_string": b"", "root_path": "", "scheme": "http", "server": ("127.0.0.1", 80),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in dict(headers).items()],
+    }  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return int(sent[0]["status"])
+
+
+def test_status_api_is_404_without_a_configured_token(config: Config) -> None:
+    """With no http.status_token the status API does not exist."""
+    assert _call(_Service(config), "GET", "/api/status") == 404
+
+
+def test_readyz_is_503_when_the_store_is_down(config: Config) -> None:
+    """/readyz answers 503 when a readiness check fails."""
+    assert _call(_Service(config), "GET", "/readyz") == 503
+
+
+def test_webhook_endpoint_marks_the_matching_pipelines_due(config: Config) -> None:
+    """POST /webhooks/b2connect with a good signature marks the event's pipelines due."""
+    service = _Service(config)
+    body = _event("company.updated")
+    assert _call(service, "POST", "/webhooks/b2connect", body, _b2_headers(body)) == 202
+    assert service.due == ["companies-to-hubspot", "companies-to-salesforce"]
+
+
+def test_webhook_endpoint_forged_signature_changes_nothing(config: Config) -> None:
+    """A forged signature is 401 and marks nothing due."""
+    service = _Service(config)
+    body = _event("company.updated")
+    headers = {**_b2_headers(body), "X-B2Connect-Signature": "sha256=" + "0" * 64}
+    assert _call(service, "POST", "/webhooks/b2connect", body, headers) == 401
+    assert service.due == []
