@@ -135,25 +135,17 @@ def run_all(runner: Runner, *, full: bool) -> tuple[float, Counter[str], dict[st
     return time.perf_counter() - start, counts, written
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--customers", type=int, default=10_000)
-    parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument(
-        "--no-audit", action="store_true", help="Turn the audit trail off (to measure its cost)."
-    )
-    args = parser.parse_args()
-    configure_logging(level="error")
-    os.environ.setdefault("B2SYNC_MASTER_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
+def measure(customers: int, audit: bool) -> tuple[Any, ...]:
+    """Backfill then no-op rerun against fresh emulators; calls counted by the emulators."""
     with tempfile.TemporaryDirectory() as tmp:
         env_file = Path(tmp) / "env"
-        proc = start_emulators(args.customers, env_file)
+        proc = start_emulators(customers, env_file)
         try:
             env = read_env(env_file)
             os.environ.update(env)
             text = (ROOT / "config.yaml").read_text()
             text = text.replace("sqlite:///state/b2sync.db", f"sqlite:///{tmp}/bench.db")
-            if args.no_audit:
+            if not audit:
                 text = text.replace("audit:\n  enabled: true", "audit:\n  enabled: false")
             text = text.replace(
                 "    ca_file: ${B2SYNC_SALESFORCE_CA_FILE}\n",
@@ -171,8 +163,22 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=60)
-    backfill_calls = after - before
-    noop_calls = after_noop - after
+    return seconds, counts, written, noop_s, noop_counts, after - before, after_noop - after
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--no-audit", action="store_true", help="Turn the audit trail off (to measure its cost)."
+    )
+    args = parser.parse_args()
+    configure_logging(level="error")
+    os.environ.setdefault("B2SYNC_MASTER_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
+    seconds, counts, written, noop_s, noop_counts, backfill_calls, noop_calls = measure(
+        args.customers, audit=not args.no_audit
+    )
     write_calls = {k: v for k, v in backfill_calls.items() if any(m in k for m in WRITE_MARKERS)}
     noop_writes = sum(v for k, v in noop_calls.items() if any(m in k for m in WRITE_MARKERS))
     mins = minimum(written)
