@@ -42,7 +42,9 @@ class AuditTrail:
     target_system: str
     replay: bool = False
 
-    def write(self, pipeline: Pipeline, planned: Planned, outcome: str, crm_object: str) -> AuditEvent:
+    def write(
+        self, pipeline: Pipeline, planned: Planned, outcome: str, crm_object: str
+    ) -> AuditEvent:
         """A CRM write (or its rejection) with the changed fields' new values."""
         changed = [name for name in planned.changed if not name.startswith("@")]
         values = {name: {"old": None, "new": _jsonable(planned.send.get(name))} for name in changed}

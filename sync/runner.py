@@ -6,6 +6,8 @@ runs after it, so most orders find their customer's CRM id in the same ``b2sync 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -14,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from audit import KeyRing
+from audit import KeyRing, config_loaded_event, record_events
 from connectors.base import Connector, load
 from connectors.records import Record
 from mapping.config import B2ConnectConnection, Config, Pipeline
@@ -83,8 +85,41 @@ class Runner:
         self._connectors: dict[str, Connector] = {}
         self.connector_options = dict(connector_options or {})
         self._hasher: FieldHasher | None = None
+        if self.audit_keys is not None:
+            self._audit_config()
 
     # ------------------------------------------------------------------ parts
+
+    def _audit_config(self) -> None:
+        """Record ``config.loaded`` when the config differs from the one last recorded."""
+        pipelines = {
+            p.name: hashlib.sha256(p.model_dump_json().encode()).hexdigest()
+            for p in self.config.pipelines
+        }
+        whole = hashlib.sha256(self.config.model_dump_json().encode()).hexdigest()
+        db = self.db.execution_options(b2sync_begin_immediate=True)
+        with db.begin() as conn:
+            if state.get_setting(conn, "audit_config_hash") == whole:
+                return
+            previous = json.loads(state.get_setting(conn, "audit_config_pipelines") or "{}")
+            changed = {
+                name: self._changed_fields(name)
+                for name, digest in pipelines.items()
+                if previous.get(name) != digest
+            }
+            changed.update({name: ["(removed)"] for name in previous if name not in pipelines})
+            tenants = sorted({self.tenant_of(p) for p in self.config.pipelines}) or ["default"]
+            events = [
+                config_loaded_event(tenant_id=t, config_hash=whole, changed=changed, actor="b2sync")
+                for t in tenants
+            ]
+            assert self.audit_keys is not None
+            record_events(conn, events, keys=self.audit_keys, now=self.clock())
+            state.set_setting(conn, "audit_config_hash", whole)
+            state.set_setting(conn, "audit_config_pipelines", json.dumps(pipelines))
+
+    def _changed_fields(self, pipeline: str) -> list[str]:
+        return [spec.crm for spec in self.config.pipeline(pipeline).fields]
 
     def connector(self, name: str) -> Connector:
         """The connector of connection ``name`` (built once, cached)."""

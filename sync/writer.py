@@ -199,10 +199,14 @@ class Writer:
             line_object=self.pipeline.lines.object if self.pipeline.lines else "",
         )
 
-    def _audit(self, out: Flushed, planned: Planned, outcome: str, crm_object: str | None = None) -> None:
+    def _audit(
+        self, out: Flushed, planned: Planned, outcome: str, crm_object: str | None = None
+    ) -> None:
         if self.trail is not None:
             out.audit.append(
-                self.trail.write(self.pipeline, planned, outcome, crm_object or self.pipeline.crm.object)
+                self.trail.write(
+                    self.pipeline, planned, outcome, crm_object or self.pipeline.crm.object
+                )
             )
 
     def _park(self, planned: Planned, why: str, out: Flushed) -> None:

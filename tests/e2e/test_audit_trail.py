@@ -26,7 +26,9 @@ def test_sync_writes_a_verifiable_searchable_trail(e2e: E2E) -> None:
     customer = customers[subject]
     assert report.ok, report.problems
     # mapping errors are parked before any CRM call: only CRM writes are events here
-    assert sum(report.checked.values()) == summary.counts["written"] == len(events)
+    # plus the one config.loaded event recorded when the runner first loaded this config
+    assert sum(report.checked.values()) == summary.counts["written"] + 1
+    assert len(events) == summary.counts["written"]
     assert {e.outcome for e in events} <= {"created", "updated"}
     assert len(mine) == 1 and isinstance(mine[0].values, dict)
     assert mine[0].values["email"]["new"] == customer["email"].strip().lower()
@@ -52,3 +54,19 @@ def test_shredded_subject_reads_erased_and_chain_still_verifies(e2e: E2E) -> Non
     assert events
     assert all(e.values in (None, "[erased]") for e in events)
     assert all(e.record_key == "[erased]" for e in events)
+
+
+def test_config_change_is_recorded_once(e2e: E2E) -> None:
+    """Loading a config records config.loaded with the changed pipelines; loading it again does not."""
+    e2e.runner().close()
+    e2e.runner().close()
+    keys = KeyRing.from_env(KEYS)
+    runner = e2e.runner()
+    try:
+        with runner.db.connect() as conn:
+            loaded = search(conn, keys, Filters(action="config.loaded"))
+    finally:
+        runner.close()
+    assert len(loaded) == 1
+    assert loaded[0].details is not None
+    assert "customers-to-hubspot" in loaded[0].details["pipelines"]
