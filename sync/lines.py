@@ -72,7 +72,7 @@ def write_lines(writer: Writer, written: list[tuple[Planned, str]], out: Flushed
         if result.ok and result.crm_id:
             done.append((planned, result.crm_id))
             out.counts["lines_written"] += 1
-            writer._audit(out, planned, "created" if result.created else "updated", cfg.object)  # noqa: SLF001
+            writer._audit(out, planned, "created" if result.created else "updated", cfg.object)
         else:
             out.dead.append(writer._rejected(planned.record, result))
             out.counts["dead_lettered"] += 1

@@ -23,10 +23,10 @@ from mapping.compiler import compile_fields
 from mapping.config import Pipeline
 from mapping.transforms import get_path, is_blank
 from sync import state
+from sync.auditing import AuditTrail
 from sync.hashing import FieldHasher
 from sync.reconcile import ASSOC_PREFIX, Plan, Planned, dead_letter, parked_hashes
 from sync.retry import RetryPolicy, call
-from sync.auditing import AuditTrail
 from sync.state import DeadLetterRow
 
 __all__ = ["Flushed", "Writer"]

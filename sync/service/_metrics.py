@@ -11,6 +11,7 @@ import sqlalchemy as sa
 import structlog
 from prometheus_client import (
     CollectorRegistry,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -133,6 +134,14 @@ class Metrics:
             "b2sync_webhooks", "Webhook deliveries per source and outcome", ["source", "outcome"],
             registry=self.registry,
         )  # fmt: skip
+        self.budget_remaining = Gauge(
+            "b2sync_api_budget_remaining", "API calls left in the vendor's window, as last seen",
+            ["connector", "window"], registry=self.registry,
+        )  # fmt: skip
+        self.budget_limit = Gauge(
+            "b2sync_api_budget_limit", "Size of the vendor's API window, as last seen",
+            ["connector", "window"], registry=self.registry,
+        )  # fmt: skip
         self.duration = Histogram(
             "b2sync_run_duration_seconds", "Wall time of a pipeline run", ["pipeline"],
             buckets=_BUCKETS, registry=self.registry,
@@ -154,6 +163,24 @@ class Metrics:
         """Add API calls made through ``connection``."""
         for endpoint, n in calls.items():
             self.api_calls.labels(connection, endpoint).inc(n)
+
+    def observe_budget(self, connection: str, connector: object) -> None:
+        """Rate-limit headroom a connector learnt from response headers (when it keeps any)."""
+        windows: list[tuple[str, object, object]] = []
+        governor = getattr(connector, "governor", None)  # HubSpot: 10-second and daily windows
+        if governor is not None:
+            windows.append(("10s", getattr(governor, "window_remaining", None),
+                            getattr(governor, "window_max", None)))  # fmt: skip
+            windows.append(("daily", getattr(governor, "daily_remaining", None),
+                            getattr(governor, "daily", None)))  # fmt: skip
+        budget = getattr(connector, "budget", None)  # Salesforce: 24-hour org allowance
+        used, total = getattr(budget, "used", None), getattr(budget, "total", None)
+        if isinstance(used, int) and isinstance(total, int):
+            windows.append(("daily", total - used, total))
+        for window, remaining, limit in windows:
+            if isinstance(remaining, int) and isinstance(limit, int):
+                self.budget_remaining.labels(connection, window).set(remaining)
+                self.budget_limit.labels(connection, window).set(limit)
 
     def render(self) -> bytes:
         """The text exposition format."""

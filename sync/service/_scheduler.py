@@ -212,8 +212,9 @@ class PipelineScheduler:
         if replayed is not None:
             self._metrics.observe_run(pipe, replayed, None)
         for connection in connections:
-            calls = self._calls.delta(connection, runner.connector(connection))
-            self._metrics.observe_calls(connection, calls)
+            connector = runner.connector(connection)
+            self._metrics.observe_calls(connection, self._calls.delta(connection, connector))
+            self._metrics.observe_budget(connection, connector)
         log.info(
             "run.finished",
             status=summary.status.value,

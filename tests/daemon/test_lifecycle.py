@@ -94,3 +94,13 @@ def test_reload_command_applies_a_valid_config(daemon: DaemonProcess) -> None:
     )
     assert daemon.stop() == 0
     assert not pid_file.exists()
+
+
+def test_second_signal_exits_at_once(big: DaemonProcess) -> None:
+    """A second stop signal during the graceful wait ends the process without waiting."""
+    big.start()
+    wait_for(lambda: _running(big), 30, "a running backfill")
+    big.signal(signal.SIGTERM)
+    big.signal(signal.SIGINT)
+    assert big.proc is not None
+    assert big.proc.wait(timeout=30) in (128 + signal.SIGINT, 128 + signal.SIGTERM)

@@ -126,3 +126,16 @@ def test_status_command_reads_the_store(shared: DaemonProcess) -> None:
     assert status["dead_letters_pending"] == sum(
         p["dead_letters_pending"] for p in pipelines.values()
     )
+
+
+def test_metrics_show_rate_limit_headroom(shared: DaemonProcess) -> None:
+    """/metrics carries the API budget left that each CRM's headers reported."""
+    text = shared.http.get(f"{shared.url}/metrics", timeout=10).text
+    seen = {
+        (s.labels["connector"], s.labels["window"])
+        for f in text_string_to_metric_families(text)
+        if f.name == "b2sync_api_budget_remaining"
+        for s in f.samples
+    }
+    assert ("hubspot", "10s") in seen
+    assert ("salesforce", "daily") in seen
