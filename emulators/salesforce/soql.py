@@ -9,6 +9,7 @@ level without parentheses, as in Salesforce), NOT, parentheses, ``= != <> < <= >
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -96,11 +97,23 @@ def _leaf(expr: Comparison | InList | Like, record: Mapping[str, Any], now: dt.d
     if isinstance(expr, Comparison):
         return _compare(value, expr.op, expr.value, now)
     if isinstance(expr, InList):
-        hit = any(_compare(value, "=", literal, now) for literal in expr.values)
+        texts = _text_set(expr)
+        if texts is not None:  # all-text IN list: one set lookup, same semantics as "=" each
+            hit = isinstance(value, str) and value.casefold() in texts
+        else:
+            hit = any(_compare(value, "=", literal, now) for literal in expr.values)
         return hit != expr.negated
     if not isinstance(value, str):
         return False
     return like_regex(expr.pattern).fullmatch(value.casefold()) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def _text_set(expr: InList) -> frozenset[str] | None:
+    """Casefolded values of an IN list made only of string literals (else None)."""
+    if not all(literal.kind is LitKind.STRING for literal in expr.values):
+        return None
+    return frozenset(str(literal.value).casefold() for literal in expr.values)
 
 
 def _compare(value: Any, op: str, literal: Literal, now: dt.datetime) -> bool:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 import structlog
 import typer
 from rich.table import Table
@@ -129,6 +130,8 @@ def status(
         engine.dispose()
     except StoreUnavailable as exc:
         fail(str(exc))
+    except sa.exc.SQLAlchemyError as exc:
+        fail(f"cannot read the state store ({type(exc).__name__}); run `b2sync db upgrade` first")
     if as_json:
         sys.stdout.write(json.dumps({**totals, "pipelines": rows}, indent=2) + "\n")
         return

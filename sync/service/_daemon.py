@@ -95,7 +95,16 @@ class Daemon:
     def serve(self) -> int:
         """Run until a stop signal; returns the exit code."""
         self._install_signals()
-        self.start()
+        # Threads inherit the signal mask: blocked while they are created, the signals can only
+        # reach the main thread, whose wait they interrupt so that the handlers run at once.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # whatever did start (scheduler, runner) must not outlive the error
+            raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
         try:
             while True:
                 word = self._inbox.get()

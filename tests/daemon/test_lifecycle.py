@@ -77,9 +77,13 @@ def test_sighup_with_a_broken_config_keeps_the_old_one(daemon: DaemonProcess) ->
 
 
 def test_reload_command_applies_a_valid_config(daemon: DaemonProcess) -> None:
-    """`b2sync reload` signals the daemon through its pid file; a valid edit is applied."""
+    """`b2sync reload` signals the daemon through its pid file; a disabled pipeline drops out."""
     text = daemon.config_path.read_text(encoding="utf-8")
-    daemon.config_path.write_text(text.replace("{every: 15m}", "{every: 20m}"), encoding="utf-8")
+    disabled = text.replace(
+        "  - name: companies-to-salesforce\n",
+        "  - name: companies-to-salesforce\n    enabled: false\n",
+    )
+    daemon.config_path.write_text(disabled, encoding="utf-8")
     pid_file = daemon.tmp_path / "state.pid"
     assert pid_file.read_text(encoding="utf-8").strip() == str(daemon.proc and daemon.proc.pid)
     done = subprocess.run(
@@ -88,10 +92,13 @@ def test_reload_command_applies_a_valid_config(daemon: DaemonProcess) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     wait_for(
-        lambda: any(e["event"] == "config.reloaded" for e in daemon.events()),
+        lambda: (
+            "companies-to-salesforce" not in {p["pipeline"] for p in daemon.status()["pipelines"]}
+        ),
         30,
-        "the reload in the log",
+        "the reloaded pipeline list",
     )
+    assert any(e["event"] == "config.reloaded" for e in daemon.events())
     assert daemon.stop() == 0
     assert not pid_file.exists()
 

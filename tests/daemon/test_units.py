@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hubspot.utils.signature import Signature
+from typer.testing import CliRunner
 
 from connectors.b2connect import sign_webhook
+from daemon import app
 from mapping.config import Config, parse_config
 from sync.service._http import build_app
 from sync.service._webhooks import (
@@ -19,6 +22,7 @@ from sync.service._webhooks import (
     hubspot_signature_ok,
 )
 from tests.daemon.conftest import daemon_config_text
+from tests.e2e.conftest import ROOT
 
 NOW = 1_790_000_000.0
 B2_SECRET = "b2-secret"
@@ -190,3 +194,16 @@ def test_webhook_endpoint_forged_signature_changes_nothing(config: Config) -> No
     headers = {**_b2_headers(body), "X-B2Connect-Signature": "sha256=" + "0" * 64}
     assert _call(service, "POST", "/webhooks/b2connect", body, headers) == 401
     assert service.due == []
+
+
+def test_status_command_on_an_unmigrated_store_says_what_to_do(tmp_path: Path) -> None:
+    """`b2sync status` on a store without tables exits 1 and points at `b2sync db upgrade`."""
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        text.replace("sqlite:///state/b2sync.db", f"sqlite:///{tmp_path}/empty.db"),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["status", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "b2sync db upgrade" in result.output
