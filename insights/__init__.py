@@ -20,6 +20,7 @@ from insights.lifecycle import (
 )
 from insights.metrics import CustomerMetrics, customer_metrics, to_reporting
 from insights.orders import OrderFact, order_fact
+from insights.profile import CustomerInsights, customer_insights
 from insights.rfm import (
     MonetaryThresholds,
     RfmScore,
@@ -35,6 +36,7 @@ from insights.settings import DEFAULT_SETTINGS, InsightsSettings, LeadPoints, Le
 __all__ = [
     "DEFAULT_SETTINGS",
     "SEGMENT_TABLE",
+    "CustomerInsights",
     "CustomerMetrics",
     "CustomerSegment",
     "InsightsError",
@@ -52,6 +54,7 @@ __all__ = [
     "RfmScore",
     "Segment",
     "UnknownCurrency",
+    "customer_insights",
     "customer_metrics",
     "customer_segments",
     "frequency_score",

@@ -17,11 +17,12 @@ from insights.errors import InsightsError, UnknownCurrency
 from insights.orders import OrderFact, order_fact
 from insights.settings import DEFAULT_SETTINGS, InsightsSettings
 
-__all__ = ["CENT", "CustomerMetrics", "customer_metrics", "to_reporting"]
+__all__ = ["CENT", "CustomerMetrics", "OrderInput", "customer_metrics", "to_reporting"]
 
 CENT = Decimal("0.01")
 
 OrderInput = OrderFact | Mapping[str, Any]
+"""A canonical B2Connect order mapping, or the ledger's compact :class:`OrderFact`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ def order(
     oid: str,
     *,
     days_ago: float = 1,
-    total: str = "100.00",
+    total: str | float = "100.00",
     currency: str = "EUR",
     status: str = "delivered",
     payment: str = "paid",
