@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy sync mapping consent store connectors
+	$(BIN)/mypy sync mapping consent store connectors audit insights daemon.py
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock:
