@@ -43,9 +43,15 @@ class AuditTrail:
     replay: bool = False
 
     def write(
-        self, pipeline: Pipeline, planned: Planned, outcome: str, crm_object: str
+        self,
+        pipeline: Pipeline,
+        planned: Planned,
+        outcome: str,
+        crm_object: str,
+        subject: str | None = None,
     ) -> AuditEvent:
-        """A CRM write (or its rejection) with the changed fields' new values."""
+        """A CRM write (or its rejection) with the changed fields' new values; child records
+        (order lines) pass their parent's ``subject`` so they share the person's key."""
         changed = [name for name in planned.changed if not name.startswith("@")]
         values = {name: {"old": None, "new": _jsonable(planned.send.get(name))} for name in changed}
         parent_stream = pipeline.b2connect.stream
@@ -60,7 +66,7 @@ class AuditTrail:
             record_key=planned.key,
             subject=subject_of(parent_stream, planned.record.fields)
             if crm_object == pipeline.crm.object
-            else None,
+            else subject,
             changed_fields=tuple(changed),
             run_id=self.run_id,
             values=values or None,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from connectors.records import Capability, Record, WriteItem
 from mapping.transforms import is_blank
 from sync import state
+from sync.auditing import subject_of
 from sync.reconcile import plan_records
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ def write_lines(writer: Writer, written: list[tuple[Planned, str]], out: Flushed
     if cfg is None or writer.lines_mapping is None:
         return
     parents: dict[str, str] = {}
+    subjects: dict[str, str | None] = {}  # a line's audit events go under its order's customer
     records: list[Record] = []
     for planned, crm_id in written:
         for index, line in enumerate(planned.record.fields.get(cfg.source) or []):
@@ -40,6 +42,7 @@ def write_lines(writer: Writer, written: list[tuple[Planned, str]], out: Flushed
                 Record(stream=cfg.object, key=key, fields=line, tenant_id=planned.record.tenant_id)
             )
             parents[key] = crm_id
+            subjects[key] = subject_of(writer.pipeline.b2connect.stream, planned.record.fields)
     if not records:
         return
     line_pipeline = f"{writer.pipeline.name}#lines"
@@ -72,7 +75,8 @@ def write_lines(writer: Writer, written: list[tuple[Planned, str]], out: Flushed
         if result.ok and result.crm_id:
             done.append((planned, result.crm_id))
             out.counts["lines_written"] += 1
-            writer._audit(out, planned, "created" if result.created else "updated", cfg.object)
+            outcome = "created" if result.created else "updated"
+            writer._audit(out, planned, outcome, cfg.object, subjects[planned.key])
         else:
             out.dead.append(writer._rejected(planned.record, result))
             out.counts["dead_lettered"] += 1

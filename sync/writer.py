@@ -200,14 +200,16 @@ class Writer:
         )
 
     def _audit(
-        self, out: Flushed, planned: Planned, outcome: str, crm_object: str | None = None
+        self,
+        out: Flushed,
+        planned: Planned,
+        outcome: str,
+        crm_object: str | None = None,
+        subject: str | None = None,
     ) -> None:
         if self.trail is not None:
-            out.audit.append(
-                self.trail.write(
-                    self.pipeline, planned, outcome, crm_object or self.pipeline.crm.object
-                )
-            )
+            crm_object = crm_object or self.pipeline.crm.object
+            out.audit.append(self.trail.write(self.pipeline, planned, outcome, crm_object, subject))
 
     def _park(self, planned: Planned, why: str, out: Flushed) -> None:
         """Remember a new record's hashes without a CRM id: skipped until it changes."""
