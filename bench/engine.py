@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
 import tempfile
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from audit import KeyRing  # noqa: E402
 from connectors.records import Record  # noqa: E402
 from connectors.testing import FakeConnector  # noqa: E402
 from mapping.config import parse_config  # noqa: E402
@@ -62,6 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--audit", action="store_true", help="Record the audit trail too.")
     args = parser.parse_args()
     configure_logging(level="warning")
     cfg = parse_config((ROOT / "config.yaml").read_text())
@@ -72,17 +75,20 @@ def main() -> None:
         source, target = FakeConnector(page_size=1000), NullTarget()
         source.feed("customers", records(args.records))
         hasher = FieldHasher(b"b" * 32)
+        keys = KeyRing(secrets.token_bytes(32)) if args.audit else None
 
         def run(full: bool) -> tuple[float, dict[str, int]]:
             start = time.perf_counter()
             summary = PipelineRun(pipeline=pipe, source=source, target=target, db=db,
-                                  hasher=hasher, tenant_id="t1", full=full).execute()  # fmt: skip
+                                  hasher=hasher, tenant_id="t1", full=full,
+                                  audit_keys=keys, target_system="hubspot").execute()  # fmt: skip
             return time.perf_counter() - start, dict(summary.counts)
 
         backfill_s, backfill = run(full=False)
         noop_s, noop = run(full=True)
     result = {
         "records": args.records,
+        "audit": args.audit,
         "records_per_s": round(args.records / backfill_s),
         "noop_records_per_s": round(args.records / noop_s),
         "backfill_seconds": round(backfill_s, 2),

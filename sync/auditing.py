@@ -72,6 +72,39 @@ class AuditTrail:
             values=values or None,
         )
 
+    def lines(
+        self,
+        pipeline: Pipeline,
+        crm_object: str,
+        order_key: str,
+        subject: str | None,
+        written: list[tuple[Planned, str]],
+    ) -> AuditEvent:
+        """The lines of one order written in one flush, as one event (key = the order's key;
+        values = each line's outcome and changed fields)."""
+        changed = sorted(
+            {name for planned, _ in written for name in planned.changed if not name.startswith("@")}
+        )
+        values = {
+            planned.key: {"old": None, "new": {"outcome": outcome, "fields": _fields(planned)}}
+            for planned, outcome in written
+        }
+        return AuditEvent(
+            actor=f"pipeline:{pipeline.name}",
+            tenant_id=self.tenant_id,
+            action=DEADLETTER_REPLAY if self.replay else CRM_WRITE,
+            outcome="written",
+            source_system="b2connect",
+            target_system=self.target_system,
+            stream=crm_object,
+            record_key=order_key,
+            subject=subject,
+            changed_fields=tuple(changed),
+            run_id=self.run_id,
+            values=values,
+            details={"lines": len(written)},
+        )
+
     def delete(self, pipeline: Pipeline, key: str, crm_id: str | None) -> AuditEvent:
         """A record archived/deleted in the CRM because it was deleted in B2Connect."""
         return AuditEvent(
@@ -86,6 +119,14 @@ class AuditTrail:
             run_id=self.run_id,
             details={"crm_id": crm_id} if crm_id else None,
         )
+
+
+def _fields(planned: Planned) -> dict[str, Any]:
+    return {
+        name: _jsonable(planned.send.get(name))
+        for name in planned.changed
+        if not name.startswith("@")
+    }
 
 
 def _jsonable(value: Any) -> Any:

@@ -31,6 +31,7 @@ def write_lines(writer: Writer, written: list[tuple[Planned, str]], out: Flushed
         return
     parents: dict[str, str] = {}
     subjects: dict[str, str | None] = {}  # a line's audit events go under its order's customer
+    parent_keys: dict[str, str] = {}
     records: list[Record] = []
     for planned, crm_id in written:
         for index, line in enumerate(planned.record.fields.get(cfg.source) or []):
@@ -42,6 +43,7 @@ def write_lines(writer: Writer, written: list[tuple[Planned, str]], out: Flushed
                 Record(stream=cfg.object, key=key, fields=line, tenant_id=planned.record.tenant_id)
             )
             parents[key] = crm_id
+            parent_keys[key] = planned.key
             subjects[key] = subject_of(writer.pipeline.b2connect.stream, planned.record.fields)
     if not records:
         return
@@ -70,13 +72,14 @@ def write_lines(writer: Writer, written: list[tuple[Planned, str]], out: Flushed
     items = [WriteItem(p.key, p.send, p.crm_id) for p in plan.writes]
     results = writer._write_all(cfg.object, items)
     done: list[tuple[Planned, str]] = []
+    per_order: dict[str, list[tuple[Planned, str]]] = {}
     for planned in plan.writes:
         result = results[planned.key]
         if result.ok and result.crm_id:
             done.append((planned, result.crm_id))
             out.counts["lines_written"] += 1
             outcome = "created" if result.created else "updated"
-            writer._audit(out, planned, outcome, cfg.object, subjects[planned.key])
+            per_order.setdefault(parent_keys[planned.key], []).append((planned, outcome))
         else:
             out.dead.append(writer._rejected(planned.record, result))
             out.counts["dead_lettered"] += 1
@@ -88,6 +91,12 @@ def write_lines(writer: Writer, written: list[tuple[Planned, str]], out: Flushed
             )
             failed = {r.key for r in answers if not r.ok}
             done = [(p, i) for p, i in done if parents[p.key] not in failed or not p.is_new]
+    if writer.trail is not None:  # one event per order for all its lines written in this flush
+        for order_key, lines in per_order.items():
+            subject = subjects[lines[0][0].key]
+            out.audit.append(
+                writer.trail.lines(writer.pipeline, cfg.object, order_key, subject, lines)
+            )
     for planned, crm_id in done:
         out.line_links.append(
             (planned.key, crm_id, planned.hashes, writer.hasher.record(planned.hashes))
