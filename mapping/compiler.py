@@ -88,6 +88,11 @@ class CompiledMapping:
     """A compiled pipeline mapping."""
 
     fields: tuple[CompiledField, ...]
+    flowing: Mapping[Direction, tuple[CompiledField, ...]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        by_direction = {d: tuple(f for f in self.fields if _flows(f, d)) for d in Direction}
+        object.__setattr__(self, "flowing", by_direction)
 
     def apply(
         self,
@@ -103,9 +108,7 @@ class CompiledMapping:
         deferred: list[DeferredLink] = []
         ctx = TransformContext(record=record, link=link)
         sizes = lengths or {}
-        for compiled in self.fields:
-            if not _flows(compiled, direction):
-                continue
+        for compiled in _flowing(self, direction):
             ctx.target_length = sizes.get(compiled.crm)
             try:
                 payload[compiled.crm] = compiled.value(record, ctx)
@@ -114,6 +117,11 @@ class CompiledMapping:
             except TransformError as exc:
                 errors.append(FieldError(compiled.source or compiled.crm, str(exc)))
         return Mapped(payload, errors, deferred)
+
+
+def _flowing(mapping: CompiledMapping, direction: Direction) -> tuple[CompiledField, ...]:
+    """The fields of ``mapping`` that flow in ``direction`` (computed once per mapping)."""
+    return mapping.flowing[direction]
 
 
 def _flows(compiled: CompiledField, direction: Direction) -> bool:
