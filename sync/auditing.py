@@ -7,7 +7,7 @@ encrypted trail, so it cannot know them otherwise).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from audit import AuditEvent
@@ -85,10 +85,6 @@ class AuditTrail:
         changed = sorted(
             {name for planned, _ in written for name in planned.changed if not name.startswith("@")}
         )
-        values = {
-            planned.key: {"old": None, "new": {"outcome": outcome, "fields": _fields(planned)}}
-            for planned, outcome in written
-        }
         return AuditEvent(
             actor=f"pipeline:{pipeline.name}",
             tenant_id=self.tenant_id,
@@ -101,9 +97,19 @@ class AuditTrail:
             subject=subject,
             changed_fields=tuple(changed),
             run_id=self.run_id,
-            values=values,
+            values={crm_object: {"old": None, "new": _line_values(written)}},
             details={"lines": len(written)},
         )
+
+    def with_lines(
+        self, event: AuditEvent, crm_object: str, written: list[tuple[Planned, str]]
+    ) -> AuditEvent:
+        """The order's own event, extended with the lines written with it."""
+        values = dict(event.values or {})
+        values[crm_object] = {"old": None, "new": _line_values(written)}
+        details = {**(event.details or {}), "lines": len(written)}
+        changed = (*event.changed_fields, crm_object)
+        return replace(event, values=values, details=details, changed_fields=changed)
 
     def delete(self, pipeline: Pipeline, key: str, crm_id: str | None) -> AuditEvent:
         """A record archived/deleted in the CRM because it was deleted in B2Connect."""
@@ -119,6 +125,13 @@ class AuditTrail:
             run_id=self.run_id,
             details={"crm_id": crm_id} if crm_id else None,
         )
+
+
+def _line_values(written: list[tuple[Planned, str]]) -> dict[str, Any]:
+    return {
+        planned.key: {"outcome": outcome, "fields": _fields(planned)}
+        for planned, outcome in written
+    }
 
 
 def _fields(planned: Planned) -> dict[str, Any]:

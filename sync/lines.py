@@ -91,13 +91,35 @@ def write_lines(writer: Writer, written: list[tuple[Planned, str]], out: Flushed
             )
             failed = {r.key for r in answers if not r.ok}
             done = [(p, i) for p, i in done if parents[p.key] not in failed or not p.is_new]
-    if writer.trail is not None:  # one event per order for all its lines written in this flush
-        for order_key, lines in per_order.items():
-            subject = subjects[lines[0][0].key]
-            out.audit.append(
-                writer.trail.lines(writer.pipeline, cfg.object, order_key, subject, lines)
-            )
+    _audit_lines(writer, out, cfg.object, per_order, subjects)
     for planned, crm_id in done:
         out.line_links.append(
             (planned.key, crm_id, planned.hashes, writer.hasher.record(planned.hashes))
+        )
+
+
+def _audit_lines(
+    writer: Writer,
+    out: Flushed,
+    line_object: str,
+    per_order: dict[str, list[tuple[Planned, str]]],
+    subjects: dict[str, str | None],
+) -> None:
+    """Lines join their order's event of this flush (one event per order write); an order
+    whose own fields did not change gets one event for its lines."""
+    if writer.trail is None:
+        return
+    order_events = {
+        event.record_key: position
+        for position, event in enumerate(out.audit)
+        if event.stream == writer.pipeline.crm.object
+    }
+    for order_key, lines in per_order.items():
+        position = order_events.get(order_key)
+        if position is not None:
+            out.audit[position] = writer.trail.with_lines(out.audit[position], line_object, lines)
+            continue
+        subject = subjects[lines[0][0].key]
+        out.audit.append(
+            writer.trail.lines(writer.pipeline, line_object, order_key, subject, lines)
         )
