@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from mapping.config import Config, ConfigError, ConfigIssue, parse_config
+from mapping.config import (
+    Config,
+    ConfigError,
+    ConfigIssue,
+    UnresolvedReference,
+    parse_config,
+    resolve_reference,
+)
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -19,11 +25,10 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG = "config.yaml"
-_REF = re.compile(r"^\$\{(?:file:(?P<file>[^}]+)|(?P<env>[A-Za-z_][A-Za-z0-9_]*))\}$")
 
 
-class SecretError(Exception):
-    """A reference that cannot be resolved; the message names it, never its value."""
+#: a reference that cannot be resolved (the message names it, never its value)
+SecretError = UnresolvedReference
 
 
 def config_path(explicit: str | os.PathLike[str] | None) -> Path:
@@ -55,20 +60,7 @@ def _io_error(file: Path, message: str) -> ConfigError:
 
 def resolve(value: str, env: Mapping[str, str] | None = None) -> str:
     """The value behind a reference, or ``value`` itself when it is a literal."""
-    match = _REF.match(value.strip())
-    if match is None:
-        return value
-    environ = os.environ if env is None else env
-    if match.group("env"):
-        name = match.group("env")
-        if name not in environ or environ[name] == "":
-            raise SecretError(f"environment variable {name} is not set")
-        return environ[name]
-    path = Path(match.group("file"))
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise SecretError(f"cannot read secret file {path}: {exc.strerror}") from None
+    return resolve_reference(value, env)
 
 
 def unresolved_references(config: Config, env: Mapping[str, str] | None = None) -> list[str]:

@@ -24,6 +24,7 @@ from mapping.config._models import (
     Schedule,
     is_reference,
 )
+from mapping.config._references import UnresolvedReference, resolve_reference
 from mapping.config._schema import json_schema
 
 __all__ = [
@@ -48,7 +49,9 @@ __all__ = [
     "SalesforceAuth",
     "SalesforceConnection",
     "Schedule",
+    "UnresolvedReference",
     "is_reference",
     "json_schema",
     "parse_config",
+    "resolve_reference",
 ]
