@@ -30,6 +30,7 @@ from store.models import RunStatus, Side
 from sync import state
 from sync.auditing import AuditTrail
 from sync.hashing import FieldHasher
+from sync.hooks import HookContext, RecordHook, run_hooks
 from sync.reconcile import Plan, plan_records
 from sync.retry import Interrupted, RetryPolicy
 from sync.writer import Flushed, Writer
@@ -81,6 +82,7 @@ class PipelineRun:
     replay: bool = False
     audit_keys: KeyRing | None = None
     target_system: str = "crm"
+    hooks: Sequence[RecordHook] = ()
 
     def __post_init__(self) -> None:
         self.run_id = str(uuid.uuid4())
@@ -207,6 +209,11 @@ class PipelineRun:
         self, writer: Writer, records: Sequence[Record], cursor: Mapping[str, Any] | None
     ) -> None:
         records = _latest_per_key(records)
+        if self.hooks:
+            records = run_hooks(self.hooks, self._hook_context(), records)
+            if not records:
+                self._advance(cursor)
+                return
         with self.db.connect() as conn:
             links = state.load_links(conn, self.pipeline.name, [r.key for r in records])
             lookup = writer.prefetch_targets(conn, records)
@@ -229,6 +236,20 @@ class PipelineRun:
             return
         flushed = writer.execute(plan)
         self._commit(flushed, plan, cursor)
+
+    def _advance(self, cursor: Mapping[str, Any] | None) -> None:
+        """Move the cursor past a flush the hooks emptied (nothing to write)."""
+        if self.dry_run or self.replay:
+            return
+        with self.db.begin() as conn:
+            state.set_cursor(
+                conn,
+                self.pipeline.name,
+                self.pipeline.b2connect.stream,
+                Side.B2CONNECT,
+                cursor,
+                self.clock(),
+            )
 
     def _commit(self, flushed: Flushed, plan: Plan, cursor: Mapping[str, Any] | None) -> None:
         now = self.clock()
@@ -279,6 +300,17 @@ class PipelineRun:
             trail=AuditTrail(self.tenant_id, self.run_id, self.target_system, self.replay)
             if self.audit_keys is not None
             else None,
+        )
+
+    def _hook_context(self) -> HookContext:
+        return HookContext(
+            pipeline=self.pipeline,
+            db=self.db,
+            hasher=self.hasher,
+            tenant_id=self.tenant_id,
+            run_id=self.run_id,
+            now=self.clock(),
+            dry_run=self.dry_run,
         )
 
     def _bump(self, counts: Mapping[str, int]) -> None:

@@ -25,6 +25,7 @@ from store.models import RunStatus
 from sync import state
 from sync.engine import PipelineRun, Progress, RunSummary
 from sync.hashing import FieldHasher
+from sync.hooks import hooks_for
 from sync.replay import ReplaySource, due_dead_letters
 from sync.retry import RetryPolicy
 from sync.settings import resolve
@@ -214,6 +215,7 @@ class Runner:
             replay=source_override is not None,
             audit_keys=self.audit_keys,
             target_system=self.config.connections[pipe.crm.connection].type,
+            hooks=hooks_for(self.config, pipe),
         )
         summary = run.execute()
         if summary.status is RunStatus.SUCCEEDED and not dry_run:
