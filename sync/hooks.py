@@ -6,12 +6,14 @@ person, a person without the consent a pipeline requires) or return copies with 
 fields (``insights.ltv``…). A dropped record is the hook's to account for (its own table, an
 audit event); the run's cursor still moves past it.
 
-Features register a factory in :data:`HOOK_FACTORIES`; :func:`hooks_for` builds the hooks of
-one pipeline from the loaded config. Hooks run in registration order.
+Features register a factory in :data:`HOOK_FACTORIES` when their module is imported, and name
+that module in :data:`FEATURE_MODULES` so :func:`hooks_for` imports it first (``sync`` does not
+import the feature packages at module level). Hooks run in registration order.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +25,15 @@ from connectors.records import Record
 from mapping.config import Config, Pipeline
 from sync.hashing import FieldHasher
 
-__all__ = ["HOOK_FACTORIES", "HookContext", "HookFactory", "RecordHook", "hooks_for", "run_hooks"]
+__all__ = [
+    "FEATURE_MODULES",
+    "HOOK_FACTORIES",
+    "HookContext",
+    "HookFactory",
+    "RecordHook",
+    "hooks_for",
+    "run_hooks",
+]
 
 Origin = Literal["b2connect", "crm"]
 
@@ -49,9 +59,14 @@ HookFactory = Callable[[Config, Pipeline], "RecordHook | None"]
 #: factories of the hooks of each pipeline; a feature appends its own at import time
 HOOK_FACTORIES: list[HookFactory] = []
 
+#: modules that register hook factories when imported (imported by :func:`hooks_for`)
+FEATURE_MODULES: tuple[str, ...] = ()
+
 
 def hooks_for(config: Config, pipeline: Pipeline) -> list[RecordHook]:
     """The hooks a pipeline runs, in registration order."""
+    for module in FEATURE_MODULES:
+        importlib.import_module(module)
     built = (factory(config, pipeline) for factory in HOOK_FACTORIES)
     return [hook for hook in built if hook is not None]
 
