@@ -38,18 +38,30 @@ HASHED_COLUMNS: tuple[str, ...] = (
 events_table: sa.Table = EventRow.__table__  # type: ignore[attr-defined]
 
 
-def _canonical(value: Any) -> Any:
+_AT = HASHED_COLUMNS.index("occurred_at")
+_CIPHERTEXT = HASHED_COLUMNS.index("payload_ciphertext")
+
+
+def _canonical_time(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat(timespec="microseconds")
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
     return value
 
 
 def event_hash(row: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of the canonical JSON of the hashed columns of ``row``."""
-    doc = {name: _canonical(row[name]) for name in HASHED_COLUMNS}
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """SHA-256 (hex) of the canonical JSON of the hashed columns of ``row``.
+
+    The canonical form is a JSON array of the :data:`HASHED_COLUMNS` values in that order
+    (time as UTC ISO-8601 with microseconds, ciphertext as base64, objects with sorted keys).
+    """
+    values = [row[name] for name in HASHED_COLUMNS]
+    values[_AT] = _canonical_time(values[_AT])
+    ciphertext = values[_CIPHERTEXT]
+    if ciphertext is not None:
+        values[_CIPHERTEXT] = base64.b64encode(bytes(ciphertext)).decode("ascii")
+    text = json.dumps(
+        values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -75,3 +87,27 @@ def lock_chain(conn: sa.Connection, tenant_id: str) -> None:
         digest = hashlib.sha256(f"b2sync-audit:{tenant_id}".encode()).digest()
         key = int.from_bytes(digest[:8], "big", signed=True)
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
+def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """``executemany`` of ``rows`` (all with the same keys) on the caller's transaction.
+
+    Applies each column type's own bind processor (so values are stored exactly as an ORM
+    insert would store them) but skips SQLAlchemy's per-row parameter compilation, which
+    dominated the cost of appending wide audit rows.
+    """
+    if not rows:
+        return
+    dialect = conn.dialect
+    names = list(rows[0])
+    compiled = table.insert().compile(dialect=dialect, column_keys=names)
+    order = list(compiled.positiontup) if compiled.positional and compiled.positiontup else names
+    processors = [
+        (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in order
+    ]
+    params: list[Any]
+    if compiled.positional:
+        params = [tuple(row[n] if p is None else p(row[n]) for n, p in processors) for row in rows]
+    else:
+        params = [{n: row[n] if p is None else p(row[n]) for n, p in processors} for row in rows]
+    conn.exec_driver_sql(str(compiled), params)

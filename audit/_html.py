@@ -137,7 +137,10 @@ def _status(state: Any) -> str:
     if isinstance(state, Mapping):
         status = str(state.get("status", ""))
         detail = state.get("detail") or state.get("error")
-        return f"{status} ({detail})" if detail else status
+        text = f"{status} ({detail})" if detail else status
+        if state.get("next_attempt_at"):
+            text += f", next attempt {str(state['next_attempt_at'])[:19]}"
+        return text
     return str(state)
 
 

@@ -21,7 +21,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from audit._chain import chain_head, event_hash, events_table, lock_chain
+from audit._chain import bulk_insert, chain_head, event_hash, events_table, lock_chain
 from audit.keys import NONCE_BYTES, KeyRing
 from store import utc_now
 
@@ -132,7 +132,7 @@ def record_events(
             row["prev_hash"] = prev
             row["hash"] = prev = event_hash(row)
             rows.append(row)
-    conn.execute(events_table.insert(), rows)
+    bulk_insert(conn, events_table, rows)
     return len(rows)
 
 

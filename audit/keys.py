@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import os
 import secrets
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from audit._chain import bulk_insert
 from audit.errors import LegalHoldError, MasterKeyError
 from store import SubjectKey, utc_now
 
@@ -93,7 +93,7 @@ class KeyRing:
 
     def keyed_hash(self, value: str) -> str:
         """HMAC-SHA256 (hex) of ``value`` under the derived hash key."""
-        return hmac.new(self._hash_key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.digest(self._hash_key, value.encode("utf-8"), "sha256").hex()
 
     def subject_hash(self, identifier: str) -> str:
         """The searchable keyed hash of a subject's normalised identifier."""
@@ -141,9 +141,8 @@ class KeyRing:
                 )
                 self._cache[key_id] = raw
                 out[key_id] = AESGCM(raw)
-            conn.execute(
-                _keys.insert(),
-                [{**row, "created_at": now, "legal_hold": False} for row in new_rows],
+            bulk_insert(
+                conn, _keys, [{**row, "created_at": now, "legal_hold": False} for row in new_rows]
             )
         return out
 

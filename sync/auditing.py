@@ -53,7 +53,8 @@ class AuditTrail:
         """A CRM write (or its rejection) with the changed fields' new values; child records
         (order lines) pass their parent's ``subject`` so they share the person's key."""
         changed = [name for name in planned.changed if not name.startswith("@")]
-        values = {name: {"old": None, "new": _jsonable(planned.send.get(name))} for name in changed}
+        send = planned.send
+        values = {name: {"old": None, "new": send.get(name)} for name in changed}
         parent_stream = pipeline.b2connect.stream
         return AuditEvent(
             actor=f"pipeline:{pipeline.name}",
@@ -135,14 +136,4 @@ def _line_values(written: list[tuple[Planned, str]]) -> dict[str, Any]:
 
 
 def _fields(planned: Planned) -> dict[str, Any]:
-    return {
-        name: _jsonable(planned.send.get(name))
-        for name in planned.changed
-        if not name.startswith("@")
-    }
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
+    return {name: planned.send.get(name) for name in planned.changed if not name.startswith("@")}
