@@ -8,6 +8,8 @@ opens a connection.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from importlib import metadata
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -17,6 +19,7 @@ from connectors.records import (
     Capability,
     ErasureResult,
     Page,
+    Record,
     StreamSchema,
     Subject,
     WriteItem,
@@ -26,8 +29,16 @@ from connectors.records import (
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Connector",
+    "ConsentFact",
+    "ConsentPage",
+    "ConsentWrite",
     "SecretResolver",
+    "SupportsActions",
     "SupportsAssociations",
+    "SupportsConsent",
+    "SupportsFetch",
+    "SupportsIdentity",
+    "TaskSpec",
     "UnknownConnector",
     "available",
     "load",
@@ -95,6 +106,113 @@ class SupportsAssociations(Protocol):
         self, from_object: str, to_object: str, pairs: Sequence[tuple[str, str]], type_id: int
     ) -> list[WriteResult]:
         """Associate (from id, to id) pairs; one result per pair keyed by the from id."""
+        ...
+
+
+@runtime_checkable
+class SupportsFetch(Protocol):
+    """Connectors that read the current state of records by key (B2Connect)."""
+
+    def fetch(self, stream: str, keys: Sequence[str]) -> dict[str, Record]:
+        """The live records among ``keys``; deleted or unknown ones are left out."""
+        ...
+
+
+@runtime_checkable
+class SupportsIdentity(Protocol):
+    """Connectors that know which user their writes are stamped with (Salesforce)."""
+
+    def integration_user(self) -> str | None:
+        """The id of the user b2sync writes as, or None if the system cannot tell."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentFact:
+    """One consent status as a system holds it (``status``: granted, withdrawn, unknown).
+
+    ``implicit`` marks a default rather than a decision (a Salesforce opt-out checkbox that
+    was never ticked); ``ref`` is the system's record id.
+    """
+
+    channel: str
+    purpose: str
+    status: str
+    decided_at: datetime | None
+    email: str | None = None
+    customer_id: str | None = None
+    legal_basis: str | None = None
+    wording_version: str | None = None
+    implicit: bool = False
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentPage:
+    """Consent facts read in one step and the cursor to resume after them."""
+
+    facts: Sequence[ConsentFact]
+    cursor: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentWrite:
+    """A decision to apply in a system; ``key`` names it in the :class:`WriteResult`."""
+
+    key: str
+    channel: str
+    purpose: str
+    status: str
+    decided_at: datetime
+    email: str | None = None
+    customer_id: str | None = None
+    ref: str | None = None
+    legal_basis: str | None = None
+    wording_version: str | None = None
+    source_system: str = "b2sync"
+
+
+@runtime_checkable
+class SupportsConsent(Protocol):
+    """Connectors that read and write consent; ``mapping`` is the system's part of the
+    ``consent:`` config section (None for B2Connect, whose vocabulary is the canonical one)."""
+
+    def read_consents(
+        self, mapping: Any, cursor: Mapping[str, Any] | None
+    ) -> Iterator[ConsentPage]:
+        """Consent facts changed since ``cursor``, step by step."""
+        ...
+
+    def write_consents(self, mapping: Any, writes: Sequence[ConsentWrite]) -> list[WriteResult]:
+        """Apply decisions; one result per write, keyed by ``ConsentWrite.key``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """A to-do for a person in the CRM, attached to one contact (workflow rules)."""
+
+    subject: str
+    body: str | None = None
+    #: "low", "medium" or "high"
+    priority: str = "medium"
+    due: date | None = None
+
+
+@runtime_checkable
+class SupportsActions(Protocol):
+    """CRM connectors that can run workflow-rule actions (HubSpot, Salesforce)."""
+
+    def resolve_list(self, ref: str) -> str | None:
+        """The id of a list / campaign given its id or its name (None: no such list)."""
+        ...
+
+    def add_to_list(self, list_id: str, crm_ids: Sequence[str]) -> list[WriteResult]:
+        """Add contacts (CRM ids) to a static list / campaign; one result per id."""
+        ...
+
+    def create_task(self, crm_id: str, task: TaskSpec) -> WriteResult:
+        """Create a task for the contact's owner, attached to the contact ``crm_id``."""
         ...
 
 

@@ -52,6 +52,10 @@ class Link(SQLModel, table=True):
     record_hash: str = column(sa.String(HASH))
     last_synced_at: datetime = column(UTCDateTime())
     created_at: datetime = column(UTCDateTime(), default_factory=utc_now)
+    #: when b2sync carried a deletion across this link (None: live); kept so a restore re-links
+    deleted_at: datetime | None = column(UTCDateTime(), nullable=True, default=None)
+    #: the side the record was deleted on: "b2connect" or "crm"
+    deleted_in: str | None = column(sa.String(32), nullable=True, default=None)
 
 
 class Run(SQLModel, table=True):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from store._consent_tables import ConsentHold, ConsentState, ConsentSubject, ConsentSystemState
 from store._enums import ConflictStatus, DeadLetterStatus, ErasureStatus, RunStatus, Side
+from store._erasure_tables import ErasureStep, ErasureSubject, TombstoneHit
+from store._insights_tables import InsightsCustomer, InsightsOrder, RuleFiring
 from store._privacy_tables import AuditEvent, ErasureRequest, SubjectKey, Tombstone
 from store._sync_tables import (
     Conflict,
@@ -21,14 +24,23 @@ __all__ = [
     "AuditEvent",
     "Conflict",
     "ConflictStatus",
+    "ConsentHold",
+    "ConsentState",
+    "ConsentSubject",
+    "ConsentSystemState",
     "Cursor",
     "DeadLetter",
     "DeadLetterStatus",
     "ErasureRequest",
     "ErasureStatus",
+    "ErasureStep",
+    "ErasureSubject",
+    "InsightsCustomer",
+    "InsightsOrder",
     "Link",
     "Lock",
     "PendingLink",
+    "RuleFiring",
     "Run",
     "RunStatus",
     "Setting",
@@ -36,6 +48,7 @@ __all__ = [
     "StrEnumType",
     "SubjectKey",
     "Tombstone",
+    "TombstoneHit",
     "UTCDateTime",
     "metadata",
     "utc_now",

@@ -24,6 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from consent.erasure_demo import demo_erasure, demo_erasure_round
 from mapping.config import Config
 from store.models import RunStatus
 from sync.cli import EXIT_FAILED, ConfigOption, app, load_or_exit
@@ -31,6 +32,7 @@ from sync.commands import _Bars, _print_summaries, make_console, open_runner
 from sync.engine import RunSummary
 from sync.logs import configure_logging
 from sync.retry import RetryPolicy
+from sync.runner import Runner
 
 __all__ = ["demo"]
 
@@ -67,7 +69,9 @@ def demo(
             f"[bold]emulators up[/]: B2Connect {stack.b2connect.url}, HubSpot {stack.hubspot.url}, "
             f"Salesforce {stack.salesforce.url}; {customers} seeded customers; store {db_file}"
         )
-        failed = _backfill_and_follow(demo_cfg, stack, console, stop, duration, interval)
+        failed = _backfill_and_follow(
+            demo_cfg, stack, console, stop, duration, interval, state_dir / "reports"
+        )
         _print_calls(console, stack)
     console.print("[bold]demo stopped cleanly[/]")
     if failed:
@@ -88,6 +92,7 @@ def _backfill_and_follow(
     stop: threading.Event,
     duration: float | None,
     interval: float,
+    reports: Path,
 ) -> bool:
     from emulators.stack import EmulatorStack
 
@@ -106,6 +111,10 @@ def _backfill_and_follow(
                 summaries.append(runner.run_pipeline(pipe, trigger="demo", progress=bars.update))
         _print_summaries(console, summaries, dry_run=False)
         failed = any(s.status is RunStatus.FAILED for s in summaries)
+        _consent(runner, stack, console)
+        demo_erasure(runner, stack, console)
+        _insights(runner, console)
+        _two_way(runner, stack, console)
         rng = random.Random(7)  # noqa: S311 - reproducible shopper simulation, not crypto
         waited = 0.0
         rounds = 0
@@ -123,12 +132,62 @@ def _backfill_and_follow(
                 failed = failed or summary.status is RunStatus.FAILED
             rounds += 1
             kinds = Counter(str(e.get("event", "change")) for e in events)
+            consent = _consent_round(runner)
+            consent += demo_erasure_round(runner)
             console.print(
                 f"round {rounds}: shoppers did {dict(kinds)} → read {totals['read']}, "
                 f"written {totals['written']}, unchanged {totals['unchanged']}, "
                 f"dead-lettered {totals['dead_lettered']}, API calls {totals['api_calls']}"
+                f"{consent}"
             )
+            _insights(runner, console)
+        _monthly_report(runner, console, reports)
     return failed
+
+
+def _insights(runner: Runner, console: Console) -> None:
+    """Recompute changed customers' insights, push them, fire workflow rules; one line."""
+    from insights.refresh import InsightsRefresh
+
+    for s in InsightsRefresh.for_runner(runner).run():
+        written = sum(c["written"] for c in s.pushed.values())
+        fired = ", ".join(f"{rule} {n}" for rule, n in s.fired.items()) or "none"
+        console.print(
+            f"insights: {s.recomputed} customers recomputed ({'full' if s.full else 'incremental'}),"
+            f" {written} CRM records updated, rules fired: {fired}"
+        )
+
+
+def _monthly_report(runner: Runner, console: Console, reports: Path) -> None:
+    """Write this month's report (HTML and Markdown) and say where it is."""
+    from datetime import UTC, datetime
+
+    from insights.cli import write_report
+
+    month = datetime.now(UTC).strftime("%Y-%m")
+    for fmt in ("md", "html"):
+        path = write_report(runner, month, fmt, reports / f"b2sync-report-{month}.{fmt}")
+        console.print(f"[bold]monthly report ({fmt})[/]: {path.resolve()}")
+
+
+def _two_way(runner: Runner, stack: object, console: Console) -> None:
+    """A HubSpot user's edit, pulled back into B2Connect (``direction: both``)."""
+    from sync.pull_demo import show_crm_edit
+
+    show_crm_edit(runner, stack, console)
+
+
+def _consent(runner: Runner, stack: object, console: Console) -> None:
+    """One unsubscribe made in HubSpot, followed to B2Connect and Salesforce."""
+    from consent.consent_demo import show_unsubscribe
+
+    show_unsubscribe(runner, stack, console)
+
+
+def _consent_round(runner: Runner) -> str:
+    from consent.consent_demo import consent_round
+
+    return consent_round(runner)
 
 
 def _print_calls(console: Console, stack: object) -> None:

@@ -7,12 +7,14 @@ B2Connect key, so a crash anywhere replays safely: nothing lost, nothing duplica
 
 from __future__ import annotations
 
+import contextvars
 import os
 import socket
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,8 +31,12 @@ from mapping.config import Pipeline
 from store.models import RunStatus, Side
 from sync import state
 from sync.auditing import AuditTrail
+from sync.breaker import DeleteBreakerTripped, record_trip
+from sync.conflicts import decisions
+from sync.deleted_links import deleted_links
 from sync.hashing import FieldHasher
 from sync.hooks import HookContext, RecordHook, run_hooks
+from sync.push_deletes import RESTORE_NEEDED, check_restores, describe_deletions
 from sync.reconcile import Plan, plan_records
 from sync.retry import Interrupted, RetryPolicy
 from sync.writer import Flushed, Writer
@@ -83,6 +89,8 @@ class PipelineRun:
     audit_keys: KeyRing | None = None
     target_system: str = "crm"
     hooks: Sequence[RecordHook] = ()
+    #: filters each plan before it is written (``both`` pipelines: see sync.pull_guard)
+    guard: Callable[[Plan], Plan] | None = None
 
     def __post_init__(self) -> None:
         self.run_id = str(uuid.uuid4())
@@ -90,6 +98,9 @@ class PipelineRun:
         self.summary = RunSummary(self.pipeline.name, self.run_id)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{self.run_id}"
         self._calls_before = Counter(getattr(self.target, "calls", {}))
+        self._committer: ThreadPoolExecutor | None = None
+        self._pending_commit: Future[None] | None = None
+        self._counts_lock = threading.Lock()
         self._source_calls_before = Counter(getattr(self.source, "calls", {}))
 
     # ------------------------------------------------------------------ entry point
@@ -124,6 +135,10 @@ class PipelineRun:
             return RunStatus.PAUSED, f"paused until {exc.resume_at.isoformat()}: {exc.message}"
         except Interrupted as exc:
             return RunStatus.INTERRUPTED, str(exc)
+        except DeleteBreakerTripped as exc:
+            if not self.dry_run:
+                record_trip(self.db, exc.trip)
+            return RunStatus.PAUSED, exc.trip.message
         except ConnectorError as exc:
             log.error("run.failed", error=type(exc).__name__, code=exc.code, reason=exc.message)
             return RunStatus.FAILED, f"{type(exc).__name__}: {exc.message}"
@@ -187,17 +202,23 @@ class PipelineRun:
         buffer: list[Record] = []
         flush_size = self.pipeline.batch_size or DEFAULT_FLUSH
         last_cursor: Mapping[str, Any] | None = cursor
-        for page in self.source.read_changes(self.pipeline.b2connect.stream, cursor):
-            buffer.extend(page.records)
-            last_cursor = page.cursor
-            self._bump({"read": len(page.records)})
-            if len(buffer) >= flush_size or not page.has_more:
+        try:
+            for page in self.source.read_changes(self.pipeline.b2connect.stream, cursor):
+                buffer.extend(page.records)
+                last_cursor = page.cursor
+                self._bump({"read": len(page.records)})
+                if len(buffer) >= flush_size or not page.has_more:
+                    self._flush(writer, buffer, last_cursor)
+                    buffer = []
+                if self.stop.is_set():
+                    return
+            if buffer:
                 self._flush(writer, buffer, last_cursor)
-                buffer = []
-            if self.stop.is_set():
-                return
-        if buffer:
-            self._flush(writer, buffer, last_cursor)
+        finally:
+            self._await_commit()
+            if self._committer is not None:
+                self._committer.shutdown(wait=True)
+                self._committer = None
 
     def _cursor(self) -> dict[str, Any] | None:
         with self.db.connect() as conn:
@@ -208,15 +229,22 @@ class PipelineRun:
     def _flush(
         self, writer: Writer, records: Sequence[Record], cursor: Mapping[str, Any] | None
     ) -> None:
+        self._await_commit()
         records = _latest_per_key(records)
         if self.hooks:
             records = run_hooks(self.hooks, self._hook_context(), records)
             if not records:
                 self._advance(cursor)
                 return
+        keys = [r.key for r in records]
         with self.db.connect() as conn:
-            links = state.load_links(conn, self.pipeline.name, [r.key for r in records])
+            links = state.load_links(conn, self.pipeline.name, keys)
+            marks = deleted_links(conn, self.pipeline.name, keys)
+            decided = decisions(conn, self.pipeline.name, RESTORE_NEEDED, keys) if marks else {}
             lookup = writer.prefetch_targets(conn, records)
+        restores = check_restores(writer, records, links, marks, decided) if marks else None
+        if restores is not None:
+            records, links = restores.records, restores.links
         plan = plan_records(
             records,
             mapping=self.mapping,
@@ -229,13 +257,43 @@ class PipelineRun:
             match_source=self.pipeline.match_key.b2connect if self.pipeline.match_key else None,
             replay=self.replay,
         )
+        if self.guard is not None:
+            plan = self.guard(plan)
         self._bump({"unchanged": len(plan.unchanged), "parked": len(plan.parked)})
         if self.dry_run:
             self.summary.dry_run_plan.extend(writer.describe(plan))
+            deletes = describe_deletions(writer, plan)
+            self.summary.dry_run_plan.extend(deletes)
             self._bump({"would_write": len(plan.writes), "would_dead_letter": len(plan.dead)})
+            self._bump({"would_delete": len(deletes)})
             return
         flushed = writer.execute(plan)
-        self._commit(flushed, plan, cursor)
+        if restores is not None:
+            restores.finish(writer, flushed)
+        self._commit_in_background(flushed, plan, cursor)
+
+    def _commit_in_background(
+        self, flushed: Flushed, plan: Plan, cursor: Mapping[str, Any] | None
+    ) -> None:
+        """Commit a written flush on the commit thread while the next page is read.
+
+        Only one commit is ever in flight and the next flush waits for it (:meth:`_await_commit`)
+        before it runs its hooks or loads links, so every plan sees the state of all earlier
+        flushes, and commits land in read order: a crash can only lose the newest uncommitted
+        flush, which the cursor then replays (every write is an upsert).
+        """
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="b2sync-commit")
+        context = contextvars.copy_context()  # the log context (pipeline, run id) goes along
+        self._pending_commit = self._committer.submit(
+            context.run, self._commit, flushed, plan, cursor
+        )
+
+    def _await_commit(self) -> None:
+        """Wait for the flush being committed; its failure fails the run."""
+        pending, self._pending_commit = self._pending_commit, None
+        if pending is not None:
+            pending.result()
 
     def _advance(self, cursor: Mapping[str, Any] | None) -> None:
         """Move the cursor past a flush the hooks emptied (nothing to write)."""
@@ -314,9 +372,10 @@ class PipelineRun:
         )
 
     def _bump(self, counts: Mapping[str, int]) -> None:
-        self.summary.counts.update({k: v for k, v in counts.items() if v})
-        if self.progress is not None:
-            self.progress(counts)
+        with self._counts_lock:  # the commit thread counts too
+            self.summary.counts.update({k: v for k, v in counts.items() if v})
+            if self.progress is not None:
+                self.progress(counts)
 
 
 def _dead_owner(owner: str) -> bool:

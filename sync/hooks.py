@@ -60,7 +60,7 @@ HookFactory = Callable[[Config, Pipeline], "RecordHook | None"]
 HOOK_FACTORIES: list[HookFactory] = []
 
 #: modules that register hook factories when imported (imported by :func:`hooks_for`)
-FEATURE_MODULES: tuple[str, ...] = ()
+FEATURE_MODULES: tuple[str, ...] = ("consent.tombstones", "consent.gate", "insights.hooks")
 
 
 def hooks_for(config: Config, pipeline: Pipeline) -> list[RecordHook]:

@@ -23,9 +23,11 @@ from mapping.config import B2ConnectConnection, Config, Pipeline
 from store import make_engine, upgrade
 from store.models import RunStatus
 from sync import state
+from sync.breaker import BreakerTrip, clear_allowance, tripped
 from sync.engine import PipelineRun, Progress, RunSummary
 from sync.hashing import FieldHasher
 from sync.hooks import hooks_for
+from sync.pull_dispatch import execute_directions
 from sync.replay import ReplaySource, due_dead_letters
 from sync.retry import RetryPolicy
 from sync.settings import resolve
@@ -182,6 +184,11 @@ class Runner:
         until = datetime.fromisoformat(value)
         return until if until > self.clock() else None
 
+    def breaker_trip(self, pipe: Pipeline) -> BreakerTrip | None:
+        """The pipeline's tripped delete breaker (None: not tripped)."""
+        with self.db.connect() as conn:
+            return tripped(conn, pipe.name)
+
     def run_pipeline(
         self,
         pipe: Pipeline,
@@ -193,6 +200,11 @@ class Runner:
         source_override: Any = None,
     ) -> RunSummary:
         """Run one pipeline once (honouring a pause unless it is a dry run)."""
+        trip = None if dry_run else self.breaker_trip(pipe)
+        if trip is not None:  # paused until an operator resets the delete breaker
+            summary = RunSummary(pipe.name, "-", RunStatus.PAUSED)
+            summary.error = trip.message
+            return summary
         until = None if dry_run else self.paused_until(pipe)
         if until is not None:
             summary = RunSummary(pipe.name, "-", RunStatus.PAUSED, resume_at=until)
@@ -217,10 +229,11 @@ class Runner:
             target_system=self.config.connections[pipe.crm.connection].type,
             hooks=hooks_for(self.config, pipe),
         )
-        summary = run.execute()
+        summary = execute_directions(run)
         if summary.status is RunStatus.SUCCEEDED and not dry_run:
             with self.db.begin() as conn:
                 state.set_setting(conn, f"paused_until:{pipe.name}", None)
+                clear_allowance(conn, pipe.name)
         return summary
 
     def replay(

@@ -24,6 +24,8 @@ from mapping.config import Pipeline
 from mapping.transforms import get_path, is_blank
 from sync import state
 from sync.auditing import AuditTrail
+from sync.conflicts import apply_match_decisions
+from sync.deleted_links import clear_deleted, mark_deleted
 from sync.hashing import FieldHasher
 from sync.reconcile import ASSOC_PREFIX, Plan, Planned, dead_letter, parked_hashes
 from sync.retry import RetryPolicy, call
@@ -53,7 +55,14 @@ class Flushed:
     pending: list[tuple[str, str, str, str]] = field(default_factory=list)
     pending_done: list[tuple[str, str]] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
+    #: linked records deleted in B2Connect (links kept, marked deleted: a restore re-links)
     deleted: list[str] = field(default_factory=list)
+    #: records restored in B2Connect whose link is live again
+    restored: list[str] = field(default_factory=list)
+    #: deleted records that never reached the CRM (parked links to drop)
+    forgotten: list[str] = field(default_factory=list)
+    #: more state changes to make in the commit transaction
+    after: list[Callable[[sa.Connection, datetime], None]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     audit: list[AuditEvent] = field(default_factory=list)
 
@@ -81,7 +90,11 @@ class Flushed:
         state.add_conflicts(conn, name, self.conflicts, now)
         state.add_pending(conn, name, self.pending, now)
         state.remove_pending(conn, name, self.pending_done)
-        state.delete_links(conn, name, self.deleted)
+        state.delete_links(conn, name, self.forgotten)
+        mark_deleted(conn, name, self.deleted, "b2connect", now)
+        clear_deleted(conn, name, self.restored)
+        for step in self.after:
+            step(conn, now)
 
 
 @dataclass
@@ -98,6 +111,9 @@ class Writer:
     clock: Callable[[], datetime]
     db: sa.Engine
     trail: AuditTrail | None = None
+    #: deletions this run made so far, and its linked population (the delete breaker's)
+    deletions_done: int = 0
+    population: int | None = None
     _lengths: dict[str, dict[str, int | None]] = field(default_factory=dict)
     _targets: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -237,27 +253,21 @@ class Writer:
     # ------------------------------------------------------------------ steps
 
     def _deletions(self, plan: Plan, out: Flushed) -> None:
-        if not plan.deleted:
-            return
-        if (
-            self.pipeline.on_delete != "archive"
-            or Capability.DELETE not in self.target.capabilities
-        ):
-            out.counts["skipped"] += len(plan.deleted)
-            return
-        keys = [r.key for r in plan.deleted]
-        results = self._call(lambda: self.target.delete(self.pipeline.crm.object, keys), "delete")
-        for result in results:
-            if result.ok:
-                out.deleted.append(result.key)
-                out.counts["deleted"] += 1
-                if self.trail is not None:
-                    out.audit.append(self.trail.delete(self.pipeline, result.key, result.crm_id))
+        from sync.push_deletes import apply_deletions
+
+        apply_deletions(self, plan, out)
+
+    def load_link_ids(self, conn: sa.Connection, keys: Sequence[str]) -> dict[str, str | None]:
+        """CRM ids (None for parked links) of the linked ``keys``."""
+        return {
+            k: row.crm_id for k, row in state.load_links(conn, self.pipeline.name, keys).items()
+        }
 
     def _resolve_identities(self, writes: list[Planned], out: Flushed) -> list[Planned]:
         """Attach new records to existing CRM records by the match key; park ambiguity."""
         match = self.pipeline.match_key
         candidates = [p for p in writes if p.is_new and p.match_value]
+        candidates = apply_match_decisions(self, candidates, out)
         if match is None or not candidates or Capability.LOOKUP not in self.target.capabilities:
             return writes
         values = sorted({str(p.match_value) for p in candidates})
@@ -386,6 +396,10 @@ class Writer:
 
     def _call(self, fn: Callable[[], T], what: str) -> T:
         return call(fn, what=what, stop=self.stop, policy=self.retry)
+
+    def call(self, fn: Callable[[], T], what: str) -> T:
+        """Call the target with the run's retry policy."""
+        return self._call(fn, what)
 
     # ------------------------------------------------------------------ lines
 

@@ -17,19 +17,22 @@ import requests
 import structlog
 from pydantic import BaseModel
 
+from connectors.b2connect._consent import read_consents, write_consents
 from connectors.b2connect._delta import DeltaReader
 from connectors.b2connect._erase import Eraser
+from connectors.b2connect._fetch import RecordFetcher
 from connectors.b2connect._http import B2ConnectHttp
 from connectors.b2connect._orders import OrdersRescan
 from connectors.b2connect._schema import STREAMS, schema_of
 from connectors.b2connect._webhook import verify_webhook
 from connectors.b2connect._write import BackWriter
-from connectors.base import SecretResolver
+from connectors.base import ConsentPage, ConsentWrite, SecretResolver
 from connectors.errors import ConnectorError, Fatal, Retriable
 from connectors.records import (
     Capability,
     ErasureResult,
     Page,
+    Record,
     StreamSchema,
     Subject,
     WriteItem,
@@ -88,6 +91,7 @@ class B2ConnectConnector:
             self.http, page_size=orders_page_size, overlap=orders_overlap, tenant_id=tenant_id
         )
         self._writer = BackWriter(self.http)
+        self._fetcher = RecordFetcher(self.http, tenant_id=tenant_id)
         self._eraser = Eraser(self.http)
 
     @classmethod
@@ -125,6 +129,25 @@ class B2ConnectConnector:
                 )
             return self._orders.read(cursor)
         return self._delta.read(stream, cursor)
+
+    def fetch(self, stream: str, keys: Sequence[str]) -> dict[str, Record]:
+        """Current state of records by id (one GET each); deleted or unknown ones are absent."""
+        self._known(stream)
+        return self._fetcher.fetch(stream, keys)
+
+    # ---- consent
+
+    def read_consents(
+        self, mapping: Any, cursor: Mapping[str, Any] | None
+    ) -> Iterator[ConsentPage]:
+        """Consent changes since ``cursor`` (``mapping`` is unused: the vocabulary is ours)."""
+        del mapping
+        return read_consents(self._delta, cursor)
+
+    def write_consents(self, mapping: Any, writes: Sequence[ConsentWrite]) -> list[WriteResult]:
+        """Upsert decisions through ``POST /api/crm/consents``; one result per write."""
+        del mapping
+        return write_consents(self._writer, writes)
 
     def describe(self, stream: str) -> StreamSchema:
         """The contract's fields of ``stream`` (hard-coded: the API has no describe call)."""

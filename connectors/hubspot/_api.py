@@ -19,7 +19,9 @@ import structlog
 import urllib3
 from hubspot.crm.associations.v4 import exceptions as assoc_exc
 from hubspot.crm.contacts import exceptions as contacts_exc
+from hubspot.crm.lists import exceptions as lists_exc
 from hubspot.crm.objects import exceptions as objects_exc
+from hubspot.crm.objects.tasks import exceptions as tasks_exc
 from hubspot.crm.properties import exceptions as properties_exc
 from urllib3.util.retry import Retry
 
@@ -39,6 +41,8 @@ API_EXCEPTIONS: tuple[type[Exception], ...] = (
     properties_exc.ApiException,
     assoc_exc.ApiException,
     contacts_exc.ApiException,
+    lists_exc.ApiException,
+    tasks_exc.ApiException,
 )
 
 
@@ -93,8 +97,23 @@ class HubSpotApi:
     def contacts(self) -> Any:
         return self.client.crm.contacts.basic_api
 
+    @cached_property
+    def lists(self) -> Any:
+        return self.client.crm.lists.memberships_api
+
+    @cached_property
+    def lists_by_name(self) -> Any:
+        return self.client.crm.lists.lists_api
+
+    @cached_property
+    def tasks(self) -> Any:
+        return self.client.crm.objects.tasks.basic_api
+
     def _built(self) -> list[Any]:
-        names = ("basic", "batch", "search", "properties", "associations", "contacts")
+        names = (
+            *("basic", "batch", "search", "properties", "associations", "contacts"),
+            *("lists", "lists_by_name", "tasks"),
+        )
         return [self.__dict__[n] for n in names if n in self.__dict__]
 
     # ---- calls

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel
 
-from connectors.base import SecretResolver
+from connectors.base import ConsentPage, ConsentWrite, SecretResolver
 from connectors.errors import BudgetExhausted, Fatal, Retriable
 from connectors.records import (
     Capability,
@@ -20,9 +20,11 @@ from connectors.records import (
     WriteItem,
     WriteResult,
 )
-from mapping.config import HubSpotConnection
+from mapping.config import HubSpotConnection, HubSpotConsent
 
+from ._actions import HubSpotActions
 from ._api import HubSpotApi
+from ._consent import ConsentApi, read_properties
 from ._errors import AuthFailed
 from ._governor import RateGovernor
 from ._ops import Operations
@@ -34,7 +36,7 @@ from ._write import Upserter
 __all__ = ["HubSpotConnector"]
 
 
-class HubSpotConnector:
+class HubSpotConnector(HubSpotActions):
     """Streams are HubSpot object types (``contacts``, ``companies``, ``deals``, ``orders``...).
 
     Writes upsert on a unique id property (``b2connect_id`` unless told otherwise) that is
@@ -94,6 +96,7 @@ class HubSpotConnector:
             self.api, clock=clock, overlap_s=overlap_s, read_deletes=read_deletes
         )
         self._ops = Operations(self.api)
+        self._consent = ConsentApi(self.api)
 
     @classmethod
     def from_config(cls, config: Any, *, secrets: SecretResolver, **options: Any) -> Self:
@@ -176,6 +179,23 @@ class HubSpotConnector:
     ) -> list[WriteResult]:
         """Associate (from id, to id) pairs with a HUBSPOT_DEFINED type (see ``_types``)."""
         return self._ops.associate(from_object, to_object, pairs, type_id)
+
+    # ---- consent (communication preferences)
+
+    def read_consents(
+        self, mapping: HubSpotConsent, cursor: Mapping[str, Any] | None
+    ) -> Iterator[ConsentPage]:
+        """Subscription statuses of the contacts changed since ``cursor``."""
+        pages = self.read_changes("contacts", cursor, properties=read_properties(mapping))
+        return self._consent.contacts(pages, mapping)
+
+    def write_consents(
+        self, mapping: HubSpotConsent, writes: Sequence[ConsentWrite]
+    ) -> list[WriteResult]:
+        """Set subscription statuses (v4, or v3 which cannot resubscribe) of existing contacts."""
+        emails = [w.email for w in writes if w.email]
+        known = {k for k, ids in self.lookup("contacts", "email", emails).items() if ids}
+        return self._consent.write(mapping, writes, known)
 
     def erase(self, subject: Subject) -> ErasureResult:
         """GDPR delete of the contact (permanent; HubSpot blocklists the email)."""

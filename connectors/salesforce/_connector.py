@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from connectors.base import SecretResolver
+from connectors.base import ConsentPage, ConsentWrite, SecretResolver
 from connectors.errors import ConnectorError, Fatal
 from connectors.records import (
     Capability,
@@ -19,16 +19,24 @@ from connectors.records import (
     WriteItem,
     WriteResult,
 )
+from connectors.salesforce._actions import SalesforceActions
 from connectors.salesforce._api import Api, sobject
 from connectors.salesforce._auth import Authenticator, AuthSettings, resolve_secret
 from connectors.salesforce._budget import Budget
 from connectors.salesforce._bulk import upsert_bulk
+from connectors.salesforce._consent import (
+    consent_pages,
+    read_fields,
+    record_consent_pages,
+    write_consents,
+)
+from connectors.salesforce._consent_records import CONSENT_OBJECT, READ_FIELDS
 from connectors.salesforce._erase import delete_by_keys, erase
 from connectors.salesforce._http import CountingSession
 from connectors.salesforce._read import lookup, read_changes
 from connectors.salesforce._write import update_matched, upsert_collections
 from connectors.salesforce.soql import soql_identifier
-from mapping.config import SalesforceAuth, SalesforceConnection
+from mapping.config import SalesforceAuth, SalesforceConnection, SalesforceConsent
 
 __all__ = ["SalesforceConnector"]
 
@@ -44,7 +52,7 @@ def _literal(value: str) -> str:
     return value
 
 
-class SalesforceConnector:
+class SalesforceConnector(SalesforceActions):
     """Salesforce through simple-salesforce: sObject names are the streams."""
 
     name: ClassVar[str] = "salesforce"
@@ -97,6 +105,7 @@ class SalesforceConnector:
         #: every HTTP request made, keyed ``"METHOD /path/{template}"`` (emulator style)
         self.calls: Counter[str] = self.session.calls
         self._schemas: dict[str, StreamSchema] = {}
+        self._user_id: str | None = None
 
     @classmethod
     def from_config(
@@ -186,9 +195,45 @@ class SalesforceConnector:
         """Remove the person's Contacts for good and flag their Individuals."""
         return erase(self.api, subject, self.id_field, self.bulk_wait_s)
 
+    def read_consents(
+        self, mapping: SalesforceConsent, cursor: Mapping[str, Any] | None
+    ) -> Iterator[ConsentPage]:
+        """Opt-out checkboxes of the Contacts and ContactPointTypeConsent records changed since
+        ``cursor`` (``{"contact": ..., "records": ...}``, one cursor per object)."""
+        state: dict[str, Any] = {
+            "contact": (cursor or {}).get("contact"),
+            "records": (cursor or {}).get("records"),
+        }
+        if mapping.fields:
+            fields = read_fields(mapping, self.id_field)
+            pages = self.read_changes("Contact", state["contact"], read_fields=fields)
+            for page in consent_pages(pages, mapping, self.id_field):
+                state["contact"] = page.cursor or state["contact"]
+                yield ConsentPage(page.facts, dict(state))
+        if mapping.consent_records:
+            pages = self.read_changes(CONSENT_OBJECT, state["records"], read_fields=READ_FIELDS)
+            for page in record_consent_pages(self.api, pages, mapping, self.id_field):
+                state["records"] = page.cursor or state["records"]
+                yield ConsentPage(page.facts, dict(state))
+
+    def write_consents(
+        self, mapping: SalesforceConsent, writes: Sequence[ConsentWrite]
+    ) -> list[WriteResult]:
+        """Tick or untick the mapped opt-out checkbox on the person's Contacts."""
+        return write_consents(self.api, mapping, writes)
+
     def lookup(self, stream: str, field: str, values: Sequence[str]) -> dict[str, list[str]]:
         """Every record id whose ``field`` equals each value (emails case-insensitively)."""
         return lookup(self.api, stream, field, values)
+
+    def integration_user(self) -> str | None:
+        """Id of the user b2sync acts as (``/services/oauth2/userinfo``, asked once): changes
+        whose ``LastModifiedById`` is this user are b2sync's own writes."""
+        if self._user_id is None:
+            info = self.api.call(_userinfo)
+            user = info.get("user_id") if isinstance(info, Mapping) else None
+            self._user_id = str(user) if user else None
+        return self._user_id
 
     def describe(self, stream: str) -> StreamSchema:
         """Fields of sObject ``stream`` from ``sobjects/{S}/describe`` (cached)."""
@@ -207,6 +252,12 @@ class SalesforceConnector:
     def _default_fields(self, stream: str) -> list[str]:
         schema = self.describe(stream)
         return [f.name for f in schema.fields.values() if f.type not in _SKIPPED_TYPES]
+
+
+def _userinfo(sf: Any) -> Any:
+    """The OpenID Connect userinfo document of the session's user."""
+    url = f"https://{sf.sf_instance}/services/oauth2/userinfo"
+    return sf._call_salesforce("GET", url, name="userinfo").json()
 
 
 def _fields(raw: Mapping[str, Any]) -> dict[str, FieldInfo]:

@@ -16,6 +16,7 @@ from ._batch import BatchRoutes
 from ._commprefs import CommPrefs
 from ._commprefs_v4 import CommPrefsV4
 from ._limits import MESSAGES, TEN_SECONDLY, RateLimiter
+from ._lists import ListRoutes
 from ._objects import ObjectRoutes
 from ._properties import PropertyRoutes
 from ._schema import ObjectType, association_types, resolve_type
@@ -72,6 +73,7 @@ class HubSpotEmulator(BaseEmulator):
         if webhook_url:
             self.webhooks = self._sender(webhook_url)
         self.commprefs = CommPrefs(self)
+        self.lists = ListRoutes(self)
         super().__init__(clock=clock)
         self.app.add_exception_handler(404, self._no_route)
         self.app.add_exception_handler(405, self._no_route)
@@ -96,6 +98,7 @@ class HubSpotEmulator(BaseEmulator):
         AssociationRoutes(self).register()
         self.commprefs.register()
         CommPrefsV4(self, self.commprefs).register()
+        self.lists.register()
 
     def dispatch(self, handler: Callable[[EmuRequest], Response], req: EmuRequest) -> Response:
         if req.path.startswith("/_emulator/"):
@@ -269,6 +272,7 @@ class HubSpotEmulator(BaseEmulator):
         self.store.reset()
         self.store.search_lag_s = 0.0
         self.commprefs.reset()
+        self.lists.reset()
         self.commprefs.require_legal_basis = False
         self.limits.reset()
         self.webhook_api_changes = False

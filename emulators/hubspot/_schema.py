@@ -77,6 +77,15 @@ OBJECT_TYPES: dict[str, ObjectType] = {
             "line_item",
         ),
         ObjectType(
+            "tasks",
+            "0-27",
+            "task",
+            "hs_lastmodifieddate",
+            "hs_createdate",
+            ("hs_createdate", "hs_lastmodifieddate", "hs_object_id", "hs_task_subject"),
+            "object",
+        ),
+        ObjectType(
             "orders",
             "0-123",
             "order",
@@ -204,6 +213,31 @@ def _p(name: str, label: str, kind: str = "string", **kw: Any) -> PropertyDef:
     return PropertyDef(name, label, kind, **kw)
 
 
+TASK_STATUS = _opts("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED")
+TASK_PRIORITY = _opts("LOW", "MEDIUM", "HIGH")
+TASK_TYPE = _opts("CALL", "EMAIL", "TODO")
+
+
+def _insights_properties() -> list[PropertyDef]:
+    """Custom contact properties a portal creates for b2sync's insights (issue 9)."""
+    custom: dict[str, Any] = {"group_name": "b2sync_insights", "hubspot_defined": False}
+    return [
+        _p("b2c_ltv", "Lifetime value", "number", **custom),
+        _p("b2c_order_count", "Order count", "number", **custom),
+        _p("b2c_aov", "Average order value", "number", **custom),
+        _p("b2c_last_order_date", "Last order date", "datetime", **custom),
+        _p("b2c_trailing_12m_spend", "Spend, last 12 months", "number", **custom),
+        _p("b2c_rfm_code", "RFM code", **custom),
+        _p("b2c_rfm_segment", "RFM segment", **custom),
+        _p("b2c_lifecycle_stage", "Retention stage", **custom),
+        _p("b2c_vip", "VIP", "bool", **custom),
+        _p("b2c_lead_score", "Lead score", "number", **custom),
+        _p("b2c_lead_tier", "Lead tier", **custom),
+        _p("b2c_loyalty_tier", "Loyalty tier", **custom),
+        _p("b2c_segments", "Segments", **custom),
+    ]
+
+
 def _common(ot: ObjectType) -> list[PropertyDef]:
     return [
         _p(ot.created_prop, "Create Date", "datetime", read_only=True),
@@ -232,6 +266,7 @@ def _seed_specific(name: str) -> list[PropertyDef]:
             _p("mobilephone", "Mobile Phone Number"),
             _p("company", "Company Name"),
             _p("jobtitle", "Job Title"),
+            _p("hubspot_owner_id", "Contact owner"),
             _p("website", "Website URL"),
             *_address(),
             _p("lifecyclestage", "Lifecycle Stage", "enumeration", options=LIFECYCLE),
@@ -244,6 +279,7 @@ def _seed_specific(name: str) -> list[PropertyDef]:
                 field_type="checkbox",
                 options=LEGAL_BASIS_LABELS,
             ),
+            *_insights_properties(),
         ]
     if name == "companies":
         return [
@@ -288,6 +324,16 @@ def _seed_specific(name: str) -> list[PropertyDef]:
             _p("discount", "Unit discount", "number"),
             _p("tax", "Tax", "number"),
             _p("hs_line_item_currency_code", "Currency"),
+        ]
+    if name == "tasks":
+        return [
+            _p("hs_timestamp", "Due date", "datetime"),
+            _p("hs_task_subject", "Task Title"),
+            _p("hs_task_body", "Task notes", field_type="textarea"),
+            _p("hs_task_status", "Task Status", "enumeration", options=TASK_STATUS),
+            _p("hs_task_priority", "Priority", "enumeration", options=TASK_PRIORITY),
+            _p("hs_task_type", "Task Type", "enumeration", options=TASK_TYPE),
+            _p("hubspot_owner_id", "Assigned to"),
         ]
     return [
         _p("hs_order_name", "Name"),
@@ -339,6 +385,7 @@ _PAIRS: dict[tuple[str, str], list[tuple[int, int, str | None]]] = {
     ("order", "company"): [(509, 510, None)],
     ("deal", "order"): [(511, 512, None)],
     ("order", "line_item"): [(513, 514, None)],
+    ("task", "contact"): [(204, 203, None)],
 }
 
 

@@ -25,6 +25,9 @@ from ._values import SaveError
 
 __all__ = ["SalesforceEmulator"]
 
+#: campaigns seeded at start and reset (workflow rules add contacts to them)
+CAMPAIGNS = ("B2C Onboarding", "B2C VIP", "B2C Win-back", "B2C Churned")
+
 _ADMIN_VERSION = "v59.0"
 _GENERIC = {
     "UNAUTHORIZED": ("INVALID_SESSION_ID", "Session expired or invalid"),
@@ -84,6 +87,7 @@ class SalesforceEmulator(BaseEmulator):
         self._tls: TlsFiles | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         super().__init__(clock=clock)
+        self._seed_campaigns()
 
     # ---- public knobs
 
@@ -138,6 +142,7 @@ class SalesforceEmulator(BaseEmulator):
         _bulk2.register(self)
         for slash in ("", "/"):
             self.route("GET", f"{API}/limits{slash}", self._limits, name=f"{API}/limits")
+        self.route("GET", "/services/oauth2/userinfo", self._userinfo)
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             self.route(method, "/services/{rest:path}", self._not_found)
 
@@ -206,6 +211,14 @@ class SalesforceEmulator(BaseEmulator):
         self.jobs.clear()
         self.cursors.clear()
         self._session_id = self._initial_session
+        self._seed_campaigns()
+
+    def _seed_campaigns(self) -> None:
+        """Campaigns the org set up for b2sync's workflow rules (config.yaml names them)."""
+        for name in CAMPAIGNS:
+            self.store.create(
+                "Campaign", {"Name": name, "Status": "In Progress", "IsActive": True}, ADMIN_USER_ID
+            )
 
     # ---- admin API
 
@@ -253,6 +266,18 @@ class SalesforceEmulator(BaseEmulator):
         api_version(req)
         records = sum(len(rows) for rows in self.store.rows.values())
         return json_response(self.limits.body(records * 2 // 1024))
+
+    def _userinfo(self, _req: EmuRequest) -> Response:
+        """OpenID Connect userinfo of the session's user (the integration user)."""
+        user = self.store.rows["User"].get(self.integration_user_id, {})
+        return json_response(
+            {
+                "user_id": self.integration_user_id,
+                "organization_id": "00D000000000001AAA",
+                "preferred_username": user.get("Username"),
+                "name": user.get("Name"),
+            }
+        )
 
     def _not_found(self, _req: EmuRequest) -> Response:
         raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")

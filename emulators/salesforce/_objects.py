@@ -92,6 +92,30 @@ def _address(prefix: str) -> list[Field]:
     ]
 
 
+def _insights_fields() -> list[Field]:
+    """Custom Contact fields an org creates for b2sync's insights (issue 9)."""
+    number: dict[str, Any] = {"precision": 18, "scale": 0}
+    return [
+        money("LTV__c", label="Lifetime Value"),
+        Field("Order_Count__c", "double", label="Order Count", **number),
+        money("AOV__c", label="Average Order Value"),
+        Field("Last_Order_Date__c", "datetime", label="Last Order Date"),
+        money("Trailing_12m_Spend__c", label="Spend Last 12 Months"),
+        text("RFM_Code__c", 3, label="RFM Code"),
+        text("RFM_Segment__c", 32, label="RFM Segment"),
+        pick(
+            "Lifecycle_Stage__c",
+            ("prospect", "customer", "active", "at_risk", "churned"),
+            label="Retention Stage",
+        ),
+        flag("VIP__c", "VIP"),
+        Field("Lead_Score__c", "double", label="Lead Score", **number),
+        text("Lead_Tier__c", 16, label="Lead Tier"),
+        text("Loyalty_Tier__c", 16, label="Loyalty Tier"),
+        text("Segments__c", 255, label="Segments"),
+    ]
+
+
 _ACCOUNT = sobject(
     "Account",
     "001",
@@ -133,6 +157,7 @@ _CONTACT = sobject(
         pick("LeadSource", ("Web", "Phone Inquiry", "Partner Referral", "Webshop", "Other")),
         Field("Description", "textarea", length=32000),
         ext_id(),
+        *_insights_fields(),
     ],
     name_kind="compound",
 )

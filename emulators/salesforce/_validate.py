@@ -54,7 +54,21 @@ def prepare(
     _check_required(sobj, values, creating=creating)
     _check_references(store, sobj, values)
     _check_unique(store, sobj, values, rid)
+    if creating and sobj.name == "CampaignMember":
+        _check_new_member(store, values)
     return values
+
+
+def _check_new_member(store: Store, values: dict[str, Any]) -> None:
+    """A contact is a member of a campaign at most once (Salesforce: DUPLICATE_VALUE)."""
+    campaign, contact = values.get("CampaignId"), values.get("ContactId")
+    for member in store.live("CampaignMember"):
+        if member.get("CampaignId") == campaign and member.get("ContactId") == contact:
+            raise SaveError(
+                "DUPLICATE_VALUE",
+                "Already a campaign member.",
+                ["ContactId"],
+            )
 
 
 def _apply_defaults(sobj: SObject, values: dict[str, Any]) -> None:

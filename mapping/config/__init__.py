@@ -2,6 +2,26 @@
 
 from __future__ import annotations
 
+from mapping.config._consent import (
+    ConsentRequirement,
+    ConsentSchedule,
+    ConsentSettings,
+    HubSpotConsent,
+    HubSpotSubscription,
+    OnWithdraw,
+    SalesforceConsent,
+    SalesforceConsentField,
+    SalesforceConsentRecord,
+)
+from mapping.config._deletes import DeleteBreaker, DeletePolicy, OnDelete, SyncDirection
+from mapping.config._insights import (
+    InsightsConfig,
+    LoyaltyTiers,
+    ReportTargets,
+    RuleAction,
+    Transition,
+    WorkflowRule,
+)
 from mapping.config._loader import SECRET_KEY_RE, ConfigError, ConfigIssue, parse_config
 from mapping.config._models import (
     TRANSFORM_NAMES,
@@ -25,6 +45,7 @@ from mapping.config._models import (
     is_reference,
 )
 from mapping.config._references import UnresolvedReference, resolve_reference
+from mapping.config._retention import RetentionSettings
 from mapping.config._schema import json_schema
 
 __all__ = [
@@ -37,19 +58,39 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigIssue",
+    "ConsentRequirement",
+    "ConsentSchedule",
+    "ConsentSettings",
     "CrmSide",
+    "DeleteBreaker",
+    "DeletePolicy",
     "Direction",
     "FieldMapping",
     "HttpSettings",
     "HubSpotConnection",
+    "HubSpotConsent",
+    "HubSpotSubscription",
+    "InsightsConfig",
     "Lines",
+    "LoyaltyTiers",
     "MatchKey",
+    "OnDelete",
+    "OnWithdraw",
     "Pipeline",
+    "ReportTargets",
+    "RetentionSettings",
     "Rule",
+    "RuleAction",
     "SalesforceAuth",
     "SalesforceConnection",
+    "SalesforceConsent",
+    "SalesforceConsentField",
+    "SalesforceConsentRecord",
     "Schedule",
+    "SyncDirection",
+    "Transition",
     "UnresolvedReference",
+    "WorkflowRule",
     "is_reference",
     "json_schema",
     "parse_config",

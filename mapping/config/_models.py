@@ -18,6 +18,11 @@ from pydantic import (
     model_validator,
 )
 
+from mapping.config._consent import ConsentRequirement, ConsentSettings, OnWithdraw
+from mapping.config._deletes import DeleteBreaker, OnDelete, OnDeleteSetting
+from mapping.config._insights import InsightsConfig
+from mapping.config._retention import RetentionSettings
+
 __all__ = [
     "TRANSFORM_NAMES",
     "Association",
@@ -362,9 +367,23 @@ class Pipeline(_Frozen):
     batch_size: int | None = Field(
         default=None, ge=1, le=50_000, description="Records per write flush (default 2,000)"
     )
-    on_delete: Literal["ignore", "archive"] = Field(
-        default="ignore",
-        description="A record deleted in B2Connect: leave the CRM record (ignore) or archive it",
+    on_delete: OnDeleteSetting = Field(
+        default_factory=OnDelete,
+        description="What a deletion does on the other side: one policy (to the CRM) or "
+        "{to_crm: ignore|archive|delete, to_b2connect: ignore|archive|delete}",
+    )
+    delete_breaker: DeleteBreaker = Field(
+        default_factory=DeleteBreaker,
+        description="Pause the pipeline instead of deleting more than this in one run",
+    )
+    require_consent: ConsentRequirement | None = Field(
+        default=None, description="Push only people with this consent granted (consent sync)"
+    )
+    on_withdraw: OnWithdraw = Field(
+        default="unsubscribe_only",
+        description="A pushed person withdraws the required consent: keep (record stays and "
+        "stays synced), unsubscribe_only (record stays, no longer pushed; the unsubscribe is "
+        "propagated) or archive (record archived/deleted in the CRM)",
     )
     enabled: bool = True
     fields: list[FieldMapping] = Field(min_length=1)
@@ -427,8 +446,15 @@ class Config(_Frozen):
     )
     http: HttpSettings = Field(default_factory=HttpSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    insights: InsightsConfig = Field(default_factory=InsightsConfig)
     connections: dict[str, Connection]
     pipelines: list[Pipeline] = Field(default_factory=list)
+    consent: ConsentSettings | None = Field(
+        default=None, description="Consent sync between B2Connect and the CRMs"
+    )
+    retention: RetentionSettings | None = Field(
+        default=None, description="Purge people inactive for too long (erase or archive)"
+    )
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Cross-references the models cannot check alone: (location, message) pairs."""

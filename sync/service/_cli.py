@@ -151,10 +151,14 @@ def _print_status(rows: list[dict[str, Any]], totals: dict[str, int]) -> None:
             str(run.get("records_read", "-")), str(run.get("records_written", "-")),
             str(run.get("records_failed", "-")), str(run.get("api_calls", "-")),
             "-" if lag is None else f"{lag:.0f}s", str(row["dead_letters_pending"]),
-            str(row["conflicts_open"]), row["paused_until"] or "-",
+            str(row["conflicts_open"]),
+            row["paused_until"] or ("until resumed" if row.get("delete_breaker") else "-"),
         )  # fmt: skip
     console = make_console()
     console.print(table)
+    for row in rows:
+        if row.get("delete_breaker"):
+            console.print(f"{row['pipeline']}: {row['delete_breaker']['message']}")
     console.print(
         f"open conflicts {totals['conflicts_open']}, pending dead letters "
         f"{totals['dead_letters_pending']}, erasures pending {totals['erasures_pending']}"

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 import structlog
 
 from audit.errors import MasterKeyError
+from consent.erasure_daemon import PrivacyTasks
 from mapping.config import Config, ConfigError
 from store import StoreUnavailable
 from sync.runner import Runner
@@ -76,6 +77,7 @@ class Daemon:
         self._runner: Runner | None = None
         self._scheduler: PipelineScheduler | None = None
         self._http: HttpServer | None = None
+        self.privacy = PrivacyTasks(lambda: self.runner)
         self.metrics = Metrics(lambda: self.runner.db, lambda: self.runner.select(None))
 
     # ------------------------------------------------------------------ parts
@@ -122,9 +124,10 @@ class Daemon:
         self._runner = self._factory(self._config)
         pipelines = self.runner.select(None)
         self._scheduler = PipelineScheduler(
-            lambda: self.runner, self.metrics, workers=len(pipelines), debounce_s=self._debounce
+            lambda: self.runner, self.metrics, workers=len(pipelines) + 1, debounce_s=self._debounce
         )
         self.scheduler.start(pipelines)
+        self.privacy.schedule(self.scheduler)
         self._http = HttpServer(self, *self.listen)
         host, port = self._http.start()
         self._write_pid()
@@ -184,6 +187,7 @@ class Daemon:
         old, self._runner, self._config = self.runner, runner, config
         old.close()
         self.scheduler.apply(runner.select(None))
+        self.privacy.schedule(self.scheduler)
         if not self._stopping:
             self.scheduler.resume()
         log.info("config.reloaded", pipelines=[p.name for p in runner.select(None)])
@@ -232,6 +236,12 @@ class Daemon:
             return
         for name in names:
             self._scheduler.mark_due(name, trigger)
+
+    def file_erasures(self, items: list[Any]) -> None:
+        if self._stopping or self._scheduler is None:
+            return
+        self.privacy.receive(items)
+        self._scheduler.kick_task("erasure")
 
     def count_webhook(self, source: str, outcome: str) -> None:
         self.metrics.webhooks.labels(source, outcome).inc()

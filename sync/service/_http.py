@@ -43,6 +43,7 @@ class Service(Protocol):
     def metrics_text(self) -> bytes: ...
     def status_token(self) -> str | None: ...
     def count_webhook(self, source: str, outcome: str) -> None: ...
+    def file_erasures(self, items: list[Any]) -> None: ...
 
 
 class _TooLarge(Exception):
@@ -136,6 +137,8 @@ def _finish(service: Service, source: str, outcome: WebhookOutcome) -> Response:
     )  # fmt: skip
     if outcome.status == 202 and outcome.pipelines:
         service.mark_due(outcome.pipelines, "webhook")
+    if outcome.status == 202 and outcome.erasures:
+        service.file_erasures(outcome.erasures)
     return JSONResponse(outcome.body(), status_code=outcome.status)
 
 

@@ -37,6 +37,8 @@ _OUTCOMES = {
     "skipped": "skipped",
     "dead_lettered": "dead_lettered",
 }
+#: the pull half of a ``direction: both`` run counts under the same labels (sync.pull_dispatch)
+_OUTCOMES.update({f"pull_{key}": label for key, label in list(_OUTCOMES.items())})
 _BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, float("inf"))
 
 
@@ -87,6 +89,14 @@ class _StoreCollector(Collector):
         erasures = GaugeMetricFamily(
             "b2sync_erasures_pending", "Erasure requests not completed yet"
         )
+        overdue = GaugeMetricFamily(
+            "b2sync_erasures_overdue", "Erasure requests past their 30-day deadline"
+        )
+        breaker = GaugeMetricFamily(
+            "b2sync_delete_breaker_tripped",
+            "1 while the pipeline's delete breaker holds it paused (b2sync pipelines resume)",
+            labels=["pipeline"],
+        )
         try:
             with self._db().connect() as conn:
                 rows = pipeline_status(conn, self._pipelines(), self._clock())
@@ -99,8 +109,10 @@ class _StoreCollector(Collector):
                 lag.add_metric([row["pipeline"]], float(row["lag_seconds"]))
             dead.add_metric([row["pipeline"]], float(row["dead_letters_pending"]))
             conflicts.add_metric([row["pipeline"]], float(row["conflicts_open"]))
+            breaker.add_metric([row["pipeline"]], 0.0 if row["delete_breaker"] is None else 1.0)
         erasures.add_metric([], float(totals["erasures_pending"]))
-        yield from (lag, dead, conflicts, erasures)
+        overdue.add_metric([], float(totals["erasures_overdue"]))
+        yield from (lag, dead, conflicts, erasures, overdue, breaker)
 
 
 class Metrics:

@@ -39,6 +39,19 @@ _PIPELINE = {
         "dead_letters_pending": {"type": "integer"},
         "conflicts_open": {"type": "integer"},
         "paused_until": {"type": "string", "format": "date-time", "nullable": True},
+        "delete_breaker": {
+            "type": "object",
+            "nullable": True,
+            "description": "A tripped delete breaker: runs wait for `b2sync pipelines resume`",
+            "properties": {
+                "direction": {"type": "string", "enum": ["to_crm", "to_b2connect"]},
+                "deletes": {"type": "integer"},
+                "population": {"type": "integer"},
+                "limit": {"type": "integer"},
+                "tripped_at": {"type": "string", "format": "date-time"},
+                "message": {"type": "string"},
+            },
+        },
     },
 }
 

@@ -27,9 +27,13 @@ from store.models import RunStatus
 from sync.runner import Runner
 from sync.service._metrics import CallTracker, Metrics
 
-__all__ = ["PipelineScheduler", "trigger_for"]
+__all__ = ["TASK_PREFIX", "PipelineScheduler", "trigger_for"]
 
 log = structlog.get_logger("b2sync.service.scheduler")
+#: job ids of tasks that are not pipelines (pipeline names cannot contain ':')
+TASK_PREFIX = "task:"
+#: the insights refresh runs at least this often (and soon after orders arrive)
+INSIGHTS_EVERY_S = 300
 
 
 def trigger_for(pipe: Pipeline) -> IntervalTrigger | CronTrigger:
@@ -88,7 +92,7 @@ class PipelineScheduler:
         """Make the jobs match ``pipelines``: drop gone ones, (re)schedule the rest."""
         wanted = {p.name: p for p in pipelines}
         for job in self._scheduler.get_jobs():
-            if job.id not in wanted:
+            if job.id not in wanted and not job.id.startswith(TASK_PREFIX):
                 job.remove()
         now = self._clock()
         for pipe in pipelines:
@@ -100,6 +104,63 @@ class PipelineScheduler:
                 )  # fmt: skip
             else:
                 self._scheduler.reschedule_job(pipe.name, trigger=trigger_for(pipe))
+        self._apply_consent()
+        self._apply_insights()
+
+    def _apply_insights(self) -> None:
+        """The insights refresh runs as a task every 5 minutes and after each orders run."""
+        if self._runner().config.insights.enabled:
+            self.add_task("insights", self._run_insights, INSIGHTS_EVERY_S, first_in_s=30)
+        else:
+            self.remove_task("insights")
+
+    def _run_insights(self) -> None:
+        from insights.refresh import InsightsRefresh  # sync imports insights lazily
+
+        runner = self._runner()
+        if runner.stop.is_set():
+            return
+        refresh = InsightsRefresh.for_runner(runner)
+        names = sorted(
+            {p.crm.connection for t in refresh.tenants() for p in refresh.customer_pipelines(t)}
+        )
+        with ExitStack() as stack:
+            for name in names:
+                stack.enter_context(self._conn_lock(name))
+            summaries = refresh.run()
+            for name in names:
+                self._metrics.observe_calls(name, self._calls.delta(name, runner.connector(name)))
+        for s in summaries:
+            log.info(
+                "insights.run_finished",
+                full=s.full,
+                recomputed=s.recomputed,
+                fired=sum(s.fired.values()),
+            )
+
+    def _apply_consent(self) -> None:
+        """The consent sync runs as a task when the config has a ``consent:`` section."""
+        settings = self._runner().config.consent
+        if settings is None:
+            self.remove_task("consent")
+        else:
+            self.add_task("consent", self._run_consent, settings.schedule.seconds)
+
+    def _run_consent(self) -> None:
+        from consent.consent_service import consent_sync_for  # sync imports consent lazily
+
+        runner = self._runner()
+        if runner.config.consent is None or runner.stop.is_set():
+            return
+        names = sorted(set(runner.config.consent.connections().values()))
+        with ExitStack() as stack:
+            for name in names:
+                stack.enter_context(self._conn_lock(name))
+            summary = consent_sync_for(runner).run()
+            for name in names:  # its API calls count like a pipeline's
+                delta = self._calls.delta(name, runner.connector(name))
+                self._metrics.observe_calls(name, delta)
+        log.info("consent.run_finished", decisions=summary.decisions, errors=len(summary.errors))
 
     def pause(self) -> None:
         """Stop starting runs (running ones go on)."""
@@ -131,7 +192,38 @@ class PipelineScheduler:
         with self._lock:
             return dict(self._running)
 
-    # ------------------------------------------------------------------ run now
+    # ------------------------------------------------------------------ tasks
+
+    def add_task(
+        self, name: str, fn: Callable[[], object], seconds: int, *, first_in_s: float = 0.0
+    ) -> None:
+        """A recurring job that is not a pipeline (erasure steps, retention), one at a time;
+        it takes :meth:`connection_lock` around its own calls. Added again: rescheduled."""
+
+        def run() -> None:
+            try:
+                fn()
+            except Exception as exc:  # a bug must not kill the scheduler thread
+                log.exception("task.crashed", task=name, error=type(exc).__name__)
+
+        self._scheduler.add_job(
+            run, IntervalTrigger(seconds=seconds, timezone=UTC), id=TASK_PREFIX + name,
+            name=TASK_PREFIX + name, replace_existing=True,
+            next_run_time=self._clock() + timedelta(seconds=first_in_s),
+        )  # fmt: skip
+
+    def connection_lock(self, connection: str) -> threading.Lock:
+        """The lock pipeline runs hold on ``connection`` (connectors are not thread-safe)."""
+        return self._conn_lock(connection)
+
+    def remove_task(self, name: str) -> None:
+        """Drop a task (e.g. retention turned off by a reload)."""
+        if self._scheduler.get_job(TASK_PREFIX + name) is not None:
+            self._scheduler.remove_job(TASK_PREFIX + name)
+
+    def kick_task(self, name: str) -> None:
+        """Run a task soon (debounced), e.g. when a webhook brought an erasure request."""
+        self._kick(TASK_PREFIX + name, self._debounce)
 
     def mark_due(self, name: str, trigger: str = "webhook") -> bool:
         """Run pipeline ``name`` soon (debounced); False if it is not scheduled."""
@@ -207,6 +299,8 @@ class PipelineScheduler:
         started = time.monotonic()
         summary = runner.run_pipeline(pipe, trigger=trigger)
         replayed = runner.replay(pipe) if summary.status is RunStatus.SUCCEEDED else None
+        if pipe.b2connect.stream == "orders" and summary.counts["read"]:
+            self.kick_task("insights")  # new orders: recompute their customers soon
         seconds = time.monotonic() - started
         self._metrics.observe_run(pipe, summary, seconds)
         if replayed is not None:

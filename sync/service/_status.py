@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +16,7 @@ from store.models import (
     RunStatus,
     metadata,
 )
+from sync.breaker import BreakerTrip, tripped_all
 
 __all__ = ["StoreTotals", "pipeline_status", "store_totals"]
 
@@ -83,6 +84,7 @@ def pipeline_status(
     dead = _count_by_pipeline(conn, _dead, DeadLetterStatus.PENDING.value)
     conflicts = _count_by_pipeline(conn, _conflicts, ConflictStatus.OPEN.value)
     paused = _paused(conn, names, now)
+    trips = tripped_all(conn)
     out: list[dict[str, Any]] = []
     for pipe in pipelines:
         run = last.get(pipe.name)
@@ -99,9 +101,24 @@ def pipeline_status(
                 "dead_letters_pending": dead.get(pipe.name, 0),
                 "conflicts_open": conflicts.get(pipe.name, 0),
                 "paused_until": paused.get(pipe.name),
+                "delete_breaker": _trip_json(trips.get(pipe.name)),
             }
         )
     return out
+
+
+def _trip_json(trip: BreakerTrip | None) -> dict[str, Any] | None:
+    """A tripped delete breaker (counts only): the pipeline waits for an operator."""
+    if trip is None:
+        return None
+    return {
+        "direction": trip.direction,
+        "deletes": trip.deletes,
+        "population": trip.population,
+        "limit": trip.limit,
+        "tripped_at": _iso(trip.tripped_at),
+        "message": trip.message,
+    }
 
 
 def _run_json(run: sa.Row[Any]) -> dict[str, Any]:
@@ -121,7 +138,8 @@ def _run_json(run: sa.Row[Any]) -> dict[str, Any]:
 
 
 class StoreTotals(dict[str, int]):
-    """Store-wide counts: open conflicts, pending dead letters, erasures not completed."""
+    """Store-wide counts: open conflicts, pending dead letters, erasures not completed (and
+    past their 30-day deadline)."""
 
 
 def store_totals(conn: sa.Connection) -> StoreTotals:
@@ -136,4 +154,11 @@ def store_totals(conn: sa.Connection) -> StoreTotals:
         conflicts_open=count(_conflicts, _conflicts.c.status == ConflictStatus.OPEN.value),
         dead_letters_pending=count(_dead, _dead.c.status == DeadLetterStatus.PENDING.value),
         erasures_pending=count(_erasures, _erasures.c.status != ErasureStatus.COMPLETED.value),
+        erasures_overdue=count(
+            _erasures,
+            sa.and_(
+                _erasures.c.status != ErasureStatus.COMPLETED.value,
+                _erasures.c.due_at < datetime.now(UTC),
+            ),
+        ),
     )

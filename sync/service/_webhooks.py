@@ -17,7 +17,9 @@ from typing import Any
 from hubspot.utils.signature import Signature
 
 from connectors.b2connect import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_webhook
+from consent.erasure_sources import b2connect_webhook_erasures, hubspot_webhook_erasures
 from mapping.config import B2ConnectConnection, Config, Direction, HubSpotConnection
+from sync.service._scheduler import TASK_PREFIX
 from sync.settings import SecretError, resolve
 
 __all__ = [
@@ -44,6 +46,8 @@ B2CONNECT_STREAMS = {
     "consent": "consents",
     "erasure": "erasures",
 }
+#: the consent sync's scheduler task, made due by consent and subscription changes
+CONSENT_TASK = TASK_PREFIX + "consent"
 #: HubSpot subscription prefix -> CRM object
 HUBSPOT_OBJECTS = {
     "contact": "contacts",
@@ -63,6 +67,8 @@ class WebhookOutcome:
     status: int
     reason: str
     pipelines: list[str] = field(default_factory=list)
+    #: erasure requests the delivery carried (``consent.erasure_sources.IntakeItem``)
+    erasures: list[Any] = field(default_factory=list)
 
     def body(self) -> dict[str, Any]:
         return {"status": self.reason, "pipelines": self.pipelines}
@@ -138,7 +144,9 @@ def b2connect_delivery(
         and p.b2connect.connection in verified
         and _tenant_matches(verified[p.b2connect.connection], tenant)
     ]
-    return WebhookOutcome(202, "accepted", names)
+    if config.consent is not None and stream == "consents":
+        names.append(CONSENT_TASK)
+    return WebhookOutcome(202, "accepted", names, b2connect_webhook_erasures(event))
 
 
 def _tenant_matches(conn: B2ConnectConnection, tenant: str) -> bool:
@@ -205,7 +213,14 @@ def hubspot_delivery(
         and p.crm.object in objects
         and p.direction in (Direction.pull, Direction.both)
     ]
-    return WebhookOutcome(202, "accepted", names)
+    if config.consent is not None and any(_subscription_change(e) for e in fresh):
+        names.append(CONSENT_TASK)
+    return WebhookOutcome(202, "accepted", names, hubspot_webhook_erasures(fresh))
+
+
+def _subscription_change(event: dict[str, Any]) -> bool:
+    """A contact's subscription status changed (HubSpot mirrors it in hs_email_optout*)."""
+    return str(event.get("propertyName", "")).startswith("hs_email_optout")
 
 
 def _hubspot_id(event: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from connectors.b2connect import sign_webhook
 from daemon import app
-from mapping.config import Config, parse_config
+from mapping.config import Config, Direction, parse_config
 from sync.service._http import build_app
 from sync.service._webhooks import (
     SeenEvents,
@@ -107,12 +107,29 @@ def test_hubspot_v3_signature_checks_body_and_freshness() -> None:
 
 def test_hubspot_event_without_pull_pipelines_marks_nothing(config: Config) -> None:
     """A signed HubSpot contact event is 202; push-only pipelines are not made due."""
+    push_only = config.model_copy(
+        update={
+            "pipelines": [
+                p.model_copy(update={"direction": Direction.push}) for p in config.pipelines
+            ]
+        }
+    )
     uri = "https://sync.example/webhooks/hubspot"
     body = json.dumps([{"eventId": 7, "subscriptionType": "contact.propertyChange"}]).encode()
     outcome = hubspot_delivery(
-        config, _hs_headers(uri, body, int(NOW * 1000)), body, uri, NOW, SeenEvents()
+        push_only, _hs_headers(uri, body, int(NOW * 1000)), body, uri, NOW, SeenEvents()
     )
     assert (outcome.status, outcome.pipelines) == (202, [])
+
+
+def test_hubspot_contact_event_makes_the_two_way_pipeline_due(config: Config) -> None:
+    """The shipped customers↔contacts pipeline pulls: a contact change makes it due."""
+    uri = "https://sync.example/webhooks/hubspot"
+    body = json.dumps([{"eventId": 8, "subscriptionType": "contact.propertyChange"}]).encode()
+    outcome = hubspot_delivery(
+        config, _hs_headers(uri, body, int(NOW * 1000)), body, uri, NOW, SeenEvents()
+    )
+    assert (outcome.status, outcome.pipelines) == (202, ["customers-to-hubspot"])
 
 
 class _Service:

@@ -1,0 +1,76 @@
+"""The daemon's privacy tasks: erasure intake and steps every minute, retention on its own
+schedule. Webhook-borne requests wait in an inbox the erasure task drains (the HTTP thread
+only queues them, it never calls a system)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import structlog
+
+from consent.erasure_service import Guard, desk_for, no_guard, processor_for
+from consent.erasure_sources import IntakeItem, file_all, poll_sources
+from consent.retention import run_retention
+from sync.runner import Runner
+
+__all__ = ["ERASURE_EVERY_S", "PrivacyTasks"]
+
+log = structlog.get_logger(__name__)
+ERASURE_EVERY_S = 60
+
+
+class TaskScheduler(Protocol):
+    """What the tasks need from :class:`sync.service._scheduler.PipelineScheduler`."""
+
+    def add_task(
+        self, name: str, fn: Callable[[], object], seconds: int, *, first_in_s: float = 0.0
+    ) -> None: ...
+    def remove_task(self, name: str) -> None: ...
+    def kick_task(self, name: str) -> None: ...
+    def connection_lock(self, connection: str) -> AbstractContextManager[object]: ...
+
+
+class PrivacyTasks:
+    """Erasure and retention jobs around the daemon's current runner."""
+
+    def __init__(self, runner: Callable[[], Runner]) -> None:
+        self._runner = runner
+        self._inbox: list[IntakeItem] = []
+        self._lock = threading.Lock()
+        self._guard: Guard | None = None
+
+    def schedule(self, scheduler: TaskScheduler) -> None:
+        """(Re)schedule the tasks for the runner's config."""
+        config = self._runner().config
+        self._guard = scheduler.connection_lock
+        scheduler.add_task("erasure", self.erasure_tick, ERASURE_EVERY_S, first_in_s=5)
+        retention = config.retention
+        if retention is not None and retention.enabled:
+            scheduler.add_task("retention", self.retention_tick, retention.seconds, first_in_s=60)
+        else:
+            scheduler.remove_task("retention")
+
+    def receive(self, items: Sequence[Any]) -> None:
+        """Queue requests a webhook carried (filed by the next erasure tick)."""
+        with self._lock:
+            self._inbox.extend(i for i in items if isinstance(i, IntakeItem))
+
+    def erasure_tick(self) -> None:
+        """File queued and polled requests, then run every due step."""
+        runner = self._runner()
+        with self._lock:
+            queued, self._inbox = self._inbox, []
+        guard = self._guard or no_guard
+        desk = desk_for(runner, guard)
+        filed = file_all(desk, queued) + poll_sources(runner, desk, guard)
+        outcomes = processor_for(runner, guard).process()
+        if filed or outcomes:
+            log.info("erasure.tick", filed=len(filed), steps=len(outcomes))
+
+    def retention_tick(self) -> None:
+        """Apply the retention policy."""
+        report = run_retention(self._runner(), dry_run=False, guard=self._guard or no_guard)
+        log.info("retention.tick", inactive=report.inactive, acted=report.acted)

@@ -1,0 +1,284 @@
+"""Insights from the ledger, aggregated in SQL: one GROUP BY per batch of customers.
+
+Per-order arithmetic happens in the database on minor units (exact); Python only converts
+each customer's per-currency sums to the reporting currency and scores them with the pure
+core (:mod:`insights.rfm`, :mod:`insights.lifecycle`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from dateutil.relativedelta import relativedelta
+
+from insights.errors import InsightsError, UnknownCurrency
+from insights.lead import LeadSignals, lead_score
+from insights.ledger import CUSTOMERS, ORDERS, from_minor, get_value, set_value
+from insights.lifecycle import (
+    PopulationThresholds,
+    customer_segments,
+    is_vip,
+    lifecycle_stage,
+    population_thresholds,
+)
+from insights.metrics import CENT, CustomerMetrics
+from insights.profile import CustomerInsights, FieldValue
+from insights.rfm import rfm_score
+from insights.settings import InsightsSettings
+from mapping.config import InsightsConfig
+
+__all__ = [
+    "Scored",
+    "aggregate_metrics",
+    "all_customer_keys",
+    "count_changes",
+    "empty_metrics",
+    "insight_fields",
+    "load_population",
+    "loyalty_tier",
+    "refresh_population",
+    "score_customers",
+]
+
+_CHUNK = 900
+_POPULATION = "insights:population:{tenant}"
+
+
+def empty_metrics(settings: InsightsSettings) -> CustomerMetrics:
+    """A registered customer without (non-cancelled) orders: a prospect."""
+    zero = Decimal("0.00")
+    return CustomerMetrics(settings.reporting_currency, zero, 0, zero, None, None, zero, ())
+
+
+def _rate(settings: InsightsSettings, currency: str) -> Decimal:
+    rate = settings.rate(currency)
+    if rate is None:
+        raise UnknownCurrency(currency, settings.reporting_currency)
+    return rate
+
+
+def _aggregate_query(tenant_id: str, window_start: datetime) -> sa.Select[Any]:
+    net = ORDERS.c.total_minor - ORDERS.c.refunded_minor
+    recent = sa.case((ORDERS.c.created_at >= window_start, net), else_=0)
+    return (
+        sa.select(
+            ORDERS.c.customer_key,
+            ORDERS.c.currency,
+            sa.func.sum(net),
+            sa.func.count(),
+            sa.func.min(ORDERS.c.created_at),
+            sa.func.max(ORDERS.c.created_at),
+            sa.func.sum(recent),
+        )
+        .where(ORDERS.c.tenant_id == tenant_id, ORDERS.c.status != "cancelled")
+        .group_by(ORDERS.c.customer_key, ORDERS.c.currency)
+    )
+
+
+def aggregate_metrics(
+    conn: sa.Connection,
+    tenant_id: str,
+    *,
+    now: datetime,
+    settings: InsightsSettings,
+    keys: Sequence[str] | None = None,
+) -> tuple[dict[str, CustomerMetrics], dict[str, str]]:
+    """Metrics of ``keys`` (all customers with orders when None) and per-customer errors.
+
+    A customer with an order in a currency without a rate is left out and reported in the
+    second mapping (key → message), so one bad order never stops the others.
+    """
+    window_start = now - relativedelta(months=settings.trailing_months)
+    query = _aggregate_query(tenant_id, window_start)
+    sums: dict[str, list[Any]] = {}
+    errors: dict[str, str] = {}
+    batches: Iterable[Sequence[str] | None] = (
+        [None] if keys is None else (keys[i : i + _CHUNK] for i in range(0, len(keys), _CHUNK))
+    )
+    for batch in batches:
+        q = query if batch is None else query.where(ORDERS.c.customer_key.in_(batch))
+        for key, currency, net, count, first, last, recent in conn.execute(q):
+            if key in errors:
+                continue
+            try:
+                rate = _rate(settings, currency)
+            except InsightsError as exc:
+                errors[key] = str(exc)
+                sums.pop(key, None)
+                continue
+            acc = sums.setdefault(key, [Decimal(0), 0, first, last, Decimal(0)])
+            acc[0] += from_minor(int(net)) * rate
+            acc[1] += int(count)
+            acc[2] = min(acc[2], first)
+            acc[3] = max(acc[3], last)
+            acc[4] += from_minor(int(recent)) * rate
+    out = {
+        key: CustomerMetrics(
+            currency=settings.reporting_currency,
+            lifetime_value=ltv.quantize(CENT),
+            order_count=count,
+            average_order_value=(ltv / count).quantize(CENT),
+            first_order_at=first,
+            last_order_at=last,
+            trailing_spend=recent.quantize(CENT),
+            counted_orders=(),
+        )
+        for key, (ltv, count, first, last, recent) in sums.items()
+    }
+    return out, errors
+
+
+def all_customer_keys(conn: sa.Connection, tenant_id: str) -> list[str]:
+    """Every customer the insights know (registered or with orders)."""
+    rows = conn.execute(
+        sa.select(CUSTOMERS.c.customer_key).where(CUSTOMERS.c.tenant_id == tenant_id)
+    )
+    return sorted(r[0] for r in rows)
+
+
+def _population_to_json(p: PopulationThresholds, size: int, now: datetime) -> str:
+    return json.dumps(
+        {
+            "monetary": [str(v) for v in p.monetary],
+            "high_value_above": str(p.high_value_above),
+            "size": size,
+            "changed": 0,
+            "computed_at": now.isoformat(),
+        }
+    )
+
+
+def load_population(
+    conn: sa.Connection, tenant_id: str
+) -> tuple[PopulationThresholds, dict[str, Any]] | None:
+    """The stored population thresholds and their bookkeeping, or None."""
+    raw = get_value(conn, _POPULATION.format(tenant=tenant_id))
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    m = tuple(Decimal(v) for v in data["monetary"])
+    thresholds = PopulationThresholds(
+        monetary=(m[0], m[1], m[2], m[3]), high_value_above=Decimal(data["high_value_above"])
+    )
+    return thresholds, data
+
+
+def refresh_population(
+    conn: sa.Connection,
+    tenant_id: str,
+    metrics: Iterable[CustomerMetrics],
+    *,
+    now: datetime,
+    settings: InsightsSettings,
+) -> PopulationThresholds:
+    """Recompute the quintile cut points from every buyer's lifetime value and store them."""
+    values = [m.lifetime_value for m in metrics if m.order_count]
+    thresholds = (
+        population_thresholds(values, settings)
+        if values
+        else PopulationThresholds((Decimal(0),) * 4, Decimal(0))
+    )
+    set_value(
+        conn,
+        _POPULATION.format(tenant=tenant_id),
+        _population_to_json(thresholds, len(values), now),
+    )
+    return thresholds
+
+
+def count_changes(conn: sa.Connection, tenant_id: str, data: dict[str, Any], changed: int) -> None:
+    """Add ``changed`` recomputed customers to the drift counter."""
+    data = {**data, "changed": int(data.get("changed", 0)) + changed}
+    set_value(conn, _POPULATION.format(tenant=tenant_id), json.dumps(data))
+
+
+def loyalty_tier(metrics: CustomerMetrics, config: InsightsConfig) -> str:
+    """Bronze → Silver → Gold → Platinum by lifetime value (``insights.loyalty``)."""
+    ltv, tiers = metrics.lifetime_value, config.loyalty
+    if ltv >= tiers.platinum:
+        return "platinum"
+    if ltv >= tiers.gold:
+        return "gold"
+    if ltv >= tiers.silver:
+        return "silver"
+    return "bronze"
+
+
+def _plain(value: FieldValue) -> FieldValue:
+    """JSON-safe: money as a decimal string, moments as ISO 8601 UTC text."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One customer's insights and the flat fields the CRM receives."""
+
+    key: str
+    insights: CustomerInsights
+    fields: dict[str, FieldValue]
+
+
+def insight_fields(
+    ci: CustomerInsights, *, now: datetime, config: InsightsConfig
+) -> dict[str, FieldValue]:
+    """:meth:`CustomerInsights.fields` (JSON-safe) plus lead score, lead tier, loyalty tier.
+
+    The lead score uses the signals b2sync has (order activity); CRM engagement read-back
+    (opens, clicks) adds to it where a connector provides it.
+    """
+    lead = lead_score(
+        LeadSignals(last_activity_at=ci.metrics.last_order_at), now=now, settings=config
+    )
+    return {
+        **{k: _plain(v) for k, v in ci.fields().items()},
+        "lead_score": lead.points,
+        "lead_tier": lead.tier.value,
+        "loyalty_tier": loyalty_tier(ci.metrics, config),
+    }
+
+
+def score_customers(
+    keys: Iterable[str],
+    metrics: dict[str, CustomerMetrics],
+    b2b: dict[str, bool],
+    *,
+    population: PopulationThresholds,
+    now: datetime,
+    config: InsightsConfig,
+) -> list[Scored]:
+    """Score each customer (prospects without orders included)."""
+    empty = empty_metrics(config)
+    out: list[Scored] = []
+    for key in keys:
+        ci = _score(metrics.get(key, empty), population, b2b.get(key, False), now, config)
+        out.append(Scored(key, ci, insight_fields(ci, now=now, config=config)))
+    return out
+
+
+def _score(
+    metrics: CustomerMetrics,
+    population: PopulationThresholds,
+    b2b: bool,
+    now: datetime,
+    config: InsightsConfig,
+) -> CustomerInsights:
+    rfm = rfm_score(metrics, now=now, thresholds=population.monetary, settings=config)
+    return CustomerInsights(
+        metrics=metrics,
+        rfm=rfm,
+        stage=lifecycle_stage(metrics, now=now, settings=config),
+        vip=is_vip(metrics, config),
+        segments=customer_segments(
+            metrics, now=now, rfm=rfm, population=population, b2b=b2b, settings=config
+        ),
+    )

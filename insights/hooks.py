@@ -1,0 +1,142 @@
+"""Record hooks that wire the insights into every pipeline run (see :mod:`sync.hooks`).
+
+- **orders** pipelines: each order read from B2Connect goes into the ledger (upsert; a deleted
+  order is removed) and its customer is marked dirty. The records go on unchanged.
+- **customers** pipelines that map ``insights.*`` fields: each customer is recorded (B2B flag,
+  registration date) and gets an ``insights`` object in its fields, computed from the ledger
+  with the stored population cut points, so the YAML maps ``insights.ltv`` and friends like any
+  source field (mapped, hashed, only changed fields sent).
+
+Customers whose orders changed but whose own record did not are re-pushed by the refresh pass
+(:class:`insights.refresh.InsightsRefresh`), which the daemon runs after the orders pipelines
+and ``b2sync insights refresh`` runs by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from decimal import Decimal
+
+import structlog
+
+from connectors.records import Record
+from insights.compute import aggregate_metrics, load_population, refresh_population, score_customers
+from insights.errors import InsightsError
+from insights.ledger import CustomerRow, remove_orders, touch_customers, upsert_orders
+from insights.lifecycle import PopulationThresholds, is_b2b, population_thresholds
+from insights.orders import OrderFact, order_fact, parse_time
+from insights.push import insight_mapping
+from mapping.config import Config, InsightsConfig, Pipeline
+from sync.hooks import HOOK_FACTORIES, HookContext, RecordHook
+
+__all__ = ["insights_hook"]
+
+log = structlog.get_logger(__name__)
+
+
+def _orders_hook(ctx: HookContext, records: list[Record]) -> list[Record]:
+    if ctx.origin != "b2connect" or ctx.dry_run:
+        return records
+    facts: list[OrderFact] = []
+    removed: list[str] = []
+    skipped = 0
+    for record in records:
+        if record.deleted:
+            removed.append(record.key)
+            continue
+        if "_invalid" in record.fields:
+            continue
+        try:
+            facts.append(order_fact({**record.fields, "id": record.fields.get("id") or record.key}))
+        except InsightsError:
+            skipped += 1
+    with ctx.db.begin() as conn:
+        upsert_orders(conn, ctx.tenant_id, facts, ctx.now)
+        if removed:
+            remove_orders(conn, ctx.tenant_id, removed)
+    if skipped:
+        log.warning("insights.orders_skipped", count=skipped)
+    return records
+
+
+def _registered(record: Record) -> datetime | None:
+    raw = record.fields.get("createdAt")
+    try:
+        return parse_time(raw, record.key, "createdAt") if raw else None
+    except InsightsError:
+        return None
+
+
+def _first_population(ctx: HookContext, settings: InsightsConfig) -> PopulationThresholds:
+    """Cut points from the whole ledger, stored unless this is a dry run."""
+    with ctx.db.begin() as conn:
+        everyone, _ = aggregate_metrics(conn, ctx.tenant_id, now=ctx.now, settings=settings)
+        values = [m.lifetime_value for m in everyone.values()]
+        if ctx.dry_run:
+            zero = Decimal(0)
+            return (
+                population_thresholds(values, settings)
+                if values
+                else PopulationThresholds((zero, zero, zero, zero), zero)
+            )
+        return refresh_population(
+            conn, ctx.tenant_id, everyone.values(), now=ctx.now, settings=settings
+        )
+
+
+def _customers_hook(config: Config) -> RecordHook:
+    settings = config.insights
+
+    def hook(ctx: HookContext, records: list[Record]) -> list[Record]:
+        if ctx.origin != "b2connect":
+            return records
+        live = [r for r in records if not r.deleted and "_invalid" not in r.fields]
+        if not live:
+            return records
+        keys = [r.key for r in live]
+        b2b = {r.key: is_b2b(r.fields) for r in live}
+        if not ctx.dry_run:
+            with ctx.db.begin() as conn:
+                rows = [CustomerRow(r.key, b2b[r.key], _registered(r)) for r in live]
+                touch_customers(conn, ctx.tenant_id, rows)
+        with ctx.db.connect() as conn:
+            metrics, errors = aggregate_metrics(
+                conn, ctx.tenant_id, now=ctx.now, settings=settings, keys=keys
+            )
+            stored = load_population(conn, ctx.tenant_id)
+        population = _first_population(ctx, settings) if stored is None else stored[0]
+        good = [k for k in keys if k not in errors]
+        scored = {
+            s.key: s
+            for s in score_customers(
+                good, metrics, b2b, population=population, now=ctx.now, config=settings
+            )
+        }
+        out: list[Record] = []
+        for record in records:
+            found = scored.get(record.key)
+            if found is None or record.deleted:
+                out.append(record)
+            else:
+                fields = {**record.fields, "insights": found.fields}
+                out.append(dataclasses.replace(record, fields=fields))
+        return out
+
+    return hook
+
+
+def insights_hook(config: Config, pipeline: Pipeline) -> RecordHook | None:
+    """The hook of ``pipeline`` (orders: ledger; customers with insight fields: enrich)."""
+    if not config.insights.enabled:
+        return None
+    stream = pipeline.b2connect.stream
+    if stream == "orders":
+        return _orders_hook
+    if stream == "customers" and insight_mapping(pipeline) is not None:
+        return _customers_hook(config)
+    return None
+
+
+if insights_hook not in HOOK_FACTORIES:
+    HOOK_FACTORIES.append(insights_hook)

@@ -1,0 +1,240 @@
+"""The compact order ledger and the customers' insights state, in the store.
+
+The orders hook writes each order read from B2Connect here (customer key, order id, date,
+status, currency, amounts in minor units: no names, no addresses) and marks its customer
+dirty; the refresh pass recomputes dirty customers only (see :mod:`insights.refresh`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from insights.orders import OrderFact
+from store.models import metadata
+
+__all__ = [
+    "CUSTOMERS",
+    "ORDERS",
+    "CustomerRow",
+    "clear_dirty",
+    "dirty_keys",
+    "forget_customer",
+    "from_minor",
+    "get_value",
+    "mark_dirty",
+    "orders_of",
+    "remove_orders",
+    "set_value",
+    "to_minor",
+    "touch_customers",
+    "upsert_orders",
+]
+
+ORDERS = metadata.tables["insights_orders"]
+CUSTOMERS = metadata.tables["insights_customers"]
+SETTINGS = metadata.tables["settings"]
+_CHUNK = 500
+_HUNDRED = Decimal(100)
+
+
+def to_minor(amount: Decimal) -> int:
+    """Minor units (cents), rounded half-even like the metrics' quantize."""
+    return int((amount * _HUNDRED).to_integral_value())
+
+
+def from_minor(value: int) -> Decimal:
+    """Back from minor units to a two-place Decimal."""
+    return (Decimal(value) / _HUNDRED).quantize(Decimal("0.01"))
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def upsert_orders(
+    conn: sa.Connection, tenant_id: str, facts: Sequence[OrderFact], now: datetime
+) -> set[str]:
+    """Insert or replace orders; returns every customer key touched (old and new owners)."""
+    if not facts:
+        return set()
+    latest = {f.order_id: f for f in facts}
+    ids = list(latest)
+    touched = {f.customer_id for f in latest.values()}
+    for chunk in _chunks(ids):
+        owners = conn.execute(
+            sa.select(ORDERS.c.customer_key).where(
+                ORDERS.c.tenant_id == tenant_id, ORDERS.c.order_id.in_(chunk)
+            )
+        )
+        touched.update(row[0] for row in owners)
+        conn.execute(
+            sa.delete(ORDERS).where(ORDERS.c.tenant_id == tenant_id, ORDERS.c.order_id.in_(chunk))
+        )
+    conn.execute(
+        sa.insert(ORDERS),
+        [
+            {
+                "tenant_id": tenant_id,
+                "order_id": f.order_id,
+                "customer_key": f.customer_id,
+                "created_at": f.created_at,
+                "status": f.status,
+                "currency": f.currency,
+                "total_minor": to_minor(f.total),
+                "refunded_minor": to_minor(f.refunded),
+                "updated_at": now,
+            }
+            for f in latest.values()
+        ],
+    )
+    mark_dirty(conn, tenant_id, touched)
+    return touched
+
+
+def remove_orders(conn: sa.Connection, tenant_id: str, order_ids: Sequence[str]) -> set[str]:
+    """Forget deleted orders; returns their customers (marked dirty)."""
+    touched: set[str] = set()
+    for chunk in _chunks(list(order_ids)):
+        where = (ORDERS.c.tenant_id == tenant_id, ORDERS.c.order_id.in_(chunk))
+        touched.update(r[0] for r in conn.execute(sa.select(ORDERS.c.customer_key).where(*where)))
+        conn.execute(sa.delete(ORDERS).where(*where))
+    mark_dirty(conn, tenant_id, touched)
+    return touched
+
+
+def _existing(conn: sa.Connection, tenant_id: str, keys: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(keys):
+        rows = conn.execute(
+            sa.select(CUSTOMERS.c.customer_key).where(
+                CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.customer_key.in_(chunk)
+            )
+        )
+        found.update(r[0] for r in rows)
+    return found
+
+
+def mark_dirty(conn: sa.Connection, tenant_id: str, keys: Iterable[str]) -> None:
+    """Flag customers for recomputation (creating their state row when new)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return
+    known = _existing(conn, tenant_id, wanted)
+    for chunk in _chunks([k for k in wanted if k in known]):
+        conn.execute(
+            sa.update(CUSTOMERS)
+            .where(CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.customer_key.in_(chunk))
+            .values(dirty=True)
+        )
+    new = [
+        {"tenant_id": tenant_id, "customer_key": k, "dirty": True, "b2b": False}
+        for k in wanted
+        if k not in known
+    ]
+    if new:
+        conn.execute(sa.insert(CUSTOMERS), new)
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    """What a customer record tells the insights: B2B or not, and when they registered."""
+
+    key: str
+    b2b: bool
+    registered_at: datetime | None
+
+
+def touch_customers(conn: sa.Connection, tenant_id: str, rows: Sequence[CustomerRow]) -> None:
+    """Record customers seen on a customers pipeline (new ones start dirty, as prospects)."""
+    if not rows:
+        return
+    known = _existing(conn, tenant_id, [r.key for r in rows])
+    for row in rows:
+        values = {"b2b": row.b2b, "registered_at": row.registered_at}
+        if row.key in known:
+            conn.execute(
+                sa.update(CUSTOMERS)
+                .where(CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.customer_key == row.key)
+                .values(**values)
+            )
+        else:
+            conn.execute(
+                sa.insert(CUSTOMERS).values(
+                    tenant_id=tenant_id, customer_key=row.key, dirty=True, **values
+                )
+            )
+
+
+def dirty_keys(conn: sa.Connection, tenant_id: str) -> list[str]:
+    """Customers whose orders changed since their snapshot."""
+    rows = conn.execute(
+        sa.select(CUSTOMERS.c.customer_key).where(
+            CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.dirty.is_(True)
+        )
+    )
+    return sorted(r[0] for r in rows)
+
+
+def clear_dirty(conn: sa.Connection, tenant_id: str, keys: Sequence[str]) -> None:
+    """The customers' snapshots are current again."""
+    for chunk in _chunks(list(keys)):
+        conn.execute(
+            sa.update(CUSTOMERS)
+            .where(CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.customer_key.in_(chunk))
+            .values(dirty=False)
+        )
+
+
+def orders_of(conn: sa.Connection, tenant_id: str, customer_key: str) -> list[OrderFact]:
+    """One customer's orders from the ledger, oldest first (for explanations)."""
+    rows = conn.execute(
+        sa.select(ORDERS)
+        .where(ORDERS.c.tenant_id == tenant_id, ORDERS.c.customer_key == customer_key)
+        .order_by(ORDERS.c.created_at, ORDERS.c.order_id)
+    ).mappings()
+    return [
+        OrderFact(
+            order_id=r["order_id"],
+            customer_id=r["customer_key"],
+            created_at=r["created_at"],
+            status=r["status"],
+            currency=r["currency"],
+            total=from_minor(r["total_minor"]),
+            refunded=from_minor(r["refunded_minor"]),
+        )
+        for r in rows
+    ]
+
+
+def get_value(conn: sa.Connection, name: str) -> str | None:
+    """A value kept in the ``settings`` table."""
+    found = conn.execute(sa.select(SETTINGS.c.value).where(SETTINGS.c.name == name))
+    value = found.scalar_one_or_none()
+    return None if value is None else str(value)
+
+
+def set_value(conn: sa.Connection, name: str, value: str) -> None:
+    """Store a value in the ``settings`` table."""
+    conn.execute(sa.delete(SETTINGS).where(SETTINGS.c.name == name))
+    conn.execute(sa.insert(SETTINGS).values(name=name, value=value))
+
+
+def forget_customer(conn: sa.Connection, tenant_id: str, customer_key: str) -> int:
+    """Erasure: drop the customer's orders, insights state and rule firings; rows removed."""
+    firings = metadata.tables["rule_firings"]
+    removed = 0
+    for table in (ORDERS, CUSTOMERS, firings):
+        result = conn.execute(
+            sa.delete(table).where(
+                table.c.tenant_id == tenant_id, table.c.customer_key == customer_key
+            )
+        )
+        removed += result.rowcount or 0
+    return removed

@@ -1,0 +1,201 @@
+"""Re-push recomputed ``insights.*`` fields of customers B2Connect did not change.
+
+A new order changes its customer's insights, but the customer record itself did not change in
+B2Connect, so the customers pipeline would not read it again. The refresh pass therefore
+writes the insight fields of dirty customers straight to each customers pipeline's CRM:
+mapped with that pipeline's own YAML lines (those whose source starts with ``insights.``),
+hashed like every other field and compared with the link's last-synced hashes, so only the
+fields that changed are sent, and an unchanged customer costs no call. Only customers that are
+already linked are written; a new customer gets its insight fields with its first push.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from audit import AuditEvent
+from connectors.base import Connector
+from connectors.records import WriteItem, WriteResult
+from insights.compute import Scored
+from mapping.compiler import CompiledMapping, compile_fields
+from mapping.config import Direction, Pipeline
+from sync import state
+from sync.hashing import FieldHasher
+from sync.retry import RetryPolicy, call
+
+__all__ = ["INSIGHTS_PREFIX", "PushOutcome", "insight_mapping", "push_insights"]
+
+log = structlog.get_logger(__name__)
+
+INSIGHTS_PREFIX = "insights."
+BATCH = 100
+
+
+def insight_mapping(pipe: Pipeline) -> CompiledMapping | None:
+    """The pipeline's field lines fed by ``insights.*`` (None when it maps none)."""
+    specs = [f for f in pipe.fields if f.b2connect and f.b2connect.startswith(INSIGHTS_PREFIX)]
+    return compile_fields(specs) if specs else None
+
+
+@dataclass
+class PushOutcome:
+    """What one push of insight fields did on one pipeline."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    failed: set[str] = field(default_factory=set)
+    #: customers whose fields the CRM now holds (written or already equal)
+    current: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Pending:
+    item: WriteItem
+    hashes: dict[str, str]
+    old: dict[str, str]
+    changed: list[str]
+
+
+def _plan(
+    pipe: Pipeline,
+    mapping: CompiledMapping,
+    hasher: FieldHasher,
+    links: dict[str, state.LinkRow],
+    scored: Sequence[Scored],
+    out: PushOutcome,
+) -> list[_Pending]:
+    todo: list[_Pending] = []
+    for customer in scored:
+        link = links.get(customer.key)
+        if link is None or not link.crm_id:
+            out.counts["not_linked"] += 1
+            continue
+        mapped = mapping.apply({"insights": customer.fields}, direction=Direction.push)
+        if mapped.errors:
+            out.counts["mapping_errors"] += 1
+            out.failed.add(customer.key)
+            continue
+        hashes = hasher.fields(mapped.payload)
+        changed = sorted(n for n, h in hashes.items() if link.field_hashes.get(n) != h)
+        if not changed:
+            out.counts["unchanged"] += 1
+            out.current.add(customer.key)
+            continue
+        send = {n: mapped.payload[n] for n in changed}
+        item = WriteItem(customer.key, send, link.crm_id)
+        todo.append(_Pending(item, hashes, link.field_hashes, changed))
+    del pipe
+    return todo
+
+
+def push_insights(
+    *,
+    pipe: Pipeline,
+    target: Connector,
+    db: sa.Engine,
+    hasher: FieldHasher,
+    tenant_id: str,
+    scored: Sequence[Scored],
+    now: datetime,
+    run_id: str,
+    target_system: str,
+    audit: Any = None,
+    retry: RetryPolicy | None = None,
+    stop: threading.Event | None = None,
+) -> PushOutcome:
+    """Write the changed insight fields of ``scored`` customers to ``pipe``'s CRM.
+
+    Links (merged field hashes) and, with ``audit`` (a KeyRing), one ``crm.write`` event per
+    written customer commit in one transaction after the CRM acknowledged each batch.
+    """
+    out = PushOutcome()
+    mapping = insight_mapping(pipe)
+    if mapping is None or not scored:
+        return out
+    with db.connect() as conn:
+        links = state.load_links(conn, pipe.name, [s.key for s in scored])
+    todo = _plan(pipe, mapping, hasher, links, scored, out)
+    policy, halt = retry or RetryPolicy(), stop or threading.Event()
+    for start in range(0, len(todo), BATCH):
+        batch = todo[start : start + BATCH]
+        items = [p.item for p in batch]
+        write: Any = target.write  # the CRM connectors take the id property as a keyword
+        results: list[WriteResult] = call(
+            partial(write, pipe.crm.object, items, id_property=pipe.crm.id_property),
+            what=f"write insights to {pipe.crm.object}",
+            stop=halt,
+            policy=policy,
+        )
+        rows: list[tuple[str, str | None, dict[str, str], str]] = []
+        events: list[AuditEvent] = []
+        for pending, result in zip(batch, results, strict=True):
+            key = pending.item.key
+            if not result.ok:
+                out.failed.add(key)
+                out.counts["failed"] += 1
+                continue
+            merged = {**pending.old, **pending.hashes}
+            rows.append((key, result.crm_id or pending.item.crm_id, merged, hasher.record(merged)))
+            out.current.add(key)
+            out.counts["written"] += 1
+            events.append(
+                AuditEvent(
+                    actor=f"insights:{pipe.name}",
+                    tenant_id=tenant_id,
+                    action="crm.write",
+                    outcome="written",
+                    source_system="b2sync",
+                    target_system=target_system,
+                    stream=pipe.crm.object,
+                    record_key=key,
+                    subject=key,  # the B2Connect customer id, as the engine's events
+                    changed_fields=tuple(pending.changed),
+                    run_id=run_id,
+                    values={
+                        n: {"old": None, "new": _plain(pending.item.payload[n])}
+                        for n in pending.changed
+                    },
+                )
+            )
+        _commit(db, pipe, tenant_id, rows, events, audit, now)
+    log.info("insights.pushed", pipeline=pipe.name, **dict(out.counts))
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+
+
+def _commit(
+    db: sa.Engine,
+    pipe: Pipeline,
+    tenant_id: str,
+    rows: list[tuple[str, str | None, dict[str, str], str]],
+    events: list[AuditEvent],
+    audit: Any,
+    now: datetime,
+) -> None:
+    if not rows:
+        return
+    from audit import record_events
+
+    engine = db.execution_options(b2sync_begin_immediate=True) if audit is not None else db
+    with engine.begin() as conn:
+        state.upsert_links(
+            conn,
+            pipeline=pipe.name,
+            tenant_id=tenant_id,
+            crm_object=pipe.crm.object,
+            rows=rows,
+            now=now,
+        )
+        if audit is not None and events:
+            record_events(conn, events, keys=audit, now=now)

@@ -1,0 +1,328 @@
+"""The insights refresh pass: recompute, push changed insight fields, fire rules.
+
+Incremental by default: only customers marked dirty (their orders changed, or they are new)
+are recomputed. A **full** pass recomputes everyone and the population-wide cut points (RFM
+monetary quintiles, the High-Value threshold); it runs when asked, when no cut points exist
+yet, once a day (recency and stages move with time, and orders leave the 12-month window),
+and when more than ``insights.population_drift_percent`` % of customers changed since the cut
+points were computed (drift). Between full passes, incremental scores use the stored cut points.
+
+After recomputing, changed ``insights.*`` fields go to every customers pipeline's CRM
+(:mod:`insights.push`), rules fire on transitions (:mod:`insights.rules`), and snapshots,
+rule firings and their audit events commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from audit import AuditEvent, KeyRing, record_events
+from connectors.base import Connector
+from insights.compute import (
+    Scored,
+    aggregate_metrics,
+    all_customer_keys,
+    count_changes,
+    load_population,
+    refresh_population,
+    score_customers,
+)
+from insights.ledger import clear_dirty, dirty_keys, get_value, set_value
+from insights.lifecycle import PopulationThresholds
+from insights.push import insight_mapping, push_insights
+from insights.rules import Firing, Snapshot, Target, detect, run_action
+from insights.snapshots import FIRINGS, firing_counts, load_state, save_snapshots
+from mapping.config import Config, Pipeline
+from sync import state
+from sync.hashing import FieldHasher
+from sync.retry import RetryPolicy
+
+__all__ = ["FULL_EVERY", "InsightsRefresh", "RefreshSummary"]
+
+log = structlog.get_logger(__name__)
+#: a full pass at least this often (time moves recency, stages and the trailing window)
+FULL_EVERY = timedelta(days=1)
+_LAST_FULL = "insights:last_full:{tenant}"
+_BASELINE = "insights:baseline:{tenant}"
+
+
+@dataclass
+class RefreshSummary:
+    """What one refresh did for one tenant."""
+
+    tenant_id: str
+    full: bool = False
+    baseline: bool = False
+    recomputed: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+    pushed: dict[str, Counter[str]] = field(default_factory=dict)
+    fired: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class InsightsRefresh:
+    """Runs the pass for every tenant of the config's customers/orders pipelines."""
+
+    config: Config
+    db: sa.Engine
+    hasher: FieldHasher
+    connector: Callable[[str], Connector]
+    tenant_of: Callable[[Pipeline], str]
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    audit_keys: KeyRing | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def for_runner(cls, runner: Any) -> InsightsRefresh:
+        """Share a :class:`sync.runner.Runner`'s store, connectors, clock and keys."""
+        return cls(
+            config=runner.config,
+            db=runner.db,
+            hasher=runner.hasher,
+            connector=runner.connector,
+            tenant_of=runner.tenant_of,
+            clock=runner.clock,
+            audit_keys=runner.audit_keys,
+            retry=runner.retry,
+            stop=runner.stop,
+        )
+
+    def customer_pipelines(self, tenant_id: str) -> list[Pipeline]:
+        """Enabled customers pipelines of ``tenant_id`` (where fields go and rules act)."""
+        return [
+            p
+            for p in self.config.pipelines
+            if p.enabled and p.b2connect.stream == "customers" and self.tenant_of(p) == tenant_id
+        ]
+
+    def tenants(self) -> list[str]:
+        streams = {"customers", "orders"}
+        pipes = [p for p in self.config.pipelines if p.b2connect.stream in streams]
+        return sorted({self.tenant_of(p) for p in pipes})
+
+    def run(
+        self, *, full: bool = False, tenants: Sequence[str] | None = None
+    ) -> list[RefreshSummary]:
+        """One pass per tenant; returns what each did."""
+        if not self.config.insights.enabled:
+            return []
+        return [self.run_tenant(t, full=full) for t in (tenants or self.tenants())]
+
+    # ------------------------------------------------------------------ one tenant
+
+    def run_tenant(self, tenant_id: str, *, full: bool = False) -> RefreshSummary:
+        """Recompute (incrementally unless a full pass is due), push, fire, commit."""
+        settings, now = self.config.insights, self.clock()
+        summary = RefreshSummary(tenant_id)
+        with self.db.connect() as conn:
+            stored = load_population(conn, tenant_id)
+            dirty = dirty_keys(conn, tenant_id)
+            summary.full = full or self._full_due(conn, tenant_id, stored, now, len(dirty))
+            keys = all_customer_keys(conn, tenant_id) if summary.full else dirty
+            if not keys:
+                return summary
+            metrics, errors = aggregate_metrics(
+                conn, tenant_id, now=now, settings=settings, keys=None if summary.full else keys
+            )
+            b2b, snapshots = load_state(conn, tenant_id, keys)
+            summary.baseline = get_value(conn, _BASELINE.format(tenant=tenant_id)) is None
+        population: PopulationThresholds
+        if summary.full or stored is None:
+            with self.db.begin() as conn:
+                population = refresh_population(
+                    conn, tenant_id, metrics.values(), now=now, settings=settings
+                )
+        else:
+            population = stored[0]
+        summary.errors = errors
+        good = [k for k in keys if k not in errors]
+        scored = score_customers(
+            good, metrics, b2b, population=population, now=now, config=settings
+        )
+        summary.recomputed = len(scored)
+        run_id = str(uuid.uuid4())
+        failed = self._push(tenant_id, scored, now, run_id, summary)
+        firings = [] if summary.baseline else self._fire(tenant_id, scored, snapshots, now)
+        self._commit(tenant_id, scored, failed, firings, summary, stored, now, run_id)
+        log.info(
+            "insights.refreshed",
+            tenant=tenant_id,
+            full=summary.full,
+            recomputed=summary.recomputed,
+            fired=sum(summary.fired.values()),
+        )
+        return summary
+
+    def _full_due(
+        self,
+        conn: sa.Connection,
+        tenant_id: str,
+        stored: tuple[PopulationThresholds, dict[str, Any]] | None,
+        now: datetime,
+        dirty: int,
+    ) -> bool:
+        """No cut points yet, a day since the last full pass, or drift (this pass included)."""
+        if stored is None:
+            return True
+        last = get_value(conn, _LAST_FULL.format(tenant=tenant_id))
+        if last is None or now - datetime.fromisoformat(last) >= FULL_EVERY:
+            return True
+        data = stored[1]
+        drift = (int(data.get("changed", 0)) + dirty) * 100
+        return drift > self.config.insights.population_drift_percent * max(int(data["size"]), 1)
+
+    def _push(
+        self,
+        tenant_id: str,
+        scored: list[Scored],
+        now: datetime,
+        run_id: str,
+        summary: RefreshSummary,
+    ) -> set[str]:
+        failed: set[str] = set()
+        for pipe in self.customer_pipelines(tenant_id):
+            if insight_mapping(pipe) is None:
+                continue
+            outcome = push_insights(
+                pipe=pipe,
+                target=self.connector(pipe.crm.connection),
+                db=self.db,
+                hasher=self.hasher,
+                tenant_id=tenant_id,
+                scored=scored,
+                now=now,
+                run_id=run_id,
+                target_system=self.config.connections[pipe.crm.connection].type,
+                audit=self.audit_keys,
+                retry=self.retry,
+                stop=self.stop,
+            )
+            summary.pushed[pipe.name] = outcome.counts
+            failed |= outcome.failed
+        return failed
+
+    def _fire(
+        self,
+        tenant_id: str,
+        scored: list[Scored],
+        snapshots: dict[str, Snapshot],
+        now: datetime,
+    ) -> list[Firing]:
+        rules = [r for r in self.config.insights.rules if r.enabled]
+        if not rules:
+            return []
+        by_kind: dict[str, list[tuple[str, str]]] = {}
+        for s in scored:
+            for kind, label in detect(snapshots.get(s.key), s.insights):
+                by_kind.setdefault(kind.value, []).append((s.key, label))
+        if not by_kind:
+            return []
+        keys = sorted({k for pairs in by_kind.values() for k, _ in pairs})
+        with self.db.connect() as conn:
+            counts = firing_counts(conn, tenant_id, keys)
+        targets = self._targets(tenant_id, keys)
+        firings: list[Firing] = []
+        for rule in rules:
+            for key, label in by_kind.get(rule.when.value, []):
+                n = counts.get((key, rule.name, rule.when.value), 0) + 1
+                firings.append(Firing(key, rule, f"{rule.when.value}:{label}#{n}"))
+        for rule in rules:
+            mine = [f for f in firings if f.rule is rule]
+            if not mine:
+                continue
+            for action in rule.actions:
+                for target in targets:
+                    outcomes = run_action(
+                        action,
+                        target,
+                        [f.customer_key for f in mine],
+                        now=now,
+                        retry=self.retry,
+                        stop=self.stop,
+                    )
+                    for firing in mine:
+                        if firing.customer_key in outcomes:
+                            firing.outcomes.append(outcomes[firing.customer_key])
+        return firings
+
+    def _targets(self, tenant_id: str, keys: list[str]) -> list[Target]:
+        targets: list[Target] = []
+        for pipe in self.customer_pipelines(tenant_id):
+            with self.db.connect() as conn:
+                ids = state.link_ids(conn, pipe.name, keys)
+            targets.append(Target(pipe, self.connector(pipe.crm.connection), ids))
+        return targets
+
+    def _commit(
+        self,
+        tenant_id: str,
+        scored: list[Scored],
+        failed: set[str],
+        firings: list[Firing],
+        summary: RefreshSummary,
+        stored: tuple[PopulationThresholds, dict[str, Any]] | None,
+        now: datetime,
+        run_id: str,
+    ) -> None:
+        audited = self.audit_keys is not None and bool(firings)
+        db = self.db.execution_options(b2sync_begin_immediate=True) if audited else self.db
+        with db.begin() as conn:
+            save_snapshots(conn, tenant_id, scored, now)
+            clear_dirty(conn, tenant_id, [s.key for s in scored if s.key not in failed])
+            if firings:
+                conn.execute(
+                    sa.insert(FIRINGS),
+                    [
+                        {
+                            "tenant_id": tenant_id,
+                            "customer_key": f.customer_key,
+                            "rule": f.rule.name,
+                            "transition": f.transition,
+                            "fired_at": now,
+                            "outcome": f.outcome,
+                        }
+                        for f in firings
+                    ],
+                )
+                summary.fired.update(f.rule.name for f in firings)
+            if audited and self.audit_keys is not None:
+                record_events(
+                    conn,
+                    [_event(tenant_id, f, run_id) for f in firings],
+                    keys=self.audit_keys,
+                    now=now,
+                )
+            if summary.baseline:
+                set_value(conn, _BASELINE.format(tenant=tenant_id), now.isoformat())
+            if summary.full:
+                set_value(conn, _LAST_FULL.format(tenant=tenant_id), now.isoformat())
+            elif stored is not None:
+                count_changes(conn, tenant_id, stored[1], len(scored))
+
+
+def _event(tenant_id: str, firing: Firing, run_id: str) -> AuditEvent:
+    return AuditEvent(
+        actor=f"rule:{firing.rule.name}",
+        tenant_id=tenant_id,
+        action="rule.fired",
+        outcome="failed" if "failed" in firing.outcome else "ok",
+        stream="customers",
+        record_key=firing.customer_key,
+        subject=firing.customer_key,
+        run_id=run_id,
+        details={
+            "rule": firing.rule.name,
+            "transition": firing.transition,
+            "outcome": firing.outcome,
+        },
+    )

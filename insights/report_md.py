@@ -1,0 +1,107 @@
+"""The monthly report as Markdown."""
+
+from __future__ import annotations
+
+from insights.report_data import COHORT_OFFSETS, Kpi, MonthlyReport
+
+__all__ = ["fmt_kpi", "render_markdown"]
+
+
+def fmt_kpi(kpi: Kpi, value: float | None, currency: str) -> str:
+    """A KPI value as text ("no data" when missing)."""
+    if value is None:
+        return "no data"
+    if kpi.unit == "%":
+        return f"{value * 100:.1f} %"
+    if kpi.unit == "money":
+        return f"{value:,.2f} {currency}"
+    return f"{value:.0f}"
+
+
+def fmt_delta(kpi: Kpi, currency: str) -> str:
+    """The change since last month, signed ("—" when either month has no data)."""
+    delta = kpi.delta
+    if delta is None:
+        return "—"
+    if kpi.unit == "%":
+        return f"{delta * 100:+.1f} pt"
+    if kpi.unit == "money":
+        return f"{delta:+,.2f} {currency}"
+    return f"{delta:+.0f}"
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:.0f} %"
+
+
+def render_markdown(report: MonthlyReport) -> str:
+    """The whole report as one Markdown document."""
+    cur = report.currency
+    out = [
+        f"# CRM & retention report — {report.month}",
+        "",
+        f"Generated {report.generated_at:%Y-%m-%d %H:%M} UTC by b2sync; money in {cur}.",
+        "",
+        "## Summary",
+        "",
+        "| KPI | This month | Target | Δ vs last month |",
+        "|-----|-----------:|-------:|----------------:|",
+    ]
+    for kpi in report.kpis:
+        out.append(
+            f"| {kpi.name} | {fmt_kpi(kpi, kpi.value, cur)} | {fmt_kpi(kpi, kpi.target, cur)} "
+            f"| {fmt_delta(kpi, cur)} |"
+        )
+    out += ["", "NPS: no data (no survey source is connected).", ""]
+    out += [
+        "## Cohort retention",
+        "",
+        "Customers by first-order month; share ordering again in month k.",
+        "",
+    ]
+    heads = " | ".join(f"M{k}" for k in COHORT_OFFSETS)
+    out += [f"| Cohort | Customers | {heads} |", "|---|---:|" + "---:|" * len(COHORT_OFFSETS)]
+    for label, size, cells in report.cohorts:
+        out.append(f"| {label} | {size} | " + " | ".join(_cell(c) for c in cells) + " |")
+    if not report.cohorts:
+        out.append("| (no orders in the last 12 months) | | " + " | " * len(COHORT_OFFSETS))
+    out += [
+        "",
+        "## Segment health",
+        "",
+        "| Segment | Size | Last month | Trend | Suggested action |",
+    ]
+    out.append("|---|---:|---:|:-:|---|")
+    for row in report.segments:
+        out.append(f"| {row.segment} | {row.size} | {row.previous} | {row.trend} | {row.action} |")
+    churn = report.churn
+    out += [
+        "",
+        "## Churn analysis",
+        "",
+        f"- Churned this month: {churn['churned']} customers, lifetime value "
+        f"{churn['lost_ltv']:,.2f} {cur}.",
+        f"- At risk now (no order for more than the at-risk period): {churn['at_risk_now']}.",
+    ]
+    if churn["from_segment"]:
+        parts = ", ".join(f"{seg} {n}" for seg, n in churn["from_segment"].items())
+        out.append(f"- Segment last month of those who churned: {parts}.")
+    sync = report.sync
+    status = ", ".join(f"{k} {v}" for k, v in sync["runs_by_status"].items()) or "none"
+    erasures = ", ".join(f"{k} {v}" for k, v in sync["erasures_by_status"].items()) or "none"
+    out += [
+        "",
+        "## Email performance",
+        "",
+        report.email,
+        "",
+        "## Sync health",
+        "",
+        f"- Pipeline runs: {sync['runs']} ({status}).",
+        f"- Records written: {sync['records_written']}; failed: {sync['records_failed']}; "
+        f"API calls: {sync['api_calls']}.",
+        f"- Dead letters waiting: {sync['dead_letters_open']}.",
+        f"- Erasure requests: {sync['erasures']} ({erasures}).",
+    ]
+    out += [f"\n_{note}_" for note in report.notes]
+    return "\n".join(out) + "\n"

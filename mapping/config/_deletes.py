@@ -1,0 +1,87 @@
+"""Delete handling of a pipeline: what a deletion on one side does to the other, and the
+delete breaker that stops a run from deleting too much at once.
+
+``on_delete`` keeps its original scalar form (``on_delete: archive`` is the to-CRM policy)
+and accepts one policy per direction::
+
+    on_delete: {to_crm: delete, to_b2connect: ignore}
+    delete_breaker: {max_count: 100, max_share: 0.1}
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+__all__ = ["DeleteBreaker", "DeletePolicy", "OnDelete", "OnDeleteSetting", "SyncDirection"]
+
+#: what a deletion on one side does on the other
+DeletePolicy = Literal["ignore", "archive", "delete"]
+#: a direction a deletion travels
+SyncDirection = Literal["to_crm", "to_b2connect"]
+
+
+class OnDelete(BaseModel):
+    """Per-direction delete policies.
+
+    ``ignore`` leaves the other side's record alone (the link is forgotten), ``archive``
+    archives it where the system can (HubSpot archive, B2Connect deactivation; Salesforce has
+    no archive and deletes to its recycle bin), ``delete`` deletes it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    to_crm: DeletePolicy = Field(
+        default="ignore",
+        description="A record deleted in B2Connect: ignore, archive or delete the CRM record",
+    )
+    to_b2connect: DeletePolicy = Field(
+        default="ignore",
+        description="A record deleted in the CRM: ignore, archive or delete the B2Connect record",
+    )
+
+    def policy(self, direction: SyncDirection) -> DeletePolicy:
+        """The policy of one direction."""
+        return self.to_crm if direction == "to_crm" else self.to_b2connect
+
+
+class DeleteBreaker(BaseModel):
+    """Stop a run that would delete more than ``max_count`` records or more than
+    ``max_share`` of the pipeline's linked records (whichever limit is smaller; the share
+    limit is never below one record, so a single deletion never trips it).
+
+    A tripped breaker deletes nothing, pauses the pipeline until an operator runs
+    ``b2sync pipelines resume NAME``, logs ``pipeline.delete_breaker_tripped`` and sets the
+    ``b2sync_delete_breaker_tripped`` metric.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_count: int = Field(
+        default=100, ge=0, description="Most records one run may delete in one direction"
+    )
+    max_share: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="Most share of the pipeline's linked records one run may delete",
+    )
+
+    def limit(self, population: int) -> int:
+        """How many deletions a run over ``population`` linked records may make."""
+        share = max(1, int(self.max_share * max(population, 0)))
+        return min(self.max_count, share)
+
+
+def _scalar(value: Any) -> Any:
+    """``on_delete: archive`` (the original form) is the to-CRM policy."""
+    if isinstance(value, str):
+        return {"to_crm": value}
+    return value
+
+
+#: ``on_delete`` as written in YAML: one policy (to the CRM) or one per direction
+OnDeleteSetting = Annotated[
+    OnDelete, BeforeValidator(_scalar, json_schema_input_type=DeletePolicy | OnDelete)
+]

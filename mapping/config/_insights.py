@@ -1,0 +1,126 @@
+"""The ``insights:`` section: retention thresholds, loyalty tiers, report targets, rules.
+
+Thresholds are :class:`insights.settings.InsightsSettings` (every field of it may be set here,
+flat); this module adds what only the wired product needs: the on/off switch, loyalty tiers,
+the monthly report's targets and the workflow rules (issue 9).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from insights.settings import InsightsSettings
+
+__all__ = [
+    "InsightsConfig",
+    "LoyaltyTiers",
+    "ReportTargets",
+    "RuleAction",
+    "Transition",
+    "WorkflowRule",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Transition(StrEnum):
+    """Customer transitions a workflow rule can react to."""
+
+    new_customer = "new_customer"
+    became_vip = "became_vip"
+    at_risk = "at_risk"
+    churned = "churned"
+
+
+class RuleAction(_Frozen):
+    """One action of a rule, run on every customers pipeline where the customer is linked.
+
+    ``add_to_list``: HubSpot list membership / Salesforce CampaignMember; ``targets`` maps a
+    CRM connection name to the list id (HubSpot) or Campaign id (Salesforce); connections
+    without an entry are skipped. ``create_task``: a HubSpot task associated with the contact /
+    a Salesforce Task on the contact (``subject``, ``priority``, ``due_days``). ``archive``:
+    archive the CRM contact (HubSpot archive, Salesforce delete to the recycle bin).
+    """
+
+    type: Literal["add_to_list", "create_task", "archive"]
+    targets: dict[str, str] = Field(default_factory=dict)
+    subject: str | None = Field(default=None, max_length=255)
+    body: str | None = Field(default=None, max_length=2000)
+    priority: Literal["low", "medium", "high"] = "medium"
+    due_days: int = Field(default=3, ge=0, le=365)
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.type == "add_to_list" and not self.targets:
+            raise ValueError("add_to_list needs 'targets' ({connection name: list/campaign id})")
+        if self.type == "create_task" and not self.subject:
+            raise ValueError("create_task needs a 'subject'")
+        return self
+
+
+class WorkflowRule(_Frozen):
+    """Fires its actions once per customer transition (idempotent, audited)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    when: Transition
+    actions: list[RuleAction] = Field(min_length=1)
+    enabled: bool = True
+
+
+class LoyaltyTiers(_Frozen):
+    """Lowest lifetime value (reporting currency) of each loyalty tier; below Silver is Bronze."""
+
+    silver: Decimal = Decimal(250)
+    gold: Decimal = Decimal(1000)
+    platinum: Decimal = Decimal(5000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if not Decimal(0) < self.silver < self.gold < self.platinum:
+            raise ValueError("loyalty tiers must satisfy 0 < silver < gold < platinum")
+        return self
+
+
+Ratio = Annotated[float, Field(ge=0, le=1)]
+
+
+class ReportTargets(_Frozen):
+    """Targets the monthly report compares against (ratios 0..1, money in reporting currency)."""
+
+    retention_rate: Ratio = 0.40
+    churn_rate: Ratio = 0.10
+    repeat_purchase_rate: Ratio = 0.30
+    average_ltv: Decimal = Decimal(250)
+    nps: int = Field(default=40, ge=-100, le=100)
+
+
+class InsightsConfig(InsightsSettings):
+    """``insights:``: every :class:`InsightsSettings` threshold plus the wiring options."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Keep the order ledger and add insights.* fields to customer records",
+    )
+    population_drift_percent: int = Field(
+        default=5,
+        gt=0,
+        le=100,
+        description="Recompute the population's monetary quintiles when more than this share "
+        "of customers changed since they were last computed",
+    )
+    loyalty: LoyaltyTiers = Field(default_factory=LoyaltyTiers)
+    targets: ReportTargets = Field(default_factory=ReportTargets)
+    rules: list[WorkflowRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_rules(self) -> Self:
+        names = [r.name for r in self.rules]
+        if len(names) != len(set(names)):
+            raise ValueError("insights rule names must be unique")
+        return self

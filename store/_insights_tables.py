@@ -1,0 +1,85 @@
+"""Tables of the retention insights (issue 9): the order ledger, customer state, rule firings.
+
+No personal values: customers appear by their B2Connect key only, orders by id, date, status,
+currency and amounts (minor units, so sums are exact in SQL on every backend).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import SQLModel
+
+from store._types import UTCDateTime, column, utc_now
+
+KEY = 255
+
+
+class InsightsOrder(SQLModel, table=True):
+    """One order as the insights need it (the compact ledger)."""
+
+    __tablename__ = "insights_orders"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "order_id"),
+        sa.Index("ix_insights_orders_tenant_id_customer_key", "tenant_id", "customer_key"),
+    )
+
+    id: int | None = column(sa.Integer(), primary_key=True, default=None)
+    tenant_id: str = column(sa.String(64))
+    order_id: str = column(sa.String(KEY))
+    customer_key: str = column(sa.String(KEY))
+    created_at: datetime = column(UTCDateTime())
+    status: str = column(sa.String(16))
+    currency: str = column(sa.String(3))
+    #: order total in minor units (cents) of ``currency``
+    total_minor: int = column(sa.BigInteger())
+    #: money given back (refunded returns or a refunded payment), minor units
+    refunded_minor: int = column(sa.BigInteger(), default=0)
+    updated_at: datetime = column(UTCDateTime(), default_factory=utc_now)
+
+
+class InsightsCustomer(SQLModel, table=True):
+    """A customer's insights state: dirty flag and the last computed snapshot (for rules)."""
+
+    __tablename__ = "insights_customers"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "customer_key"),
+        sa.Index("ix_insights_customers_tenant_id_dirty", "tenant_id", "dirty"),
+    )
+
+    id: int | None = column(sa.Integer(), primary_key=True, default=None)
+    tenant_id: str = column(sa.String(64))
+    customer_key: str = column(sa.String(KEY))
+    #: orders changed since the snapshot was computed
+    dirty: bool = column(sa.Boolean(), default=True)
+    #: a business account (company or B2B customer type), from the customer record
+    b2b: bool = column(sa.Boolean(), default=False)
+    registered_at: datetime | None = column(UTCDateTime(), nullable=True, default=None)
+    #: last computed values (None: never computed)
+    stage: str | None = column(sa.String(16), nullable=True, default=None)
+    vip: bool | None = column(sa.Boolean(), nullable=True, default=None)
+    rfm_code: str | None = column(sa.String(3), nullable=True, default=None)
+    segment: str | None = column(sa.String(32), nullable=True, default=None)
+    ltv_minor: int | None = column(sa.BigInteger(), nullable=True, default=None)
+    order_count: int | None = column(sa.Integer(), nullable=True, default=None)
+    first_order_at: datetime | None = column(UTCDateTime(), nullable=True, default=None)
+    last_order_at: datetime | None = column(UTCDateTime(), nullable=True, default=None)
+    computed_at: datetime | None = column(UTCDateTime(), nullable=True, default=None)
+
+
+class RuleFiring(SQLModel, table=True):
+    """A workflow rule that fired for a customer's transition (fires once per transition)."""
+
+    __tablename__ = "rule_firings"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "customer_key", "rule", "transition"),)
+
+    id: int | None = column(sa.Integer(), primary_key=True, default=None)
+    tenant_id: str = column(sa.String(64))
+    customer_key: str = column(sa.String(KEY))
+    rule: str = column(sa.String(64))
+    #: e.g. ``became_vip:false->true#1`` (the n-th such transition of this customer)
+    transition: str = column(sa.String(128))
+    fired_at: datetime = column(UTCDateTime(), default_factory=utc_now)
+    #: "done" or "failed: <reason>" per action, joined by "; "
+    outcome: str = column(sa.Text(), default="done")

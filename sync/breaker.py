@@ -1,0 +1,197 @@
+"""The delete breaker: a run that would delete more than a pipeline's ``delete_breaker``
+allows deletes nothing, and the pipeline stays paused until an operator resets it.
+
+Engines count the deletions a run would make per direction and call :func:`check_deletes`
+BEFORE the first delete call. The trip is a ``settings`` row (``delete_breaker:<pipeline>``,
+JSON with counts only) written in its own transaction, so it survives the failed run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Literal
+
+import sqlalchemy as sa
+import structlog
+
+from mapping.config import DeletePolicy, Pipeline
+from store.models import metadata
+from sync import state
+
+__all__ = [
+    "BreakerTrip",
+    "DeleteBreakerTripped",
+    "check_deletes",
+    "clear_allowance",
+    "linked_population",
+    "on_delete_policy",
+    "record_trip",
+    "reset",
+    "tripped",
+    "tripped_all",
+]
+
+log = structlog.get_logger(__name__)
+
+SyncDirection = Literal["to_crm", "to_b2connect"]
+PREFIX = "delete_breaker:"
+ALLOW_PREFIX = "delete_allowance:"
+TRIPPED_EVENT = "pipeline.delete_breaker_tripped"
+_links = metadata.tables["links"]
+_settings = metadata.tables["settings"]
+
+
+@dataclass(frozen=True)
+class BreakerTrip:
+    """A tripped breaker: which run direction wanted how many deletions out of how many."""
+
+    pipeline: str
+    direction: str
+    deletes: int
+    population: int
+    limit: int
+    tripped_at: datetime
+
+    def to_json(self) -> str:
+        """The settings-row value."""
+        data = asdict(self)
+        data["tripped_at"] = self.tripped_at.isoformat()
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> BreakerTrip:
+        """Parse a settings-row value."""
+        data = json.loads(text)
+        data["tripped_at"] = datetime.fromisoformat(data["tripped_at"])
+        return cls(**data)
+
+    @property
+    def message(self) -> str:
+        """What happened and what to do, for status output and run errors."""
+        return (
+            f"delete breaker tripped: {self.deletes} deletions {self.direction} out of "
+            f"{self.population} linked records (limit {self.limit}); nothing was deleted. "
+            f"Check the source system, then run `b2sync pipelines resume {self.pipeline}`"
+        )
+
+
+class DeleteBreakerTripped(Exception):
+    """A run wanted to delete more than its pipeline's breaker allows."""
+
+    def __init__(self, trip: BreakerTrip) -> None:
+        self.trip = trip
+        self.pipeline = trip.pipeline
+        self.direction = trip.direction
+        self.deletes = trip.deletes
+        self.population = trip.population
+        self.limit = trip.limit
+        super().__init__(trip.message)
+
+
+def on_delete_policy(pipeline: Pipeline, direction: SyncDirection) -> DeletePolicy:
+    """The pipeline's policy for deletions travelling ``direction``."""
+    return pipeline.on_delete.policy(direction)
+
+
+def linked_population(conn: sa.Connection, pipeline_name: str) -> int:
+    """How many live records the pipeline links (with a CRM id, not deleted)."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(_links)
+        .where(
+            _links.c.pipeline == pipeline_name,
+            _links.c.crm_id.is_not(None),
+            _links.c.deleted_at.is_(None),
+        )
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def check_deletes(
+    conn: sa.Connection,
+    pipeline: Pipeline,
+    *,
+    direction: SyncDirection,
+    deletes: int,
+    population: int,
+    now: datetime,
+) -> None:
+    """Raise :class:`DeleteBreakerTripped` (after recording the trip on ``conn``) when
+    ``deletes`` is above the pipeline's limit for ``population`` linked records.
+
+    The caller commits ``conn``'s transaction even when this raises (use its own
+    ``engine.begin()`` block around this call only), so the pause outlives the run.
+    """
+    limit = pipeline.delete_breaker.limit(population)
+    allowance = state.get_setting(conn, ALLOW_PREFIX + pipeline.name)
+    if deletes <= limit or (allowance is not None and deletes <= int(allowance)):
+        return
+    trip = BreakerTrip(pipeline.name, direction, deletes, population, limit, now)
+    state.set_setting(conn, PREFIX + pipeline.name, trip.to_json())
+    log.warning(
+        TRIPPED_EVENT,
+        pipeline=pipeline.name,
+        direction=direction,
+        deletes=deletes,
+        population=population,
+        limit=limit,
+    )
+    raise DeleteBreakerTripped(trip)
+
+
+def record_trip(db: sa.Engine, trip: BreakerTrip) -> None:
+    """Store ``trip`` in a transaction of its own (after the run's own one rolled back)."""
+    with db.begin() as conn:
+        state.set_setting(conn, PREFIX + trip.pipeline, trip.to_json())
+
+
+def tripped(conn: sa.Connection, pipeline_name: str) -> BreakerTrip | None:
+    """The pipeline's open trip, if its breaker is tripped."""
+    value = state.get_setting(conn, PREFIX + pipeline_name)
+    return BreakerTrip.from_json(value) if value is not None else None
+
+
+def tripped_all(conn: sa.Connection) -> dict[str, BreakerTrip]:
+    """Every tripped pipeline's trip, by pipeline name."""
+    rows = conn.execute(
+        sa.select(_settings.c.name, _settings.c.value).where(_settings.c.name.like(PREFIX + "%"))
+    )
+    return {name[len(PREFIX) :]: BreakerTrip.from_json(value) for name, value in rows}
+
+
+def reset(
+    conn: sa.Connection,
+    pipeline_name: str,
+    *,
+    actor: str,
+    now: datetime,
+    allow_deletes: bool = False,
+) -> bool:
+    """Close the breaker so the pipeline runs again; False when it was not tripped.
+
+    With ``allow_deletes`` the operator confirms the deletions: runs may delete up to the
+    tripped count until one succeeds (then the configured limit applies again). Without it,
+    deletions still pending trip the breaker again.
+    """
+    trip = tripped(conn, pipeline_name)
+    if trip is None:
+        return False
+    state.set_setting(conn, PREFIX + pipeline_name, None)
+    if allow_deletes:
+        state.set_setting(conn, ALLOW_PREFIX + pipeline_name, str(trip.deletes))
+    log.info(
+        "pipeline.delete_breaker_reset",
+        pipeline=pipeline_name,
+        actor=actor,
+        tripped_at=trip.tripped_at.isoformat(),
+        at=now.isoformat(),
+        allow_deletes=allow_deletes,
+    )
+    return True
+
+
+def clear_allowance(conn: sa.Connection, pipeline_name: str) -> None:
+    """A run succeeded: an operator's one-time allowance is used up."""
+    state.set_setting(conn, ALLOW_PREFIX + pipeline_name, None)

@@ -1,0 +1,406 @@
+"""The pull engine: CRM edits flow back to B2Connect (ARCHITECTURE §4, issue 5).
+
+One :class:`PullRun` reads a pipeline's CRM object from its own cursor (``cursors`` row with
+side ``crm``, stream = the CRM object), page by page, and per flush:
+
+1. finds each record's link and drops echoes (:func:`sync.pull_plan.triage`): a record whose
+   pulled fields all hash to the last-synced hashes costs nothing, whoever touched it last;
+   Salesforce records stamped by the integration user (``LastModifiedById``) are counted as
+   ``echo_ours``. A record b2sync touched *and* a user edited since still hashes differently,
+   so a genuine edit that lands between our write and our next read is merged, never lost;
+2. runs the record hooks (``origin="crm"``) on the changes left, as B2Connect-shaped records
+   (``{"id": key, ...pulled fields at their B2Connect paths}``);
+3. reads those records' current B2Connect state (one ``GET`` each) and merges field by field
+   (:func:`sync.merge.merge_record`, the issue's rules), in CRM form (:mod:`sync.pull_fields`);
+4. writes B2Connect's patch (write-back routes) and, for ``direction: both``, the fields
+   B2Connect won to the CRM (upsert on the B2Connect key), parks ``manual`` clashes in
+   ``conflicts`` (format: :mod:`sync.pull_store`), applies CRM deletions per
+   ``on_delete.to_b2connect`` through the delete breaker (``archive``/``delete``: the
+   B2Connect record is deactivated, ``isActive: false``, since the contract has no delete;
+   ``ignore``: nothing is written) and re-activates a record whose CRM record came back;
+5. commits links (per-field hashes), deletion marks, dead letters, conflicts, audit events,
+   the CRM cursor and the run counters in one transaction, after the writes. A crash before
+   the commit replays the flush: the writes are idempotent patches and upserts.
+
+CRM records without a link are not created in B2Connect (the contract has no create route);
+push creates the links. Dead letters of a pull carry the CRM object as their stream, so the
+push replay leaves them alone; the record comes back with its next CRM change.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, cast
+
+import structlog
+
+from audit import AuditEvent, record_events
+from audit.events import B2CONNECT_WRITE, CRM_WRITE
+from connectors.base import Connector, SupportsFetch, SupportsIdentity
+from connectors.errors import Fatal
+from connectors.records import Page, Record, WriteItem, WriteResult
+from mapping.config import DeletePolicy
+from store.models import Side
+from sync import state
+from sync.breaker import check_deletes, linked_population, on_delete_policy
+from sync.deleted_links import clear_deleted, deleted_links, mark_deleted
+from sync.engine import LOCK_TTL, PipelineRun, _latest_per_key
+from sync.hooks import run_hooks
+from sync.pull_audit import PullFacts, pull_event
+from sync.pull_fields import PullField, nest, pull_fields
+from sync.pull_plan import Merged, Pending, merge, triage
+from sync.pull_store import add_manual_conflicts, links_by_crm_id, open_manual_fields
+from sync.reconcile import dead_letter
+from sync.retry import call
+from sync.state import DeadLetterRow, LinkRow
+
+__all__ = ["DEFAULT_ID_PROPERTY", "PullRun", "read_crm"]
+
+log = structlog.get_logger(__name__)
+
+#: the CRM field holding the B2Connect key when the pipeline does not name one
+DEFAULT_ID_PROPERTY = {"hubspot": "b2connect_id", "salesforce": "B2Connect_Id__c"}
+DEFAULT_PULL_FLUSH = 2000
+
+
+def read_crm(
+    crm: Connector, crm_object: str, cursor: Mapping[str, Any] | None, fields: Sequence[str]
+) -> Iterator[Page]:
+    """The CRM's change pages with the fields the pull needs."""
+    reader = cast(Any, crm)
+    if crm.name == "hubspot":
+        return cast(Iterator[Page], reader.read_changes(crm_object, cursor, properties=fields))
+    if crm.name == "salesforce":
+        return cast(Iterator[Page], reader.read_changes(crm_object, cursor, read_fields=fields))
+    return crm.read_changes(crm_object, cursor)
+
+
+@dataclass
+class _Outcome:
+    """What one flush commits."""
+
+    links: list[tuple[str, str | None, dict[str, str], str]]
+    deleted: list[str]
+    restored: list[str]
+    dead: list[DeadLetterRow]
+    conflicts: list[tuple[str, str, dict[str, Any]]]
+    audit: list[AuditEvent]
+    counts: Counter[str]
+
+
+@dataclass
+class PullRun(PipelineRun):
+    """Runs the CRM→B2Connect half of one pipeline once.
+
+    ``source`` is the pipeline's B2Connect connector and ``target`` its CRM connector, as in
+    :class:`~sync.engine.PipelineRun` (locks, run rows, pauses and errors work the same).
+    """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        schema = self.source.describe(self.pipeline.b2connect.stream)
+        writable = {name for name, info in schema.fields.items() if info.updateable}
+        self.fields: list[PullField] = pull_fields(self.pipeline, self.mapping, writable)
+        self.id_property = self.pipeline.crm.id_property or DEFAULT_ID_PROPERTY.get(
+            self.target.name, "b2connect_id"
+        )
+        self.ours: str | None = None
+        self._deletes_done = 0  # the breaker counts a run's deletions, not a flush's
+        self._field_lengths: dict[str, int | None] | None = None
+
+    # ------------------------------------------------------------------ the loop
+
+    def _run(self) -> None:
+        if not self.fields:
+            return
+        if isinstance(self.target, SupportsIdentity):
+            target = self.target
+            self.ours = self._retry(target.integration_user, "integration user")
+        cursor = None if self.full else self._crm_cursor()
+        wanted = sorted({*(f.crm for f in self.fields), self.id_property})
+        buffer: list[Record] = []
+        flush_size = self.pipeline.batch_size or DEFAULT_PULL_FLUSH
+        last: Mapping[str, Any] | None = cursor
+        for page in read_crm(self.target, self.pipeline.crm.object, cursor, wanted):
+            buffer.extend(page.records)
+            last = page.cursor if page.cursor is not None else last
+            self._bump({"read": len(page.records)})
+            if len(buffer) >= flush_size or not page.has_more:
+                self._pull_flush(buffer, last)
+                buffer = []
+            if self.stop.is_set():
+                return
+        if buffer:
+            self._pull_flush(buffer, last)
+
+    def _crm_cursor(self) -> dict[str, Any] | None:
+        with self.db.connect() as conn:
+            return state.get_cursor(conn, self.pipeline.name, self.pipeline.crm.object, Side.CRM)
+
+    def _pull_flush(self, records: Sequence[Record], cursor: Mapping[str, Any] | None) -> None:
+        records = _latest_per_key(records)
+        name = self.pipeline.name
+        with self.db.connect() as conn:
+            by_crm = links_by_crm_id(conn, name, [r.key for r in records])
+            linked = {link.key for link in by_crm.values()}
+            carried = {
+                str(r.fields[self.id_property]) for r in records if r.fields.get(self.id_property)
+            }
+            by_key = state.load_links(conn, name, sorted(carried - linked))
+            deleted = deleted_links(conn, name, sorted(linked | set(by_key)))
+        lengths = self._lengths()
+        found = triage(
+            records,
+            fields=self.fields,
+            by_crm=by_crm,
+            by_key=by_key,
+            deleted=deleted,
+            id_property=self.id_property,
+            hasher=self.hasher,
+            lengths=lengths,
+            ours=self.ours,
+        )
+        self._bump(found.counts)
+        pending = self._hooked(found.pending)
+        current = self._fetch([p.key for p in pending])
+        with self.db.connect() as conn:
+            blocked = open_manual_fields(conn, name, [p.key for p in pending])
+        policy = on_delete_policy(self.pipeline, "to_b2connect")
+        merged, counts = merge(
+            pending,
+            current,
+            fields=self.fields,
+            hasher=self.hasher,
+            lengths=lengths,
+            blocked=blocked,
+            reactivate=policy != "ignore",
+        )
+        self._bump(counts)
+        if self.dry_run:
+            self._describe(merged, found.deletes, policy)
+            return
+        if found.deletes and policy != "ignore":
+            with self.db.begin() as conn:
+                check_deletes(
+                    conn,
+                    self.pipeline,
+                    direction="to_b2connect",
+                    deletes=self._deletes_done + len(found.deletes),
+                    population=linked_population(conn, name) + self._deletes_done,
+                    now=self.clock(),
+                )
+            self._deletes_done += len(found.deletes)
+        outcome = self._write(merged, found.deletes, policy)
+        outcome.dead.extend(found.dead)
+        self._commit_pull(outcome, cursor)
+
+    # ------------------------------------------------------------------ steps
+
+    def _describe(
+        self, merged: list[Merged], deletes: list[tuple[Record, LinkRow]], policy: DeletePolicy
+    ) -> None:
+        """What the flush would do, for ``--dry-run`` (rows like the push's)."""
+        stream, crm_object = self.pipeline.b2connect.stream, self.pipeline.crm.object
+        plan = self.summary.dry_run_plan
+        for m in merged:
+            if m.to_b2connect:
+                plan.append({"key": m.pending.key, "action": "pull", "object": stream,
+                             "fields": m.to_b2connect})  # fmt: skip
+            if m.to_crm:
+                plan.append({"key": m.pending.key, "action": "update", "object": crm_object,
+                             "fields": m.to_crm})  # fmt: skip
+        if policy != "ignore":
+            plan.extend({"key": link.key, "action": "deactivate", "object": stream}
+                        for _record, link in deletes)  # fmt: skip
+        writes = sum(1 for m in merged if m.to_b2connect or m.to_crm)
+        self._bump({"would_write": writes, "would_delete": len(deletes)})
+
+    def _retry(self, fn: Any, what: str) -> Any:
+        return call(fn, what=what, stop=self.stop, policy=self.retry)
+
+    def _lengths(self) -> dict[str, int | None]:
+        """CRM field lengths, when a pulled field truncates to them (one describe per run)."""
+        if self._field_lengths is None:
+            found: dict[str, int | None] = {}
+            if any(name == "truncate" for f in self.fields for name, _, _ in f.compiled.steps):
+                crm_object = self.pipeline.crm.object
+                schema = self._retry(lambda: self.target.describe(crm_object), "describe")
+                found = {n: info.length for n, info in schema.fields.items()}
+            self._field_lengths = found
+        return self._field_lengths
+
+    def _hooked(self, pending: list[Pending]) -> list[Pending]:
+        """Run the record hooks (tombstones, consent, ...) on the changes about to be merged."""
+        if not self.hooks or not pending:
+            return pending
+        context = replace(self._hook_context(), origin="crm")
+        kept = {r.key for r in run_hooks(self.hooks, context, [self._view(p) for p in pending])}
+        self._bump({"blocked": len(pending) - len(kept)})
+        return [p for p in pending if p.key in kept]
+
+    def _view(self, item: Pending) -> Record:
+        """A CRM change as a B2Connect-shaped record (what the hooks see)."""
+        fields: dict[str, Any] = {"id": item.key}
+        for spec in self.fields:
+            if spec.invertible and spec.crm in item.values:
+                nest(spec.path, spec.back(item.values[spec.crm]), fields)
+        return Record(
+            stream=self.pipeline.b2connect.stream,
+            key=item.key,
+            fields=fields,
+            updated_at=item.record.updated_at,
+            tenant_id=self.tenant_id,
+            modified_by=item.record.modified_by,
+        )
+
+    def _fetch(self, keys: list[str]) -> dict[str, Record]:
+        if not keys:
+            return {}
+        source = self.source
+        if not isinstance(source, SupportsFetch):
+            raise Fatal(
+                f"connector '{source.name}' cannot read records by id; a pull needs it",
+                code="NO_FETCH",
+            )
+        stream = self.pipeline.b2connect.stream
+        found: dict[str, Record] = self._retry(lambda: source.fetch(stream, keys), "fetch")
+        return found
+
+    def _write(
+        self, merged: list[Merged], deletes: list[tuple[Record, LinkRow]], policy: DeletePolicy
+    ) -> _Outcome:
+        """Write both patches and the deactivations; collect what to commit."""
+        stream, crm_object = self.pipeline.b2connect.stream, self.pipeline.crm.object
+        b2c_items = [WriteItem(m.pending.key, m.to_b2connect) for m in merged if m.to_b2connect]
+        if policy != "ignore":
+            b2c_items += [WriteItem(link.key, {"isActive": False}) for _, link in deletes]
+        crm_items = [WriteItem(m.pending.key, m.to_crm) for m in merged if m.to_crm]
+        b2c = self._send(self.source, stream, b2c_items, {})
+        crm = self._send(self.target, crm_object, crm_items, {"id_property": self.id_property})
+        out = _Outcome([], [], [], [], [], [], Counter())
+        for item in merged:
+            self._settle(item, b2c.get(item.pending.key), crm.get(item.pending.key), out)
+        for record, link in deletes:
+            result = b2c.get(link.key) if policy != "ignore" else None
+            if result is not None and not result.ok:
+                out.dead.append(_rejected(record, result))
+                continue
+            out.deleted.append(link.key)
+            out.counts["deleted"] += 1
+            if result is not None:
+                out.audit.append(
+                    self._event(B2CONNECT_WRITE, link.key, ["isActive"], "deactivated")
+                )
+        return out
+
+    def _send(
+        self, connector: Connector, stream: str, items: list[WriteItem], kwargs: dict[str, Any]
+    ) -> dict[str, WriteResult]:
+        if not items:
+            return {}
+        writer = cast(Any, connector)
+        results: list[WriteResult] = self._retry(
+            lambda: writer.write(stream, items, **kwargs), f"write {stream}"
+        )
+        return {result.key: result for result in results}
+
+    def _settle(
+        self, item: Merged, b2c: WriteResult | None, crm: WriteResult | None, out: _Outcome
+    ) -> None:
+        """One merged record's link row, dead letters, conflicts and audit events."""
+        key, record = item.pending.key, item.pending.record
+        for result in (b2c, crm):
+            if result is not None and not result.ok:
+                out.dead.append(_rejected(record, result))
+        b2c_ok, crm_ok = b2c is None or b2c.ok, crm is None or crm.ok
+        hashes = item.hashes(b2connect_ok=b2c_ok, crm_ok=crm_ok)
+        out.links.append((key, record.key, hashes, self.hasher.record(hashes)))
+        if item.pending.restored or item.pending.relinked:
+            out.restored.append(key)
+            out.counts["relinked"] += 1
+        out.conflicts.extend((key, name, details) for name, details in item.conflicts)
+        if b2c is not None and b2c.ok:
+            out.counts["to_b2connect"] += 1
+            changed = [d.field for d in item.decisions if d.action == "to_b2connect"]
+            out.audit.append(
+                self._event(B2CONNECT_WRITE, key, changed, "updated", item.to_b2connect)
+            )
+        if crm is not None and crm.ok:
+            out.counts["to_crm"] += 1
+            out.audit.append(
+                self._event(CRM_WRITE, key, sorted(item.to_crm), "updated", item.to_crm)
+            )
+        if (b2c is not None and b2c.ok) or (crm is not None and crm.ok):
+            out.counts["written"] += 1
+        elif not item.conflicts:
+            out.counts["unchanged"] += 1
+
+    def _event(
+        self,
+        action: str,
+        key: str,
+        fields: Sequence[str],
+        outcome: str,
+        values: Mapping[str, Any] | None = None,
+    ) -> AuditEvent:
+        return pull_event(
+            self.pipeline,
+            PullFacts(self.tenant_id, self.run_id, self.target_system),
+            action,
+            key,
+            fields,
+            outcome,
+            values,
+        )
+
+    # ------------------------------------------------------------------ commit
+
+    def _commit_pull(self, out: _Outcome, cursor: Mapping[str, Any] | None) -> None:
+        now = self.clock()
+        name = self.pipeline.name
+        audited = self.audit_keys is not None and bool(out.audit)
+        db = self.db.execution_options(b2sync_begin_immediate=True) if audited else self.db
+        with db.begin() as conn:
+            state.upsert_links(
+                conn,
+                pipeline=name,
+                tenant_id=self.tenant_id,
+                crm_object=self.pipeline.crm.object,
+                rows=out.links,
+                now=now,
+            )
+            clear_deleted(conn, name, out.restored)
+            mark_deleted(conn, name, out.deleted, "crm", now)
+            state.add_dead_letters(conn, name, self.run_id, out.dead, now)
+            add_manual_conflicts(conn, name, out.conflicts, now)
+            if audited and self.audit_keys is not None:
+                record_events(conn, out.audit, keys=self.audit_keys, now=now)
+            if cursor is not None:
+                state.set_cursor(conn, name, self.pipeline.crm.object, Side.CRM, cursor, now)
+            state.add_run_counts(
+                conn,
+                self.run_id,
+                {"records_written": out.counts["written"], "records_failed": len(out.dead)},
+            )
+            state.renew_lock(conn, f"pipeline:{name}", self.owner, now + LOCK_TTL)
+        out.counts["dead_lettered"] = len(out.dead)
+        self._bump(out.counts)
+        log.info(
+            "pull.committed",
+            written=out.counts["written"],
+            deleted=out.counts["deleted"],
+            conflicts=len(out.conflicts),
+            dead_lettered=len(out.dead),
+        )
+
+
+def _rejected(record: Record, result: WriteResult) -> DeadLetterRow:
+    error = result.error
+    return dead_letter(
+        record,
+        error.code if error else "UNKNOWN",
+        error.message if error else "rejected without a reason",
+        error.field if error else None,
+    )

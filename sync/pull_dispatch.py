@@ -1,0 +1,44 @@
+"""Run a pipeline in its direction: push, pull, or both (pull first, then a guarded push).
+
+``both`` pulls first so that every CRM edit is merged, by the field rules, against
+B2Connect's *current* values before push looks at B2Connect's changes: a field the CRM won is
+written back to B2Connect and stored as last-synced, so push then sees B2Connect's echo of it
+as unchanged; a field B2Connect won was already sent to the CRM by the merge. Pushing first
+would send B2Connect edits over CRM edits nobody had compared them with. The push half runs
+with :class:`~sync.pull_guard.PushGuard`, which defers records whose CRM side moved after the
+pull read it to the next pull.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+
+from mapping.config import Direction
+from store.models import RunStatus
+from sync.engine import PipelineRun, RunSummary
+from sync.pull import PullRun
+from sync.pull_guard import PushGuard
+
+__all__ = ["execute_directions"]
+
+
+def execute_directions(push: PipelineRun) -> RunSummary:
+    """Execute ``push`` as its pipeline's direction says (replays are always push).
+
+    A ``both`` run returns the push half's summary with the pull half's counts added as
+    ``pull_<name>`` (each half keeps its own ``runs`` row).
+    """
+    direction = push.pipeline.direction
+    if push.replay or direction is Direction.push:
+        return push.execute()
+    pull = PullRun(**{f.name: getattr(push, f.name) for f in fields(PipelineRun) if f.init})
+    if direction is Direction.pull:
+        return pull.execute()
+    first = pull.execute()
+    if first.status is not RunStatus.SUCCEEDED:
+        return first
+    second = replace(push, guard=PushGuard(pull)).execute()
+    second.counts.update({f"pull_{k}": v for k, v in first.counts.items()})
+    second.api_calls.update(first.api_calls)
+    second.dry_run_plan[:0] = first.dry_run_plan
+    return second
