@@ -226,7 +226,7 @@ class ErasureDesk:
             )
         )
         write_tombstones(conn, self.hasher, ids, request_id=rid, erased_at=now)
-        purge_local(conn, self.config, ids)
+        purge_local(conn, self.config, ids, hasher=self.hasher)
         tenant = conn.execute(
             sa.select(requests_table.c.tenant_id).where(requests_table.c.id == rid)
         ).scalar_one()
@@ -281,7 +281,7 @@ class ErasureDesk:
             )
         )
         write_tombstones(conn, self.hasher, ids, request_id=rid, erased_at=now)
-        purged = purge_local(conn, self.config, ids)
+        purged = purge_local(conn, self.config, ids, hasher=self.hasher)
         detail = ", ".join(f"{n} {table}" for table, n in sorted(purged.items())) or "nothing kept"
         subject = ids.customer_id or ids.email
         events = [

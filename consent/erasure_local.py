@@ -91,8 +91,14 @@ def _matching_links(
                 yield row
 
 
-def purge_local(conn: sa.Connection, config: Config, ids: SubjectIds) -> Counter[str]:
-    """Delete the person's local state; counts per table (never the values)."""
+def purge_local(
+    conn: sa.Connection, config: Config, ids: SubjectIds, *, hasher: FieldHasher | None = None
+) -> Counter[str]:
+    """Delete the person's local state; counts per table (never the values).
+
+    With ``hasher``, consent rows of a person known only by email (a CRM-only contact) are
+    found by the keyed hash of the email too.
+    """
     counts: Counter[str] = Counter()
     person_pipes = [name for name, _, _ in person_pipelines(config)]
     keys = [k for k in (ids.customer_id,) if k]
@@ -124,7 +130,7 @@ def purge_local(conn: sa.Connection, config: Config, ids: SubjectIds) -> Counter
         counts["dead_letters"] += conn.execute(
             _dead.delete().where(_dead.c.id.in_(dead_ids))
         ).rowcount
-    counts.update(_purge_consent(conn, ids))
+    counts.update(_purge_consent(conn, ids, hasher))
     counts.update(_purge_keyed(conn, ids))
     return +counts
 
@@ -155,7 +161,9 @@ def _about(record_key: str, payload: Any, ids: SubjectIds) -> bool:
     return False
 
 
-def _purge_consent(conn: sa.Connection, ids: SubjectIds) -> Counter[str]:
+def _purge_consent(
+    conn: sa.Connection, ids: SubjectIds, hasher: FieldHasher | None
+) -> Counter[str]:
     """Consent-sync rows of the person, when the consent tables exist."""
     counts: Counter[str] = Counter()
     subjects = metadata.tables.get("consent_subjects")
@@ -164,14 +172,18 @@ def _purge_consent(conn: sa.Connection, ids: SubjectIds) -> Counter[str]:
         counts["consent_holds"] += conn.execute(
             holds.delete().where(holds.c.record_key == ids.customer_id)
         ).rowcount
-    if subjects is None or not ids.customer_id:
+    if subjects is None:
         return counts
-    found = [
-        row.id
-        for row in conn.execute(
-            sa.select(subjects.c.id).where(subjects.c.customer_id == ids.customer_id)
-        )
-    ]
+    match = []
+    if ids.customer_id:
+        match.append(subjects.c.customer_id == ids.customer_id)
+    if ids.email and hasher is not None:
+        from consent.consent_store import email_hash  # consent tables are optional here
+
+        match.append(subjects.c.email_hash == email_hash(hasher, ids.email))
+    if not match:
+        return counts
+    found = [row.id for row in conn.execute(sa.select(subjects.c.id).where(sa.or_(*match)))]
     if not found:
         return counts
     for child in ("consent_states", "consent_system_states"):

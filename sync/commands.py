@@ -135,6 +135,8 @@ def sync(
                         summary.counts.update(
                             {f"replay_{k}": v for k, v in replayed.counts.items()}
                         )
+        if not dry_run and runner.config.insights.enabled:
+            _refresh_insights(runner, console)
     if as_json:
         sys.stdout.write(
             json.dumps([_summary_json(s) for s in summaries], indent=2, default=str) + "\n"
@@ -143,6 +145,20 @@ def sync(
         _print_summaries(console, summaries, dry_run)
     if any(s.status is RunStatus.FAILED for s in summaries):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _refresh_insights(runner: Runner, console: Console) -> None:
+    """Recompute the insights of customers whose orders changed and push the changed fields
+    (the daemon does this on its own schedule; a one-off ``sync`` does it at the end)."""
+    from insights.refresh import InsightsRefresh  # sync imports insights lazily
+
+    for done in InsightsRefresh.for_runner(runner).run():
+        pushed = sum(sum(c.values()) for c in done.pushed.values())
+        console.print(
+            f"insights {done.tenant_id}: {done.recomputed} customers recomputed, "
+            f"{pushed} CRM updates, {sum(done.fired.values())} rules fired"
+            + (f", {len(done.errors)} errors" if done.errors else "")
+        )
 
 
 def make_console(*, stderr: bool = False) -> Console:

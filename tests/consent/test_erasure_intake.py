@@ -128,3 +128,16 @@ def test_filing_purges_rows_other_features_keep_per_customer(kit: Kit) -> None:
     with kit.db.connect() as conn:
         left = [r.customer_key for r in conn.execute(sa.select(firings))]
     assert left == ["c2"]
+
+
+def test_consent_rows_of_an_email_only_person_are_purged(kit: Kit) -> None:
+    """A person the consent sync knows only by email (a CRM-only contact) loses their
+    consent rows too; someone else's stay."""
+    from consent.consent_store import email_hash, subject_for
+
+    with kit.db.begin() as conn:
+        for email in ("ada@example.com", "bob@example.com"):
+            hashed = email_hash(kit.hasher, email)
+            subject_for(conn, "t1", hashed=hashed, customer_id=None, now=T0)
+    kit.desk().file(SubjectIds(email="Ada@Example.com"))
+    assert kit.count("consent_subjects") == 1

@@ -231,3 +231,13 @@ def test_cli_explains_one_customer_by_email(e2e: E2E) -> None:
         assert order["id"] in result.stdout
     assert "VIP: no (12-month spend" in result.stdout
     assert "RFM " in result.stdout
+
+
+def test_one_cli_sync_ends_with_the_insights_pass(e2e: E2E) -> None:
+    """`b2sync sync` runs the insights pass at its end: contacts carry LTV without a refresh."""
+    result = cli(e2e, "sync", "--config", str(e2e.config_path))
+    assert result.returncode == 0, result.stderr
+    assert "customers recomputed" in result.stdout
+    hubspot = _contacts(e2e)
+    with_orders = [k for k in hubspot if _orders_of(e2e, k)]
+    assert with_orders and all(hubspot[k]["properties"].get("b2c_ltv") for k in with_orders)
