@@ -4,7 +4,8 @@
 
 The emulators run in their own process (seeded: N customers, N/5 companies, ~3 orders per
 customer with 1-4 lines each); this process runs every pipeline of the shipped config.yaml
-once (the backfill), then once more with --full (the no-op rerun), and prints:
+once and then the insights pass (the backfill), then once more with --full (the no-op
+rerun), and prints:
 
 - records/s of the backfill, API calls per endpoint against the minimum possible
   (ceil(n/100) per HubSpot batch object, ceil(n/200) per Salesforce collection),
@@ -39,6 +40,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from insights.refresh import InsightsRefresh  # noqa: E402
 from mapping.config import parse_config  # noqa: E402
 from sync.logs import configure_logging  # noqa: E402
 from sync.runner import Runner  # noqa: E402
@@ -132,6 +134,14 @@ def run_all(runner: Runner, *, full: bool) -> tuple[float, Counter[str], dict[st
             written[system][f"assoc:{pipe.lines.association_type}"] += summary.counts[
                 "lines_written"
             ]
+    if not full and runner.config.insights.enabled:
+        # like `b2sync sync`: the backfill ends with the insights pass (customers were pushed
+        # before their orders filled the ledger), so the rerun below can be a true no-op
+        for done in InsightsRefresh.for_runner(runner).run():
+            for name, pushed in done.pushed.items():
+                pipe = runner.config.pipeline(name)
+                system = runner.config.connections[pipe.crm.connection].type
+                written[system][f"insights:{pipe.crm.object}"] += pushed["written"]
     return time.perf_counter() - start, counts, written
 
 
