@@ -70,3 +70,30 @@ def test_config_change_is_recorded_once(e2e: E2E) -> None:
     assert len(loaded) == 1
     assert loaded[0].details is not None
     assert "customers-to-hubspot" in loaded[0].details["pipelines"]
+
+
+def test_rejection_and_dead_letter_replay_are_events(e2e: E2E) -> None:
+    """A CRM rejection is an event with the vendor's code as outcome; its replay is a
+    deadletter.replay event of the same record; the chain still verifies."""
+    from tests.e2e.test_push_hubspot import HS_UPSERT
+
+    e2e.faults("hubspot", [{"match": HS_UPSERT, "kind": "partial", "every": 4, "times": 1}])
+    e2e.sync("customers-to-hubspot")
+    keys = KeyRing.from_env(KEYS)
+    runner = e2e.runner()
+    try:
+        runner.replay(runner.config.pipeline("customers-to-hubspot"), everything=True)
+        with runner.db.connect() as conn:
+            rejected = [
+                e
+                for e in search(conn, keys, Filters(action="crm.write"))
+                if e.outcome.startswith("rejected:")
+            ]
+            replays = search(conn, keys, Filters(action="deadletter.replay"))
+            report = verify(conn)
+    finally:
+        runner.close()
+    assert rejected and {e.outcome for e in rejected} == {"rejected:VALIDATION_ERROR"}
+    assert {e.record_key for e in replays} == {e.record_key for e in rejected}
+    assert all(e.outcome in ("created", "updated") for e in replays)
+    assert report.ok, report.problems
