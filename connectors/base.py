@@ -32,10 +32,12 @@ __all__ = [
     "ConsentFact",
     "ConsentPage",
     "ConsentWrite",
+    "EmailEngagement",
     "SecretResolver",
     "SupportsActions",
     "SupportsAssociations",
     "SupportsConsent",
+    "SupportsEngagement",
     "SupportsFetch",
     "SupportsIdentity",
     "TaskSpec",
@@ -213,6 +215,26 @@ class SupportsActions(Protocol):
 
     def create_task(self, crm_id: str, task: TaskSpec) -> WriteResult:
         """Create a task for the contact's owner, attached to the contact ``crm_id``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EmailEngagement:
+    """A contact's marketing-email counters as the CRM keeps them (lifetime totals)."""
+
+    opens: int = 0
+    clicks: int = 0
+    delivered: int = 0
+    last_open_at: datetime | None = None
+    last_click_at: datetime | None = None
+
+
+@runtime_checkable
+class SupportsEngagement(Protocol):
+    """CRM connectors that report email engagement per contact (HubSpot)."""
+
+    def read_engagement(self, stream: str, crm_ids: Sequence[str]) -> dict[str, EmailEngagement]:
+        """The counters of the records ``crm_ids`` (missing ones left out)."""
         ...
 
 

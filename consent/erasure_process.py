@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -26,8 +26,10 @@ import structlog
 from audit import KeyRing, LegalHoldError, shred
 from connectors.base import Connector
 from connectors.errors import BudgetExhausted, ConnectorError, Retriable
-from connectors.records import Subject, WriteItem
+from connectors.records import ErasureResult, Subject, WriteItem
+from connectors.salesforce import SalesforceConnector
 from consent.erasure_model import MAX_ATTEMPTS, StepStatus, SubjectIds, backoff
+from consent.erasure_related import salesforce_policy, unreachable_orders
 from consent.erasure_store import (
     StepRow,
     load_subject,
@@ -39,6 +41,7 @@ from consent.erasure_store import (
     update_step,
     write_events,
 )
+from mapping.config import Config
 from store.models import ErasureStatus
 from sync.hashing import FieldHasher
 
@@ -71,6 +74,8 @@ class ErasureProcessor:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     #: the lock to hold around a connection's calls (the daemon's per-connection locks)
     guard: Callable[[str], AbstractContextManager[object]] = lambda _name: nullcontext()
+    #: the configuration whose ``erasure:`` policy applies (None: the Contact only)
+    config: Config | None = None
 
     def due(self, request_id: int | None = None, *, force: bool = False) -> list[StepRow]:
         """Steps that may run now, in request and position order."""
@@ -155,10 +160,21 @@ class ErasureProcessor:
             if error is not None and error.retriable:
                 raise Retriable(message)
             return StepStatus.FAILED, message
-        result_of = connector.erase(subject)
+        result_of = self._erase(connector, step, subject)
         if result_of.done:
             return StepStatus.DONE, result_of.detail or "erased"
         return StepStatus.FAILED, result_of.detail or "the system did not erase"
+
+    def _erase(self, connector: Connector, step: StepRow, subject: Subject) -> ErasureResult:
+        """The system's erase; Salesforce's with the ``erasure:`` policy (orders, consent)."""
+        if self.config is None or not isinstance(connector, SalesforceConnector):
+            return connector.erase(subject)
+        result = connector.erase(subject, related=salesforce_policy(self.config, step.system))
+        missed = unreachable_orders(self.config, step.system)
+        if not missed:
+            return result
+        note = f"orders of {', '.join(missed)} kept: no Contact lookup field in the mapping"
+        return replace(result, detail=f"{result.detail}; {note}" if result.detail else note)
 
     def _shred(self, step: StepRow, ids: SubjectIds) -> StepOutcome:
         if self.keys is None:

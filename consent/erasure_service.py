@@ -70,4 +70,5 @@ def processor_for(runner: Runner, guard: Guard = no_guard) -> ErasureProcessor:
         keys=runner.audit_keys,
         clock=runner.clock,
         guard=guard,
+        config=runner.config,
     )

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from insights.compute import load_population
+from insights.engagement import recent_engagement
 from insights.explain import explain
 from insights.ledger import CUSTOMERS, orders_of
 from insights.lifecycle import PopulationThresholds
@@ -38,22 +39,41 @@ class Format(StrEnum):
     html = "html"
 
 
-def _tenant(runner: Runner) -> str:
+TenantOption = Annotated[
+    str | None,
+    typer.Option("--tenant", help="The B2Connect tenant (default: the only one in the config)."),
+]
+
+
+def choose_tenant(runner: Runner, wanted: str | None) -> str:
+    """``wanted`` if the config has it, else the only tenant; exit 2 listing them otherwise."""
     tenants = InsightsRefresh.for_runner(runner).tenants()
     if not tenants:
         fail("no customers or orders pipeline in the config; nothing to report", EXIT_BAD_CONFIG)
+    listed = ", ".join(tenants)
+    if wanted is not None:
+        if wanted not in tenants:
+            fail(f"no tenant '{wanted}' in the config; its tenants: {listed}", EXIT_BAD_CONFIG)
+        return wanted
+    if len(tenants) > 1:
+        fail(
+            f"the config has several tenants ({listed}); choose one with --tenant", EXIT_BAD_CONFIG
+        )
     return tenants[0]
 
 
-def write_report(runner: Runner, month: str, fmt: str, output: Path | None) -> Path:
-    """Build one month's report for the config's (first) tenant and write it; returns the path."""
+def write_report(
+    runner: Runner, month: str, fmt: str, output: Path | None, *, tenant: str | None = None
+) -> Path:
+    """Build one month's report for ``tenant`` (default: the only one) and write it."""
     try:
         start = parse_month(month)
     except ValueError as exc:
         fail(str(exc), EXIT_BAD_CONFIG)
+    chosen = choose_tenant(runner, tenant)
     with runner.db.connect() as conn:
         report: MonthlyReport = build_report(
-            conn, _tenant(runner), start, runner.config.insights, runner.clock()
+            conn, chosen, start, runner.config.insights, runner.clock()
         )
     text = render_html(report) if fmt == "html" else render_markdown(report)
     path = output or Path("reports") / f"b2sync-report-{month}.{fmt}"
@@ -69,27 +89,27 @@ def report_monthly(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Where to write (default: reports/).")
     ] = None,
+    tenant: TenantOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Write the monthly CRM & retention report (summary, cohorts, segments, churn, sync)."""
     _, cfg = load_or_exit(config)
     chosen = month or datetime.now(UTC).strftime("%Y-%m")
     with open_runner(cfg) as runner:
-        path = write_report(runner, chosen, fmt.value, output)
+        path = write_report(runner, chosen, fmt.value, output, tenant=tenant)
     typer.echo(f"report written to {path}")
 
 
-def _key_for_email(runner: Runner, email: str) -> str | None:
+def _key_for_email(runner: Runner, tenant: str, email: str) -> str | None:
     refresh = InsightsRefresh.for_runner(runner)
-    for tenant in refresh.tenants():
-        for pipe in refresh.customer_pipelines(tenant):
-            match = pipe.match_key.crm if pipe.match_key else "email"
-            found = runner.connector(pipe.crm.connection).lookup(pipe.crm.object, match, [email])
-            ids = found.get(email.strip().lower(), [])
-            with runner.db.connect() as conn:
-                keys = state.crm_ids_taken(conn, pipe.name, ids)
-            if keys:
-                return sorted(keys.values())[0]
+    for pipe in refresh.customer_pipelines(tenant):
+        match = pipe.match_key.crm if pipe.match_key else "email"
+        found = runner.connector(pipe.crm.connection).lookup(pipe.crm.object, match, [email])
+        ids = found.get(email.strip().lower(), [])
+        with runner.db.connect() as conn:
+            keys = state.crm_ids_taken(conn, pipe.name, ids)
+        if keys:
+            return sorted(keys.values())[0]
     return None
 
 
@@ -99,6 +119,7 @@ def insights_show(
     customer: Annotated[
         str | None, typer.Option("--customer", help="Or the B2Connect customer id.")
     ] = None,
+    tenant: TenantOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Explain one customer's scores: the orders counted and the thresholds applied."""
@@ -106,13 +127,16 @@ def insights_show(
         fail("give --email or --customer", EXIT_BAD_CONFIG)
     _, cfg = load_or_exit(config)
     with open_runner(cfg) as runner:
-        key = customer or _key_for_email(runner, str(email))
+        tenant = choose_tenant(runner, tenant)
+        key = customer or _key_for_email(runner, tenant, str(email))
         if key is None:
             fail("no synced customer has that email (run `b2sync sync` first?)")
-        tenant = _tenant(runner)
         with runner.db.connect() as conn:
             orders = orders_of(conn, tenant, key)
             stored = load_population(conn, tenant)
+            engaged = recent_engagement(
+                conn, tenant, [key], now=runner.clock(), days=cfg.insights.lead_activity_days
+            )
             row = conn.execute(
                 CUSTOMERS.select().where(
                     CUSTOMERS.c.tenant_id == tenant, CUSTOMERS.c.customer_key == key
@@ -129,6 +153,7 @@ def insights_show(
             b2b=bool(row.b2b) if row is not None else False,
             now=runner.clock(),
             config=cfg.insights,
+            engagement=engaged.get(key),
         )
     typer.echo("\n".join(lines))
 

@@ -8,7 +8,7 @@ core (:mod:`insights.rfm`, :mod:`insights.lifecycle`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from dateutil.relativedelta import relativedelta
 
+from insights.engagement import RecentEngagement
 from insights.errors import InsightsError, UnknownCurrency
 from insights.lead import LeadSignals, lead_score
 from insights.ledger import CUSTOMERS, ORDERS, from_minor, get_value, set_value
@@ -229,16 +230,25 @@ class Scored:
 
 
 def insight_fields(
-    ci: CustomerInsights, *, now: datetime, config: InsightsConfig
+    ci: CustomerInsights,
+    *,
+    now: datetime,
+    config: InsightsConfig,
+    engagement: RecentEngagement | None = None,
 ) -> dict[str, FieldValue]:
     """:meth:`CustomerInsights.fields` (JSON-safe) plus lead score, lead tier, loyalty tier.
 
-    The lead score uses the signals b2sync has (order activity); CRM engagement read-back
-    (opens, clicks) adds to it where a connector provides it.
+    The lead score uses the signals b2sync has: order activity, and the email opens and clicks
+    read back from the CRM (:mod:`insights.engagement`) within the activity window.
     """
-    lead = lead_score(
-        LeadSignals(last_activity_at=ci.metrics.last_order_at), now=now, settings=config
+    e = engagement or RecentEngagement()
+    moments = [m for m in (ci.metrics.last_order_at, e.last_engaged_at) if m is not None]
+    signals = LeadSignals(
+        last_activity_at=max(moments, default=None),
+        recent_opens=e.opens,
+        recent_clicks=e.clicks,
     )
+    lead = lead_score(signals, now=now, settings=config)
     return {
         **{k: _plain(v) for k, v in ci.fields().items()},
         "lead_score": lead.points,
@@ -255,13 +265,16 @@ def score_customers(
     population: PopulationThresholds,
     now: datetime,
     config: InsightsConfig,
+    engagement: Mapping[str, RecentEngagement] | None = None,
 ) -> list[Scored]:
     """Score each customer (prospects without orders included)."""
     empty = empty_metrics(config)
+    recent = engagement or {}
     out: list[Scored] = []
     for key in keys:
         ci = _score(metrics.get(key, empty), population, b2b.get(key, False), now, config)
-        out.append(Scored(key, ci, insight_fields(ci, now=now, config=config)))
+        fields = insight_fields(ci, now=now, config=config, engagement=recent.get(key))
+        out.append(Scored(key, ci, fields))
     return out
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from insights.compute import insight_fields, loyalty_tier
+from insights.engagement import RecentEngagement
 from insights.history import score
 from insights.lead import LeadSignals, lead_score
 from insights.lifecycle import PopulationThresholds
@@ -31,12 +32,13 @@ def explain(
     b2b: bool,
     now: datetime,
     config: InsightsConfig,
+    engagement: RecentEngagement | None = None,
 ) -> list[str]:
     """Lines of text (plain, no personal data beyond the customer key)."""
     cur = config.reporting_currency
     metrics = customer_metrics(orders, now=now, settings=config)
     ci = score(metrics, now, population, config, b2b)
-    fields = insight_fields(ci, now=now, config=config)
+    fields = insight_fields(ci, now=now, config=config, engagement=engagement)
     out = [f"Customer {key} — insights as of {now:%Y-%m-%d %H:%M} UTC (money in {cur})", ""]
     out.append("Orders (cancelled ones never count; net = total − refunds):")
     for o in orders:
@@ -78,7 +80,14 @@ def explain(
         f"Loyalty tier: {loyalty_tier(m, config)} (silver ≥ {config.loyalty.silver}, gold ≥ "
         f"{config.loyalty.gold}, platinum ≥ {config.loyalty.platinum})",
     ]
-    lead = lead_score(LeadSignals(last_activity_at=m.last_order_at), now=now, settings=config)
+    e = engagement or RecentEngagement()
+    moments = [t for t in (m.last_order_at, e.last_engaged_at) if t is not None]
+    signals = LeadSignals(
+        last_activity_at=max(moments, default=None),
+        recent_opens=e.opens,
+        recent_clicks=e.clicks,
+    )
+    lead = lead_score(signals, now=now, settings=config)
     parts = ", ".join(f"{name} {points:+d}" for name, points in lead.breakdown) or "no signals"
     out.append(f"Lead score: {lead.points} ({lead.tier.value}): {parts}")
     return out

@@ -4,8 +4,9 @@
   order is removed) and its customer is marked dirty. The records go on unchanged.
 - **customers** pipelines that map ``insights.*`` fields: each customer is recorded (B2B flag,
   registration date) and gets an ``insights`` object in its fields, computed from the ledger
-  with the stored population cut points, so the YAML maps ``insights.ltv`` and friends like any
-  source field (mapped, hashed, only changed fields sent).
+  with the stored population cut points (established from the ledger when none exist, or when
+  the stored ones come from an empty ledger), so the YAML maps ``insights.ltv`` and friends
+  like any source field (mapped, hashed, only changed fields sent).
 
 Customers whose orders changed but whose own record did not are re-pushed by the refresh pass
 (:class:`insights.refresh.InsightsRefresh`), which the daemon runs after the orders pipelines
@@ -22,6 +23,7 @@ import structlog
 
 from connectors.records import Record
 from insights.compute import aggregate_metrics, load_population, refresh_population, score_customers
+from insights.engagement import recent_engagement
 from insights.errors import InsightsError
 from insights.ledger import CustomerRow, remove_orders, touch_customers, upsert_orders
 from insights.lifecycle import PopulationThresholds, is_b2b, population_thresholds
@@ -105,12 +107,24 @@ def _customers_hook(config: Config) -> RecordHook:
                 conn, ctx.tenant_id, now=ctx.now, settings=settings, keys=keys
             )
             stored = load_population(conn, ctx.tenant_id)
-        population = _first_population(ctx, settings) if stored is None else stored[0]
+            engagement = recent_engagement(
+                conn, ctx.tenant_id, keys, now=ctx.now, days=settings.lead_activity_days
+            )
+        # no cut points yet, or only ones from an empty ledger (customers pipelines run before
+        # the orders): establish them from the ledger as it is now, as the refresh pass would
+        fresh = stored is None or not int(stored[1].get("size", 0))
+        population = _first_population(ctx, settings) if fresh or stored is None else stored[0]
         good = [k for k in keys if k not in errors]
         scored = {
             s.key: s
             for s in score_customers(
-                good, metrics, b2b, population=population, now=ctx.now, config=settings
+                good,
+                metrics,
+                b2b,
+                population=population,
+                now=ctx.now,
+                config=settings,
+                engagement=engagement,
             )
         }
         out: list[Record] = []

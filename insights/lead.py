@@ -31,7 +31,7 @@ class LeadSignals:
     """What the CRM and B2Connect know about a lead (read back by the engine).
 
     Opens and clicks are event times; only those within ``lead_activity_days`` of ``now``
-    count. ``last_activity_at`` is any other activity the CRM reports; the latest of it and
+    count (or counts already windowed: ``recent_opens``, ``recent_clicks``). ``last_activity_at`` is any other activity the CRM reports; the latest of it and
     the events decides "no activity".
     """
 
@@ -45,6 +45,9 @@ class LeadSignals:
     pricing_page_visit: bool = False
     unsubscribed: bool = False
     last_activity_at: datetime | None = None
+    #: opens and clicks already counted within the window (the engagement table's sums)
+    recent_opens: int = 0
+    recent_clicks: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +92,8 @@ def lead_score(
         ("unsubscribe", signals.unsubscribed, table.unsubscribe),
     )
     parts.extend((name, points) for name, on, points in flags if on)
-    opens, clicks = recent(signals.email_opens), recent(signals.email_clicks)
+    opens = recent(signals.email_opens) + signals.recent_opens
+    clicks = recent(signals.email_clicks) + signals.recent_clicks
     if opens:
         parts.append(("email_opens", opens * table.email_open))
     if clicks:

@@ -227,10 +227,14 @@ def set_value(conn: sa.Connection, name: str, value: str) -> None:
 
 
 def forget_customer(conn: sa.Connection, tenant_id: str, customer_key: str) -> int:
-    """Erasure: drop the customer's orders, insights state and rule firings; rows removed."""
+    """Erasure: drop the customer's orders, insights state, engagement and rule firings."""
     firings = metadata.tables["rule_firings"]
+    engagement = (
+        metadata.tables["insights_engagement"],
+        metadata.tables["insights_engagement_totals"],
+    )
     removed = 0
-    for table in (ORDERS, CUSTOMERS, firings):
+    for table in (ORDERS, CUSTOMERS, firings, *engagement):
         result = conn.execute(
             sa.delete(table).where(
                 table.c.tenant_id == tenant_id, table.c.customer_key == customer_key

@@ -29,7 +29,9 @@ from insights.compute import Scored
 from mapping.compiler import CompiledMapping, compile_fields
 from mapping.config import Direction, Pipeline
 from sync import state
+from sync.deleted_links import deleted_links
 from sync.hashing import FieldHasher
+from sync.reconcile import PARKED
 from sync.retry import RetryPolicy, call
 
 __all__ = ["INSIGHTS_PREFIX", "PushOutcome", "insight_mapping", "push_insights"]
@@ -54,6 +56,8 @@ class PushOutcome:
     failed: set[str] = field(default_factory=set)
     #: customers whose fields the CRM now holds (written or already equal)
     current: set[str] = field(default_factory=set)
+    #: parked links (no CRM id) whose stored insight hashes move without a write
+    reparked: list[tuple[str, str | None, dict[str, str], str]] = field(default_factory=list)
 
 
 @dataclass
@@ -75,7 +79,8 @@ def _plan(
     todo: list[_Pending] = []
     for customer in scored:
         link = links.get(customer.key)
-        if link is None or not link.crm_id:
+        parked = link is not None and not link.crm_id and PARKED in link.field_hashes
+        if link is None or not (link.crm_id or parked):
             out.counts["not_linked"] += 1
             continue
         mapped = mapping.apply({"insights": customer.fields}, direction=Direction.push)
@@ -85,6 +90,14 @@ def _plan(
             continue
         hashes = hasher.fields(mapped.payload)
         changed = sorted(n for n, h in hashes.items() if link.field_hashes.get(n) != h)
+        if parked:
+            # rejected or ambiguous before: keep its hashes current so a rerun of the
+            # customers pipeline does not retry it for a change that is not B2Connect's
+            if changed:
+                merged = {**link.field_hashes, **hashes}
+                out.reparked.append((customer.key, None, merged, hasher.record(merged)))
+            out.counts["parked"] += 1
+            continue
         if not changed:
             out.counts["unchanged"] += 1
             out.current.add(customer.key)
@@ -122,7 +135,11 @@ def push_insights(
         return out
     with db.connect() as conn:
         links = state.load_links(conn, pipe.name, [s.key for s in scored])
+        # deleted in the CRM (a user, or the archive rule): an upsert would re-create them
+        for key in deleted_links(conn, pipe.name, list(links)):
+            links.pop(key, None)
     todo = _plan(pipe, mapping, hasher, links, scored, out)
+    _commit(db, pipe, tenant_id, out.reparked, [], None, now)
     policy, halt = retry or RetryPolicy(), stop or threading.Event()
     for start in range(0, len(todo), BATCH):
         batch = todo[start : start + BATCH]

@@ -20,13 +20,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
 
 from audit import AuditEvent, KeyRing, record_events
-from connectors.base import Connector
+from connectors.base import Connector, SupportsEngagement
 from insights.compute import (
     Scored,
     aggregate_metrics,
@@ -36,15 +37,18 @@ from insights.compute import (
     refresh_population,
     score_customers,
 )
+from insights.engagement import recent_engagement, record_engagement
 from insights.ledger import clear_dirty, dirty_keys, get_value, set_value
 from insights.lifecycle import PopulationThresholds
 from insights.push import insight_mapping, push_insights
 from insights.rules import Firing, Snapshot, Target, detect, run_action
 from insights.snapshots import FIRINGS, firing_counts, load_state, save_snapshots
 from mapping.config import Config, Pipeline
+from store.models import metadata
 from sync import state
+from sync.deleted_links import deleted_links
 from sync.hashing import FieldHasher
-from sync.retry import RetryPolicy
+from sync.retry import RetryPolicy, call
 
 __all__ = ["FULL_EVERY", "InsightsRefresh", "RefreshSummary"]
 
@@ -53,6 +57,7 @@ log = structlog.get_logger(__name__)
 FULL_EVERY = timedelta(days=1)
 _LAST_FULL = "insights:last_full:{tenant}"
 _BASELINE = "insights:baseline:{tenant}"
+_ENGAGEMENT_READ = "insights:engagement_read:{tenant}:{source}"
 
 
 @dataclass
@@ -66,6 +71,8 @@ class RefreshSummary:
     errors: dict[str, str] = field(default_factory=dict)
     pushed: dict[str, Counter[str]] = field(default_factory=dict)
     fired: Counter[str] = field(default_factory=Counter)
+    #: customers with new email engagement read back from the CRMs
+    engaged: int = 0
 
 
 @dataclass
@@ -124,6 +131,7 @@ class InsightsRefresh:
         """Recompute (incrementally unless a full pass is due), push, fire, commit."""
         settings, now = self.config.insights, self.clock()
         summary = RefreshSummary(tenant_id)
+        summary.engaged = self._read_engagement(tenant_id, now, full=full)
         with self.db.connect() as conn:
             stored = load_population(conn, tenant_id)
             dirty = dirty_keys(conn, tenant_id)
@@ -135,6 +143,13 @@ class InsightsRefresh:
                 conn, tenant_id, now=now, settings=settings, keys=None if summary.full else keys
             )
             b2b, snapshots = load_state(conn, tenant_id, keys)
+            engagement = recent_engagement(
+                conn,
+                tenant_id,
+                None if summary.full else keys,
+                now=now,
+                days=settings.lead_activity_days,
+            )
             summary.baseline = get_value(conn, _BASELINE.format(tenant=tenant_id)) is None
         population: PopulationThresholds
         if summary.full or stored is None:
@@ -147,7 +162,13 @@ class InsightsRefresh:
         summary.errors = errors
         good = [k for k in keys if k not in errors]
         scored = score_customers(
-            good, metrics, b2b, population=population, now=now, config=settings
+            good,
+            metrics,
+            b2b,
+            population=population,
+            now=now,
+            config=settings,
+            engagement=engagement,
         )
         summary.recomputed = len(scored)
         run_id = str(uuid.uuid4())
@@ -162,6 +183,36 @@ class InsightsRefresh:
             fired=sum(summary.fired.values()),
         )
         return summary
+
+    def _read_engagement(self, tenant_id: str, now: datetime, *, full: bool) -> int:
+        """Read the email counters of linked contacts from each CRM that reports them (when
+        due); returns how many customers have new engagement (marked dirty)."""
+        every = timedelta(minutes=self.config.insights.engagement_every_minutes)
+        seen: set[str] = set()
+        engaged = 0
+        for pipe in self.customer_pipelines(tenant_id):
+            source = pipe.crm.connection
+            connector = self.connector(source)
+            if source in seen or not isinstance(connector, SupportsEngagement):
+                continue
+            seen.add(source)
+            mark = _ENGAGEMENT_READ.format(tenant=tenant_id, source=source)
+            with self.db.connect() as conn:
+                last = get_value(conn, mark)
+                if not full and last and now - datetime.fromisoformat(last) < every:
+                    continue
+                ids = _live_links(conn, pipe.name)
+            readings = call(
+                partial(connector.read_engagement, pipe.crm.object, sorted(set(ids.values()))),
+                what=f"read email engagement from {source}",
+                stop=self.stop,
+                policy=self.retry,
+            )
+            by_key = {k: readings[i] for k, i in ids.items() if i in readings}
+            with self.db.begin() as conn:
+                engaged += len(record_engagement(conn, tenant_id, source, by_key, now))
+                set_value(conn, mark, now.isoformat())
+        return engaged
 
     def _full_due(
         self,
@@ -260,7 +311,9 @@ class InsightsRefresh:
         for pipe in self.customer_pipelines(tenant_id):
             with self.db.connect() as conn:
                 ids = state.link_ids(conn, pipe.name, keys)
-            targets.append(Target(pipe, self.connector(pipe.crm.connection), ids))
+                gone = deleted_links(conn, pipe.name, list(ids))
+            live = {k: v for k, v in ids.items() if k not in gone}
+            targets.append(Target(pipe, self.connector(pipe.crm.connection), live, self.db))
         return targets
 
     def _commit(
@@ -308,6 +361,19 @@ class InsightsRefresh:
                 set_value(conn, _LAST_FULL.format(tenant=tenant_id), now.isoformat())
             elif stored is not None:
                 count_changes(conn, tenant_id, stored[1], len(scored))
+
+
+def _live_links(conn: sa.Connection, pipeline: str) -> dict[str, str]:
+    """B2Connect key → CRM id of the pipeline's links to live CRM records."""
+    links = metadata.tables["links"]
+    rows = conn.execute(
+        sa.select(links.c.b2connect_key, links.c.crm_id).where(
+            links.c.pipeline == pipeline,
+            links.c.crm_id.is_not(None),
+            links.c.deleted_at.is_(None),
+        )
+    )
+    return {str(key): str(crm_id) for key, crm_id in rows}
 
 
 def _event(tenant_id: str, firing: Firing, run_id: str) -> AuditEvent:

@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from insights.engagement import has_engagement, month_email
 from insights.history import History, month_start, months_back
 from insights.lifecycle import LifecycleStage
 from insights.profile import CustomerInsights
@@ -74,7 +75,7 @@ class Kpi:
     value: float | None
     previous: float | None
     target: float | None
-    unit: str  # "%", "money", "score"
+    unit: str  # "%", "money", "score", "count"
 
     @property
     def delta(self) -> float | None:
@@ -116,6 +117,8 @@ class MonthlyReport:
     email: str
     sync: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    #: delivered, open rate, click rate (empty: the CRMs share no engagement)
+    email_kpis: list[Kpi] = field(default_factory=list)
 
 
 def _month_label(moment: datetime) -> str:
@@ -270,10 +273,7 @@ def build_report(
         "from_segment": dict(from_segment.most_common()),
         "at_risk_now": at_risk,
     }
-    email = (
-        "No data: the connected CRMs do not share email engagement (opens, clicks) with "
-        "b2sync, so email performance cannot be reported here."
-    )
+    email, email_kpis = _email(conn, tenant_id, month, end, prev_start)
     notes = (
         [f"{history.skipped} orders in currencies without a rate were left out."]
         if history.skipped
@@ -291,4 +291,33 @@ def build_report(
         email=email,
         sync=_sync_health(conn, month, end),
         notes=notes,
+        email_kpis=email_kpis,
     )
+
+
+def _email(
+    conn: sa.Connection, tenant_id: str, month: datetime, end: datetime, prev_start: datetime
+) -> tuple[str, list[Kpi]]:
+    """The email section: a note and the month's figures (none without engagement data)."""
+    if not has_engagement(conn, tenant_id):
+        note = (
+            "No data: no connected CRM has shared email engagement (opens, clicks) with "
+            "b2sync yet, so email performance cannot be reported here."
+        )
+        return note, []
+    now, before = (
+        month_email(conn, tenant_id, month, end),
+        month_email(conn, tenant_id, prev_start, month),
+    )
+    kpis = [
+        Kpi("Emails delivered", float(now.delivered), float(before.delivered), None, "count"),
+        Kpi("Emails opened", float(now.opens), float(before.opens), None, "count"),
+        Kpi("Emails clicked", float(now.clicks), float(before.clicks), None, "count"),
+        Kpi("Open rate", now.open_rate, before.open_rate, None, "%"),
+        Kpi("Click rate", now.click_rate, before.click_rate, None, "%"),
+    ]
+    note = (
+        "Marketing emails of the customers linked in the CRM, read back from its engagement "
+        "counters; rates are per delivered email."
+    )
+    return note, kpis

@@ -127,6 +127,10 @@ def render_html(report: MonthlyReport) -> str:
     seg_rows = [
         [r.segment, str(r.size), str(r.previous), r.trend, r.action] for r in report.segments
     ]
+    email_rows = [
+        [k.name, fmt_kpi(k, k.value, cur), fmt_kpi(k, k.previous, cur), fmt_delta(k, cur)]
+        for k in report.email_kpis
+    ]
     churn, sync = report.churn, report.sync
     from_seg = ", ".join(f"{s} {n}" for s, n in churn["from_segment"].items()) or "—"
     status = ", ".join(f"{k} {v}" for k, v in sync["runs_by_status"].items()) or "none"
@@ -155,6 +159,9 @@ def render_html(report: MonthlyReport) -> str:
         f"<li>Their segment last month: {escape(from_seg)}.</li></ul>",
         "<h2>Email performance</h2>",
         f"<p>{escape(report.email)}</p>",
+        _table(["Metric", "This month", "Last month", "Δ vs last month"], email_rows, {1, 2, 3})
+        if email_rows
+        else "",
         "<h2>Sync health</h2>",
         f"<ul><li>Pipeline runs: {sync['runs']} ({escape(status)}).</li>"
         f"<li>Records written: {sync['records_written']}; failed: {sync['records_failed']}; "

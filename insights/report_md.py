@@ -95,6 +95,16 @@ def render_markdown(report: MonthlyReport) -> str:
         "",
         report.email,
         "",
+    ]
+    if report.email_kpis:
+        out += ["| Metric | This month | Last month | Δ vs last month |", "|---|---:|---:|---:|"]
+        out += [
+            f"| {k.name} | {fmt_kpi(k, k.value, cur)} | {fmt_kpi(k, k.previous, cur)} "
+            f"| {fmt_delta(k, cur)} |"
+            for k in report.email_kpis
+        ]
+        out.append("")
+    out += [
         "## Sync health",
         "",
         f"- Pipeline runs: {sync['runs']} ({status}).",

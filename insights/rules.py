@@ -23,12 +23,15 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+import sqlalchemy as sa
+
 from connectors.base import Connector, SupportsActions, TaskSpec
 from connectors.errors import ConnectorError
 from connectors.records import WriteResult
 from insights.lifecycle import LifecycleStage
 from insights.profile import CustomerInsights
 from mapping.config import Pipeline, RuleAction, Transition, WorkflowRule
+from sync.deleted_links import mark_deleted
 from sync.retry import RetryPolicy, call
 
 __all__ = [
@@ -72,6 +75,8 @@ class Target:
     pipeline: Pipeline
     connector: Connector
     crm_ids: Mapping[str, str]
+    #: the store, for actions that change links (``archive`` marks them deleted)
+    db: sa.Engine | None = None
 
 
 def detect(prev: Snapshot | None, now: CustomerInsights) -> list[tuple[Transition, str]]:
@@ -182,6 +187,11 @@ def _archive(
     connector, obj = target.connector, target.pipeline.crm.object
     results: list[WriteResult] = retrying(lambda: connector.delete(obj, list(keys)))
     by_key = {r.key: r for r in results}
+    done = [k for k in keys if k in by_key and by_key[k].ok]
+    if done and target.db is not None:
+        # deleted on the CRM side by b2sync: a later change must not re-create the contact
+        with target.db.begin() as conn:
+            mark_deleted(conn, target.pipeline.name, done, "crm", now)
     return {k: _outcome(target, action, by_key[k]) for k in keys if k in by_key}
 
 

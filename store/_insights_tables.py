@@ -6,7 +6,7 @@ currency and amounts (minor units, so sums are exact in SQL on every backend).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlmodel import SQLModel
@@ -83,3 +83,42 @@ class RuleFiring(SQLModel, table=True):
     fired_at: datetime = column(UTCDateTime(), default_factory=utc_now)
     #: "done" or "failed: <reason>" per action, joined by "; "
     outcome: str = column(sa.Text(), default="done")
+
+
+class InsightsEngagement(SQLModel, table=True):
+    """Email engagement of one customer on one day (UTC): counts only, from the CRM's
+    lifetime counters' growth between two reads."""
+
+    __tablename__ = "insights_engagement"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "customer_key", "day"),
+        sa.Index("ix_insights_engagement_tenant_id_day", "tenant_id", "day"),
+    )
+
+    id: int | None = column(sa.Integer(), primary_key=True, default=None)
+    tenant_id: str = column(sa.String(64))
+    customer_key: str = column(sa.String(KEY))
+    day: date = column(sa.Date())
+    opens: int = column(sa.Integer(), default=0)
+    clicks: int = column(sa.Integer(), default=0)
+    delivered: int = column(sa.Integer(), default=0)
+
+
+class InsightsEngagementTotal(SQLModel, table=True):
+    """The lifetime counters one CRM connection reported for a customer at the last read."""
+
+    __tablename__ = "insights_engagement_totals"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "customer_key", "source"),)
+
+    id: int | None = column(sa.Integer(), primary_key=True, default=None)
+    tenant_id: str = column(sa.String(64))
+    customer_key: str = column(sa.String(KEY))
+    #: the CRM connection the counters come from
+    source: str = column(sa.String(64))
+    opens: int = column(sa.Integer(), default=0)
+    clicks: int = column(sa.Integer(), default=0)
+    delivered: int = column(sa.Integer(), default=0)
+    #: the CRM's last open and last click dates at that read
+    last_open_at: datetime | None = column(UTCDateTime(), nullable=True, default=None)
+    last_click_at: datetime | None = column(UTCDateTime(), nullable=True, default=None)
+    read_at: datetime = column(UTCDateTime(), default_factory=utc_now)

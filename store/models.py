@@ -5,7 +5,13 @@ from __future__ import annotations
 from store._consent_tables import ConsentHold, ConsentState, ConsentSubject, ConsentSystemState
 from store._enums import ConflictStatus, DeadLetterStatus, ErasureStatus, RunStatus, Side
 from store._erasure_tables import ErasureStep, ErasureSubject, TombstoneHit
-from store._insights_tables import InsightsCustomer, InsightsOrder, RuleFiring
+from store._insights_tables import (
+    InsightsCustomer,
+    InsightsEngagement,
+    InsightsEngagementTotal,
+    InsightsOrder,
+    RuleFiring,
+)
 from store._privacy_tables import AuditEvent, ErasureRequest, SubjectKey, Tombstone
 from store._sync_tables import (
     Conflict,
@@ -36,6 +42,8 @@ __all__ = [
     "ErasureStep",
     "ErasureSubject",
     "InsightsCustomer",
+    "InsightsEngagement",
+    "InsightsEngagementTotal",
     "InsightsOrder",
     "Link",
     "Lock",

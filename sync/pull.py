@@ -50,7 +50,7 @@ from sync.engine import LOCK_TTL, PipelineRun, _latest_per_key
 from sync.hooks import run_hooks
 from sync.pull_audit import PullFacts, pull_event
 from sync.pull_fields import PullField, nest, pull_fields
-from sync.pull_plan import Merged, Pending, merge, triage
+from sync.pull_plan import Merged, Pending, merge, triage, unlinked_view
 from sync.pull_store import add_manual_conflicts, links_by_crm_id, open_manual_fields
 from sync.reconcile import dead_letter
 from sync.retry import call
@@ -119,7 +119,9 @@ class PullRun(PipelineRun):
             target = self.target
             self.ours = self._retry(target.integration_user, "integration user")
         cursor = None if self.full else self._crm_cursor()
-        wanted = sorted({*(f.crm for f in self.fields), self.id_property})
+        match = self.pipeline.match_key  # read too: screens unlinked records (tombstones)
+        screen = {match.crm} if match is not None and self.hooks else set()
+        wanted = sorted({*(f.crm for f in self.fields), self.id_property, *screen})
         buffer: list[Record] = []
         flush_size = self.pipeline.batch_size or DEFAULT_PULL_FLUSH
         last: Mapping[str, Any] | None = cursor
@@ -164,6 +166,7 @@ class PullRun(PipelineRun):
         )
         self._bump(found.counts)
         pending = self._hooked(found.pending)
+        self._screen(found.unlinked, lengths)
         current = self._fetch([p.key for p in pending])
         with self.db.connect() as conn:
             blocked = open_manual_fields(conn, name, [p.key for p in pending])
@@ -239,6 +242,21 @@ class PullRun(PipelineRun):
         kept = {r.key for r in run_hooks(self.hooks, context, [self._view(p) for p in pending])}
         self._bump({"blocked": len(pending) - len(kept)})
         return [p for p in pending if p.key in kept]
+
+    def _screen(self, records: list[Record], lengths: dict[str, int | None]) -> None:
+        """Run the hooks on unlinked records, which the pull never writes anywhere: an erased
+        person's stale record is blocked there and the blocked attempt recorded."""
+        if not self.hooks or not records:
+            return
+        views = [
+            unlinked_view(r, stream=self.pipeline.b2connect.stream, fields=self.fields,
+                          id_property=self.id_property, match_key=self.pipeline.match_key,
+                          hasher=self.hasher, lengths=lengths)
+            for r in records
+        ]  # fmt: skip
+        found = [v for v in views if v is not None]
+        context = replace(self._hook_context(), origin="crm")
+        self._bump({"blocked": len(found) - len(run_hooks(self.hooks, context, found))})
 
     def _view(self, item: Pending) -> Record:
         """A CRM change as a B2Connect-shaped record (what the hooks see)."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.records import Record
-from mapping.config import Rule
+from mapping.config import MatchKey, Rule
 from sync.deleted_links import DeletedLink
 from sync.hashing import FieldHasher
 from sync.merge import Decision, Side, merge_record, next_hashes
@@ -27,7 +27,7 @@ from sync.pull_fields import PullField, nest, read_value, safe
 from sync.reconcile import dead_letter
 from sync.state import DeadLetterRow, LinkRow
 
-__all__ = ["Merged", "Pending", "Triage", "crm_side", "merge", "triage"]
+__all__ = ["Merged", "Pending", "Triage", "crm_side", "merge", "triage", "unlinked_view"]
 
 
 @dataclass
@@ -49,6 +49,8 @@ class Triage:
 
     pending: list[Pending] = field(default_factory=list)
     deletes: list[tuple[Record, LinkRow]] = field(default_factory=list)
+    #: live records with no link: never merged, only screened (an erased person's tombstone)
+    unlinked: list[Record] = field(default_factory=list)
     dead: list[DeadLetterRow] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
 
@@ -91,6 +93,8 @@ def triage(
         link, relinked = _link(record, by_crm, by_key, deleted, id_property)
         if link is None:
             out.counts["unlinked"] += 1
+            if not record.deleted:
+                out.unlinked.append(record)
             continue
         if record.deleted:
             if link.crm_id == record.key and link.key not in deleted:
@@ -153,6 +157,39 @@ def crm_side(
         values[spec.crm] = value
         hashes[spec.crm] = hasher.value(spec.crm, value)
     return values, hashes, None
+
+
+def unlinked_view(
+    record: Record,
+    *,
+    stream: str,
+    fields: Sequence[PullField],
+    id_property: str,
+    match_key: MatchKey | None,
+    hasher: FieldHasher,
+    lengths: Mapping[str, int | None],
+) -> Record | None:
+    """An unlinked CRM record as the B2Connect-shaped record the hooks see: the B2Connect key
+    it carries (else its CRM id), its match key value (the email) and its pulled fields."""
+    values, _hashes, bad = crm_side(record, fields, hasher, lengths)
+    if bad:
+        return None
+    carried = record.fields.get(id_property)
+    key = str(carried) if carried else record.key
+    out: dict[str, Any] = {"id": key}
+    if match_key is not None and record.fields.get(match_key.crm) not in (None, ""):
+        nest(match_key.b2connect, record.fields[match_key.crm], out)
+    for spec in fields:
+        if spec.invertible and spec.crm in values:
+            nest(spec.path, spec.back(values[spec.crm]), out)
+    return Record(
+        stream,
+        key,
+        out,
+        updated_at=record.updated_at,
+        tenant_id=record.tenant_id,
+        modified_by=record.modified_by,
+    )
 
 
 def merge(

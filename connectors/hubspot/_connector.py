@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel
 
-from connectors.base import ConsentPage, ConsentWrite, SecretResolver
+from connectors.base import ConsentPage, ConsentWrite, EmailEngagement, SecretResolver
 from connectors.errors import BudgetExhausted, Fatal, Retriable
 from connectors.records import (
     Capability,
@@ -25,6 +25,7 @@ from mapping.config import HubSpotConnection, HubSpotConsent
 from ._actions import HubSpotActions
 from ._api import HubSpotApi
 from ._consent import ConsentApi, read_properties
+from ._engagement import read_engagement
 from ._errors import AuthFailed
 from ._governor import RateGovernor
 from ._ops import Operations
@@ -196,6 +197,12 @@ class HubSpotConnector(HubSpotActions):
         emails = [w.email for w in writes if w.email]
         known = {k for k, ids in self.lookup("contacts", "email", emails).items() if ids}
         return self._consent.write(mapping, writes, known)
+
+    # ---- email engagement (read back for the insights' lead score and report)
+
+    def read_engagement(self, stream: str, crm_ids: Sequence[str]) -> dict[str, EmailEngagement]:
+        """Marketing-email counters of the contacts ``crm_ids`` (batch read, 100 per call)."""
+        return read_engagement(self.api, stream, crm_ids)
 
     def erase(self, subject: Subject) -> ErasureResult:
         """GDPR delete of the contact (permanent; HubSpot blocklists the email)."""

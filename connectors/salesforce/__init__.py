@@ -7,6 +7,15 @@ from __future__ import annotations
 
 from connectors.salesforce._auth import AuthSettings
 from connectors.salesforce._connector import SalesforceConnector
+from connectors.salesforce._erase_related import OrderObject, RelatedPolicy
 from connectors.salesforce.soql import soql_identifier, soql_like, soql_quote
 
-__all__ = ["AuthSettings", "SalesforceConnector", "soql_identifier", "soql_like", "soql_quote"]
+__all__ = [
+    "AuthSettings",
+    "OrderObject",
+    "RelatedPolicy",
+    "SalesforceConnector",
+    "soql_identifier",
+    "soql_like",
+    "soql_quote",
+]

@@ -32,6 +32,7 @@ from connectors.salesforce._consent import (
 )
 from connectors.salesforce._consent_records import CONSENT_OBJECT, READ_FIELDS
 from connectors.salesforce._erase import delete_by_keys, erase
+from connectors.salesforce._erase_related import RelatedPolicy
 from connectors.salesforce._http import CountingSession
 from connectors.salesforce._read import lookup, read_changes
 from connectors.salesforce._write import update_matched, upsert_collections
@@ -191,9 +192,10 @@ class SalesforceConnector(SalesforceActions):
         ext = soql_identifier(id_field or id_property or self.id_field)
         return delete_by_keys(self.api, stream, ext, keys)
 
-    def erase(self, subject: Subject) -> ErasureResult:
-        """Remove the person's Contacts for good and flag their Individuals."""
-        return erase(self.api, subject, self.id_field, self.bulk_wait_s)
+    def erase(self, subject: Subject, *, related: RelatedPolicy | None = None) -> ErasureResult:
+        """Remove the person's Contacts for good and flag their Individuals; ``related``
+        (the ``erasure:`` policy) adds their orders and consent records."""
+        return erase(self.api, subject, self.id_field, self.bulk_wait_s, related)
 
     def read_consents(
         self, mapping: SalesforceConsent, cursor: Mapping[str, Any] | None

@@ -19,7 +19,7 @@ from ._limits import MESSAGES, TEN_SECONDLY, RateLimiter
 from ._lists import ListRoutes
 from ._objects import ObjectRoutes
 from ._properties import PropertyRoutes
-from ._schema import ObjectType, association_types, resolve_type
+from ._schema import EMAIL_ANALYTICS, ObjectType, association_types, resolve_type
 from ._search import SearchRoutes
 from ._store import CrmStore, Record
 from ._util import category_for, correlation_id, validation_error
@@ -283,9 +283,17 @@ class HubSpotEmulator(BaseEmulator):
             self.webhooks.stop()
 
     def _clean(self, ot: ObjectType, props: Any, exclude: str | None) -> dict[str, str]:
-        clean, details = normalize(
-            ot, self.store.properties[ot.name], props, blocklist=self.store.blocklist
-        )
+        defs = self.store.properties[ot.name]
+        analytics: dict[str, Any] = {}
+        if isinstance(props, dict) and ot.name == "contacts":
+            # the email tool's counters: read-only for apps, set here as HubSpot itself would
+            analytics = {k: v for k, v in props.items() if k in EMAIL_ANALYTICS}
+            props = {k: v for k, v in props.items() if k not in analytics}
+        clean, details = normalize(ot, defs, props, blocklist=self.store.blocklist)
+        if analytics:
+            more, problems = normalize(ot, defs, analytics, allow_read_only=True)
+            clean.update(more)
+            details = [*details, *problems]
         if details:
             raise validation_error(details)
         clash = self.store.conflict(ot, clean, exclude)

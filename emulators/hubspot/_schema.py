@@ -238,6 +238,28 @@ def _insights_properties() -> list[PropertyDef]:
     ]
 
 
+#: marketing-email analytics HubSpot keeps on each contact: read-only for apps (HubSpot's email
+#: tool sets them); the emulator's admin API sets them like that tool would
+EMAIL_ANALYTICS = (
+    "hs_email_delivered",
+    "hs_email_open",
+    "hs_email_click",
+    "hs_email_last_open_date",
+    "hs_email_last_click_date",
+)
+
+
+def _email_analytics() -> list[PropertyDef]:
+    kw: dict[str, Any] = {"group_name": "emailinformation", "read_only": True, "calculated": True}
+    return [
+        _p("hs_email_delivered", "Marketing emails delivered", "number", **kw),
+        _p("hs_email_open", "Marketing emails opened", "number", **kw),
+        _p("hs_email_click", "Marketing emails clicked", "number", **kw),
+        _p("hs_email_last_open_date", "Last marketing email open date", "datetime", **kw),
+        _p("hs_email_last_click_date", "Last marketing email click date", "datetime", **kw),
+    ]
+
+
 def _common(ot: ObjectType) -> list[PropertyDef]:
     return [
         _p(ot.created_prop, "Create Date", "datetime", read_only=True),
@@ -279,6 +301,7 @@ def _seed_specific(name: str) -> list[PropertyDef]:
                 field_type="checkbox",
                 options=LEGAL_BASIS_LABELS,
             ),
+            *_email_analytics(),
             *_insights_properties(),
         ]
     if name == "companies":

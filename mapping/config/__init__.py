@@ -14,6 +14,7 @@ from mapping.config._consent import (
     SalesforceConsentRecord,
 )
 from mapping.config._deletes import DeleteBreaker, DeletePolicy, OnDelete, SyncDirection
+from mapping.config._erasure import ErasureSettings, KeepOrDelete, SalesforceErasure
 from mapping.config._insights import (
     InsightsConfig,
     LoyaltyTiers,
@@ -65,12 +66,14 @@ __all__ = [
     "DeleteBreaker",
     "DeletePolicy",
     "Direction",
+    "ErasureSettings",
     "FieldMapping",
     "HttpSettings",
     "HubSpotConnection",
     "HubSpotConsent",
     "HubSpotSubscription",
     "InsightsConfig",
+    "KeepOrDelete",
     "Lines",
     "LoyaltyTiers",
     "MatchKey",
@@ -86,6 +89,7 @@ __all__ = [
     "SalesforceConsent",
     "SalesforceConsentField",
     "SalesforceConsentRecord",
+    "SalesforceErasure",
     "Schedule",
     "SyncDirection",
     "Transition",

@@ -114,6 +114,12 @@ class InsightsConfig(InsightsSettings):
         description="Recompute the population's monetary quintiles when more than this share "
         "of customers changed since they were last computed",
     )
+    engagement_every_minutes: int = Field(
+        default=60,
+        ge=0,
+        description="Read email engagement (opens, clicks) back from the CRM at most this "
+        "often, in minutes (0: on every refresh pass; a full pass always reads it)",
+    )
     loyalty: LoyaltyTiers = Field(default_factory=LoyaltyTiers)
     targets: ReportTargets = Field(default_factory=ReportTargets)
     rules: list[WorkflowRule] = Field(default_factory=list)

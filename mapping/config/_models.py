@@ -20,6 +20,7 @@ from pydantic import (
 
 from mapping.config._consent import ConsentRequirement, ConsentSettings, OnWithdraw
 from mapping.config._deletes import DeleteBreaker, OnDelete, OnDeleteSetting
+from mapping.config._erasure import ErasureSettings
 from mapping.config._insights import InsightsConfig
 from mapping.config._retention import RetentionSettings
 
@@ -454,6 +455,11 @@ class Config(_Frozen):
     )
     retention: RetentionSettings | None = Field(
         default=None, description="Purge people inactive for too long (erase or archive)"
+    )
+    erasure: ErasureSettings = Field(
+        default_factory=ErasureSettings,
+        description="What an erasure removes besides the person's CRM record (orders, consent "
+        "records)",
     )
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:

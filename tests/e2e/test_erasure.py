@@ -18,10 +18,9 @@ from connectors.records import Record
 from consent.erasure_model import StepStatus, SubjectIds
 from consent.erasure_report import erasure_status
 from consent.erasure_service import desk_for, processor_for
-from consent.tombstones import hits, tombstone_factory
+from consent.tombstones import hits
 from mapping.config import parse_config
 from store.models import metadata
-from sync.hooks import HookContext
 from sync.replay import ReplaySource
 from sync.runner import Runner
 from sync.service._webhooks import EVENT_ID_HEADER, SeenEvents, b2connect_delivery
@@ -128,7 +127,8 @@ def _signed_webhook(
 
 def test_no_resurrection_after_erasure(e2e: E2E) -> None:
     """A stale B2Connect update of the old id (delivered with a delayed webhook), a replay of
-    old data and a stale CRM change bring nobody back; each blocked attempt is recorded."""
+    old data and a stale CRM change read by the pull bring nobody back; each blocked attempt
+    is recorded."""
     e2e.sync(*PEOPLE)
     person = _synced_person(e2e)
     runner = _runner(e2e)
@@ -150,29 +150,26 @@ def test_no_resurrection_after_erasure(e2e: E2E) -> None:
         # 2. a replay of the person's data as it was before the erasure
         stale = Record("customers", person["id"], person, updated_at=erased_at - timedelta(days=2))
         runner.run_pipeline(e2e.config.pipeline(PEOPLE[0]), source_override=ReplaySource([stale]))
-        # 3. a stale CRM change (B2Connect-shaped, as the pull engine hands it to the hooks)
-        pipe = e2e.config.pipeline(PEOPLE[1])
-        hook = tombstone_factory(e2e.config, pipe)
-        assert hook is not None
-        crm_change = Record("customers", "new-looking-key", {"email": person["email"].upper()},
-                            updated_at=erased_at - timedelta(hours=1))  # fmt: skip
-        context = HookContext(
-            pipeline=pipe, db=runner.db, hasher=runner.hasher, tenant_id="t", run_id="pull-run",
-            now=runner.clock(), dry_run=False, origin="crm",
-        )  # fmt: skip
-        kept = hook(context, [crm_change])
+        # 3. a stale CRM change: a HubSpot user re-enters the old record (old B2Connect id),
+        #    read back by the real pull of the two-way pipeline (see test_erasure_pull.py for
+        #    edits made before the erasure and records carrying only the email)
+        e2e.stack.hubspot.admin_create(
+            "contacts", {"b2connect_id": person["id"], "firstname": "Stale", "lastname": "Copy"}
+        )
+        pulled = runner.run_pipeline(e2e.config.pipeline(PEOPLE[0]))
         with runner.db.connect() as conn:
             blocked = hits(conn)
             assert runner.audit_keys is not None
             events = search(conn, runner.audit_keys, Filters(action="blocked.tombstone"))
     finally:
         runner.close()
-    assert kept == []
+    assert pulled.counts["pull_blocked"] == 1
+    assert e2e.stack.b2connect.admin_get("customers", person["id"]).get("firstName") != "Stale"
     assert _present(e2e, person["email"])["hubspot"] == 0
     assert _present(e2e, person["email"])["salesforce"] == 0
     origins = {(h["pipeline"], h["origin"], h["reason"]) for h in blocked}
     assert {(PEOPLE[0], "b2connect", "erased_id"), (PEOPLE[1], "b2connect", "erased_id")} <= origins
-    assert (PEOPLE[1], "crm", "stale_email") in origins
+    assert (PEOPLE[0], "crm", "erased_id") in origins
     assert len(events) == len(blocked)
 
 
@@ -248,7 +245,8 @@ def test_erasure_completes_after_an_hour_of_hubspot_503(e2e: E2E) -> None:
 
 def test_stale_crm_copy_is_not_pulled_back_into_b2connect(e2e: E2E) -> None:
     """With two-way sync, a CRM user re-entering the erased person's old data (old id, old
-    email) brings nobody back: the pull finds no link and B2Connect stays erased."""
+    email) brings nobody back: the pull finds no link, B2Connect stays erased and the blocked
+    attempt is recorded."""
     text = e2e.config_path.read_text(encoding="utf-8")
     marker = "  - name: customers-to-salesforce\n"
     text = text.replace(marker, marker + "    direction: both\n", 1)
@@ -265,8 +263,11 @@ def test_stale_crm_copy_is_not_pulled_back_into_b2connect(e2e: E2E) -> None:
              "B2Connect_Id__c": person["id"]},
         )  # fmt: skip
         summary = runner.run_pipeline(config.pipeline(PEOPLE[1]))
+        with runner.db.connect() as conn:
+            blocked = [(h["pipeline"], h["origin"], h["reason"]) for h in hits(conn)]
     finally:
         runner.close()
+    assert blocked == [(PEOPLE[1], "crm", "erased_id")]
     shop = e2e.stack.b2connect.admin_get("customers", person["id"])
     assert summary.status.value == "succeeded", summary.error
     assert shop.get("deleted") is True and not shop.get("email")

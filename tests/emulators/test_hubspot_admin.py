@@ -188,3 +188,20 @@ def test_unknown_route_has_hubspot_error_body(hubspot_emulator: HubSpotEmulator)
     resp = requests.get(f"{hubspot_emulator.url}/crm/v3/nothing/here/at/all", timeout=5)
     assert resp.status_code == 404
     assert resp.json()["status"] == "error" and resp.json()["category"] == "OBJECT_NOT_FOUND"
+
+
+def test_admin_sets_the_read_only_email_counters(hubspot_emulator: HubSpotEmulator) -> None:
+    """The email tool's counters are read-only for apps but the admin API sets them."""
+    rec = hubspot_emulator.admin_create("contacts", {"properties": {"email": "e@example.com"}})
+    base = f"{hubspot_emulator.url}/_emulator/records/contacts/{rec['id']}"
+
+    patched = requests.patch(
+        base, json={"hs_email_open": "3", "hs_email_last_open_date": "2026-11-20T10:00:00Z"},
+        timeout=5,
+    )  # fmt: skip
+
+    assert patched.status_code == 200, patched.text
+    props = patched.json()["properties"]
+    assert (props["hs_email_open"], props["hs_email_last_open_date"]) == (
+        "3", "2026-11-20T10:00:00.000Z",
+    )  # fmt: skip

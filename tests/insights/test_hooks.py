@@ -146,3 +146,34 @@ def test_customers_dry_run_stores_nothing(sqlite_store_engine: sa.Engine) -> Non
     assert out.fields["insights"]["order_count"] == 1
     with sqlite_store_engine.connect() as conn:
         assert load_population(conn, TENANT) is None
+
+
+def test_cut_points_from_an_empty_ledger_are_established_again(
+    sqlite_store_engine: sa.Engine,
+) -> None:
+    """Customers before orders store empty cut points; the next flush takes the real ones."""
+    _run(sqlite_store_engine, "customers", [_record("customers", {"id": "c-0"})])
+    small = [order(f"s{n}", total="10.00", customer=f"c-{n}") for n in range(1, 5)]
+    _run(sqlite_store_engine, "orders", [_record("orders", o) for o in small])
+    _run(sqlite_store_engine, "orders", [_record("orders", order("big", total="900.00"))])
+
+    [out] = _run(sqlite_store_engine, "customers", [_record("customers", {"id": "c-2"})])
+
+    with sqlite_store_engine.connect() as conn:
+        stored = load_population(conn, TENANT)
+    assert stored is not None and stored[1]["size"] == 4
+    assert out.fields["insights"]["rfm_code"][2] == "1"  # bottom by the real cut points
+
+
+def test_stored_cut_points_of_buyers_are_kept(sqlite_store_engine: sa.Engine) -> None:
+    """Once cut points come from buyers, the hook uses them (the refresh pass moves them)."""
+    _run(sqlite_store_engine, "orders", [_record("orders", order("o1", total="50.00"))])
+    _run(sqlite_store_engine, "customers", [_record("customers", {"id": "c-1"})])
+    with sqlite_store_engine.connect() as conn:
+        before = load_population(conn, TENANT)
+    _run(sqlite_store_engine, "orders", [_record("orders", order("o2", customer="c-2"))])
+
+    _run(sqlite_store_engine, "customers", [_record("customers", {"id": "c-2"})])
+
+    with sqlite_store_engine.connect() as conn:
+        assert load_population(conn, TENANT) == before

@@ -86,7 +86,7 @@ def test_markdown_has_every_section(report: MonthlyReport) -> None:
                     "Email performance", "Sync health"):  # fmt: skip
         assert f"## {heading}" in text
     assert "| NPS | no data |" in text
-    assert "No data: the connected CRMs do not share email engagement" in text
+    assert "No data: no connected CRM has shared email engagement" in text
 
 
 def test_html_embeds_two_svg_charts_and_no_script(report: MonthlyReport) -> None:

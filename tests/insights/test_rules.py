@@ -140,3 +140,30 @@ def test_new_actions_plug_into_the_registry() -> None:
     finally:
         ACTIONS["archive"] = original
     assert seen == [["k2"]]
+
+
+def test_archive_marks_the_link_deleted_in_the_crm(sqlite_store_engine: Any) -> None:
+    """Archived contacts keep a link marked deleted (side crm): no later push re-creates them."""
+    from connectors.records import WriteItem
+    from connectors.testing import FakeConnector
+    from sync import state
+    from sync.deleted_links import deleted_links
+
+    crm = FakeConnector()
+    [written] = crm.write("contacts", [WriteItem("k1", {"email": "a@example.com"})])
+    with sqlite_store_engine.begin() as conn:
+        state.upsert_links(
+            conn, pipeline="customers", tenant_id="t", crm_object="contacts",
+            rows=[("k1", written.crm_id, {}, "h")], now=NOW,
+        )  # fmt: skip
+    target = Target(CONFIG.pipelines[0], crm, {"k1": str(written.crm_id)}, sqlite_store_engine)
+
+    outcome = run_action(
+        RuleAction(type="archive"), target, ["k1"], now=NOW, retry=RetryPolicy(),
+        stop=threading.Event(),
+    )  # fmt: skip
+
+    assert outcome == {"k1": "hs/archive: done"}
+    with sqlite_store_engine.connect() as conn:
+        [mark] = deleted_links(conn, "customers", ["k1"]).values()
+    assert (mark.deleted_in, mark.crm_id) == ("crm", written.crm_id)

@@ -21,6 +21,8 @@ TABLES = {
     "erasure_steps",
     "erasure_subjects",
     "insights_customers",
+    "insights_engagement",
+    "insights_engagement_totals",
     "insights_orders",
     "links",
     "locks",

@@ -1,0 +1,87 @@
+"""Marketing-email engagement of contacts: HubSpot's read-only analytics properties.
+
+``POST /crm/v3/objects/contacts/batch/read`` (100 ids per call) with only
+``hs_email_delivered``, ``hs_email_open``, ``hs_email_click`` (lifetime counters) and
+``hs_email_last_open_date``, ``hs_email_last_click_date``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.base import EmailEngagement
+from connectors.errors import Fatal
+
+from ._api import HubSpotApi
+from ._errors import HubSpotApiError
+from ._types import BATCH_LIMIT
+
+__all__ = ["ENGAGEMENT_PROPERTIES", "read_engagement"]
+
+BATCH_READ = "POST /crm/v3/objects/{object_type}/batch/read"
+ENGAGEMENT_PROPERTIES = (
+    "hs_email_delivered",
+    "hs_email_open",
+    "hs_email_click",
+    "hs_email_last_open_date",
+    "hs_email_last_click_date",
+)
+
+
+def _count(raw: Any) -> int:
+    try:
+        return max(int(float(str(raw))), 0) if raw not in (None, "") else 0
+    except ValueError:
+        return 0
+
+
+def _moment(raw: Any) -> datetime | None:
+    if raw in (None, ""):
+        return None
+    text = str(raw)
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _engagement(props: dict[str, Any]) -> EmailEngagement:
+    return EmailEngagement(
+        opens=_count(props.get("hs_email_open")),
+        clicks=_count(props.get("hs_email_click")),
+        delivered=_count(props.get("hs_email_delivered")),
+        last_open_at=_moment(props.get("hs_email_last_open_date")),
+        last_click_at=_moment(props.get("hs_email_last_click_date")),
+    )
+
+
+def read_engagement(
+    api: HubSpotApi, stream: str, crm_ids: Sequence[str]
+) -> dict[str, EmailEngagement]:
+    """``{HubSpot id: counters}`` of the records that exist among ``crm_ids``."""
+    out: dict[str, EmailEngagement] = {}
+    ids = list(dict.fromkeys(str(i) for i in crm_ids))
+    for start in range(0, len(ids), BATCH_LIMIT):
+        body = {
+            "inputs": [{"id": i} for i in ids[start : start + BATCH_LIMIT]],
+            "properties": list(ENGAGEMENT_PROPERTIES),
+            "propertiesWithHistory": [],
+        }
+        try:
+            data, _ = api.call(
+                BATCH_READ, api.batch.read_with_http_info, stream, body, archived=False
+            )
+        except HubSpotApiError as err:
+            raise Fatal(
+                f"HubSpot refused to read the email engagement of {stream} ({err.status}: "
+                f"{err.body.message})",
+                code=err.body.category or str(err.status),
+            ) from err
+        for row in getattr(data, "results", None) or []:
+            out[str(row.id)] = _engagement(dict(row.properties or {}))
+    return out
