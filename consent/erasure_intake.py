@@ -22,6 +22,7 @@ from consent.erasure_local import find_people, purge_local
 from consent.erasure_model import Origin, StepStatus, SubjectIds, deadline, is_email
 from consent.erasure_plan import PlannedStep, file_acknowledgement, plan_steps
 from consent.erasure_store import (
+    insert_request,
     refresh_request,
     requests_table,
     seal_key,
@@ -255,30 +256,17 @@ class ErasureDesk:
         now: datetime,
         asked: datetime,
     ) -> int:
-        inserted = conn.execute(
-            requests_table.insert().values(
-                tenant_id=tenant,
-                subject_ref=f"sub-{hashes[0][:16]}",
-                requested_at=asked,
-                due_at=deadline(asked),
-                status=ErasureStatus.PENDING,
-                system_status={},
-                attempts=0,
-                last_error=None,
-                completed_at=None,
-            )
-        ).inserted_primary_key
-        assert inserted is not None
-        rid = int(inserted[0])
-        conn.execute(
-            subjects_table.insert().values(
-                request_id=rid,
-                sealed=ids.seal(seal_key(self.hasher), rid),
-                hashes=hashes,
-                origin=origin.value,
-                external_ref=external_ref,
-                created_at=now,
-            )
+        rid = insert_request(
+            conn,
+            tenant=tenant,
+            subject_ref=f"sub-{hashes[0][:16]}",
+            asked=asked,
+            ids=ids,
+            seal=seal_key(self.hasher),
+            hashes=hashes,
+            origin=origin,
+            external_ref=external_ref,
+            now=now,
         )
         write_tombstones(conn, self.hasher, ids, request_id=rid, erased_at=now)
         purged = purge_local(conn, self.config, ids, hasher=self.hasher)

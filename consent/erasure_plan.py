@@ -6,10 +6,14 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from consent.erasure_model import Origin, StepStatus, SubjectIds, deadline
-from consent.erasure_store import refresh_request, requests_table, steps_table, subjects_table
+from consent.erasure_model import Origin, StepStatus, SubjectIds
+from consent.erasure_store import (
+    insert_request,
+    refresh_request,
+    steps_table,
+    subjects_table,
+)
 from mapping.config import Config
-from store.models import ErasureStatus
 
 __all__ = ["PlannedStep", "file_acknowledgement", "plan_steps"]
 
@@ -64,30 +68,17 @@ def file_acknowledgement(
     ).first()
     if known is not None:
         return None
-    inserted = conn.execute(
-        requests_table.insert().values(
-            tenant_id=tenant,
-            subject_ref=f"ack-{erased_by}",
-            requested_at=now,
-            due_at=deadline(now),
-            status=ErasureStatus.PENDING,
-            system_status={},
-            attempts=0,
-            last_error=None,
-            completed_at=None,
-        )
-    ).inserted_primary_key
-    assert inserted is not None
-    rid = int(inserted[0])
-    conn.execute(
-        subjects_table.insert().values(
-            request_id=rid,
-            sealed=ids.seal(seal, rid),
-            hashes=[],
-            origin=Origin.B2CONNECT.value,
-            external_ref=shop_ref,
-            created_at=now,
-        )
+    rid = insert_request(
+        conn,
+        tenant=tenant,
+        subject_ref=f"ack-{erased_by}",
+        asked=now,
+        ids=ids,
+        seal=seal,
+        hashes=[],
+        origin=Origin.B2CONNECT,
+        external_ref=shop_ref,
+        now=now,
     )
     note = f"answers the shop's request; the person is erased by request {erased_by}"
     conn.execute(

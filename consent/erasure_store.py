@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from audit import AuditEvent, KeyRing, record_events
 from audit.events import ERASURE_STEP
-from consent.erasure_model import ENDED, StepStatus, SubjectIds
+from consent.erasure_model import ENDED, Origin, StepStatus, SubjectIds, deadline
 from store.models import ErasureRequest, ErasureStatus, ErasureStep, ErasureSubject
 from sync.hashing import FieldHasher
 
@@ -210,3 +210,45 @@ def request_row(conn: sa.Connection, request_id: int) -> Mapping[str, Any] | Non
     """One request as a mapping."""
     row = conn.execute(sa.select(requests_table).where(requests_table.c.id == request_id)).first()
     return None if row is None else dict(row._mapping)
+
+
+def insert_request(
+    conn: sa.Connection,
+    *,
+    tenant: str,
+    subject_ref: str,
+    asked: datetime,
+    ids: SubjectIds,
+    seal: bytes,
+    hashes: Sequence[str],
+    origin: Origin,
+    external_ref: str | None,
+    now: datetime,
+) -> int:
+    """A new pending request (deadline from ``asked``) and its sealed subject row; its id."""
+    inserted = conn.execute(
+        requests_table.insert().values(
+            tenant_id=tenant,
+            subject_ref=subject_ref,
+            requested_at=asked,
+            due_at=deadline(asked),
+            status=ErasureStatus.PENDING,
+            system_status={},
+            attempts=0,
+            last_error=None,
+            completed_at=None,
+        )
+    ).inserted_primary_key
+    assert inserted is not None
+    rid = int(inserted[0])
+    conn.execute(
+        subjects_table.insert().values(
+            request_id=rid,
+            sealed=ids.seal(seal, rid),
+            hashes=list(hashes),
+            origin=origin.value,
+            external_ref=external_ref,
+            created_at=now,
+        )
+    )
+    return rid
