@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 
 from insights.compute import insight_fields, loyalty_tier
 from insights.engagement import RecentEngagement
-from insights.history import score
 from insights.lead import LeadSignals, lead_score
 from insights.lifecycle import PopulationThresholds
 from insights.metrics import customer_metrics, to_reporting
 from insights.orders import OrderFact
+from insights.profile import score
 from mapping.config import InsightsConfig
 
 __all__ = ["explain"]

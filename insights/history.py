@@ -18,15 +18,10 @@ from dateutil.relativedelta import relativedelta
 
 from insights.ledger import ORDERS, from_minor
 from insights.lifecycle import (
-    PopulationThresholds,
-    customer_segments,
-    is_vip,
-    lifecycle_stage,
     population_thresholds,
 )
 from insights.metrics import CENT, CustomerMetrics
-from insights.profile import CustomerInsights
-from insights.rfm import rfm_score
+from insights.profile import CustomerInsights, score
 from insights.settings import InsightsSettings
 
 __all__ = ["History", "month_start", "months_back", "score"]
@@ -119,23 +114,3 @@ class History:
     def first_orders(self) -> Mapping[str, datetime]:
         """Each customer's first order date."""
         return {key: dates[0] for key, dates in self.dates.items() if dates}
-
-
-def score(
-    metrics: CustomerMetrics,
-    now: datetime,
-    population: PopulationThresholds,
-    settings: InsightsSettings,
-    b2b: bool = False,
-) -> CustomerInsights:
-    """Score one customer's metrics (shared by the report and ``insights show``)."""
-    rfm = rfm_score(metrics, now=now, thresholds=population.monetary, settings=settings)
-    return CustomerInsights(
-        metrics=metrics,
-        rfm=rfm,
-        stage=lifecycle_stage(metrics, now=now, settings=settings),
-        vip=is_vip(metrics, settings),
-        segments=customer_segments(
-            metrics, now=now, rfm=rfm, population=population, b2b=b2b, settings=settings
-        ),
-    )

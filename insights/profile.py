@@ -23,7 +23,7 @@ from insights.metrics import CustomerMetrics, OrderInput, customer_metrics
 from insights.rfm import RfmScore, rfm_score
 from insights.settings import DEFAULT_SETTINGS, InsightsSettings
 
-__all__ = ["FIELD_NAMES", "CustomerInsights", "FieldValue", "customer_insights"]
+__all__ = ["FIELD_NAMES", "CustomerInsights", "FieldValue", "customer_insights", "score"]
 
 FieldValue = Decimal | datetime | int | bool | str | None
 
@@ -96,6 +96,17 @@ def customer_insights(
         InvalidOrder: an order is malformed.
     """
     metrics = customer_metrics(orders, now=now, settings=settings)
+    return score(metrics, now, population, settings, b2b)
+
+
+def score(
+    metrics: CustomerMetrics,
+    now: datetime,
+    population: PopulationThresholds,
+    settings: InsightsSettings,
+    b2b: bool = False,
+) -> CustomerInsights:
+    """Score one customer's metrics (orders already summed: the report, ``insights show``)."""
     rfm = rfm_score(metrics, now=now, thresholds=population.monetary, settings=settings)
     return CustomerInsights(
         metrics=metrics,
