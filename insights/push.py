@@ -27,7 +27,7 @@ from connectors.base import Connector
 from connectors.records import WriteItem, WriteResult
 from insights.compute import Scored
 from mapping.compiler import CompiledMapping, compile_fields
-from mapping.config import Direction, Pipeline
+from mapping.config import INSIGHTS_PREFIX, Direction, Pipeline
 from sync import state
 from sync.deleted_links import deleted_links
 from sync.hashing import FieldHasher
@@ -38,7 +38,6 @@ __all__ = ["INSIGHTS_PREFIX", "PushOutcome", "insight_mapping", "push_insights"]
 
 log = structlog.get_logger(__name__)
 
-INSIGHTS_PREFIX = "insights."
 BATCH = 100
 
 

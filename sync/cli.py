@@ -10,14 +10,24 @@ import json
 import sys
 from importlib import metadata
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Annotated, NoReturn
 
 import typer
 
-from mapping.config import Config, ConfigError, json_schema
-from sync.settings import SecretError, config_path, load_config, resolve, unresolved_references
+from mapping.config import Config, ConfigError, ConfigIssue, json_schema
+from sync.settings import SecretError, config_path, load_config, resolve, secret_issues
 
-__all__ = ["EXIT_BAD_CONFIG", "EXIT_FAILED", "ConfigOption", "app", "fail", "load_or_exit"]
+__all__ = [
+    "EXIT_BAD_CONFIG",
+    "EXIT_FAILED",
+    "ConfigOption",
+    "app",
+    "exit_with_issues",
+    "fail",
+    "load_or_exit",
+    "refuse_unresolved",
+]
 
 EXIT_FAILED = 1
 EXIT_BAD_CONFIG = 2
@@ -57,11 +67,23 @@ def load_or_exit(config: Path | None) -> tuple[Path, Config]:
     try:
         return path, load_config(path)
     except ConfigError as exc:
-        for issue in exc.issues:
-            typer.echo(str(issue), err=True)
-        noun = "problem" if len(exc.issues) == 1 else "problems"
-        typer.echo(f"b2sync: {path}: {len(exc.issues)} {noun}; nothing was started", err=True)
-        raise typer.Exit(EXIT_BAD_CONFIG) from None
+        exit_with_issues(path, exc.issues)
+
+
+def exit_with_issues(path: Path, issues: Sequence[ConfigIssue]) -> NoReturn:
+    """Print every issue (file:line:column: key.path: message) and exit 2."""
+    for issue in issues:
+        typer.echo(str(issue), err=True)
+    noun = "problem" if len(issues) == 1 else "problems"
+    typer.echo(f"b2sync: {path}: {len(issues)} {noun}; nothing was started", err=True)
+    raise typer.Exit(EXIT_BAD_CONFIG)
+
+
+def refuse_unresolved(path: Path, cfg: Config) -> None:
+    """Exit 2 naming each reference (file:line, variable) this environment cannot resolve."""
+    issues = secret_issues(path, cfg)
+    if issues:
+        exit_with_issues(path, issues)
 
 
 def _version(value: bool) -> None:
@@ -83,18 +105,36 @@ def _root(
 @app.command()
 def check(
     config: ConfigOption = None,
-    strict: Annotated[bool, typer.Option(help="Treat unset ${ENV} references as errors.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(help="Treat unset ${ENV} references and a missing audit key as errors."),
+    ] = False,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Also connect to each CRM and check that every mapped field exists.",
+        ),
+    ] = False,
 ) -> None:
     """Validate the config file; exit 2 listing every problem with file:line:column."""
     path, cfg = load_or_exit(config)
-    unresolved = unresolved_references(cfg)
-    for problem in unresolved:
-        typer.echo(f"{path}: warning: {problem}", err=True)
-    if unresolved and strict:
-        raise typer.Exit(EXIT_BAD_CONFIG)
+    unresolved = secret_issues(path, cfg)
+    if unresolved and (strict or online):
+        exit_with_issues(path, unresolved)
+    for issue in unresolved:
+        typer.echo(f"{issue.file}:{issue.line}:{issue.column}: warning: {issue.path}: "
+                   f"{issue.message}", err=True)  # fmt: skip
+    if online:
+        from sync.crm_fields import check_online  # connects to the CRMs: only when asked
+
+        issues = check_online(path, cfg)
+        if issues:
+            exit_with_issues(path, issues)
     typer.echo(
         f"{path}: OK: {len(cfg.connections)} connections, {len(cfg.pipelines)} pipelines"
-        + (f" ({len(unresolved)} references unresolved in this environment)" if unresolved else "")
+        + (f" ({len(unresolved)} secrets not available in this environment)" if unresolved else "")
+        + (", every mapped CRM field exists" if online else "")
     )
 
 

@@ -28,7 +28,17 @@ from mapping.compiler import compile_fields
 from mapping.config import Config, Direction
 from store import StoreUnavailable
 from store.models import DeadLetterStatus, RunStatus, metadata
-from sync.cli import EXIT_BAD_CONFIG, EXIT_FAILED, ConfigOption, app, fail, load_or_exit
+from sync.cli import (
+    EXIT_BAD_CONFIG,
+    EXIT_FAILED,
+    ConfigOption,
+    app,
+    exit_with_issues,
+    fail,
+    load_or_exit,
+    refuse_unresolved,
+)
+from sync.crm_fields import crm_field_issues
 from sync.engine import RunSummary
 from sync.logs import configure_logging
 from sync.runner import Runner
@@ -113,7 +123,8 @@ def sync(
 ) -> None:
     """Run pipelines once: backfill on the first run, incremental afterwards."""
     configure_logging(level="warning")
-    _, cfg = load_or_exit(config)
+    path, cfg = load_or_exit(config)
+    refuse_unresolved(path, cfg)
     console = make_console(stderr=as_json)
     summaries: list[RunSummary] = []
     with open_runner(cfg) as runner:
@@ -121,6 +132,9 @@ def sync(
             selected = runner.select(pipelines)
         except KeyError as exc:
             fail(str(exc.args[0]), EXIT_BAD_CONFIG)
+        missing = crm_field_issues(path, cfg, selected, runner.connector)
+        if missing:
+            exit_with_issues(path, missing)
         bars = _Bars(console)
         with bars.progress:
             for pipe in selected:

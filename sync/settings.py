@@ -1,4 +1,9 @@
-"""Load the config file from disk and resolve ``${ENV}`` / ``${file:...}`` references."""
+"""Load the config file from disk and resolve ``${ENV}`` / ``${file:...}`` references.
+
+Loading also checks every B2Connect field the config names against the integration contract
+(:mod:`sync.source_fields`); :func:`secret_issues` lists every reference (and the audit master
+key) the current environment cannot resolve, with file:line:column, never a value.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,30 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from audit.errors import MasterKeyError
+from audit.keys import load_master_key
 from mapping.config import (
     Config,
     ConfigError,
     ConfigIssue,
+    Problem,
     UnresolvedReference,
+    locate,
     parse_config,
+    references,
     resolve_reference,
 )
+from sync.source_fields import source_field_problems
 
 __all__ = [
     "DEFAULT_CONFIG",
     "SecretError",
     "config_path",
+    "issues_at",
     "load_config",
     "resolve",
-    "unresolved_references",
+    "secret_issues",
+    "secret_problems",
 ]
 
 DEFAULT_CONFIG = "config.yaml"
@@ -51,7 +64,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise _io_error(file, "permission denied") from None
     except UnicodeDecodeError as exc:
         raise _io_error(file, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    return parse_config(text, str(file))
+    return parse_config(text, str(file), checks=(source_field_problems,))
 
 
 def _io_error(file: Path, message: str) -> ConfigError:
@@ -63,27 +76,37 @@ def resolve(value: str, env: Mapping[str, str] | None = None) -> str:
     return resolve_reference(value, env)
 
 
-def unresolved_references(config: Config, env: Mapping[str, str] | None = None) -> list[str]:
-    """Human-readable list of references that would fail to resolve right now."""
-    problems: list[str] = []
-    for name, conn in config.connections.items():
-        for key, value in _string_values(conn.model_dump()):
-            try:
-                resolve(value, env)
-            except SecretError as exc:
-                problems.append(f"connections.{name}.{key}: {exc}")
-    try:
-        resolve(config.state_url, env)
-    except SecretError as exc:
-        problems.append(f"state_url: {exc}")
+def secret_problems(config: Config, env: Mapping[str, str] | None = None) -> list[Problem]:
+    """Every reference that would fail to resolve right now, and a missing audit master key."""
+    problems: list[Problem] = []
+    for loc, value in references(config):
+        try:
+            resolve(value, env)
+        except SecretError as exc:
+            problems.append((loc, str(exc)))
+    if config.audit.enabled:
+        try:
+            load_master_key(env)
+        except MasterKeyError as exc:
+            problems.append((("audit", "enabled"), str(exc)))
     return problems
 
 
-def _string_values(data: Mapping[str, object], prefix: str = "") -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for key, value in data.items():
-        if isinstance(value, str):
-            out.append((prefix + key, value))
-        elif isinstance(value, Mapping):
-            out.extend(_string_values(value, f"{prefix}{key}."))
-    return out
+def secret_issues(
+    path: str | os.PathLike[str], config: Config, env: Mapping[str, str] | None = None
+) -> list[ConfigIssue]:
+    """:func:`secret_problems` with the file:line:column of each reference in ``path``."""
+    return issues_at(path, secret_problems(config, env))
+
+
+def issues_at(path: str | os.PathLike[str], problems: list[Problem]) -> list[ConfigIssue]:
+    """``problems`` of the config read from ``path``, with their file:line:column."""
+    if not problems:
+        return []
+    try:
+        return locate(Path(path).read_text(encoding="utf-8"), str(path), problems)
+    except (OSError, UnicodeDecodeError, ConfigError):  # changed meanwhile: no positions
+        return [
+            ConfigIssue(str(path), 1, 1, ".".join(map(str, loc)), message)
+            for loc, message in problems
+        ]

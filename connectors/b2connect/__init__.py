@@ -8,6 +8,7 @@ the engine to dead-letter (see ``_delta``). A page that breaks the contract rais
 from __future__ import annotations
 
 from connectors.b2connect._connector import B2ConnectConnector
+from connectors.b2connect._schema import STREAMS, nested_fields, schema_of
 from connectors.b2connect._webhook import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -17,8 +18,11 @@ from connectors.b2connect._webhook import (
 
 __all__ = [
     "SIGNATURE_HEADER",
+    "STREAMS",
     "TIMESTAMP_HEADER",
     "B2ConnectConnector",
+    "nested_fields",
+    "schema_of",
     "sign_webhook",
     "verify_webhook",
 ]

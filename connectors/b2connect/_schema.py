@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from connectors.records import FieldInfo, StreamSchema
 
-__all__ = ["STREAMS", "schema_of"]
+__all__ = ["STREAMS", "nested_fields", "schema_of"]
 
 
 def _f(
@@ -164,3 +164,31 @@ STREAMS: tuple[str, ...] = tuple(_SCHEMAS)
 def schema_of(stream: str) -> StreamSchema:
     """The :class:`StreamSchema` of a known stream."""
     return StreamSchema(stream, {f.name: f for f in _SCHEMAS[stream]})
+
+
+_ADDRESS = ("street1", "street2", "city", "state", "postalCode", "countryCode")
+_COMPANY_ADDRESS = (
+    "id", "type", "name", "company", *_ADDRESS[:-1], "countryCode", "phone", "isDefault",
+    "isActive",
+)  # fmt: skip
+_ORDER_ITEM = (
+    "id", "orderId", "productId", "productName", "productSku", "quantity", "unitPrice",
+    "totalPrice", "createdAt",
+)  # fmt: skip
+
+#: fields of the objects (and of each item of the arrays) inside a record, per stream
+_NESTED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("customers", "billingAddress"): _ADDRESS,
+    ("customers", "shippingAddress"): _ADDRESS,
+    ("companies", "billingAddress"): _ADDRESS,
+    ("companies", "shippingAddress"): _ADDRESS,
+    ("companies", "addresses"): _COMPANY_ADDRESS,
+    ("orders", "items"): _ORDER_ITEM,
+    ("orders", "statusHistory"): ("status", "changedAt"),
+    ("orders", "returns"): ("id", "status", "refundAmount", "createdAt"),
+}
+
+
+def nested_fields(stream: str, name: str) -> tuple[str, ...] | None:
+    """Fields of the object (or array items) ``name`` of ``stream``; None when it has none."""
+    return _NESTED.get((stream, name))

@@ -16,6 +16,8 @@ from mapping.config._consent import (
 from mapping.config._deletes import DeleteBreaker, DeletePolicy, OnDelete, SyncDirection
 from mapping.config._erasure import ErasureSettings, KeepOrDelete, SalesforceErasure
 from mapping.config._insights import (
+    INSIGHT_FIELDS,
+    INSIGHTS_PREFIX,
     InsightsConfig,
     LoyaltyTiers,
     ReportTargets,
@@ -23,7 +25,15 @@ from mapping.config._insights import (
     Transition,
     WorkflowRule,
 )
-from mapping.config._loader import SECRET_KEY_RE, ConfigError, ConfigIssue, parse_config
+from mapping.config._loader import (
+    SECRET_KEY_RE,
+    ConfigCheck,
+    ConfigError,
+    ConfigIssue,
+    Problem,
+    locate,
+    parse_config,
+)
 from mapping.config._models import (
     TRANSFORM_NAMES,
     Association,
@@ -45,11 +55,13 @@ from mapping.config._models import (
     Schedule,
     is_reference,
 )
-from mapping.config._references import UnresolvedReference, resolve_reference
+from mapping.config._references import UnresolvedReference, references, resolve_reference
 from mapping.config._retention import RetentionSettings
 from mapping.config._schema import json_schema
 
 __all__ = [
+    "INSIGHTS_PREFIX",
+    "INSIGHT_FIELDS",
     "SECRET_KEY_RE",
     "TRANSFORM_NAMES",
     "Association",
@@ -57,6 +69,7 @@ __all__ = [
     "B2ConnectConnection",
     "B2ConnectSide",
     "Config",
+    "ConfigCheck",
     "ConfigError",
     "ConfigIssue",
     "ConsentRequirement",
@@ -80,6 +93,7 @@ __all__ = [
     "OnDelete",
     "OnWithdraw",
     "Pipeline",
+    "Problem",
     "ReportTargets",
     "RetentionSettings",
     "Rule",
@@ -97,6 +111,8 @@ __all__ = [
     "WorkflowRule",
     "is_reference",
     "json_schema",
+    "locate",
     "parse_config",
+    "references",
     "resolve_reference",
 ]

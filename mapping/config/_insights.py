@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from insights.settings import InsightsSettings
 
 __all__ = [
+    "INSIGHT_FIELDS",
+    "INSIGHTS_PREFIX",
     "InsightsConfig",
     "LoyaltyTiers",
     "ReportTargets",
@@ -23,6 +25,32 @@ __all__ = [
     "Transition",
     "WorkflowRule",
 ]
+
+
+#: source fields b2sync computes itself: ``insights.<name>`` in a pipeline's ``b2connect``
+INSIGHTS_PREFIX = "insights."
+#: the names ``insights.compute.insight_fields`` fills (a test keeps the two in step)
+INSIGHT_FIELDS: tuple[str, ...] = (
+    "currency",
+    "ltv",
+    "order_count",
+    "aov",
+    "first_order_at",
+    "last_order_at",
+    "trailing_12m_spend",
+    "repeat_purchaser",
+    "rfm_recency",
+    "rfm_frequency",
+    "rfm_monetary",
+    "rfm_code",
+    "rfm_segment",
+    "lifecycle_stage",
+    "vip",
+    "segments",
+    "lead_score",
+    "lead_tier",
+    "loyalty_tier",
+)
 
 
 class _Frozen(BaseModel):

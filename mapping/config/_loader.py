@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import types
 import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,15 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from mapping.config._models import Config, is_reference
 
-__all__ = ["SECRET_KEY_RE", "ConfigError", "ConfigIssue", "parse_config"]
+__all__ = [
+    "SECRET_KEY_RE",
+    "ConfigCheck",
+    "ConfigError",
+    "ConfigIssue",
+    "Problem",
+    "locate",
+    "parse_config",
+]
 
 #: Keys whose values are secrets: only references are allowed there.
 SECRET_KEY_RE = re.compile(
@@ -27,6 +36,10 @@ SECRET_KEY_RE = re.compile(
 )
 
 Loc = tuple[str | int, ...]
+#: a problem found in a parsed config: where (key path) and what
+Problem = tuple[Loc, str]
+#: a further check of a parsed config (a caller's knowledge, e.g. the B2Connect contract)
+ConfigCheck = Callable[[Config], list[Problem]]
 
 
 @dataclass(frozen=True)
@@ -52,8 +65,45 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(i) for i in issues))
 
 
-def parse_config(text: str, filename: str = "config.yaml") -> Config:
-    """Validate ``text`` and return the frozen config, or raise :class:`ConfigError`."""
+def parse_config(
+    text: str, filename: str = "config.yaml", checks: Sequence[ConfigCheck] = ()
+) -> Config:
+    """Validate ``text`` and return the frozen config, or raise :class:`ConfigError`.
+
+    ``checks`` run on the validated config; their problems are reported with positions like
+    every other problem.
+    """
+    raw = _load_yaml(text, filename)
+    issues = _secret_issues(raw, filename)
+    secret_paths = {issue.path for issue in issues}
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        issues.extend(_validation_issues(exc, raw, filename, secret_paths))
+        raise ConfigError(_dedupe(issues)) from None
+    problems = config.reference_problems()
+    for check in checks:
+        problems.extend(check(config))
+    issues.extend(_located(raw, filename, problems))
+    if issues:
+        raise ConfigError(_dedupe(issues))
+    return config
+
+
+def locate(text: str, filename: str, problems: Sequence[Problem]) -> list[ConfigIssue]:
+    """Problems found in the config parsed from ``text``, with their file:line:column."""
+    return _dedupe(_located(_load_yaml(text, filename), filename, problems))
+
+
+def _located(raw: CommentedMap, filename: str, problems: Sequence[Problem]) -> list[ConfigIssue]:
+    out = []
+    for loc, message in problems:
+        line, col = _position(raw, loc)
+        out.append(ConfigIssue(filename, line, col, _path(raw, loc), message))
+    return out
+
+
+def _load_yaml(text: str, filename: str) -> CommentedMap:
     yaml = YAML(typ="rt")
     try:
         raw = yaml.load(text)
@@ -69,20 +119,7 @@ def parse_config(text: str, filename: str = "config.yaml") -> Config:
         raise ConfigError(
             [ConfigIssue(filename, 1, 1, "", f"expected a mapping at the top, found {found}")]
         )
-
-    issues = _secret_issues(raw, filename)
-    secret_paths = {issue.path for issue in issues}
-    try:
-        config = Config.model_validate(raw)
-    except ValidationError as exc:
-        issues.extend(_validation_issues(exc, raw, filename, secret_paths))
-        raise ConfigError(_dedupe(issues)) from None
-    for loc, message in config.reference_problems():
-        line, col = _position(raw, loc)
-        issues.append(ConfigIssue(filename, line, col, _path(raw, loc), message))
-    if issues:
-        raise ConfigError(_dedupe(issues))
-    return config
+    return raw
 
 
 # --------------------------------------------------------------------------- secrets

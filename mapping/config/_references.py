@@ -11,8 +11,11 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-__all__ = ["UnresolvedReference", "resolve_reference"]
+from pydantic import BaseModel
+
+__all__ = ["UnresolvedReference", "references", "resolve_reference"]
 
 _REF = re.compile(r"^\$\{(?:file:(?P<file>[^}]+)|(?P<env>[A-Za-z_][A-Za-z0-9_]*))\}$")
 
@@ -37,3 +40,19 @@ def resolve_reference(value: str, env: Mapping[str, str] | None = None) -> str:
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise UnresolvedReference(f"cannot read secret file {path}: {exc.strerror}") from None
+
+
+def references(config: BaseModel) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every ``${...}`` reference in ``config`` with its key path, in document order."""
+    return list(_walk(config.model_dump(), ()))
+
+
+def _walk(node: Any, loc: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+    if isinstance(node, str):
+        return [(loc, node)] if _REF.match(node.strip()) else []
+    items: list[tuple[str | int, Any]] = []
+    if isinstance(node, Mapping):
+        items = [(str(k), v) for k, v in node.items()]
+    elif isinstance(node, list | tuple):
+        items = list(enumerate(node))
+    return [found for key, value in items for found in _walk(value, (*loc, key))]

@@ -17,11 +17,21 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from audit.errors import MasterKeyError
-from mapping.config import Config
+from mapping.config import Config, ConfigError
 from store import StoreUnavailable, make_engine
 from store.models import RunStatus
-from sync.cli import EXIT_BAD_CONFIG, ConfigOption, app, fail, load_or_exit, state_url
+from sync.cli import (
+    EXIT_BAD_CONFIG,
+    ConfigOption,
+    app,
+    exit_with_issues,
+    fail,
+    load_or_exit,
+    refuse_unresolved,
+    state_url,
+)
 from sync.commands import make_console, open_runner
+from sync.crm_fields import crm_field_issues
 from sync.logs import bind, configure_logging
 from sync.runner import Runner
 from sync.service._daemon import Daemon, parse_listen
@@ -75,8 +85,12 @@ def run(
     """Run every enabled pipeline on its schedule, serve webhooks/health/metrics until SIGTERM."""
     configure_logging()
     path, cfg = load_or_exit(config)
+    refuse_unresolved(path, cfg)
     if once:
         with open_runner(cfg) as runner:
+            missing = crm_field_issues(path, cfg, runner.select(None), runner.connector)
+            if missing:
+                exit_with_issues(path, missing)
             for pipe in runner.select(None):
                 _run_once(runner, pipe.name)
         return
@@ -87,6 +101,8 @@ def run(
     daemon = Daemon(path, cfg, listen=listen, pid_file=pid_file or default_pid_file(cfg))
     try:
         code = daemon.serve()
+    except ConfigError as exc:
+        exit_with_issues(path, exc.issues)
     except (SecretError, MasterKeyError) as exc:
         fail(str(exc), EXIT_BAD_CONFIG)
     except StoreUnavailable as exc:

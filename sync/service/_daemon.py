@@ -33,7 +33,8 @@ from sync.service._metrics import Metrics
 from sync.service._scheduler import PipelineScheduler
 from sync.service._status import pipeline_status, store_totals
 from sync.service._webhooks import SeenEvents
-from sync.settings import SecretError, load_config, resolve, unresolved_references
+from sync.crm_fields import crm_field_issues
+from sync.settings import SecretError, load_config, resolve, secret_issues
 
 __all__ = ["Daemon", "parse_listen"]
 
@@ -123,6 +124,7 @@ class Daemon:
         logging.getLogger("apscheduler").setLevel(logging.ERROR)  # skips are handled, not news
         self._runner = self._factory(self._config)
         pipelines = self.runner.select(None)
+        self._refuse_missing_fields(self.runner, self._config)
         self._scheduler = PipelineScheduler(
             lambda: self.runner, self.metrics, workers=len(pipelines) + 1, debounce_s=self._debounce
         )
@@ -168,16 +170,21 @@ class Daemon:
         log.info("config.reload_requested")
         try:
             config = load_config(self.config_path)
-            unresolved = unresolved_references(config)
+            unresolved = secret_issues(self.config_path, config)
             if unresolved:
-                raise SecretError("; ".join(unresolved))
+                raise ConfigError(unresolved)
             runner = self._factory(config)
         except ConfigError as exc:
-            where = [f"{i.file}:{i.line}:{i.column}" for i in exc.issues[:5]]
-            log.error("config.reload_failed", problems=len(exc.issues), at=where, kept="old")
+            self._reload_failed(exc)
             return False
         except (SecretError, StoreUnavailable, MasterKeyError) as exc:
             log.error("config.reload_failed", error=type(exc).__name__, kept="old")
+            return False
+        try:
+            self._refuse_missing_fields(runner, config)
+        except ConfigError as exc:
+            runner.close()
+            self._reload_failed(exc)
             return False
         if config.http.listen != self._config.http.listen:
             log.warning("config.listen_changed", detail="a new http.listen needs a restart")
@@ -192,6 +199,20 @@ class Daemon:
             self.scheduler.resume()
         log.info("config.reloaded", pipelines=[p.name for p in runner.select(None)])
         return True
+
+    def _refuse_missing_fields(self, runner: Runner, config: Config) -> None:
+        """ConfigError naming each mapped CRM field its CRM does not have (file:line)."""
+        issues = crm_field_issues(self.config_path, config, runner.select(None), runner.connector)
+        if issues:
+            raise ConfigError(issues)
+
+    @staticmethod
+    def _reload_failed(exc: ConfigError) -> None:
+        where = [f"{i.file}:{i.line}:{i.column}" for i in exc.issues[:5]]
+        log.error(
+            "config.reload_failed", problems=len(exc.issues), at=where,
+            issues=[str(i) for i in exc.issues[:5]], kept="old",
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ signals, pid
 
