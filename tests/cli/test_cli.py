@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -132,3 +134,25 @@ def test_db_upgrade_unreachable_postgres_is_one_line(tmp_path: Path) -> None:
 def test_unknown_command_is_usage_error() -> None:
     """An unknown command exits 2 (bad usage)."""
     assert run("frobnicate").returncode == 2
+
+
+def _all_references_set() -> dict[str, str]:
+    """Every ${VAR} config.yaml references, set to a placeholder (nothing connects in check)."""
+    names = re.findall(r"\$\{([A-Z0-9_]+)\}", (ROOT / "config.yaml").read_text())
+    return dict.fromkeys(names, "placeholder")
+
+
+def test_check_strict_fails_without_the_audit_master_key() -> None:
+    """audit.enabled without B2SYNC_MASTER_KEY(_FILE): --strict exits 2 at audit.enabled's line."""
+    result = run("check", "--strict", "--config", "config.yaml", env=_all_references_set())
+    line = next(
+        n for n, text in enumerate((ROOT / "config.yaml").read_text().splitlines(), 1)
+        if text.strip() == "enabled: true"
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout
+    assert f"config.yaml:{line}:" in result.stderr and "B2SYNC_MASTER_KEY" in result.stderr
+    with_key = run(
+        "check", "--strict", "--config", "config.yaml",
+        env={**_all_references_set(), "B2SYNC_MASTER_KEY": base64.b64encode(bytes(32)).decode()},
+    )  # fmt: skip
+    assert with_key.returncode == 0, with_key.stderr
