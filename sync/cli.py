@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Annotated, NoReturn
 
 import typer

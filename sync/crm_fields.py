@@ -124,7 +124,9 @@ def _describe(
         return connector(pipe.crm.connection).describe(obj)
     except ConnectorError as exc:
         if strict:
-            problems.append((loc, f"cannot describe '{obj}' on {pipe.crm.connection}: {exc.message}"))
+            problems.append(
+                (loc, f"cannot describe '{obj}' on {pipe.crm.connection}: {exc.message}")
+            )
         else:
             log.warning("crm.describe_failed", pipeline=pipe.name, object=obj, code=exc.code)
         return None

@@ -106,7 +106,11 @@ def _insights_problem(stream: str, path: str) -> str | None:
             f"'{path}': insights.* fields are computed for customers only, "
             f"not for B2Connect {stream}"
         )
-    return None if path in _insight_names(stream) else _unknown(path, "insights", _insight_names(stream))
+    return (
+        None
+        if path in _insight_names(stream)
+        else _unknown(path, "insights", _insight_names(stream))
+    )
 
 
 def _insight_names(stream: str) -> list[str]:

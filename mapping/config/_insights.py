@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from insights.settings import InsightsSettings
 
 __all__ = [
-    "INSIGHT_FIELDS",
     "INSIGHTS_PREFIX",
+    "INSIGHT_FIELDS",
     "InsightsConfig",
     "LoyaltyTiers",
     "ReportTargets",

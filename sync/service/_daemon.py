@@ -27,13 +27,13 @@ from audit.errors import MasterKeyError
 from consent.erasure_daemon import PrivacyTasks
 from mapping.config import Config, ConfigError
 from store import StoreUnavailable
+from sync.crm_fields import crm_field_issues
 from sync.runner import Runner
 from sync.service._http import HttpServer
 from sync.service._metrics import Metrics
 from sync.service._scheduler import PipelineScheduler
 from sync.service._status import pipeline_status, store_totals
 from sync.service._webhooks import SeenEvents
-from sync.crm_fields import crm_field_issues
 from sync.settings import SecretError, load_config, resolve, secret_issues
 
 __all__ = ["Daemon", "parse_listen"]

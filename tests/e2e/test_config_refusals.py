@@ -65,8 +65,12 @@ def test_sync_refuses_a_missing_crm_property_and_writes_nothing(e2e: E2E) -> Non
 
 def test_unknown_source_field_is_refused_everywhere(e2e: E2E, tmp_path: Path) -> None:
     """`b2connect: fristName` fails check, mapping preview and sync with file:line:column."""
-    line = _mistype(e2e, "b2connect: firstName, crm: firstname", "b2connect: fristName, crm: firstname")
-    column = e2e.config_path.read_text(encoding="utf-8").splitlines()[line - 1].index("fristName") + 1
+    line = _mistype(
+        e2e, "b2connect: firstName, crm: firstname", "b2connect: fristName, crm: firstname"
+    )
+    column = (
+        e2e.config_path.read_text(encoding="utf-8").splitlines()[line - 1].index("fristName") + 1
+    )
     record = tmp_path / "customer.json"
     record.write_text(json.dumps({"id": "c-1", "email": "a@example.com", "firstName": "Ada"}))
     config = ("--config", str(e2e.config_path))
