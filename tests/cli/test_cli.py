@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import pytest
 from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,3 +157,27 @@ def test_check_strict_fails_without_the_audit_master_key() -> None:
         env={**_all_references_set(), "B2SYNC_MASTER_KEY": base64.b64encode(bytes(32)).decode()},
     )  # fmt: skip
     assert with_key.returncode == 0, with_key.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "hint"),
+    [
+        ("b2connect: productSku, crm: hs_sku", "b2connect: productSkew, crm: hs_sku",
+         "did you mean 'productSku'?"),
+        ("b2connect: insights.vip, crm: b2c_vip", "b2connect: insights.vipp, crm: b2c_vip",
+         "did you mean 'insights.vip'?"),
+        ("match_key: {b2connect: email, crm: email}", "match_key: {b2connect: e_mail, crm: email}",
+         "did you mean 'email'?"),
+    ],
+)  # fmt: skip
+def test_check_refuses_unknown_source_paths(tmp_path: Path, old: str, new: str, hint: str) -> None:
+    """Order-line fields, insights.* names and match keys are checked against the contract."""
+    text = (ROOT / "config.yaml").read_text()
+    assert old in text
+    bad = tmp_path / "config.yaml"
+    bad.write_text(text.replace(old, new, 1))
+    line = next(n for n, row in enumerate(bad.read_text().splitlines(), 1) if new in row)
+    result = run("check", "--config", str(bad))
+    assert result.returncode == 2
+    [problem] = [row for row in result.stderr.splitlines() if row.startswith(str(bad) + ":")]
+    assert problem.startswith(f"{bad}:{line}:") and hint in problem
