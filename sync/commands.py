@@ -25,7 +25,7 @@ from audit.errors import MasterKeyError
 from connectors.base import UnknownConnector
 from connectors.errors import ConnectorError
 from mapping.compiler import compile_fields
-from mapping.config import Config, Direction
+from mapping.config import Config, Direction, Pipeline
 from store import StoreUnavailable
 from store.models import DeadLetterStatus, RunStatus, metadata
 from sync.cli import (
@@ -44,7 +44,7 @@ from sync.logs import configure_logging
 from sync.runner import Runner
 from sync.settings import SecretError
 
-__all__ = ["deadletters_app", "mapping_app"]
+__all__ = ["deadletters_app", "mapping_app", "refuse_missing_fields"]
 
 deadletters_app = typer.Typer(
     help="Inspect and replay records the CRM rejected.", no_args_is_help=True
@@ -75,6 +75,13 @@ def open_runner(cfg: Config) -> Iterator[Runner]:
         fail(f"{type(exc).__name__}: {exc.message}")
     finally:
         runner.close()
+
+
+def refuse_missing_fields(path: Path, runner: Runner, pipelines: list[Pipeline]) -> None:
+    """Exit 2 before any write when a mapped CRM field does not exist (file:line, a hint)."""
+    missing = crm_field_issues(path, runner.config, pipelines, runner.connector)
+    if missing:
+        exit_with_issues(path, missing)
 
 
 class _Bars:
@@ -132,9 +139,7 @@ def sync(
             selected = runner.select(pipelines)
         except KeyError as exc:
             fail(str(exc.args[0]), EXIT_BAD_CONFIG)
-        missing = crm_field_issues(path, cfg, selected, runner.connector)
-        if missing:
-            exit_with_issues(path, missing)
+        refuse_missing_fields(path, runner, selected)
         bars = _Bars(console)
         with bars.progress:
             for pipe in selected:

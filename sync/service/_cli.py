@@ -30,8 +30,7 @@ from sync.cli import (
     refuse_unresolved,
     state_url,
 )
-from sync.commands import make_console, open_runner
-from sync.crm_fields import crm_field_issues
+from sync.commands import make_console, open_runner, refuse_missing_fields
 from sync.logs import bind, configure_logging
 from sync.runner import Runner
 from sync.service._daemon import Daemon, parse_listen
@@ -88,9 +87,7 @@ def run(
     refuse_unresolved(path, cfg)
     if once:
         with open_runner(cfg) as runner:
-            missing = crm_field_issues(path, cfg, runner.select(None), runner.connector)
-            if missing:
-                exit_with_issues(path, missing)
+            refuse_missing_fields(path, runner, runner.select(None))
             for pipe in runner.select(None):
                 _run_once(runner, pipe.name)
         return
