@@ -31,7 +31,8 @@ from mapping.config import Pipeline
 from store.models import RunStatus, Side
 from sync import state
 from sync.auditing import AuditTrail
-from sync.breaker import DeleteBreakerTripped, record_trip
+from sync.blanks import BlankGuard, push_blanks
+from sync.breaker import BreakerTripped, record_trip
 from sync.conflicts import decisions
 from sync.deleted_links import deleted_links
 from sync.hashing import FieldHasher
@@ -102,6 +103,7 @@ class PipelineRun:
         self._pending_commit: Future[None] | None = None
         self._counts_lock = threading.Lock()
         self._source_calls_before = Counter(getattr(self.source, "calls", {}))
+        self.blanks = BlankGuard(self.pipeline, self.db, self.clock)
 
     # ------------------------------------------------------------------ entry point
 
@@ -135,7 +137,7 @@ class PipelineRun:
             return RunStatus.PAUSED, f"paused until {exc.resume_at.isoformat()}: {exc.message}"
         except Interrupted as exc:
             return RunStatus.INTERRUPTED, str(exc)
-        except DeleteBreakerTripped as exc:
+        except BreakerTripped as exc:
             if not self.dry_run:
                 record_trip(self.db, exc.trip)
             return RunStatus.PAUSED, exc.trip.message
@@ -267,6 +269,7 @@ class PipelineRun:
             self._bump({"would_write": len(plan.writes), "would_dead_letter": len(plan.dead)})
             self._bump({"would_delete": len(deletes)})
             return
+        self.blanks.admit(push_blanks(plan.writes, links, self.hasher))
         flushed = writer.execute(plan)
         if restores is not None:
             restores.finish(writer, flushed)

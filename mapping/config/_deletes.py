@@ -6,6 +6,7 @@ and accepts one policy per direction::
 
     on_delete: {to_crm: delete, to_b2connect: ignore}
     delete_breaker: {max_count: 100, max_share: 0.1}
+    blank_breaker: {max_share: 0.1, min_count: 10}
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-__all__ = ["DeleteBreaker", "DeletePolicy", "OnDelete", "OnDeleteSetting", "SyncDirection"]
+__all__ = [
+    "BlankBreaker",
+    "DeleteBreaker",
+    "DeletePolicy",
+    "OnDelete",
+    "OnDeleteSetting",
+    "SyncDirection",
+]
 
 #: what a deletion on one side does on the other
 DeletePolicy = Literal["ignore", "archive", "delete"]
@@ -72,6 +80,37 @@ class DeleteBreaker(BaseModel):
         """How many deletions a run over ``population`` linked records may make."""
         share = max(1, int(self.max_share * max(population, 0)))
         return min(self.max_count, share)
+
+
+class BlankBreaker(BaseModel):
+    """Stop a run that would blank (set to empty) one field in more than ``max_share`` of
+    the pipeline's linked records, and never fewer than ``min_count`` records may be blanked
+    (so a small shop's few deliberate clears pass).
+
+    A blanking is a write of an empty value over a non-empty one, counted per field and per
+    direction over a whole run. Like the delete breaker, a tripped breaker writes nothing of
+    that flush, pauses the pipeline until ``b2sync pipelines resume NAME`` (``--allow-deletes``
+    lets the next runs make the tripped number of blankings) and logs
+    ``pipeline.blank_breaker_tripped``. ``max_share: 1`` turns it off.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_share: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="Most share of the pipeline's linked records one run may blank per field",
+    )
+    min_count: int = Field(
+        default=10, ge=0, description="Blankings per field one run may always make"
+    )
+
+    def limit(self, population: int) -> int:
+        """How many blankings of one field a run over ``population`` linked records may make."""
+        if self.max_share >= 1:
+            return max(population, self.min_count)
+        return max(self.min_count, int(self.max_share * max(population, 0)))
 
 
 def _scalar(value: Any) -> Any:

@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from mapping.config._consent import ConsentRequirement, ConsentSettings, OnWithdraw
-from mapping.config._deletes import DeleteBreaker, OnDelete, OnDeleteSetting
+from mapping.config._deletes import BlankBreaker, DeleteBreaker, OnDelete, OnDeleteSetting
 from mapping.config._erasure import ErasureSettings
 from mapping.config._insights import InsightsConfig
 from mapping.config._retention import RetentionSettings
@@ -376,6 +376,11 @@ class Pipeline(_Frozen):
     delete_breaker: DeleteBreaker = Field(
         default_factory=DeleteBreaker,
         description="Pause the pipeline instead of deleting more than this in one run",
+    )
+    blank_breaker: BlankBreaker = Field(
+        default_factory=BlankBreaker,
+        description="Pause the pipeline instead of blanking one field in more than this "
+        "share of its records in one run",
     )
     require_consent: ConsentRequirement | None = Field(
         default=None, description="Push only people with this consent granted (consent sync)"
