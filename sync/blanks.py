@@ -17,7 +17,13 @@ import sqlalchemy as sa
 
 from mapping.config import Pipeline
 from mapping.transforms import is_blank
-from sync.breaker import SyncDirection, check_blanks, linked_population
+from sync.breaker import (
+    BlankBreakerTripped,
+    SyncDirection,
+    check_blanks,
+    linked_population,
+    record_trip,
+)
 from sync.hashing import FieldHasher
 from sync.merge import Decision
 from sync.reconcile import ASSOC_PREFIX, Planned
@@ -73,16 +79,20 @@ class BlankGuard:
         the run's earlier blankings passes the limit; else count them as done."""
         if not any(found.values()):
             return
-        with self.db.begin() as conn:
-            population = linked_population(conn, self.pipeline.name)
-            for direction, counts in found.items():
-                check_blanks(
-                    conn,
-                    self.pipeline,
-                    direction=direction,
-                    blanks=self.done[direction] + counts,
-                    population=population,
-                    now=self.clock(),
-                )
+        try:
+            with self.db.begin() as conn:
+                population = linked_population(conn, self.pipeline.name)
+                for direction, counts in found.items():
+                    check_blanks(
+                        conn,
+                        self.pipeline,
+                        direction=direction,
+                        blanks=self.done[direction] + counts,
+                        population=population,
+                        now=self.clock(),
+                    )
+        except BlankBreakerTripped as exc:
+            record_trip(self.db, exc.trip)  # the pause outlives the failed flush
+            raise
         for direction, counts in found.items():
             self.done[direction].update(counts)
