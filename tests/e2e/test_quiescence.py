@@ -42,7 +42,9 @@ def big_stack() -> Iterator[EmulatorStack]:
 
 
 @pytest.fixture
-def shop(big_stack: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoWay]:
+def shop(
+    big_stack: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TwoWay]:
     for emu in big_stack.emulators:
         emu.reset()
     big_stack.load_seed()
@@ -52,9 +54,10 @@ def shop(big_stack: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     config, path = config_for(tmp_path)
     customers = sorted(big_stack.b2connect.admin_list("customers"), key=lambda c: c["id"])
     for customer, changes in zip(customers[::7], AWKWARD, strict=False):
-        if "billingAddress" in changes:  # the address is written whole
-            changes = {"billingAddress": {**customer["billingAddress"], **changes["billingAddress"]}}
-        big_stack.b2connect.admin_patch("customers", customer["id"], changes)
+        patch = dict(changes)
+        if "billingAddress" in patch:  # the address is written whole
+            patch["billingAddress"] = {**customer["billingAddress"], **changes["billingAddress"]}
+        big_stack.b2connect.admin_patch("customers", customer["id"], patch)
     yield from open_two_way(E2E(big_stack, config, path, []), config)
 
 

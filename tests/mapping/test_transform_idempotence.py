@@ -20,9 +20,7 @@ from hypothesis import strategies as st
 
 from mapping.transforms import TransformContext, TransformError, registry
 
-SETTINGS = settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 RECORD = {"firstName": "Ada", "lastName": "Lovelace", "billingAddress": {"city": "Köln"}}
 #: ``link`` turns a B2Connect key into a CRM id: its output is a different kind of value,
 #: never fed to it again (the pull does not read link fields back)
@@ -55,7 +53,9 @@ when = st.one_of(
 numbers = st.one_of(
     st.integers(-(10**12), 10**12),
     st.floats(allow_nan=False, allow_infinity=False, width=32),
-    st.decimals(allow_nan=False, allow_infinity=False, places=4, min_value=-(10**9), max_value=10**9),
+    st.decimals(
+        allow_nan=False, allow_infinity=False, places=4, min_value=-(10**9), max_value=10**9
+    ),
     st.decimals(allow_nan=False, allow_infinity=False, places=4).map(str),
     st.builds("{},{}".format, digits, digits),
 )

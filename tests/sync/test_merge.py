@@ -115,9 +115,7 @@ TABLE: dict[str, Case] = {
     ),
     # first sync: a blank never overwrites a value, whatever the rule or the times say
     "first-blank/two_way-crm-newer": Case(R.two_way, FIRST, (B, T1), (None, T2), "to_crm", B),
-    "first-blank/two_way-b2c-newer": Case(
-        R.two_way, FIRST, ("", T2), (C, T1), "to_b2connect", C
-    ),
+    "first-blank/two_way-b2c-newer": Case(R.two_way, FIRST, ("", T2), (C, T1), "to_b2connect", C),
     "first-blank/prefer_crm": Case(R.prefer_crm, FIRST, (B, T1), ("  ", T2), "to_crm", B),
     "first-blank/prefer_b2connect": Case(
         R.prefer_b2connect, FIRST, (None, T2), (C, T1), "to_b2connect", C
@@ -128,7 +126,9 @@ TABLE: dict[str, Case] = {
         R.crm_only, FIRST, (None, T1), (C, T2), "to_b2connect", C
     ),
     "first-blank/manual": Case(R.manual, FIRST, (B, T1), (None, T2), "conflict"),
-    "first-blank/pull-veto": Case(R.two_way, FIRST, (B, T1), (None, T2), "none", None, Direction.pull),
+    "first-blank/pull-veto": Case(
+        R.two_way, FIRST, (B, T1), (None, T2), "none", None, Direction.pull
+    ),
     "later-blank/two_way-crm-cleared": Case(
         R.two_way, OLD, (OLD, T1), (None, T2), "to_b2connect", None
     ),
