@@ -26,10 +26,10 @@ from sync.breaker import (
 )
 from sync.hashing import FieldHasher
 from sync.merge import Decision
-from sync.reconcile import ASSOC_PREFIX, Planned
+from sync.reconcile import ASSOC_PREFIX, Plan, Planned
 from sync.state import LinkRow
 
-__all__ = ["BlankGuard", "merge_blanks", "push_blanks"]
+__all__ = ["BlankGuard", "hold_first_blanks", "merge_blanks", "push_blanks"]
 
 Blanks = dict[SyncDirection, Counter[str]]
 
@@ -63,6 +63,32 @@ def push_blanks(
             if is_blank(planned.send[name]) and old not in (None, hasher.value(name, None)):
                 found[name] += 1
     return {"to_crm": found}
+
+
+def hold_first_blanks(plan: Plan, links: Mapping[str, LinkRow]) -> Plan:
+    """Push never sends a blank for a field it has not synced before on a linked record
+    (a new field mapping, a changed CRM property): the CRM may hold a value there, and a
+    blank never overwrites a value on first sync. The field keeps no last-synced hash, so it
+    is held again until B2Connect has a value; a record left with nothing to send is
+    unchanged."""
+    kept: list[Planned] = []
+    for planned in plan.writes:
+        link = links.get(planned.key)
+        if planned.is_new or link is None:
+            kept.append(planned)
+            continue
+        for name in list(planned.changed):
+            value = planned.send.get(name)
+            if name in planned.send and is_blank(value) and name not in link.field_hashes:
+                del planned.send[name]
+                planned.changed.remove(name)
+                planned.hashes.pop(name, None)
+        if planned.changed or planned.deferred:
+            kept.append(planned)
+        else:
+            plan.unchanged.append(planned.record)
+    plan.writes = kept
+    return plan
 
 
 class BlankGuard:

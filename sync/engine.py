@@ -31,7 +31,7 @@ from mapping.config import Pipeline
 from store.models import RunStatus, Side
 from sync import state
 from sync.auditing import AuditTrail
-from sync.blanks import BlankGuard, push_blanks
+from sync.blanks import BlankGuard, hold_first_blanks, push_blanks
 from sync.breaker import BreakerTripped, record_trip
 from sync.conflicts import decisions
 from sync.deleted_links import deleted_links
@@ -261,6 +261,7 @@ class PipelineRun:
         )
         if self.guard is not None:
             plan = self.guard(plan)
+        plan = hold_first_blanks(plan, links)
         self._bump({"unchanged": len(plan.unchanged), "parked": len(plan.parked)})
         if self.dry_run:
             self.summary.dry_run_plan.extend(writer.describe(plan))

@@ -3,12 +3,14 @@ not blank a field of the other, and every write a run makes is counted in its su
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from mapping.config import parse_config
 from tests.e2e.conftest import E2E
 from tests.e2e.test_cli_sync import cli
 from tests.e2e.two_way_support import HS, TwoWay, open_two_way, two_way_config
@@ -107,3 +109,27 @@ def test_a_mass_clear_in_b2connect_does_not_spread_to_the_crm(tw: TwoWay) -> Non
     assert run.status.value == "paused" and "firstname" in (run.error or "")
     assert not any(k.startswith("hubspot") and "batch" in k for k in writes)
     assert all(tw.hs_contact(key)["properties"].get("firstname") for key in linked)
+
+
+def test_push_does_not_blank_a_newly_mapped_crm_field(e2e: E2E, tmp_path: Path) -> None:
+    """Push-only: a new mapping from an empty shop field to a filled CRM property writes
+    nothing over the CRM's values (first sync), and a later shop value does go out."""
+    config, path = two_way_config(tmp_path, salesforce=False, hs_direction="push")
+    with contextlib.contextmanager(open_two_way)(e2e, config) as tw:
+        tw.settle()
+        contacts = sorted(tw.linked(HS).items())[:3]
+        for _key, contact in contacts:
+            tw.hubspot_user(contact, {"jobtitle": "Buyer"})
+    text = path.read_text().replace(
+        "      - {b2connect: lastName,", "      - {b2connect: salutation, crm: jobtitle}\n"
+        "      - {b2connect: lastName,"
+    )  # fmt: skip
+    path.write_text(text)
+    with contextlib.contextmanager(open_two_way)(e2e, parse_config(text, str(path))) as tw:
+        full = [lambda p=p: tw.runner.run_pipeline(p, full=True) for p in tw.runner.select(None)]
+        assert tw.writes_during(lambda: [run() for run in full]) == {}
+        assert all(tw.hs_contact(k)["properties"]["jobtitle"] == "Buyer" for k, _ in contacts)
+        key = contacts[0][0]
+        tw.shopper(key, {"salutation": "Dr."})
+        tw.settle()
+        assert tw.hs_contact(key)["properties"]["jobtitle"] == "Dr."
