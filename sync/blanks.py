@@ -15,10 +15,15 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from audit import AuditEvent, KeyRing, record_events
+from audit.events import BREAKER_TRIPPED
 from mapping.config import Pipeline
 from mapping.transforms import is_blank
+from sync import state
 from sync.breaker import (
+    PREFIX,
     BlankBreakerTripped,
+    BreakerTrip,
     SyncDirection,
     check_blanks,
     linked_population,
@@ -94,10 +99,22 @@ def hold_first_blanks(plan: Plan, links: Mapping[str, LinkRow]) -> Plan:
 class BlankGuard:
     """One run's blankings so far; trips the breaker when a field's total passes the limit."""
 
-    def __init__(self, pipeline: Pipeline, db: sa.Engine, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        db: sa.Engine,
+        clock: Callable[[], datetime],
+        *,
+        audit_keys: KeyRing | None = None,
+        tenant_id: str = "",
+        run_id: str | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.db = db
         self.clock = clock
+        self.audit_keys = audit_keys
+        self.tenant_id = tenant_id
+        self.run_id = run_id
         self.done: Blanks = {"to_b2connect": Counter(), "to_crm": Counter()}
 
     def admit(self, found: Mapping[SyncDirection, Counter[str]]) -> None:
@@ -118,7 +135,31 @@ class BlankGuard:
                         now=self.clock(),
                     )
         except BlankBreakerTripped as exc:
-            record_trip(self.db, exc.trip)  # the pause outlives the failed flush
+            self._record(exc.trip)  # the pause outlives the failed flush
             raise
         for direction, counts in found.items():
             self.done[direction].update(counts)
+
+    def _record(self, trip: BreakerTrip) -> None:
+        """Store the trip and, with the audit trail on, its event (counts, no values)."""
+        if self.audit_keys is None:
+            record_trip(self.db, trip)
+            return
+        event = AuditEvent(
+            actor="b2sync",
+            tenant_id=self.tenant_id,
+            action=BREAKER_TRIPPED,
+            outcome="paused",
+            stream=self.pipeline.b2connect.stream,
+            record_key=self.pipeline.name,
+            changed_fields=[trip.field or ""],
+            run_id=self.run_id,
+            details={
+                "breaker": trip.kind, "pipeline": trip.pipeline, "field": trip.field,
+                "direction": trip.direction, "count": trip.deletes,
+                "population": trip.population, "limit": trip.limit,
+            },
+        )  # fmt: skip
+        with self.db.execution_options(b2sync_begin_immediate=True).begin() as conn:
+            state.set_setting(conn, PREFIX + trip.pipeline, trip.to_json())
+            record_events(conn, [event], keys=self.audit_keys, now=self.clock())

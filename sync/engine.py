@@ -103,7 +103,10 @@ class PipelineRun:
         self._pending_commit: Future[None] | None = None
         self._counts_lock = threading.Lock()
         self._source_calls_before = Counter(getattr(self.source, "calls", {}))
-        self.blanks = BlankGuard(self.pipeline, self.db, self.clock)
+        self.blanks = BlankGuard(
+            self.pipeline, self.db, self.clock,
+            audit_keys=self.audit_keys, tenant_id=self.tenant_id, run_id=self.run_id,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ entry point
 

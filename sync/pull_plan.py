@@ -232,8 +232,8 @@ def merge(
         for decision in decisions:
             spec = by_name[decision.field]
             if decision.action == "to_b2connect":
-                current = get_path(b2c.fields, spec.path)
-                nest(spec.path, spec.back(decision.value, current), merged.to_b2connect)
+                present = get_path(b2c.fields, spec.path)
+                nest(spec.path, spec.back(decision.value, present), merged.to_b2connect)
             elif decision.action == "to_crm":
                 merged.to_crm[decision.field] = decision.value
             elif decision.action == "conflict":

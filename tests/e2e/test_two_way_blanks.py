@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from mapping.config import parse_config
+from store.models import metadata
 from tests.e2e.conftest import E2E
 from tests.e2e.test_cli_sync import cli
 from tests.e2e.two_way_support import HS, TwoWay, open_two_way, two_way_config
@@ -87,6 +89,11 @@ def test_a_mass_clear_in_the_crm_trips_the_blank_breaker(tw: TwoWay) -> None:
     assert B2C_PATCH not in writes
     assert all(tw.customer(key)["lastName"] == names[key] for key, _ in linked)
     assert tw.writes_during(tw.cycle) == {}  # still paused
+    events = metadata.tables["audit_events"]
+    with tw.runner.db.connect() as conn:
+        query = sa.select(events.c.details).where(events.c.action == "pipeline.breaker_tripped")
+        [details] = conn.execute(query).scalars()
+    assert (details["breaker"], details["field"], details["count"]) == ("blank", "lastname", 12)
     path = str(tw.e2e.config_path)
     status = cli(tw.e2e, "status", "--json", "--config", path)
     [row] = [r for r in json.loads(status.stdout)["pipelines"] if r["pipeline"] == HS]
