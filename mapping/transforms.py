@@ -114,8 +114,8 @@ _BUILTIN_NAMES = frozenset(
 
 
 def _text(fn: Callable[[str], str]) -> TransformFn:
-    """A text step applied until its result is stable (``str.title`` of ``ŉ`` gives ``ʼN``,
-    whose title is ``ʼn``), so the step is idempotent."""
+    """A text step applied until its result is stable (``str.title`` of ``ǰa`` gives
+    ``J̌a``, whose title is ``J̌A``), so the step is idempotent."""
 
     def apply(value: Any, _ctx: TransformContext, _option: Any) -> Any:
         if not isinstance(value, str):

@@ -26,7 +26,9 @@ RECORD = {"firstName": "Ada", "lastName": "Lovelace", "billingAddress": {"city":
 #: never fed to it again (the pull does not read link fields back)
 NOT_IDEMPOTENT_BY_DESIGN = {"link"}
 
-texts = st.text(max_size=30) | st.sampled_from(["", "  ", "ŉ", "ǆ", "ß", "İstanbul", " Köln "])
+texts = st.text(max_size=30) | st.sampled_from(
+    ["", "  ", "ŉ", "ǆ", "ß", "İstanbul", " Köln ", "ǰan", "ᾷ", "ΐa"]
+)
 digits = st.text(alphabet=string.digits, min_size=1, max_size=12)
 phones = st.one_of(
     st.builds("0{} / {}".format, st.text(string.digits, min_size=3, max_size=3), digits),
