@@ -6,14 +6,14 @@ and accepts one policy per direction::
 
     on_delete: {to_crm: delete, to_b2connect: ignore}
     delete_breaker: {max_count: 100, max_share: 0.1}
-    blank_breaker: {max_share: 0.1, min_count: 10}
+    blank_breaker: {max_share: 0.1, min_count: 10}   # also top-level: every pipeline's default
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 __all__ = [
     "BlankBreaker",
@@ -22,6 +22,7 @@ __all__ = [
     "OnDelete",
     "OnDeleteSetting",
     "SyncDirection",
+    "inherit_blank_breaker",
 ]
 
 #: what a deletion on one side does on the other
@@ -111,6 +112,27 @@ class BlankBreaker(BaseModel):
         if self.max_share >= 1:
             return max(population, self.min_count)
         return max(self.min_count, int(self.max_share * max(population, 0)))
+
+
+def inherit_blank_breaker(data: Any) -> Any:
+    """A top-level ``blank_breaker`` is the default of every pipeline that sets none."""
+    if not isinstance(data, dict) or not isinstance(data.get("blank_breaker"), dict):
+        return data
+    pipes = data.get("pipelines")
+    if not isinstance(pipes, list):
+        return data
+    default = data["blank_breaker"]
+    try:
+        BlankBreaker.model_validate(default)
+    except ValidationError:
+        return data  # reported once, at the top level
+    inherited = [
+        {**pipe, "blank_breaker": default}
+        if isinstance(pipe, dict) and "blank_breaker" not in pipe
+        else pipe
+        for pipe in pipes
+    ]
+    return {**data, "pipelines": inherited}
 
 
 def _scalar(value: Any) -> Any:

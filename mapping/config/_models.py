@@ -19,7 +19,13 @@ from pydantic import (
 )
 
 from mapping.config._consent import ConsentRequirement, ConsentSettings, OnWithdraw
-from mapping.config._deletes import BlankBreaker, DeleteBreaker, OnDelete, OnDeleteSetting
+from mapping.config._deletes import (
+    BlankBreaker,
+    DeleteBreaker,
+    OnDelete,
+    OnDeleteSetting,
+    inherit_blank_breaker,
+)
 from mapping.config._erasure import ErasureSettings
 from mapping.config._insights import InsightsConfig
 from mapping.config._retention import RetentionSettings
@@ -466,6 +472,11 @@ class Config(_Frozen):
         description="What an erasure removes besides the person's CRM record (orders, consent "
         "records)",
     )
+    blank_breaker: BlankBreaker | None = Field(
+        default=None, description="The blank_breaker of every pipeline that sets none"
+    )
+
+    _inherit_blank_breaker = model_validator(mode="before")(inherit_blank_breaker)
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Cross-references the models cannot check alone: (location, message) pairs."""

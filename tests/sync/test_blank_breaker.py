@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from mapping.config import Config, Direction, Rule
+from mapping.config import Config, ConfigError, Direction, Rule, parse_config
 from sync.blanks import BlankGuard, merge_blanks
 from sync.breaker import (
     BlankBreakerTripped,
@@ -22,6 +22,7 @@ from sync.breaker import (
 )
 from sync.hashing import FieldHasher
 from sync.merge import Side, merge_field
+from tests.sync.conftest import CONFIG
 from tests.sync.test_breaker import pipeline
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -106,3 +107,26 @@ def test_merge_blanks_counts_blank_writes_only() -> None:
     decisions = [decide("city", "old", None), decide("city", "", "old"), decide("zip", "old", "9")]
     found = merge_blanks(decisions)  # type: ignore[arg-type]
     assert found == {"to_b2connect": Counter({"city": 1}), "to_crm": Counter({"city": 1})}
+
+
+def test_a_top_level_blank_breaker_is_every_pipelines_default() -> None:
+    """``blank_breaker`` at the top is inherited; a pipeline's own one wins."""
+    top = CONFIG.replace(
+        "pipelines:\n", "blank_breaker: {max_share: 0.5, min_count: 3}\npipelines:\n", 1
+    )
+    assert parse_config(top).pipeline("customers").blank_breaker.limit(100) == 50
+    own = top.replace(
+        "    match_key: {b2connect: email, crm: email}\n",
+        "    match_key: {b2connect: email, crm: email}\n    blank_breaker: {min_count: 7}\n",
+        1,
+    )
+    assert parse_config(own).pipeline("customers").blank_breaker.limit(20) == 7
+
+
+def test_a_bad_top_level_blank_breaker_is_one_clear_error() -> None:
+    """An invalid share is reported once, at its own place."""
+    bad = CONFIG.replace("pipelines:\n", "blank_breaker: {max_share: 2}\npipelines:\n", 1)
+    with pytest.raises(ConfigError) as info:
+        parse_config(bad)
+    assert [i for i in info.value.issues if "max_share" in str(i)] == info.value.issues
+    assert len(info.value.issues) == 1
