@@ -35,6 +35,7 @@ DEADLETTER_REPLAY: Final = "deadletter.replay"
 BLOCKED_TOMBSTONE: Final = "blocked.tombstone"
 CONFIG_LOADED: Final = "config.loaded"
 OPERATOR_COMMAND: Final = "operator.command"
+BREAKER_TRIPPED: Final = "pipeline.breaker_tripped"
 ACTIONS: Final = (
     CRM_WRITE,
     CRM_DELETE,
@@ -46,6 +47,7 @@ ACTIONS: Final = (
     BLOCKED_TOMBSTONE,
     CONFIG_LOADED,
     OPERATOR_COMMAND,
+    BREAKER_TRIPPED,
 )
 
 #: ``{field: {"old": value, "new": value}}`` of the changed fields of a write

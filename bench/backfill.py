@@ -10,7 +10,8 @@ rerun), and prints:
 - records/s of the backfill, API calls per endpoint against the minimum possible
   (ceil(n/100) per HubSpot batch object, ceil(n/200) per Salesforce collection),
 - peak RSS of the sync process (the emulators' memory is not counted),
-- the write calls of the no-op rerun (target: 0).
+- the write calls of the no-op rerun on every side, B2Connect write-backs included
+  (``noop_write_calls``, per system ``noop_write_calls_<system>``; target: 0).
 
 HubSpot's emulated burst limit is raised for the run: this measures b2sync, not the
 10-second window (the governor is tested separately). Salesforce writes use sObject
@@ -52,6 +53,9 @@ WRITE_MARKERS = (
     "composite/sobjects",
     "jobs/ingest",
 )
+#: POSTs that only read (every other POST, PATCH, PUT or DELETE writes)
+READ_POSTS = ("/search", "/batch/read")
+SYSTEMS = ("b2connect", "hubspot", "salesforce")
 HS_BATCH = 100
 SF_COLLECTION = 200
 
@@ -108,6 +112,23 @@ def calls(env: dict[str, str]) -> Counter[str]:
             answer = session.get(f"{env[url_var]}/_emulator/calls", verify=verify, timeout=60)
             total.update({f"{system} {k}": v for k, v in answer.json().items()})
     return total
+
+
+def is_write(endpoint: str) -> bool:
+    """True for an emulator call key (``"system METHOD path"``) that changes data."""
+    _system, method, path = endpoint.split(" ", 2)
+    if method == "POST":
+        return not path.endswith(READ_POSTS)
+    return method in {"PATCH", "PUT", "DELETE"}
+
+
+def noop_writes(noop_calls: Counter[str]) -> dict[str, int]:
+    """The no-op rerun's write calls per system (quiescence: 0 on every side)."""
+    out = dict.fromkeys(SYSTEMS, 0)
+    for endpoint, n in noop_calls.items():
+        if is_write(endpoint):
+            out[endpoint.split(" ", 1)[0]] += n
+    return out
 
 
 def minimum(written: dict[str, Counter[str]]) -> dict[str, int]:
@@ -190,7 +211,7 @@ def main() -> None:
         args.customers, audit=not args.no_audit
     )
     write_calls = {k: v for k, v in backfill_calls.items() if any(m in k for m in WRITE_MARKERS)}
-    noop_writes = sum(v for k, v in noop_calls.items() if any(m in k for m in WRITE_MARKERS))
+    noop_by_side = noop_writes(noop_calls)
     mins = minimum(written)
     hs_writes = sum(v for k, v in write_calls.items() if k.startswith("hubspot"))
     sf_writes = sum(v for k, v in write_calls.items() if k.startswith("salesforce"))
@@ -211,7 +232,8 @@ def main() -> None:
         "salesforce_write_minimum": mins["salesforce"],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "noop_seconds": round(noop_s, 1),
-        "noop_write_calls": noop_writes,
+        "noop_write_calls": sum(noop_by_side.values()),
+        **{f"noop_write_calls_{system}": n for system, n in noop_by_side.items()},
         "noop_unchanged": noop_counts["unchanged"],
         "dead_lettered": counts["dead_lettered"],
         "conflicts": counts["conflicts"],

@@ -63,6 +63,8 @@ class TransformContext:
 
 
 TransformFn = Callable[[Any, TransformContext, Any], Any]
+#: how often a step re-applies itself to reach a stable (idempotent) result
+_STABLE_ROUNDS = 4
 _REGISTRY: dict[str, TransformFn] = {}
 _EMAIL_RE = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
@@ -112,8 +114,19 @@ _BUILTIN_NAMES = frozenset(
 
 
 def _text(fn: Callable[[str], str]) -> TransformFn:
+    """A text step applied until its result is stable (``str.title`` of ``ǰa`` gives
+    ``J̌a``, whose title is ``J̌A``), so the step is idempotent."""
+
     def apply(value: Any, _ctx: TransformContext, _option: Any) -> Any:
-        return fn(value) if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        text = fn(value)
+        for _ in range(_STABLE_ROUNDS):
+            again = fn(text)
+            if again == text:
+                break
+            text = again
+        return text
 
     return apply
 
@@ -145,7 +158,26 @@ def _phone(value: Any, _ctx: TransformContext, option: Any) -> Any:
         raise TransformError("not a phone number") from None
     if not phonenumbers.is_possible_number(parsed):
         raise TransformError("not a possible phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return _stable_e164(parsed)
+
+
+def _stable_e164(parsed: phonenumbers.PhoneNumber) -> str:
+    """The E.164 text that reads back as itself.
+
+    Some typed numbers (``0004 / 195113`` in Germany: leading zeros after the trunk prefix)
+    format to an E.164 text that parses to another number, so applying the transform again
+    would rewrite it on every round trip. Re-parse until the text is stable; push then writes
+    what a pull reads back, and the transform is idempotent.
+    """
+    text = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    for _ in range(_STABLE_ROUNDS):
+        again = phonenumbers.format_number(
+            phonenumbers.parse(text, None), phonenumbers.PhoneNumberFormat.E164
+        )
+        if again == text:
+            return text
+        text = again
+    raise TransformError("phone number has no stable E.164 form (check its leading zeros)")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -171,7 +203,16 @@ def _country(value: Any, _ctx: TransformContext, option: Any) -> Any:
     return code
 
 
-def _parse_datetime(value: Any) -> datetime:
+def _parse_datetime(value: Any, fmt: str | None = None) -> datetime:
+    """A date/time from a value; ``fmt`` (the transform's own output format) is tried first,
+    so a value the transform already formatted reads back as itself."""
+    if fmt is not None and isinstance(value, str):
+        try:
+            parsed = datetime.strptime(value.strip(), fmt)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, date):
@@ -193,7 +234,8 @@ def _parse_datetime(value: Any) -> datetime:
 def _datetime(value: Any, _ctx: TransformContext, option: Any) -> Any:
     if is_blank(value):
         return None
-    moment = _parse_datetime(value).astimezone(UTC)
+    fmt = option if isinstance(option, str) else None
+    moment = _parse_datetime(value, fmt).astimezone(UTC)
     if isinstance(option, str):
         return moment.strftime(option)
     if option == "epoch_ms":
@@ -205,7 +247,7 @@ def _datetime(value: Any, _ctx: TransformContext, option: Any) -> Any:
 def _date(value: Any, _ctx: TransformContext, option: Any) -> Any:
     if is_blank(value):
         return None
-    day = _parse_datetime(value).date()
+    day = _parse_datetime(value, option if isinstance(option, str) else None).date()
     return day.strftime(option) if isinstance(option, str) else day.isoformat()
 
 
@@ -230,7 +272,10 @@ def _number(value: Any, _ctx: TransformContext, _option: Any) -> Any:
     if is_blank(value):
         return None
     number = _to_decimal(value)
-    return int(number) if number == number.to_integral_value() else float(number)
+    if number == number.to_integral_value():
+        return int(number)
+    as_float = float(number)  # a float that rounds to a whole number reads back as an int
+    return int(as_float) if as_float.is_integer() else as_float
 
 
 @register_transform("decimal")
@@ -238,7 +283,10 @@ def _decimal(value: Any, _ctx: TransformContext, option: Any) -> Any:
     if is_blank(value):
         return None
     places = int(option) if isinstance(option, int) and not isinstance(option, bool) else 2
-    return _to_decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    try:
+        return _to_decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        raise TransformError("number too large for its decimal places") from None
 
 
 @register_transform("truncate")
@@ -260,6 +308,8 @@ def _map(value: Any, _ctx: TransformContext, option: Any) -> Any:
     key = str(value) if not isinstance(value, bool) else str(value).lower()
     if key in option:
         return option[key]
+    if any(type(target) is type(value) and target == value for target in option.values()):
+        return value  # already mapped: mapping twice changes nothing
     if "*" in option:
         return option["*"]
     raise TransformError("value has no entry in the map (add it, or a '*' default)")

@@ -1,14 +1,22 @@
-"""The delete breaker: a run that would delete more than a pipeline's ``delete_breaker``
-allows deletes nothing, and the pipeline stays paused until an operator resets it.
+"""The breakers: a run that would delete more than a pipeline's ``delete_breaker`` allows
+deletes nothing, a run that would blank one field in more records than its
+``blank_breaker`` allows blanks nothing, and the pipeline stays paused until an operator
+resets it (``b2sync pipelines resume``).
 
-Engines count the deletions a run would make per direction and call :func:`check_deletes`
-BEFORE the first delete call. The trip is a ``settings`` row (``delete_breaker:<pipeline>``,
-JSON with counts only) written in its own transaction, so it survives the failed run.
+Engines count the deletions (blankings) a run would make per direction (and field) and call
+:func:`check_deletes` (:func:`check_blanks`) BEFORE the first write of them. The trip is a
+``settings`` row (``delete_breaker:<pipeline>``, JSON with counts only, ``kind`` saying
+which breaker) written in its own transaction, so it survives the failed run.
+
+    BreakerTripped
+     ├── DeleteBreakerTripped
+     └── BlankBreakerTripped
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Literal
@@ -21,8 +29,11 @@ from store.models import metadata
 from sync import state
 
 __all__ = [
+    "BlankBreakerTripped",
     "BreakerTrip",
+    "BreakerTripped",
     "DeleteBreakerTripped",
+    "check_blanks",
     "check_deletes",
     "clear_allowance",
     "linked_population",
@@ -38,14 +49,17 @@ log = structlog.get_logger(__name__)
 SyncDirection = Literal["to_crm", "to_b2connect"]
 PREFIX = "delete_breaker:"
 ALLOW_PREFIX = "delete_allowance:"
+BLANK_ALLOW_PREFIX = "blank_allowance:"
 TRIPPED_EVENT = "pipeline.delete_breaker_tripped"
+BLANK_TRIPPED_EVENT = "pipeline.blank_breaker_tripped"
 _links = metadata.tables["links"]
 _settings = metadata.tables["settings"]
 
 
 @dataclass(frozen=True)
 class BreakerTrip:
-    """A tripped breaker: which run direction wanted how many deletions out of how many."""
+    """A tripped breaker: which run direction wanted how many deletions out of how many
+    (``kind="blank"``: how many blankings of ``field``)."""
 
     pipeline: str
     direction: str
@@ -53,6 +67,8 @@ class BreakerTrip:
     population: int
     limit: int
     tripped_at: datetime
+    kind: Literal["delete", "blank"] = "delete"
+    field: str | None = None
 
     def to_json(self) -> str:
         """The settings-row value."""
@@ -70,6 +86,14 @@ class BreakerTrip:
     @property
     def message(self) -> str:
         """What happened and what to do, for status output and run errors."""
+        if self.kind == "blank":
+            return (
+                f"blank breaker tripped: {self.deletes} records would have field "
+                f"'{self.field}' blanked {self.direction} out of {self.population} linked "
+                f"records (limit {self.limit}); nothing of that batch was written. Check the "
+                f"mapping and the source system, then run `b2sync pipelines resume "
+                f"{self.pipeline}` (--allow-deletes if the blanking was intended)"
+            )
         return (
             f"delete breaker tripped: {self.deletes} deletions {self.direction} out of "
             f"{self.population} linked records (limit {self.limit}); nothing was deleted. "
@@ -77,8 +101,8 @@ class BreakerTrip:
         )
 
 
-class DeleteBreakerTripped(Exception):
-    """A run wanted to delete more than its pipeline's breaker allows."""
+class BreakerTripped(Exception):
+    """A run wanted to delete or blank more than its pipeline's breakers allow."""
 
     def __init__(self, trip: BreakerTrip) -> None:
         self.trip = trip
@@ -88,6 +112,14 @@ class DeleteBreakerTripped(Exception):
         self.population = trip.population
         self.limit = trip.limit
         super().__init__(trip.message)
+
+
+class DeleteBreakerTripped(BreakerTripped):
+    """A run wanted to delete more than its pipeline's delete breaker allows."""
+
+
+class BlankBreakerTripped(BreakerTripped):
+    """A run wanted to blank one field in more records than its blank breaker allows."""
 
 
 def on_delete_policy(pipeline: Pipeline, direction: SyncDirection) -> DeletePolicy:
@@ -141,6 +173,41 @@ def check_deletes(
     raise DeleteBreakerTripped(trip)
 
 
+def check_blanks(
+    conn: sa.Connection,
+    pipeline: Pipeline,
+    *,
+    direction: SyncDirection,
+    blanks: Mapping[str, int],
+    population: int,
+    now: datetime,
+) -> None:
+    """Raise :class:`BlankBreakerTripped` (after recording the trip on ``conn``) when a
+    field's run total in ``blanks`` is above the pipeline's ``blank_breaker`` limit.
+
+    Same contract as :func:`check_deletes`: the caller commits ``conn`` even when this raises.
+    """
+    limit = pipeline.blank_breaker.limit(population)
+    allowance = state.get_setting(conn, BLANK_ALLOW_PREFIX + pipeline.name)
+    for field, count in sorted(blanks.items()):
+        if count <= limit or (allowance is not None and count <= int(allowance)):
+            continue
+        trip = BreakerTrip(
+            pipeline.name, direction, count, population, limit, now, kind="blank", field=field
+        )
+        state.set_setting(conn, PREFIX + pipeline.name, trip.to_json())
+        log.warning(
+            BLANK_TRIPPED_EVENT,
+            pipeline=pipeline.name,
+            direction=direction,
+            field=field,
+            blanks=count,
+            population=population,
+            limit=limit,
+        )
+        raise BlankBreakerTripped(trip)
+
+
 def record_trip(db: sa.Engine, trip: BreakerTrip) -> None:
     """Store ``trip`` in a transaction of its own (after the run's own one rolled back)."""
     with db.begin() as conn:
@@ -180,7 +247,8 @@ def reset(
         return False
     state.set_setting(conn, PREFIX + pipeline_name, None)
     if allow_deletes:
-        state.set_setting(conn, ALLOW_PREFIX + pipeline_name, str(trip.deletes))
+        prefix = BLANK_ALLOW_PREFIX if trip.kind == "blank" else ALLOW_PREFIX
+        state.set_setting(conn, prefix + pipeline_name, str(trip.deletes))
     log.info(
         "pipeline.delete_breaker_reset",
         pipeline=pipeline_name,
@@ -193,5 +261,6 @@ def reset(
 
 
 def clear_allowance(conn: sa.Connection, pipeline_name: str) -> None:
-    """A run succeeded: an operator's one-time allowance is used up."""
+    """A run succeeded: an operator's one-time allowances are used up."""
     state.set_setting(conn, ALLOW_PREFIX + pipeline_name, None)
+    state.set_setting(conn, BLANK_ALLOW_PREFIX + pipeline_name, None)

@@ -186,11 +186,23 @@ def make_console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, width=None if stream.isatty() else 140)
 
 
+def writes_of(counts: Counter[str]) -> dict[str, int]:
+    """Every record update of a run, whichever half made it: CRM creates, CRM updates (push
+    and the pull's merge) and B2Connect updates (the pull's write-backs; a ``both`` run
+    carries its pull half's counts as ``pull_*``)."""
+    return {
+        "crm_created": counts["created"],
+        "crm_updated": counts["updated"] + counts["to_crm"] + counts["pull_to_crm"],
+        "b2connect_updated": counts["to_b2connect"] + counts["pull_to_b2connect"],
+    }
+
+
 def _summary_json(summary: RunSummary) -> dict[str, Any]:
     return {
         "pipeline": summary.pipeline,
         "run_id": summary.run_id,
         "status": summary.status.value,
+        "writes": writes_of(summary.counts),
         "counts": dict(summary.counts),
         "api_calls": dict(summary.api_calls),
         "error": summary.error,
@@ -200,19 +212,21 @@ def _summary_json(summary: RunSummary) -> dict[str, Any]:
 
 def _print_summaries(console: Console, summaries: list[RunSummary], dry_run: bool) -> None:
     table = Table(title="dry run: nothing was written" if dry_run else "sync summary")
-    for column in ("pipeline", "status", "read", "created", "updated", "unchanged", "dead",
-                   "conflicts", "deferred", "calls"):  # fmt: skip
+    for column in ("pipeline", "status", "read", "created", "updated", "b2connect updated",
+                   "unchanged", "dead", "conflicts", "deferred", "calls"):  # fmt: skip
         left = column in ("pipeline", "status")
         table.add_column(column, justify="left" if left else "right", no_wrap=left)
     for s in summaries:
         c = s.counts
         created = c["would_write"] if dry_run else c["created"]
+        writes = writes_of(c)
         table.add_row(
             s.pipeline,
             s.status.value,
             str(c["read"]),
             str(created),
-            "-" if dry_run else str(c["updated"]),
+            "-" if dry_run else str(writes["crm_updated"]),
+            "-" if dry_run else str(writes["b2connect_updated"]),
             str(c["unchanged"]),
             str(c["would_dead_letter"] if dry_run else c["dead_lettered"]),
             str(c["conflicts"]),

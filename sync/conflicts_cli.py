@@ -161,13 +161,13 @@ def resume_command(
         bool,
         typer.Option(
             "--allow-deletes",
-            help="The deletions were intended: let the next runs make them (up to the "
-            "tripped count) until one succeeds.",
+            help="The deletions (for a blank breaker: the blankings) were intended: let the "
+            "next runs make them (up to the tripped count) until one succeeds.",
         ),
     ] = False,
     actor: ActorOption = None,
 ) -> None:
-    """Reset a tripped delete breaker so the pipeline runs again (audited)."""
+    """Reset a tripped delete or blank breaker so the pipeline runs again (audited)."""
     _, cfg = load_or_exit(config)
     try:
         pipe = cfg.pipeline(name)
@@ -182,7 +182,7 @@ def resume_command(
             if trip is None or not reset(
                 conn, name, actor=who, now=runner.clock(), allow_deletes=allow_deletes
             ):
-                fail(f"pipeline '{name}' is not paused by its delete breaker", EXIT_BAD_CONFIG)
+                fail(f"pipeline '{name}' is not paused by a breaker", EXIT_BAD_CONFIG)
             if runner.audit_keys is not None:
                 event = AuditEvent(
                     actor=who,
@@ -196,8 +196,11 @@ def resume_command(
                         "allow_deletes": allow_deletes,
                         "deletes": trip.deletes,
                         "direction": trip.direction,
+                        "breaker": trip.kind,
+                        "field": trip.field,
                     },
                 )
                 record_events(conn, [event], keys=runner.audit_keys, now=runner.clock())
-    allowed = f"; up to {trip.deletes} deletions allowed" if allow_deletes else ""
+    what = "blankings" if trip.kind == "blank" else "deletions"
+    allowed = f"; up to {trip.deletes} {what} allowed" if allow_deletes else ""
     typer.echo(f"pipeline '{name}' resumed{allowed}")

@@ -31,7 +31,8 @@ from mapping.config import Pipeline
 from store.models import RunStatus, Side
 from sync import state
 from sync.auditing import AuditTrail
-from sync.breaker import DeleteBreakerTripped, record_trip
+from sync.blanks import BlankGuard, hold_first_blanks, push_blanks
+from sync.breaker import BreakerTripped, record_trip
 from sync.conflicts import decisions
 from sync.deleted_links import deleted_links
 from sync.hashing import FieldHasher
@@ -102,6 +103,10 @@ class PipelineRun:
         self._pending_commit: Future[None] | None = None
         self._counts_lock = threading.Lock()
         self._source_calls_before = Counter(getattr(self.source, "calls", {}))
+        self.blanks = BlankGuard(
+            self.pipeline, self.db, self.clock,
+            audit_keys=self.audit_keys, tenant_id=self.tenant_id, run_id=self.run_id,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ entry point
 
@@ -135,7 +140,7 @@ class PipelineRun:
             return RunStatus.PAUSED, f"paused until {exc.resume_at.isoformat()}: {exc.message}"
         except Interrupted as exc:
             return RunStatus.INTERRUPTED, str(exc)
-        except DeleteBreakerTripped as exc:
+        except BreakerTripped as exc:
             if not self.dry_run:
                 record_trip(self.db, exc.trip)
             return RunStatus.PAUSED, exc.trip.message
@@ -259,6 +264,7 @@ class PipelineRun:
         )
         if self.guard is not None:
             plan = self.guard(plan)
+        plan = hold_first_blanks(plan, links)
         self._bump({"unchanged": len(plan.unchanged), "parked": len(plan.parked)})
         if self.dry_run:
             self.summary.dry_run_plan.extend(writer.describe(plan))
@@ -267,6 +273,7 @@ class PipelineRun:
             self._bump({"would_write": len(plan.writes), "would_dead_letter": len(plan.dead)})
             self._bump({"would_delete": len(deletes)})
             return
+        self.blanks.admit(push_blanks(plan.writes, links, self.hasher))
         flushed = writer.execute(plan)
         if restores is not None:
             restores.finish(writer, flushed)

@@ -13,7 +13,9 @@ __all__ = ["FieldHasher"]
 
 
 def _canonical(value: Any) -> str:
-    """One text per meaning: 1, 1.0 and Decimal('1.00') hash alike; None and '' alike."""
+    """One text per meaning: 1, 1.0 and Decimal('1.00') hash alike; None and '' alike; a
+    list of texts and its CRM form (``["a", "b"]`` and ``"a;b"``) alike; a mapping as the
+    sorted compact JSON HubSpot stores."""
     if type(value) is str:
         return value or "null"
     if value is None:
@@ -27,6 +29,10 @@ def _canonical(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, str):
         return value
+    if isinstance(value, list | tuple | set | frozenset) and all(isinstance(v, str) for v in value):
+        # a multi-select: both CRMs store it as ``a;b``, and that text reads back equal
+        items = sorted(value) if isinstance(value, set | frozenset) else value
+        return ";".join(items) or "null"
     return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
 
 

@@ -11,6 +11,11 @@ Decision table (after equal hashes, which are always ``none``):
 * one side changed: it wins, except that ``b2connect_only`` ignores CRM edits, ``crm_only``
   ignores B2Connect edits, and ``prefer_X_unless_blank`` does not spread a blank from X over a
   non-blank value on the other side;
+* first sync (no ``last``) with one side blank: a blank never overwrites a value, whatever
+  the rule and the times say: the non-blank side wins, except that ``b2connect_only`` /
+  ``crm_only`` keep their blank owner's side as it is (nothing is written) and ``manual``
+  still parks the clash (a CRM property that is empty everywhere, a typo in the mapping,
+  cannot blank a whole field of B2Connect);
 * both changed, or first sync (no ``last``): ``two_way`` → newest ``changed_at`` (ties and
   unknown times → B2Connect); ``prefer_X`` and ``X_only`` → X; ``prefer_X_unless_blank`` → X
   unless X is blank and the other side is not; ``manual`` → conflict;
@@ -130,7 +135,10 @@ def merge_field(
     first = last_hash is None
     b2c_moved = first or b2c.hash != last_hash
     crm_moved = first or crm.hash != last_hash
-    if b2c_moved and crm_moved:
+    kept = _first_sync_blank(rule, b2c, crm, is_blank) if first else None
+    if kept is not None:
+        pick, reason = kept
+    elif b2c_moved and crm_moved:
         pick, why = _both_changed(rule, b2c, crm, is_blank)
         reason = f"{'first sync' if first else 'both changed'}: {why}"
     elif b2c_moved:
@@ -193,6 +201,19 @@ def _one_changed(
     if preferred == side and is_blank(changed.value) and not is_blank(other.value):
         return "keep", f"blank {side} value not spread: {rule.value}"
     return side, f"{side} changed"
+
+
+def _first_sync_blank(
+    rule: Rule, b2c: Side, crm: Side, is_blank: Callable[[Any], bool]
+) -> tuple[_Pick, str] | None:
+    """First sync with exactly one side blank: the value is kept (None: not this case)."""
+    b2c_blank, crm_blank = is_blank(b2c.value), is_blank(crm.value)
+    if b2c_blank == crm_blank or rule is Rule.manual:
+        return None
+    blank: Literal["b2connect", "crm"] = _B2C if b2c_blank else _CRM
+    if (rule is Rule.b2connect_only and blank == _B2C) or (rule is Rule.crm_only and blank == _CRM):
+        return "keep", f"first sync: blank {blank} value not spread: {rule.value}"
+    return (_CRM if b2c_blank else _B2C), f"first sync: {blank} blank, value kept"
 
 
 def _both_changed(

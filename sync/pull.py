@@ -44,6 +44,7 @@ from connectors.records import Page, Record, WriteItem, WriteResult
 from mapping.config import DeletePolicy
 from store.models import Side
 from sync import state
+from sync.blanks import merge_blanks
 from sync.breaker import check_deletes, linked_population, on_delete_policy
 from sync.deleted_links import clear_deleted, deleted_links, mark_deleted
 from sync.engine import LOCK_TTL, PipelineRun, _latest_per_key
@@ -184,6 +185,7 @@ class PullRun(PipelineRun):
         if self.dry_run:
             self._describe(merged, found.deletes, policy)
             return
+        self.blanks.admit(merge_blanks(d for m in merged for d in m.decisions))
         if found.deletes and policy != "ignore":
             with self.db.begin() as conn:
                 check_deletes(

@@ -21,6 +21,7 @@ b2sync computes, ``insights.*``) are not pulled at all.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -88,12 +89,17 @@ class PullField:
         ctx = TransformContext(record=record, target_length=lengths.get(self.crm))
         return self.compiled.value(record, ctx)
 
-    def back(self, crm_value: Any) -> Any:
-        """The B2Connect value for a (normalised) CRM value; only for invertible fields."""
-        if self.reverse_map is None:
-            return crm_value
-        key = "" if crm_value is None else str(crm_value)
-        return self.reverse_map.get(key, crm_value)
+    def back(self, crm_value: Any, current: Any = None) -> Any:
+        """The B2Connect value for a (normalised) CRM value; only for invertible fields.
+
+        ``current`` is the B2Connect record's present value: when it is a list or an object,
+        the CRM's text form of one (``a;b``, compact JSON) goes back in that shape, never
+        flattened into the shop.
+        """
+        if self.reverse_map is not None:
+            key = "" if crm_value is None else str(crm_value)
+            return self.reverse_map.get(key, crm_value)
+        return _restructure(crm_value, current)
 
 
 def pull_fields(
@@ -132,6 +138,21 @@ def _reverse_map(compiled: CompiledField) -> dict[str, Any] | None:
     if len(set(targets)) != len(targets):
         return None
     return {str(v): (None if k == "" else k) for k, v in table.items()}
+
+
+def _restructure(crm_value: Any, current: Any) -> Any:
+    """A CRM text back in the shape of the B2Connect value it replaces (see ``back``)."""
+    if not isinstance(crm_value, str):
+        return crm_value
+    if isinstance(current, list):
+        return [part for part in crm_value.split(";") if part] if crm_value.strip() else []
+    if isinstance(current, Mapping):
+        try:
+            parsed = json.loads(crm_value)
+        except ValueError:
+            return crm_value
+        return parsed if isinstance(parsed, dict) else crm_value
+    return crm_value
 
 
 def nest(path: str, value: Any, into: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from connectors.records import Record
 from mapping.config import MatchKey, Rule
+from mapping.transforms import get_path
 from sync.deleted_links import DeletedLink
 from sync.hashing import FieldHasher
 from sync.merge import Decision, Side, merge_record, next_hashes
@@ -231,7 +232,8 @@ def merge(
         for decision in decisions:
             spec = by_name[decision.field]
             if decision.action == "to_b2connect":
-                nest(spec.path, spec.back(decision.value), merged.to_b2connect)
+                present = get_path(b2c.fields, spec.path)
+                nest(spec.path, spec.back(decision.value, present), merged.to_b2connect)
             elif decision.action == "to_crm":
                 merged.to_crm[decision.field] = decision.value
             elif decision.action == "conflict":

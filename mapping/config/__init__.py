@@ -13,7 +13,13 @@ from mapping.config._consent import (
     SalesforceConsentField,
     SalesforceConsentRecord,
 )
-from mapping.config._deletes import DeleteBreaker, DeletePolicy, OnDelete, SyncDirection
+from mapping.config._deletes import (
+    BlankBreaker,
+    DeleteBreaker,
+    DeletePolicy,
+    OnDelete,
+    SyncDirection,
+)
 from mapping.config._erasure import ErasureSettings, KeepOrDelete, SalesforceErasure
 from mapping.config._insights import (
     INSIGHT_FIELDS,
@@ -68,6 +74,7 @@ __all__ = [
     "AuditSettings",
     "B2ConnectConnection",
     "B2ConnectSide",
+    "BlankBreaker",
     "Config",
     "ConfigCheck",
     "ConfigError",

@@ -19,7 +19,13 @@ from pydantic import (
 )
 
 from mapping.config._consent import ConsentRequirement, ConsentSettings, OnWithdraw
-from mapping.config._deletes import DeleteBreaker, OnDelete, OnDeleteSetting
+from mapping.config._deletes import (
+    BlankBreaker,
+    DeleteBreaker,
+    OnDelete,
+    OnDeleteSetting,
+    inherit_blank_breaker,
+)
 from mapping.config._erasure import ErasureSettings
 from mapping.config._insights import InsightsConfig
 from mapping.config._retention import RetentionSettings
@@ -377,6 +383,11 @@ class Pipeline(_Frozen):
         default_factory=DeleteBreaker,
         description="Pause the pipeline instead of deleting more than this in one run",
     )
+    blank_breaker: BlankBreaker = Field(
+        default_factory=BlankBreaker,
+        description="Pause the pipeline instead of blanking one field in more than this "
+        "share of its records in one run",
+    )
     require_consent: ConsentRequirement | None = Field(
         default=None, description="Push only people with this consent granted (consent sync)"
     )
@@ -461,6 +472,11 @@ class Config(_Frozen):
         description="What an erasure removes besides the person's CRM record (orders, consent "
         "records)",
     )
+    blank_breaker: BlankBreaker | None = Field(
+        default=None, description="The blank_breaker of every pipeline that sets none"
+    )
+
+    _inherit_blank_breaker = model_validator(mode="before")(inherit_blank_breaker)
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Cross-references the models cannot check alone: (location, message) pairs."""

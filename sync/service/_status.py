@@ -108,10 +108,12 @@ def pipeline_status(
 
 
 def _trip_json(trip: BreakerTrip | None) -> dict[str, Any] | None:
-    """A tripped delete breaker (counts only): the pipeline waits for an operator."""
+    """A tripped delete or blank breaker (counts only): the pipeline waits for an operator."""
     if trip is None:
         return None
     return {
+        "kind": trip.kind,
+        "field": trip.field,
         "direction": trip.direction,
         "deletes": trip.deletes,
         "population": trip.population,

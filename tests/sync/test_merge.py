@@ -113,6 +113,25 @@ TABLE: dict[str, Case] = {
     "prefer_crm_ub/first-crm-blank": Case(
         R.prefer_crm_unless_blank, FIRST, (B, T1), (None, T2), "to_crm", B
     ),
+    # first sync: a blank never overwrites a value, whatever the rule or the times say
+    "first-blank/two_way-crm-newer": Case(R.two_way, FIRST, (B, T1), (None, T2), "to_crm", B),
+    "first-blank/two_way-b2c-newer": Case(R.two_way, FIRST, ("", T2), (C, T1), "to_b2connect", C),
+    "first-blank/prefer_crm": Case(R.prefer_crm, FIRST, (B, T1), ("  ", T2), "to_crm", B),
+    "first-blank/prefer_b2connect": Case(
+        R.prefer_b2connect, FIRST, (None, T2), (C, T1), "to_b2connect", C
+    ),
+    "first-blank/b2connect_only": Case(R.b2connect_only, FIRST, (None, T2), (C, T1), "none"),
+    "first-blank/crm_only": Case(R.crm_only, FIRST, (B, T1), (None, T2), "none"),
+    "first-blank/crm_only-b2c-blank": Case(
+        R.crm_only, FIRST, (None, T1), (C, T2), "to_b2connect", C
+    ),
+    "first-blank/manual": Case(R.manual, FIRST, (B, T1), (None, T2), "conflict"),
+    "first-blank/pull-veto": Case(
+        R.two_way, FIRST, (B, T1), (None, T2), "none", None, Direction.pull
+    ),
+    "later-blank/two_way-crm-cleared": Case(
+        R.two_way, OLD, (OLD, T1), (None, T2), "to_b2connect", None
+    ),
     # *_only: the owner's edits flow one way; the other side's edits are ignored
     "b2connect_only/b2c": Case(R.b2connect_only, OLD, (B, T1), (OLD, T1), "to_crm", B),
     "b2connect_only/crm": Case(R.b2connect_only, OLD, (OLD, T1), (C, T2), "none"),

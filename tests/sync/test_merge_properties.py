@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mapping.config import Direction, Rule
+from mapping.transforms import is_blank
 from sync.hashing import FieldHasher
 from sync.merge import Decision, Side, merge_field, merge_record
 
@@ -104,6 +105,19 @@ def test_unchanged_side_never_overwrites_the_other(
         assert decision.action != "to_crm"
     if last is not None and crm.hash == last:
         assert decision.action != "to_b2connect"
+
+
+@SETTINGS
+@given(rules, directions, sides(), sides())
+def test_first_sync_never_writes_a_blank_over_a_value(
+    rule: Rule, direction: Direction, b2c: Side, crm: Side
+) -> None:
+    """No last-synced hash yet: whatever the rule and times, a blank never replaces a value."""
+    decision = merge_field("email", rule, direction, None, b2c, crm)
+    if decision.action == "to_crm":
+        assert not is_blank(b2c.value) or is_blank(crm.value)
+    if decision.action == "to_b2connect":
+        assert not is_blank(crm.value) or is_blank(b2c.value)
 
 
 @SETTINGS

@@ -58,6 +58,16 @@ def test_a_one_to_one_map_is_inverted(pipe: Pipeline) -> None:
     assert stage.back("VIP") == "vip"
 
 
+def test_crm_text_of_a_list_or_object_goes_back_in_the_shops_shape(pipe: Pipeline) -> None:
+    """``a;b`` back over a list is a list, compact JSON back over an object an object."""
+    city = {f.crm: f for f in pull_fields(pipe, compile_fields(pipe.fields))}["city"]
+    assert city.back("vip;b2b", ["vip"]) == ["vip", "b2b"]
+    assert city.back("", ["vip"]) == []
+    assert city.back('{"city":"Bremen"}', {"city": "Kiel"}) == {"city": "Bremen"}
+    assert city.back("not json", {"city": "Kiel"}) == "not json"
+    assert city.back("Bremen", "Kiel") == "Bremen"
+
+
 def test_many_to_one_maps_and_templates_never_flow_back(pipe: Pipeline) -> None:
     """Fields whose transform cannot be inverted are merged with direction push."""
     fields = {f.crm: f for f in pull_fields(pipe, compile_fields(pipe.fields))}
