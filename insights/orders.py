@@ -46,6 +46,10 @@ class OrderFact:
         return max(self.total - self.refunded, Decimal(0))
 
 
+#: B2Connect stores money as decimal(18,2); anything above is not a real amount (1e308...)
+MAX_AMOUNT = Decimal("9999999999999999.99")
+
+
 def parse_money(value: object, order_id: str, field: str) -> Decimal:
     """A Money value (number or numeric string) as an exact ``Decimal``."""
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
@@ -56,6 +60,8 @@ def parse_money(value: object, order_id: str, field: str) -> Decimal:
         raise InvalidOrder(order_id, field, "is not a number") from None
     if not amount.is_finite() or amount < 0:
         raise InvalidOrder(order_id, field, "must be a finite, non-negative amount")
+    if amount > MAX_AMOUNT:
+        raise InvalidOrder(order_id, field, "exceeds the largest amount a shop stores")
     return amount
 
 

@@ -35,10 +35,12 @@ from sync.breaker import DeleteBreakerTripped, record_trip
 from sync.conflicts import decisions
 from sync.deleted_links import deleted_links
 from sync.hashing import FieldHasher
-from sync.hooks import HookContext, RecordHook, run_hooks
+from sync.hooks import HookContext, RecordHook
+from sync.isolation import execute_isolated, hooks_isolated
 from sync.push_deletes import RESTORE_NEEDED, check_restores, describe_deletions
 from sync.reconcile import Plan, plan_records
 from sync.retry import Interrupted, RetryPolicy
+from sync.state import DeadLetterRow
 from sync.writer import Flushed, Writer
 
 __all__ = ["Clock", "PipelineRun", "Progress", "RunSummary"]
@@ -231,9 +233,10 @@ class PipelineRun:
     ) -> None:
         self._await_commit()
         records = _latest_per_key(records)
+        hook_dead: list[DeadLetterRow] = []
         if self.hooks:
-            records = run_hooks(self.hooks, self._hook_context(), records)
-            if not records:
+            records, hook_dead = hooks_isolated(self.hooks, self._hook_context(), records)
+            if not records and not hook_dead:
                 self._advance(cursor)
                 return
         keys = [r.key for r in records]
@@ -257,6 +260,7 @@ class PipelineRun:
             match_source=self.pipeline.match_key.b2connect if self.pipeline.match_key else None,
             replay=self.replay,
         )
+        plan.dead.extend(hook_dead)
         if self.guard is not None:
             plan = self.guard(plan)
         self._bump({"unchanged": len(plan.unchanged), "parked": len(plan.parked)})
@@ -267,7 +271,7 @@ class PipelineRun:
             self._bump({"would_write": len(plan.writes), "would_dead_letter": len(plan.dead)})
             self._bump({"would_delete": len(deletes)})
             return
-        flushed = writer.execute(plan)
+        flushed = execute_isolated(writer.execute, plan)
         if restores is not None:
             restores.finish(writer, flushed)
         self._commit_in_background(flushed, plan, cursor)

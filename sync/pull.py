@@ -48,6 +48,7 @@ from sync.breaker import check_deletes, linked_population, on_delete_policy
 from sync.deleted_links import clear_deleted, deleted_links, mark_deleted
 from sync.engine import LOCK_TTL, PipelineRun, _latest_per_key
 from sync.hooks import run_hooks
+from sync.isolation import hooks_isolated
 from sync.pull_audit import PullFacts, pull_event
 from sync.pull_fields import PullField, nest, pull_fields
 from sync.pull_plan import Merged, Pending, merge, triage, unlinked_view
@@ -165,7 +166,7 @@ class PullRun(PipelineRun):
             ours=self.ours,
         )
         self._bump(found.counts)
-        pending = self._hooked(found.pending)
+        pending, hook_dead = self._hooked(found.pending)
         self._screen(found.unlinked, lengths)
         current = self._fetch([p.key for p in pending])
         with self.db.connect() as conn:
@@ -196,7 +197,7 @@ class PullRun(PipelineRun):
                 )
             self._deletes_done += len(found.deletes)
         outcome = self._write(merged, found.deletes, policy)
-        outcome.dead.extend(found.dead)
+        outcome.dead.extend([*found.dead, *hook_dead])
         self._commit_pull(outcome, cursor)
 
     # ------------------------------------------------------------------ steps
@@ -234,14 +235,17 @@ class PullRun(PipelineRun):
             self._field_lengths = found
         return self._field_lengths
 
-    def _hooked(self, pending: list[Pending]) -> list[Pending]:
-        """Run the record hooks (tombstones, consent, ...) on the changes about to be merged."""
+    def _hooked(self, pending: list[Pending]) -> tuple[list[Pending], list[DeadLetterRow]]:
+        """Run the record hooks (tombstones, consent, ...) on the changes about to be merged;
+        a record a hook fails on is dead-lettered alone (:func:`sync.isolation.hooks_isolated`)."""
         if not self.hooks or not pending:
-            return pending
+            return pending, []
         context = replace(self._hook_context(), origin="crm")
-        kept = {r.key for r in run_hooks(self.hooks, context, [self._view(p) for p in pending])}
-        self._bump({"blocked": len(pending) - len(kept)})
-        return [p for p in pending if p.key in kept]
+        views = [self._view(p) for p in pending]
+        passed, dead = hooks_isolated(self.hooks, context, views)
+        kept = {r.key for r in passed}
+        self._bump({"blocked": len(pending) - len(kept) - len(dead)})
+        return [p for p in pending if p.key in kept], dead
 
     def _screen(self, records: list[Record], lengths: dict[str, int | None]) -> None:
         """Run the hooks on unlinked records, which the pull never writes anywhere: an erased

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -65,6 +65,13 @@ class Flushed:
     after: list[Callable[[sa.Connection, datetime], None]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     audit: list[AuditEvent] = field(default_factory=list)
+
+    def merge(self, other: Flushed) -> None:
+        """Add another flush's results (of the same pipeline and run) to this one."""
+        for spec in fields(self):
+            mine = getattr(self, spec.name)
+            if isinstance(mine, list | Counter):
+                mine += getattr(other, spec.name)
 
     def apply(self, conn: sa.Connection, *, now: datetime) -> None:
         """Write it all inside the caller's transaction."""
