@@ -34,6 +34,7 @@ from sync.auditing import AuditTrail
 from sync.breaker import DeleteBreakerTripped, record_trip
 from sync.conflicts import decisions
 from sync.deleted_links import deleted_links
+from sync.fingerprint import mapping_changed, mapping_fingerprint, remember_mapping
 from sync.hashing import FieldHasher
 from sync.hooks import HookContext, RecordHook
 from sync.isolation import execute_isolated, hooks_isolated
@@ -68,6 +69,8 @@ class RunSummary:
     error: str | None = None
     resume_at: datetime | None = None
     dry_run_plan: list[dict[str, Any]] = field(default_factory=list)
+    #: things the operator should know about this run (one line each)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -200,7 +203,8 @@ class PipelineRun:
         writer = self._writer()
         if not self.dry_run:
             self._bump(writer.complete_pending())
-        cursor = None if (self.full or self.replay) else self._cursor()
+        fingerprint = mapping_fingerprint(self.pipeline)
+        cursor = None if (self.full or self.replay or self._remap(fingerprint)) else self._cursor()
         buffer: list[Record] = []
         flush_size = self.pipeline.batch_size or DEFAULT_FLUSH
         last_cursor: Mapping[str, Any] | None = cursor
@@ -216,11 +220,30 @@ class PipelineRun:
                     return
             if buffer:
                 self._flush(writer, buffer, last_cursor)
+            self._await_commit()
+            if not (self.dry_run or self.replay or self.stop.is_set()):
+                with self.db.begin() as conn:
+                    remember_mapping(conn, self.pipeline.name, fingerprint)
         finally:
             self._await_commit()
             if self._committer is not None:
                 self._committer.shutdown(wait=True)
                 self._committer = None
+
+    def _remap(self, fingerprint: str) -> bool:
+        """Whether the mapping changed since the last successful run (then re-read all)."""
+        if self.replay or self.full:
+            return False
+        with self.db.connect() as conn:
+            changed = mapping_changed(conn, self.pipeline.name, fingerprint)
+        if changed:
+            log.info("mapping.changed", action="re-planning every record of the stream")
+            self.summary.notes.append(
+                "mapping changed since the last run: every record re-planned, "
+                "only changed fields written"
+            )
+            self._bump({"remapped": 1})
+        return changed
 
     def _cursor(self) -> dict[str, Any] | None:
         with self.db.connect() as conn:
