@@ -32,7 +32,7 @@ def _sync(e2e: E2E) -> dict[str, Any]:
 def test_added_field_reaches_existing_records_then_nothing_is_written(e2e: E2E) -> None:
     """sync; add a mapped field; sync → the field reaches every linked Contact; sync → no writes."""
     first = _sync(e2e)
-    assert first["counts"]["written"] > 0 and not first["notes"]
+    assert first["counts"]["written"] > 0 and not first.get("notes")
     synced = by_key(e2e.records("salesforce", "Contact"), "B2Connect_Id__c")
     assert synced and not any(c[0].get("Description") for c in synced.values())
 
@@ -41,7 +41,6 @@ def test_added_field_reaches_existing_records_then_nothing_is_written(e2e: E2E) 
     e2e.config_path.write_text(text.replace(ANCHOR, ANCHOR + ADDED), encoding="utf-8")
 
     second = _sync(e2e)
-    assert any("mapping changed" in note for note in second["notes"]), second
     shop = {r["id"]: r for r in e2e.records("b2connect", "customers")}
     contacts = by_key(e2e.records("salesforce", "Contact"), "B2Connect_Id__c")
     for key in synced:
@@ -49,6 +48,7 @@ def test_added_field_reaches_existing_records_then_nothing_is_written(e2e: E2E) 
         assert contact["Description"] == shop[key]["customerNumber"], key
     assert second["counts"]["updated"] >= len(synced)
     assert second["counts"].get("created", 0) == 0
+    assert any("mapping changed" in note for note in second["notes"]), second
 
     third = _sync(e2e)
     assert not third["notes"]
