@@ -65,4 +65,6 @@ class FieldHasher:
     def record(self, hashes: Mapping[str, str]) -> str:
         """One hash over a record's field hashes."""
         joined = "|".join(f"{k}={hashes[k]}" for k in sorted(hashes))
-        return hashlib.blake2b(joined.encode("utf-8", "surrogatepass"), key=self._key, digest_size=16).hexdigest()
+        return hashlib.blake2b(
+            joined.encode("utf-8", "surrogatepass"), key=self._key, digest_size=16
+        ).hexdigest()

@@ -45,7 +45,7 @@ def hooks_isolated(
     except RUN_LEVEL:
         raise
     except Exception as exc:
-        log.warning("hooks.failed_for_flush", error=type(exc).__name__, records=len(records))
+        log.exception("hooks.failed_for_flush", error=type(exc).__name__, records=len(records))
     kept: list[Record] = []
     dead: list[DeadLetterRow] = []
     for record in records:
@@ -75,7 +75,7 @@ def execute_isolated(execute: Callable[[Plan], Flushed], plan: Plan) -> Flushed:
                 raise
             log.exception("record.write_failed", key=plan.writes[0].key)
             return _dead_only(execute, plan, exc)
-        log.warning("write.failed_for_flush", error=type(exc).__name__, records=len(plan.writes))
+        log.exception("write.failed_for_flush", error=type(exc).__name__, records=len(plan.writes))
     out = execute(Plan(deleted=plan.deleted, dead=plan.dead))
     for planned in plan.writes:
         one = Plan(writes=[planned])

@@ -99,7 +99,15 @@ def plan_records(
     """
     plan = Plan()
     inputs = _Inputs(
-        mapping, links, hasher, lengths, link_lookup, associations, match_field, match_source, replay
+        mapping,
+        links,
+        hasher,
+        lengths,
+        link_lookup,
+        associations,
+        match_field,
+        match_source,
+        replay,
     )
     for record in records:
         try:

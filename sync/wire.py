@@ -23,7 +23,9 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 def _problem(value: Any) -> str | None:
     """Why ``value`` cannot go over the wire as one CRM field value, or None when it can."""
     if isinstance(value, str):
-        return "contains invalid Unicode (a lone surrogate)" if _LONE_SURROGATE.search(value) else None
+        return (
+            "contains invalid Unicode (a lone surrogate)" if _LONE_SURROGATE.search(value) else None
+        )
     if isinstance(value, float | Decimal) and not math.isfinite(value):
         return "is not a finite number"
     if isinstance(value, float) and "e" in repr(value):

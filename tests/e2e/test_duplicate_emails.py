@@ -30,7 +30,8 @@ def _load_duplicates(e2e: E2E) -> None:
     shop = e2e.stack.b2connect
     template = {k: v for k, v in shop.admin_list("customers")[0].items() if k != "id"}
     customers = []
-    for index, (key, email) in enumerate(zip(KEYS, (EMAIL, EMAIL.lower(), f" {EMAIL.upper()}"))):
+    emails = (EMAIL, EMAIL.lower(), f" {EMAIL.upper()}")
+    for index, (key, email) in enumerate(zip(KEYS, emails, strict=True)):
         record = copy.deepcopy(template)
         record.update(id=key, email=email, firstName=f"Dana{index}", companyId=None)
         customers.append(record)

@@ -84,7 +84,9 @@ def _dead_letters(e2e: E2E) -> dict[str, dict[str, Any]]:
 def test_hostile_corpus_syncs_or_dead_letters_and_never_blocks(e2e: E2E) -> None:
     """Every hostile record is synced as mapped or dead-lettered by field; runs go on."""
     corpus = _load(e2e)
-    first = cli(e2e, "sync", PIPELINE, "orders-to-hubspot", "--json", "--config", str(e2e.config_path))
+    first = cli(
+        e2e, "sync", PIPELINE, "orders-to-hubspot", "--json", "--config", str(e2e.config_path)
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     summaries = json.loads(first.stdout)
     assert [s["status"] for s in summaries] == ["succeeded", "succeeded"], summaries

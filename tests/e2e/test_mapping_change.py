@@ -16,7 +16,9 @@ from tests.e2e.conftest import E2E, by_key
 from tests.e2e.test_cli_sync import cli
 
 PIPELINE = "customers-to-salesforce"
-ANCHOR = "      - {b2connect: billingAddress.postalCode, crm: MailingPostalCode, transform: [strip]}\n"
+ANCHOR = (
+    "      - {b2connect: billingAddress.postalCode, crm: MailingPostalCode, transform: [strip]}\n"
+)
 ADDED = "      - {b2connect: customerNumber, crm: Description}\n"
 
 
