@@ -85,6 +85,15 @@ def _text(order: Mapping[str, Any], field: str, order_id: str) -> str:
     value = order.get(field)
     if not isinstance(value, str) or not value:
         raise InvalidOrder(order_id, field, "must be a non-empty string")
+    return _storable(value, order_id, field)
+
+
+def _storable(value: str, order_id: str, field: str) -> str:
+    """``value`` if the ledger can store it (a lone surrogate is not text UTF-8 can hold)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidOrder(order_id, field, "contains invalid Unicode") from None
     return value
 
 
@@ -119,6 +128,7 @@ def order_fact(order: Mapping[str, Any]) -> OrderFact:
     currency = order.get("currency") or "EUR"
     if not isinstance(currency, str):
         raise InvalidOrder(order_id, "currency", "must be an ISO 4217 code")
+    currency = _storable(currency, order_id, "currency")
     total = parse_money(order.get("totalAmount", order.get("total")), order_id, "totalAmount")
     return OrderFact(
         order_id=order_id,

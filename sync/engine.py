@@ -37,8 +37,8 @@ from sync.deleted_links import deleted_links
 from sync.fingerprint import mapping_changed, mapping_fingerprint, remember_mapping
 from sync.hashing import FieldHasher
 from sync.hooks import HookContext, RecordHook
-from sync.isolation import execute_isolated, hooks_isolated
-from sync.push_deletes import RESTORE_NEEDED, check_restores, describe_deletions
+from sync.isolation import execute_isolated, hooks_isolated, screened
+from sync.push_deletes import RESTORE_NEEDED, Restores, check_restores, describe_deletions
 from sync.reconcile import Plan, plan_records
 from sync.retry import Interrupted, RetryPolicy
 from sync.state import DeadLetterRow
@@ -262,28 +262,10 @@ class PipelineRun:
             if not records and not hook_dead:
                 self._advance(cursor)
                 return
-        keys = [r.key for r in records]
-        with self.db.connect() as conn:
-            links = state.load_links(conn, self.pipeline.name, keys)
-            marks = deleted_links(conn, self.pipeline.name, keys)
-            decided = decisions(conn, self.pipeline.name, RESTORE_NEEDED, keys) if marks else {}
-            lookup = writer.prefetch_targets(conn, records)
-        restores = check_restores(writer, records, links, marks, decided) if marks else None
-        if restores is not None:
-            records, links = restores.records, restores.links
-        plan = plan_records(
-            records,
-            mapping=self.mapping,
-            links=links,
-            hasher=self.hasher,
-            lengths=writer.lengths(self.pipeline.crm.object),
-            link_lookup=lookup,
-            associations=self.pipeline.associations,
-            match_field=self.pipeline.match_key.crm if self.pipeline.match_key else None,
-            match_source=self.pipeline.match_key.b2connect if self.pipeline.match_key else None,
-            replay=self.replay,
+        (plan, restores), prep_dead = screened(
+            lambda some: self._plan(writer, some), records, "planning the flush"
         )
-        plan.dead.extend(hook_dead)
+        plan.dead.extend([*hook_dead, *prep_dead])
         if self.guard is not None:
             plan = self.guard(plan)
         self._bump({"unchanged": len(plan.unchanged), "parked": len(plan.parked)})
@@ -298,6 +280,32 @@ class PipelineRun:
         if restores is not None:
             restores.finish(writer, flushed)
         self._commit_in_background(flushed, plan, cursor)
+
+    def _plan(self, writer: Writer, records: list[Record]) -> tuple[Plan, Restores | None]:
+        """Load the flush's links and lookups and plan it (restores of deleted links first)."""
+        keys = [r.key for r in records]
+        with self.db.connect() as conn:
+            links = state.load_links(conn, self.pipeline.name, keys)
+            marks = deleted_links(conn, self.pipeline.name, keys)
+            decided = decisions(conn, self.pipeline.name, RESTORE_NEEDED, keys) if marks else {}
+            lookup = writer.prefetch_targets(conn, records)
+        restores = check_restores(writer, records, links, marks, decided) if marks else None
+        if restores is not None:
+            records, links = restores.records, restores.links
+        match = self.pipeline.match_key
+        plan = plan_records(
+            records,
+            mapping=self.mapping,
+            links=links,
+            hasher=self.hasher,
+            lengths=writer.lengths(self.pipeline.crm.object),
+            link_lookup=lookup,
+            associations=self.pipeline.associations,
+            match_field=match.crm if match else None,
+            match_source=match.b2connect if match else None,
+            replay=self.replay,
+        )
+        return plan, restores
 
     def _commit_in_background(
         self, flushed: Flushed, plan: Plan, cursor: Mapping[str, Any] | None

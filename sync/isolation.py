@@ -10,6 +10,7 @@ exception type, and the run goes on.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -23,9 +24,10 @@ from sync.retry import Interrupted
 from sync.state import DeadLetterRow
 from sync.writer import Flushed
 
-__all__ = ["RUN_LEVEL", "execute_isolated", "hooks_isolated"]
+__all__ = ["RUN_LEVEL", "execute_isolated", "hooks_isolated", "screened"]
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 #: failures of the run, never of one record
 RUN_LEVEL: tuple[type[BaseException], ...] = (
@@ -57,6 +59,33 @@ def hooks_isolated(
             log.exception("record.hook_failed", key=record.key, error=type(exc).__name__)
             dead.append(failed_record(record, "a record hook", exc))
     return kept, dead
+
+
+def screened(
+    step: Callable[[list[Record]], T], records: list[Record], stage: str
+) -> tuple[T, list[DeadLetterRow]]:
+    """``step(records)``; when it raises for the flush, find the records it fails on alone,
+    dead-letter them and run ``step`` once more on the others (a lone surrogate in a key or
+    a reference the store cannot even query by fails the flush's link lookups, for one)."""
+    try:
+        return step(records), []
+    except RUN_LEVEL:
+        raise
+    except Exception as exc:
+        log.exception("flush.step_failed", stage=stage, error=type(exc).__name__)
+    good: list[Record] = []
+    dead: list[DeadLetterRow] = []
+    for record in records:
+        try:
+            step([record])
+        except RUN_LEVEL:
+            raise
+        except Exception as exc:
+            log.exception("record.step_failed", stage=stage, key=record.key)
+            dead.append(failed_record(record, stage, exc))
+        else:
+            good.append(record)
+    return step(good), dead
 
 
 def execute_isolated(execute: Callable[[Plan], Flushed], plan: Plan) -> Flushed:

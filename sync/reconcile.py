@@ -19,7 +19,7 @@ from mapping.config import Association, Direction
 from mapping.transforms import get_path, is_blank
 from sync.hashing import FieldHasher
 from sync.state import DeadLetterRow, LinkRow
-from sync.wire import unsendable
+from sync.wire import unencodable_path, unsendable
 
 __all__ = [
     "ASSOC_PREFIX",
@@ -217,11 +217,14 @@ def dead_letter(
 
 
 def failed_record(record: Record, stage: str, exc: BaseException) -> DeadLetterRow:
-    """A dead letter for a record whose processing raised (the exception's field, if any)."""
+    """A dead letter for a record whose processing raised, naming the field when it can
+    (the exception's own, or the text a Unicode error must have come from)."""
     field_name = getattr(exc, "field", None)
+    if not isinstance(field_name, str):
+        field_name = unencodable_path(record.fields) if isinstance(exc, UnicodeError) else None
     return dead_letter(
         record,
         "PROCESSING_ERROR",
         f"{stage} failed on this record ({type(exc).__name__})",
-        field_name if isinstance(field_name, str) else None,
+        field_name,
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 from mapping.compiler import CompiledMapping, FieldError
 
-__all__ = ["unsendable"]
+__all__ = ["unencodable_path", "unsendable"]
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -45,3 +45,20 @@ def unsendable(payload: Mapping[str, Any], mapping: CompiledMapping) -> list[Fie
         if problem is not None:
             errors.append(FieldError(sources.get(name, name), problem))
     return errors
+
+
+def unencodable_path(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first text inside ``value`` UTF-8 cannot encode, if any."""
+    if isinstance(value, str):
+        return path or None if _LONE_SURROGATE.search(value) else None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = unencodable_path(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = unencodable_path(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
