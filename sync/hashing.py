@@ -13,6 +13,7 @@ __all__ = ["FieldHasher"]
 
 #: numbers beyond 10**±this are hashed in scientific notation (1e308 is not 309 digits)
 _MAX_PLAIN_EXPONENT = 64
+_NESTED = (dict, list, tuple, set, frozenset)
 
 
 def _canonical(value: Any) -> str:
@@ -29,6 +30,9 @@ def _canonical(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, str):
         return value
+    if isinstance(value, list | tuple) and not any(isinstance(v, _NESTED) for v in value):
+        # a multi-select value: both CRMs store it as "a;b", so its echo must hash alike
+        return ";".join("" if v is None else _canonical(v) for v in value) or "null"
     return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
 
 

@@ -31,8 +31,12 @@ def _problem(value: Any) -> str | None:
     if isinstance(value, float) and "e" in repr(value):
         # sent as text like 5e-324 or 1e+308: not what any CRM field stores back
         return "is a number too large or too small to send exactly"
-    if isinstance(value, Mapping | list | tuple | set):
-        return "is an object or a list where a single value belongs"
+    if isinstance(value, Mapping):
+        return "is an object where a single value belongs"
+    if isinstance(value, list | tuple | set | frozenset):  # a multi-select value: "a;b"
+        if any(isinstance(item, Mapping | list | tuple | set | frozenset) for item in value):
+            return "is a nested list or object where values belong"
+        return next((p for p in map(_problem, value) if p), None)
     return None
 
 
