@@ -28,6 +28,7 @@ from sync.merge import Decision, Side, merge_record, next_hashes
 from sync.pull_fields import PullField, nest, read_value, safe
 from sync.reconcile import dead_letter, failed_record
 from sync.state import DeadLetterRow, LinkRow
+from sync.wire import unencodable_path
 
 __all__ = ["Merged", "Pending", "Triage", "crm_side", "merge", "triage", "unlinked_view"]
 
@@ -128,8 +129,9 @@ def _sort(
             out.counts["unchanged"] += 1
         return
     values, hashes, bad = crm_side(record, fields, hasher, lengths)
+    bad = bad or unencodable_path(values)  # a lone surrogate must not reach the shop
     if bad:
-        out.dead.append(dead_letter(record, "MAPPING_ERROR", f"{bad}: value cannot be read"))
+        out.dead.append(dead_letter(record, "MAPPING_ERROR", f"{bad}: value cannot be read", bad))
         return
     gone = deleted.get(link.key)
     restored = gone is not None and gone.deleted_in == "crm"

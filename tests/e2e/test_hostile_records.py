@@ -139,3 +139,26 @@ def test_hostile_corpus_syncs_or_dead_letters_and_never_blocks(e2e: E2E) -> None
     for rid, (name, record) in corpus.items():
         if rid in after and record[name] == record[name]:  # NaN is never equal to itself
             assert after[rid][name] == record[name], (rid, name)
+
+
+@pytest.mark.slow
+def test_hostile_crm_records_never_block_the_pull(e2e: E2E) -> None:
+    """CRM records carrying a lone surrogate (in the id property, in a pulled field) are
+    dead-lettered naming the field; the shop keeps its value; the pull never re-crashes."""
+    config = str(e2e.config_path)
+    assert cli(e2e, "sync", "customers-to-hubspot", "--config", config).returncode == 0
+    hubspot = e2e.stack.hubspot
+    hubspot.admin_create("contacts", {"properties": {"email": "odd@example.com",
+                                                     "b2connect_id": "k\ud800"}})  # fmt: skip
+    linked = next(c for c in hubspot.admin_list("contacts") if c["properties"].get("b2connect_id"))
+    key = linked["properties"]["b2connect_id"]
+    before = e2e.stack.b2connect.admin_get("customers", key)["firstName"]
+    hubspot.admin_patch("contacts", linked["id"], {"properties": {"firstname": "B\udc00"}})
+    for attempt in range(2):
+        result = cli(e2e, "sync", "customers-to-hubspot", "--json", "--config", config)
+        assert result.returncode == 0, result.stderr[-3000:]
+        [summary] = json.loads(result.stdout)
+        assert summary["status"] == "succeeded", (attempt, summary)
+    assert e2e.stack.b2connect.admin_get("customers", key)["firstName"] == before
+    fields = {row["error_field"] for row in _dead_letters(e2e).values()}
+    assert {"b2connect_id", "firstname"} <= fields
