@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 
 from insights.orders import OrderFact
 from store.models import metadata
@@ -36,16 +37,27 @@ __all__ = [
     "upsert_orders",
 ]
 
+log = structlog.get_logger(__name__)
 ORDERS = metadata.tables["insights_orders"]
 CUSTOMERS = metadata.tables["insights_customers"]
 SETTINGS = metadata.tables["settings"]
 _CHUNK = 500
 _HUNDRED = Decimal(100)
+_MAX_MINOR = 2**63 - 1
 
 
 def to_minor(amount: Decimal) -> int:
-    """Minor units (cents), rounded half-even like the metrics' quantize."""
-    return int((amount * _HUNDRED).to_integral_value())
+    """Minor units (cents), rounded half-even like the metrics' quantize.
+
+    Raises :class:`ValueError` for an amount a 64-bit ledger column cannot hold (the store
+    would raise ``OverflowError`` for the whole batch instead).
+    """
+    if not amount.is_finite():
+        raise ValueError("amount is not a finite number")
+    minor = int((amount * _HUNDRED).to_integral_value())
+    if not -_MAX_MINOR <= minor <= _MAX_MINOR:
+        raise ValueError("amount is too large for the ledger")
+    return minor
 
 
 def from_minor(value: int) -> Decimal:
@@ -77,25 +89,30 @@ def upsert_orders(
         conn.execute(
             sa.delete(ORDERS).where(ORDERS.c.tenant_id == tenant_id, ORDERS.c.order_id.in_(chunk))
         )
-    conn.execute(
-        sa.insert(ORDERS),
-        [
-            {
-                "tenant_id": tenant_id,
-                "order_id": f.order_id,
-                "customer_key": f.customer_id,
-                "created_at": f.created_at,
-                "status": f.status,
-                "currency": f.currency,
-                "total_minor": to_minor(f.total),
-                "refunded_minor": to_minor(f.refunded),
-                "updated_at": now,
-            }
-            for f in latest.values()
-        ],
-    )
+    rows = []
+    for fact in latest.values():
+        try:
+            rows.append(_ledger_row(tenant_id, fact, now))
+        except ValueError as exc:  # one absurd amount must not sink the batch
+            log.warning("insights.order_not_in_ledger", order_id=fact.order_id, reason=str(exc))
+    if rows:
+        conn.execute(sa.insert(ORDERS), rows)
     mark_dirty(conn, tenant_id, touched)
     return touched
+
+
+def _ledger_row(tenant_id: str, fact: OrderFact, now: datetime) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id,
+        "order_id": fact.order_id,
+        "customer_key": fact.customer_id,
+        "created_at": fact.created_at,
+        "status": fact.status,
+        "currency": fact.currency,
+        "total_minor": to_minor(fact.total),
+        "refunded_minor": to_minor(fact.refunded),
+        "updated_at": now,
+    }
 
 
 def remove_orders(conn: sa.Connection, tenant_id: str, order_ids: Sequence[str]) -> set[str]:

@@ -46,6 +46,10 @@ class OrderFact:
         return max(self.total - self.refunded, Decimal(0))
 
 
+#: B2Connect stores money as decimal(18,2); anything above is not a real amount (1e308...)
+MAX_AMOUNT = Decimal("9999999999999999.99")
+
+
 def parse_money(value: object, order_id: str, field: str) -> Decimal:
     """A Money value (number or numeric string) as an exact ``Decimal``."""
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
@@ -56,6 +60,8 @@ def parse_money(value: object, order_id: str, field: str) -> Decimal:
         raise InvalidOrder(order_id, field, "is not a number") from None
     if not amount.is_finite() or amount < 0:
         raise InvalidOrder(order_id, field, "must be a finite, non-negative amount")
+    if amount > MAX_AMOUNT:
+        raise InvalidOrder(order_id, field, "exceeds the largest amount a shop stores")
     return amount
 
 
@@ -79,6 +85,15 @@ def _text(order: Mapping[str, Any], field: str, order_id: str) -> str:
     value = order.get(field)
     if not isinstance(value, str) or not value:
         raise InvalidOrder(order_id, field, "must be a non-empty string")
+    return _storable(value, order_id, field)
+
+
+def _storable(value: str, order_id: str, field: str) -> str:
+    """``value`` if the ledger can store it (a lone surrogate is not text UTF-8 can hold)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidOrder(order_id, field, "contains invalid Unicode") from None
     return value
 
 
@@ -113,6 +128,7 @@ def order_fact(order: Mapping[str, Any]) -> OrderFact:
     currency = order.get("currency") or "EUR"
     if not isinstance(currency, str):
         raise InvalidOrder(order_id, "currency", "must be an ISO 4217 code")
+    currency = _storable(currency, order_id, "currency")
     total = parse_money(order.get("totalAmount", order.get("total")), order_id, "totalAmount")
     return OrderFact(
         order_id=order_id,

@@ -116,6 +116,9 @@ class CompiledMapping:
                 deferred.append(pending)
             except TransformError as exc:
                 errors.append(FieldError(compiled.source or compiled.crm, str(exc)))
+            except Exception as exc:  # noqa: BLE001 - a hostile value must not crash a run
+                why = f"cannot transform this value ({type(exc).__name__})"
+                errors.append(FieldError(compiled.source or compiled.crm, why))
         return Mapped(payload, errors, deferred)
 
 

@@ -207,6 +207,7 @@ def _summary_json(summary: RunSummary) -> dict[str, Any]:
         "api_calls": dict(summary.api_calls),
         "error": summary.error,
         "plan": summary.dry_run_plan,
+        "notes": summary.notes,
     }
 
 
@@ -237,6 +238,8 @@ def _print_summaries(console: Console, summaries: list[RunSummary], dry_run: boo
     for s in summaries:
         if s.error:
             console.print(f"[yellow]{s.pipeline}: {s.error}")
+        for note in s.notes:
+            console.print(f"{s.pipeline}: {note}")
         if dry_run and s.dry_run_plan:
             _print_plan(console, s)
 

@@ -32,6 +32,7 @@ __all__ = [
     "list_conflicts",
     "mark_applied",
     "resolve_conflict",
+    "shop_duplicates",
 ]
 
 _conflicts = metadata.tables["conflicts"]
@@ -39,6 +40,8 @@ _dead = metadata.tables["dead_letters"]
 _links = metadata.tables["links"]
 SIDES = ("b2connect", "crm")
 AMBIGUOUS_MATCH = "ambiguous_match"
+#: why a new record is parked when another new B2Connect record has the same match value
+SHOP_DUPLICATE = "several B2Connect records share this match value"
 
 
 @dataclass(frozen=True)
@@ -272,3 +275,24 @@ def apply_match_decisions(writer: Writer, candidates: list[Planned], out: Flushe
             left.append(planned)  # crm: stays parked as before
     out.after.append(lambda conn, _now: mark_applied(conn, applied))
     return left
+
+
+def shop_duplicates(candidates: Sequence[Planned]) -> dict[str, list[str]]:
+    """New records sharing a match value (trimmed, case-folded) with an earlier one.
+
+    Returns each later record's key -> the keys of the others with its value. The first
+    record of a value goes on to match or create; the later ones are parked as an
+    ``ambiguous_match`` conflict in every CRM alike, rather than one CRM refusing the second
+    create (HubSpot: unique email) while another makes a duplicate (Salesforce).
+    """
+    groups: dict[str, list[str]] = {}
+    for planned in candidates:
+        value = str(planned.match_value or "").strip().casefold()
+        if value:
+            groups.setdefault(value, []).append(planned.key)
+    return {
+        key: [other for other in keys if other != key]
+        for keys in groups.values()
+        if len(keys) > 1
+        for key in keys[1:]
+    }

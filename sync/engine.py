@@ -35,11 +35,14 @@ from sync.blanks import BlankGuard, hold_first_blanks, push_blanks
 from sync.breaker import BreakerTripped, record_trip
 from sync.conflicts import decisions
 from sync.deleted_links import deleted_links
+from sync.fingerprint import mapping_changed, mapping_fingerprint, remember_mapping
 from sync.hashing import FieldHasher
-from sync.hooks import HookContext, RecordHook, run_hooks
-from sync.push_deletes import RESTORE_NEEDED, check_restores, describe_deletions
+from sync.hooks import HookContext, RecordHook
+from sync.isolation import execute_isolated, hooks_isolated, screened
+from sync.push_deletes import RESTORE_NEEDED, Restores, check_restores, describe_deletions
 from sync.reconcile import Plan, plan_records
 from sync.retry import Interrupted, RetryPolicy
+from sync.state import DeadLetterRow, LinkRow
 from sync.writer import Flushed, Writer
 
 __all__ = ["Clock", "PipelineRun", "Progress", "RunSummary"]
@@ -67,6 +70,8 @@ class RunSummary:
     error: str | None = None
     resume_at: datetime | None = None
     dry_run_plan: list[dict[str, Any]] = field(default_factory=list)
+    #: things the operator should know about this run (one line each)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -203,7 +208,8 @@ class PipelineRun:
         writer = self._writer()
         if not self.dry_run:
             self._bump(writer.complete_pending())
-        cursor = None if (self.full or self.replay) else self._cursor()
+        fingerprint = mapping_fingerprint(self.pipeline)
+        cursor = None if (self.full or self.replay or self._remap(fingerprint)) else self._cursor()
         buffer: list[Record] = []
         flush_size = self.pipeline.batch_size or DEFAULT_FLUSH
         last_cursor: Mapping[str, Any] | None = cursor
@@ -219,11 +225,30 @@ class PipelineRun:
                     return
             if buffer:
                 self._flush(writer, buffer, last_cursor)
+            self._await_commit()
+            if not (self.dry_run or self.replay or self.stop.is_set()):
+                with self.db.begin() as conn:
+                    remember_mapping(conn, self.pipeline.name, fingerprint)
         finally:
             self._await_commit()
             if self._committer is not None:
                 self._committer.shutdown(wait=True)
                 self._committer = None
+
+    def _remap(self, fingerprint: str) -> bool:
+        """Whether the mapping changed since the last successful run (then re-read all)."""
+        if self.replay or self.full:
+            return False
+        with self.db.connect() as conn:
+            changed = mapping_changed(conn, self.pipeline.name, fingerprint)
+        if changed:
+            log.info("mapping.changed", action="re-planning every record of the stream")
+            self.summary.notes.append(
+                "mapping changed since the last run: every record re-planned, "
+                "only changed fields written"
+            )
+            self._bump({"remapped": 1})
+        return changed
 
     def _cursor(self) -> dict[str, Any] | None:
         with self.db.connect() as conn:
@@ -236,32 +261,16 @@ class PipelineRun:
     ) -> None:
         self._await_commit()
         records = _latest_per_key(records)
+        hook_dead: list[DeadLetterRow] = []
         if self.hooks:
-            records = run_hooks(self.hooks, self._hook_context(), records)
-            if not records:
+            records, hook_dead = hooks_isolated(self.hooks, self._hook_context(), records)
+            if not records and not hook_dead:
                 self._advance(cursor)
                 return
-        keys = [r.key for r in records]
-        with self.db.connect() as conn:
-            links = state.load_links(conn, self.pipeline.name, keys)
-            marks = deleted_links(conn, self.pipeline.name, keys)
-            decided = decisions(conn, self.pipeline.name, RESTORE_NEEDED, keys) if marks else {}
-            lookup = writer.prefetch_targets(conn, records)
-        restores = check_restores(writer, records, links, marks, decided) if marks else None
-        if restores is not None:
-            records, links = restores.records, restores.links
-        plan = plan_records(
-            records,
-            mapping=self.mapping,
-            links=links,
-            hasher=self.hasher,
-            lengths=writer.lengths(self.pipeline.crm.object),
-            link_lookup=lookup,
-            associations=self.pipeline.associations,
-            match_field=self.pipeline.match_key.crm if self.pipeline.match_key else None,
-            match_source=self.pipeline.match_key.b2connect if self.pipeline.match_key else None,
-            replay=self.replay,
+        (plan, restores, links), prep_dead = screened(
+            lambda some: self._plan(writer, some), records, "planning the flush"
         )
+        plan.dead.extend([*hook_dead, *prep_dead])
         if self.guard is not None:
             plan = self.guard(plan)
         plan = hold_first_blanks(plan, links)
@@ -274,10 +283,38 @@ class PipelineRun:
             self._bump({"would_delete": len(deletes)})
             return
         self.blanks.admit(push_blanks(plan.writes, links, self.hasher))
-        flushed = writer.execute(plan)
+        flushed = execute_isolated(writer.execute, plan)
         if restores is not None:
             restores.finish(writer, flushed)
         self._commit_in_background(flushed, plan, cursor)
+
+    def _plan(
+        self, writer: Writer, records: list[Record]
+    ) -> tuple[Plan, Restores | None, dict[str, LinkRow]]:
+        """Load the flush's links and lookups and plan it (restores of deleted links first)."""
+        keys = [r.key for r in records]
+        with self.db.connect() as conn:
+            links = state.load_links(conn, self.pipeline.name, keys)
+            marks = deleted_links(conn, self.pipeline.name, keys)
+            decided = decisions(conn, self.pipeline.name, RESTORE_NEEDED, keys) if marks else {}
+            lookup = writer.prefetch_targets(conn, records)
+        restores = check_restores(writer, records, links, marks, decided) if marks else None
+        if restores is not None:
+            records, links = restores.records, restores.links
+        match = self.pipeline.match_key
+        plan = plan_records(
+            records,
+            mapping=self.mapping,
+            links=links,
+            hasher=self.hasher,
+            lengths=writer.lengths(self.pipeline.crm.object),
+            link_lookup=lookup,
+            associations=self.pipeline.associations,
+            match_field=match.crm if match else None,
+            match_source=match.b2connect if match else None,
+            replay=self.replay,
+        )
+        return plan, restores, links
 
     def _commit_in_background(
         self, flushed: Flushed, plan: Plan, cursor: Mapping[str, Any] | None

@@ -11,6 +11,10 @@ from typing import Any
 
 __all__ = ["FieldHasher"]
 
+#: numbers beyond 10**±this are hashed in scientific notation (1e308 is not 309 digits)
+_MAX_PLAIN_EXPONENT = 64
+_NESTED = (dict, list, tuple, set, frozenset)
+
 
 def _canonical(value: Any) -> str:
     """One text per meaning: 1, 1.0 and Decimal('1.00') hash alike; None and '' alike; a
@@ -23,17 +27,30 @@ def _canonical(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float | Decimal):
-        number = Decimal(str(value)).normalize()
-        return format(number, "f")
+        return _number(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, str):
         return value
-    if isinstance(value, list | tuple | set | frozenset) and all(isinstance(v, str) for v in value):
-        # a multi-select: both CRMs store it as ``a;b``, and that text reads back equal
-        items = sorted(value) if isinstance(value, set | frozenset) else value
-        return ";".join(items) or "null"
+    if isinstance(value, list | tuple | set | frozenset) and not any(
+        isinstance(v, _NESTED) for v in value
+    ):
+        # a multi-select value: both CRMs store it as "a;b", so its echo must hash alike
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return ";".join("" if v is None else _canonical(v) for v in items) or "null"
     return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def _number(value: int | float | Decimal) -> str:
+    """Plain digits for ordinary numbers; NaN, infinities and huge exponents stay short."""
+    # Decimal(int) has no str() digit limit; floats go through repr, the shortest text
+    number = Decimal(value) if isinstance(value, int | Decimal) else Decimal(str(value))
+    if not number.is_finite():
+        return str(number)
+    number = number.normalize()
+    if abs(number.as_tuple().exponent) > _MAX_PLAIN_EXPONENT:  # type: ignore[arg-type]
+        return str(number)
+    return format(number, "f")
 
 
 class FieldHasher:
@@ -46,7 +63,8 @@ class FieldHasher:
 
     def value(self, field: str, value: Any) -> str:
         """Hash of one field's value (the field name is mixed in)."""
-        message = f"{field}\x1f{_canonical(value)}".encode()
+        # surrogatepass: a lone surrogate (hostile or broken text) still hashes, distinctly
+        message = f"{field}\x1f{_canonical(value)}".encode("utf-8", "surrogatepass")
         return hashlib.blake2b(message, key=self._key, digest_size=16).hexdigest()
 
     def fields(self, payload: Mapping[str, Any]) -> dict[str, str]:
@@ -56,4 +74,6 @@ class FieldHasher:
     def record(self, hashes: Mapping[str, str]) -> str:
         """One hash over a record's field hashes."""
         joined = "|".join(f"{k}={hashes[k]}" for k in sorted(hashes))
-        return hashlib.blake2b(joined.encode(), key=self._key, digest_size=16).hexdigest()
+        return hashlib.blake2b(
+            joined.encode("utf-8", "surrogatepass"), key=self._key, digest_size=16
+        ).hexdigest()

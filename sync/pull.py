@@ -49,9 +49,10 @@ from sync.breaker import check_deletes, linked_population, on_delete_policy
 from sync.deleted_links import clear_deleted, deleted_links, mark_deleted
 from sync.engine import LOCK_TTL, PipelineRun, _latest_per_key
 from sync.hooks import run_hooks
+from sync.isolation import hooks_isolated, screened
 from sync.pull_audit import PullFacts, pull_event
 from sync.pull_fields import PullField, nest, pull_fields
-from sync.pull_plan import Merged, Pending, merge, triage, unlinked_view
+from sync.pull_plan import Merged, Pending, Triage, merge, triage, unlinked_view
 from sync.pull_store import add_manual_conflicts, links_by_crm_id, open_manual_fields
 from sync.reconcile import dead_letter
 from sync.retry import call
@@ -145,28 +146,13 @@ class PullRun(PipelineRun):
     def _pull_flush(self, records: Sequence[Record], cursor: Mapping[str, Any] | None) -> None:
         records = _latest_per_key(records)
         name = self.pipeline.name
-        with self.db.connect() as conn:
-            by_crm = links_by_crm_id(conn, name, [r.key for r in records])
-            linked = {link.key for link in by_crm.values()}
-            carried = {
-                str(r.fields[self.id_property]) for r in records if r.fields.get(self.id_property)
-            }
-            by_key = state.load_links(conn, name, sorted(carried - linked))
-            deleted = deleted_links(conn, name, sorted(linked | set(by_key)))
         lengths = self._lengths()
-        found = triage(
-            records,
-            fields=self.fields,
-            by_crm=by_crm,
-            by_key=by_key,
-            deleted=deleted,
-            id_property=self.id_property,
-            hasher=self.hasher,
-            lengths=lengths,
-            ours=self.ours,
+        found, unreadable = screened(
+            lambda some: self._triage(some, lengths), records, "reading the CRM change"
         )
+        found.dead.extend(unreadable)
         self._bump(found.counts)
-        pending = self._hooked(found.pending)
+        pending, hook_dead = self._hooked(found.pending)
         self._screen(found.unlinked, lengths)
         current = self._fetch([p.key for p in pending])
         with self.db.connect() as conn:
@@ -198,8 +184,31 @@ class PullRun(PipelineRun):
                 )
             self._deletes_done += len(found.deletes)
         outcome = self._write(merged, found.deletes, policy)
-        outcome.dead.extend(found.dead)
+        outcome.dead.extend([*found.dead, *hook_dead])
         self._commit_pull(outcome, cursor)
+
+    def _triage(self, records: list[Record], lengths: dict[str, int | None]) -> Triage:
+        """Load the links of a flush of CRM records and sort them (see :func:`triage`)."""
+        name = self.pipeline.name
+        with self.db.connect() as conn:
+            by_crm = links_by_crm_id(conn, name, [r.key for r in records])
+            linked = {link.key for link in by_crm.values()}
+            carried = {
+                str(r.fields[self.id_property]) for r in records if r.fields.get(self.id_property)
+            }
+            by_key = state.load_links(conn, name, sorted(carried - linked))
+            deleted = deleted_links(conn, name, sorted(linked | set(by_key)))
+        return triage(
+            records,
+            fields=self.fields,
+            by_crm=by_crm,
+            by_key=by_key,
+            deleted=deleted,
+            id_property=self.id_property,
+            hasher=self.hasher,
+            lengths=lengths,
+            ours=self.ours,
+        )
 
     # ------------------------------------------------------------------ steps
 
@@ -236,14 +245,17 @@ class PullRun(PipelineRun):
             self._field_lengths = found
         return self._field_lengths
 
-    def _hooked(self, pending: list[Pending]) -> list[Pending]:
-        """Run the record hooks (tombstones, consent, ...) on the changes about to be merged."""
+    def _hooked(self, pending: list[Pending]) -> tuple[list[Pending], list[DeadLetterRow]]:
+        """Run the record hooks (tombstones, consent, ...) on the changes about to be merged;
+        a record a hook fails on is dead-lettered alone (:func:`sync.isolation.hooks_isolated`)."""
         if not self.hooks or not pending:
-            return pending
+            return pending, []
         context = replace(self._hook_context(), origin="crm")
-        kept = {r.key for r in run_hooks(self.hooks, context, [self._view(p) for p in pending])}
-        self._bump({"blocked": len(pending) - len(kept)})
-        return [p for p in pending if p.key in kept]
+        views = [self._view(p) for p in pending]
+        passed, dead = hooks_isolated(self.hooks, context, views)
+        kept = {r.key for r in passed}
+        self._bump({"blocked": len(pending) - len(kept) - len(dead)})
+        return [p for p in pending if p.key in kept], dead
 
     def _screen(self, records: list[Record], lengths: dict[str, int | None]) -> None:
         """Run the hooks on unlinked records, which the pull never writes anywhere: an erased

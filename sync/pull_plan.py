@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from connectors.records import Record
 from mapping.config import MatchKey, Rule
 from mapping.transforms import get_path
@@ -25,10 +27,13 @@ from sync.deleted_links import DeletedLink
 from sync.hashing import FieldHasher
 from sync.merge import Decision, Side, merge_record, next_hashes
 from sync.pull_fields import PullField, nest, read_value, safe
-from sync.reconcile import dead_letter
+from sync.reconcile import dead_letter, failed_record
 from sync.state import DeadLetterRow, LinkRow
+from sync.wire import unencodable_path
 
 __all__ = ["Merged", "Pending", "Triage", "crm_side", "merge", "triage", "unlinked_view"]
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -91,31 +96,52 @@ def triage(
     """Sort CRM records into deletions, echoes and changes to merge."""
     out = Triage()
     for record in records:
-        link, relinked = _link(record, by_crm, by_key, deleted, id_property)
-        if link is None:
-            out.counts["unlinked"] += 1
-            if not record.deleted:
-                out.unlinked.append(record)
-            continue
-        if record.deleted:
-            if link.crm_id == record.key and link.key not in deleted:
-                out.deletes.append((record, link))
-            else:
-                out.counts["unchanged"] += 1
-            continue
-        values, hashes, bad = crm_side(record, fields, hasher, lengths)
-        if bad:
-            out.dead.append(dead_letter(record, "MAPPING_ERROR", f"{bad}: value cannot be read"))
-            continue
-        gone = deleted.get(link.key)
-        restored = gone is not None and gone.deleted_in == "crm"
-        last = dict(link.field_hashes)
-        if not relinked and gone is None and all(last.get(k) == v for k, v in hashes.items()):
-            out.counts["echo_ours" if ours and record.modified_by == ours else "echo"] += 1
-            out.counts["unchanged"] += 1
-            continue
-        out.pending.append(Pending(record, link.key, last, values, hashes, restored, relinked))
+        try:
+            _sort(record, out, by_crm, by_key, deleted, id_property, fields, hasher, lengths, ours)
+        except Exception as exc:
+            log.exception("record.triage_failed", key=record.key, error=type(exc).__name__)
+            out.dead.append(failed_record(record, "reading the CRM change", exc))
     return out
+
+
+def _sort(
+    record: Record,
+    out: Triage,
+    by_crm: Mapping[str, LinkRow],
+    by_key: Mapping[str, LinkRow],
+    deleted: Mapping[str, DeletedLink],
+    id_property: str,
+    fields: Sequence[PullField],
+    hasher: FieldHasher,
+    lengths: Mapping[str, int | None],
+    ours: str | None,
+) -> None:
+    """Sort one CRM record into ``out`` (at most one list gets it)."""
+    link, relinked = _link(record, by_crm, by_key, deleted, id_property)
+    if link is None:
+        out.counts["unlinked"] += 1
+        if not record.deleted:
+            out.unlinked.append(record)
+        return
+    if record.deleted:
+        if link.crm_id == record.key and link.key not in deleted:
+            out.deletes.append((record, link))
+        else:
+            out.counts["unchanged"] += 1
+        return
+    values, hashes, bad = crm_side(record, fields, hasher, lengths)
+    bad = bad or unencodable_path(values)  # a lone surrogate must not reach the shop
+    if bad:
+        out.dead.append(dead_letter(record, "MAPPING_ERROR", f"{bad}: value cannot be read", bad))
+        return
+    gone = deleted.get(link.key)
+    restored = gone is not None and gone.deleted_in == "crm"
+    last = dict(link.field_hashes)
+    if not relinked and gone is None and all(last.get(k) == v for k, v in hashes.items()):
+        out.counts["echo_ours" if ours and record.modified_by == ours else "echo"] += 1
+        out.counts["unchanged"] += 1
+        return
+    out.pending.append(Pending(record, link.key, last, values, hashes, restored, relinked))
 
 
 def _link(

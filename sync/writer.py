@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -24,7 +24,7 @@ from mapping.config import Pipeline
 from mapping.transforms import get_path, is_blank
 from sync import state
 from sync.auditing import AuditTrail
-from sync.conflicts import apply_match_decisions
+from sync.conflicts import AMBIGUOUS_MATCH, SHOP_DUPLICATE, apply_match_decisions, shop_duplicates
 from sync.deleted_links import clear_deleted, mark_deleted
 from sync.hashing import FieldHasher
 from sync.reconcile import ASSOC_PREFIX, Plan, Planned, dead_letter, parked_hashes
@@ -65,6 +65,13 @@ class Flushed:
     after: list[Callable[[sa.Connection, datetime], None]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     audit: list[AuditEvent] = field(default_factory=list)
+
+    def merge(self, other: Flushed) -> None:
+        """Add another flush's results (of the same pipeline and run) to this one."""
+        for spec in fields(self):
+            mine = getattr(self, spec.name)
+            if isinstance(mine, list | Counter):
+                mine += getattr(other, spec.name)
 
     def apply(self, conn: sa.Connection, *, now: datetime) -> None:
         """Write it all inside the caller's transaction."""
@@ -268,6 +275,10 @@ class Writer:
         match = self.pipeline.match_key
         candidates = [p for p in writes if p.is_new and p.match_value]
         candidates = apply_match_decisions(self, candidates, out)
+        duplicates = shop_duplicates(candidates) if match is not None else {}
+        if duplicates:
+            writes = self._park_duplicates(writes, duplicates, out)
+            candidates = [p for p in candidates if p.key not in duplicates]
         if match is None or not candidates or Capability.LOOKUP not in self.target.capabilities:
             return writes
         values = sorted({str(p.match_value) for p in candidates})
@@ -313,6 +324,20 @@ class Writer:
                 out.counts["matched"] += 1
             keep.append(planned)
         return keep
+
+    def _park_duplicates(
+        self, writes: list[Planned], duplicates: dict[str, list[str]], out: Flushed
+    ) -> list[Planned]:
+        """Park new records whose match value an earlier new record of the flush has."""
+        field_name = self.pipeline.match_key.crm if self.pipeline.match_key else None
+        for planned in writes:
+            if planned.key in duplicates:
+                details = {"field": field_name, "candidates": [], "reason": SHOP_DUPLICATE,
+                           "b2connect_keys": duplicates[planned.key]}  # fmt: skip
+                out.conflicts.append((planned.key, AMBIGUOUS_MATCH, details))
+                self._park(planned, "conflict", out)
+                out.counts["conflicts"] += 1
+        return [p for p in writes if p.key not in duplicates]
 
     def _write_all(self, crm_object: str, items: list[WriteItem]) -> dict[str, WriteResult]:
         """Write with in-run retries of records the CRM called transient (row locks, ...)."""

@@ -132,7 +132,15 @@ def dumps(obj: Any) -> str:
     columns do), so only markers match.
     """
     text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_mark_money)
-    return _MONEY_RE.sub(r"\1", text)
+    return _LONE_SURROGATE.sub(_escape, _MONEY_RE.sub(r"\1", text))
+
+
+#: a lone UTF-16 surrogate cannot be UTF-8 encoded; .NET's JSON writer escapes it (\ud800)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def contains_nul(obj: Any) -> bool:
