@@ -25,6 +25,7 @@ from connectors.records import WriteResult
 from consent import consent_store as cstore
 from consent.consent_read import Applied, consent_event
 from consent.model import ConsentKey, Decision
+from store import begin_write
 
 __all__ = ["Outcome", "Propagator", "Target", "redact"]
 
@@ -185,7 +186,7 @@ class Propagator:
             log.warning("consent.write_failed", system=target.system, code=exc.code)
             return
         now = self.clock()
-        with self.db.execution_options(b2sync_begin_immediate=True).begin() as conn:
+        with begin_write(self.db) as conn:
             events = [
                 event
                 for w, write, result in zip(wanted, writes, results, strict=True)

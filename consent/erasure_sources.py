@@ -21,6 +21,7 @@ from consent.erasure_intake import ErasureDesk, Intake
 from consent.erasure_model import Origin, SubjectIds
 from consent.erasure_service import Guard, no_guard
 from mapping.config import B2ConnectConnection, SalesforceConnection
+from store import begin_write
 from store.models import Side
 from sync import state
 from sync.runner import Runner
@@ -182,6 +183,6 @@ def _poll(
             last = page.cursor
     filed = file_all(desk, items)
     if last != cursor:
-        with runner.db.begin() as conn:
+        with begin_write(runner.db) as conn:
             state.set_cursor(conn, key, stream, side, last, runner.clock())
     return filed

@@ -26,6 +26,7 @@ from connectors.records import Record
 from consent.erasure_model import Origin, SubjectIds
 from consent.erasure_service import Guard, desk_for, no_guard, processor_for
 from mapping.config import B2ConnectConnection, Pipeline, RetentionSettings
+from store import begin_write
 from store.models import metadata
 from sync.runner import Runner
 from sync.settings import SecretError, resolve
@@ -199,7 +200,7 @@ def _archive(runner: Runner, people: list[Person], report: RetentionReport, guar
         report.outcomes[f"{pipe.name}:failed"] += len(results) - len(done)
         tenant = runner.tenant_of(pipe)
         events += [_archived(pipe, tenant, key) for key in done]
-        with runner.db.begin() as conn:
+        with begin_write(runner.db) as conn:
             conn.execute(
                 _links.delete().where(
                     _links.c.pipeline == pipe.name, _links.c.b2connect_key.in_(done)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 import structlog
 
 from mapping.config import DeletePolicy, Pipeline
+from store import begin_write
 from store.models import metadata
 from sync import state
 
@@ -143,7 +144,7 @@ def check_deletes(
 
 def record_trip(db: sa.Engine, trip: BreakerTrip) -> None:
     """Store ``trip`` in a transaction of its own (after the run's own one rolled back)."""
-    with db.begin() as conn:
+    with begin_write(db) as conn:
         state.set_setting(conn, PREFIX + trip.pipeline, trip.to_json())
 
 
