@@ -12,19 +12,69 @@ A pipeline's own runs take turns through :meth:`Locks.pipeline` (the scheduler's
 consent task releasing held records, a replay), so the same pipeline never runs twice at once
 in one process; the store's lease (``locks`` table) does the same across processes.
 
-The locks are re-entrant: a caller that holds a connection for a multi-call step (an erasure
-step) still goes through its guarded connector without deadlocking itself.
+The locks are re-entrant (a caller that holds a connection for a multi-call step, an
+erasure step, still goes through its guarded connector without deadlocking itself) and fair:
+waiters get the lock in arrival order, so a task that asks again right after releasing it
+queues behind the webhook-triggered run that was waiting, instead of starving it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterator
+from types import TracebackType
 from typing import Any, TypeVar, cast
 
-__all__ = ["Locks", "guarded"]
+__all__ = ["FairLock", "Locks", "guarded"]
 
 T = TypeVar("T")
+
+
+class FairLock:
+    """A re-entrant lock granted in arrival order (first come, first served)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._owner: int | None = None
+        self._depth = 0
+        self._queue: deque[object] = deque()
+
+    def acquire(self) -> bool:
+        """Wait for the lock (at once when this thread holds it already)."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            ticket = object()
+            self._queue.append(ticket)
+            while self._owner is not None or self._queue[0] is not ticket:
+                self._cond.wait()
+            self._queue.popleft()
+            self._owner, self._depth = me, 1
+            return True
+
+    def release(self) -> None:
+        """Give one level back; the lock goes to the longest waiter when the last one goes."""
+        with self._cond:
+            if self._owner != threading.get_ident():
+                raise RuntimeError("cannot release a lock this thread does not hold")
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._cond.notify_all()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
 
 
 class Locks:
@@ -32,25 +82,25 @@ class Locks:
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._locks: dict[str, threading.RLock] = {}
+        self._locks: dict[str, FairLock] = {}
 
-    def _named(self, name: str) -> threading.RLock:
+    def _named(self, name: str) -> FairLock:
         with self._guard:
             lock = self._locks.get(name)
             if lock is None:
-                lock = self._locks[name] = threading.RLock()
+                lock = self._locks[name] = FairLock()
             return lock
 
-    def connection(self, name: str) -> threading.RLock:
+    def connection(self, name: str) -> FairLock:
         """The lock of connection ``name`` (hold it for one call or one batch, not a task)."""
         return self._named(f"connection:{name}")
 
-    def pipeline(self, name: str) -> threading.RLock:
+    def pipeline(self, name: str) -> FairLock:
         """The lock a run of pipeline ``name`` holds for the whole run."""
         return self._named(f"pipeline:{name}")
 
 
-def guarded(connector: T, lock: threading.RLock) -> T:
+def guarded(connector: T, lock: FairLock) -> T:
     """``connector`` whose every call (and every page of an iterator it returns) holds ``lock``."""
     return cast(T, _Guarded(connector, lock))
 
@@ -60,7 +110,7 @@ class _Guarded:
 
     __slots__ = ("_inner", "_lock")
 
-    def __init__(self, inner: Any, lock: threading.RLock) -> None:
+    def __init__(self, inner: Any, lock: FairLock) -> None:
         object.__setattr__(self, "_inner", inner)
         object.__setattr__(self, "_lock", lock)
 
@@ -97,7 +147,7 @@ class _GuardedIterator(Iterator[Any]):
 
     __slots__ = ("_inner", "_lock")
 
-    def __init__(self, inner: Iterator[Any], lock: threading.RLock) -> None:
+    def __init__(self, inner: Iterator[Any], lock: FairLock) -> None:
         self._inner = inner
         self._lock = lock
 

@@ -25,6 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from mapping.config import Pipeline
 from store.models import RunStatus
+from sync.locks import FairLock
 from sync.runner import Runner
 from sync.service._metrics import CallTracker, Metrics
 
@@ -206,7 +207,7 @@ class PipelineScheduler:
             next_run_time=self._clock() + timedelta(seconds=first_in_s),
         )  # fmt: skip
 
-    def connection_lock(self, connection: str) -> threading.RLock:
+    def connection_lock(self, connection: str) -> FairLock:
         """The lock every call on ``connection``'s connector holds (a task may hold it around a
         multi-call step; one step, never the whole task)."""
         return self._runner().locks.connection(connection)
