@@ -40,7 +40,7 @@ V4_BATCH_READ = "/communication-preferences/v4/statuses/batch/read"
 BATCH_SIZE = 100
 #: contacts per consent page where each one costs a status call (v3, or v4 without batch read):
 #: a page is the caller's unit of work (and of holding the connection), so it stays short
-SINGLE_READS_PER_PAGE = 2
+SINGLE_READS_PER_PAGE = 1
 V3_STATUS = "/communication-preferences/v3/status/email/{email}"
 V3_SUBSCRIBE = "/communication-preferences/v3/subscribe"
 V3_UNSUBSCRIBE = "/communication-preferences/v3/unsubscribe"
