@@ -40,13 +40,16 @@ class FairLock:
         self._depth = 0
         self._queue: deque[object] = deque()
 
-    def acquire(self) -> bool:
-        """Wait for the lock (at once when this thread holds it already)."""
+    def acquire(self, blocking: bool = True) -> bool:
+        """Wait for the lock (at once when this thread holds it already); ``blocking=False``:
+        take it only if it is free and nobody waits, else return False."""
         me = threading.get_ident()
         with self._cond:
             if self._owner == me:
                 self._depth += 1
                 return True
+            if not blocking and (self._owner is not None or self._queue):
+                return False
             ticket = object()
             self._queue.append(ticket)
             while self._owner is not None or self._queue[0] is not ticket:
@@ -64,6 +67,11 @@ class FairLock:
             if self._depth == 0:
                 self._owner = None
                 self._cond.notify_all()
+
+    def has_waiters(self) -> bool:
+        """True while some thread waits for the lock."""
+        with self._cond:
+            return bool(self._queue)
 
     def __enter__(self) -> bool:
         return self.acquire()
