@@ -131,6 +131,9 @@ class Runner:
     def connector(self, name: str) -> Connector:
         """The connector of connection ``name`` (built once, cached), safe to share between
         threads: each of its calls holds the connection's lock for that call only."""
+        shared = self._guarded.get(name)
+        if shared is not None:  # no wait for another thread's call in progress
+            return shared
         with self.locks.connection(name):
             if name not in self._connectors:
                 conn_cfg = self.config.connections[name]
