@@ -111,7 +111,7 @@ def verify_command(
 @app.command("anchor")
 def anchor_command(config: ConfigOption = None, state: StateUrlOption = None) -> None:
     """Record (and log) every tenant's chain head so a truncated tail is detectable."""
-    with _store(config, state) as engine, engine.begin() as conn:
+    with _store(config, state) as engine, begin_write(engine) as conn:
         heads = anchor(conn)
     for name, (seq, head) in sorted(heads.items()):
         typer.echo(f"{name}: event {seq} {head}")

@@ -123,7 +123,7 @@ def check_deletes(
     ``deletes`` is above the pipeline's limit for ``population`` linked records.
 
     The caller commits ``conn``'s transaction even when this raises (use its own
-    ``engine.begin()`` block around this call only), so the pause outlives the run.
+    ``store.begin_write`` block around this call only), so the pause outlives the run.
     """
     limit = pipeline.delete_breaker.limit(population)
     allowance = state.get_setting(conn, ALLOW_PREFIX + pipeline.name)
