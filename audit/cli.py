@@ -24,7 +24,7 @@ from audit.keys import KeyRing, set_legal_hold, shred
 from audit.query import EventView, Filters, purge_older_than, search, to_csv, to_json
 from audit.verify import anchor, verify
 from audit.web import parse_time, serve
-from store import make_engine
+from store import begin_write, make_engine
 
 __all__ = ["app", "ui"]
 
@@ -111,7 +111,7 @@ def verify_command(
 @app.command("anchor")
 def anchor_command(config: ConfigOption = None, state: StateUrlOption = None) -> None:
     """Record (and log) every tenant's chain head so a truncated tail is detectable."""
-    with _store(config, state) as engine, engine.begin() as conn:
+    with _store(config, state) as engine, begin_write(engine) as conn:
         heads = anchor(conn)
     for name, (seq, head) in sorted(heads.items()):
         typer.echo(f"{name}: event {seq} {head}")
@@ -220,7 +220,7 @@ def shred_command(
     keys = _keys()
     with _store(config, state) as engine:
         try:
-            with engine.execution_options(b2sync_begin_immediate=True).begin() as conn:
+            with begin_write(engine) as conn:
                 had_key = shred(conn, keys, subject)
                 _operator(conn, keys, tenant, "audit shred", subject)
         except LegalHoldError as exc:
@@ -240,7 +240,7 @@ def hold_command(
     keys = _keys()
     with (
         _store(config, state) as engine,
-        engine.execution_options(b2sync_begin_immediate=True).begin() as conn,
+        begin_write(engine) as conn,
     ):
         set_legal_hold(conn, keys, subject, on=not off)
         _operator(conn, keys, tenant, "audit hold --off" if off else "audit hold", subject)
@@ -256,7 +256,7 @@ def purge_command(
     """Delete events older than --days (subjects under legal hold are kept)."""
     with (
         _store(config, state) as engine,
-        engine.execution_options(b2sync_begin_immediate=True).begin() as conn,
+        begin_write(engine) as conn,
     ):
         deleted = purge_older_than(conn, days)
     typer.echo(f"{deleted} events purged")

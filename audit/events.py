@@ -3,7 +3,7 @@
 Call it on the caller's open connection, inside the transaction that commits the sync state
 the events describe, so a rollback takes the events with it::
 
-    with engine.execution_options(b2sync_begin_immediate=True).begin() as conn:
+    with begin_write(engine) as conn:
         flushed.apply(conn, now=now)
         record_events(conn, events, keys=keys)
 """

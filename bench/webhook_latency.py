@@ -1,6 +1,6 @@
 """Webhook latency benchmark: a shopper edit in B2Connect → visible in the HubSpot emulator.
 
-    python bench/webhook_latency.py [--events N] [--rate R] [--json PATH]
+    python bench/webhook_latency.py [--events N] [--rate R] [--consent-delay S] [--json PATH]
 
 Starts the emulators in this process and `b2sync run` as a subprocess (the shipped
 config.yaml, a temporary SQLite store), waits for the backfill, points B2Connect's webhooks
@@ -8,6 +8,11 @@ at the daemon, then makes N customer edits (``admin_patch``, each fires a signed
 at R per second, each on a different customer. A poller watches the HubSpot emulator's
 admin API and records, per edit, the time until the new first name is visible there.
 Prints p50/p95/max and writes them as JSON. Target: p95 < 2 s.
+
+``--consent-delay S`` measures with a consent run in flight: the shop is backfilled with
+``b2sync run --once`` first, HubSpot answers no batch status read and takes S seconds per
+contact's status read, so the daemon's first consent run reads every contact one by one
+for the whole measurement (the result says whether it was still running at the end).
 """
 
 from __future__ import annotations
@@ -33,10 +38,30 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from emulators._base import FaultPlan  # noqa: E402
 from emulators.stack import EmulatorStack  # noqa: E402
 
 TOKEN = "bench-status-token"
 POLL_S = 0.02
+STATUS_READ = "GET /communication-preferences/v4/statuses/{email}"
+
+
+def _slow_consent(delay_s: float) -> FaultPlan:
+    """No batch status read (one call per contact), each status read ``delay_s`` long."""
+    return FaultPlan.from_json(
+        {
+            "rules": [
+                {"match": "POST /communication-preferences/v4/statuses/batch/read",
+                 "kind": "status", "status": 403, "code": "MISSING_SCOPES"},
+                {"match": STATUS_READ, "kind": "slow", "delay_s": delay_s},
+            ]
+        }
+    )  # fmt: skip
+
+
+def _consent_runs_finished(log_path: Path) -> int:
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    return text.count('"event": "consent.run_finished"')
 
 
 def _free_port() -> int:
@@ -137,6 +162,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--rate", type=float, default=10.0, help="edits per second")
     parser.add_argument("--customers", type=int, default=0, help="default: 1.5 x events")
+    parser.add_argument(
+        "--consent-delay", type=float, default=0.0,
+        help="seconds per HubSpot consent status read; > 0 keeps a consent run in flight",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     customers = args.customers or max(50, int(args.events * 1.5))
@@ -154,7 +183,14 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("B2SYNC_")}
         env.update(stack.env(), BENCH_TOKEN=TOKEN)
         env["B2SYNC_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()
-        log = (Path(tmp) / "daemon.log").open("wb")
+        log_path = Path(tmp) / "daemon.log"
+        if args.consent_delay > 0:
+            subprocess.run(
+                [b2sync, "run", "--once", "--config", str(config)],
+                env=env, capture_output=True, timeout=600, check=True,
+            )  # fmt: skip
+            stack.hubspot.faults = _slow_consent(args.consent_delay)
+        log = log_path.open("wb")
         daemon = subprocess.Popen(
             [b2sync, "run", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
             env=env, stdout=log, stderr=log,
@@ -163,8 +199,11 @@ def main() -> None:
             with requests.Session() as http:
                 http.trust_env = False
                 _wait(lambda: _synced(http, url), 180, "the backfill")
+            if args.consent_delay > 0:
+                _wait(lambda: stack.hubspot.calls[STATUS_READ] > 0, 60, "the consent run")
             stack.b2connect.webhook_url = f"{url}/webhooks/b2connect"
             latencies = measure(stack, args.events, args.rate)
+            in_flight = args.consent_delay > 0 and _consent_runs_finished(log_path) == 0
         finally:
             stack.b2connect.webhook_url = None
             daemon.send_signal(signal.SIGTERM)
@@ -179,6 +218,8 @@ def main() -> None:
         "max_s": round(max(latencies), 3) if latencies else None,
         "mean_s": round(statistics.fmean(latencies), 3) if latencies else None,
         "daemon_exit": code,
+        "consent_delay_s": args.consent_delay,
+        "consent_in_flight_at_end": in_flight,
     }
     print("webhook -> visible in HubSpot emulator")
     print(f"{'events':>8} {'visible':>8} {'p50 s':>8} {'p95 s':>8} {'max s':>8} {'mean s':>8}")
@@ -186,6 +227,8 @@ def main() -> None:
         f"{result['events']:>8} {result['visible']:>8} {result['p50_s']!s:>8} "
         f"{result['p95_s']!s:>8} {result['max_s']!s:>8} {result['mean_s']!s:>8}"
     )
+    if args.consent_delay > 0:
+        print(f"consent run still in flight at the end: {result['consent_in_flight_at_end']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 

@@ -25,10 +25,14 @@ from connectors.records import WriteResult
 from consent import consent_store as cstore
 from consent.consent_read import Applied, consent_event
 from consent.model import ConsentKey, Decision
+from store import begin_write
 
 __all__ = ["Outcome", "Propagator", "Target", "redact"]
 
 log = structlog.get_logger(__name__)
+#: decisions written to one system per call (and recorded per transaction): a call holds the
+#: connection, so a propagation of thousands of decisions lets pipeline runs in between
+WRITE_BATCH = 50
 
 _EMAIL = re.compile(r"[^\s@<>()\[\]\"',;:]+@[^\s@<>()\[\]\"',;:]+")
 
@@ -106,8 +110,10 @@ class Propagator:
         customers = {s: c for s, c in refs.items() if c} | applied.customers
         for target in targets:
             wanted = self._wanted(target, decisions, systems)
-            if wanted:
-                self._apply(target, wanted, applied, customers, out)
+            for start in range(0, len(wanted), WRITE_BATCH):  # one batch holds the connection
+                batch = wanted[start : start + WRITE_BATCH]
+                if not self._apply(target, batch, applied, customers, out):
+                    break  # the system failed as a whole: the rest waits for the next run
 
     def _wanted(
         self,
@@ -160,7 +166,8 @@ class Propagator:
         applied: Applied,
         customers: dict[int, str],
         out: Outcome,
-    ) -> None:
+    ) -> bool:
+        """Write one batch and record the outcomes; False when the system failed as a whole."""
         emails = self._emails(target, wanted, applied, customers)
         writes = [
             ConsentWrite(
@@ -183,9 +190,9 @@ class Propagator:
         except ConnectorError as exc:
             out.errors.append(f"{target.system}: {exc.message}")
             log.warning("consent.write_failed", system=target.system, code=exc.code)
-            return
+            return False
         now = self.clock()
-        with self.db.execution_options(b2sync_begin_immediate=True).begin() as conn:
+        with begin_write(self.db) as conn:
             events = [
                 event
                 for w, write, result in zip(wanted, writes, results, strict=True)
@@ -201,6 +208,7 @@ class Propagator:
             applied=out.applied.get(target.system, 0),
             not_applied=out.not_applied.get(target.system, 0),
         )
+        return True
 
     def _record(
         self,

@@ -24,6 +24,7 @@ from connectors.errors import ConnectorError
 from connectors.records import Record
 from consent.model import ConsentStatus
 from mapping.config import Pipeline
+from store import begin_write
 from store.models import metadata
 from sync import state
 
@@ -87,7 +88,7 @@ def archive_withdrawn(
         removed = [r.key for r in results if r.ok]
         system = (crm_types or {}).get(pipe.crm.connection, pipe.crm.connection)
         events = [_archived(pipe, key, linked[key], tenant_id, system) for key in removed]
-        with db.execution_options(b2sync_begin_immediate=True).begin() as conn:
+        with begin_write(db) as conn:
             state.delete_links(conn, pipe.name, removed)
             if events and audit_keys is not None:
                 record_events(conn, events, keys=audit_keys, now=now)
@@ -167,7 +168,7 @@ def release_held(
         records = [found[k] for k in keys if k in found]
         gone = [k for k in keys if k not in found]
         if gone:
-            with db.begin() as conn:
+            with begin_write(db) as conn:
                 conn.execute(
                     _holds.delete().where(
                         _holds.c.pipeline == pipe.name, _holds.c.record_key.in_(gone)

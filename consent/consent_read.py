@@ -23,6 +23,7 @@ from audit.events import CONSENT_CHANGE
 from connectors.base import ConsentFact, ConsentPage
 from consent import consent_store as cstore
 from consent.model import ConsentKey, ConsentStatus, Decision, prevails
+from store import begin_write
 from store.models import Side
 from sync import state
 from sync.hashing import FieldHasher
@@ -109,7 +110,7 @@ class FactReader:
             cursor = state.get_cursor(conn, CURSOR_PIPELINE, system, side)
         for page in pages(cursor):
             now = self.clock()
-            with self.db.execution_options(b2sync_begin_immediate=True).begin() as conn:
+            with begin_write(self.db) as conn:
                 events = [
                     e for fact in page.facts for e in self._fact(conn, system, fact, now, out)
                 ]

@@ -68,6 +68,7 @@ def consent_sync_for(runner: Runner) -> ConsentSync:
         pipelines=runner.config.pipelines,
         push=push,
         crm_types=crm_types,
+        pipeline_lock=runner.locks.pipeline,
     )
 
 

@@ -65,7 +65,7 @@ class PrivacyTasks:
             queued, self._inbox = self._inbox, []
         guard = self._guard or no_guard
         desk = desk_for(runner, guard)
-        filed = file_all(desk, queued) + poll_sources(runner, desk, guard)
+        filed = file_all(desk, queued) + poll_sources(runner, desk)
         outcomes = processor_for(runner, guard).process()
         if filed or outcomes:
             log.info("erasure.tick", filed=len(filed), steps=len(outcomes))

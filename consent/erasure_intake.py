@@ -33,6 +33,7 @@ from consent.erasure_store import (
 )
 from consent.tombstones import tombstone_hash, write_tombstones
 from mapping.config import B2ConnectConnection, Config
+from store import begin_write
 from store.models import ErasureStatus, metadata
 from sync.hashing import FieldHasher
 from sync.settings import SecretError, resolve
@@ -135,8 +136,7 @@ class ErasureDesk:
         return Intake("rejected", "several tenants are configured; pass --tenant")
 
     def _begin(self) -> AbstractContextManager[sa.Connection]:
-        db = self.db.execution_options(b2sync_begin_immediate=True) if self.keys else self.db
-        return db.begin()
+        return begin_write(self.db)
 
     def _failed(self, tenant: str, ids: SubjectIds, status: str, message: str) -> Intake:
         """Record a request that cannot be carried out, with its reason (no retry needed)."""

@@ -42,6 +42,7 @@ from consent.erasure_store import (
     write_events,
 )
 from mapping.config import Config
+from store import begin_write
 from store.models import ErasureStatus
 from sync.hashing import FieldHasher
 
@@ -214,8 +215,7 @@ class ErasureProcessor:
         return self._record(step, StepStatus.FAILED, detail, retry_at)
 
     def _begin(self) -> AbstractContextManager[sa.Connection]:
-        db = self.db.execution_options(b2sync_begin_immediate=True) if self.keys else self.db
-        return db.begin()
+        return begin_write(self.db)
 
     def _record(
         self, step: StepRow, status: StepStatus, detail: str, next_at: datetime | None

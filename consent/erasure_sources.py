@@ -19,8 +19,8 @@ import structlog
 from connectors.errors import ConnectorError
 from consent.erasure_intake import ErasureDesk, Intake
 from consent.erasure_model import Origin, SubjectIds
-from consent.erasure_service import Guard, no_guard
 from mapping.config import B2ConnectConnection, SalesforceConnection
+from store import begin_write
 from store.models import Side
 from sync import state
 from sync.runner import Runner
@@ -117,19 +117,16 @@ def file_all(desk: ErasureDesk, items: Iterable[IntakeItem]) -> list[Intake]:
     return out
 
 
-def poll_sources(runner: Runner, desk: ErasureDesk, guard: Guard = no_guard) -> list[Intake]:
-    """Read the B2Connect erasure feeds and Salesforce's forget flags; file what is new."""
+def poll_sources(runner: Runner, desk: ErasureDesk) -> list[Intake]:
+    """Read the B2Connect erasure feeds and Salesforce's forget flags; file what is new (the
+    runner's connectors hold their connection per page, not for the whole feed)."""
     filed: list[Intake] = []
     for name, conn_cfg in runner.config.connections.items():
         try:
             if isinstance(conn_cfg, B2ConnectConnection) and conn_cfg.mode == "delta":
-                filed.extend(
-                    _poll(runner, desk, guard, name, "erasures", Side.B2CONNECT, _shop_items)
-                )
+                filed.extend(_poll(runner, desk, name, "erasures", Side.B2CONNECT, _shop_items))
             elif isinstance(conn_cfg, SalesforceConnection):
-                filed.extend(
-                    _poll(runner, desk, guard, name, "Individual", Side.CRM, _forget_items)
-                )
+                filed.extend(_poll(runner, desk, name, "Individual", Side.CRM, _forget_items))
         except ConnectorError as exc:
             log.warning("erasure.poll_failed", connection=name, code=exc.code, error=exc.message)
     return filed
@@ -163,25 +160,23 @@ def _forget_items(runner: Runner, name: str, records: list[Any]) -> list[IntakeI
 def _poll(
     runner: Runner,
     desk: ErasureDesk,
-    guard: Guard,
     name: str,
     stream: str,
     side: Side,
     parse: Any,
 ) -> list[Intake]:
-    """Read one feed from its cursor (holding the connection), then file what it held; the
-    cursor moves once the requests are filed."""
+    """Read one feed from its cursor, then file what it held; the cursor moves once the
+    requests are filed."""
     key = f"erasure-intake:{name}"
     with runner.db.connect() as conn:
         cursor = state.get_cursor(conn, key, stream, side)
     items: list[IntakeItem] = []
     last = cursor
-    with guard(name):
-        for page in runner.connector(name).read_changes(stream, cursor):
-            items.extend(parse(runner, name, list(page.records)))
-            last = page.cursor
+    for page in runner.connector(name).read_changes(stream, cursor):
+        items.extend(parse(runner, name, list(page.records)))
+        last = page.cursor
     filed = file_all(desk, items)
     if last != cursor:
-        with runner.db.begin() as conn:
+        with begin_write(runner.db) as conn:
             state.set_cursor(conn, key, stream, side, last, runner.clock())
     return filed

@@ -22,6 +22,7 @@ from connectors.records import Record
 from consent import consent_store as cstore
 from consent.model import ConsentStatus
 from mapping.config import Config, ConsentRequirement, Pipeline
+from store import begin_write
 from store.models import metadata
 from sync import state
 from sync.hooks import HOOK_FACTORIES, HookContext, RecordHook
@@ -111,7 +112,7 @@ def consent_gate(
 
 def _remember(context: HookContext, held: Mapping[str, int | None], passed: list[str]) -> None:
     name = context.pipeline.name
-    with context.db.execution_options(b2sync_begin_immediate=True).begin() as conn:
+    with begin_write(context.db) as conn:
         for chunk in _chunks(list(held) + passed):
             conn.execute(
                 _holds.delete().where(_holds.c.pipeline == name, _holds.c.record_key.in_(chunk))

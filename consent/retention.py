@@ -26,6 +26,7 @@ from connectors.records import Record
 from consent.erasure_model import Origin, SubjectIds
 from consent.erasure_service import Guard, desk_for, no_guard, processor_for
 from mapping.config import B2ConnectConnection, Pipeline, RetentionSettings
+from store import begin_write
 from store.models import metadata
 from sync.runner import Runner
 from sync.settings import SecretError, resolve
@@ -92,10 +93,9 @@ def _later(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None else a if b is None else max(a, b)
 
 
-def find_inactive(
-    runner: Runner, settings: RetentionSettings, guard: Guard = no_guard
-) -> tuple[list[Person], int]:
-    """Inactive people of every B2Connect connection, and how many customers were read."""
+def find_inactive(runner: Runner, settings: RetentionSettings) -> tuple[list[Person], int]:
+    """Inactive people of every B2Connect connection, and how many customers were read (the
+    runner's connectors hold their connection per page, not for the whole scan)."""
     cutoff = runner.clock() - timedelta(days=settings.inactive_days)
     people: dict[str, Person] = {}
     for name, conn_cfg in runner.config.connections.items():
@@ -103,9 +103,8 @@ def find_inactive(
             continue
         tenant = _tenant(conn_cfg)
         shop = runner.connector(name)
-        with guard(name):
-            customers = [r for page in shop.read_changes("customers", None) for r in page.records]
-            orders = [r for page in shop.read_changes("orders", None) for r in page.records]
+        customers = [r for page in shop.read_changes("customers", None) for r in page.records]
+        orders = [r for page in shop.read_changes("orders", None) for r in page.records]
         for page in [customers]:
             for record in page:
                 person = people.setdefault(record.key, Person(record.key, tenant, name))
@@ -154,7 +153,7 @@ def run_retention(
     """Apply (or with ``dry_run`` only list) the retention policy."""
     policy = settings or runner.config.retention or RetentionSettings()
     report = RetentionReport(policy.action, runner.clock() - timedelta(days=policy.inactive_days))
-    people, report.scanned = find_inactive(runner, policy, guard)
+    people, report.scanned = find_inactive(runner, policy)
     with runner.db.connect() as conn:
         held = {p.customer_id for p in people if _held(conn, runner, p.customer_id)}
     report.held = len(held)
@@ -191,23 +190,24 @@ def _archive(runner: Runner, people: list[Person], report: RetentionReport, guar
     keys = [p.customer_id for p in people]
     events: list[AuditEvent] = []
     for pipe in _person_pipelines(runner, "customers"):
-        crm = runner.connector(pipe.crm.connection)
-        with guard(pipe.crm.connection):
-            results = crm.delete(pipe.crm.object, keys)
-        done = [r.key for r in results if r.ok]
-        report.outcomes[f"{pipe.name}:archived"] += len(done)
-        report.outcomes[f"{pipe.name}:failed"] += len(results) - len(done)
-        tenant = runner.tenant_of(pipe)
-        events += [_archived(pipe, tenant, key) for key in done]
-        with runner.db.begin() as conn:
-            conn.execute(
-                _links.delete().where(
-                    _links.c.pipeline == pipe.name, _links.c.b2connect_key.in_(done)
+        with runner.locks.pipeline(pipe.name):  # its links go: no run of it meanwhile
+            crm = runner.connector(pipe.crm.connection)
+            with guard(pipe.crm.connection):
+                results = crm.delete(pipe.crm.object, keys)
+            done = [r.key for r in results if r.ok]
+            report.outcomes[f"{pipe.name}:archived"] += len(done)
+            report.outcomes[f"{pipe.name}:failed"] += len(results) - len(done)
+            tenant = runner.tenant_of(pipe)
+            events += [_archived(pipe, tenant, key) for key in done]
+            with begin_write(runner.db) as conn:
+                conn.execute(
+                    _links.delete().where(
+                        _links.c.pipeline == pipe.name, _links.c.b2connect_key.in_(done)
+                    )
                 )
-            )
-            if runner.audit_keys is not None:
-                record_events(conn, events, keys=runner.audit_keys, now=runner.clock())
-        events = []
+                if runner.audit_keys is not None:
+                    record_events(conn, events, keys=runner.audit_keys, now=runner.clock())
+            events = []
     report.acted = len(people)
 
 

@@ -17,6 +17,7 @@ records them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -105,6 +106,7 @@ class ConsentSync:
         pipelines: Sequence[Pipeline] = (),
         push: Callable[[Pipeline, list[Record]], None] | None = None,
         crm_types: Mapping[str, str] | None = None,
+        pipeline_lock: Callable[[str], AbstractContextManager[object]] | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -114,6 +116,8 @@ class ConsentSync:
         self.audit_keys = audit_keys
         self.pipelines = requiring(pipelines)
         self.push = push
+        #: held around archiving a pipeline's records, whose links go (no run of it meanwhile)
+        self.pipeline_lock = pipeline_lock or (lambda _name: nullcontext())
         self.crm_types = dict(crm_types or {})
         self.reader = FactReader(
             db=db,
@@ -194,17 +198,20 @@ class ConsentSync:
     def _pipelines(self, applied: Applied, summary: ConsentSummary) -> None:
         if not self.pipelines:
             return
-        summary.archived = archive_withdrawn(
-            self.pipelines,
-            applied.withdrawn,
-            self._customers(applied),
-            connector=self.connector,
-            db=self.db,
-            tenant_id=self.tenant_id,
-            audit_keys=self.audit_keys,
-            now=self.clock(),
-            crm_types=self.crm_types,
-        )
+        with ExitStack() as stack:
+            for name in sorted(p.name for p in self.pipelines if p.on_withdraw == "archive"):
+                stack.enter_context(self.pipeline_lock(name))
+            summary.archived = archive_withdrawn(
+                self.pipelines,
+                applied.withdrawn,
+                self._customers(applied),
+                connector=self.connector,
+                db=self.db,
+                tenant_id=self.tenant_id,
+                audit_keys=self.audit_keys,
+                now=self.clock(),
+                crm_types=self.crm_types,
+            )
         if self.push is not None:
             summary.released = release_held(
                 self.pipelines,

@@ -25,6 +25,7 @@ from connectors.records import Record
 from consent.erasure_model import SubjectIds, is_email, normalise_email
 from mapping.config import Config, Pipeline
 from mapping.transforms import get_path, is_blank
+from store import begin_write
 from store.models import Tombstone, TombstoneHit
 from sync.hashing import FieldHasher
 from sync.hooks import HOOK_FACTORIES, HookContext, RecordHook
@@ -242,8 +243,7 @@ def record_blocked(
         }
         for b in blocked
     ]
-    engine = db.execution_options(b2sync_begin_immediate=True) if keys is not None else db
-    with engine.begin() as conn:
+    with begin_write(db) as conn:
         conn.execute(_hits.insert(), rows)
         if keys is not None:
             events = [

@@ -30,6 +30,7 @@ from insights.lifecycle import PopulationThresholds, is_b2b, population_threshol
 from insights.orders import OrderFact, order_fact, parse_time
 from insights.push import insight_mapping
 from mapping.config import Config, InsightsConfig, Pipeline
+from store import begin_write
 from sync.hooks import HOOK_FACTORIES, HookContext, RecordHook
 
 __all__ = ["insights_hook"]
@@ -53,7 +54,7 @@ def _orders_hook(ctx: HookContext, records: list[Record]) -> list[Record]:
             facts.append(order_fact({**record.fields, "id": record.fields.get("id") or record.key}))
         except InsightsError:
             skipped += 1
-    with ctx.db.begin() as conn:
+    with begin_write(ctx.db) as conn:
         upsert_orders(conn, ctx.tenant_id, facts, ctx.now)
         if removed:
             remove_orders(conn, ctx.tenant_id, removed)
@@ -72,7 +73,7 @@ def _registered(record: Record) -> datetime | None:
 
 def _first_population(ctx: HookContext, settings: InsightsConfig) -> PopulationThresholds:
     """Cut points from the whole ledger, stored unless this is a dry run."""
-    with ctx.db.begin() as conn:
+    with begin_write(ctx.db) as conn:
         everyone, _ = aggregate_metrics(conn, ctx.tenant_id, now=ctx.now, settings=settings)
         values = [m.lifetime_value for m in everyone.values()]
         if ctx.dry_run:
@@ -99,7 +100,7 @@ def _customers_hook(config: Config) -> RecordHook:
         keys = [r.key for r in live]
         b2b = {r.key: is_b2b(r.fields) for r in live}
         if not ctx.dry_run:
-            with ctx.db.begin() as conn:
+            with begin_write(ctx.db) as conn:
                 rows = [CustomerRow(r.key, b2b[r.key], _registered(r)) for r in live]
                 touch_customers(conn, ctx.tenant_id, rows)
         with ctx.db.connect() as conn:

@@ -28,6 +28,7 @@ from connectors.records import WriteItem, WriteResult
 from insights.compute import Scored
 from mapping.compiler import CompiledMapping, compile_fields
 from mapping.config import INSIGHTS_PREFIX, Direction, Pipeline
+from store import begin_write
 from sync import state
 from sync.deleted_links import deleted_links
 from sync.hashing import FieldHasher
@@ -203,8 +204,7 @@ def _commit(
         return
     from audit import record_events
 
-    engine = db.execution_options(b2sync_begin_immediate=True) if audit is not None else db
-    with engine.begin() as conn:
+    with begin_write(db) as conn:
         state.upsert_links(
             conn,
             pipeline=pipe.name,

@@ -18,6 +18,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -44,6 +45,7 @@ from insights.push import insight_mapping, push_insights
 from insights.rules import Firing, Snapshot, Target, detect, run_action
 from insights.snapshots import FIRINGS, firing_counts, load_state, save_snapshots
 from mapping.config import Config, Pipeline
+from store import begin_write
 from store.models import metadata
 from sync import state
 from sync.deleted_links import deleted_links
@@ -88,6 +90,8 @@ class InsightsRefresh:
     audit_keys: KeyRing | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     stop: threading.Event = field(default_factory=threading.Event)
+    #: held around one pipeline's insight push, which moves that pipeline's link hashes
+    pipeline_lock: Callable[[str], AbstractContextManager[object]] = lambda _name: nullcontext()
 
     @classmethod
     def for_runner(cls, runner: Any) -> InsightsRefresh:
@@ -102,6 +106,7 @@ class InsightsRefresh:
             audit_keys=runner.audit_keys,
             retry=runner.retry,
             stop=runner.stop,
+            pipeline_lock=runner.locks.pipeline,
         )
 
     def customer_pipelines(self, tenant_id: str) -> list[Pipeline]:
@@ -153,7 +158,7 @@ class InsightsRefresh:
             summary.baseline = get_value(conn, _BASELINE.format(tenant=tenant_id)) is None
         population: PopulationThresholds
         if summary.full or stored is None:
-            with self.db.begin() as conn:
+            with begin_write(self.db) as conn:
                 population = refresh_population(
                     conn, tenant_id, metrics.values(), now=now, settings=settings
                 )
@@ -209,7 +214,7 @@ class InsightsRefresh:
                 policy=self.retry,
             )
             by_key = {k: readings[i] for k, i in ids.items() if i in readings}
-            with self.db.begin() as conn:
+            with begin_write(self.db) as conn:
                 engaged += len(record_engagement(conn, tenant_id, source, by_key, now))
                 set_value(conn, mark, now.isoformat())
         return engaged
@@ -244,20 +249,21 @@ class InsightsRefresh:
         for pipe in self.customer_pipelines(tenant_id):
             if insight_mapping(pipe) is None:
                 continue
-            outcome = push_insights(
-                pipe=pipe,
-                target=self.connector(pipe.crm.connection),
-                db=self.db,
-                hasher=self.hasher,
-                tenant_id=tenant_id,
-                scored=scored,
-                now=now,
-                run_id=run_id,
-                target_system=self.config.connections[pipe.crm.connection].type,
-                audit=self.audit_keys,
-                retry=self.retry,
-                stop=self.stop,
-            )
+            with self.pipeline_lock(pipe.name):
+                outcome = push_insights(
+                    pipe=pipe,
+                    target=self.connector(pipe.crm.connection),
+                    db=self.db,
+                    hasher=self.hasher,
+                    tenant_id=tenant_id,
+                    scored=scored,
+                    now=now,
+                    run_id=run_id,
+                    target_system=self.config.connections[pipe.crm.connection].type,
+                    audit=self.audit_keys,
+                    retry=self.retry,
+                    stop=self.stop,
+                )
             summary.pushed[pipe.name] = outcome.counts
             failed |= outcome.failed
         return failed
@@ -328,8 +334,7 @@ class InsightsRefresh:
         run_id: str,
     ) -> None:
         audited = self.audit_keys is not None and bool(firings)
-        db = self.db.execution_options(b2sync_begin_immediate=True) if audited else self.db
-        with db.begin() as conn:
+        with begin_write(self.db) as conn:
             save_snapshots(conn, tenant_id, scored, now)
             clear_dirty(conn, tenant_id, [s.key for s in scored if s.key not in failed])
             if firings:

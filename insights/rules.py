@@ -31,6 +31,7 @@ from connectors.records import WriteResult
 from insights.lifecycle import LifecycleStage
 from insights.profile import CustomerInsights
 from mapping.config import Pipeline, RuleAction, Transition, WorkflowRule
+from store import begin_write
 from sync.deleted_links import mark_deleted
 from sync.retry import RetryPolicy, call
 
@@ -190,7 +191,7 @@ def _archive(
     done = [k for k in keys if k in by_key and by_key[k].ok]
     if done and target.db is not None:
         # deleted on the CRM side by b2sync: a later change must not re-create the contact
-        with target.db.begin() as conn:
+        with begin_write(target.db) as conn:
             mark_deleted(conn, target.pipeline.name, done, "crm", now)
     return {k: _outcome(target, action, by_key[k]) for k in keys if k in by_key}
 

@@ -10,7 +10,14 @@ SQLite (WAL) by default, PostgreSQL by URL. Imports none of our other packages::
 
 from __future__ import annotations
 
-from store._engine import SQLITE_PRAGMAS, check_connection, make_engine, session_scope
+from store._engine import (
+    SQLITE_PRAGMAS,
+    begin_write,
+    check_connection,
+    insert_on_conflict,
+    make_engine,
+    session_scope,
+)
 from store._migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
 from store.errors import StoreConfigError, StoreError, StoreUnavailable
 from store.models import (
@@ -58,10 +65,12 @@ __all__ = [
     "SubjectKey",
     "Tombstone",
     "alembic_config",
+    "begin_write",
     "check_connection",
     "current_revision",
     "downgrade",
     "head_revision",
+    "insert_on_conflict",
     "make_engine",
     "metadata",
     "session_scope",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from sqlmodel import Session
@@ -16,9 +17,11 @@ from sqlmodel import Session
 from store._urls import is_sqlite, parse_url, sqlite_path, unavailable
 
 #: Applied to every new SQLite connection, before any transaction (busy_timeout first, so that
-#: switching to WAL waits for a lock held by another process instead of failing).
+#: switching to WAL waits for a lock held by another process instead of failing). A writer
+#: waits up to 30 s for another process's write transaction (a batch commit with its audit
+#: events) instead of failing with "database is locked".
 SQLITE_PRAGMAS: tuple[str, ...] = (
-    "PRAGMA busy_timeout=5000",
+    "PRAGMA busy_timeout=30000",
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA synchronous=NORMAL",
@@ -46,6 +49,26 @@ def make_engine(url: str | sa.URL, *, connect_timeout: int = DEFAULT_CONNECT_TIM
     if "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = connect_timeout
     return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+
+
+def insert_on_conflict(conn: sa.Connection, table: sa.Table) -> Any:
+    """The dialect's ``INSERT`` that supports ``ON CONFLICT`` (SQLite or PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def begin_write(engine: sa.Engine) -> AbstractContextManager[sa.Connection]:
+    """``engine.begin()`` for a transaction that writes, above all one where a read decides
+    the write (take a lease, append to a hash chain, read-modify-write a row).
+
+    On SQLite it starts with ``BEGIN IMMEDIATE``: the write lock is taken (waiting up to the
+    busy timeout) before the first read, so the transaction can never fail to upgrade its read
+    lock with "database is locked" because another process wrote meanwhile. On PostgreSQL it
+    is a plain ``BEGIN``: rows are locked by the statements themselves (``ON CONFLICT``, row
+    locks of ``UPDATE``/``DELETE``).
+    """
+    return engine.execution_options(**{BEGIN_IMMEDIATE: True}).begin()
 
 
 @contextmanager

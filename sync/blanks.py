@@ -19,6 +19,7 @@ from audit import AuditEvent, KeyRing, record_events
 from audit.events import BREAKER_TRIPPED
 from mapping.config import Pipeline
 from mapping.transforms import is_blank
+from store import begin_write
 from sync import state
 from sync.breaker import (
     PREFIX,
@@ -160,6 +161,6 @@ class BlankGuard:
                 "population": trip.population, "limit": trip.limit,
             },
         )  # fmt: skip
-        with self.db.execution_options(b2sync_begin_immediate=True).begin() as conn:
+        with begin_write(self.db) as conn:
             state.set_setting(conn, PREFIX + trip.pipeline, trip.to_json())
             record_events(conn, [event], keys=self.audit_keys, now=self.clock())

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 import structlog
 
 from mapping.config import DeletePolicy, Pipeline
+from store import begin_write
 from store.models import metadata
 from sync import state
 
@@ -154,7 +155,7 @@ def check_deletes(
     ``deletes`` is above the pipeline's limit for ``population`` linked records.
 
     The caller commits ``conn``'s transaction even when this raises (use its own
-    ``engine.begin()`` block around this call only), so the pause outlives the run.
+    ``store.begin_write`` block around this call only), so the pause outlives the run.
     """
     limit = pipeline.delete_breaker.limit(population)
     allowance = state.get_setting(conn, ALLOW_PREFIX + pipeline.name)
@@ -210,7 +211,7 @@ def check_blanks(
 
 def record_trip(db: sa.Engine, trip: BreakerTrip) -> None:
     """Store ``trip`` in a transaction of its own (after the run's own one rolled back)."""
-    with db.begin() as conn:
+    with begin_write(db) as conn:
         state.set_setting(conn, PREFIX + trip.pipeline, trip.to_json())
 
 

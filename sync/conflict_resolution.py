@@ -27,6 +27,7 @@ from audit.events import CONFLICT_RESOLVED
 from connectors.base import SupportsFetch
 from connectors.records import WriteItem
 from mapping.config import Pipeline
+from store import begin_write
 from store.models import ConflictStatus, metadata
 from sync.auditing import subject_of
 from sync.conflicts import SIDES, ConflictRow, Decision, resolve_conflict
@@ -93,9 +94,7 @@ def resolve(runner: Runner, conflict: ConflictRow, take: str, *, actor: str) -> 
         if conflict.details.get(loser):
             hashes = {str(conflict.field): str(conflict.details[loser])}
     now = runner.clock()
-    audited = runner.audit_keys is not None
-    db = runner.db.execution_options(b2sync_begin_immediate=True) if audited else runner.db
-    with db.begin() as conn:
+    with begin_write(runner.db) as conn:
         resolve_conflict(conn, conflict, decision, now)
         if hashes:
             _set_hashes(conn, pipe.name, conflict.record_key, hashes)

@@ -18,6 +18,7 @@ from rich.table import Table
 from audit import AuditEvent, record_events
 from audit.events import OPERATOR_COMMAND
 from connectors.errors import ConnectorError
+from store import begin_write
 from sync.breaker import reset, tripped
 from sync.cli import EXIT_BAD_CONFIG, EXIT_FAILED, ConfigOption, app, fail, load_or_exit
 from sync.commands import make_console, open_runner
@@ -174,33 +175,30 @@ def resume_command(
     except KeyError as exc:
         fail(str(exc.args[0]), EXIT_BAD_CONFIG)
     who = _actor(actor)
-    with open_runner(cfg) as runner:
-        audited = runner.audit_keys is not None
-        db = runner.db.execution_options(b2sync_begin_immediate=True) if audited else runner.db
-        with db.begin() as conn:
-            trip = tripped(conn, name)
-            if trip is None or not reset(
-                conn, name, actor=who, now=runner.clock(), allow_deletes=allow_deletes
-            ):
-                fail(f"pipeline '{name}' is not paused by a breaker", EXIT_BAD_CONFIG)
-            if runner.audit_keys is not None:
-                event = AuditEvent(
-                    actor=who,
-                    tenant_id=runner.tenant_of(pipe),
-                    action=OPERATOR_COMMAND,
-                    stream="pipelines",
-                    record_key=name,
-                    details={
-                        "command": "pipelines resume",
-                        "pipeline": name,
-                        "allow_deletes": allow_deletes,
-                        "deletes": trip.deletes,
-                        "direction": trip.direction,
-                        "breaker": trip.kind,
-                        "field": trip.field,
-                    },
-                )
-                record_events(conn, [event], keys=runner.audit_keys, now=runner.clock())
+    with open_runner(cfg) as runner, begin_write(runner.db) as conn:
+        trip = tripped(conn, name)
+        if trip is None or not reset(
+            conn, name, actor=who, now=runner.clock(), allow_deletes=allow_deletes
+        ):
+            fail(f"pipeline '{name}' is not paused by a breaker", EXIT_BAD_CONFIG)
+        if runner.audit_keys is not None:
+            event = AuditEvent(
+                actor=who,
+                tenant_id=runner.tenant_of(pipe),
+                action=OPERATOR_COMMAND,
+                stream="pipelines",
+                record_key=name,
+                details={
+                    "command": "pipelines resume",
+                    "pipeline": name,
+                    "allow_deletes": allow_deletes,
+                    "deletes": trip.deletes,
+                    "direction": trip.direction,
+                    "breaker": trip.kind,
+                    "field": trip.field,
+                },
+            )
+            record_events(conn, [event], keys=runner.audit_keys, now=runner.clock())
     what = "blankings" if trip.kind == "blank" else "deletions"
     allowed = f"; up to {trip.deletes} {what} allowed" if allow_deletes else ""
     typer.echo(f"pipeline '{name}' resumed{allowed}")

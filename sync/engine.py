@@ -28,8 +28,9 @@ from connectors.errors import BudgetExhausted, ConnectorError
 from connectors.records import Record
 from mapping.compiler import CompiledMapping, compile_fields
 from mapping.config import Pipeline
+from store import begin_write
 from store.models import RunStatus, Side
-from sync import state
+from sync import leases, state
 from sync.auditing import AuditTrail
 from sync.blanks import BlankGuard, hold_first_blanks, push_blanks
 from sync.breaker import BreakerTripped, record_trip
@@ -160,18 +161,10 @@ class PipelineRun:
         return RunStatus.SUCCEEDED, None
 
     def _start(self, lock: str) -> bool:
-        now = self.clock()
-        with self.db.begin() as conn:
-            holder = state.lock_owner(conn, lock)
-            if holder is not None and _dead_owner(holder):
-                log.warning("run.stale_lock_released", holder=holder)
-                state.release_lock(conn, lock, holder)
-                dead_run = holder.rsplit(":", 1)[-1]
-                state.finish_run(conn, dead_run, RunStatus.INTERRUPTED, {}, "process died", now)
-            if not state.acquire_lock(conn, lock, self.owner, now, now + LOCK_TTL):
-                return False
-            state.start_run(conn, self.run_id, self.pipeline.name, self.trigger, now)
-        return True
+        return leases.start_locked_run(
+            self.db, lock, owner=self.owner, run_id=self.run_id, pipeline=self.pipeline.name,
+            trigger=self.trigger, now=self.clock(), ttl=LOCK_TTL, stale=_stale_holder,
+        )  # fmt: skip
 
     def _finish(self, lock: str) -> None:
         counts = {
@@ -181,16 +174,16 @@ class PipelineRun:
             "records_failed": self.summary.counts["dead_lettered"],
             "api_calls": sum(self.summary.api_calls.values()),
         }
-        with self.db.begin() as conn:
+        with begin_write(self.db) as conn:
             state.finish_run(
                 conn, self.run_id, self.summary.status, counts, self.summary.error, self.clock()
             )
-            state.release_lock(conn, lock, self.owner)
+            leases.release_lock(conn, lock, self.owner)
 
     def _remember_pause(self, until: datetime) -> None:
         if self.dry_run:
             return
-        with self.db.begin() as conn:
+        with begin_write(self.db) as conn:
             state.set_setting(conn, f"paused_until:{self.pipeline.name}", until.isoformat())
 
     def _count_calls(self) -> None:
@@ -227,7 +220,7 @@ class PipelineRun:
                 self._flush(writer, buffer, last_cursor)
             self._await_commit()
             if not (self.dry_run or self.replay or self.stop.is_set()):
-                with self.db.begin() as conn:
+                with begin_write(self.db) as conn:
                     remember_mapping(conn, self.pipeline.name, fingerprint)
         finally:
             self._await_commit()
@@ -343,7 +336,7 @@ class PipelineRun:
         """Move the cursor past a flush the hooks emptied (nothing to write)."""
         if self.dry_run or self.replay:
             return
-        with self.db.begin() as conn:
+        with begin_write(self.db) as conn:
             state.set_cursor(
                 conn,
                 self.pipeline.name,
@@ -359,8 +352,7 @@ class PipelineRun:
         audited = self.audit_keys is not None and bool(flushed.audit)
         # the audit chain is appended in the same transaction; on SQLite take the write lock
         # at BEGIN so two writers cannot fork a tenant's chain
-        db = self.db.execution_options(b2sync_begin_immediate=True) if audited else self.db
-        with db.begin() as conn:
+        with begin_write(self.db) as conn:
             flushed.apply(conn, now=now)
             if audited and self.audit_keys is not None:
                 record_events(conn, flushed.audit, keys=self.audit_keys, now=now)
@@ -376,7 +368,7 @@ class PipelineRun:
                     "records_failed": flushed.counts["dead_lettered"],
                 },
             )
-            state.renew_lock(conn, f"pipeline:{name}", self.owner, now + LOCK_TTL)
+            leases.renew_lock(conn, f"pipeline:{name}", self.owner, now + LOCK_TTL)
         self._bump(flushed.counts)
         log.info(
             "batch.committed",
@@ -420,6 +412,14 @@ class PipelineRun:
             self.summary.counts.update({k: v for k, v in counts.items() if v})
             if self.progress is not None:
                 self.progress(counts)
+
+
+def _stale_holder(owner: str) -> bool:
+    """:func:`_dead_owner`, logged: its lease is released and its run marked interrupted."""
+    if not _dead_owner(owner):
+        return False
+    log.warning("run.stale_lock_released", holder=owner)
+    return True
 
 
 def _dead_owner(owner: str) -> bool:

@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
 from connectors.records import Capability, WriteItem
+from store import begin_write
 from sync import state
 from sync.reconcile import ASSOC_PREFIX
 
@@ -74,7 +75,7 @@ def complete_pending(writer: Writer) -> Counter[str]:
             (k, own[k].crm_id, new_hashes[k], writer.hasher.record(new_hashes[k]))
             for k in sorted(keys)
         ]
-        with writer.db.begin() as conn:
+        with begin_write(writer.db) as conn:
             now = writer.clock()
             state.upsert_links(
                 conn, pipeline=pipeline.name, tenant_id=writer.tenant_id,

@@ -42,8 +42,9 @@ from connectors.base import Connector, SupportsFetch, SupportsIdentity
 from connectors.errors import Fatal
 from connectors.records import Page, Record, WriteItem, WriteResult
 from mapping.config import DeletePolicy
+from store import begin_write
 from store.models import Side
-from sync import state
+from sync import leases, state
 from sync.blanks import merge_blanks
 from sync.breaker import check_deletes, linked_population, on_delete_policy
 from sync.deleted_links import clear_deleted, deleted_links, mark_deleted
@@ -173,7 +174,7 @@ class PullRun(PipelineRun):
             return
         self.blanks.admit(merge_blanks(d for m in merged for d in m.decisions))
         if found.deletes and policy != "ignore":
-            with self.db.begin() as conn:
+            with begin_write(self.db) as conn:
                 check_deletes(
                     conn,
                     self.pipeline,
@@ -393,8 +394,7 @@ class PullRun(PipelineRun):
         now = self.clock()
         name = self.pipeline.name
         audited = self.audit_keys is not None and bool(out.audit)
-        db = self.db.execution_options(b2sync_begin_immediate=True) if audited else self.db
-        with db.begin() as conn:
+        with begin_write(self.db) as conn:
             state.upsert_links(
                 conn,
                 pipeline=name,
@@ -416,7 +416,7 @@ class PullRun(PipelineRun):
                 self.run_id,
                 {"records_written": out.counts["written"], "records_failed": len(out.dead)},
             )
-            state.renew_lock(conn, f"pipeline:{name}", self.owner, now + LOCK_TTL)
+            leases.renew_lock(conn, f"pipeline:{name}", self.owner, now + LOCK_TTL)
         out.counts["dead_lettered"] = len(out.dead)
         self._bump(out.counts)
         log.info(

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 import structlog
 
 from connectors.records import Capability, Record
+from store import begin_write
 from sync.breaker import check_deletes, linked_population, on_delete_policy
 from sync.conflicts import Decision, close_open, mark_applied
 from sync.deleted_links import DeletedLink, deleted_links
@@ -126,7 +127,7 @@ def describe_deletions(writer: Writer, plan: Plan) -> list[dict[str, Any]]:
 
 def _guard(writer: Writer, wanted: int) -> None:
     """The breaker check for this flush's deletions, counted over the whole run."""
-    with writer.db.begin() as conn:  # a trip rolls back here: the engine records it
+    with begin_write(writer.db) as conn:  # a trip rolls back here: the engine records it
         if writer.population is None:
             writer.population = linked_population(conn, writer.pipeline.name)
         check_deletes(

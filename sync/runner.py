@@ -20,13 +20,14 @@ from audit import KeyRing, config_loaded_event, record_events
 from connectors.base import Connector, load
 from connectors.records import Record
 from mapping.config import B2ConnectConnection, Config, Pipeline
-from store import make_engine, upgrade
+from store import begin_write, make_engine, upgrade
 from store.models import RunStatus
 from sync import state
 from sync.breaker import BreakerTrip, clear_allowance, tripped
 from sync.engine import PipelineRun, Progress, RunSummary
 from sync.hashing import FieldHasher
 from sync.hooks import hooks_for
+from sync.locks import Locks, guarded
 from sync.pull_dispatch import execute_directions
 from sync.replay import ReplaySource, due_dead_letters
 from sync.retry import RetryPolicy
@@ -86,6 +87,10 @@ class Runner:
             upgrade(self.db)
         self.audit_keys: KeyRing | None = KeyRing.from_env() if config.audit.enabled else None
         self._connectors: dict[str, Connector] = {}
+        #: connection and pipeline locks: every connector call holds its connection's lock
+        #: (one batch at a time), every run holds its pipeline's (see :mod:`sync.locks`)
+        self.locks = Locks()
+        self._guarded: dict[str, Connector] = {}
         self.connector_options = dict(connector_options or {})
         self._hasher: FieldHasher | None = None
         if self.audit_keys is not None:
@@ -100,8 +105,7 @@ class Runner:
             for p in self.config.pipelines
         }
         whole = hashlib.sha256(self.config.model_dump_json().encode()).hexdigest()
-        db = self.db.execution_options(b2sync_begin_immediate=True)
-        with db.begin() as conn:
+        with begin_write(self.db) as conn:
             if state.get_setting(conn, "audit_config_hash") == whole:
                 return
             previous = json.loads(state.get_setting(conn, "audit_config_pipelines") or "{}")
@@ -125,15 +129,22 @@ class Runner:
         return [spec.crm for spec in self.config.pipeline(pipeline).fields]
 
     def connector(self, name: str) -> Connector:
-        """The connector of connection ``name`` (built once, cached)."""
-        if name not in self._connectors:
-            conn_cfg = self.config.connections[name]
-            cls = load(conn_cfg.type)
-            options = dict(self.connector_options.get(conn_cfg.type, {}))
-            if conn_cfg.type == "hubspot":
-                options.setdefault("waiter", self._wait)  # rate waits end at shutdown
-            self._connectors[name] = cls.from_config(conn_cfg, secrets=resolve, **options)
-        return self._connectors[name]
+        """The connector of connection ``name`` (built once, cached), safe to share between
+        threads: each of its calls holds the connection's lock for that call only."""
+        shared = self._guarded.get(name)
+        if shared is not None:  # no wait for another thread's call in progress
+            return shared
+        with self.locks.connection(name):
+            if name not in self._connectors:
+                conn_cfg = self.config.connections[name]
+                cls = load(conn_cfg.type)
+                options = dict(self.connector_options.get(conn_cfg.type, {}))
+                if conn_cfg.type == "hubspot":
+                    options.setdefault("waiter", self._wait)  # rate waits end at shutdown
+                built = cls.from_config(conn_cfg, secrets=resolve, **options)
+                self._connectors[name] = built
+                self._guarded[name] = guarded(built, self.locks.connection(name))
+            return self._guarded[name]
 
     def _wait(self, seconds: float) -> bool:
         return self.stop.wait(seconds)
@@ -147,7 +158,7 @@ class Runner:
             elif self.audit_keys is not None:  # derived from the master key, kept out of the store
                 key = bytes.fromhex(self.audit_keys.keyed_hash("b2sync-field-hashes-v1"))
             else:
-                with self.db.begin() as conn:
+                with begin_write(self.db) as conn:
                     key = state.hash_key(conn)
             self._hasher = FieldHasher(key)
         return self._hasher
@@ -163,6 +174,7 @@ class Runner:
         for connector in self._connectors.values():
             connector.close()
         self._connectors.clear()
+        self._guarded.clear()
         self.db.dispose()
 
     # ------------------------------------------------------------------ running
@@ -199,7 +211,24 @@ class Runner:
         progress: Progress | None = None,
         source_override: Any = None,
     ) -> RunSummary:
-        """Run one pipeline once (honouring a pause unless it is a dry run)."""
+        """Run one pipeline once (honouring a pause unless it is a dry run); runs of one
+        pipeline in this process take turns (the scheduler's, a consent release, a replay)."""
+        with self.locks.pipeline(pipe.name):
+            return self._run_pipeline(
+                pipe, full=full, dry_run=dry_run, trigger=trigger, progress=progress,
+                source_override=source_override,
+            )  # fmt: skip
+
+    def _run_pipeline(
+        self,
+        pipe: Pipeline,
+        *,
+        full: bool,
+        dry_run: bool,
+        trigger: str,
+        progress: Progress | None,
+        source_override: Any,
+    ) -> RunSummary:
         trip = None if dry_run else self.breaker_trip(pipe)
         if trip is not None:  # paused until an operator resets the delete breaker
             summary = RunSummary(pipe.name, "-", RunStatus.PAUSED)
@@ -231,7 +260,7 @@ class Runner:
         )
         summary = execute_directions(run)
         if summary.status is RunStatus.SUCCEEDED and not dry_run:
-            with self.db.begin() as conn:
+            with begin_write(self.db) as conn:
                 state.set_setting(conn, f"paused_until:{pipe.name}", None)
                 clear_allowance(conn, pipe.name)
         return summary

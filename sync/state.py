@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
+from store import insert_on_conflict
 from store.models import (
     ConflictStatus,
     DeadLetterStatus,
@@ -26,7 +26,6 @@ from store.models import (
 __all__ = [
     "DeadLetterRow",
     "LinkRow",
-    "acquire_lock",
     "add_conflicts",
     "add_dead_letters",
     "add_pending",
@@ -39,11 +38,8 @@ __all__ = [
     "hash_key",
     "link_ids",
     "load_links",
-    "lock_owner",
     "pending_for",
-    "release_lock",
     "remove_pending",
-    "renew_lock",
     "resolve_dead_letters",
     "set_cursor",
     "set_setting",
@@ -91,11 +87,7 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
         yield items[i : i + _CHUNK]
 
 
-def _upsert(conn: sa.Connection, table: sa.Table) -> Any:
-    """The dialect's INSERT that supports ON CONFLICT."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+_upsert = insert_on_conflict
 
 
 # --------------------------------------------------------------------------- links
@@ -462,43 +454,3 @@ def hash_key(conn: sa.Connection) -> bytes:
     stored = get_setting(conn, "field_hash_key")
     assert stored is not None
     return bytes.fromhex(stored)
-
-
-# --------------------------------------------------------------------------- locks
-
-_locks = metadata.tables["locks"]
-
-
-def acquire_lock(
-    conn: sa.Connection, name: str, owner: str, now: datetime, expires: datetime
-) -> bool:
-    """Take the named lease unless someone else holds an unexpired one."""
-    conn.execute(sa.delete(_locks).where(_locks.c.name == name, _locks.c.expires_at < now))
-    stmt = _upsert(conn, _locks).on_conflict_do_nothing(index_elements=[_locks.c.name])
-    conn.execute(stmt, [{"name": name, "owner": owner, "acquired_at": now, "expires_at": expires}])
-    holder = conn.execute(
-        sa.select(_locks.c.owner).where(_locks.c.name == name)
-    ).scalar_one_or_none()
-    return holder == owner
-
-
-def lock_owner(conn: sa.Connection, name: str) -> str | None:
-    """Who holds the named lease, if anyone."""
-    owner = conn.execute(
-        sa.select(_locks.c.owner).where(_locks.c.name == name)
-    ).scalar_one_or_none()
-    return str(owner) if owner is not None else None
-
-
-def renew_lock(conn: sa.Connection, name: str, owner: str, expires: datetime) -> None:
-    """Extend our lease."""
-    conn.execute(
-        sa.update(_locks)
-        .where(_locks.c.name == name, _locks.c.owner == owner)
-        .values(expires_at=expires)
-    )
-
-
-def release_lock(conn: sa.Connection, name: str, owner: str) -> None:
-    """Give the lease back."""
-    conn.execute(sa.delete(_locks).where(_locks.c.name == name, _locks.c.owner == owner))

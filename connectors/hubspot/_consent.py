@@ -38,6 +38,9 @@ log = structlog.get_logger(__name__)
 V4_STATUSES = "/communication-preferences/v4/statuses/{email}"
 V4_BATCH_READ = "/communication-preferences/v4/statuses/batch/read"
 BATCH_SIZE = 100
+#: contacts per consent page where each one costs a status call (v3, or v4 without batch read):
+#: a page is the caller's unit of work (and of holding the connection), so it stays short
+SINGLE_READS_PER_PAGE = 1
 V3_STATUS = "/communication-preferences/v3/status/email/{email}"
 V3_SUBSCRIBE = "/communication-preferences/v3/subscribe"
 V3_UNSUBSCRIBE = "/communication-preferences/v3/unsubscribe"
@@ -315,11 +318,15 @@ class ConsentApi:
                         batch, prefetched = False, None
                         break
                     prefetched.update(found)
-            facts: list[ConsentFact] = []
-            for record in live:
-                props = {**record.fields, "hs_object_id": record.key}
-                facts.extend(self.facts(mapping, props, record.updated_at, prefetched))
-            yield ConsentPage(facts, dict(page.cursor) if page.cursor else None)
+            size = max(1, len(live)) if prefetched is not None else SINGLE_READS_PER_PAGE
+            chunks = [live[i : i + size] for i in range(0, len(live), size)] or [[]]
+            for n, chunk in enumerate(chunks, 1):
+                facts: list[ConsentFact] = []
+                for record in chunk:
+                    props = {**record.fields, "hs_object_id": record.key}
+                    facts.extend(self.facts(mapping, props, record.updated_at, prefetched))
+                last = n == len(chunks)  # the cursor moves once the whole page is read
+                yield ConsentPage(facts, dict(page.cursor) if last and page.cursor else None)
 
 
 def _v4_rows(results: list[Any]) -> list[Row]:

@@ -59,17 +59,18 @@ def default_pid_file(cfg: Config) -> Path:
     return Path("b2sync.pid")
 
 
-def _run_once(runner: Runner, name: str) -> None:
+def _run_once(runner: Runner, name: str) -> bool:
+    """Run one pipeline (and its due dead letters); True when neither failed."""
     pipe = runner.config.pipeline(name)
     bind(pipeline=name)
     summary = runner.run_pipeline(pipe, trigger="schedule")
-    if summary.status is RunStatus.SUCCEEDED:
-        runner.replay(pipe)
+    replayed = runner.replay(pipe) if summary.status is RunStatus.SUCCEEDED else None
     log.info(
         "run.finished", status=summary.status.value, read=summary.counts["read"],
         written=summary.counts["written"], dead_lettered=summary.counts["dead_lettered"],
         api_calls=sum(summary.api_calls.values()), error=summary.error,
     )  # fmt: skip
+    return all(s.status is not RunStatus.FAILED for s in (summary, replayed) if s is not None)
 
 
 @app.command()
@@ -88,8 +89,9 @@ def run(
     if once:
         with open_runner(cfg) as runner:
             refuse_missing_fields(path, runner, runner.select(None))
-            for pipe in runner.select(None):
-                _run_once(runner, pipe.name)
+            failed = [p.name for p in runner.select(None) if not _run_once(runner, p.name)]
+        if failed:  # the exit code tells a scheduler (cron, k8s Job) that data did not move
+            fail(f"{len(failed)} pipeline run(s) failed: {', '.join(failed)}")
         return
     try:
         parse_listen(listen or cfg.http.listen)

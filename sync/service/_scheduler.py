@@ -2,9 +2,11 @@
 
 Every pipeline is one APScheduler job (``coalesce``, ``max_instances=1``). ``mark_due`` pulls a
 job's next run forward by a short debounce, so a burst of webhooks becomes one run; a pipeline
-marked due while it runs is run again right after. Runs that share a connection take that
-connection's lock, because connectors are not thread-safe: pipelines on disjoint connections
-run in parallel, the others take turns.
+marked due while it runs is run again right after. Connectors are not thread-safe, so the
+runner's connectors hold their connection's lock for one call (one batch) at a time
+(:mod:`sync.locks`): a pipeline run, the consent sync, the insights refresh and the privacy
+tasks interleave their batches on a shared connection instead of waiting for each other's
+whole run.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -24,6 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from mapping.config import Pipeline
 from store.models import RunStatus
+from sync.locks import FairLock
 from sync.runner import Runner
 from sync.service._metrics import CallTracker, Metrics
 
@@ -67,7 +69,6 @@ class PipelineScheduler:
         self._running: dict[str, datetime] = {}
         self._pending: set[str] = set()
         self._triggers: dict[str, str] = {}
-        self._conn_locks: dict[str, threading.Lock] = {}
         self._accepting = True
         self._scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=max(1, workers))},
@@ -124,12 +125,9 @@ class PipelineScheduler:
         names = sorted(
             {p.crm.connection for t in refresh.tenants() for p in refresh.customer_pipelines(t)}
         )
-        with ExitStack() as stack:
-            for name in names:
-                stack.enter_context(self._conn_lock(name))
-            summaries = refresh.run()
-            for name in names:
-                self._metrics.observe_calls(name, self._calls.delta(name, runner.connector(name)))
+        summaries = refresh.run()  # each connector call holds its connection, not the task
+        for name in names:
+            self._metrics.observe_calls(name, self._calls.delta(name, runner.connector(name)))
         for s in summaries:
             log.info(
                 "insights.run_finished",
@@ -153,13 +151,10 @@ class PipelineScheduler:
         if runner.config.consent is None or runner.stop.is_set():
             return
         names = sorted(set(runner.config.consent.connections().values()))
-        with ExitStack() as stack:
-            for name in names:
-                stack.enter_context(self._conn_lock(name))
-            summary = consent_sync_for(runner).run()
-            for name in names:  # its API calls count like a pipeline's
-                delta = self._calls.delta(name, runner.connector(name))
-                self._metrics.observe_calls(name, delta)
+        log.info("consent.run_started")
+        summary = consent_sync_for(runner).run()  # each connector call holds its connection
+        for name in names:  # its API calls count like a pipeline's
+            self._metrics.observe_calls(name, self._calls.delta(name, runner.connector(name)))
         log.info("consent.run_finished", decisions=summary.decisions, errors=len(summary.errors))
 
     def pause(self) -> None:
@@ -212,9 +207,10 @@ class PipelineScheduler:
             next_run_time=self._clock() + timedelta(seconds=first_in_s),
         )  # fmt: skip
 
-    def connection_lock(self, connection: str) -> threading.Lock:
-        """The lock pipeline runs hold on ``connection`` (connectors are not thread-safe)."""
-        return self._conn_lock(connection)
+    def connection_lock(self, connection: str) -> FairLock:
+        """The lock every call on ``connection``'s connector holds (a task may hold it around a
+        multi-call step; one step, never the whole task)."""
+        return self._runner().locks.connection(connection)
 
     def remove_task(self, name: str) -> None:
         """Drop a task (e.g. retention turned off by a reload)."""
@@ -274,26 +270,19 @@ class PipelineScheduler:
         if again:
             self._kick(name, timedelta(0))
 
-    def _conn_lock(self, connection: str) -> threading.Lock:
-        with self._lock:
-            return self._conn_locks.setdefault(connection, threading.Lock())
-
     def _run(self, name: str, trigger: str) -> None:
         runner = self._runner()
         try:
             pipe = runner.config.pipeline(name)
         except KeyError:
             return
+        if runner.stop.is_set():
+            return
         connections = sorted({pipe.b2connect.connection, pipe.crm.connection})
-        with ExitStack() as stack:
-            for connection in connections:
-                stack.enter_context(self._conn_lock(connection))
-            if runner.stop.is_set():
-                return
-            with structlog.contextvars.bound_contextvars(pipeline=name, trigger=trigger):
-                self._run_locked(runner, pipe, trigger, connections)
+        with structlog.contextvars.bound_contextvars(pipeline=name, trigger=trigger):
+            self._run_pipeline(runner, pipe, trigger, connections)
 
-    def _run_locked(
+    def _run_pipeline(
         self, runner: Runner, pipe: Pipeline, trigger: str, connections: list[str]
     ) -> None:
         started = time.monotonic()

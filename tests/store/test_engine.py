@@ -28,7 +28,7 @@ def _pragmas(conn: sa.Connection) -> dict[str, object]:
 
 def test_sqlite_connections_get_the_pragmas(sqlite_store_engine: sa.Engine) -> None:
     """Every SQLite connection runs in WAL with busy_timeout, foreign keys and NORMAL sync."""
-    expected = {"journal_mode": "wal", "busy_timeout": 5000, "foreign_keys": 1, "synchronous": 1}
+    expected = {"journal_mode": "wal", "busy_timeout": 30000, "foreign_keys": 1, "synchronous": 1}
     with sqlite_store_engine.connect() as first, sqlite_store_engine.connect() as second:
         assert _pragmas(first) == expected
         assert _pragmas(second) == expected
