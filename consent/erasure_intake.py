@@ -44,6 +44,8 @@ _tombs = metadata.tables["tombstones"]
 _OPEN = (ErasureStatus.PENDING.value, ErasureStatus.IN_PROGRESS.value)
 #: (B2Connect connection, customer id) -> the customer's fields, or None when there is none
 CustomerFetcher = Callable[[str, str], dict[str, Any] | None]
+#: run inside the transaction that records a request's outcome (clears an inbox row)
+Settle = Callable[[sa.Connection], None]
 
 
 @dataclass(frozen=True)
@@ -91,39 +93,46 @@ class ErasureDesk:
         origin: Origin = Origin.OPERATOR,
         external_ref: str | None = None,
         requested_at: datetime | None = None,
+        settle: Settle | None = None,
     ) -> Intake:
         """File (or merge) one request; never raises for bad input, says why instead.
 
         ``requested_at`` is when the person asked (a shop's request): the 30 days run from it.
+        ``settle`` runs in the transaction that records the outcome, whatever it is.
         """
-        if ids.empty:
-            return Intake("rejected", "give an email or a customer id")
-        if ids.email and not is_email(ids.email):
-            return Intake("rejected", "the email given is not a valid address (name@domain.tld)")
+        settle = settle or _no_settle
+        refused = self._refusal(ids)
         tenants = tenants_of(self.config)
-        chosen = self._tenant(tenant, tenants)
+        chosen = refused or self._tenant(tenant, tenants)
         if isinstance(chosen, Intake):
+            with self._begin() as conn:
+                settle(conn)
             return chosen
         if chosen not in tenants:
             known = ", ".join(sorted(tenants)) or "none"
-            return self._failed(
-                chosen, ids, "unknown_tenant", f"tenant {chosen} is not configured (known: {known})"
-            )
+            message = f"tenant {chosen} is not configured (known: {known})"
+            return self._failed(chosen, ids, "unknown_tenant", message, settle)
         with self.db.connect() as conn:
             found = find_people(conn, self.config, self.hasher, ids)
         linked = found != ids  # the links know more about this person
         if found.customer_id and not found.email and self.fetch_customer is not None:
             record = self.fetch_customer(tenants[chosen], found.customer_id)
             if record is None and not linked:
-                return self._failed(
-                    chosen,
-                    ids,
-                    "unknown_subject",
-                    f"customer {found.customer_id} is not known to B2Connect or to b2sync",
-                )
+                message = f"customer {found.customer_id} is not known to B2Connect or to b2sync"
+                return self._failed(chosen, ids, "unknown_subject", message, settle)
             if record is not None and isinstance(record.get("email"), str) and record["email"]:
                 found.email = record["email"].strip().lower()
-        return self._file(chosen, tenants[chosen], ids, found, origin, external_ref, requested_at)
+        return self._file(
+            chosen, tenants[chosen], ids, found, origin, external_ref, requested_at, settle
+        )
+
+    @staticmethod
+    def _refusal(ids: SubjectIds) -> Intake | None:
+        if ids.empty:
+            return Intake("rejected", "give an email or a customer id")
+        if ids.email and not is_email(ids.email):
+            return Intake("rejected", "the email given is not a valid address (name@domain.tld)")
+        return None
 
     def _tenant(self, tenant: str | None, tenants: dict[str, str]) -> str | Intake:
         if tenant is not None:
@@ -138,11 +147,14 @@ class ErasureDesk:
         db = self.db.execution_options(b2sync_begin_immediate=True) if self.keys else self.db
         return db.begin()
 
-    def _failed(self, tenant: str, ids: SubjectIds, status: str, message: str) -> Intake:
+    def _failed(
+        self, tenant: str, ids: SubjectIds, status: str, message: str, settle: Settle
+    ) -> Intake:
         """Record a request that cannot be carried out, with its reason (no retry needed)."""
         now = self.clock()
         ref = self._hashes(ids)[0][:16] if not ids.empty else "unknown"
         with self._begin() as conn:
+            settle(conn)
             rid = conn.execute(
                 requests_table.insert().values(
                     tenant_id=tenant,
@@ -171,11 +183,13 @@ class ErasureDesk:
         origin: Origin,
         external_ref: str | None,
         requested_at: datetime | None,
+        settle: Settle,
     ) -> Intake:
         now = self.clock()
         hashes = self._hashes(found)
         shop_ref = external_ref if origin is Origin.B2CONNECT else None
         with self._begin() as conn:
+            settle(conn)
             open_id = _open_request(conn, tenant, hashes)
             if open_id is not None:
                 self._acknowledge(conn, tenant, b2connect, found, shop_ref, open_id, now)
@@ -321,6 +335,10 @@ class ErasureDesk:
 
     def _plan(self, b2connect: str, origin: Origin, external_ref: str | None) -> list[PlannedStep]:
         return plan_steps(self.config, b2connect, origin, external_ref, audit=self.keys is not None)
+
+
+def _no_settle(conn: sa.Connection) -> None:
+    del conn
 
 
 def _open_request(conn: sa.Connection, tenant: str, hashes: Sequence[str]) -> int | None:

@@ -16,9 +16,9 @@ from starlette.routing import Route
 from mapping.config import Config
 from sync.service._metrics import CONTENT_TYPE
 from sync.service._openapi import openapi_document
+from sync.service._webhook_ledger import Ledger
 from sync.service._webhooks import (
     MAX_BODY_BYTES,
-    SeenEvents,
     WebhookOutcome,
     b2connect_delivery,
     hubspot_delivery,
@@ -32,7 +32,7 @@ log = structlog.get_logger("b2sync.service.http")
 class Service(Protocol):
     """What the HTTP layer needs from the daemon."""
 
-    seen: SeenEvents
+    seen: Ledger
     version: str
 
     def config(self) -> Config: ...
@@ -68,6 +68,7 @@ def build_app(service: Service) -> Starlette:
     """The ASGI app."""
 
     async def webhook(request: Request, source: str) -> Response:
+        connection = request.path_params.get("connection")
         try:
             body = await _read_body(request)
         except _TooLarge:
@@ -76,12 +77,12 @@ def build_app(service: Service) -> Starlette:
         lookup = request.headers
         if source == "b2connect":
             outcome = b2connect_delivery(
-                service.config(), lookup, body, service.now(), service.seen
+                service.config(), lookup, body, service.now(), service.seen, connection
             )
         else:
             uri = str(request.url)
             outcome = hubspot_delivery(
-                service.config(), lookup, body, uri, service.now(), service.seen
+                service.config(), lookup, body, uri, service.now(), service.seen, connection
             )
         return _finish(service, source, outcome)
 
@@ -119,7 +120,9 @@ def build_app(service: Service) -> Starlette:
     return Starlette(
         routes=[
             Route("/webhooks/b2connect", b2connect, methods=["POST"]),
+            Route("/webhooks/b2connect/{connection}", b2connect, methods=["POST"]),
             Route("/webhooks/hubspot", hubspot, methods=["POST"]),
+            Route("/webhooks/hubspot/{connection}", hubspot, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
@@ -135,6 +138,8 @@ def _finish(service: Service, source: str, outcome: WebhookOutcome) -> Response:
         "webhook.received", source=source, status=outcome.status, reason=outcome.reason,
         pipelines=outcome.pipelines,
     )  # fmt: skip
+    if outcome.refused is not None:
+        service.seen.refuse(source, outcome)
     if outcome.status == 202 and outcome.pipelines:
         service.mark_due(outcome.pipelines, "webhook")
     if outcome.status == 202 and outcome.erasures:
