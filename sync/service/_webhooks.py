@@ -162,9 +162,17 @@ def _in_tenant(item: IntakeItem, tenant: str) -> IntakeItem:
 def _admit(
     seen: Ledger, source: str, receipts: Sequence[Receipt], outcome: WebhookOutcome
 ) -> WebhookOutcome:
-    """Record the delivery (and its erasures) once; a replay is refused with 409."""
-    if not seen.admit(source, receipts, outcome.erasures):
-        return WebhookOutcome(409, "replayed event")
+    """Record the delivery (and its erasures) once. A replayed delivery (same signature) is
+    refused with 409; a sender's retry of events already received (newly signed) gets 200 and
+    changes nothing."""
+    known = seen.known([r.key for r in receipts])
+    if receipts[0].key in known:
+        return WebhookOutcome(409, "replayed delivery")
+    if len(receipts) > 1 and all(r.key in known for r in receipts[1:]):
+        return WebhookOutcome(200, "duplicate event: already received")
+    fresh = [r for r in receipts if r.key not in known]
+    if not seen.admit(source, fresh, outcome.erasures):
+        return WebhookOutcome(409, "replayed delivery")
     return outcome
 
 
@@ -223,10 +231,8 @@ def hubspot_delivery(
     keys = [digest("hubspot-event", ",".join(o), _hubspot_id(e)) for e, o in zip(events, owners)]
     known = seen.known(keys)
     fresh = [(e, o) for e, o, k in zip(events, owners, keys) if k not in known]
-    if events and not fresh:
-        return WebhookOutcome(409, "replayed event")
     receipts = [Receipt(digest("hubspot-sig", str(signature).strip()), SIGNATURE_TTL_S)]
-    receipts += [Receipt(k, EVENT_TTL_S) for k in keys if k not in known]
+    receipts += [Receipt(k, EVENT_TTL_S) for k in keys]
     names = _hubspot_pipelines(config, fresh)
     if config.consent is not None and any(_subscription_change(e) for e, _ in fresh):
         names.append(CONSENT_TASK)
