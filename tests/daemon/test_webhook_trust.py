@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,10 @@ SHOP_B = f"""  shop_b:
 PORTAL = "4242"
 
 
-def two_tenant_config() -> str:
+def two_tenant_config(portal: bool) -> str:
     text = daemon_config_text().replace("  hubspot:\n", SHOP_B, 1)
+    if not portal:
+        return text
     return text.replace(
         "    app_secret: ${B2SYNC_HUBSPOT_APP_SECRET}\n",
         f'    app_secret: ${{B2SYNC_HUBSPOT_APP_SECRET}}\n    portal_id: "{PORTAL}"\n',
@@ -41,12 +44,11 @@ def two_tenant_config() -> str:
     )
 
 
-@pytest.fixture
-def daemon(stack: EmulatorStack, tmp_path: Path) -> Iterator[DaemonProcess]:
-    """A backfilled daemon serving tenant A (``shop``) and tenant B (``shop_b``)."""
+@contextmanager
+def _two_tenants(stack: EmulatorStack, tmp_path: Path, portal: bool) -> Iterator[DaemonProcess]:
     fresh(stack)
     proc = DaemonProcess(
-        stack, tmp_path, config_text=two_tenant_config(),
+        stack, tmp_path, config_text=two_tenant_config(portal),
         extra_env={"B2SYNC_TEST_SHOP_B_SECRET": SECRET_B},
     )  # fmt: skip
     try:
@@ -55,6 +57,20 @@ def daemon(stack: EmulatorStack, tmp_path: Path) -> Iterator[DaemonProcess]:
         yield proc
     finally:
         proc.close()
+
+
+@pytest.fixture
+def daemon(stack: EmulatorStack, tmp_path: Path) -> Iterator[DaemonProcess]:
+    """A backfilled daemon serving tenant A (``shop``) and tenant B (``shop_b``)."""
+    with _two_tenants(stack, tmp_path, portal=False) as proc:
+        yield proc
+
+
+@pytest.fixture
+def portal_daemon(stack: EmulatorStack, tmp_path: Path) -> Iterator[DaemonProcess]:
+    """The same, its HubSpot connection bound to the emulator's portal."""
+    with _two_tenants(stack, tmp_path, portal=True) as proc:
+        yield proc
 
 
 def _rows(daemon: DaemonProcess, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -123,9 +139,12 @@ def _privacy_deletion(portal: str, contact_id: str) -> dict[str, Any]:
             "portalId": int(portal), "objectId": int(contact_id), "occurredAt": 1}  # fmt: skip
 
 
-def test_hubspot_privacy_deletion_of_another_portal_is_refused(daemon: DaemonProcess) -> None:
+def test_hubspot_privacy_deletion_of_another_portal_is_refused(
+    portal_daemon: DaemonProcess,
+) -> None:
     """A correctly signed privacy deletion from a portal other than the connection's is 403
     and audited; the same event from the connection's portal is filed for its tenant."""
+    daemon = portal_daemon
     contact = daemon.stack.hubspot.admin_list("contacts")[0]
     foreign = _hubspot_post(daemon, [_privacy_deletion("9999", contact["id"])])
     assert (foreign.status_code, foreign.json()["status"]) == (403, "portal mismatch")
