@@ -15,10 +15,10 @@ import sqlalchemy as sa
 import structlog
 from cryptography.exceptions import InvalidTag
 
+from connectors.errors import ConnectorError
 from consent.erasure_intake import ErasureDesk, Intake
 from consent.erasure_model import Origin, SubjectIds
 from consent.erasure_sources import IntakeItem
-from connectors.errors import ConnectorError
 from store.models import metadata
 
 __all__ = ["drain_inbox", "inbox_size", "put_in_inbox"]
@@ -33,7 +33,7 @@ def put_in_inbox(
     """Store ``items`` (identifiers sealed, bound to the row id) in the caller's transaction."""
     count = 0
     for item in items:
-        rid = conn.execute(
+        inserted = conn.execute(
             _inbox.insert().values(
                 tenant_id=item.tenant,
                 origin=item.origin.value,
@@ -42,7 +42,9 @@ def put_in_inbox(
                 sealed=None,
                 received_at=now,
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert inserted is not None
+        rid = int(inserted[0])
         conn.execute(
             _inbox.update().where(_inbox.c.id == rid).values(sealed=item.ids.seal(seal, rid))
         )

@@ -23,8 +23,8 @@ from store._sync_tables import (
     Run,
     Setting,
 )
-from store._webhook_tables import ErasureInboxItem, WebhookReceipt
 from store._types import NAMING_CONVENTION, StrEnumType, UTCDateTime, metadata, utc_now
+from store._webhook_tables import ErasureInboxItem, WebhookReceipt
 
 __all__ = [
     "NAMING_CONVENTION",

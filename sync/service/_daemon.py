@@ -32,7 +32,7 @@ from sync.service._http import HttpServer
 from sync.service._metrics import Metrics
 from sync.service._scheduler import PipelineScheduler
 from sync.service._status import pipeline_status, store_totals
-from sync.service._webhook_ledger import StoreLedger
+from sync.service._webhook_ledger import Ledger, StoreLedger
 from sync.settings import SecretError, load_config, resolve, unresolved_references
 
 __all__ = ["Daemon", "parse_listen"]
@@ -70,7 +70,7 @@ class Daemon:
         self._factory = runner_factory
         self._debounce = debounce_s
         self.stuck_after_s = stuck_after_s
-        self.seen = StoreLedger(lambda: self.runner)
+        self.seen: Ledger = StoreLedger(lambda: self.runner)
         self.version = metadata.version("b2sync")
         self._inbox: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._stopping = False

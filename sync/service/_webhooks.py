@@ -223,14 +223,19 @@ def hubspot_delivery(
         return WebhookOutcome(400, "not a list of HubSpot events")
     owners = [_owners(verified, e) for e in events]
     if any(not names for names in owners):
-        portals = sorted({str(e.get("portalId"))[:32] for e, o in zip(events, owners) if not o})
+        portals = sorted(
+            {str(e.get("portalId"))[:32] for e, o in zip(events, owners, strict=True) if not o}
+        )
         where = {"connection": ",".join(sorted(verified)), "claimed": ",".join(portals)}
         return WebhookOutcome(
             403, "portal mismatch", refused={**where, "tenant": _hubspot_tenant(config, verified)}
         )
-    keys = [digest("hubspot-event", ",".join(o), _hubspot_id(e)) for e, o in zip(events, owners)]
+    keys = [
+        digest("hubspot-event", ",".join(o), _hubspot_id(e))
+        for e, o in zip(events, owners, strict=True)
+    ]
     known = seen.known(keys)
-    fresh = [(e, o) for e, o, k in zip(events, owners, keys) if k not in known]
+    fresh = [(e, o) for e, o, k in zip(events, owners, keys, strict=True) if k not in known]
     receipts = [Receipt(digest("hubspot-sig", str(signature).strip()), SIGNATURE_TTL_S)]
     receipts += [Receipt(k, EVENT_TTL_S) for k in keys]
     names = _hubspot_pipelines(config, fresh)
@@ -265,7 +270,9 @@ def _hubspot_tenant(config: Config, hubspot: Sequence[str] | Mapping[str, Any]) 
     return next(iter(tenants)) if len(tenants) == 1 else ""
 
 
-def _hubspot_pipelines(config: Config, fresh: Sequence[tuple[dict[str, Any], list[str]]]) -> list[str]:
+def _hubspot_pipelines(
+    config: Config, fresh: Sequence[tuple[dict[str, Any], list[str]]]
+) -> list[str]:
     wanted = {
         (conn, HUBSPOT_OBJECTS.get(str(e.get("subscriptionType", "")).split(".", 1)[0]))
         for e, owners in fresh
@@ -291,4 +298,3 @@ def _hubspot_id(event: dict[str, Any]) -> str:
         return str(event_id)
     raw = json.dumps(event, sort_keys=True, default=str).encode()
     return hashlib.sha256(raw).hexdigest()
-

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from tests.daemon.conftest import DaemonProcess, wait_for
 from tests.e2e.conftest import by_key
 
-
 ROUNDS = 6
 
 
@@ -143,6 +142,6 @@ def test_random_kills_under_webhook_load_lose_nothing(daemon: DaemonProcess) -> 
     assert len(filed) == len(set(filed)), "a request was filed twice"
     assert _inbox(daemon) == 0
     assert set(filed) <= set(load.sent)
+    last = f"Kill{ROUNDS - 1}"
     for key in customers:
-        last = f"Kill{ROUNDS - 1}"
         wait_for(lambda k=key: _names(daemon, k) == (last, last), 90, "the last edits")
