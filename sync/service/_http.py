@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import structlog
 import uvicorn
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -75,16 +76,19 @@ def build_app(service: Service) -> Starlette:
             service.count_webhook(source, "too_large")
             return JSONResponse({"status": "body too large"}, status_code=413)
         lookup = request.headers
+        # the ledger writes to the store (and may wait for its lock): off the event loop
         if source == "b2connect":
-            outcome = b2connect_delivery(
-                service.config(), lookup, body, service.now(), service.seen, connection
-            )
+            outcome = await run_in_threadpool(
+                b2connect_delivery,
+                service.config(), lookup, body, service.now(), service.seen, connection,
+            )  # fmt: skip
         else:
             uri = str(request.url)
-            outcome = hubspot_delivery(
-                service.config(), lookup, body, uri, service.now(), service.seen, connection
-            )
-        return _finish(service, source, outcome)
+            outcome = await run_in_threadpool(
+                hubspot_delivery,
+                service.config(), lookup, body, uri, service.now(), service.seen, connection,
+            )  # fmt: skip
+        return await run_in_threadpool(_finish, service, source, outcome)
 
     async def b2connect(request: Request) -> Response:
         return await webhook(request, "b2connect")
