@@ -113,7 +113,7 @@ class ErasureDesk:
             message = f"tenant {chosen} is not configured (known: {known})"
             return self._failed(chosen, ids, "unknown_tenant", message, settle)
         with self.db.connect() as conn:
-            found = find_people(conn, self.config, self.hasher, ids)
+            found = find_people(conn, self._scoped(tenants[chosen]), self.hasher, ids)
         linked = found != ids  # the links know more about this person
         if found.customer_id and not found.email and self.fetch_customer is not None:
             record = self.fetch_customer(tenants[chosen], found.customer_id)
@@ -125,6 +125,13 @@ class ErasureDesk:
         return self._file(
             chosen, tenants[chosen], ids, found, origin, external_ref, requested_at, settle
         )
+
+    def _scoped(self, b2connect: str) -> Config:
+        """The config narrowed to the tenant's pipelines: a person is looked for, and their
+        local state purged, in the tenant's own links only (CRM ids of two portals may be
+        equal)."""
+        pipelines = [p for p in self.config.pipelines if p.b2connect.connection == b2connect]
+        return self.config.model_copy(update={"pipelines": pipelines})
 
     @staticmethod
     def _refusal(ids: SubjectIds) -> Intake | None:
@@ -193,7 +200,7 @@ class ErasureDesk:
             open_id = _open_request(conn, tenant, hashes)
             if open_id is not None:
                 self._acknowledge(conn, tenant, b2connect, found, shop_ref, open_id, now)
-                return self._merge(conn, open_id, found, hashes, now)
+                return self._merge(conn, b2connect, open_id, found, hashes, now)
             tombed = _tombstoned(conn, hashes)
             if len(tombed) == len(hashes) and found == given:
                 request = next(iter(tombed.values()))
@@ -225,7 +232,13 @@ class ErasureDesk:
             )  # fmt: skip
 
     def _merge(
-        self, conn: sa.Connection, rid: int, found: SubjectIds, hashes: list[str], now: datetime
+        self,
+        conn: sa.Connection,
+        b2connect: str,
+        rid: int,
+        found: SubjectIds,
+        hashes: list[str],
+        now: datetime,
     ) -> Intake:
         row = conn.execute(
             sa.select(subjects_table).where(subjects_table.c.request_id == rid)
@@ -241,7 +254,7 @@ class ErasureDesk:
             )
         )
         write_tombstones(conn, self.hasher, ids, request_id=rid, erased_at=now)
-        purge_local(conn, self.config, ids, hasher=self.hasher)
+        purge_local(conn, self._scoped(b2connect), ids, hasher=self.hasher)
         tenant = conn.execute(
             sa.select(requests_table.c.tenant_id).where(requests_table.c.id == rid)
         ).scalar_one()
@@ -283,7 +296,7 @@ class ErasureDesk:
             now=now,
         )
         write_tombstones(conn, self.hasher, ids, request_id=rid, erased_at=now)
-        purged = purge_local(conn, self.config, ids, hasher=self.hasher)
+        purged = purge_local(conn, self._scoped(b2connect), ids, hasher=self.hasher)
         detail = ", ".join(f"{n} {table}" for table, n in sorted(purged.items())) or "nothing kept"
         subject = ids.customer_id or ids.email
         events = [
