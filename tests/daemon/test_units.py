@@ -230,3 +230,31 @@ def test_status_command_on_an_unmigrated_store_says_what_to_do(tmp_path: Path) -
     result = CliRunner().invoke(app, ["status", "--config", str(config)])
     assert result.exit_code == 1
     assert "b2sync db upgrade" in result.output
+
+
+def _shared_secret_config(config: Config) -> Config:
+    """A second tenant's connection that (wrongly) shares the first one's webhook secret."""
+    shop = config.connections["shop"]
+    other = shop.model_copy(update={"tenant_id": "99999999-2222-3333-4444-555555555555"})
+    return config.model_copy(update={"connections": {**config.connections, "shop2": other}})
+
+
+def test_b2connect_secret_of_two_tenants_is_refused_on_the_shared_route(config: Config) -> None:
+    """When a secret verifies two tenants' connections the tenant is unknown: 403; the
+    per-connection route names it and is accepted."""
+    shared = _shared_secret_config(config)
+    body = _event("customer.updated")
+    refused = b2connect_delivery(shared, _b2_headers(body), body, NOW, SeenEvents())
+    assert refused.status == 403
+    named = b2connect_delivery(shared, _b2_headers(body), body, NOW, SeenEvents(), "shop")
+    assert (named.status, named.pipelines) == (
+        202,
+        ["customers-to-hubspot", "customers-to-salesforce"],
+    )
+
+
+def test_b2connect_route_of_an_unknown_connection_is_404(config: Config) -> None:
+    """/webhooks/b2connect/<name> for a name that is no B2Connect connection: 404."""
+    body = _event("customer.updated")
+    outcome = b2connect_delivery(config, _b2_headers(body), body, NOW, SeenEvents(), "hubspot")
+    assert outcome.status == 404
