@@ -20,12 +20,12 @@ from typing import Any, NamedTuple, Protocol
 import sqlalchemy as sa
 import structlog
 
-from audit import AuditEvent, record_events
+from audit import AuditEvent, KeyRing, record_events
 from consent.erasure_inbox import put_in_inbox
 from consent.erasure_sources import IntakeItem
 from consent.erasure_store import seal_key
 from store.models import metadata
-from sync.runner import Runner
+from sync.hashing import FieldHasher
 from sync.settings import SecretError, resolve
 
 __all__ = [
@@ -131,10 +131,22 @@ class SeenEvents:
         self.refusals.append((source, dict(outcome.refused or {})))
 
 
+class Store(Protocol):
+    """What the ledger needs of the daemon's :class:`sync.runner.Runner`."""
+
+    @property
+    def db(self) -> sa.Engine: ...
+    @property
+    def hasher(self) -> FieldHasher: ...
+    @property
+    def audit_keys(self) -> KeyRing | None: ...
+    def clock(self) -> datetime: ...
+
+
 class StoreLedger:
     """The daemon's ledger, in the runner's store."""
 
-    def __init__(self, runner: Callable[[], Runner]) -> None:
+    def __init__(self, runner: Callable[[], Store]) -> None:
         self._runner = runner
 
     def known(self, keys: Sequence[str]) -> set[str]:
