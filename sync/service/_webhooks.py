@@ -119,8 +119,8 @@ def b2connect_delivery(
     }
     if not verified:
         return WebhookOutcome(401, "bad signature")
-    tenants = {resolved(c.tenant_id) or "" for c in verified.values()}
-    tenant = next(iter(tenants)).lower()
+    tenants = {(resolved(c.tenant_id) or "").strip().lower() for c in verified.values()}
+    tenant = next(iter(tenants))
     if len(tenants) != 1 or not tenant:
         return WebhookOutcome(403, "the secret is not one tenant's: use /webhooks/b2connect/<name>")
     event = _json(body)
