@@ -1,19 +1,22 @@
 """The daemon's privacy tasks: erasure intake and steps every minute, retention on its own
-schedule. Webhook-borne requests wait in an inbox the erasure task drains (the HTTP thread
-only queues them, it never calls a system)."""
+schedule. Webhook-borne requests wait in the store's erasure inbox (written before the webhook
+is answered, see :mod:`consent.erasure_inbox`), which the erasure task drains; the HTTP thread
+never calls a system."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import structlog
 
+from consent.erasure_inbox import drain_inbox, put_in_inbox
 from consent.erasure_service import Guard, desk_for, no_guard, processor_for
-from consent.erasure_sources import IntakeItem, file_all, poll_sources
+from consent.erasure_sources import IntakeItem, poll_sources
+from consent.erasure_store import seal_key
 from consent.retention import run_retention
+from store import begin_write
 from sync.runner import Runner
 
 __all__ = ["ERASURE_EVERY_S", "PrivacyTasks"]
@@ -38,8 +41,6 @@ class PrivacyTasks:
 
     def __init__(self, runner: Callable[[], Runner]) -> None:
         self._runner = runner
-        self._inbox: list[IntakeItem] = []
-        self._lock = threading.Lock()
         self._guard: Guard | None = None
 
     def schedule(self, scheduler: TaskScheduler) -> None:
@@ -54,18 +55,18 @@ class PrivacyTasks:
             scheduler.remove_task("retention")
 
     def receive(self, items: Sequence[Any]) -> None:
-        """Queue requests a webhook carried (filed by the next erasure tick)."""
-        with self._lock:
-            self._inbox.extend(i for i in items if isinstance(i, IntakeItem))
+        """Store requests in the inbox (filed by the next erasure tick)."""
+        runner = self._runner()
+        wanted = [i for i in items if isinstance(i, IntakeItem)]
+        with begin_write(runner.db) as conn:
+            put_in_inbox(conn, seal_key(runner.hasher), wanted, runner.clock())
 
     def erasure_tick(self) -> None:
-        """File queued and polled requests, then run every due step."""
+        """File the inbox's and the polled requests, then run every due step."""
         runner = self._runner()
-        with self._lock:
-            queued, self._inbox = self._inbox, []
         guard = self._guard or no_guard
         desk = desk_for(runner, guard)
-        filed = file_all(desk, queued) + poll_sources(runner, desk)
+        filed = drain_inbox(desk, seal_key(runner.hasher)) + poll_sources(runner, desk)
         outcomes = processor_for(runner, guard).process()
         if filed or outcomes:
             log.info("erasure.tick", filed=len(filed), steps=len(outcomes))

@@ -45,6 +45,8 @@ _tombs = metadata.tables["tombstones"]
 _OPEN = (ErasureStatus.PENDING.value, ErasureStatus.IN_PROGRESS.value)
 #: (B2Connect connection, customer id) -> the customer's fields, or None when there is none
 CustomerFetcher = Callable[[str, str], dict[str, Any] | None]
+#: run inside the transaction that records a request's outcome (clears an inbox row)
+Settle = Callable[[sa.Connection], None]
 
 
 @dataclass(frozen=True)
@@ -92,39 +94,53 @@ class ErasureDesk:
         origin: Origin = Origin.OPERATOR,
         external_ref: str | None = None,
         requested_at: datetime | None = None,
+        settle: Settle | None = None,
     ) -> Intake:
         """File (or merge) one request; never raises for bad input, says why instead.
 
         ``requested_at`` is when the person asked (a shop's request): the 30 days run from it.
+        ``settle`` runs in the transaction that records the outcome, whatever it is.
         """
-        if ids.empty:
-            return Intake("rejected", "give an email or a customer id")
-        if ids.email and not is_email(ids.email):
-            return Intake("rejected", "the email given is not a valid address (name@domain.tld)")
+        settle = settle or _no_settle
+        refused = self._refusal(ids)
         tenants = tenants_of(self.config)
-        chosen = self._tenant(tenant, tenants)
+        chosen = refused or self._tenant(tenant, tenants)
         if isinstance(chosen, Intake):
+            with self._begin() as conn:
+                settle(conn)
             return chosen
         if chosen not in tenants:
             known = ", ".join(sorted(tenants)) or "none"
-            return self._failed(
-                chosen, ids, "unknown_tenant", f"tenant {chosen} is not configured (known: {known})"
-            )
+            message = f"tenant {chosen} is not configured (known: {known})"
+            return self._failed(chosen, ids, "unknown_tenant", message, settle)
         with self.db.connect() as conn:
-            found = find_people(conn, self.config, self.hasher, ids)
+            found = find_people(conn, self._scoped(tenants[chosen]), self.hasher, ids)
         linked = found != ids  # the links know more about this person
         if found.customer_id and not found.email and self.fetch_customer is not None:
             record = self.fetch_customer(tenants[chosen], found.customer_id)
             if record is None and not linked:
-                return self._failed(
-                    chosen,
-                    ids,
-                    "unknown_subject",
-                    f"customer {found.customer_id} is not known to B2Connect or to b2sync",
-                )
+                message = f"customer {found.customer_id} is not known to B2Connect or to b2sync"
+                return self._failed(chosen, ids, "unknown_subject", message, settle)
             if record is not None and isinstance(record.get("email"), str) and record["email"]:
                 found.email = record["email"].strip().lower()
-        return self._file(chosen, tenants[chosen], ids, found, origin, external_ref, requested_at)
+        return self._file(
+            chosen, tenants[chosen], ids, found, origin, external_ref, requested_at, settle
+        )
+
+    def _scoped(self, b2connect: str) -> Config:
+        """The config narrowed to the tenant's pipelines: a person is looked for, and their
+        local state purged, in the tenant's own links only (CRM ids of two portals may be
+        equal)."""
+        pipelines = [p for p in self.config.pipelines if p.b2connect.connection == b2connect]
+        return self.config.model_copy(update={"pipelines": pipelines})
+
+    @staticmethod
+    def _refusal(ids: SubjectIds) -> Intake | None:
+        if ids.empty:
+            return Intake("rejected", "give an email or a customer id")
+        if ids.email and not is_email(ids.email):
+            return Intake("rejected", "the email given is not a valid address (name@domain.tld)")
+        return None
 
     def _tenant(self, tenant: str | None, tenants: dict[str, str]) -> str | Intake:
         if tenant is not None:
@@ -138,11 +154,14 @@ class ErasureDesk:
     def _begin(self) -> AbstractContextManager[sa.Connection]:
         return begin_write(self.db)
 
-    def _failed(self, tenant: str, ids: SubjectIds, status: str, message: str) -> Intake:
+    def _failed(
+        self, tenant: str, ids: SubjectIds, status: str, message: str, settle: Settle
+    ) -> Intake:
         """Record a request that cannot be carried out, with its reason (no retry needed)."""
         now = self.clock()
         ref = self._hashes(ids)[0][:16] if not ids.empty else "unknown"
         with self._begin() as conn:
+            settle(conn)
             rid = conn.execute(
                 requests_table.insert().values(
                     tenant_id=tenant,
@@ -171,15 +190,17 @@ class ErasureDesk:
         origin: Origin,
         external_ref: str | None,
         requested_at: datetime | None,
+        settle: Settle,
     ) -> Intake:
         now = self.clock()
         hashes = self._hashes(found)
         shop_ref = external_ref if origin is Origin.B2CONNECT else None
         with self._begin() as conn:
+            settle(conn)
             open_id = _open_request(conn, tenant, hashes)
             if open_id is not None:
                 self._acknowledge(conn, tenant, b2connect, found, shop_ref, open_id, now)
-                return self._merge(conn, open_id, found, hashes, now)
+                return self._merge(conn, b2connect, open_id, found, hashes, now)
             tombed = _tombstoned(conn, hashes)
             if len(tombed) == len(hashes) and found == given:
                 request = next(iter(tombed.values()))
@@ -211,7 +232,13 @@ class ErasureDesk:
             )  # fmt: skip
 
     def _merge(
-        self, conn: sa.Connection, rid: int, found: SubjectIds, hashes: list[str], now: datetime
+        self,
+        conn: sa.Connection,
+        b2connect: str,
+        rid: int,
+        found: SubjectIds,
+        hashes: list[str],
+        now: datetime,
     ) -> Intake:
         row = conn.execute(
             sa.select(subjects_table).where(subjects_table.c.request_id == rid)
@@ -227,7 +254,7 @@ class ErasureDesk:
             )
         )
         write_tombstones(conn, self.hasher, ids, request_id=rid, erased_at=now)
-        purge_local(conn, self.config, ids, hasher=self.hasher)
+        purge_local(conn, self._scoped(b2connect), ids, hasher=self.hasher)
         tenant = conn.execute(
             sa.select(requests_table.c.tenant_id).where(requests_table.c.id == rid)
         ).scalar_one()
@@ -269,7 +296,7 @@ class ErasureDesk:
             now=now,
         )
         write_tombstones(conn, self.hasher, ids, request_id=rid, erased_at=now)
-        purged = purge_local(conn, self.config, ids, hasher=self.hasher)
+        purged = purge_local(conn, self._scoped(b2connect), ids, hasher=self.hasher)
         detail = ", ".join(f"{n} {table}" for table, n in sorted(purged.items())) or "nothing kept"
         subject = ids.customer_id or ids.email
         events = [
@@ -321,6 +348,10 @@ class ErasureDesk:
 
     def _plan(self, b2connect: str, origin: Origin, external_ref: str | None) -> list[PlannedStep]:
         return plan_steps(self.config, b2connect, origin, external_ref, audit=self.keys is not None)
+
+
+def _no_settle(conn: sa.Connection) -> None:
+    del conn
 
 
 def _open_request(conn: sa.Connection, tenant: str, hashes: Sequence[str]) -> int | None:

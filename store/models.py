@@ -24,6 +24,7 @@ from store._sync_tables import (
     Setting,
 )
 from store._types import NAMING_CONVENTION, StrEnumType, UTCDateTime, metadata, utc_now
+from store._webhook_tables import ErasureInboxItem, WebhookReceipt
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -37,6 +38,7 @@ __all__ = [
     "Cursor",
     "DeadLetter",
     "DeadLetterStatus",
+    "ErasureInboxItem",
     "ErasureRequest",
     "ErasureStatus",
     "ErasureStep",
@@ -58,6 +60,7 @@ __all__ = [
     "Tombstone",
     "TombstoneHit",
     "UTCDateTime",
+    "WebhookReceipt",
     "metadata",
     "utc_now",
 ]

@@ -148,6 +148,10 @@ class HubSpotConnection(_Frozen):
     app_secret: SecretRef | None = Field(
         default=None, description="App secret for webhook signatures"
     )
+    portal_id: MaybeRef | None = Field(
+        default=None,
+        description="HubSpot portal (hub) id; webhooks of another portal are refused",
+    )
     daily_share: float = Field(
         default=0.5, gt=0, le=1, description="Share of the portal's daily API limit b2sync may use"
     )

@@ -33,7 +33,7 @@ from sync.service._http import HttpServer
 from sync.service._metrics import Metrics
 from sync.service._scheduler import PipelineScheduler
 from sync.service._status import pipeline_status, store_totals
-from sync.service._webhooks import SeenEvents
+from sync.service._webhook_ledger import Ledger, StoreLedger
 from sync.settings import SecretError, load_config, resolve, secret_issues
 
 __all__ = ["Daemon", "parse_listen"]
@@ -71,7 +71,7 @@ class Daemon:
         self._factory = runner_factory
         self._debounce = debounce_s
         self.stuck_after_s = stuck_after_s
-        self.seen = SeenEvents()
+        self.seen: Ledger = StoreLedger(lambda: self.runner)
         self.version = metadata.version("b2sync")
         self._inbox: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._stopping = False
@@ -259,9 +259,10 @@ class Daemon:
             self._scheduler.mark_due(name, trigger)
 
     def file_erasures(self, items: list[Any]) -> None:
+        """The requests are in the store's inbox already (see StoreLedger): file them soon."""
+        del items
         if self._stopping or self._scheduler is None:
             return
-        self.privacy.receive(items)
         self._scheduler.kick_task("erasure")
 
     def count_webhook(self, source: str, outcome: str) -> None:

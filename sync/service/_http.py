@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import structlog
 import uvicorn
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -16,9 +17,9 @@ from starlette.routing import Route
 from mapping.config import Config
 from sync.service._metrics import CONTENT_TYPE
 from sync.service._openapi import openapi_document
+from sync.service._webhook_ledger import Ledger
 from sync.service._webhooks import (
     MAX_BODY_BYTES,
-    SeenEvents,
     WebhookOutcome,
     b2connect_delivery,
     hubspot_delivery,
@@ -32,7 +33,7 @@ log = structlog.get_logger("b2sync.service.http")
 class Service(Protocol):
     """What the HTTP layer needs from the daemon."""
 
-    seen: SeenEvents
+    seen: Ledger
     version: str
 
     def config(self) -> Config: ...
@@ -68,22 +69,26 @@ def build_app(service: Service) -> Starlette:
     """The ASGI app."""
 
     async def webhook(request: Request, source: str) -> Response:
+        connection = request.path_params.get("connection")
         try:
             body = await _read_body(request)
         except _TooLarge:
             service.count_webhook(source, "too_large")
             return JSONResponse({"status": "body too large"}, status_code=413)
         lookup = request.headers
+        # the ledger writes to the store (and may wait for its lock): off the event loop
         if source == "b2connect":
-            outcome = b2connect_delivery(
-                service.config(), lookup, body, service.now(), service.seen
-            )
+            outcome = await run_in_threadpool(
+                b2connect_delivery,
+                service.config(), lookup, body, service.now(), service.seen, connection,
+            )  # fmt: skip
         else:
             uri = str(request.url)
-            outcome = hubspot_delivery(
-                service.config(), lookup, body, uri, service.now(), service.seen
-            )
-        return _finish(service, source, outcome)
+            outcome = await run_in_threadpool(
+                hubspot_delivery,
+                service.config(), lookup, body, uri, service.now(), service.seen, connection,
+            )  # fmt: skip
+        return await run_in_threadpool(_finish, service, source, outcome)
 
     async def b2connect(request: Request) -> Response:
         return await webhook(request, "b2connect")
@@ -119,7 +124,9 @@ def build_app(service: Service) -> Starlette:
     return Starlette(
         routes=[
             Route("/webhooks/b2connect", b2connect, methods=["POST"]),
+            Route("/webhooks/b2connect/{connection}", b2connect, methods=["POST"]),
             Route("/webhooks/hubspot", hubspot, methods=["POST"]),
+            Route("/webhooks/hubspot/{connection}", hubspot, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
@@ -135,6 +142,8 @@ def _finish(service: Service, source: str, outcome: WebhookOutcome) -> Response:
         "webhook.received", source=source, status=outcome.status, reason=outcome.reason,
         pipelines=outcome.pipelines,
     )  # fmt: skip
+    if outcome.refused is not None:
+        service.seen.refuse(source, outcome)
     if outcome.status == 202 and outcome.pipelines:
         service.mark_due(outcome.pipelines, "webhook")
     if outcome.status == 202 and outcome.erasures:

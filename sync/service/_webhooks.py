@@ -1,6 +1,10 @@
-"""Webhook checks and routing: signature, freshness, replay, and which pipelines are due.
+"""Webhook checks and routing: signature, freshness, replay, tenant, and which pipelines are due.
 
-Nothing here changes state before a signature verified; a replayed event id is refused.
+Nothing here changes state before a signature verified. The tenant and the connection come from
+the secret that verified (or the connection named in the URL), never from the payload: a payload
+naming another tenant (B2Connect ``tenantId``) or portal (HubSpot ``portalId``) is refused.
+Replays are recognised by signed content only (the signature, which covers the timestamp, and
+the event ids inside the signed body), through a :class:`Ledger` that keeps them past restarts.
 """
 
 from __future__ import annotations
@@ -8,19 +12,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
-from collections import OrderedDict
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hubspot.utils.signature import Signature
 
 from connectors.b2connect import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_webhook
-from consent.erasure_sources import b2connect_webhook_erasures, hubspot_webhook_erasures
+from consent.erasure_sources import IntakeItem, b2connect_webhook_erasures, hubspot_webhook_erasures
 from mapping.config import B2ConnectConnection, Config, Direction, HubSpotConnection
 from sync.service._scheduler import TASK_PREFIX
-from sync.settings import SecretError, resolve
+from sync.service._webhook_ledger import (
+    EVENT_TTL_S,
+    SIGNATURE_TTL_S,
+    TOLERANCE_S,
+    Ledger,
+    Receipt,
+    SeenEvents,
+    WebhookOutcome,
+    digest,
+    resolved,
+)
 
 __all__ = [
     "EVENT_ID_HEADER",
@@ -34,7 +45,7 @@ __all__ = [
 ]
 
 MAX_BODY_BYTES = 1024 * 1024
-TOLERANCE_S = 300
+#: informational only (unsigned): never used to recognise a replay
 EVENT_ID_HEADER = "X-B2Connect-Event-Id"
 HUBSPOT_SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 HUBSPOT_TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
@@ -60,52 +71,6 @@ HUBSPOT_OBJECTS = {
 }
 
 
-@dataclass
-class WebhookOutcome:
-    """HTTP status, a short reason, and the pipelines to mark due."""
-
-    status: int
-    reason: str
-    pipelines: list[str] = field(default_factory=list)
-    #: erasure requests the delivery carried (``consent.erasure_sources.IntakeItem``)
-    erasures: list[Any] = field(default_factory=list)
-
-    def body(self) -> dict[str, Any]:
-        return {"status": self.reason, "pipelines": self.pipelines}
-
-
-class SeenEvents:
-    """Event ids accepted recently (kept ``ttl_s``, at most ``limit``), to refuse replays."""
-
-    def __init__(self, ttl_s: float = 2 * TOLERANCE_S, limit: int = 100_000) -> None:
-        self.ttl_s = ttl_s
-        self.limit = limit
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def first_time(self, event_id: str, now: float) -> bool:
-        """Remember ``event_id``; False if it was seen within the TTL."""
-        with self._lock:
-            while self._seen:
-                oldest, at = next(iter(self._seen.items()))
-                if at > now - self.ttl_s and len(self._seen) < self.limit:
-                    break
-                del self._seen[oldest]
-            if event_id in self._seen:
-                return False
-            self._seen[event_id] = now
-            return True
-
-
-def _secret(ref: str | None) -> str | None:
-    if not ref:
-        return None
-    try:
-        return resolve(ref) or None
-    except SecretError:
-        return None
-
-
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body.decode("utf-8"))
@@ -113,45 +78,102 @@ def _json(body: bytes) -> Any:
         return None
 
 
+def _stale(stamp: str | None, now: float, unit: float = 1.0) -> bool:
+    """True when the sender's timestamp is missing, malformed or outside the window."""
+    try:
+        sent = int(str(stamp).strip()) / unit
+    except ValueError:
+        return True
+    return abs(now - sent) > TOLERANCE_S
+
+
+def _named(config: Config, connection: str | None, kind: type[Any]) -> dict[str, Any]:
+    return {
+        name: conn
+        for name, conn in config.connections.items()
+        if isinstance(conn, kind) and (connection is None or name == connection)
+    }
+
+
 def b2connect_delivery(
-    config: Config, headers: Mapping[str, str], body: bytes, now: float, seen: SeenEvents
+    config: Config,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: float,
+    seen: Ledger,
+    connection: str | None = None,
 ) -> WebhookOutcome:
-    """Check one B2Connect delivery and name the pipelines it makes due."""
-    verified: dict[str, B2ConnectConnection] = {}
-    for name, conn in config.connections.items():
-        if isinstance(conn, B2ConnectConnection):
-            secret = _secret(conn.webhook_secret)
-            stamp, signature = headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER)
-            if secret and verify_webhook(secret, stamp, body, signature, now=now):
-                verified[name] = conn
+    """Check one B2Connect delivery (to ``/webhooks/b2connect[/<connection>]``) and name the
+    pipelines it makes due; the tenant is the one of the connection whose secret verified."""
+    candidates = _named(config, connection, B2ConnectConnection)
+    if connection is not None and not candidates:
+        return WebhookOutcome(404, "no such B2Connect connection")
+    stamp, signature = headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER)
+    if _stale(stamp, now):
+        return WebhookOutcome(401, "stale or missing timestamp")
+    verified = {
+        name: conn
+        for name, conn in candidates.items()
+        if (secret := resolved(conn.webhook_secret))
+        and verify_webhook(secret, stamp, body, signature, now=now, tolerance_s=TOLERANCE_S)
+    }
     if not verified:
         return WebhookOutcome(401, "bad signature")
+    tenants = {(resolved(c.tenant_id) or "").strip().lower() for c in verified.values()}
+    tenant = next(iter(tenants))
+    if len(tenants) != 1 or not tenant:
+        return WebhookOutcome(403, "the secret is not one tenant's: use /webhooks/b2connect/<name>")
     event = _json(body)
     if not isinstance(event, dict) or not isinstance(event.get("eventType"), str):
         return WebhookOutcome(400, "not a B2Connect event")
-    event_id = headers.get(EVENT_ID_HEADER) or event.get("eventId")
-    if not isinstance(event_id, str) or not event_id or len(event_id) > 200:
-        return WebhookOutcome(400, "missing event id")
-    if not seen.first_time(f"b2connect:{event_id}", now):
-        return WebhookOutcome(409, "replayed event")
+    where = {"tenant": tenant, "connection": ",".join(sorted(verified))}
+    claimed = _claimed_tenant(event)
+    if claimed is not None and claimed != tenant:
+        return WebhookOutcome(403, "tenant mismatch", refused={**where, "claimed": claimed[:64]})
+    receipts = [Receipt(digest("b2connect-sig", str(signature).strip().lower()), SIGNATURE_TTL_S)]
+    if isinstance(event.get("eventId"), str | int) and str(event["eventId"]):
+        receipts.append(
+            Receipt(digest("b2connect-event", tenant, str(event["eventId"])), EVENT_TTL_S)
+        )
     stream = B2CONNECT_STREAMS.get(event["eventType"].split(".", 1)[0])
-    tenant = str(event.get("tenantId") or "").lower()
     names = [
         p.name
         for p in config.pipelines
-        if p.enabled
-        and p.b2connect.stream == stream
-        and p.b2connect.connection in verified
-        and _tenant_matches(verified[p.b2connect.connection], tenant)
+        if p.enabled and p.b2connect.stream == stream and p.b2connect.connection in verified
     ]
     if config.consent is not None and stream == "consents":
         names.append(CONSENT_TASK)
-    return WebhookOutcome(202, "accepted", names, b2connect_webhook_erasures(event))
+    erasures = [_in_tenant(i, tenant) for i in b2connect_webhook_erasures(event)]
+    return _admit(seen, "b2connect", receipts, WebhookOutcome(202, "accepted", names, erasures))
 
 
-def _tenant_matches(conn: B2ConnectConnection, tenant: str) -> bool:
-    expected = _secret(conn.tenant_id)
-    return not tenant or expected is None or expected.lower() == tenant
+def _claimed_tenant(event: dict[str, Any]) -> str | None:
+    """The tenant the payload names (top level or in ``data``), lower-case, if any."""
+    data = event.get("data")
+    value = event.get("tenantId") or (data.get("tenantId") if isinstance(data, dict) else None)
+    return str(value).strip().lower() or None if value not in (None, "") else None
+
+
+def _in_tenant(item: IntakeItem, tenant: str) -> IntakeItem:
+    """The item filed for the authenticated tenant (None: the only one configured)."""
+    return IntakeItem(item.ids, item.origin, tenant or None, item.external_ref, item.requested_at)
+
+
+def _admit(
+    seen: Ledger, source: str, receipts: Sequence[Receipt], outcome: WebhookOutcome
+) -> WebhookOutcome:
+    """Record the delivery (and its erasures) once. A replayed delivery (same signature) is
+    refused with 409; a sender's retry of events already received (newly signed) gets 200 and
+    changes nothing."""
+    known = seen.known([r.key for r in receipts])
+    if receipts[0].key in known:
+        return WebhookOutcome(409, "replayed delivery")
+    if len(receipts) > 1 and all(r.key in known for r in receipts[1:]):
+        return WebhookOutcome(200, "duplicate event: already received")
+    fresh = [r for r in receipts if r.key not in known]
+    if not seen.admit(source, fresh, outcome.erasures):
+        return WebhookOutcome(409, "replayed delivery")
+    return outcome
 
 
 def hubspot_signature_ok(
@@ -159,13 +181,7 @@ def hubspot_signature_ok(
     now: float,
 ) -> bool:  # fmt: skip
     """HubSpot v3: base64 HMAC-SHA256 of method + URI + body + timestamp (ms), fresh."""
-    if not signature or not stamp:
-        return False
-    try:
-        sent_ms = int(stamp)
-    except ValueError:
-        return False
-    if abs(now * 1000 - sent_ms) > TOLERANCE_S * 1000:
+    if not signature or not stamp or _stale(stamp, now, unit=1000.0):
         return False
     try:
         text = body.decode("utf-8")
@@ -183,15 +199,21 @@ def hubspot_delivery(
     body: bytes,
     uri: str,
     now: float,
-    seen: SeenEvents,
+    seen: Ledger,
+    connection: str | None = None,
 ) -> WebhookOutcome:
-    """Check one HubSpot delivery (a JSON list of events) and name the pipelines it makes due."""
+    """Check one HubSpot delivery (a JSON list of events) and name the pipelines it makes due;
+    each event belongs to the verified connection of its ``portalId``."""
+    candidates = _named(config, connection, HubSpotConnection)
+    if connection is not None and not candidates:
+        return WebhookOutcome(404, "no such HubSpot connection")
     signature, stamp = headers.get(HUBSPOT_SIGNATURE_HEADER), headers.get(HUBSPOT_TIMESTAMP_HEADER)
-    verified = {
-        name
-        for name, conn in config.connections.items()
-        if isinstance(conn, HubSpotConnection)
-        and (secret := _secret(conn.app_secret))
+    if _stale(stamp, now, unit=1000.0):
+        return WebhookOutcome(401, "stale or missing timestamp")
+    verified: dict[str, HubSpotConnection] = {
+        name: conn
+        for name, conn in candidates.items()
+        if (secret := resolved(conn.app_secret))
         and hubspot_signature_ok(secret, "POST", uri, body, signature, stamp, now)
     }
     if not verified:
@@ -199,23 +221,70 @@ def hubspot_delivery(
     events = _json(body)
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         return WebhookOutcome(400, "not a list of HubSpot events")
-    fresh = [e for e in events if seen.first_time(f"hubspot:{_hubspot_id(e)}", now)]
-    if events and not fresh:
-        return WebhookOutcome(409, "replayed event")
-    objects = {
-        HUBSPOT_OBJECTS.get(str(e.get("subscriptionType", "")).split(".", 1)[0]) for e in fresh
+    owners = [_owners(verified, e) for e in events]
+    if any(not names for names in owners):
+        portals = sorted(
+            {str(e.get("portalId"))[:32] for e, o in zip(events, owners, strict=True) if not o}
+        )
+        where = {"connection": ",".join(sorted(verified)), "claimed": ",".join(portals)}
+        return WebhookOutcome(
+            403, "portal mismatch", refused={**where, "tenant": _hubspot_tenant(config, verified)}
+        )
+    keys = [
+        digest("hubspot-event", ",".join(o), _hubspot_id(e))
+        for e, o in zip(events, owners, strict=True)
+    ]
+    known = seen.known(keys)
+    fresh = [(e, o) for e, o, k in zip(events, owners, keys, strict=True) if k not in known]
+    receipts = [Receipt(digest("hubspot-sig", str(signature).strip()), SIGNATURE_TTL_S)]
+    receipts += [Receipt(k, EVENT_TTL_S) for k in keys]
+    names = _hubspot_pipelines(config, fresh)
+    if config.consent is not None and any(_subscription_change(e) for e, _ in fresh):
+        names.append(CONSENT_TASK)
+    erasures = [
+        _in_tenant(item, _hubspot_tenant(config, owner))
+        for event, owner in fresh
+        for item in hubspot_webhook_erasures([event])
+    ]
+    return _admit(seen, "hubspot", receipts, WebhookOutcome(202, "accepted", names, erasures))
+
+
+def _owners(verified: Mapping[str, HubSpotConnection], event: dict[str, Any]) -> list[str]:
+    """The verified connections an event belongs to: those of its portal (or of no set one)."""
+    portal = str(event.get("portalId") or "").strip()
+    return sorted(
+        name
+        for name, conn in verified.items()
+        if (expected := resolved(conn.portal_id)) is None or expected.strip() == portal
+    )
+
+
+def _hubspot_tenant(config: Config, hubspot: Sequence[str] | Mapping[str, Any]) -> str:
+    """The B2Connect tenant the HubSpot connections sync with ('' when not exactly one)."""
+    shops = {p.b2connect.connection for p in config.pipelines if p.crm.connection in hubspot}
+    tenants = {
+        (resolved(conn.tenant_id) or "").lower()
+        for name, conn in config.connections.items()
+        if isinstance(conn, B2ConnectConnection) and name in shops
     }
-    names = [
+    return next(iter(tenants)) if len(tenants) == 1 else ""
+
+
+def _hubspot_pipelines(
+    config: Config, fresh: Sequence[tuple[dict[str, Any], list[str]]]
+) -> list[str]:
+    wanted = {
+        (conn, HUBSPOT_OBJECTS.get(str(e.get("subscriptionType", "")).split(".", 1)[0]))
+        for e, owners in fresh
+        for conn in owners
+    }
+    return [
         p.name
         for p in config.pipelines
         if p.enabled
-        and p.crm.connection in verified
-        and p.crm.object in objects
+        and (p.crm.connection, p.crm.object) in wanted
         and p.direction in (Direction.pull, Direction.both)
     ]
-    if config.consent is not None and any(_subscription_change(e) for e in fresh):
-        names.append(CONSENT_TASK)
-    return WebhookOutcome(202, "accepted", names, hubspot_webhook_erasures(fresh))
 
 
 def _subscription_change(event: dict[str, Any]) -> bool:

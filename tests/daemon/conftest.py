@@ -61,10 +61,20 @@ def daemon_config_text(grace: str = "20s") -> str:
 class DaemonProcess:
     """One `b2sync run --listen 127.0.0.1:<port>` subprocess and its log file."""
 
-    def __init__(self, stack: EmulatorStack, tmp_path: Path, grace: str = "20s") -> None:
+    def __init__(
+        self,
+        stack: EmulatorStack,
+        tmp_path: Path,
+        grace: str = "20s",
+        *,
+        config_text: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.stack = stack
         self.tmp_path = tmp_path
-        self.config, self.config_path = config_for(tmp_path, daemon_config_text(grace))
+        self.extra_env = dict(extra_env or {})
+        text = config_text or daemon_config_text(grace)
+        self.config, self.config_path = config_for(tmp_path, text)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp_path / "daemon.log"
@@ -78,6 +88,7 @@ class DaemonProcess:
         env.update(self.stack.env())
         env["B2SYNC_STATUS_TOKEN"] = TOKEN
         env["B2SYNC_MASTER_KEY"] = MASTER_KEY
+        env.update(self.extra_env)
         return env
 
     def start(self) -> DaemonProcess:
@@ -147,11 +158,13 @@ class DaemonProcess:
 
     # ---- webhooks
 
-    def post_b2connect(
-        self, event: dict[str, Any], *, event_id: str, secret: str | None = None
-    ) -> requests.Response:
+    def signed_b2connect(
+        self, event: dict[str, Any], *, event_id: str, secret: str | None = None,
+        at: float | None = None,
+    ) -> tuple[bytes, dict[str, str]]:  # fmt: skip
+        """A B2Connect delivery (body, headers) signed as B2Connect signs it."""
         body = json.dumps(event).encode()
-        stamp = str(int(time.time()))
+        stamp = str(int(time.time() if at is None else at))
         key = secret or self.stack.b2connect.webhook_secret
         headers = {
             "Content-Type": "application/json",
@@ -159,9 +172,17 @@ class DaemonProcess:
             "X-B2Connect-Timestamp": stamp,
             "X-B2Connect-Signature": sign_webhook(key, stamp, body),
         }
-        return self.http.post(
-            f"{self.url}/webhooks/b2connect", data=body, headers=headers, timeout=10
-        )
+        return body, headers
+
+    def post_b2connect(
+        self, event: dict[str, Any], *, event_id: str, secret: str | None = None
+    ) -> requests.Response:
+        body, headers = self.signed_b2connect(event, event_id=event_id, secret=secret)
+        return self.post_raw("/webhooks/b2connect", body, headers)
+
+    def post_raw(self, path: str, body: bytes, headers: dict[str, str]) -> requests.Response:
+        """POST ``body`` as it is (a captured delivery, replayed)."""
+        return self.http.post(f"{self.url}{path}", data=body, headers=headers, timeout=10)
 
     def close(self) -> None:
         try:

@@ -15,6 +15,7 @@ from connectors.b2connect import sign_webhook
 from daemon import app
 from mapping.config import Config, Direction, parse_config
 from sync.service._http import build_app
+from sync.service._webhook_ledger import Receipt
 from sync.service._webhooks import (
     SeenEvents,
     b2connect_delivery,
@@ -53,11 +54,15 @@ def _event(kind: str, tenant: str = TENANT) -> bytes:
 
 
 def test_seen_events_refuse_a_replay_until_expiry() -> None:
-    """An event id is new once, refused within the TTL, and forgotten after it."""
-    seen = SeenEvents(ttl_s=600)
-    assert seen.first_time("a", NOW)
-    assert not seen.first_time("a", NOW + 10)
-    assert seen.first_time("a", NOW + 700)
+    """A receipt is admitted once, refused within its TTL, and forgotten after it."""
+    clock = [NOW]
+    seen = SeenEvents(lambda: clock[0])
+    assert seen.admit("b2connect", [Receipt("a", 600)], [])
+    clock[0] = NOW + 10
+    assert not seen.admit("b2connect", [Receipt("a", 600)], [])
+    assert seen.known(["a", "b"]) == {"a"}
+    clock[0] = NOW + 700
+    assert seen.admit("b2connect", [Receipt("a", 600)], [])
 
 
 def test_b2connect_event_marks_pipelines_of_its_stream(config: Config) -> None:
@@ -75,11 +80,12 @@ def test_b2connect_stale_timestamp_is_unauthorized(config: Config) -> None:
     assert b2connect_delivery(config, headers, body, NOW, SeenEvents()).status == 401
 
 
-def test_b2connect_other_tenant_marks_nothing(config: Config) -> None:
-    """An event for another tenant is accepted but makes no pipeline due."""
+def test_b2connect_other_tenant_is_refused(config: Config) -> None:
+    """An event naming another tenant than the secret's connection is refused (403)."""
     body = _event("order.created", tenant="99999999-2222-3333-4444-555555555555")
     outcome = b2connect_delivery(config, _b2_headers(body), body, NOW, SeenEvents())
-    assert (outcome.status, outcome.pipelines) == (202, [])
+    assert (outcome.status, outcome.pipelines) == (403, [])
+    assert outcome.refused is not None and outcome.refused["tenant"] == TENANT
 
 
 def test_b2connect_signed_garbage_is_a_bad_request(config: Config) -> None:
@@ -224,3 +230,31 @@ def test_status_command_on_an_unmigrated_store_says_what_to_do(tmp_path: Path) -
     result = CliRunner().invoke(app, ["status", "--config", str(config)])
     assert result.exit_code == 1
     assert "b2sync db upgrade" in result.output
+
+
+def _shared_secret_config(config: Config) -> Config:
+    """A second tenant's connection that (wrongly) shares the first one's webhook secret."""
+    shop = config.connections["shop"]
+    other = shop.model_copy(update={"tenant_id": "99999999-2222-3333-4444-555555555555"})
+    return config.model_copy(update={"connections": {**config.connections, "shop2": other}})
+
+
+def test_b2connect_secret_of_two_tenants_is_refused_on_the_shared_route(config: Config) -> None:
+    """When a secret verifies two tenants' connections the tenant is unknown: 403; the
+    per-connection route names it and is accepted."""
+    shared = _shared_secret_config(config)
+    body = _event("customer.updated")
+    refused = b2connect_delivery(shared, _b2_headers(body), body, NOW, SeenEvents())
+    assert refused.status == 403
+    named = b2connect_delivery(shared, _b2_headers(body), body, NOW, SeenEvents(), "shop")
+    assert (named.status, named.pipelines) == (
+        202,
+        ["customers-to-hubspot", "customers-to-salesforce"],
+    )
+
+
+def test_b2connect_route_of_an_unknown_connection_is_404(config: Config) -> None:
+    """/webhooks/b2connect/<name> for a name that is no B2Connect connection: 404."""
+    body = _event("customer.updated")
+    outcome = b2connect_delivery(config, _b2_headers(body), body, NOW, SeenEvents(), "hubspot")
+    assert outcome.status == 404

@@ -54,11 +54,11 @@ def test_forged_signature_is_refused_and_triggers_nothing(daemon: DaemonProcess)
 
 
 def test_replayed_event_id_is_rejected(daemon: DaemonProcess) -> None:
-    """The same event id delivered twice is accepted once, then refused with 409."""
+    """The same signed delivery sent twice is accepted once, then refused with 409."""
     event = {"eventType": "order.updated", "tenantId": "", "occurredAt": "now", "data": {}}
-    event_id = str(uuid.uuid4())
-    first = daemon.post_b2connect(event, event_id=event_id)
-    again = daemon.post_b2connect(event, event_id=event_id)
+    body, headers = daemon.signed_b2connect(event, event_id=str(uuid.uuid4()))
+    first = daemon.post_raw("/webhooks/b2connect", body, headers)
+    again = daemon.post_raw("/webhooks/b2connect", body, headers)
     assert first.status_code == 202
     assert first.json()["pipelines"] == ["orders-to-hubspot", "orders-to-salesforce"]
     assert again.status_code == 409

@@ -17,6 +17,7 @@ TABLES = {
     "consent_system_states",
     "cursors",
     "dead_letters",
+    "erasure_inbox",
     "erasure_requests",
     "erasure_steps",
     "erasure_subjects",
@@ -33,6 +34,7 @@ TABLES = {
     "subject_keys",
     "tombstone_hits",
     "tombstones",
+    "webhook_receipts",
 }
 
 
