@@ -110,7 +110,7 @@ class ErasureDesk:
                 chosen, ids, "unknown_tenant", f"tenant {chosen} is not configured (known: {known})"
             )
         with self.db.connect() as conn:
-            found = find_people(conn, self.config, self.hasher, ids)
+            found = find_people(conn, self.config, self.hasher, ids, chosen)
         linked = found != ids  # the links know more about this person
         if found.customer_id and not found.email and self.fetch_customer is not None:
             record = self.fetch_customer(tenants[chosen], found.customer_id)
@@ -227,10 +227,10 @@ class ErasureDesk:
             )
         )
         write_tombstones(conn, self.hasher, ids, request_id=rid, erased_at=now)
-        purge_local(conn, self.config, ids, hasher=self.hasher)
         tenant = conn.execute(
             sa.select(requests_table.c.tenant_id).where(requests_table.c.id == rid)
         ).scalar_one()
+        purge_local(conn, self.config, ids, hasher=self.hasher, tenant=tenant)
         event = step_event(
             tenant_id=tenant,
             request_id=rid,
@@ -269,7 +269,7 @@ class ErasureDesk:
             now=now,
         )
         write_tombstones(conn, self.hasher, ids, request_id=rid, erased_at=now)
-        purged = purge_local(conn, self.config, ids, hasher=self.hasher)
+        purged = purge_local(conn, self.config, ids, hasher=self.hasher, tenant=tenant)
         detail = ", ".join(f"{n} {table}" for table, n in sorted(purged.items())) or "nothing kept"
         subject = ids.customer_id or ids.email
         events = [
