@@ -21,7 +21,7 @@ from rich.table import Table
 
 from audit.cli import app as audit_app
 from audit.cli import ui as audit_ui
-from audit.errors import MasterKeyError
+from audit.errors import KeyChangedError, MasterKeyError
 from connectors.base import UnknownConnector
 from connectors.errors import ConnectorError
 from mapping.compiler import compile_fields
@@ -53,7 +53,7 @@ def open_runner(cfg: Config) -> Iterator[Runner]:
     """A runner, or one clear line and the right exit code."""
     try:
         runner = Runner(cfg)
-    except (SecretError, MasterKeyError) as exc:
+    except (SecretError, MasterKeyError, KeyChangedError) as exc:
         fail(str(exc), EXIT_BAD_CONFIG)
     except StoreUnavailable as exc:
         fail(str(exc))

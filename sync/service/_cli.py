@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from audit.errors import MasterKeyError
+from audit.errors import KeyChangedError, MasterKeyError
 from mapping.config import Config
 from store import StoreUnavailable, make_engine
 from store.models import RunStatus
@@ -87,7 +87,7 @@ def run(
     daemon = Daemon(path, cfg, listen=listen, pid_file=pid_file or default_pid_file(cfg))
     try:
         code = daemon.serve()
-    except (SecretError, MasterKeyError) as exc:
+    except (SecretError, MasterKeyError, KeyChangedError) as exc:
         fail(str(exc), EXIT_BAD_CONFIG)
     except StoreUnavailable as exc:
         fail(str(exc))

@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from audit.errors import MasterKeyError
+from audit.errors import KeyChangedError, MasterKeyError
 from consent.erasure_daemon import PrivacyTasks
 from mapping.config import Config, ConfigError
 from store import StoreUnavailable
@@ -176,7 +176,7 @@ class Daemon:
             where = [f"{i.file}:{i.line}:{i.column}" for i in exc.issues[:5]]
             log.error("config.reload_failed", problems=len(exc.issues), at=where, kept="old")
             return False
-        except (SecretError, StoreUnavailable, MasterKeyError) as exc:
+        except (SecretError, StoreUnavailable, MasterKeyError, KeyChangedError) as exc:
             log.error("config.reload_failed", error=type(exc).__name__, kept="old")
             return False
         if config.http.listen != self._config.http.listen:
