@@ -1,0 +1,227 @@
+"""Attacks on the audit chain and key mistakes, through the `b2sync` command line.
+
+A database writer rewrites the chain (recomputing the hashes) or forges the purge marker:
+`audit verify` names the event or marker. A changed master key is refused (exit 2) before
+anything is written; `keys rotate` moves to a new key and the tombstones still block.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import structlog
+from typer.testing import CliRunner
+
+from audit._chain import HASHED_COLUMNS, event_hash, events_table
+from daemon import app
+from store import make_engine
+from store.models import metadata
+from sync.settings import resolve
+from tests.e2e.conftest import E2E, MASTER_KEY, by_key, config_for
+
+PIPE = "customers-to-hubspot"
+NEW_KEY = base64.b64encode(bytes(range(100, 132))).decode()
+_settings = metadata.tables["settings"]
+
+
+@pytest.fixture(autouse=True)
+def _keep_logging() -> Iterator[None]:
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.fixture
+def anchored(e2e: E2E, tmp_path: Path) -> Path:
+    """The e2e config with ``audit.anchor_path`` set; returns the anchor file's path."""
+    path = tmp_path / "anchors" / "audit.jsonl"
+    text = e2e.config_path.read_text(encoding="utf-8")
+    text = text.replace(
+        "audit:\n  enabled: true", f"audit:\n  enabled: true\n  anchor_path: {path}"
+    )
+    e2e.config, e2e.config_path = config_for(tmp_path, text)
+    return path
+
+
+def _cli(e2e: E2E, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, [*args, "--config", str(e2e.config_path)])
+    return result.exit_code, result.output
+
+
+def _engine(e2e: E2E) -> sa.Engine:
+    return make_engine(resolve(e2e.config.state_url))
+
+
+def _rewrite_chain(engine: sa.Engine, tenant: str, seq: int) -> None:
+    """The attacker edits event ``seq`` and recomputes every SHA-256 hash from there on."""
+    columns = [events_table.c[name] for name in (*HASHED_COLUMNS, "id", "hash")]
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(*columns)
+            .where(events_table.c.tenant_id == tenant)
+            .order_by(events_table.c.seq)
+        ).all()
+        prev = "0" * 64
+        for row in rows:
+            values = row._asdict()
+            if values["seq"] < seq:
+                prev = values["hash"]
+                continue
+            if values["seq"] == seq:
+                values["outcome"] = "failed"
+            values["prev_hash"] = prev
+            prev = event_hash(values, None)
+            conn.execute(
+                events_table.update()
+                .where(events_table.c.id == values["id"])
+                .values(outcome=values["outcome"], prev_hash=values["prev_hash"], hash=prev)
+            )
+
+
+def _tenant(engine: sa.Engine) -> str:
+    with engine.connect() as conn:
+        return str(conn.execute(sa.select(events_table.c.tenant_id).limit(1)).scalar_one())
+
+
+def test_rewritten_chain_with_recomputed_hashes_fails_verify(e2e: E2E, anchored: Path) -> None:
+    """Editing event 2 and recomputing every SHA-256 after it: verify exits 1 naming event 2."""
+    assert _cli(e2e, "sync", PIPE)[0] == 0
+    code, out = _cli(e2e, "audit", "anchor")
+    assert code == 0, out
+    assert stat.S_IMODE(os.stat(anchored).st_mode) == 0o600
+    engine = _engine(e2e)
+    tenant = _tenant(engine)
+    _rewrite_chain(engine, tenant, 2)
+    engine.dispose()
+    code, out = _cli(e2e, "audit", "verify")
+    assert code == 1, out
+    assert f"{tenant}: altered at event 2" in out
+
+
+def test_forged_purge_marker_fails_verify(e2e: E2E) -> None:
+    """Deleting events 2..4 and writing a purge marker that 'kept' from 5: verify names the
+    forged marker and the removed events."""
+    assert _cli(e2e, "sync", PIPE)[0] == 0
+    engine = _engine(e2e)
+    tenant = _tenant(engine)
+    with engine.begin() as conn:
+        conn.execute(events_table.delete().where(events_table.c.seq.between(2, 4)))
+        conn.execute(_settings.insert().values(name=f"audit_purged:{tenant}", value='{"seq": 5}'))
+    engine.dispose()
+    code, out = _cli(e2e, "audit", "verify")
+    assert code == 1, out
+    assert f"audit_purged:{tenant}" in out and "forged" in out
+    assert "removed" in out
+
+
+def test_whole_database_rewrite_is_caught_by_the_anchor_file(e2e: E2E, anchored: Path) -> None:
+    """Rewriting the whole chain and dropping every marker and anchor in the database still
+    disagrees with the signed head in the anchor file; a forged line in the file is named."""
+    assert _cli(e2e, "sync", PIPE)[0] == 0
+    assert _cli(e2e, "audit", "anchor")[0] == 0
+    engine = _engine(e2e)
+    tenant = _tenant(engine)
+    _rewrite_chain(engine, tenant, 1)
+    with engine.begin() as conn:
+        conn.execute(_settings.delete().where(_settings.c.name.like("audit_%")))
+    engine.dispose()
+    with anchored.open("a", encoding="utf-8") as out:
+        out.write(
+            json.dumps({"tenant": tenant, "seq": 1, "hash": "0" * 64, "mac": "0" * 64}) + "\n"
+        )
+    code, out = _cli(e2e, "audit", "verify")
+    assert code == 1, out
+    assert "altered at event 1" in out
+    assert "line 2 is not signed" in out
+
+
+def test_changed_master_key_is_refused(e2e: E2E, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a sync, another B2SYNC_MASTER_KEY: `b2sync sync` and `b2sync erase` exit 2 naming
+    the key and `keys rotate`, and write nothing."""
+    assert _cli(e2e, "sync", PIPE)[0] == 0
+    engine = _engine(e2e)
+    with engine.connect() as conn:
+        before = conn.execute(sa.select(sa.func.count()).select_from(events_table)).scalar()
+    monkeypatch.setenv("B2SYNC_MASTER_KEY", NEW_KEY)
+    for args in (("sync", PIPE), ("erase", "--email", "someone@example.com")):
+        code, out = _cli(e2e, *args)
+        assert code == 2, out
+        assert "B2SYNC_MASTER_KEY" in out and "keys rotate" in out
+    with engine.connect() as conn:
+        after = conn.execute(sa.select(sa.func.count()).select_from(events_table)).scalar()
+    engine.dispose()
+    assert after == before
+
+
+def test_audit_off_without_the_master_key_is_refused(
+    e2e: E2E, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Turning audit off and dropping the master key would change the tombstone key: exit 2
+    naming the field-hash key."""
+    assert _cli(e2e, "sync", PIPE)[0] == 0
+    text = e2e.config_path.read_text(encoding="utf-8").replace(
+        "audit:\n  enabled: true", "audit:\n  enabled: false"
+    )
+    e2e.config, e2e.config_path = config_for(tmp_path, text)
+    monkeypatch.delenv("B2SYNC_MASTER_KEY")
+    code, out = _cli(e2e, "sync", PIPE)
+    assert code == 2, out
+    assert "field-hash key" in out
+
+
+def test_rotate_keeps_tombstones_blocking(
+    e2e: E2E, anchored: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Erase a person, rotate the master key, the shop restores the person: the next sync
+    does not bring them back; the chain still verifies under the new key."""
+    assert _cli(e2e, "sync", PIPE)[0] == 0
+    contacts = by_key(e2e.records("hubspot", "contacts"), "b2connect_id")
+    person = next(c for c in e2e.records("b2connect", "customers") if c["id"] in contacts)
+    assert _cli(e2e, "erase", "--customer-id", person["id"])[0] == 0
+    monkeypatch.setenv("B2SYNC_OLD_MASTER_KEY", MASTER_KEY)
+    monkeypatch.setenv("B2SYNC_MASTER_KEY", NEW_KEY)
+    code, out = _cli(e2e, "keys", "rotate")
+    assert code == 0, out
+    monkeypatch.delenv("B2SYNC_OLD_MASTER_KEY")
+    restored = {k: v for k, v in person.items() if k not in ("id", "tenantId", "deleted")}
+    restored = {k: v for k, v in restored.items() if k not in ("createdAt", "updatedAt")}
+    e2e.stack.b2connect.admin_patch("customers", person["id"], {"deleted": False, **restored})
+    code, out = _cli(e2e, "sync", PIPE)
+    assert code == 0, out
+    live = [
+        c
+        for c in e2e.records("hubspot", "contacts")
+        if (c["properties"].get("email") or "").lower() == person["email"].lower()
+        and not c.get("archived")
+    ]
+    assert live == []
+    engine = _engine(e2e)
+    with engine.connect() as conn:
+        blocked = conn.execute(
+            sa.select(sa.func.count()).select_from(metadata.tables["tombstone_hits"])
+        ).scalar()
+    engine.dispose()
+    assert blocked
+    code, out = _cli(e2e, "audit", "verify")
+    assert code == 0, out
+
+
+def test_rotate_with_a_wrong_old_key_changes_nothing(
+    e2e: E2E, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`keys rotate` whose B2SYNC_OLD_MASTER_KEY is not the store's key: exit 2, and the old
+    key still opens the store."""
+    assert _cli(e2e, "sync", PIPE)[0] == 0
+    monkeypatch.setenv("B2SYNC_OLD_MASTER_KEY", NEW_KEY)
+    monkeypatch.setenv("B2SYNC_MASTER_KEY", base64.b64encode(bytes(32)).decode())
+    code, out = _cli(e2e, "keys", "rotate")
+    assert code == 2 and "B2SYNC_OLD_MASTER_KEY" in out
+    monkeypatch.setenv("B2SYNC_MASTER_KEY", MASTER_KEY)
+    assert _cli(e2e, "audit", "verify")[0] == 0
