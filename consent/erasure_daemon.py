@@ -1,20 +1,24 @@
 """The daemon's privacy tasks: erasure intake and steps every minute, retention on its own
-schedule. Webhook-borne requests wait in an inbox the erasure task drains (the HTTP thread
-only queues them, it never calls a system)."""
+schedule, audit chain anchoring every ``audit.anchor_every_minutes`` and after erasures.
+Webhook-borne requests wait in an inbox the erasure task drains (the HTTP thread only queues
+them, it never calls a system)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 
+from audit import anchor
 from consent.erasure_service import Guard, desk_for, no_guard, processor_for
 from consent.erasure_sources import IntakeItem, file_all, poll_sources
 from consent.retention import run_retention
 from sync.runner import Runner
+from sync.settings import resolve
 
 __all__ = ["ERASURE_EVERY_S", "PrivacyTasks"]
 
@@ -52,6 +56,11 @@ class PrivacyTasks:
             scheduler.add_task("retention", self.retention_tick, retention.seconds, first_in_s=60)
         else:
             scheduler.remove_task("retention")
+        if config.audit.enabled:
+            every = config.audit.anchor_every_minutes * 60
+            scheduler.add_task("audit-anchor", self.anchor_tick, every, first_in_s=30)
+        else:
+            scheduler.remove_task("audit-anchor")
 
     def receive(self, items: Sequence[Any]) -> None:
         """Queue requests a webhook carried (filed by the next erasure tick)."""
@@ -69,6 +78,17 @@ class PrivacyTasks:
         outcomes = processor_for(runner, guard).process()
         if filed or outcomes:
             log.info("erasure.tick", filed=len(filed), steps=len(outcomes))
+            self.anchor_tick()  # an erasure's events are anchored outside the database at once
+
+    def anchor_tick(self) -> None:
+        """Sign every chain head into settings, the log and ``audit.anchor_path``."""
+        runner = self._runner()
+        if runner.audit_keys is None:
+            return
+        setting = runner.config.audit.anchor_path
+        path = Path(resolve(setting)) if setting else None
+        with runner.db.execution_options(b2sync_begin_immediate=True).begin() as conn:
+            anchor(conn, keys=runner.audit_keys, anchor_path=path)
 
     def retention_tick(self) -> None:
         """Apply the retention policy."""

@@ -1,11 +1,11 @@
 """Which keys a run uses, and the refusal to run on keys the store was not written with.
 
 The field-hash key (link hashes, tombstones, sealed erasure identifiers) comes from the
-config's ``hash_key``, else from the master key (``B2SYNC_MASTER_KEY``, whether audit is on
-or off, so switching audit changes nothing), else, for a store without either, from the
-key the store generated itself (legacy; see :func:`open_keys`). A store that generated its
-own key gets it *sealed* under the master key as soon as one is set: the database then no
-longer holds a usable key.
+config's ``hash_key`` or from the master key (``B2SYNC_MASTER_KEY``, whether audit is on or
+off, so switching audit changes nothing): always from outside the database. With neither,
+b2sync refuses to run (a key kept next to the tombstones would let anyone who reads the
+database test an email against them). A store an older version gave its own clear key gets
+that key *sealed* under the master key on the first run that has one.
 
 Each source leaves a fingerprint (:func:`audit.keystore.check_fingerprint`); a changed key
 raises :class:`audit.KeyChangedError` (the CLI exits 2 naming the key).
@@ -72,7 +72,12 @@ def _field_key(conn: sa.Connection, config: Config, keys: KeyRing | None) -> tup
                 f"this store's field-hash key is sealed by the master key: set {MASTER_KEY_ENV} "
                 f"or {MASTER_KEY_FILE_ENV}"
             )
-        return state.hash_key(conn), "the key this store generated (no hash_key, no master key)"
+        legacy = " (this store still holds its own key in clear: it is sealed on that run)"
+        raise MasterKeyError(
+            f"no key for field hashes and tombstones: set {MASTER_KEY_ENV} or "
+            f"{MASTER_KEY_FILE_ENV} (needed even with audit off), or the config's hash_key"
+            + (legacy if get_setting(conn, LEGACY_SETTING) is not None else "")
+        )
     source = f"the store's own key sealed by {MASTER_KEY_ENV}"
     if sealed is not None:
         return _unseal(keys, sealed), source

@@ -38,7 +38,6 @@ __all__ = [
     "finish_run",
     "get_cursor",
     "get_setting",
-    "hash_key",
     "link_ids",
     "load_links",
     "lock_owner",
@@ -468,19 +467,6 @@ def set_setting(conn: sa.Connection, name: str, value: str | None) -> None:
     conn.execute(sa.delete(_settings).where(_settings.c.name == name))
     if value is not None:
         conn.execute(sa.insert(_settings).values(name=name, value=value))
-
-
-def hash_key(conn: sa.Connection) -> bytes:
-    """The store's field-hash key, created on first use (32 random bytes, hex in settings)."""
-    existing = get_setting(conn, "field_hash_key")
-    if existing is not None:
-        return bytes.fromhex(existing)
-    key = secrets.token_bytes(32)
-    stmt = _upsert(conn, _settings).on_conflict_do_nothing(index_elements=[_settings.c.name])
-    conn.execute(stmt, [{"name": "field_hash_key", "value": key.hex()}])
-    stored = get_setting(conn, "field_hash_key")
-    assert stored is not None
-    return bytes.fromhex(stored)
 
 
 # --------------------------------------------------------------------------- locks
