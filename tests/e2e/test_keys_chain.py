@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -95,7 +95,9 @@ def test_rewritten_chain_with_recomputed_hashes_fails_verify(e2e: E2E, anchored:
     assert _cli(e2e, "sync", PIPE)[0] == 0
     code, out = _cli(e2e, "audit", "anchor")
     assert code == 0, out
-    assert stat.S_IMODE(os.stat(anchored).st_mode) == 0o600
+    assert stat.S_IMODE(anchored.stat().st_mode) == 0o600
+    db_file = Path(resolve(e2e.config.state_url).removeprefix("sqlite:///"))
+    assert stat.S_IMODE(db_file.stat().st_mode) == 0o600
     engine = _engine(e2e)
     tenant = _tenant(engine)
     _rewrite_chain(engine, tenant, 2)
@@ -160,20 +162,89 @@ def test_changed_master_key_is_refused(e2e: E2E, monkeypatch: pytest.MonkeyPatch
     assert after == before
 
 
-def test_audit_off_without_the_master_key_is_refused(
-    e2e: E2E, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Turning audit off and dropping the master key would change the tombstone key: exit 2
-    naming the field-hash key."""
-    assert _cli(e2e, "sync", PIPE)[0] == 0
+def _audit_off(e2e: E2E, tmp_path: Path) -> None:
     text = e2e.config_path.read_text(encoding="utf-8").replace(
         "audit:\n  enabled: true", "audit:\n  enabled: false"
     )
     e2e.config, e2e.config_path = config_for(tmp_path, text)
+
+
+def test_audit_off_without_the_master_key_is_refused(
+    e2e: E2E, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Audit off and no master key: the store would have to hold its own tombstone key, so
+    `b2sync sync` exits 2 naming the key to set, and the store keeps no key."""
+    _audit_off(e2e, tmp_path)
     monkeypatch.delenv("B2SYNC_MASTER_KEY")
     code, out = _cli(e2e, "sync", PIPE)
     assert code == 2, out
-    assert "field-hash key" in out
+    assert "B2SYNC_MASTER_KEY" in out and "hash_key" in out
+    engine = _engine(e2e)
+    with engine.connect() as conn:
+        names = set(conn.execute(sa.select(_settings.c.name)).scalars())
+    engine.dispose()
+    assert "field_hash_key" not in names
+
+
+def test_turning_audit_off_keeps_tombstones(e2e: E2E, tmp_path: Path) -> None:
+    """Erase with audit on, then turn audit off: the tombstone key does not change (it comes
+    from the master key either way), so the restored person stays out of HubSpot."""
+    assert _cli(e2e, "sync", PIPE)[0] == 0
+    person = _erase_one(e2e)
+    _audit_off(e2e, tmp_path)
+    _restore(e2e, person)
+    code, out = _cli(e2e, "sync", PIPE)
+    assert code == 0, out
+    assert _live(e2e, person["email"]) == []
+
+
+def test_legacy_clear_store_key_is_sealed(
+    e2e: E2E, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store an older version gave its own clear key: refused without a master key; with
+    one, the key is sealed (the clear copy removed) and the next sync sees no change."""
+    _audit_off(e2e, tmp_path)
+    engine = _engine(e2e)
+    from store import upgrade
+
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(_settings.insert().values(name="field_hash_key", value="ab" * 32))
+    monkeypatch.delenv("B2SYNC_MASTER_KEY")
+    code, out = _cli(e2e, "sync", PIPE)
+    assert code == 2 and "in clear" in out
+    monkeypatch.setenv("B2SYNC_MASTER_KEY", MASTER_KEY)
+    assert _cli(e2e, "sync", PIPE)[0] == 0
+    with engine.connect() as conn:
+        names = set(conn.execute(sa.select(_settings.c.name)).scalars())
+    assert "field_hash_key" not in names and "field_hash_key_sealed" in names
+    engine.dispose()
+    (again,) = e2e.sync(PIPE)
+    assert again.counts["written"] == 0  # the same key: no link looks changed
+
+
+def _erase_one(e2e: E2E) -> dict[str, Any]:
+    contacts = by_key(e2e.records("hubspot", "contacts"), "b2connect_id")
+    person = next(c for c in e2e.records("b2connect", "customers") if c["id"] in contacts)
+    code, out = _cli(e2e, "erase", "--customer-id", person["id"])
+    assert code == 0, out
+    assert _live(e2e, person["email"]) == []
+    return person
+
+
+def _restore(e2e: E2E, person: dict[str, Any]) -> None:
+    """The shop restores the erased customer under the old id (a stale copy)."""
+    restored = {k: v for k, v in person.items() if k not in ("id", "tenantId", "deleted")}
+    restored = {k: v for k, v in restored.items() if k not in ("createdAt", "updatedAt")}
+    e2e.stack.b2connect.admin_patch("customers", person["id"], {"deleted": False, **restored})
+
+
+def _live(e2e: E2E, email: str) -> list[dict[str, Any]]:
+    return [
+        c
+        for c in e2e.records("hubspot", "contacts")
+        if (c["properties"].get("email") or "").lower() == email.lower() and not c.get("archived")
+    ]
 
 
 def test_rotate_keeps_tombstones_blocking(
@@ -182,26 +253,16 @@ def test_rotate_keeps_tombstones_blocking(
     """Erase a person, rotate the master key, the shop restores the person: the next sync
     does not bring them back; the chain still verifies under the new key."""
     assert _cli(e2e, "sync", PIPE)[0] == 0
-    contacts = by_key(e2e.records("hubspot", "contacts"), "b2connect_id")
-    person = next(c for c in e2e.records("b2connect", "customers") if c["id"] in contacts)
-    assert _cli(e2e, "erase", "--customer-id", person["id"])[0] == 0
+    person = _erase_one(e2e)
     monkeypatch.setenv("B2SYNC_OLD_MASTER_KEY", MASTER_KEY)
     monkeypatch.setenv("B2SYNC_MASTER_KEY", NEW_KEY)
     code, out = _cli(e2e, "keys", "rotate")
     assert code == 0, out
     monkeypatch.delenv("B2SYNC_OLD_MASTER_KEY")
-    restored = {k: v for k, v in person.items() if k not in ("id", "tenantId", "deleted")}
-    restored = {k: v for k, v in restored.items() if k not in ("createdAt", "updatedAt")}
-    e2e.stack.b2connect.admin_patch("customers", person["id"], {"deleted": False, **restored})
+    _restore(e2e, person)
     code, out = _cli(e2e, "sync", PIPE)
     assert code == 0, out
-    live = [
-        c
-        for c in e2e.records("hubspot", "contacts")
-        if (c["properties"].get("email") or "").lower() == person["email"].lower()
-        and not c.get("archived")
-    ]
-    assert live == []
+    assert _live(e2e, person["email"]) == []
     engine = _engine(e2e)
     with engine.connect() as conn:
         blocked = conn.execute(
