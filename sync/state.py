@@ -7,7 +7,6 @@ the engine commits links, cursors, dead letters, conflicts and run counters toge
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta

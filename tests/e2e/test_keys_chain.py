@@ -19,7 +19,8 @@ import sqlalchemy as sa
 import structlog
 from typer.testing import CliRunner
 
-from audit._chain import HASHED_COLUMNS, event_hash, events_table
+from audit._chain import HASHED_COLUMNS, chain_head, event_hash, events_table
+from consent.erasure_daemon import PrivacyTasks
 from daemon import app
 from store import make_engine
 from store.models import metadata
@@ -286,3 +287,27 @@ def test_rotate_with_a_wrong_old_key_changes_nothing(
     assert code == 2 and "B2SYNC_OLD_MASTER_KEY" in out
     monkeypatch.setenv("B2SYNC_MASTER_KEY", MASTER_KEY)
     assert _cli(e2e, "audit", "verify")[0] == 0
+
+
+def test_daemon_anchors_the_head_after_an_erasure(e2e: E2E, anchored: Path) -> None:
+    """The daemon's erasure task, having carried out a request, appends the signed chain head
+    to audit.anchor_path at once; truncating the tail afterwards is caught by verify."""
+    assert _cli(e2e, "sync", PIPE)[0] == 0
+    assert _cli(e2e, "erase", "--email", "someone@example.com", "--no-process")[0] == 0
+    runner = e2e.runner()
+    try:
+        PrivacyTasks(lambda: runner).erasure_tick()
+        with runner.db.connect() as conn:
+            tenant = str(conn.execute(sa.select(events_table.c.tenant_id).limit(1)).scalar_one())
+            head = chain_head(conn, tenant)
+    finally:
+        runner.close()
+    lines = [json.loads(line) for line in anchored.read_text(encoding="utf-8").splitlines()]
+    assert [(x["tenant"], x["seq"], x["hash"]) for x in lines] == [(tenant, *head)]
+    engine = _engine(e2e)
+    with engine.begin() as conn:
+        conn.execute(events_table.delete().where(events_table.c.seq == head[0]))
+        conn.execute(_settings.delete().where(_settings.c.name.like("audit_anchor:%")))
+    engine.dispose()
+    code, out = _cli(e2e, "audit", "verify")
+    assert code == 1 and "truncated" in out and str(anchored) in out
