@@ -73,17 +73,16 @@ def by_tenant(conn: sa.Connection, prefix: str) -> dict[str, dict[str, Any]]:
     return {name[len(prefix) :]: json.loads(value) for name, value in rows}
 
 
-def mark_keyed(
-    conn: sa.Connection, keys: KeyRing, tenant: str, head_seq: int, head_is_legacy: bool
-) -> None:
-    """Record where a tenant's keyed chain starts, before its first keyed append.
+def mark_keyed(conn: sa.Connection, keys: KeyRing, tenant: str, head_seq: int) -> None:
+    """Record that a tenant's legacy chain (head ``head_seq``) goes on keyed from here.
 
-    A chain with no marker that is empty or already keyed gets none (every event must then
-    verify keyed). A legacy head gets ``seq = head + 1``; an unsigned purge marker written
-    by the older version is signed at the same time (it is trusted as of this migration).
+    Called before the first keyed append to a chain whose head is legacy (an empty or
+    already keyed chain gets no marker: every event must then verify keyed). An unsigned
+    purge marker written by the older version is signed at the same time (it is trusted as
+    of this migration).
     """
     name = KEYED_PREFIX + tenant
-    if head_seq == 0 or not head_is_legacy or get_value(conn, name) is not None:
+    if get_value(conn, name) is not None:
         return
     put_signed(conn, keys, name, {"seq": head_seq + 1})
     purged = get_value(conn, PURGED_PREFIX + tenant)

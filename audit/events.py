@@ -133,8 +133,11 @@ def record_events(
     for tenant in sorted(by_tenant):
         lock_chain(conn, tenant)
         seq, prev = chain_head(conn, tenant)
-        if seq:
-            mark_keyed(conn, keys, tenant, seq, _is_legacy(conn, tenant, seq, keys))
+        if seq and tenant not in keys.keyed_tenants:
+            if is_legacy_head(conn, tenant, seq, keys):
+                mark_keyed(conn, keys, tenant, seq)  # re-checked next time if rolled back
+            else:
+                keys.keyed_tenants.add(tenant)
         for index in by_tenant[tenant]:
             seq += 1
             row = _row(batch[index], keys, key_ids[index], ciphers[key_ids[index]], when)
@@ -146,8 +149,8 @@ def record_events(
     return len(rows)
 
 
-def _is_legacy(conn: sa.Connection, tenant: str, seq: int, keys: KeyRing) -> bool:
-    """Whether the tenant's head event carries a plain SHA-256 (written before keying)."""
+def is_legacy_head(conn: sa.Connection, tenant: str, seq: int, keys: KeyRing) -> bool:
+    """Whether event ``seq`` of the tenant carries a plain SHA-256 (written before keying)."""
     columns = [events_table.c[name] for name in (*HASHED_COLUMNS, "hash")]
     row = (
         conn.execute(

@@ -90,6 +90,8 @@ class KeyRing:
         # raw data keys (32 bytes each), not AESGCM objects: those hold an OpenSSL context of
         # several KB, which made a 100k-person backfill keep ~0.5 GB of ciphers alive
         self._cache: dict[str, bytes] = {}
+        #: tenants whose chain this process found keyed or marked (see audit.anchors)
+        self.keyed_tenants: set[str] = set()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> KeyRing:

@@ -29,9 +29,11 @@ from audit.anchors import (
     append_heads,
     by_tenant,
     is_signed,
+    mark_keyed,
     put_signed,
     read_heads,
 )
+from audit.events import is_legacy_head
 from audit.keys import KeyRing
 from store import utc_now
 
@@ -94,6 +96,8 @@ def verify(
     tenants = sorted(known) if tenant_id is None else [tenant_id]
     for tenant in tenants:
         marks = _marks(keys, tenant, settings, file_heads, anchor_path, report)
+        if tenant not in settings[KEYED_PREFIX]:
+            marks = _legacy(conn, keys, tenant, marks)
         count, problem = _verify_tenant(conn, keys, tenant, marks)
         report.checked[tenant] = count
         if problem is not None:
@@ -140,6 +144,14 @@ def _marks(
     )
 
 
+def _legacy(conn: sa.Connection, keys: KeyRing, tenant: str, marks: _Marks) -> _Marks:
+    """A chain an older version wrote and nothing keyed has been appended to yet: legacy."""
+    seq, _ = chain_head(conn, tenant)
+    if seq and is_legacy_head(conn, tenant, seq, keys):
+        return _Marks(keyed_from=seq + 1, first_kept=marks.first_kept, heads=marks.heads)
+    return marks
+
+
 def anchor(
     conn: sa.Connection,
     *,
@@ -149,12 +161,17 @@ def anchor(
 ) -> dict[str, tuple[int, str]]:
     """Log, store (signed) and append to ``anchor_path`` every tenant's chain head.
 
+    A chain still wholly written by an older version (plain SHA-256) gets its
+    ``audit_keyed:`` marker here, which also signs its old purge marker.
+
     Returns ``{tenant: (seq, hash)}``.
     """
     when = (now or utc_now()).isoformat()
     heads: dict[str, tuple[int, str]] = {}
     for tenant in sorted(_tenants(conn)):
         seq, head = chain_head(conn, tenant)
+        if is_legacy_head(conn, tenant, seq, keys):  # an older version's chain: migrate
+            mark_keyed(conn, keys, tenant, seq)
         heads[tenant] = (seq, head)
         put_signed(conn, keys, ANCHOR_PREFIX + tenant, {"seq": seq, "hash": head, "at": when})
         _log.info("audit.anchor", tenant_id=tenant, seq=seq, head_hash=head)
