@@ -272,7 +272,7 @@ def add_dead_letters(
                 "record_key": row.key,
                 "payload": row.payload,
                 "error_code": row.code,
-                "error_message": row.message,
+                "error_message": safe_error(row.message) or "",
                 "error_field": row.field,
                 "attempts": attempts,
                 "next_attempt_at": next_at,
