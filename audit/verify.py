@@ -145,9 +145,20 @@ def _marks(
 
 
 def _legacy(conn: sa.Connection, keys: KeyRing, tenant: str, marks: _Marks) -> _Marks:
-    """A chain an older version wrote and nothing keyed has been appended to yet: legacy."""
+    """A chain an older version wrote and nothing keyed has been appended to yet: legacy.
+
+    Both its first and its last event must carry plain SHA-256; a chain that starts keyed
+    is keyed throughout (a rewrite of its tail with SHA-256 is then named where it starts).
+    """
     seq, _ = chain_head(conn, tenant)
-    if seq and is_legacy_head(conn, tenant, seq, keys):
+    first = conn.execute(
+        sa.select(sa.func.min(events_table.c.seq)).where(events_table.c.tenant_id == tenant)
+    ).scalar()
+    if (
+        first is not None
+        and is_legacy_head(conn, tenant, seq, keys)
+        and is_legacy_head(conn, tenant, int(first), keys)
+    ):
         return _Marks(keyed_from=seq + 1, first_kept=marks.first_kept, heads=marks.heads)
     return marks
 

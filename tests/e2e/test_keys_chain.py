@@ -141,7 +141,7 @@ def test_whole_database_rewrite_is_caught_by_the_anchor_file(e2e: E2E, anchored:
         )
     code, out = _cli(e2e, "audit", "verify")
     assert code == 1, out
-    assert "altered at event 1" in out
+    assert f"differs from the anchor file {anchored} (line 1)" in out
     assert "line 2 is not signed" in out
 
 
@@ -168,6 +168,21 @@ def _audit_off(e2e: E2E, tmp_path: Path) -> None:
         "audit:\n  enabled: true", "audit:\n  enabled: false"
     )
     e2e.config, e2e.config_path = config_for(tmp_path, text)
+
+
+def test_changed_hash_key_is_refused(
+    e2e: E2E, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Setting (or changing) the config's hash_key after a sync: exit 2 naming hash_key."""
+    assert _cli(e2e, "sync", PIPE)[0] == 0
+    text = e2e.config_path.read_text(encoding="utf-8").replace(
+        "version: 1\n", "version: 1\nhash_key: ${B2SYNC_TEST_HASH_KEY}\n"
+    )
+    e2e.config, e2e.config_path = config_for(tmp_path, text)
+    monkeypatch.setenv("B2SYNC_TEST_HASH_KEY", "another-field-hash-key-0123456789")
+    code, out = _cli(e2e, "sync", PIPE)
+    assert code == 2, out
+    assert "field-hash key (now the config's hash_key)" in out
 
 
 def test_audit_off_without_the_master_key_is_refused(
