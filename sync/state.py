@@ -6,7 +6,6 @@ the engine commits links, cursors, dead letters, conflicts and run counters toge
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +21,7 @@ from store.models import (
     Side,
     metadata,
 )
-from sync.logs import redact_text
+from sync.safe_errors import safe_error
 
 __all__ = [
     "DeadLetterRow",
@@ -420,23 +419,6 @@ def finish_run(
         .where(_runs.c.id == run_id)
         .values(status=status, finished_at=now, error=safe_error(error), **counts)
     )
-
-
-#: where a database error's message starts quoting the statement or its bound values
-_SQL_TAIL = re.compile(r"\s*(\[SQL:|\[parameters:|\(Background on this error)", re.DOTALL)
-ERROR_MAX = 500
-
-
-def safe_error(error: str | None) -> str | None:
-    """A run error fit to store and serve: no SQL, no bound parameters, no emails or phones.
-
-    Database errors quote the statement and its parameters (a person's email, say): both are
-    cut; what is left is redacted like a log line and capped at :data:`ERROR_MAX` characters.
-    """
-    if error is None:
-        return None
-    head = _SQL_TAIL.split(error, maxsplit=1)[0]
-    return redact_text(head.strip())[:ERROR_MAX]
 
 
 def add_run_counts(conn: sa.Connection, run_id: str, counts: Mapping[str, int]) -> None:
