@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import structlog
 
 from audit import KeyRing
-from consent.erasure_local import find_people, purge_local
+from consent.erasure_local import find_people, purge_local, tenants_of
 from consent.erasure_model import Origin, StepStatus, SubjectIds, deadline, is_email
 from consent.erasure_plan import PlannedStep, file_acknowledgement, plan_steps
 from consent.erasure_store import (
@@ -32,10 +32,9 @@ from consent.erasure_store import (
     write_events,
 )
 from consent.tombstones import tombstone_hash, write_tombstones
-from mapping.config import B2ConnectConnection, Config
+from mapping.config import Config
 from store.models import ErasureStatus, metadata
 from sync.hashing import FieldHasher
-from sync.settings import SecretError, resolve
 
 __all__ = ["CustomerFetcher", "ErasureDesk", "Intake", "tenants_of"]
 
@@ -58,18 +57,6 @@ class Intake:
     @property
     def ok(self) -> bool:
         return self.status in ("filed", "merged", "already_erased")
-
-
-def tenants_of(config: Config) -> dict[str, str]:
-    """Tenant id (lower-case) -> B2Connect connection name."""
-    out: dict[str, str] = {}
-    for name, conn in config.connections.items():
-        if isinstance(conn, B2ConnectConnection):
-            try:
-                out[resolve(conn.tenant_id).strip().lower()] = name
-            except SecretError:
-                continue
-    return out
 
 
 @dataclass

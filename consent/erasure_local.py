@@ -25,7 +25,7 @@ from store.models import metadata
 from sync.hashing import FieldHasher
 from sync.settings import SecretError, resolve
 
-__all__ = ["find_people", "purge_local"]
+__all__ = ["find_people", "purge_local", "tenant_pipelines", "tenants_of"]
 
 _links = metadata.tables["links"]
 _dead = metadata.tables["dead_letters"]
@@ -36,25 +36,24 @@ _runs = metadata.tables["runs"]
 _PERSON_KEYS = ("id", "customerId", "subjectId")
 
 
+def tenants_of(config: Config) -> dict[str, str]:
+    """Tenant id (lower-case) -> B2Connect connection name."""
+    out: dict[str, str] = {}
+    for name, conn in config.connections.items():
+        if isinstance(conn, B2ConnectConnection):
+            try:
+                out[resolve(conn.tenant_id).strip().lower()] = name
+            except SecretError:
+                continue
+    return out
+
+
 def tenant_pipelines(config: Config, tenant: str | None) -> list[str]:
     """Names of the pipelines reading ``tenant`` (every pipeline when ``tenant`` is None)."""
     if tenant is None:
         return [pipe.name for pipe in config.pipelines]
-    return [
-        pipe.name
-        for pipe in config.pipelines
-        if _tenant_of(config, pipe.b2connect.connection) == tenant
-    ]
-
-
-def _tenant_of(config: Config, connection: str) -> str | None:
-    conn = config.connections.get(connection)
-    if not isinstance(conn, B2ConnectConnection):
-        return None
-    try:
-        return resolve(conn.tenant_id).strip().lower()
-    except SecretError:
-        return None
+    connection = tenants_of(config).get(tenant)
+    return [pipe.name for pipe in config.pipelines if pipe.b2connect.connection == connection]
 
 
 def person_pipelines(
