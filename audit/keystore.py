@@ -161,8 +161,8 @@ def load_old_master_key(env: Mapping[str, str] | None = None) -> bytes:
 def rotate_master_key(conn: sa.Connection, old: bytes, new: bytes) -> None:
     """Re-seal the store's key root under ``new`` (in the caller's transaction).
 
-    ``old`` must open the store (its audit fingerprint must match): a wrong old key is
-    refused rather than sealing a root nobody used.
+    ``old`` must open the store (its recorded audit fingerprint must match): a wrong old
+    key is refused rather than sealing a root nobody used.
 
     Raises:
         KeyChangedError: ``old`` is not the store's current master key.
@@ -184,7 +184,12 @@ def rotate_master_key(conn: sa.Connection, old: bytes, new: bytes) -> None:
         raise wrong from None
     fingerprint = KeyRing(root).sign(_FINGERPRINT_TEXT)
     stored = get_setting(conn, FINGERPRINT_PREFIX + AUDIT_FINGERPRINT)
-    if stored is not None and stored != fingerprint:
+    if stored is None:
+        raise KeyChangedError(
+            "this store has no record of its master key yet, so the previous key cannot be "
+            "checked: run any command (e.g. `b2sync audit verify`) with the current key first"
+        )
+    if stored != fingerprint:
         raise wrong
     put_setting(conn, ROOT_SETTING, _seal(new, root))
     put_setting(conn, FINGERPRINT_PREFIX + AUDIT_FINGERPRINT, fingerprint)
