@@ -10,7 +10,7 @@ from __future__ import annotations
 import consent.consent_cli
 import consent.erasure_cli  # noqa: F401 - registers `erase`, `erasure`, `retention`
 import insights.cli  # noqa: F401 - registers `report monthly`, `insights show`/`refresh`
-import sync.commands  # registers `sync`, `deadletters`, `mapping`
+import sync.commands  # registers `sync`, `deadletters`, `mapping`, `audit`, `keys`
 import sync.conflicts_cli  # registers `conflicts`, `pipelines resume`
 import sync.demo  # registers `b2sync demo`
 import sync.service._cli  # noqa: F401 - registers `run`, `reload`, `status`

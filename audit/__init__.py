@@ -7,7 +7,13 @@ read-only web page (:mod:`audit.web`).
 
 from __future__ import annotations
 
-from audit.errors import AuditConfigError, AuditError, LegalHoldError, MasterKeyError
+from audit.errors import (
+    AuditConfigError,
+    AuditError,
+    KeyChangedError,
+    LegalHoldError,
+    MasterKeyError,
+)
 from audit.events import (
     ACTIONS,
     AuditEvent,
@@ -26,6 +32,7 @@ __all__ = [
     "AuditEvent",
     "EventView",
     "Filters",
+    "KeyChangedError",
     "KeyRing",
     "LegalHoldError",
     "MasterKeyError",

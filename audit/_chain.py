@@ -1,9 +1,15 @@
-"""The canonical form of a stored event and its SHA-256 chain hash (shared by write and verify)."""
+"""The canonical form of a stored event and its keyed chain hash (shared by write and verify).
+
+Events are chained by HMAC-SHA256 under the audit chain key (derived from the master key,
+never stored in the database), so rewriting the chain needs the key. Events written before
+the chain was keyed carry a plain SHA-256 (``key=None``); see :mod:`audit._marks`.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -48,8 +54,8 @@ def _canonical_time(value: Any) -> Any:
     return value
 
 
-def event_hash(row: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of the canonical JSON of the hashed columns of ``row``.
+def event_hash(row: Mapping[str, Any], key: bytes | None) -> str:
+    """HMAC-SHA256 under ``key`` (legacy: plain SHA-256 when None), hex, of ``row``'s canonical form.
 
     The canonical form is a JSON array of the :data:`HASHED_COLUMNS` values in that order
     (time as UTC ISO-8601 with microseconds, ciphertext as base64, objects with sorted keys).
@@ -62,7 +68,9 @@ def event_hash(row: Mapping[str, Any]) -> str:
     text = json.dumps(
         values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if key is None:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hmac.digest(key, text.encode("utf-8"), "sha256").hex()
 
 
 def chain_head(conn: sa.Connection, tenant_id: str) -> tuple[int, str]:

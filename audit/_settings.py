@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from audit.errors import AuditConfigError
-from mapping.config import ConfigError, UnresolvedReference, parse_config
+from mapping.config import Config, ConfigError, UnresolvedReference, parse_config
 from mapping.config import resolve_reference as _resolve
 
 DEFAULT_CONFIG = "config.yaml"
@@ -25,14 +25,28 @@ def resolve_reference(value: str, env: Mapping[str, str] | None = None) -> str:
         raise AuditConfigError(str(exc)) from None
 
 
-def state_url(
-    config: Path | None, explicit_url: str | None, env: Mapping[str, str] | None = None
-) -> str:
-    """The state store URL from ``--state-url`` or the config file (``$B2SYNC_CONFIG``)."""
-    if explicit_url:
-        return explicit_url
+def anchor_path(
+    config: Path | None, explicit: Path | None, env: Mapping[str, str] | None = None
+) -> Path | None:
+    """The anchor file from ``--anchor-file`` or the config's ``audit.anchor_path`` (or None).
+
+    With neither ``--config`` nor ``$B2SYNC_CONFIG`` and no ``config.yaml`` here, None.
+    """
+    if explicit is not None:
+        return explicit
     environ = os.environ if env is None else env
-    path = config or Path(environ.get("B2SYNC_CONFIG") or DEFAULT_CONFIG)
+    path = _config_path(config, environ)
+    if config is None and not path.exists():
+        return None
+    value = _parse(path).audit.anchor_path
+    return None if value is None else Path(resolve_reference(value, environ))
+
+
+def _config_path(config: Path | None, environ: Mapping[str, str]) -> Path:
+    return config or Path(environ.get("B2SYNC_CONFIG") or DEFAULT_CONFIG)
+
+
+def _parse(path: Path) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -40,7 +54,17 @@ def state_url(
             f"{path}: cannot read the config ({exc.strerror}); pass --config or --state-url"
         ) from None
     try:
-        parsed = parse_config(text, str(path))
+        return parse_config(text, str(path))
     except ConfigError as exc:
         raise AuditConfigError(str(exc)) from None
+
+
+def state_url(
+    config: Path | None, explicit_url: str | None, env: Mapping[str, str] | None = None
+) -> str:
+    """The state store URL from ``--state-url`` or the config file (``$B2SYNC_CONFIG``)."""
+    if explicit_url:
+        return explicit_url
+    environ = os.environ if env is None else env
+    parsed = _parse(_config_path(config, environ))
     return resolve_reference(parsed.state_url, environ)

@@ -17,10 +17,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from audit._settings import state_url
+from audit._settings import anchor_path, state_url
 from audit.errors import AuditError, LegalHoldError
 from audit.events import OPERATOR_COMMAND, AuditEvent, record_events
 from audit.keys import KeyRing, set_legal_hold, shred
+from audit.keystore import load_keyring
 from audit.query import EventView, Filters, purge_older_than, search, to_csv, to_json
 from audit.verify import anchor, verify
 from audit.web import parse_time, serve
@@ -47,6 +48,10 @@ StateUrlOption = Annotated[
 ]
 SubjectOption = Annotated[str, typer.Option("--subject", help="Email or customer id.")]
 TenantOption = Annotated[str, typer.Option("--tenant", help="Tenant of the operator event.")]
+AnchorOption = Annotated[
+    Path | None,
+    typer.Option("--anchor-file", help="Anchor file (default: the config's audit.anchor_path)."),
+]
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
@@ -66,9 +71,18 @@ def _store(config: Path | None, url: str | None) -> Iterator[sa.Engine]:
         engine.dispose()
 
 
-def _keys() -> KeyRing:
+def _keys(engine: sa.Engine) -> KeyRing:
+    """The store's key ring (exit 2 naming the key when it is missing or changed)."""
     try:
-        return KeyRing.from_env()
+        with begin_write(engine) as conn:
+            return load_keyring(conn)
+    except AuditError as exc:
+        _fail(str(exc), EXIT_BAD_CONFIG)
+
+
+def _anchor_file(config: Path | None, explicit: Path | None) -> Path | None:
+    try:
+        return anchor_path(config, explicit)
     except AuditError as exc:
         _fail(str(exc), EXIT_BAD_CONFIG)
 
@@ -94,11 +108,18 @@ def _operator(conn: sa.Connection, keys: KeyRing, tenant: str, command: str, sub
 
 @app.command("verify")
 def verify_command(
-    config: ConfigOption = None, state: StateUrlOption = None, tenant: str | None = None
+    config: ConfigOption = None,
+    state: StateUrlOption = None,
+    tenant: str | None = None,
+    anchor_file: AnchorOption = None,
 ) -> None:
-    """Walk every tenant chain; exit 1 naming the first altered, removed or reordered event."""
-    with _store(config, state) as engine, engine.connect() as conn:
-        report = verify(conn, tenant)
+    """Walk every tenant chain against its keyed hashes, signed markers and the anchor file;
+    exit 1 naming the first altered, removed, reordered event or forged marker/anchor."""
+    path = _anchor_file(config, anchor_file)
+    with _store(config, state) as engine:
+        keys = _keys(engine)
+        with engine.connect() as conn:
+            report = verify(conn, tenant, keys=keys, anchor_path=path)
     for name, count in sorted(report.checked.items()):
         typer.echo(f"{name}: {count} events checked")
     for problem in report.problems:
@@ -109,10 +130,15 @@ def verify_command(
 
 
 @app.command("anchor")
-def anchor_command(config: ConfigOption = None, state: StateUrlOption = None) -> None:
-    """Record (and log) every tenant's chain head so a truncated tail is detectable."""
-    with _store(config, state) as engine, begin_write(engine) as conn:
-        heads = anchor(conn)
+def anchor_command(
+    config: ConfigOption = None, state: StateUrlOption = None, anchor_file: AnchorOption = None
+) -> None:
+    """Record (signed, in settings and the anchor file) and log every tenant's chain head."""
+    path = _anchor_file(config, anchor_file)
+    with _store(config, state) as engine:
+        keys = _keys(engine)
+        with begin_write(engine) as conn:
+            heads = anchor(conn, keys=keys, anchor_path=path)
     for name, (seq, head) in sorted(heads.items()):
         typer.echo(f"{name}: event {seq} {head}")
 
@@ -122,9 +148,10 @@ def _search(
     state: str | None,
     filters: Filters,
 ) -> list[EventView]:
-    keys = _keys()
-    with _store(config, state) as engine, engine.connect() as conn:
-        return search(conn, keys, filters)
+    with _store(config, state) as engine:
+        keys = _keys(engine)
+        with engine.connect() as conn:
+            return search(conn, keys, filters)
 
 
 def _print(views: list[EventView], fmt: str) -> None:
@@ -217,8 +244,8 @@ def shred_command(
     tenant: TenantOption = "default",
 ) -> None:
     """Destroy a person's data key: their events stay, their values read [erased]."""
-    keys = _keys()
     with _store(config, state) as engine:
+        keys = _keys(engine)
         try:
             with begin_write(engine) as conn:
                 had_key = shred(conn, keys, subject)
@@ -237,13 +264,11 @@ def hold_command(
     tenant: TenantOption = "default",
 ) -> None:
     """Put a person under legal hold (no shredding, no purge), or lift it with --off."""
-    keys = _keys()
-    with (
-        _store(config, state) as engine,
-        begin_write(engine) as conn,
-    ):
-        set_legal_hold(conn, keys, subject, on=not off)
-        _operator(conn, keys, tenant, "audit hold --off" if off else "audit hold", subject)
+    with _store(config, state) as engine:
+        keys = _keys(engine)
+        with begin_write(engine) as conn:
+            set_legal_hold(conn, keys, subject, on=not off)
+            _operator(conn, keys, tenant, "audit hold --off" if off else "audit hold", subject)
     typer.echo("legal hold lifted" if off else "legal hold set")
 
 
@@ -254,11 +279,10 @@ def purge_command(
     state: StateUrlOption = None,
 ) -> None:
     """Delete events older than --days (subjects under legal hold are kept)."""
-    with (
-        _store(config, state) as engine,
-        begin_write(engine) as conn,
-    ):
-        deleted = purge_older_than(conn, days)
+    with _store(config, state) as engine:
+        keys = _keys(engine)
+        with begin_write(engine) as conn:
+            deleted = purge_older_than(conn, days, keys=keys)
     typer.echo(f"{deleted} events purged")
 
 
@@ -273,7 +297,8 @@ def ui(
     """Serve the read-only compliance page (token from --token or $B2SYNC_UI_TOKEN)."""
     if not token:
         _fail("set --token or B2SYNC_UI_TOKEN", EXIT_BAD_CONFIG)
-    _keys()
+    with _store(config, state) as engine:
+        _keys(engine)
     try:
         url = state_url(config, state)
     except AuditError as exc:

@@ -4,6 +4,7 @@
 
     AuditError
     ├── MasterKeyError      no usable master key in the environment
+    ├── KeyChangedError     a key differs from the one the state store was written with
     ├── LegalHoldError      a subject under legal hold cannot be shredded
     └── AuditConfigError    the config or state URL cannot be used
 """
@@ -17,6 +18,13 @@ class AuditError(Exception):
 
 class MasterKeyError(AuditError):
     """The master key is missing or malformed; the message says how to provide it."""
+
+
+class KeyChangedError(AuditError):
+    """A key (master key, hash key) is not the one the store was written with.
+
+    The message names the key and says how to recover (restore it, or ``b2sync keys rotate``).
+    """
 
 
 class LegalHoldError(AuditError):

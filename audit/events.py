@@ -21,7 +21,15 @@ from typing import Any, Final
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from audit._chain import bulk_insert, chain_head, event_hash, events_table, lock_chain
+from audit._chain import (
+    HASHED_COLUMNS,
+    bulk_insert,
+    chain_head,
+    event_hash,
+    events_table,
+    lock_chain,
+)
+from audit.anchors import mark_keyed
 from audit.keys import NONCE_BYTES, KeyRing
 from store import utc_now
 
@@ -127,15 +135,33 @@ def record_events(
     for tenant in sorted(by_tenant):
         lock_chain(conn, tenant)
         seq, prev = chain_head(conn, tenant)
+        if seq and tenant not in keys.keyed_tenants:
+            if is_legacy_head(conn, tenant, seq, keys):
+                mark_keyed(conn, keys, tenant, seq)  # re-checked next time if rolled back
+            else:
+                keys.keyed_tenants.add(tenant)
         for index in by_tenant[tenant]:
             seq += 1
             row = _row(batch[index], keys, key_ids[index], ciphers[key_ids[index]], when)
             row["seq"] = seq
             row["prev_hash"] = prev
-            row["hash"] = prev = event_hash(row)
+            row["hash"] = prev = event_hash(row, keys.chain_key)
             rows.append(row)
     bulk_insert(conn, events_table, rows)
     return len(rows)
+
+
+def is_legacy_head(conn: sa.Connection, tenant: str, seq: int, keys: KeyRing) -> bool:
+    """Whether event ``seq`` of the tenant carries a plain SHA-256 (written before keying)."""
+    columns = [events_table.c[name] for name in (*HASHED_COLUMNS, "hash")]
+    row = (
+        conn.execute(
+            sa.select(*columns).where(events_table.c.tenant_id == tenant, events_table.c.seq == seq)
+        )
+        .one()
+        ._asdict()
+    )
+    return bool(event_hash(row, None) == row["hash"] != event_hash(row, keys.chain_key))
 
 
 def _key_id(keys: KeyRing, event: AuditEvent) -> str:

@@ -70,7 +70,8 @@ def normalise_subject(identifier: str) -> str:
     return value.lower() if "@" in value else value
 
 
-def _derive(master: bytes, info: bytes) -> bytes:
+def derive_key(master: bytes, info: bytes) -> bytes:
+    """HKDF-SHA256 of ``master`` with the label ``info`` (32 bytes)."""
     return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(master)
 
 
@@ -80,11 +81,17 @@ class KeyRing:
     def __init__(self, master_key: bytes) -> None:
         if len(master_key) != KEY_BYTES:
             raise MasterKeyError(f"the master key must be 32 bytes, got {len(master_key)}")
-        self._hash_key = _derive(master_key, b"b2sync-audit-hash-v1")
-        self._wrap = AESGCM(_derive(master_key, b"b2sync-audit-wrap-v1"))
+        self._hash_key = derive_key(master_key, b"b2sync-audit-hash-v1")
+        self._wrap = AESGCM(derive_key(master_key, b"b2sync-audit-wrap-v1"))
+        #: HMAC key of the event chain, signed markers and anchors (never stored anywhere)
+        self.chain_key = derive_key(master_key, b"b2sync-audit-chain-v1")
+        #: key that seals secrets b2sync keeps in ``settings`` (a legacy field-hash key)
+        self.seal_key = derive_key(master_key, b"b2sync-store-seal-v1")
         # raw data keys (32 bytes each), not AESGCM objects: those hold an OpenSSL context of
         # several KB, which made a 100k-person backfill keep ~0.5 GB of ciphers alive
         self._cache: dict[str, bytes] = {}
+        #: tenants whose chain this process found keyed or marked (see audit.anchors)
+        self.keyed_tenants: set[str] = set()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> KeyRing:
@@ -94,6 +101,10 @@ class KeyRing:
     def keyed_hash(self, value: str) -> str:
         """HMAC-SHA256 (hex) of ``value`` under the derived hash key."""
         return hmac.digest(self._hash_key, value.encode("utf-8"), "sha256").hex()
+
+    def sign(self, text: str) -> str:
+        """HMAC-SHA256 (hex) of ``text`` under the chain key: markers, anchors, fingerprints."""
+        return hmac.digest(self.chain_key, text.encode("utf-8"), "sha256").hex()
 
     def subject_hash(self, identifier: str) -> str:
         """The searchable keyed hash of a subject's normalised identifier."""

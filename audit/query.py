@@ -18,9 +18,9 @@ import sqlalchemy as sa
 import structlog
 
 from audit._chain import events_table
+from audit.anchors import PURGED_PREFIX, put_signed
 from audit.events import decrypt_payload
 from audit.keys import KeyRing
-from audit.verify import PURGED_PREFIX, put_setting
 from store import Setting, SubjectKey, utc_now
 
 ERASED: Final = "[erased]"
@@ -171,7 +171,9 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def purge_older_than(conn: sa.Connection, days: int, *, now: datetime | None = None) -> int:
+def purge_older_than(
+    conn: sa.Connection, days: int, *, keys: KeyRing, now: datetime | None = None
+) -> int:
     """Delete events older than ``days``, except those of subjects under legal hold.
 
     Per tenant only a prefix of the chain is purged (up to the first event young enough to
@@ -201,7 +203,7 @@ def purge_older_than(conn: sa.Connection, days: int, *, now: datetime | None = N
                 sa.or_(table.c.subject_hash.is_(None), table.c.subject_hash.not_in(held)),
             )
         ).rowcount
-        put_setting(conn, PURGED_PREFIX + tenant, {"seq": keep_from})
+        put_signed(conn, keys, PURGED_PREFIX + tenant, {"seq": int(keep_from)})
         _log.info("audit.purge", tenant_id=tenant, first_kept_seq=int(keep_from), days=days)
     return deleted
 

@@ -119,10 +119,13 @@ def serve(url_of_store: str, token: str, host: str = "127.0.0.1", port: int = 87
     """Serve the page until interrupted (the master key comes from the environment)."""
     import uvicorn
 
+    from audit.keystore import load_keyring
     from store import make_engine
 
     engine = make_engine(url_of_store)
     try:
-        uvicorn.run(make_app(engine, KeyRing.from_env(), token), host=host, port=port)
+        with engine.begin() as conn:
+            keys = load_keyring(conn)  # the store's root: still opens after `keys rotate`
+        uvicorn.run(make_app(engine, keys, token), host=host, port=port)
     finally:
         engine.dispose()

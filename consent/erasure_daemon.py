@@ -1,16 +1,19 @@
 """The daemon's privacy tasks: erasure intake and steps every minute, retention on its own
-schedule. Webhook-borne requests wait in the store's erasure inbox (written before the webhook
-is answered, see :mod:`consent.erasure_inbox`), which the erasure task drains; the HTTP thread
+schedule, audit chain anchoring every ``audit.anchor_every_minutes`` and after erasures.
+Webhook-borne requests wait in the store's erasure inbox (written before the webhook is
+answered, see :mod:`consent.erasure_inbox`), which the erasure task drains; the HTTP thread
 never calls a system."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 
+from audit import anchor
 from consent.erasure_inbox import drain_inbox, put_in_inbox
 from consent.erasure_service import Guard, desk_for, no_guard, processor_for
 from consent.erasure_sources import IntakeItem, poll_sources
@@ -18,6 +21,7 @@ from consent.erasure_store import seal_key
 from consent.retention import run_retention
 from store import begin_write
 from sync.runner import Runner
+from sync.settings import resolve
 
 __all__ = ["ERASURE_EVERY_S", "PrivacyTasks"]
 
@@ -53,6 +57,11 @@ class PrivacyTasks:
             scheduler.add_task("retention", self.retention_tick, retention.seconds, first_in_s=60)
         else:
             scheduler.remove_task("retention")
+        if config.audit.enabled:
+            every = config.audit.anchor_every_minutes * 60
+            scheduler.add_task("audit-anchor", self.anchor_tick, every, first_in_s=30)
+        else:
+            scheduler.remove_task("audit-anchor")
 
     def receive(self, items: Sequence[Any]) -> None:
         """Store requests in the inbox (filed by the next erasure tick)."""
@@ -70,6 +79,17 @@ class PrivacyTasks:
         outcomes = processor_for(runner, guard).process()
         if filed or outcomes:
             log.info("erasure.tick", filed=len(filed), steps=len(outcomes))
+            self.anchor_tick()  # an erasure's events are anchored outside the database at once
+
+    def anchor_tick(self) -> None:
+        """Sign every chain head into settings, the log and ``audit.anchor_path``."""
+        runner = self._runner()
+        if runner.audit_keys is None:
+            return
+        setting = runner.config.audit.anchor_path
+        path = Path(resolve(setting)) if setting else None
+        with begin_write(runner.db) as conn:
+            anchor(conn, keys=runner.audit_keys, anchor_path=path)
 
     def retention_tick(self) -> None:
         """Apply the retention policy."""

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import structlog
 
 from audit import KeyRing
-from consent.erasure_local import find_people, purge_local
+from consent.erasure_local import find_people, purge_local, tenants_of
 from consent.erasure_model import Origin, StepStatus, SubjectIds, deadline, is_email
 from consent.erasure_plan import PlannedStep, file_acknowledgement, plan_steps
 from consent.erasure_store import (
@@ -32,11 +32,10 @@ from consent.erasure_store import (
     write_events,
 )
 from consent.tombstones import tombstone_hash, write_tombstones
-from mapping.config import B2ConnectConnection, Config
+from mapping.config import Config
 from store import begin_write
 from store.models import ErasureStatus, metadata
 from sync.hashing import FieldHasher
-from sync.settings import SecretError, resolve
 
 __all__ = ["CustomerFetcher", "ErasureDesk", "Intake", "tenants_of"]
 
@@ -61,18 +60,6 @@ class Intake:
     @property
     def ok(self) -> bool:
         return self.status in ("filed", "merged", "already_erased")
-
-
-def tenants_of(config: Config) -> dict[str, str]:
-    """Tenant id (lower-case) -> B2Connect connection name."""
-    out: dict[str, str] = {}
-    for name, conn in config.connections.items():
-        if isinstance(conn, B2ConnectConnection):
-            try:
-                out[resolve(conn.tenant_id).strip().lower()] = name
-            except SecretError:
-                continue
-    return out
 
 
 @dataclass
@@ -114,7 +101,7 @@ class ErasureDesk:
             message = f"tenant {chosen} is not configured (known: {known})"
             return self._failed(chosen, ids, "unknown_tenant", message, settle)
         with self.db.connect() as conn:
-            found = find_people(conn, self._scoped(tenants[chosen]), self.hasher, ids)
+            found = find_people(conn, self.config, self.hasher, ids, chosen)
         linked = found != ids  # the links know more about this person
         if found.customer_id and not found.email and self.fetch_customer is not None:
             record = self.fetch_customer(tenants[chosen], found.customer_id)
@@ -126,13 +113,6 @@ class ErasureDesk:
         return self._file(
             chosen, tenants[chosen], ids, found, origin, external_ref, requested_at, settle
         )
-
-    def _scoped(self, b2connect: str) -> Config:
-        """The config narrowed to the tenant's pipelines: a person is looked for, and their
-        local state purged, in the tenant's own links only (CRM ids of two portals may be
-        equal)."""
-        pipelines = [p for p in self.config.pipelines if p.b2connect.connection == b2connect]
-        return self.config.model_copy(update={"pipelines": pipelines})
 
     @staticmethod
     def _refusal(ids: SubjectIds) -> Intake | None:
@@ -254,10 +234,10 @@ class ErasureDesk:
             )
         )
         write_tombstones(conn, self.hasher, ids, request_id=rid, erased_at=now)
-        purge_local(conn, self._scoped(b2connect), ids, hasher=self.hasher)
         tenant = conn.execute(
             sa.select(requests_table.c.tenant_id).where(requests_table.c.id == rid)
         ).scalar_one()
+        purge_local(conn, self.config, ids, hasher=self.hasher, tenant=tenant)
         event = step_event(
             tenant_id=tenant,
             request_id=rid,
@@ -296,7 +276,7 @@ class ErasureDesk:
             now=now,
         )
         write_tombstones(conn, self.hasher, ids, request_id=rid, erased_at=now)
-        purged = purge_local(conn, self._scoped(b2connect), ids, hasher=self.hasher)
+        purged = purge_local(conn, self.config, ids, hasher=self.hasher, tenant=tenant)
         detail = ", ".join(f"{n} {table}" for table, n in sorted(purged.items())) or "nothing kept"
         subject = ids.customer_id or ids.email
         events = [

@@ -4,6 +4,11 @@ Links (with their field hashes), dead letters (whose payload may hold personal v
 conflicts, pending links, consent-sync rows and per-customer rows of other features (tables
 with a ``customer_key``: insights state, order ledger, rule firings) of the person go. Orders' own links stay
 (order data is exempt and holds only hashes), but dead letters of their orders go.
+
+A row is the person's when it carries their B2Connect id, one of their CRM ids (pull-side
+dead letters and conflicts are keyed by the CRM id) or their email anywhere in its body; a
+run error quoting the email is masked. With ``tenant`` only that tenant's pipelines and rows
+are touched: an erasure for one shop never deletes another's.
 """
 
 from __future__ import annotations
@@ -15,26 +20,50 @@ from typing import Any
 import sqlalchemy as sa
 
 from consent.erasure_model import SubjectIds, normalise_email
-from mapping.config import Config
+from mapping.config import B2ConnectConnection, Config
 from store.models import metadata
 from sync.hashing import FieldHasher
+from sync.settings import SecretError, resolve
 
-__all__ = ["find_people", "purge_local"]
+__all__ = ["find_people", "purge_local", "tenant_pipelines", "tenants_of"]
 
 _links = metadata.tables["links"]
 _dead = metadata.tables["dead_letters"]
 _conflicts = metadata.tables["conflicts"]
 _pending = metadata.tables["pending_links"]
+_runs = metadata.tables["runs"]
 #: fields of a dead letter's source record that name the person
 _PERSON_KEYS = ("id", "customerId", "subjectId")
-_EMAIL_KEYS = ("email", "customerEmail")
 
 
-def person_pipelines(config: Config) -> list[tuple[str, str, str | None]]:
+def tenants_of(config: Config) -> dict[str, str]:
+    """Tenant id (lower-case) -> B2Connect connection name."""
+    out: dict[str, str] = {}
+    for name, conn in config.connections.items():
+        if isinstance(conn, B2ConnectConnection):
+            try:
+                out[resolve(conn.tenant_id).strip().lower()] = name
+            except SecretError:
+                continue
+    return out
+
+
+def tenant_pipelines(config: Config, tenant: str | None) -> list[str]:
+    """Names of the pipelines reading ``tenant`` (every pipeline when ``tenant`` is None)."""
+    if tenant is None:
+        return [pipe.name for pipe in config.pipelines]
+    connection = tenants_of(config).get(tenant)
+    return [pipe.name for pipe in config.pipelines if pipe.b2connect.connection == connection]
+
+
+def person_pipelines(
+    config: Config, tenant: str | None = None
+) -> list[tuple[str, str, str | None]]:
     """(pipeline, connector type, CRM field the email is written to) of customer pipelines."""
     out: list[tuple[str, str, str | None]] = []
+    mine = set(tenant_pipelines(config, tenant))
     for pipe in config.pipelines:
-        if pipe.b2connect.stream != "customers":
+        if pipe.b2connect.stream != "customers" or pipe.name not in mine:
             continue
         conn = config.connections.get(pipe.crm.connection)
         email_field = next((f.crm for f in pipe.fields if f.b2connect == "email"), None)
@@ -43,11 +72,15 @@ def person_pipelines(config: Config) -> list[tuple[str, str, str | None]]:
 
 
 def find_people(
-    conn: sa.Connection, config: Config, hasher: FieldHasher, ids: SubjectIds
+    conn: sa.Connection,
+    config: Config,
+    hasher: FieldHasher,
+    ids: SubjectIds,
+    tenant: str | None = None,
 ) -> SubjectIds:
     """Identifiers of the same person found in the links (by id, CRM id or email hash)."""
     found = SubjectIds(email=ids.email, customer_id=ids.customer_id, crm_ids=dict(ids.crm_ids))
-    pipes = person_pipelines(config)
+    pipes = person_pipelines(config, tenant)
     for name, crm_type, email_field in pipes:
         rows = list(_matching_links(conn, name, crm_type, email_field, hasher, found))
         for row in rows:
@@ -92,86 +125,144 @@ def _matching_links(
 
 
 def purge_local(
-    conn: sa.Connection, config: Config, ids: SubjectIds, *, hasher: FieldHasher | None = None
+    conn: sa.Connection,
+    config: Config,
+    ids: SubjectIds,
+    *,
+    hasher: FieldHasher | None = None,
+    tenant: str | None = None,
 ) -> Counter[str]:
     """Delete the person's local state; counts per table (never the values).
 
     With ``hasher``, consent rows of a person known only by email (a CRM-only contact) are
-    found by the keyed hash of the email too.
+    found by the keyed hash of the email too. With ``tenant``, only that tenant's rows go.
     """
     counts: Counter[str] = Counter()
-    person_pipes = [name for name, _, _ in person_pipelines(config)]
-    keys = [k for k in (ids.customer_id,) if k]
-    if keys:
+    pipes = tenant_pipelines(config, tenant)
+    person_pipes = [name for name, _, _ in person_pipelines(config, tenant)]
+    keys = [k for k in (ids.customer_id, *ids.crm_ids.values()) if k]
+    if ids.customer_id:
         counts["links"] += conn.execute(
             _links.delete().where(
-                _links.c.pipeline.in_(person_pipes), _links.c.b2connect_key.in_(keys)
+                _links.c.pipeline.in_(person_pipes), _links.c.b2connect_key == ids.customer_id
             )
         ).rowcount
-        counts["conflicts"] += conn.execute(
-            _conflicts.delete().where(_conflicts.c.record_key.in_(keys))
-        ).rowcount
+    if keys:
         counts["pending_links"] += conn.execute(
             _pending.delete().where(
-                sa.or_(_pending.c.record_key.in_(keys), _pending.c.target_key.in_(keys))
+                _pending.c.pipeline.in_(pipes),
+                sa.or_(_pending.c.record_key.in_(keys), _pending.c.target_key.in_(keys)),
             )
         ).rowcount
-    for system, crm_id in ids.crm_ids.items():
-        del system
+    for crm_id in ids.crm_ids.values():
         counts["links"] += conn.execute(
             _links.delete().where(_links.c.pipeline.in_(person_pipes), _links.c.crm_id == crm_id)
         ).rowcount
-    dead_ids = [
-        row.id
-        for row in conn.execute(sa.select(_dead.c.id, _dead.c.record_key, _dead.c.payload))
-        if _about(row.record_key, row.payload, ids)
-    ]
-    if dead_ids:
-        counts["dead_letters"] += conn.execute(
-            _dead.delete().where(_dead.c.id.in_(dead_ids))
-        ).rowcount
-    counts.update(_purge_consent(conn, ids, hasher))
-    counts.update(_purge_keyed(conn, ids))
+    counts.update(_purge_bodies(conn, _dead, "payload", pipes, ids))
+    counts.update(_purge_bodies(conn, _conflicts, "details", pipes, ids))
+    counts.update(_mask_run_errors(conn, pipes, ids))
+    counts.update(_purge_consent(conn, ids, hasher, tenant))
+    counts.update(_purge_keyed(conn, ids, tenant))
     return +counts
 
 
-def _purge_keyed(conn: sa.Connection, ids: SubjectIds) -> Counter[str]:
+def _purge_bodies(
+    conn: sa.Connection, table: sa.Table, body: str, pipes: list[str], ids: SubjectIds
+) -> Counter[str]:
+    """Rows of ``table`` (in ``pipes``) keyed by one of the person's ids or quoting them."""
+    doomed = [
+        row.id
+        for row in conn.execute(
+            sa.select(table.c.id, table.c.record_key, table.c[body]).where(
+                table.c.pipeline.in_(pipes)
+            )
+        )
+        if _about(row.record_key, row[2], ids)
+    ]
+    counts: Counter[str] = Counter()
+    for start in range(0, len(doomed), 500):
+        chunk = doomed[start : start + 500]
+        counts[table.name] += conn.execute(table.delete().where(table.c.id.in_(chunk))).rowcount
+    return counts
+
+
+def _mask_run_errors(conn: sa.Connection, pipes: list[str], ids: SubjectIds) -> Counter[str]:
+    """Run errors written before errors were redacted at the source may quote the email."""
+    counts: Counter[str] = Counter()
+    needles = [v for v in (ids.email, ids.customer_id) if v and "@" in v]
+    for needle in needles:
+        rows = conn.execute(
+            sa.select(_runs.c.id, _runs.c.error).where(
+                _runs.c.pipeline.in_(pipes), sa.func.lower(_runs.c.error).contains(needle.lower())
+            )
+        ).all()
+        for row in rows:
+            masked = _mask(str(row.error), needle)
+            conn.execute(_runs.update().where(_runs.c.id == row.id).values(error=masked))
+            counts["runs"] += 1
+    return counts
+
+
+def _mask(text: str, needle: str) -> str:
+    lowered, out, at = text.lower(), [], 0
+    target = needle.lower()
+    while (found := lowered.find(target, at)) >= 0:
+        out.append(text[at:found] + "[redacted]")
+        at = found + len(target)
+    return "".join(out) + text[at:]
+
+
+def _purge_keyed(conn: sa.Connection, ids: SubjectIds, tenant: str | None) -> Counter[str]:
     """Rows other features keep per customer (``customer_key``: insights, rule firings)."""
     counts: Counter[str] = Counter()
     if not ids.customer_id:
         return counts
     for name, table in sorted(metadata.tables.items()):
         if "customer_key" in table.c:
-            counts[name] += conn.execute(
-                table.delete().where(table.c.customer_key == ids.customer_id)
-            ).rowcount
+            where = [table.c.customer_key == ids.customer_id]
+            if tenant is not None and "tenant_id" in table.c:
+                where.append(sa.func.lower(table.c.tenant_id) == tenant)
+            counts[name] += conn.execute(table.delete().where(*where)).rowcount
     return counts
 
 
-def _about(record_key: str, payload: Any, ids: SubjectIds) -> bool:
-    if ids.customer_id and record_key == ids.customer_id:
+def _about(record_key: str, body: Any, ids: SubjectIds) -> bool:
+    """True when a row is keyed by one of the person's ids or its body names them."""
+    if record_key and record_key in {ids.customer_id, *ids.crm_ids.values()}:
         return True
-    source = payload.get("source") if isinstance(payload, Mapping) else None
-    if not isinstance(source, Mapping):
-        return False
-    if ids.customer_id and any(str(source.get(k) or "") == ids.customer_id for k in _PERSON_KEYS):
+    source = body.get("source") if isinstance(body, Mapping) else None
+    if (
+        isinstance(source, Mapping)
+        and ids.customer_id
+        and any(str(source.get(k) or "") == ids.customer_id for k in _PERSON_KEYS)
+    ):
         return True
-    if ids.email:
-        return any(normalise_email(str(source.get(k) or "")) == ids.email for k in _EMAIL_KEYS)
+    return bool(ids.email) and _quotes(body, normalise_email(str(ids.email)))
+
+
+def _quotes(value: Any, email: str) -> bool:
+    """Whether ``email`` appears in any text of a JSON body (any field name, any depth)."""
+    if isinstance(value, str):
+        return email in value.lower()
+    if isinstance(value, Mapping):
+        return any(_quotes(v, email) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_quotes(v, email) for v in value)
     return False
 
 
 def _purge_consent(
-    conn: sa.Connection, ids: SubjectIds, hasher: FieldHasher | None
+    conn: sa.Connection, ids: SubjectIds, hasher: FieldHasher | None, tenant: str | None
 ) -> Counter[str]:
     """Consent-sync rows of the person, when the consent tables exist."""
     counts: Counter[str] = Counter()
     subjects = metadata.tables.get("consent_subjects")
     holds = metadata.tables.get("consent_holds")
     if holds is not None and ids.customer_id:
-        counts["consent_holds"] += conn.execute(
-            holds.delete().where(holds.c.record_key == ids.customer_id)
-        ).rowcount
+        where = [holds.c.record_key == ids.customer_id]
+        if tenant is not None:
+            where.append(sa.func.lower(holds.c.tenant_id) == tenant)
+        counts["consent_holds"] += conn.execute(holds.delete().where(*where)).rowcount
     if subjects is None:
         return counts
     match = []
@@ -183,7 +274,10 @@ def _purge_consent(
         match.append(subjects.c.email_hash == email_hash(hasher, ids.email))
     if not match:
         return counts
-    found = [row.id for row in conn.execute(sa.select(subjects.c.id).where(sa.or_(*match)))]
+    query = sa.select(subjects.c.id).where(sa.or_(*match))
+    if tenant is not None:
+        query = query.where(sa.func.lower(subjects.c.tenant_id) == tenant)
+    found = [row.id for row in conn.execute(query)]
     if not found:
         return counts
     for child in ("consent_states", "consent_system_states"):

@@ -21,6 +21,7 @@ import structlog
 
 from audit import AuditEvent, KeyRing, record_events
 from audit.events import BLOCKED_TOMBSTONE
+from audit.keystore import load_keyring
 from connectors.records import Record
 from consent.erasure_model import SubjectIds, is_email, normalise_email
 from mapping.config import Config, Pipeline
@@ -284,7 +285,7 @@ def tombstone_factory(config: Config, pipeline: Pipeline) -> RecordHook | None:
     """The tombstone hook of a pipeline about people (customers, orders, consents)."""
     if pipeline.b2connect.stream not in _PERSON_FIELDS:
         return None
-    keys = KeyRing.from_env() if config.audit.enabled else None
+    ring: list[KeyRing] = []  # the store's key ring, loaded (and checked) on first block
     conn_cfg = config.connections.get(pipeline.crm.connection)
     crm_type = conn_cfg.type if conn_cfg is not None else None
 
@@ -298,6 +299,7 @@ def tombstone_factory(config: Config, pipeline: Pipeline) -> RecordHook | None:
         if not blocked:
             return records
         if not context.dry_run:
+            keys = _keyring(context.db, ring) if config.audit.enabled else None
             record_blocked(
                 context.db,
                 blocked,
@@ -314,6 +316,13 @@ def tombstone_factory(config: Config, pipeline: Pipeline) -> RecordHook | None:
         return [r for r in records if id(r) not in stopped]
 
     return hook
+
+
+def _keyring(db: sa.Engine, ring: list[KeyRing]) -> KeyRing:
+    if not ring:
+        with db.begin() as conn:
+            ring.append(load_keyring(conn))
+    return ring[0]
 
 
 HOOK_FACTORIES.append(tombstone_factory)

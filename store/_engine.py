@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -127,12 +128,26 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     else:
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(path))
         except OSError as exc:
             raise unavailable(url, exc) from None
         engine = sa.create_engine(url)
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
     return engine
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file ``0600`` before SQLite does (it would honour the umask).
+
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's mode. An existing
+    file is left as the operator made it.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _on_sqlite_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:

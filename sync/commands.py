@@ -21,7 +21,8 @@ from rich.table import Table
 
 from audit.cli import app as audit_app
 from audit.cli import ui as audit_ui
-from audit.errors import MasterKeyError
+from audit.errors import KeyChangedError, MasterKeyError
+from audit.keys_cli import keys_app
 from connectors.base import UnknownConnector
 from connectors.errors import ConnectorError
 from mapping.compiler import compile_fields
@@ -52,6 +53,7 @@ deadletters_app = typer.Typer(
 mapping_app = typer.Typer(help="Try field mappings without writing anything.", no_args_is_help=True)
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 app.command("ui", help="Serve the read-only compliance page (audit trail, erasures).")(audit_ui)
 app.add_typer(mapping_app, name="mapping")
 
@@ -63,7 +65,7 @@ def open_runner(cfg: Config) -> Iterator[Runner]:
     """A runner, or one clear line and the right exit code."""
     try:
         runner = Runner(cfg)
-    except (SecretError, MasterKeyError) as exc:
+    except (SecretError, MasterKeyError, KeyChangedError) as exc:
         fail(str(exc), EXIT_BAD_CONFIG)
     except StoreUnavailable as exc:
         fail(str(exc))

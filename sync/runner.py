@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from audit import KeyRing, config_loaded_event, record_events
+from audit import config_loaded_event, record_events
 from connectors.base import Connector, load
 from connectors.records import Record
 from mapping.config import B2ConnectConnection, Config, Pipeline
@@ -27,6 +27,7 @@ from sync.breaker import BreakerTrip, clear_allowance, tripped
 from sync.engine import PipelineRun, Progress, RunSummary
 from sync.hashing import FieldHasher
 from sync.hooks import hooks_for
+from sync.keys import open_keys
 from sync.locks import Locks, guarded
 from sync.pull_dispatch import execute_directions
 from sync.replay import ReplaySource, due_dead_letters
@@ -85,14 +86,18 @@ class Runner:
         self.db: sa.Engine = make_engine(resolve(config.state_url))
         if migrate:
             upgrade(self.db)
-        self.audit_keys: KeyRing | None = KeyRing.from_env() if config.audit.enabled else None
+        try:
+            with begin_write(self.db) as conn:  # refuses keys the store was not written with
+                self.audit_keys, self._hasher = open_keys(conn, config)
+        except Exception:
+            self.db.dispose()
+            raise
         self._connectors: dict[str, Connector] = {}
         #: connection and pipeline locks: every connector call holds its connection's lock
         #: (one batch at a time), every run holds its pipeline's (see :mod:`sync.locks`)
         self.locks = Locks()
         self._guarded: dict[str, Connector] = {}
         self.connector_options = dict(connector_options or {})
-        self._hasher: FieldHasher | None = None
         if self.audit_keys is not None:
             self._audit_config()
 
@@ -151,16 +156,7 @@ class Runner:
 
     @property
     def hasher(self) -> FieldHasher:
-        """Field hasher keyed by ``hash_key`` or the store's own random key."""
-        if self._hasher is None:
-            if self.config.hash_key:
-                key = resolve(self.config.hash_key).encode()
-            elif self.audit_keys is not None:  # derived from the master key, kept out of the store
-                key = bytes.fromhex(self.audit_keys.keyed_hash("b2sync-field-hashes-v1"))
-            else:
-                with begin_write(self.db) as conn:
-                    key = state.hash_key(conn)
-            self._hasher = FieldHasher(key)
+        """Field hasher keyed as :func:`sync.keys.open_keys` decided (and checked)."""
         return self._hasher
 
     def tenant_of(self, pipe: Pipeline) -> str:

@@ -6,7 +6,6 @@ the engine commits links, cursors, dead letters, conflicts and run counters toge
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from store.models import (
     Side,
     metadata,
 )
+from sync.safe_errors import safe_error
 
 __all__ = [
     "DeadLetterRow",
@@ -35,7 +35,6 @@ __all__ = [
     "finish_run",
     "get_cursor",
     "get_setting",
-    "hash_key",
     "link_ids",
     "load_links",
     "pending_for",
@@ -264,7 +263,7 @@ def add_dead_letters(
                 "record_key": row.key,
                 "payload": row.payload,
                 "error_code": row.code,
-                "error_message": row.message,
+                "error_message": safe_error(row.message) or "",
                 "error_field": row.field,
                 "attempts": attempts,
                 "next_attempt_at": next_at,
@@ -406,11 +405,11 @@ def finish_run(
     error: str | None,
     now: datetime,
 ) -> None:
-    """Record how a run ended and what it did."""
+    """Record how a run ended and what it did (the error redacted, see :func:`safe_error`)."""
     conn.execute(
         sa.update(_runs)
         .where(_runs.c.id == run_id)
-        .values(status=status, finished_at=now, error=error, **counts)
+        .values(status=status, finished_at=now, error=safe_error(error), **counts)
     )
 
 
@@ -441,16 +440,3 @@ def set_setting(conn: sa.Connection, name: str, value: str | None) -> None:
     conn.execute(sa.delete(_settings).where(_settings.c.name == name))
     if value is not None:
         conn.execute(sa.insert(_settings).values(name=name, value=value))
-
-
-def hash_key(conn: sa.Connection) -> bytes:
-    """The store's field-hash key, created on first use (32 random bytes, hex in settings)."""
-    existing = get_setting(conn, "field_hash_key")
-    if existing is not None:
-        return bytes.fromhex(existing)
-    key = secrets.token_bytes(32)
-    stmt = _upsert(conn, _settings).on_conflict_do_nothing(index_elements=[_settings.c.name])
-    conn.execute(stmt, [{"name": "field_hash_key", "value": key.hex()}])
-    stored = get_setting(conn, "field_hash_key")
-    assert stored is not None
-    return bytes.fromhex(stored)

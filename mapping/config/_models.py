@@ -425,6 +425,18 @@ class AuditSettings(_Frozen):
     retention_days: int | None = Field(
         default=None, ge=1, description="Purge events older than this (default: keep forever)"
     )
+    anchor_path: str | None = Field(
+        default=None,
+        description=(
+            "Append-only file (outside the state database) that receives a signed chain head "
+            "per tenant; `b2sync audit verify` checks the chain against its newest lines"
+        ),
+    )
+    anchor_every_minutes: int = Field(
+        default=60,
+        ge=1,
+        description="How often `b2sync run` anchors the chain heads (also after each erasure)",
+    )
 
 
 class HttpSettings(_Frozen):

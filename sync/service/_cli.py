@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from audit.errors import MasterKeyError
+from audit.errors import KeyChangedError, MasterKeyError
 from mapping.config import Config, ConfigError
 from store import StoreUnavailable, make_engine
 from store.models import RunStatus
@@ -102,7 +102,7 @@ def run(
         code = daemon.serve()
     except ConfigError as exc:
         exit_with_issues(path, exc.issues)
-    except (SecretError, MasterKeyError) as exc:
+    except (SecretError, MasterKeyError, KeyChangedError) as exc:
         fail(str(exc), EXIT_BAD_CONFIG)
     except StoreUnavailable as exc:
         fail(str(exc))

@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from audit.errors import MasterKeyError
+from audit.errors import KeyChangedError, MasterKeyError
 from consent.erasure_daemon import PrivacyTasks
 from mapping.config import Config, ConfigError
 from store import StoreUnavailable
@@ -177,7 +177,7 @@ class Daemon:
         except ConfigError as exc:
             self._reload_failed(exc)
             return False
-        except (SecretError, StoreUnavailable, MasterKeyError) as exc:
+        except (SecretError, StoreUnavailable, MasterKeyError, KeyChangedError) as exc:
             log.error("config.reload_failed", error=type(exc).__name__, kept="old")
             return False
         try:

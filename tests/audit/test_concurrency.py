@@ -37,4 +37,4 @@ def test_parallel_writers_keep_one_chain(
     with store_engine.connect() as conn:
         seqs = conn.execute(sa.select(events_table.c.seq).order_by(events_table.c.seq)).scalars()
         assert list(seqs) == list(range(1, WRITERS * BATCHES * PER_BATCH + 1))
-        assert verify(conn).ok
+        assert verify(conn, keys=keys).ok

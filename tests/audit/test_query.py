@@ -100,10 +100,10 @@ def test_purge_keeps_held_subjects_and_chain_verifies(
     append([write_event(f"p{d}@example.com", minutes=d * 24 * 60) for d in range(5)])
     with store_engine.begin() as conn:
         set_legal_hold(conn, keys, "p1@example.com")
-        deleted = purge_older_than(conn, 2, now=T0 + timedelta(days=4, hours=1))
+        deleted = purge_older_than(conn, 2, keys=keys, now=T0 + timedelta(days=4, hours=1))
     with store_engine.connect() as conn:
         left = [v.subject for v in search(conn, keys, Filters())]
-        assert verify(conn).ok
+        assert verify(conn, keys=keys).ok
     assert deleted == 2
     assert left == ["p1@example.com", "p3@example.com", "p4@example.com"]
 
@@ -112,10 +112,10 @@ def test_purge_then_append_verifies(append: Append, store_engine: sa.Engine, key
     """Purging everything keeps the head, so new events extend a valid chain."""
     append([write_event(minutes=m) for m in range(3)])
     with store_engine.begin() as conn:
-        purge_older_than(conn, 1, now=T0 + timedelta(days=30))
+        purge_older_than(conn, 1, keys=keys, now=T0 + timedelta(days=30))
     append([write_event(minutes=5)])
     with store_engine.connect() as conn:
-        assert verify(conn).ok
+        assert verify(conn, keys=keys).ok
         assert [v.seq for v in search(conn, keys, Filters())] == [3, 4]
 
 
@@ -127,7 +127,7 @@ def test_second_purge_with_longer_retention_verifies(
     now = T0 + timedelta(days=4, hours=1)
     with store_engine.begin() as conn:
         set_legal_hold(conn, keys, "p1@example.com")
-        purge_older_than(conn, 1, now=now)
-        assert purge_older_than(conn, 10, now=now) == 0
+        purge_older_than(conn, 1, keys=keys, now=now)
+        assert purge_older_than(conn, 10, keys=keys, now=now) == 0
     with store_engine.connect() as conn:
-        assert verify(conn).ok
+        assert verify(conn, keys=keys).ok

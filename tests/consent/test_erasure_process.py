@@ -134,7 +134,7 @@ def test_shredding_leaves_a_verifiable_trail_reading_erased(kit: Kit) -> None:
     kit.processor().process()
     with kit.db.connect() as conn:
         views = search(conn, kit.keys, Filters(subject="c1"))
-        report = verify(conn)
+        report = verify(conn, keys=kit.keys)
     assert report.ok
     assert views[0].action == "crm.write" and views[0].values == ERASED
     steps = [v for v in views if v.action == "erasure.step"]

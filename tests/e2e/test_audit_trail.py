@@ -17,7 +17,7 @@ def test_sync_writes_a_verifiable_searchable_trail(e2e: E2E) -> None:
     runner = e2e.runner()
     try:
         with runner.db.connect() as conn:
-            report = verify(conn)
+            report = verify(conn, keys=keys)
             events = search(conn, keys, Filters(action="crm.write"))
             subject = str(events[0].subject)
             mine = search(conn, keys, Filters(subject=subject))
@@ -47,7 +47,7 @@ def test_shredded_subject_reads_erased_and_chain_still_verifies(e2e: E2E) -> Non
         with runner.db.begin() as conn:
             assert shred(conn, keys, subject)
         with runner.db.connect() as conn:
-            assert verify(conn).ok
+            assert verify(conn, keys=keys).ok
             events = search(conn, KeyRing.from_env(KEYS), Filters(subject=subject))
     finally:
         runner.close()
@@ -90,7 +90,7 @@ def test_rejection_and_dead_letter_replay_are_events(e2e: E2E) -> None:
                 if e.outcome.startswith("rejected:")
             ]
             replays = search(conn, keys, Filters(action="deadletter.replay"))
-            report = verify(conn)
+            report = verify(conn, keys=keys)
     finally:
         runner.close()
     assert rejected and {e.outcome for e in rejected} == {"rejected:VALIDATION_ERROR"}

@@ -87,8 +87,8 @@ def test_erasure_reaches_every_system_and_shreds_the_trail(e2e: E2E) -> None:
         rid = _erase(runner, email=person["email"])
         request = _request(runner, rid)
         with runner.db.connect() as conn:
-            report = verify(conn)
             assert runner.audit_keys is not None
+            report = verify(conn, keys=runner.audit_keys)
             views = search(conn, runner.audit_keys, Filters(subject=person["id"]))
             links = conn.execute(
                 sa.select(sa.func.count()).where(
