@@ -17,7 +17,7 @@ from audit.web import make_app
 from store import ErasureRequest, ErasureStatus
 from tests.audit.conftest import T0, write_event
 
-TOKEN = "s3cret-token"
+TOKEN = "test-ui-token-0123456789abcdefghijklmnop"
 _erasures: sa.Table = ErasureRequest.__table__  # type: ignore[attr-defined]
 
 
