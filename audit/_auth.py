@@ -31,8 +31,8 @@ __all__ = [
 MIN_TOKEN_LENGTH = 32
 SESSION_SECONDS = 8 * 3600
 COOKIE = "b2sync_ui_session"
-TOKEN_ENV = "B2SYNC_UI_TOKEN"
-TOKEN_FILE_ENV = "B2SYNC_UI_TOKEN_FILE"
+TOKEN_ENV = "B2SYNC_UI_TOKEN"  # noqa: S105  # a variable name, not a secret
+TOKEN_FILE_ENV = "B2SYNC_UI_TOKEN_FILE"  # noqa: S105
 _HOW = f"e.g. `openssl rand -base64 36` in {TOKEN_ENV} or in a file named by {TOKEN_FILE_ENV}"
 
 
@@ -88,7 +88,9 @@ class Gate:
     def session_ok(self, value: str, now: float | None = None) -> bool:
         """``value`` was made by :meth:`new_session` less than ``SESSION_SECONDS`` ago."""
         issued, _, mac = value.partition(".")
-        if not issued.isdigit() or not hmac.compare_digest(mac.encode(), self._sign(issued).encode()):
+        if not issued.isdigit() or not hmac.compare_digest(
+            mac.encode(), self._sign(issued).encode()
+        ):
             return False
         age = (time.time() if now is None else now) - int(issued)
         return 0 <= age < SESSION_SECONDS

@@ -41,7 +41,9 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in self._names]
+                kept = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() not in self._names
+                ]
                 message = {**message, "headers": kept + self._headers}
             await send(message)
 

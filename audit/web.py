@@ -30,7 +30,7 @@ MAX_ROWS = 1000
 MAX_FORM_BYTES = 4096
 _erasures: sa.Table = ErasureRequest.__table__  # type: ignore[attr-defined]
 _FILTER_PARAMS = ("subject", "since", "until", "action", "pipeline", "system")
-_TOKEN_IN_URL = (
+_REFUSED_IN_URL = (
     "the token is never accepted in the URL (access logs keep URLs): "
     "send Authorization: Bearer, or log in at /login"
 )
@@ -47,7 +47,7 @@ def make_app(engine: sa.Engine, keys: KeyRing, token: str) -> SecurityHeaders:
     def guarded(request: Request) -> Response | None:
         """The refusal for a request that may not see the page, or None."""
         if "token" in request.query_params:
-            return PlainTextResponse(_TOKEN_IN_URL, status_code=400)
+            return PlainTextResponse(_REFUSED_IN_URL, status_code=400)
         if gate.allows(request):
             return None
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -101,7 +101,7 @@ def make_app(engine: sa.Engine, keys: KeyRing, token: str) -> SecurityHeaders:
 
     def login_page(request: Request) -> Response:
         if "token" in request.query_params:
-            return PlainTextResponse(_TOKEN_IN_URL, status_code=400)
+            return PlainTextResponse(_REFUSED_IN_URL, status_code=400)
         target = _safe_next(request.query_params.get("next", "/"))
         return HTMLResponse(_html.page("Log in", _html.login_form(target), nav=False))
 

@@ -21,17 +21,19 @@ import structlog
 
 __all__ = ["bind", "configure_logging", "redact", "redact_text"]
 
-_SECRET_WORDS = (
+_SENSITIVE_WORDS = (
     r"token|secret|password|passwd|authorization|api_?key|session_?id|cookie|private_?key"
     r"|signature|hapikey"
 )
-_SECRET_KEY = re.compile(rf"({_SECRET_WORDS})", re.IGNORECASE)
+_SECRET_KEY = re.compile(rf"({_SENSITIVE_WORDS})", re.IGNORECASE)
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer [redacted]"),
     (re.compile(r"(?i)\bbasic\s+[A-Za-z0-9+/=]{6,}"), "Basic [redacted]"),
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\1[redacted]@"),
     (
-        re.compile(rf"(?i)(\b[\w-]*(?:{_SECRET_WORDS})[\w-]*[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,;}}]+"),
+        re.compile(
+            rf"(?i)(\b[\w-]*(?:{_SENSITIVE_WORDS})[\w-]*[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,;}}]+"
+        ),
         r"\1[redacted]",
     ),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[jwt]"),

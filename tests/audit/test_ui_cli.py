@@ -89,7 +89,9 @@ def test_token_file_serves_bearer_clients(
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_up(proc, base)
-        ok = requests.get(base + "/erasures", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        ok = requests.get(
+            base + "/erasures", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        )
         in_url = requests.get(base + "/erasures", params={"token": TOKEN}, timeout=10)
     finally:
         proc.terminate()
