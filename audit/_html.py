@@ -53,8 +53,7 @@ def error(message: str) -> str:
 def login_form(next_path: str, message: str = "") -> str:
     """The POST form that trades the token for a session cookie."""
     return (
-        (error(message) if message else "")
-        + "<form method='post' action='/login'>"
+        (error(message) if message else "") + "<form method='post' action='/login'>"
         f"<input type='hidden' name='next' value='{escape(next_path, quote=True)}'>"
         "<label>Access token<input type='password' name='token' id='token'"
         " autocomplete='current-password' required></label>"

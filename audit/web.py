@@ -9,7 +9,7 @@ runs it with uvicorn; the daemon can mount :func:`make_app`.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
@@ -150,11 +150,12 @@ def _safe_next(path: str) -> str:
 
 
 def _same_origin(request: Request) -> bool:
-    """No ``Origin`` header (not a browser) or one naming this very host."""
+    """No ``Origin`` header (not a browser) or one naming this very host and port (the scheme
+    is not compared: behind a TLS proxy the browser says https, the app sees http)."""
     origin = request.headers.get("origin")
     if origin is None:
         return True
-    return origin == f"{request.url.scheme}://{request.headers.get('host', '')}"
+    return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
 async def _form(request: Request) -> dict[str, str] | None:
