@@ -17,6 +17,8 @@ from pathlib import Path
 
 from starlette.requests import Request
 
+from audit.headers import MIN_TOKEN_LENGTH
+
 __all__ = [
     "COOKIE",
     "MIN_TOKEN_LENGTH",
@@ -28,7 +30,6 @@ __all__ = [
     "load_token",
 ]
 
-MIN_TOKEN_LENGTH = 32
 SESSION_SECONDS = 8 * 3600
 COOKIE = "b2sync_ui_session"
 TOKEN_ENV = "B2SYNC_UI_TOKEN"  # noqa: S105  # a variable name, not a secret

@@ -272,7 +272,7 @@ def ui(
         typer.Option(
             "--token-file",
             envvar=TOKEN_FILE_ENV,
-            help=f"File holding the access token (default: ${TOKEN_ENV}).",
+            help=f"File holding the access token, 32+ characters (else ${TOKEN_ENV}).",
         ),
     ] = None,
     host: str = "127.0.0.1",

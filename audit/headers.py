@@ -2,14 +2,17 @@
 
 Used by the compliance page and by the daemon's HTTP server: nothing is cached, nothing may
 frame the page, the browser sniffs no types and sends no referrer, and a Content-Security-Policy
-allows only what the page needs (no script at all).
+allows only what the page needs (no script at all). Also the one minimum token length.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["API_CSP", "SecurityHeaders", "security_headers"]
+__all__ = ["API_CSP", "MIN_TOKEN_LENGTH", "SecurityHeaders", "security_headers"]
+
+#: the shortest bearer token any of our HTTP surfaces should accept (the UI refuses shorter)
+MIN_TOKEN_LENGTH = 32
 
 #: CSP for JSON and text endpoints: nothing may load, nothing may frame them
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from audit.headers import SecurityHeaders
+from audit.headers import MIN_TOKEN_LENGTH, SecurityHeaders
 from mapping.config import Config
 from sync.service._metrics import CONTENT_TYPE
 from sync.service._openapi import openapi_document
@@ -198,12 +198,25 @@ class HttpServer:
         )
         self._thread.start()
         host, port = sock.getsockname()[:2]
+        self._warn_weak_tokens()
         if self.exposed and self.service.metrics_token() is None:
             log.warning(
                 "http.metrics_closed", listen=f"{host}:{port}",
                 detail="/metrics answers 403 beyond loopback until http.metrics_token is set",
             )  # fmt: skip
         return str(host), int(port)
+
+    def _warn_weak_tokens(self) -> None:
+        tokens = {
+            "http.status_token": self.service.status_token(),
+            "http.metrics_token": self.service.metrics_token(),
+        }
+        for setting, token in tokens.items():
+            if token is not None and len(token) < MIN_TOKEN_LENGTH:
+                log.warning(
+                    "http.weak_token", setting=setting,
+                    detail=f"use at least {MIN_TOKEN_LENGTH} random characters",
+                )  # fmt: skip
 
     def stop(self) -> None:
         """Stop accepting connections and wait for the thread."""

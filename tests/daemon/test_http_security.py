@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from emulators.stack import EmulatorStack
-from tests.daemon.conftest import DaemonProcess, fresh
+from tests.daemon.conftest import TOKEN, DaemonProcess, fresh
 
 METRICS_TOKEN = "metrics-token-for-tests-0123456789"
 HEADERS = {
@@ -74,6 +74,13 @@ def test_metrics_beyond_loopback_need_the_token(exposed: DaemonProcess) -> None:
     assert "http.metrics_closed" in exposed.log()
 
 
+def test_a_short_status_token_is_named_at_start(exposed: DaemonProcess) -> None:
+    """The test's 22-character status token is flagged as weak (its value is not logged)."""
+    weak = [e for e in exposed.events() if e.get("event") == "http.weak_token"]
+    assert [e["setting"] for e in weak] == ["http.status_token"]
+    assert TOKEN not in exposed.log()
+
+
 def test_metrics_token_opens_metrics_to_its_bearer(stack: EmulatorStack, tmp_path: Path) -> None:
     """With http.metrics_token set, /metrics answers that bearer token only (any address)."""
     proc = _daemon(stack, tmp_path, "0.0.0.0", METRICS_TOKEN)
@@ -92,3 +99,4 @@ def test_metrics_token_opens_metrics_to_its_bearer(stack: EmulatorStack, tmp_pat
     assert (anonymous.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
     assert "b2sync_webhooks" in right.text or "b2sync_runs" in right.text
     assert "http.metrics_closed" not in proc.log()
+    assert "http.metrics_token" not in proc.log()  # 34 characters: not weak
