@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tests.daemon.conftest import B2SYNC
+from tests.e2e.conftest import MASTER_KEY, ROOT
 
 SECRETS = {
     "query token": "qs-secret-0123456789",
@@ -81,3 +88,44 @@ def test_every_log_line_is_redacted_in_a_real_process() -> None:
     assert leaked == {}
     assert "access_token=[redacted]" in output and "[email]" in output and "[phone]" in output
     assert "Traceback" in output  # the exception is kept, only its personal data is masked
+
+
+def test_a_token_in_a_connection_url_never_prints(tmp_path: Path) -> None:
+    """`b2sync sync` against unreachable URLs carrying access_token: the runs fail (exit 1) and
+    neither the terminal, the logs nor the runs' stored errors show the token."""
+    secret = "url-token-LEAKME-0123456789"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        text.replace("sqlite:///state/b2sync.db", f"sqlite:///{tmp_path}/state.db"),
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("B2SYNC_")}
+    env.update({name: f"dummy-{name}" for name in re.findall(r"\$\{([A-Z0-9_]+)\}", text)})
+    env.update(
+        B2SYNC_B2CONNECT_TENANT_ID="t1", B2SYNC_MASTER_KEY=MASTER_KEY,
+        B2SYNC_B2CONNECT_URL=f"http://127.0.0.1:{port}/api?access_token={secret}",
+        B2SYNC_HUBSPOT_URL=f"http://svc:{secret}@127.0.0.1:{port}",
+        B2SYNC_SALESFORCE_URL=f"http://127.0.0.1:{port}",
+    )  # fmt: skip
+    subprocess.run(
+        [B2SYNC, "db", "upgrade", "--config", str(config)], env=env, check=True,
+        capture_output=True, timeout=120,
+    )  # fmt: skip
+    result = subprocess.run(
+        [B2SYNC, "sync", "--config", str(config)], env=env, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/state.db")
+    try:
+        with engine.connect() as conn:
+            errors = [str(e) for (e,) in conn.execute(sa.text("SELECT error FROM runs"))]
+    finally:
+        engine.dispose()
+    assert result.returncode == 1, result.stderr
+    assert any(f"127.0.0.1:{port}/api" in e for e in errors)  # where it failed is kept
+    assert secret not in result.stdout + result.stderr
+    assert all(secret not in e for e in errors)
