@@ -183,8 +183,8 @@ class HttpServer:
     def __init__(self, service: Service, host: str, port: int) -> None:
         self.exposed = not is_loopback(host)
         config = uvicorn.Config(
-            build_app(service, exposed=self.exposed), host=host, port=port, log_config=None, access_log=False,
-            lifespan="off", timeout_graceful_shutdown=5,
+            build_app(service, exposed=self.exposed), host=host, port=port, log_config=None,
+            access_log=False, lifespan="off", timeout_graceful_shutdown=5,
         )  # fmt: skip
         self.service = service
         self.server = uvicorn.Server(config)
