@@ -32,7 +32,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\1[redacted]@"),
     (
         re.compile(
-            rf"(?i)(\b[\w-]*(?:{_SENSITIVE_WORDS})[\w-]*[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,;}}]+"
+            rf"(?i)(\b[\w-]*(?:{_SENSITIVE_WORDS})[\w-]*[\"']?\s*[=:]\s*[\"']?)(?!(?:bearer|basic)\s|\[)[^\s\"'&,;}}]+"
         ),
         r"\1[redacted]",
     ),
