@@ -1,13 +1,14 @@
 # syntax=docker/dockerfile:1
-# Multi-stage build: dependencies are installed from the lock file into /opt/venv in the
-# builder; the runtime image copies only that venv and runs as an unprivileged user.
+# Multi-stage build: the runtime dependencies (no dev extras) are installed from the hashed
+# requirements-runtime.lock into /opt/venv in the builder; the runtime image copies only that
+# venv and runs as an unprivileged user. Network policy: see docs/security.md.
 FROM python:3.11-slim AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY requirements.lock ./
-RUN pip install -r requirements.lock
+COPY requirements-runtime.lock ./
+RUN pip install --require-hashes --only-binary=:all: -r requirements-runtime.lock
 COPY . .
 RUN pip install --no-deps .
 
@@ -20,6 +21,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     B2SYNC_CONFIG=/etc/b2sync/config.yaml
 WORKDIR /var/lib/b2sync
 USER b2sync
+# One port: webhooks, /healthz, /readyz, /api/status (bearer) and /metrics. The daemon listens
+# on all interfaces here, so /metrics answers 403 until http.metrics_token is set (e.g.
+# `metrics_token: ${B2SYNC_METRICS_TOKEN}`); expose only /webhooks/* through the ingress.
 EXPOSE 8765
 # slim images have no curl: probe /healthz with the interpreter we ship
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

@@ -1,5 +1,5 @@
 # Two commands: `make demo` and `make test`. Both bootstrap .venv from the lock file
-# (requirements.lock) when it is missing or older than the lock or pyproject.toml.
+# (requirements.lock, hashed) when it is missing or older than the lock or pyproject.toml.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
@@ -27,10 +27,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy sync mapping consent store connectors audit insights daemon.py
 
-# Regenerate the lock after changing dependencies in pyproject.toml.
+# Regenerate the locks after changing dependencies in pyproject.toml. Both pin every
+# distribution with its sha256 hashes (pip then installs in --require-hashes mode):
+# requirements.lock is the dev/test set (make test), requirements-runtime.lock the image's
+# (no dev extras), constrained to the same versions. uv keeps existing pins unless asked.
+LOCK_FLAGS := --generate-hashes --python-version 3.11
 lock:
 	$(PY) -m pip install --quiet uv
-	$(PY) -m uv pip compile pyproject.toml --extra postgres --extra dev -o requirements.lock --python-version 3.11
+	$(PY) -m uv pip compile pyproject.toml --extra postgres --extra dev $(LOCK_FLAGS) -o requirements.lock
+	$(PY) -m uv pip compile pyproject.toml --extra postgres $(LOCK_FLAGS) -c requirements.lock -o requirements-runtime.lock
 
 bench: $(STAMP)
 	$(BIN)/python bench/emulators.py

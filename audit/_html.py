@@ -1,12 +1,13 @@
-"""Server-rendered HTML for the compliance page (no JavaScript)."""
+"""Server-rendered HTML for the compliance page (no JavaScript; everything escaped)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from html import escape
 from typing import Any
-from urllib.parse import urlencode
 
 from audit.events import ACTIONS
 from audit.query import EventView
@@ -19,21 +20,48 @@ label{display:flex;flex-direction:column;font-size:12px}
 table{border-collapse:collapse;width:100%} th,td{border:1px solid #ccc;padding:4px 6px;
 text-align:left;vertical-align:top} th{background:#f0f0f0} .erased{color:#a00}
 .ok{color:#070} .muted{color:#777}
+nav form{display:inline;margin:0}
 """
+_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+#: the page's Content-Security-Policy: its one stylesheet (by hash), no script, no framing
+CSP = (
+    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
-def page(title: str, body: str, token: str) -> str:
-    """A whole HTML document with the navigation links (carrying the token)."""
-    q = urlencode({"token": token})
+def page(title: str, body: str, *, nav: bool = True) -> str:
+    """A whole HTML document, with the navigation links unless ``nav`` is false."""
+    links = (
+        "<nav><a href='/'>History</a><a href='/erasures'>Erasure requests</a>"
+        "<form method='post' action='/logout'><button type='submit'>Log out</button></form></nav>"
+        if nav
+        else ""
+    )
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{escape(title)} · b2sync audit</title><style>{_STYLE}</style></head><body>"
-        f"<nav><a href='/?{q}'>History</a><a href='/erasures?{q}'>Erasure requests</a></nav>"
-        f"<h1>{escape(title)}</h1>{body}</body></html>"
+        f"{links}<h1>{escape(title)}</h1>{body}</body></html>"
     )
 
 
-def search_form(params: Mapping[str, str], token: str) -> str:
+def error(message: str) -> str:
+    """An error paragraph (the message is escaped)."""
+    return f"<p class='erased' id='error'>{escape(message)}</p>"
+
+
+def login_form(next_path: str, message: str = "") -> str:
+    """The POST form that trades the token for a session cookie."""
+    return (
+        (error(message) if message else "") + "<form method='post' action='/login'>"
+        f"<input type='hidden' name='next' value='{escape(next_path, quote=True)}'>"
+        "<label>Access token<input type='password' name='token' id='token'"
+        " autocomplete='current-password' required></label>"
+        "<button type='submit'>Log in</button></form>"
+    )
+
+
+def search_form(params: Mapping[str, str]) -> str:
     """The GET search form, refilled with the current parameters."""
 
     def field(name: str, label: str, kind: str = "text") -> str:
@@ -44,12 +72,12 @@ def search_form(params: Mapping[str, str], token: str) -> str:
 
     current = params.get("action", "")
     options = "".join(
-        f"<option value='{a}'{' selected' if a == current else ''}>{a}</option>"
+        f"<option value='{escape(a, quote=True)}'{' selected' if a == current else ''}>"
+        f"{escape(a)}</option>"
         for a in ("", *ACTIONS)
     )
     return (
         "<form method='get' action='/'>"
-        f"<input type='hidden' name='token' value='{escape(token, quote=True)}'>"
         + field("subject", "Person (email or customer id)")
         + field("since", "Since (ISO date/time)")
         + field("until", "Until (ISO date/time)")
@@ -109,7 +137,7 @@ def erasure_table(rows: Iterable[Mapping[str, Any]]) -> str:
         )
         due = r["due_at"].isoformat() if r.get("due_at") else ""
         out.append(
-            f"<tr><td>{r['id']}</td><td>{escape(str(r['tenant_id']))}</td>"
+            f"<tr><td>{escape(str(r['id']))}</td><td>{escape(str(r['tenant_id']))}</td>"
             f"<td>{escape(str(r['subject_ref']))}</td><td>{escape(r['requested_at'].isoformat())}</td>"
             f"<td>{escape(due)}</td><td class='status'>{escape(str(r['status']))}</td>"
             f"<td>{per_system or '<span class=muted>none yet</span>'}</td>"

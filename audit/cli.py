@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from audit._auth import TOKEN_ENV, TOKEN_FILE_ENV, TokenError, load_token
 from audit._settings import anchor_path, state_url
 from audit.errors import AuditError, LegalHoldError
 from audit.events import OPERATOR_COMMAND, AuditEvent, record_events
@@ -290,13 +291,26 @@ def purge_command(
 def ui(
     config: ConfigOption = None,
     state: StateUrlOption = None,
-    token: Annotated[str, typer.Option(envvar="B2SYNC_UI_TOKEN", help="Access token.")] = "",
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            envvar=TOKEN_FILE_ENV,
+            help=f"File holding the access token, 32+ characters (else ${TOKEN_ENV}).",
+        ),
+    ] = None,
     host: str = "127.0.0.1",
     port: int = 8766,
 ) -> None:
-    """Serve the read-only compliance page (token from --token or $B2SYNC_UI_TOKEN)."""
-    if not token:
-        _fail("set --token or B2SYNC_UI_TOKEN", EXIT_BAD_CONFIG)
+    """Serve the read-only compliance page.
+
+    The access token (32+ characters) comes from --token-file / $B2SYNC_UI_TOKEN_FILE or
+    $B2SYNC_UI_TOKEN, never from the command line; browsers log in at /login.
+    """
+    try:
+        token = load_token(token_file)
+    except TokenError as exc:
+        _fail(str(exc), EXIT_BAD_CONFIG)
     with _store(config, state) as engine:
         _keys(engine)
     try:

@@ -1,65 +1,81 @@
 """The read-only compliance page: search the trail, erasure requests, CSV download.
 
-Server-rendered HTML on Starlette behind a token (``?token=`` or ``Authorization: Bearer``);
-no JavaScript. ``serve()`` runs it with uvicorn; the daemon can mount :func:`make_app`.
+Server-rendered HTML on Starlette, no JavaScript. API clients send ``Authorization: Bearer``;
+browsers log in once through the ``/login`` form (see :mod:`audit._auth`); ``?token=`` is
+refused. Every response carries :mod:`audit.headers` (no-store, CSP, no framing). ``serve()``
+runs it with uvicorn; the daemon can mount :func:`make_app`.
 """
 
 from __future__ import annotations
 
-import hmac
 from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from audit import _html
+from audit._auth import COOKIE, SESSION_SECONDS, Gate
+from audit.headers import SecurityHeaders
 from audit.keys import KeyRing
 from audit.query import Filters, search, to_csv
 from store import ErasureRequest
 
+__all__ = ["make_app", "parse_time", "serve"]
+
 MAX_ROWS = 1000
+MAX_FORM_BYTES = 4096
 _erasures: sa.Table = ErasureRequest.__table__  # type: ignore[attr-defined]
 _FILTER_PARAMS = ("subject", "since", "until", "action", "pipeline", "system")
+_REFUSED_IN_URL = (
+    "the token is never accepted in the URL (access logs keep URLs): "
+    "send Authorization: Bearer, or log in at /login"
+)
 
 
-def make_app(engine: sa.Engine, keys: KeyRing, token: str) -> Starlette:
-    """The Starlette app; every route requires ``token``."""
-    if not token:
-        raise ValueError("the audit page needs a non-empty token")
+def make_app(engine: sa.Engine, keys: KeyRing, token: str) -> SecurityHeaders:
+    """The ASGI app; every page needs the bearer token or a session from ``/login``.
 
-    def authorised(request: Request) -> bool:
-        given = request.query_params.get("token", "")
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            given = header[7:].strip()
-        return hmac.compare_digest(given.encode(), token.encode())
+    Raises:
+        audit._auth.TokenError: ``token`` is shorter than 32 characters.
+    """
+    gate = Gate(token)
 
-    def denied() -> Response:
-        return PlainTextResponse(
-            "401: pass the audit token as ?token= or Authorization: Bearer", status_code=401
+    def guarded(request: Request) -> Response | None:
+        """The refusal for a request that may not see the page, or None."""
+        if "token" in request.query_params:
+            return PlainTextResponse(_REFUSED_IN_URL, status_code=400)
+        if gate.allows(request):
+            return None
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        body = _html.login_form(target, "Log in with the access token to see this page.")
+        return HTMLResponse(
+            _html.page("Log in", body, nav=False),
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="b2sync audit"'},
         )
 
     def history(request: Request) -> Response:
-        if not authorised(request):
-            return denied()
+        if (refused := guarded(request)) is not None:
+            return refused
         params = {k: request.query_params.get(k, "").strip() for k in _FILTER_PARAMS}
         try:
             filters = _filters(params)
         except ValueError as exc:
-            body = _html.search_form(params, token) + f"<p class='erased'>{exc}</p>"
-            return HTMLResponse(_html.page("Audit trail", body, token), status_code=400)
+            body = _html.search_form(params) + _html.error(str(exc))
+            return HTMLResponse(_html.page("Audit trail", body), status_code=400)
         with engine.connect() as conn:
             views = search(conn, keys, filters)
         csv_href = "/export.csv?" + request.url.query
-        body = _html.search_form(params, token) + _html.history_table(views, csv_href)
-        return HTMLResponse(_html.page("Audit trail", body, token))
+        body = _html.search_form(params) + _html.history_table(views, csv_href)
+        return HTMLResponse(_html.page("Audit trail", body))
 
     def export_csv(request: Request) -> Response:
-        if not authorised(request):
-            return denied()
+        if (refused := guarded(request)) is not None:
+            return refused
         params = {k: request.query_params.get(k, "").strip() for k in _FILTER_PARAMS}
         try:
             filters = _filters(params, limit=None)
@@ -74,22 +90,83 @@ def make_app(engine: sa.Engine, keys: KeyRing, token: str) -> Starlette:
         )
 
     def erasures(request: Request) -> Response:
-        if not authorised(request):
-            return denied()
+        if (refused := guarded(request)) is not None:
+            return refused
         with engine.connect() as conn:
             result = conn.execute(
                 sa.select(_erasures).order_by(_erasures.c.requested_at.desc()).limit(MAX_ROWS)
             )
             rows = [dict(zip(result.keys(), row, strict=True)) for row in result]
-        return HTMLResponse(_html.page("Erasure requests", _html.erasure_table(rows), token))
+        return HTMLResponse(_html.page("Erasure requests", _html.erasure_table(rows)))
 
-    return Starlette(
+    def login_page(request: Request) -> Response:
+        if "token" in request.query_params:
+            return PlainTextResponse(_REFUSED_IN_URL, status_code=400)
+        target = _safe_next(request.query_params.get("next", "/"))
+        return HTMLResponse(_html.page("Log in", _html.login_form(target), nav=False))
+
+    async def login(request: Request) -> Response:
+        if not _same_origin(request):
+            return PlainTextResponse("cross-site login refused", status_code=403)
+        form = await _form(request)
+        if form is None:
+            return PlainTextResponse("the login form is too large", status_code=413)
+        target = _safe_next(form.get("next", "/"))
+        if not gate.token_ok(form.get("token", "")):
+            body = _html.login_form(target, "Wrong token.")
+            return HTMLResponse(_html.page("Log in", body, nav=False), status_code=401)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            COOKIE, gate.new_session(), max_age=SESSION_SECONDS, path="/", httponly=True,
+            samesite="strict", secure=request.url.scheme == "https",
+        )  # fmt: skip
+        return response
+
+    def logout(request: Request) -> Response:
+        if not _same_origin(request):
+            return PlainTextResponse("cross-site logout refused", status_code=403)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    app = Starlette(
         routes=[
             Route("/", history),
             Route("/export.csv", export_csv),
             Route("/erasures", erasures),
+            Route("/login", login_page, methods=["GET"]),
+            Route("/login", login, methods=["POST"]),
+            Route("/logout", logout, methods=["POST"]),
         ]
     )
+    return SecurityHeaders(app, _html.CSP)
+
+
+def _safe_next(path: str) -> str:
+    """``path`` when it is a local absolute path (no open redirect), else ``/``."""
+    if path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return "/"
+
+
+def _same_origin(request: Request) -> bool:
+    """No ``Origin`` header (not a browser) or one naming this very host and port (the scheme
+    is not compared: behind a TLS proxy the browser says https, the app sees http)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+async def _form(request: Request) -> dict[str, str] | None:
+    """The url-encoded form fields (first value each); None when the body is too large."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {name: values[0] for name, values in fields.items()}
 
 
 def parse_time(text: str) -> datetime | None:
@@ -116,16 +193,20 @@ def _filters(params: dict[str, str], limit: int | None = MAX_ROWS) -> Filters:
 
 
 def serve(url_of_store: str, token: str, host: str = "127.0.0.1", port: int = 8766) -> None:
-    """Serve the page until interrupted (the master key comes from the environment)."""
+    """Serve the page until interrupted (the master key comes from the environment).
+
+    uvicorn's own logging config is off: its records, access lines included, go through the
+    caller's logging setup (``b2sync ui`` redacts them like every other log line).
+    """
     import uvicorn
 
     from audit.keystore import load_keyring
-    from store import make_engine
+    from store import begin_write, make_engine
 
     engine = make_engine(url_of_store)
     try:
-        with engine.begin() as conn:
+        with begin_write(engine) as conn:
             keys = load_keyring(conn)  # the store's root: still opens after `keys rotate`
-        uvicorn.run(make_app(engine, keys, token), host=host, port=port)
+        uvicorn.run(make_app(engine, keys, token), host=host, port=port, log_config=None)
     finally:
         engine.dispose()

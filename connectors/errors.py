@@ -16,8 +16,17 @@ Only ``sync/`` decides what to do with them.
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["BudgetExhausted", "ConnectorError", "Fatal", "Rejected", "Retriable"]
+__all__ = ["BudgetExhausted", "ConnectorError", "Fatal", "Rejected", "Retriable", "display_url"]
+
+
+def display_url(url: str) -> str:
+    """``url`` fit for an error message: no user:password, query string or fragment (a token
+    put there would otherwise reach the run's stored error, the status API and the terminal)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 class ConnectorError(Exception):

@@ -5,6 +5,7 @@ They share :func:`sync.cli.load_or_exit` (config errors → exit 2) and print wi
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections import Counter
@@ -54,7 +55,16 @@ mapping_app = typer.Typer(help="Try field mappings without writing anything.", n
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
-app.command("ui", help="Serve the read-only compliance page (audit trail, erasures).")(audit_ui)
+
+
+@functools.wraps(audit_ui)
+def _ui(*args: Any, **kwargs: Any) -> None:
+    """``b2sync ui`` with the redacting log setup (uvicorn's lines included)."""
+    configure_logging()
+    audit_ui(*args, **kwargs)
+
+
+app.command("ui", help="Serve the read-only compliance page (audit trail, erasures).")(_ui)
 app.add_typer(mapping_app, name="mapping")
 
 _dead = metadata.tables["dead_letters"]

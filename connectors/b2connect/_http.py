@@ -22,7 +22,7 @@ from typing import Any
 import requests
 import structlog
 
-from connectors.errors import Fatal, Retriable
+from connectors.errors import Fatal, Retriable, display_url
 
 __all__ = ["ApiResponse", "B2ConnectHttp", "Problem", "parse_retry_after", "user_agent"]
 
@@ -185,13 +185,13 @@ class B2ConnectHttp:
             ) from exc
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             raise Retriable(
-                f"could not reach B2Connect at {self.base} ({type(exc).__name__}); "
+                f"could not reach B2Connect at {display_url(self.base)} ({type(exc).__name__}); "
                 "check that the service is up and the url is right",
                 code="CONNECTION",
             ) from exc
         except requests.RequestException as exc:
             raise Fatal(
-                f"cannot call B2Connect at {self.base}: {exc}; check the connection's url",
+                f"cannot call B2Connect at {display_url(self.base)}: {exc}; check the connection's url",
                 code="BAD_URL",
             ) from exc
 

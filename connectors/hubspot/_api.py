@@ -25,7 +25,7 @@ from hubspot.crm.objects.tasks import exceptions as tasks_exc
 from hubspot.crm.properties import exceptions as properties_exc
 from urllib3.util.retry import Retry
 
-from connectors.errors import Retriable
+from connectors.errors import Retriable, display_url
 
 from ._errors import AuthFailed, from_exception, translate
 from ._governor import RateGovernor
@@ -162,7 +162,7 @@ class HubSpotApi:
             raise err from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise Retriable(
-                f"HubSpot at {self.url} could not be reached for {template} ({type(exc).__name__})",
+                f"HubSpot at {display_url(self.url)} could not be reached for {template} ({type(exc).__name__})",
                 code="CONNECTION",
             ) from exc
         self.governor.observe(dict(headers or {}))

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Self
 from pydantic import BaseModel
 
 from connectors.base import ConsentPage, ConsentWrite, EmailEngagement, SecretResolver
-from connectors.errors import BudgetExhausted, Fatal, Retriable
+from connectors.errors import BudgetExhausted, Fatal, Retriable, display_url
 from connectors.records import (
     Capability,
     ErasureResult,
@@ -123,7 +123,10 @@ class HubSpotConnector(HubSpotActions):
             except BudgetExhausted as exc:
                 return [*problems, exc.message]
             except Retriable as exc:
-                return [*problems, f"{exc.message}; check the connection url ({self.url})"]
+                return [
+                    *problems,
+                    f"{exc.message}; check the connection url ({display_url(self.url)})",
+                ]
             except AuthFailed as exc:
                 return [*problems, exc.message]
             except Fatal as exc:

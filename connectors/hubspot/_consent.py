@@ -23,7 +23,7 @@ import requests
 import structlog
 
 from connectors.base import ConsentFact, ConsentPage, ConsentWrite
-from connectors.errors import Fatal, Retriable
+from connectors.errors import Fatal, Retriable, display_url
 from connectors.records import WriteResult
 from mapping.config import HubSpotConsent
 
@@ -108,7 +108,7 @@ class ConsentApi:
             resp: requests.Response = self.api.client.api_request(options)
         except requests.RequestException as exc:
             raise Retriable(
-                f"HubSpot at {self.api.url} could not be reached for {key} ({type(exc).__name__})",
+                f"HubSpot at {display_url(self.api.url)} could not be reached for {key} ({type(exc).__name__})",
                 code="CONNECTION",
             ) from exc
         headers = dict(resp.headers)

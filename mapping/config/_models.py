@@ -447,6 +447,13 @@ class HttpSettings(_Frozen):
         default=None,
         description="Bearer token for the read-only status API; unset: the API answers 404",
     )
+    metrics_token: SecretRef | None = Field(
+        default=None,
+        description=(
+            "Bearer token for /metrics; unset: /metrics answers only when listen is a loopback"
+            " address (403 otherwise)"
+        ),
+    )
     grace_period: str = Field(
         default="30s",
         pattern=r"^\d+[smh]$",

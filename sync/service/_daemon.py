@@ -269,13 +269,10 @@ class Daemon:
         self.metrics.webhooks.labels(source, outcome).inc()
 
     def status_token(self) -> str | None:
-        ref = self._config.http.status_token
-        if ref is None:
-            return None
-        try:
-            return resolve(ref) or None
-        except SecretError:
-            return None
+        return _secret(self._config.http.status_token)
+
+    def metrics_token(self) -> str | None:
+        return _secret(self._config.http.metrics_token)
 
     def readiness(self) -> dict[str, Any]:
         try:
@@ -316,3 +313,13 @@ class Daemon:
 
     def metrics_text(self) -> bytes:
         return self.metrics.render()
+
+
+def _secret(ref: str | None) -> str | None:
+    """The resolved secret behind ``ref``; None when unset, empty or unresolvable."""
+    if ref is None:
+        return None
+    try:
+        return resolve(ref) or None
+    except SecretError:
+        return None

@@ -1,8 +1,14 @@
-"""The daemon's one HTTP server: webhooks, health, metrics, status API (Starlette on uvicorn)."""
+"""The daemon's one HTTP server: webhooks, health, metrics, status API (Starlette on uvicorn).
+
+Every response carries the security headers of :mod:`audit.headers`. ``/metrics`` needs
+``http.metrics_token`` as a bearer token when one is set; without one it answers only while
+the server listens on a loopback address (a daemon on ``0.0.0.0`` answers 403 there).
+"""
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import threading
 from typing import Any, Protocol
 
@@ -13,7 +19,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
+from audit.headers import MIN_TOKEN_LENGTH, SecurityHeaders
 from mapping.config import Config
 from sync.service._metrics import CONTENT_TYPE
 from sync.service._openapi import openapi_document
@@ -25,7 +33,7 @@ from sync.service._webhooks import (
     hubspot_delivery,
 )
 
-__all__ = ["HttpServer", "Service", "build_app"]
+__all__ = ["HttpServer", "Service", "build_app", "is_loopback"]
 
 log = structlog.get_logger("b2sync.service.http")
 
@@ -43,6 +51,7 @@ class Service(Protocol):
     def status(self) -> dict[str, Any]: ...
     def metrics_text(self) -> bytes: ...
     def status_token(self) -> str | None: ...
+    def metrics_token(self) -> str | None: ...
     def count_webhook(self, source: str, outcome: str) -> None: ...
     def file_erasures(self, items: list[Any]) -> None: ...
 
@@ -65,8 +74,29 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def build_app(service: Service) -> Starlette:
-    """The ASGI app."""
+def is_loopback(host: str) -> bool:
+    """``host`` is ``localhost`` or a loopback IP address (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _bearer_ok(request: Request, token: str) -> bool:
+    given = request.headers.get("authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+def _unauthorized() -> Response:
+    return JSONResponse(
+        {"error": "unauthorized"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def build_app(service: Service, *, exposed: bool = False) -> ASGIApp:
+    """The ASGI app; ``exposed``: the server listens beyond loopback (metrics need a token)."""
 
     async def webhook(request: Request, source: str) -> Response:
         connection = request.path_params.get("connection")
@@ -103,25 +133,29 @@ def build_app(service: Service) -> Starlette:
         checks = service.readiness()
         return JSONResponse(checks, status_code=200 if checks["ready"] else 503)
 
-    def metrics(_request: Request) -> Response:
+    def metrics(request: Request) -> Response:
+        token = service.metrics_token()
+        if token is not None and not _bearer_ok(request, token):
+            return _unauthorized()
+        if token is None and exposed:
+            return JSONResponse(
+                {"error": "set http.metrics_token to scrape /metrics on a non-loopback address"},
+                status_code=403,
+            )
         return Response(service.metrics_text(), media_type=CONTENT_TYPE)
 
     def status(request: Request) -> Response:
         token = service.status_token()
         if token is None:
             return JSONResponse({"error": "not found"}, status_code=404)
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return JSONResponse(
-                {"error": "unauthorized"}, status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )  # fmt: skip
+        if not _bearer_ok(request, token):
+            return _unauthorized()
         return JSONResponse(service.status())
 
     def openapi(_request: Request) -> Response:
         return JSONResponse(openapi_document(service.version))
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/webhooks/b2connect", b2connect, methods=["POST"]),
             Route("/webhooks/b2connect/{connection}", b2connect, methods=["POST"]),
@@ -134,6 +168,7 @@ def build_app(service: Service) -> Starlette:
             Route("/api/openapi.json", openapi, methods=["GET"]),
         ]
     )
+    return SecurityHeaders(app)
 
 
 def _finish(service: Service, source: str, outcome: WebhookOutcome) -> Response:
@@ -155,10 +190,12 @@ class HttpServer:
     """uvicorn serving the app in a background thread."""
 
     def __init__(self, service: Service, host: str, port: int) -> None:
+        self.exposed = not is_loopback(host)
         config = uvicorn.Config(
-            build_app(service), host=host, port=port, log_config=None, access_log=False,
-            lifespan="off", timeout_graceful_shutdown=5,
+            build_app(service, exposed=self.exposed), host=host, port=port, log_config=None,
+            access_log=False, lifespan="off", timeout_graceful_shutdown=5,
         )  # fmt: skip
+        self.service = service
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
@@ -170,7 +207,25 @@ class HttpServer:
         )
         self._thread.start()
         host, port = sock.getsockname()[:2]
+        self._warn_weak_tokens()
+        if self.exposed and self.service.metrics_token() is None:
+            log.warning(
+                "http.metrics_closed", listen=f"{host}:{port}",
+                detail="/metrics answers 403 beyond loopback until http.metrics_token is set",
+            )  # fmt: skip
         return str(host), int(port)
+
+    def _warn_weak_tokens(self) -> None:
+        tokens = {
+            "http.status_token": self.service.status_token(),
+            "http.metrics_token": self.service.metrics_token(),
+        }
+        for setting, token in tokens.items():
+            if token is not None and len(token) < MIN_TOKEN_LENGTH:
+                log.warning(
+                    "http.weak_token", setting=setting,
+                    detail=f"use at least {MIN_TOKEN_LENGTH} random characters",
+                )  # fmt: skip
 
     def stop(self) -> None:
         """Stop accepting connections and wait for the thread."""

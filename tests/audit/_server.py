@@ -5,19 +5,20 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
 import sqlalchemy as sa
 import uvicorn
+from starlette.types import ASGIApp
 
 from audit import KeyRing, record_events
 from audit.web import make_app
 from store import ErasureRequest, ErasureStatus
 from tests.audit.conftest import T0, write_event
 
-TOKEN = "s3cret-token"
+TOKEN = "test-ui-token-0123456789abcdefghijklmnop"
 _erasures: sa.Table = ErasureRequest.__table__  # type: ignore[attr-defined]
 
 
@@ -50,14 +51,17 @@ def seed(engine: sa.Engine, keys: KeyRing) -> None:
 
 
 @contextmanager
-def serving(engine: sa.Engine, keys: KeyRing) -> Iterator[str]:
-    """The base URL of the page, served until the block ends."""
+def serving(
+    engine: sa.Engine, keys: KeyRing, wrap: Callable[[ASGIApp], ASGIApp] | None = None
+) -> Iterator[str]:
+    """The base URL of the page (its app passed through ``wrap``), served until the block ends."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    app = make_app(engine, keys, TOKEN)
     config = uvicorn.Config(
-        make_app(engine, keys, TOKEN), log_level="warning", lifespan="off", access_log=False
+        wrap(app) if wrap else app, log_level="warning", lifespan="off", access_log=False
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -76,6 +76,8 @@ class DaemonProcess:
         text = config_text or daemon_config_text(grace)
         self.config, self.config_path = config_for(tmp_path, text)
         self.port = free_port()
+        self.listen_host = "127.0.0.1"
+        self.extra_env: dict[str, str] = {}
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp_path / "daemon.log"
         self.db = sa.create_engine(f"sqlite:///{tmp_path}/state.db")
@@ -94,7 +96,7 @@ class DaemonProcess:
     def start(self) -> DaemonProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [B2SYNC, "run", "--config", str(self.config_path), "--listen", f"127.0.0.1:{self.port}"],
+            [B2SYNC, "run", "--config", str(self.config_path), "--listen", f"{self.listen_host}:{self.port}"],
             env=self.env(), stdout=log, stderr=log,
         )  # fmt: skip
         log.close()

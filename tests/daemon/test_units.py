@@ -169,6 +169,9 @@ class _Service:
     def status_token(self) -> str | None:
         return None
 
+    def metrics_token(self) -> str | None:
+        return None
+
     def count_webhook(self, source: str, outcome: str) -> None:
         return None
 
