@@ -123,13 +123,14 @@ def _describe(
     try:
         return connector(pipe.crm.connection).describe(obj)
     except ConnectorError as exc:
-        if strict:
-            problems.append(
-                (loc, f"cannot describe '{obj}' on {pipe.crm.connection}: {exc.message}")
-            )
-        else:
-            log.warning("crm.describe_failed", pipeline=pipe.name, object=obj, code=exc.code)
-        return None
+        reason, code = exc.message, exc.code
+    except (OSError, ValueError) as exc:  # the client could not even be built (a CA file, a URL)
+        reason, code = f"{type(exc).__name__}: {exc}", type(exc).__name__
+    if strict:
+        problems.append((loc, f"cannot describe '{obj}' on {pipe.crm.connection}: {reason}"))
+    else:  # the run itself reports the unreachable CRM
+        log.warning("crm.describe_failed", pipeline=pipe.name, object=obj, code=code)
+    return None
 
 
 def _missing(schema: StreamSchema, kind: str, names: list[tuple[Loc, str]]) -> list[Problem]:

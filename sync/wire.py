@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from connectors.b2connect import STREAMS, schema_of
 from mapping.compiler import CompiledMapping, FieldError
 
 __all__ = ["unencodable_path", "unsendable"]
@@ -40,14 +41,29 @@ def _problem(value: Any) -> str | None:
     return None
 
 
+#: B2Connect fields the contract types as objects (addresses): sent as compact JSON text
+#: and pulled back in the shop's shape, never refused for being objects
+_OBJECT_FIELDS = frozenset(
+    f.name for stream in STREAMS for f in schema_of(stream).fields.values() if f.type == "object"
+)
+
+
 def unsendable(payload: Mapping[str, Any], mapping: CompiledMapping) -> list[FieldError]:
-    """One error per payload field whose value cannot be sent, named by its source field."""
+    """One error per payload field whose value cannot be sent, named by its source field.
+
+    An object is refused where the contract has a single value (a hostile record), and sent
+    as JSON text where the contract itself has an object (a mapped address)."""
     sources = {f.crm: f.source or f.crm for f in mapping.fields}
     errors = []
     for name, value in payload.items():
-        problem = _problem(value)
+        source = sources.get(name, name)
+        if isinstance(value, Mapping) and source in _OBJECT_FIELDS:
+            found = unencodable_path(value)
+            problem = None if found is None else f"contains invalid Unicode at {found}"
+        else:
+            problem = _problem(value)
         if problem is not None:
-            errors.append(FieldError(sources.get(name, name), problem))
+            errors.append(FieldError(source, problem))
     return errors
 
 

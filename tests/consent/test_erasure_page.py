@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 
 from consent.erasure_model import SubjectIds
-from tests.audit._server import TOKEN, serving
+from tests.audit._server import serving
+from tests.audit.browser_support import (
+    CHROMIUM,
+    chromium,
+    dom_after_login,
+    login_url,
+    with_login_page,
+)
 from tests.consent.erasure_kit import make_kit
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed")
-
-
-def _chromium(tmp_path: Path, *args: str) -> str:
-    assert CHROMIUM is not None
-    command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", *args,
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
-    return done.stdout
 
 
 def test_erasure_page_shows_each_system_of_a_request(tmp_path: Path) -> None:
@@ -35,11 +27,13 @@ def test_erasure_page_shows_each_system_of_a_request(tmp_path: Path) -> None:
     kit.desk().file(SubjectIds(email="ada@example.com"))
     kit.processor().process()
     assert kit.keys is not None
-    with serving(kit.db, kit.keys) as base:
-        url = f"{base}/erasures?{urlencode({'token': TOKEN})}"
-        dom = _chromium(tmp_path, "--dump-dom", url)
+    with serving(kit.db, kit.keys, with_login_page) as base:
+        dom = dom_after_login(tmp_path, base, "/erasures").stdout
         shot = tmp_path / "erasures.png"
-        _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,700", url)
+        chromium(
+            tmp_path, f"--screenshot={shot}", "--window-size=1280,700",
+            "--virtual-time-budget=10000", login_url(base, "/erasures"),
+        )  # fmt: skip
     assert 'id="erasures"' in dom
     assert "hs: retrying (hs answered 503), next attempt 2026-03-01T12:01:00" in dom
     assert "sf: done (erased)" in dom and "shop: done (erased)" in dom

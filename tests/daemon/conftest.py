@@ -77,7 +77,6 @@ class DaemonProcess:
         self.config, self.config_path = config_for(tmp_path, text)
         self.port = free_port()
         self.listen_host = "127.0.0.1"
-        self.extra_env: dict[str, str] = {}
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp_path / "daemon.log"
         self.db = sa.create_engine(f"sqlite:///{tmp_path}/state.db")
