@@ -126,6 +126,9 @@ def test_a_token_in_a_connection_url_never_prints(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert result.returncode == 1, result.stderr
-    assert any(f"127.0.0.1:{port}/api" in e for e in errors), (errors, result.stderr[-3000:])  # where it failed is kept
+    assert any(f"127.0.0.1:{port}/api" in e for e in errors), (
+        errors,
+        result.stderr[-3000:],
+    )  # where it failed is kept
     assert secret not in result.stdout + result.stderr
     assert all(secret not in e for e in errors)
