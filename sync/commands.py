@@ -31,6 +31,7 @@ from store.models import DeadLetterStatus, RunStatus, metadata
 from sync.cli import EXIT_BAD_CONFIG, EXIT_FAILED, ConfigOption, app, fail, load_or_exit
 from sync.engine import RunSummary
 from sync.logs import configure_logging
+from sync.replay import pending_dead_letters
 from sync.runner import Runner
 from sync.settings import SecretError
 
@@ -137,14 +138,34 @@ def sync(
                         )
         if not dry_run and runner.config.insights.enabled:
             _refresh_insights(runner, console)
+        overdue = 0 if dry_run else _count_dead_letters(runner, summaries)
     if as_json:
         sys.stdout.write(
             json.dumps([_summary_json(s) for s in summaries], indent=2, default=str) + "\n"
         )
     else:
         _print_summaries(console, summaries, dry_run)
-    if any(s.status is RunStatus.FAILED for s in summaries):
+    if overdue:
+        age = cfg.dead_letters.max_pending_age
+        console.print(
+            f"[yellow]{overdue} dead letters pending for longer than {age} "
+            "(dead_letters.max_pending_age): see `b2sync deadletters list`"
+        )
+    if overdue or any(s.status is RunStatus.FAILED for s in summaries):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _count_dead_letters(runner: Runner, summaries: list[RunSummary]) -> int:
+    """Put each pipeline's pending dead letters (work left) in its summary's counts; return
+    how many are pending for longer than ``dead_letters.max_pending_age``."""
+    before = runner.clock() - runner.config.dead_letters.max_age
+    with runner.db.connect() as conn:
+        pending = pending_dead_letters(conn, [s.pipeline for s in summaries], before)
+    for summary in summaries:
+        total, late = pending.get(summary.pipeline, (0, 0))
+        summary.counts["dead_letters_pending"] = total
+        summary.counts["dead_letters_overdue"] = late
+    return sum(late for _total, late in pending.values())
 
 
 def _refresh_insights(runner: Runner, console: Console) -> None:

@@ -36,6 +36,7 @@ from sync.conflicts import decisions
 from sync.deleted_links import deleted_links
 from sync.hashing import FieldHasher
 from sync.hooks import HookContext, RecordHook, run_hooks
+from sync.lines import replay_parked_lines
 from sync.push_deletes import RESTORE_NEEDED, check_restores, describe_deletions
 from sync.reconcile import Plan, plan_records
 from sync.retry import Interrupted, RetryPolicy
@@ -214,6 +215,11 @@ class PipelineRun:
                     return
             if buffer:
                 self._flush(writer, buffer, last_cursor)
+            if self.replay and not self.dry_run:
+                self._await_commit()  # lines replay under their parents' committed links
+                lines = replay_parked_lines(writer, self.source)
+                if lines is not None:
+                    self._commit_in_background(lines, Plan(), None)
         finally:
             self._await_commit()
             if self._committer is not None:

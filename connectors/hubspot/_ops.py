@@ -13,7 +13,7 @@ from hubspot.crm.objects.models import (
     PublicObjectSearchRequest,
 )
 
-from connectors.errors import Fatal
+from connectors.errors import BudgetExhausted, Fatal, Retriable
 from connectors.records import ErasureResult, Subject, WriteResult
 
 from ._api import HubSpotApi
@@ -21,7 +21,7 @@ from ._errors import HubSpotApiError, parse_body
 from ._read import SEARCH, search_fail
 from ._types import BATCH_LIMIT, SEARCH_IN_LIMIT, SEARCH_PAGE_LIMIT
 from ._values import norm
-from ._write import failure_from, isolate
+from ._write import failure_from, isolate, unsent
 
 __all__ = ["Operations"]
 
@@ -141,16 +141,29 @@ class Operations:
     def associate(
         self, from_object: str, to_object: str, pairs: Sequence[Pair], type_id: int
     ) -> list[WriteResult]:
-        """HUBSPOT_DEFINED associations of ``type_id``; one result (key = from id) per pair."""
+        """HUBSPOT_DEFINED associations of ``type_id``; one result (key = from id) per pair.
+
+        A transient failure (5xx, 429, timeout, reset) of one chunk does not undo the chunks
+        already created: that chunk and the later ones come back as retriable failures, so
+        the caller retries only them (the first chunk's error is raised: nothing was sent).
+        """
         results: list[WriteResult] = []
-        for chunk in _chunks(list(pairs), BATCH_LIMIT):
-            results.extend(
-                isolate(
-                    chunk,
-                    lambda part: self._associate(from_object, to_object, part, type_id),
-                    lambda pair, err: failure_from(pair[0], err.status, err.body),
+        chunks = _chunks(list(pairs), BATCH_LIMIT)
+        for number, chunk in enumerate(chunks):
+            try:
+                results.extend(
+                    isolate(
+                        chunk,
+                        lambda part: self._associate(from_object, to_object, part, type_id),
+                        lambda pair, err: failure_from(pair[0], err.status, err.body),
+                    )
                 )
-            )
+            except Retriable as exc:
+                if number == 0 or isinstance(exc, BudgetExhausted):
+                    raise  # nothing created yet, or the pipeline must pause: the engine decides
+                later_pairs = [pair for later in chunks[number:] for pair in later]
+                results.extend(unsent(pair[0], exc) for pair in later_pairs)
+                break
         failed = sum(1 for r in results if not r.ok)
         log.info("hubspot.associated", pairs=len(pairs), failed=failed, type_id=type_id)
         return results

@@ -22,7 +22,7 @@ from ._properties import PropertyKeeper
 from ._types import BATCH_LIMIT
 from ._values import norm, to_text
 
-__all__ = ["UPSERT", "Upserter", "isolate"]
+__all__ = ["UPSERT", "Upserter", "isolate", "unsent"]
 
 log = structlog.get_logger(__name__)
 
@@ -115,8 +115,8 @@ class Upserter:
             except Retriable as exc:
                 if number == 0 or isinstance(exc, BudgetExhausted):
                     raise  # nothing written yet, or the pipeline must pause: the engine decides
-                unsent = [one for later in chunks[number:] for one in later]
-                results.update({one.index: _unsent(one, exc) for one in unsent})
+                unsent_inputs = [one for later in chunks[number:] for one in later]
+                results.update({one.index: unsent(one.key, exc) for one in unsent_inputs})
                 break
             for one, result in zip(chunk, outcome, strict=True):
                 results[one.index] = result
@@ -275,9 +275,9 @@ def _chunks(pending: list[_Input], id_property: str) -> Iterator[list[_Input]]:
         yield chunk
 
 
-def _unsent(one: _Input, exc: Retriable) -> WriteResult:
-    """A later chunk met a transient error after earlier ones were written: retry these."""
-    return WriteResult.failure(one.key, exc.code or "RETRIABLE", exc.message, retriable=True)
+def unsent(key: str, exc: Retriable) -> WriteResult:
+    """A later chunk met a transient error after earlier ones were sent: retry these."""
+    return WriteResult.failure(key, exc.code or "RETRIABLE", exc.message, retriable=True)
 
 
 def _about_id_property(err: HubSpotApiError, id_property: str) -> bool:

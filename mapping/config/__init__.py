@@ -13,6 +13,7 @@ from mapping.config._consent import (
     SalesforceConsentField,
     SalesforceConsentRecord,
 )
+from mapping.config._dead_letters import DeadLetterSettings
 from mapping.config._deletes import DeleteBreaker, DeletePolicy, OnDelete, SyncDirection
 from mapping.config._erasure import ErasureSettings, KeepOrDelete, SalesforceErasure
 from mapping.config._insights import (
@@ -63,6 +64,7 @@ __all__ = [
     "ConsentSchedule",
     "ConsentSettings",
     "CrmSide",
+    "DeadLetterSettings",
     "DeleteBreaker",
     "DeletePolicy",
     "Direction",

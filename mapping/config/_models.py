@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from mapping.config._consent import ConsentRequirement, ConsentSettings, OnWithdraw
+from mapping.config._dead_letters import DeadLetterSettings
 from mapping.config._deletes import DeleteBreaker, OnDelete, OnDeleteSetting
 from mapping.config._erasure import ErasureSettings
 from mapping.config._insights import InsightsConfig
@@ -455,6 +456,10 @@ class Config(_Frozen):
     )
     retention: RetentionSettings | None = Field(
         default=None, description="Purge people inactive for too long (erase or archive)"
+    )
+    dead_letters: DeadLetterSettings = Field(
+        default_factory=DeadLetterSettings,
+        description="When pending dead letters make `b2sync sync` exit non-zero",
     )
     erasure: ErasureSettings = Field(
         default_factory=ErasureSettings,
