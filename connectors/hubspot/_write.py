@@ -30,7 +30,7 @@ UPSERT = "POST /crm/v3/objects/{object_type}/batch/upsert"
 UPDATE = "POST /crm/v3/objects/{object_type}/batch/update"
 _SPLITTABLE = frozenset({400, 409, 422})
 _RETRIABLE_CATEGORIES = frozenset(
-    {"RATE_LIMITS", "RATE_LIMIT", "INTERNAL_ERROR", "LOCKED", "TIMEOUT"}
+    {"RATE_LIMITS", "RATE_LIMIT", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "LOCKED", "TIMEOUT"}
 )
 
 T = TypeVar("T")
