@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -89,6 +89,8 @@ class _Outcome:
     conflicts: list[tuple[str, str, dict[str, Any]]]
     audit: list[AuditEvent]
     counts: Counter[str]
+    #: CRM ids read in this flush and not parked again: their pending dead letters resolve
+    resolved: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -214,6 +216,8 @@ class PullRun(PipelineRun):
             self._deletes_done += len(found.deletes)
         outcome = self._write(merged, found.deletes, policy)
         outcome.dead.extend(found.dead)
+        parked = {row.key for row in outcome.dead}
+        outcome.resolved = [r.key for r in records if r.key not in parked]
         self._commit_pull(outcome, cursor)
 
     # ------------------------------------------------------------------ steps
@@ -408,6 +412,9 @@ class PullRun(PipelineRun):
             )
             clear_deleted(conn, name, out.restored)
             mark_deleted(conn, name, out.deleted, "crm", now)
+            state.resolve_dead_letters(
+                conn, name, out.resolved, now, stream=self.pipeline.crm.object
+            )
             state.add_dead_letters(conn, name, self.run_id, out.dead, now)
             add_manual_conflicts(conn, name, out.conflicts, now)
             if audited and self.audit_keys is not None:

@@ -22,6 +22,7 @@ from tests.e2e.test_cli_sync import cli
 
 ORDERS = "orders-to-hubspot"
 CUSTOMERS = "customers-to-hubspot"
+B2C_PATCH = "PATCH /api/crm/customers/{rid}"
 
 
 def test_a_line_parked_after_its_order_was_written_is_replayed_on_its_own(e2e: E2E) -> None:
@@ -57,8 +58,8 @@ def test_retriable_line_failures_are_retried_by_the_next_run(e2e: E2E) -> None:
     result = cli(e2e, "sync", ORDERS, "--json", "--config", str(e2e.config_path))
     assert result.returncode == 0, result.stderr
     [summary] = json.loads(result.stdout)
-    assert summary["counts"]["replay_lines_written"] == lines
     assert hubspot_lines(e2e) == shop_lines(e2e)
+    assert summary["counts"]["replay_lines_written"] == lines
     assert summary["counts"]["dead_letters_pending"] == 0
 
 
@@ -109,3 +110,27 @@ def test_a_crm_read_fault_during_the_pull_is_retried(e2e: E2E) -> None:
     [summary] = json.loads(result.stdout)
     assert summary["status"] == "succeeded"
     assert summary["counts"]["pull_read"] > 0
+
+
+def test_deadletters_retry_replays_the_pulls_dead_letters(e2e: E2E) -> None:
+    """A HubSpot edit B2Connect refused is parked by the pull; ``deadletters retry`` runs it
+    through the pull again once B2Connect takes it (the cursor moved on: nothing else would)."""
+    config = str(e2e.config_path)
+    assert cli(e2e, "sync", CUSTOMERS, "--config", config).returncode == 0
+    contact = next(
+        c for c in e2e.records("hubspot", "contacts") if c["properties"].get("b2connect_id")
+    )
+    key = str(contact["properties"]["b2connect_id"])
+    e2e.stack.hubspot.admin_patch(
+        "contacts", str(contact["id"]), {"properties": {"firstname": "Zelda"}}
+    )
+    e2e.faults("b2connect", [{"match": B2C_PATCH, "kind": "status", "status": 422}])
+    cli(e2e, "sync", CUSTOMERS, "--config", config)
+    parked = [d for d in pending(e2e, CUSTOMERS) if d["stream"] == "contacts"]
+    assert [d["record_key"] for d in parked] == [str(contact["id"])]
+    assert e2e.stack.b2connect.admin_get("customers", key)["firstName"] != "Zelda"
+    e2e.faults("b2connect", [])
+    retried = cli(e2e, "deadletters", "retry", "--config", config)
+    assert retried.returncode == 1  # the seed's invalid emails still fail; the exit says so
+    assert e2e.stack.b2connect.admin_get("customers", key)["firstName"] == "Zelda"
+    assert not [d for d in pending(e2e, CUSTOMERS) if d["stream"] == "contacts"]
