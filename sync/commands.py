@@ -296,18 +296,22 @@ def deadletters_retry(
     configure_logging(level="warning")
     _, cfg = load_or_exit(config)
     totals: Counter[str] = Counter()
+    unfinished = False
     with open_runner(cfg) as runner:
         for pipe in runner.select([pipeline] if pipeline else None):
             summary = runner.replay(pipe, everything=True)
             if summary is not None:
                 totals.update(summary.counts)
+                unfinished = unfinished or summary.status is not RunStatus.SUCCEEDED
+                c = summary.counts
                 typer.echo(
-                    f"{pipe.name}: replayed {summary.counts['read']}, written {summary.counts['written']}, "
-                    f"still failing {summary.counts['dead_lettered']} ({summary.status.value})"
+                    f"{pipe.name}: replayed {c['read'] + c['lines_replayed']}, written "
+                    f"{c['written'] + c['lines_written']}, still failing {c['dead_lettered']} "
+                    f"({summary.status.value})"
                 )
     if not totals:
         typer.echo("no pending dead letters")
-    if totals["dead_lettered"]:
+    if totals["dead_lettered"] or unfinished:
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -39,7 +39,7 @@ from sync.hooks import HookContext, RecordHook, run_hooks
 from sync.lines import replay_parked_lines
 from sync.push_deletes import RESTORE_NEEDED, check_restores, describe_deletions
 from sync.reconcile import Plan, plan_records
-from sync.retry import Interrupted, RetryPolicy
+from sync.retry import Interrupted, RetryPolicy, pages
 from sync.writer import Flushed, Writer
 
 __all__ = ["Clock", "PipelineRun", "Progress", "RunSummary"]
@@ -204,7 +204,14 @@ class PipelineRun:
         flush_size = self.pipeline.batch_size or DEFAULT_FLUSH
         last_cursor: Mapping[str, Any] | None = cursor
         try:
-            for page in self.source.read_changes(self.pipeline.b2connect.stream, cursor):
+            source, stream = self.source, self.pipeline.b2connect.stream
+            for page in pages(
+                lambda at: source.read_changes(stream, at),
+                cursor,
+                what=f"read {stream}",
+                stop=self.stop,
+                policy=self.retry,
+            ):
                 buffer.extend(page.records)
                 last_cursor = page.cursor
                 self._bump({"read": len(page.records)})

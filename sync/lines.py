@@ -94,6 +94,7 @@ def replay_parked_lines(writer: Writer, source: Connector) -> Flushed | None:
     if not records:
         return None
     out = writer.flushed()
+    out.counts["lines_replayed"] = len(records)
     replay_lines(writer, records, out)
     return out
 

@@ -144,9 +144,13 @@ class PullRun(PipelineRun):
             self._pull_flush(buffer, last)
 
     def _pages(self, cursor: Mapping[str, Any] | None, wanted: list[str]) -> Iterator[Page]:
-        """The CRM's change pages, each fetch retried; for a replay, the parked records."""
+        """The CRM's change pages; for a replay, the parked records."""
         if self.parked is not None:
             return iter([Page(list(self.parked), None, has_more=False)])
+        return self.crm_pages(cursor, wanted)
+
+    def crm_pages(self, cursor: Mapping[str, Any] | None, wanted: list[str]) -> Iterator[Page]:
+        """The CRM's change pages after ``cursor``, each fetch retried (sync.retry.pages)."""
         crm, crm_object = self.target, self.pipeline.crm.object
         return pages(
             lambda at: read_crm(crm, crm_object, at, wanted),
