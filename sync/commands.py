@@ -136,6 +136,9 @@ def sync(
                         summary.counts.update(
                             {f"replay_{k}": v for k, v in replayed.counts.items()}
                         )
+                        if replayed.status is RunStatus.FAILED:  # the dead letters stay parked
+                            summary.status = RunStatus.FAILED
+                            summary.error = f"dead-letter replay: {replayed.error}"
         if not dry_run and runner.config.insights.enabled:
             _refresh_insights(runner, console)
         overdue = 0 if dry_run else _count_dead_letters(runner, summaries)
