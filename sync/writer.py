@@ -36,6 +36,8 @@ __all__ = ["Flushed", "Writer"]
 T = TypeVar("T")
 LinkTuple = tuple[str, str | None, dict[str, str], str]
 PARENT = "@parent"
+#: match values per identity lookup call, each retried on its own (HubSpot's batch read size)
+LOOKUP_CHUNK = 100
 #: a retriable rejection is due at once: the next run replays it (sync.state backs off later)
 RETRY_DEAD_LETTER_AFTER = timedelta(0)
 
@@ -276,9 +278,15 @@ class Writer:
         if match is None or not candidates or Capability.LOOKUP not in self.target.capabilities:
             return writes
         values = sorted({str(p.match_value) for p in candidates})
-        found = self._call(
-            lambda: self.target.lookup(self.pipeline.crm.object, match.crm, values), "lookup"
-        )
+        found: dict[str, list[str]] = {}
+        for start in range(0, len(values), LOOKUP_CHUNK):  # a fault costs one chunk, not all
+            chunk = values[start : start + LOOKUP_CHUNK]
+            found.update(
+                self._call(
+                    lambda c=chunk: self.target.lookup(self.pipeline.crm.object, match.crm, c),  # type: ignore[misc]
+                    "lookup",
+                )
+            )
         normalised = {k.strip().lower(): v for k, v in found.items()}
         all_ids = sorted({i for ids in normalised.values() for i in ids})
         with self.db.connect() as conn:

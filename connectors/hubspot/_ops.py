@@ -13,7 +13,8 @@ from hubspot.crm.objects.models import (
     PublicObjectSearchRequest,
 )
 
-from connectors.errors import BudgetExhausted, Fatal, Retriable
+from connectors.chunks import send_chunks
+from connectors.errors import Fatal
 from connectors.records import ErasureResult, Subject, WriteResult
 
 from ._api import HubSpotApi
@@ -21,7 +22,7 @@ from ._errors import HubSpotApiError, parse_body
 from ._read import SEARCH, search_fail
 from ._types import BATCH_LIMIT, SEARCH_IN_LIMIT, SEARCH_PAGE_LIMIT
 from ._values import norm
-from ._write import failure_from, isolate, unsent
+from ._write import failure_from, isolate
 
 __all__ = ["Operations"]
 
@@ -147,23 +148,15 @@ class Operations:
         already created: that chunk and the later ones come back as retriable failures, so
         the caller retries only them (the first chunk's error is raised: nothing was sent).
         """
-        results: list[WriteResult] = []
-        chunks = _chunks(list(pairs), BATCH_LIMIT)
-        for number, chunk in enumerate(chunks):
-            try:
-                results.extend(
-                    isolate(
-                        chunk,
-                        lambda part: self._associate(from_object, to_object, part, type_id),
-                        lambda pair, err: failure_from(pair[0], err.status, err.body),
-                    )
-                )
-            except Retriable as exc:
-                if number == 0 or isinstance(exc, BudgetExhausted):
-                    raise  # nothing created yet, or the pipeline must pause: the engine decides
-                later_pairs = [pair for later in chunks[number:] for pair in later]
-                results.extend(unsent(pair[0], exc) for pair in later_pairs)
-                break
+        results = send_chunks(
+            _chunks(list(pairs), BATCH_LIMIT),
+            lambda chunk: isolate(
+                list(chunk),
+                lambda part: self._associate(from_object, to_object, part, type_id),
+                lambda pair, err: failure_from(pair[0], err.status, err.body),
+            ),
+            lambda pair: pair[0],
+        )
         failed = sum(1 for r in results if not r.ok)
         log.info("hubspot.associated", pairs=len(pairs), failed=failed, type_id=type_id)
         return results

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from connectors.chunks import unsent
 from connectors.errors import BudgetExhausted, Fatal, Retriable
 from connectors.records import WriteItem, WriteResult
 
@@ -22,7 +23,7 @@ from ._properties import PropertyKeeper
 from ._types import BATCH_LIMIT
 from ._values import norm, to_text
 
-__all__ = ["UPSERT", "Upserter", "isolate", "unsent"]
+__all__ = ["UPSERT", "Upserter", "isolate"]
 
 log = structlog.get_logger(__name__)
 
@@ -273,11 +274,6 @@ def _chunks(pending: list[_Input], id_property: str) -> Iterator[list[_Input]]:
         seen |= marks
     if chunk:
         yield chunk
-
-
-def unsent(key: str, exc: Retriable) -> WriteResult:
-    """A later chunk met a transient error after earlier ones were sent: retry these."""
-    return WriteResult.failure(key, exc.code or "RETRIABLE", exc.message, retriable=True)
 
 
 def _about_id_property(err: HubSpotApiError, id_property: str) -> bool:
