@@ -13,6 +13,7 @@ from tests.e2e.conftest import E2E, config_for
 from tests.e2e.fault_support import (
     HS_ASSOC,
     HS_SEARCH,
+    SF_COLLECTIONS,
     duplicates,
     hubspot_lines,
     pending,
@@ -134,3 +135,19 @@ def test_deadletters_retry_replays_the_pulls_dead_letters(e2e: E2E) -> None:
     assert retried.returncode == 1  # the seed's invalid emails still fail; the exit says so
     assert e2e.stack.b2connect.admin_get("customers", key)["firstName"] == "Zelda"
     assert not [d for d in pending(e2e, CUSTOMERS) if d["stream"] == "contacts"]
+
+
+def test_a_salesforce_chunk_fault_resends_only_that_chunk(e2e: E2E) -> None:
+    """A 503 on the second collection call of a line batch re-sends that chunk only, not the
+    chunk Salesforce already took (every line still lands once)."""
+    lines = sum(len(keys) for keys in shop_lines(e2e).values())
+    chunks = -(-lines // 200)
+    assert chunks >= 2
+    e2e.faults("salesforce", [{"match": SF_COLLECTIONS, "kind": "status", "status": 503,
+                               "after": 2, "times": 1}])  # fmt: skip
+    before = e2e.calls("salesforce").get(SF_COLLECTIONS, 0)
+    [summary] = e2e.sync("orders-to-salesforce")
+    assert summary.status is RunStatus.SUCCEEDED, summary.error
+    calls = e2e.calls("salesforce")[SF_COLLECTIONS] - before
+    assert calls == 1 + chunks + 1  # the orders, the line chunks, the failed chunk once more
+    assert not duplicates(e2e, "salesforce", "B2C_Order_Line__c", "B2Connect_Id__c")
