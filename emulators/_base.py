@@ -183,11 +183,16 @@ class FaultPlan:
 
     def partial_failures(self, key: str, count: int) -> set[int]:
         """Indexes of batch inputs a ``partial`` rule makes fail for this call."""
+        return self.partial_fault(key, count)[0]
+
+    def partial_fault(self, key: str, count: int) -> tuple[set[int], FaultRule | None]:
+        """Indexes of batch inputs a ``partial`` rule makes fail for this call, and the rule
+        (its ``code``, when set, is the error those inputs get: a transient one or not)."""
         fault = self.pick(key, kinds=frozenset({"partial"}))
         if fault is None:
-            return set()
+            return set(), None
         every = max(1, fault.rule.every)
-        return {i for i in range(count) if i % every == every - 1}
+        return {i for i in range(count) if i % every == every - 1}, fault.rule
 
 
 class _ResetResponse(Response):

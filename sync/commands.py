@@ -43,6 +43,7 @@ from sync.cli import (
 from sync.crm_fields import crm_field_issues
 from sync.engine import RunSummary
 from sync.logs import configure_logging
+from sync.replay import pending_dead_letters
 from sync.runner import Runner
 from sync.settings import SecretError
 
@@ -166,16 +167,39 @@ def sync(
                         summary.counts.update(
                             {f"replay_{k}": v for k, v in replayed.counts.items()}
                         )
+                        if replayed.status is RunStatus.FAILED:  # the dead letters stay parked
+                            summary.status = RunStatus.FAILED
+                            summary.error = f"dead-letter replay: {replayed.error}"
         if not dry_run and runner.config.insights.enabled:
             _refresh_insights(runner, console)
+        overdue = 0 if dry_run else _count_dead_letters(runner, summaries)
     if as_json:
         sys.stdout.write(
             json.dumps([_summary_json(s) for s in summaries], indent=2, default=str) + "\n"
         )
     else:
         _print_summaries(console, summaries, dry_run)
-    if any(s.status is RunStatus.FAILED for s in summaries):
+    if overdue:
+        age = cfg.dead_letters.max_pending_age
+        console.print(
+            f"[yellow]{overdue} dead letters pending for longer than {age} "
+            "(dead_letters.max_pending_age): see `b2sync deadletters list`"
+        )
+    if overdue or any(s.status is RunStatus.FAILED for s in summaries):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _count_dead_letters(runner: Runner, summaries: list[RunSummary]) -> int:
+    """Put each pipeline's pending dead letters (work left) in its summary's counts; return
+    how many are pending for longer than ``dead_letters.max_pending_age``."""
+    before = runner.clock() - runner.config.dead_letters.max_age
+    with runner.db.connect() as conn:
+        pending = pending_dead_letters(conn, [s.pipeline for s in summaries], before)
+    for summary in summaries:
+        total, late = pending.get(summary.pipeline, (0, 0))
+        summary.counts["dead_letters_pending"] = total
+        summary.counts["dead_letters_overdue"] = late
+    return sum(late for _total, late in pending.values())
 
 
 def _refresh_insights(runner: Runner, console: Console) -> None:
@@ -323,18 +347,22 @@ def deadletters_retry(
     configure_logging(level="warning")
     _, cfg = load_or_exit(config)
     totals: Counter[str] = Counter()
+    unfinished = False
     with open_runner(cfg) as runner:
         for pipe in runner.select([pipeline] if pipeline else None):
             summary = runner.replay(pipe, everything=True)
             if summary is not None:
                 totals.update(summary.counts)
+                unfinished = unfinished or summary.status is not RunStatus.SUCCEEDED
+                c = summary.counts
                 typer.echo(
-                    f"{pipe.name}: replayed {summary.counts['read']}, written {summary.counts['written']}, "
-                    f"still failing {summary.counts['dead_lettered']} ({summary.status.value})"
+                    f"{pipe.name}: replayed {c['read'] + c['lines_replayed']}, written "
+                    f"{c['written'] + c['lines_written']}, still failing {c['dead_lettered']} "
+                    f"({summary.status.value})"
                 )
     if not totals:
         typer.echo("no pending dead letters")
-    if totals["dead_lettered"]:
+    if totals["dead_lettered"] or unfinished:
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -40,9 +40,10 @@ from sync.fingerprint import mapping_changed, mapping_fingerprint, remember_mapp
 from sync.hashing import FieldHasher
 from sync.hooks import HookContext, RecordHook
 from sync.isolation import execute_isolated, hooks_isolated, screened
+from sync.lines import replay_parked_lines
 from sync.push_deletes import RESTORE_NEEDED, Restores, check_restores, describe_deletions
 from sync.reconcile import Plan, plan_records
-from sync.retry import Interrupted, RetryPolicy
+from sync.retry import Interrupted, RetryPolicy, pages
 from sync.state import DeadLetterRow, LinkRow
 from sync.writer import Flushed, Writer
 
@@ -207,7 +208,14 @@ class PipelineRun:
         flush_size = self.pipeline.batch_size or DEFAULT_FLUSH
         last_cursor: Mapping[str, Any] | None = cursor
         try:
-            for page in self.source.read_changes(self.pipeline.b2connect.stream, cursor):
+            source, stream = self.source, self.pipeline.b2connect.stream
+            for page in pages(
+                lambda at: source.read_changes(stream, at),
+                cursor,
+                what=f"read {stream}",
+                stop=self.stop,
+                policy=self.retry,
+            ):
                 buffer.extend(page.records)
                 last_cursor = page.cursor
                 self._bump({"read": len(page.records)})
@@ -218,6 +226,11 @@ class PipelineRun:
                     return
             if buffer:
                 self._flush(writer, buffer, last_cursor)
+            if self.replay and not self.dry_run:
+                self._await_commit()  # lines replay under their parents' committed links
+                lines = replay_parked_lines(writer, self.source)
+                if lines is not None:
+                    self._commit_in_background(lines, Plan(), None)
             self._await_commit()
             if not (self.dry_run or self.replay or self.stop.is_set()):
                 with begin_write(self.db) as conn:

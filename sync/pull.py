@@ -23,15 +23,16 @@ side ``crm``, stream = the CRM object), page by page, and per flush:
    the commit replays the flush: the writes are idempotent patches and upserts.
 
 CRM records without a link are not created in B2Connect (the contract has no create route);
-push creates the links. Dead letters of a pull carry the CRM object as their stream, so the
-push replay leaves them alone; the record comes back with its next CRM change.
+push creates the links. Dead letters of a pull keep the CRM record as read (marked as the
+pull's, :func:`sync.replay.crm_dead_letter`); a replay runs them through this merge again.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, cast
 
 import structlog
@@ -55,8 +56,8 @@ from sync.pull_audit import PullFacts, pull_event
 from sync.pull_fields import PullField, nest, pull_fields
 from sync.pull_plan import Merged, Pending, Triage, merge, triage, unlinked_view
 from sync.pull_store import add_manual_conflicts, links_by_crm_id, open_manual_fields
-from sync.reconcile import dead_letter
-from sync.retry import call
+from sync.replay import crm_dead_letter
+from sync.retry import call, pages
 from sync.state import DeadLetterRow, LinkRow
 
 __all__ = ["DEFAULT_ID_PROPERTY", "PullRun", "read_crm"]
@@ -91,6 +92,8 @@ class _Outcome:
     conflicts: list[tuple[str, str, dict[str, Any]]]
     audit: list[AuditEvent]
     counts: Counter[str]
+    #: CRM ids read in this flush and not parked again: their pending dead letters resolve
+    resolved: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -99,7 +102,10 @@ class PullRun(PipelineRun):
 
     ``source`` is the pipeline's B2Connect connector and ``target`` its CRM connector, as in
     :class:`~sync.engine.PipelineRun` (locks, run rows, pauses and errors work the same).
+    ``parked``: replay these CRM records (the pull's dead letters) instead of reading changes.
     """
+
+    parked: Sequence[Record] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -121,14 +127,14 @@ class PullRun(PipelineRun):
         if isinstance(self.target, SupportsIdentity):
             target = self.target
             self.ours = self._retry(target.integration_user, "integration user")
-        cursor = None if self.full else self._crm_cursor()
+        cursor = None if (self.full or self.parked is not None) else self._crm_cursor()
         match = self.pipeline.match_key  # read too: screens unlinked records (tombstones)
         screen = {match.crm} if match is not None and self.hooks else set()
         wanted = sorted({*(f.crm for f in self.fields), self.id_property, *screen})
         buffer: list[Record] = []
         flush_size = self.pipeline.batch_size or DEFAULT_PULL_FLUSH
         last: Mapping[str, Any] | None = cursor
-        for page in read_crm(self.target, self.pipeline.crm.object, cursor, wanted):
+        for page in self._pages(cursor, wanted):
             buffer.extend(page.records)
             last = page.cursor if page.cursor is not None else last
             self._bump({"read": len(page.records)})
@@ -139,6 +145,23 @@ class PullRun(PipelineRun):
                 return
         if buffer:
             self._pull_flush(buffer, last)
+
+    def _pages(self, cursor: Mapping[str, Any] | None, wanted: list[str]) -> Iterator[Page]:
+        """The CRM's change pages; for a replay, the parked records."""
+        if self.parked is not None:
+            return iter([Page(list(self.parked), None, has_more=False)])
+        return self.crm_pages(cursor, wanted)
+
+    def crm_pages(self, cursor: Mapping[str, Any] | None, wanted: list[str]) -> Iterator[Page]:
+        """The CRM's change pages after ``cursor``, each fetch retried (sync.retry.pages)."""
+        crm, crm_object = self.target, self.pipeline.crm.object
+        return pages(
+            lambda at: read_crm(crm, crm_object, at, wanted),
+            cursor,
+            what=f"read {crm_object}",
+            stop=self.stop,
+            policy=self.retry,
+        )
 
     def _crm_cursor(self) -> dict[str, Any] | None:
         with self.db.connect() as conn:
@@ -186,6 +209,8 @@ class PullRun(PipelineRun):
             self._deletes_done += len(found.deletes)
         outcome = self._write(merged, found.deletes, policy)
         outcome.dead.extend([*found.dead, *hook_dead])
+        parked = {row.key for row in outcome.dead}
+        outcome.resolved = [r.key for r in records if r.key not in parked]
         self._commit_pull(outcome, cursor)
 
     def _triage(self, records: list[Record], lengths: dict[str, int | None]) -> Triage:
@@ -318,7 +343,7 @@ class PullRun(PipelineRun):
         for record, link in deletes:
             result = b2c.get(link.key) if policy != "ignore" else None
             if result is not None and not result.ok:
-                out.dead.append(_rejected(record, result))
+                out.dead.append(_rejected(record, result, self.clock()))
                 continue
             out.deleted.append(link.key)
             out.counts["deleted"] += 1
@@ -346,7 +371,7 @@ class PullRun(PipelineRun):
         key, record = item.pending.key, item.pending.record
         for result in (b2c, crm):
             if result is not None and not result.ok:
-                out.dead.append(_rejected(record, result))
+                out.dead.append(_rejected(record, result, self.clock()))
         b2c_ok, crm_ok = b2c is None or b2c.ok, crm is None or crm.ok
         hashes = item.hashes(b2connect_ok=b2c_ok, crm_ok=crm_ok)
         out.links.append((key, record.key, hashes, self.hasher.record(hashes)))
@@ -405,6 +430,9 @@ class PullRun(PipelineRun):
             )
             clear_deleted(conn, name, out.restored)
             mark_deleted(conn, name, out.deleted, "crm", now)
+            state.resolve_dead_letters(
+                conn, name, out.resolved, now, stream=self.pipeline.crm.object
+            )
             state.add_dead_letters(conn, name, self.run_id, out.dead, now)
             add_manual_conflicts(conn, name, out.conflicts, now)
             if audited and self.audit_keys is not None:
@@ -428,11 +456,12 @@ class PullRun(PipelineRun):
         )
 
 
-def _rejected(record: Record, result: WriteResult) -> DeadLetterRow:
+def _rejected(record: Record, result: WriteResult, now: datetime) -> DeadLetterRow:
     error = result.error
-    return dead_letter(
+    return crm_dead_letter(
         record,
         error.code if error else "UNKNOWN",
         error.message if error else "rejected without a reason",
         error.field if error else None,
+        retry_at=now if error and error.retriable else None,
     )

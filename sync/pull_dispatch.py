@@ -11,8 +11,10 @@ pull read it to the next pull.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields, replace
 
+from connectors.records import Record
 from mapping.config import Direction
 from store.models import RunStatus
 from sync.engine import PipelineRun, RunSummary
@@ -22,16 +24,20 @@ from sync.pull_guard import PushGuard
 __all__ = ["execute_directions"]
 
 
-def execute_directions(push: PipelineRun) -> RunSummary:
-    """Execute ``push`` as its pipeline's direction says (replays are always push).
+def execute_directions(push: PipelineRun, parked: Sequence[Record] | None = None) -> RunSummary:
+    """Execute ``push`` as its pipeline's direction says (push replays are push only;
+    ``parked`` CRM records, the pull's dead letters, replay through the pull only).
 
     A ``both`` run returns the push half's summary with the pull half's counts added as
     ``pull_<name>`` (each half keeps its own ``runs`` row).
     """
     direction = push.pipeline.direction
+    init = {f.name: getattr(push, f.name) for f in fields(PipelineRun) if f.init}
+    if parked is not None:
+        return PullRun(**init, parked=parked).execute()
     if push.replay or direction is Direction.push:
         return push.execute()
-    pull = PullRun(**{f.name: getattr(push, f.name) for f in fields(PipelineRun) if f.init})
+    pull = PullRun(**init)
     if direction is Direction.pull:
         return pull.execute()
     first = pull.execute()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from connectors.records import Record
 from sync import state
-from sync.pull import PullRun, read_crm
+from sync.pull import PullRun
 from sync.pull_plan import crm_side
 from sync.pull_store import open_manual_fields
 from sync.reconcile import Plan, Planned
@@ -70,7 +70,7 @@ class PushGuard:
             return set()
         wanted = sorted({*(f.crm for f in pull.fields), pull.id_property})
         moved: set[str] = set()
-        for page in read_crm(pull.target, pull.pipeline.crm.object, cursor, wanted):
+        for page in pull.crm_pages(cursor, wanted):
             for record in page.records:
                 link = by_crm.get(record.key)
                 if link is not None and self._moved(record, link):

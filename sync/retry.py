@@ -8,9 +8,9 @@ retried here. Waits happen on the stop event, so SIGTERM interrupts them at once
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from tenacity import (
@@ -22,8 +22,9 @@ from tenacity import (
 )
 
 from connectors.errors import BudgetExhausted, Retriable
+from connectors.records import Page, WriteResult
 
-__all__ = ["Interrupted", "RetryPolicy", "call"]
+__all__ = ["Interrupted", "RetryPolicy", "call", "pages", "retry_failures"]
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -86,3 +87,73 @@ def call(
         reraise=True,
     )
     return retrying(fn)
+
+
+def pages(
+    open_pages: Callable[[Mapping[str, Any] | None], Iterator[Page]],
+    cursor: Mapping[str, Any] | None,
+    *,
+    what: str,
+    stop: threading.Event,
+    policy: RetryPolicy = RetryPolicy(),
+) -> Iterator[Page]:
+    """Pages of a change read, each fetch retried like any call.
+
+    A read that fails mid-way is reopened from the cursor of the last page it served (pages
+    carry the cursor to resume after them), so pages already served are not read twice and a
+    transient 5xx, 429, timeout or reset costs one page fetch, not the pipeline run.
+    """
+    reading: list[Iterator[Page] | None] = [None]
+    resume: list[Mapping[str, Any] | None] = [cursor]
+
+    def fetch() -> Page | None:
+        current = reading[0]
+        if current is None:
+            current = reading[0] = iter(open_pages(resume[0]))
+        try:
+            return next(current)
+        except StopIteration:
+            return None
+        except BaseException:
+            reading[0] = None  # a generator that raised is finished: reopen on the next try
+            raise
+
+    while True:
+        page = call(fetch, what=what, stop=stop, policy=policy)
+        if page is None:
+            return
+        if page.cursor is not None:
+            resume[0] = page.cursor
+        yield page
+
+
+def retry_failures(
+    send: Callable[[list[T]], list[WriteResult]],
+    items: list[T],
+    *,
+    stop: threading.Event,
+    policy: RetryPolicy = RetryPolicy(),
+) -> list[WriteResult]:
+    """``send(items)`` (one result per item, in order), then again for only the items whose
+    result is a retriable failure, with backoff, until they succeed or attempts run out.
+
+    What succeeded is never sent again, so one failing chunk of a large batch cannot make the
+    others repeat (or livelock a run in a storm). A shutdown during a wait returns at once.
+    """
+    results: list[WriteResult] = []
+    todo = list(range(len(items)))
+    for attempt in range(policy.attempts):
+        answers = send([items[i] for i in todo])
+        if not results:
+            results = list(answers)
+        again = []
+        for index, answer in zip(todo, answers, strict=True):
+            results[index] = answer
+            if not answer.ok and answer.error is not None and answer.error.retriable:
+                again.append(index)
+        todo = again
+        if not todo or attempt + 1 == policy.attempts:
+            break
+        if stop.wait(min(policy.initial * 2**attempt, policy.maximum)):
+            break
+    return results

@@ -30,11 +30,11 @@ from sync.hooks import hooks_for
 from sync.keys import open_keys
 from sync.locks import Locks, guarded
 from sync.pull_dispatch import execute_directions
-from sync.replay import ReplaySource, due_dead_letters
+from sync.replay import ReplaySource, due_dead_letters, due_pull_dead_letters
 from sync.retry import RetryPolicy
 from sync.settings import resolve
 
-__all__ = ["Runner", "dependency_order"]
+__all__ = ["Runner", "combined", "dependency_order"]
 
 log = structlog.get_logger(__name__)
 
@@ -206,13 +206,15 @@ class Runner:
         trigger: str = "manual",
         progress: Progress | None = None,
         source_override: Any = None,
+        parked: Sequence[Record] | None = None,
     ) -> RunSummary:
         """Run one pipeline once (honouring a pause unless it is a dry run); runs of one
-        pipeline in this process take turns (the scheduler's, a consent release, a replay)."""
+        pipeline in this process take turns (the scheduler's, a consent release, a replay).
+        ``parked``: replay these CRM records (the pull's dead letters) through the pull."""
         with self.locks.pipeline(pipe.name):
             return self._run_pipeline(
                 pipe, full=full, dry_run=dry_run, trigger=trigger, progress=progress,
-                source_override=source_override,
+                source_override=source_override, parked=parked,
             )  # fmt: skip
 
     def _run_pipeline(
@@ -224,6 +226,7 @@ class Runner:
         trigger: str,
         progress: Progress | None,
         source_override: Any,
+        parked: Sequence[Record] | None,
     ) -> RunSummary:
         trip = None if dry_run else self.breaker_trip(pipe)
         if trip is not None:  # paused until an operator resets the delete breaker
@@ -249,12 +252,12 @@ class Runner:
             trigger=trigger,
             retry=self.retry,
             progress=progress,
-            replay=source_override is not None,
+            replay=source_override is not None or parked is not None,
             audit_keys=self.audit_keys,
             target_system=self.config.connections[pipe.crm.connection].type,
             hooks=hooks_for(self.config, pipe),
         )
-        summary = execute_directions(run)
+        summary = execute_directions(run, parked)
         if summary.status is RunStatus.SUCCEEDED and not dry_run:
             with begin_write(self.db) as conn:
                 state.set_setting(conn, f"paused_until:{pipe.name}", None)
@@ -264,13 +267,36 @@ class Runner:
     def replay(
         self, pipe: Pipeline, *, everything: bool = False, progress: Progress | None = None
     ) -> RunSummary | None:
-        """Re-run a pipeline's pending dead letters (due ones, or all with ``everything``)."""
+        """Re-run a pipeline's pending dead letters (due ones, or all with ``everything``):
+        the pull's through the pull, then the push's (records and order lines)."""
+        now = self.clock()
         with self.db.connect() as conn:
-            records: list[Record] = due_dead_letters(
-                conn, pipe, self.clock(), everything=everything
+            pulled = due_pull_dead_letters(conn, pipe, now, everything=everything)
+            pushed = due_dead_letters(conn, pipe, now, everything=everything)
+        summaries = []
+        if pulled:
+            summaries.append(
+                self.run_pipeline(pipe, trigger="replay", progress=progress, parked=pulled)
             )
-        if not records:
-            return None
-        return self.run_pipeline(
-            pipe, trigger="replay", progress=progress, source_override=ReplaySource(records)
-        )
+        if pushed:
+            summaries.append(
+                self.run_pipeline(
+                    pipe, trigger="replay", progress=progress, source_override=ReplaySource(pushed)
+                )
+            )
+        return combined(summaries)
+
+
+def combined(summaries: Sequence[RunSummary]) -> RunSummary | None:
+    """One summary of consecutive runs of a pipeline: counts and calls added up, the first
+    run that did not succeed gives the status and error."""
+    if not summaries:
+        return None
+    first, *rest = summaries
+    for summary in rest:
+        first.counts.update(summary.counts)
+        first.api_calls.update(summary.api_calls)
+    failed = next((s for s in summaries if s.status is not RunStatus.SUCCEEDED), None)
+    if failed is not None:
+        first.status, first.error, first.resume_at = failed.status, failed.error, failed.resume_at
+    return first

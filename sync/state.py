@@ -56,6 +56,8 @@ _settings = metadata.tables["settings"]
 
 BACKOFF_BASE = timedelta(minutes=15)
 BACKOFF_MAX = timedelta(days=1)
+#: attempts of a retriable dead letter that are due at once (the next run replays them)
+IMMEDIATE_RETRIES = 3
 _CHUNK = 500  # keys per IN (...) query: well under SQLite's variable limit
 
 
@@ -232,20 +234,24 @@ def add_dead_letters(
     conn: sa.Connection, pipeline: str, run_id: str, rows: Sequence[DeadLetterRow], now: datetime
 ) -> None:
     """Park rejected records: one pending dead letter per record, a newer one replaces it and
-    counts the attempt; retriable ones back off exponentially (15 min × 2^n, at most a day)."""
+    counts the attempt; retriable ones are due at once for their first
+    ``IMMEDIATE_RETRIES`` attempts (the next run replays them), then back off exponentially
+    (15 min × 2^n, at most a day)."""
     if not rows:
         return
     previous: dict[str, int] = {}
+    first: dict[str, datetime] = {}  # a record parked again keeps its first parking time
     for chunk in _chunks([row.key for row in rows]):
         where = (
             _dead.c.pipeline == pipeline,
             _dead.c.record_key.in_(chunk),
             _dead.c.status == DeadLetterStatus.PENDING,
         )
-        for key, attempts in conn.execute(
-            sa.select(_dead.c.record_key, _dead.c.attempts).where(*where)
+        for key, attempts, created in conn.execute(
+            sa.select(_dead.c.record_key, _dead.c.attempts, _dead.c.created_at).where(*where)
         ):
             previous[key] = max(previous.get(key, 0), int(attempts))
+            first[key] = min(first.get(key, created), created)
         conn.execute(
             sa.update(_dead).where(*where).values(status=DeadLetterStatus.ABANDONED, updated_at=now)
         )
@@ -254,7 +260,8 @@ def add_dead_letters(
         attempts = previous.get(row.key, 0) + 1
         next_at = row.next_attempt_at
         if next_at is not None:
-            next_at = now + min(BACKOFF_BASE * 2 ** (attempts - 1), BACKOFF_MAX)
+            late = attempts - IMMEDIATE_RETRIES
+            next_at = now if late <= 0 else now + min(BACKOFF_BASE * 2 ** (late - 1), BACKOFF_MAX)
         values.append(
             {
                 "pipeline": pipeline,
@@ -268,7 +275,7 @@ def add_dead_letters(
                 "attempts": attempts,
                 "next_attempt_at": next_at,
                 "status": DeadLetterStatus.PENDING,
-                "created_at": now,
+                "created_at": first.get(row.key, now),
                 "updated_at": now,
             }
         )
@@ -276,18 +283,24 @@ def add_dead_letters(
 
 
 def resolve_dead_letters(
-    conn: sa.Connection, pipeline: str, keys: Sequence[str], now: datetime
+    conn: sa.Connection,
+    pipeline: str,
+    keys: Sequence[str],
+    now: datetime,
+    *,
+    stream: str | None = None,
 ) -> None:
-    """Mark pending dead letters of ``keys`` resolved (the record went through)."""
+    """Mark pending dead letters of ``keys`` (of ``stream`` only, when given) resolved."""
     for chunk in _chunks(list(keys)):
+        where = [
+            _dead.c.pipeline == pipeline,
+            _dead.c.record_key.in_(chunk),
+            _dead.c.status == DeadLetterStatus.PENDING,
+        ]
+        if stream is not None:
+            where.append(_dead.c.stream == stream)
         conn.execute(
-            sa.update(_dead)
-            .where(
-                _dead.c.pipeline == pipeline,
-                _dead.c.record_key.in_(chunk),
-                _dead.c.status == DeadLetterStatus.PENDING,
-            )
-            .values(status=DeadLetterStatus.RESOLVED, updated_at=now)
+            sa.update(_dead).where(*where).values(status=DeadLetterStatus.RESOLVED, updated_at=now)
         )
 
 

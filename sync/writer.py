@@ -28,7 +28,7 @@ from sync.conflicts import AMBIGUOUS_MATCH, SHOP_DUPLICATE, apply_match_decision
 from sync.deleted_links import clear_deleted, mark_deleted
 from sync.hashing import FieldHasher
 from sync.reconcile import ASSOC_PREFIX, Plan, Planned, dead_letter, parked_hashes
-from sync.retry import RetryPolicy, call
+from sync.retry import RetryPolicy, call, retry_failures
 from sync.state import DeadLetterRow
 
 __all__ = ["Flushed", "Writer"]
@@ -36,7 +36,10 @@ __all__ = ["Flushed", "Writer"]
 T = TypeVar("T")
 LinkTuple = tuple[str, str | None, dict[str, str], str]
 PARENT = "@parent"
-RETRY_DEAD_LETTER_AFTER = timedelta(minutes=15)
+#: match values per identity lookup call, each retried on its own (HubSpot's batch read size)
+LOOKUP_CHUNK = 100
+#: a retriable rejection is due at once: the next run replays it (sync.state backs off later)
+RETRY_DEAD_LETTER_AFTER = timedelta(0)
 
 
 @dataclass
@@ -55,6 +58,8 @@ class Flushed:
     pending: list[tuple[str, str, str, str]] = field(default_factory=list)
     pending_done: list[tuple[str, str]] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
+    #: lines written or found unchanged: their pending dead letters are resolved
+    resolved_lines: list[str] = field(default_factory=list)
     #: linked records deleted in B2Connect (links kept, marked deleted: a restore re-links)
     deleted: list[str] = field(default_factory=list)
     #: records restored in B2Connect whose link is live again
@@ -93,6 +98,7 @@ class Flushed:
             now=now,
         )
         state.resolve_dead_letters(conn, name, self.resolved, now)
+        state.resolve_dead_letters(conn, name, self.resolved_lines, now, stream=self.line_object)
         state.add_dead_letters(conn, name, self.run_id, self.dead, now)
         state.add_conflicts(conn, name, self.conflicts, now)
         state.add_pending(conn, name, self.pending, now)
@@ -175,7 +181,7 @@ class Writer:
 
     def execute(self, plan: Plan) -> Flushed:
         """Write the plan; return what to commit."""
-        out = self._flushed()
+        out = self.flushed()
         out.dead.extend(plan.dead)
         out.counts["dead_lettered"] += len(plan.dead)
         self._deletions(plan, out)
@@ -213,7 +219,8 @@ class Writer:
             self._lines(written, out)
         return out
 
-    def _flushed(self) -> Flushed:
+    def flushed(self) -> Flushed:
+        """An empty :class:`Flushed` of this pipeline and run."""
         return Flushed(
             pipeline=self.pipeline.name,
             tenant_id=self.tenant_id,
@@ -282,9 +289,15 @@ class Writer:
         if match is None or not candidates or Capability.LOOKUP not in self.target.capabilities:
             return writes
         values = sorted({str(p.match_value) for p in candidates})
-        found = self._call(
-            lambda: self.target.lookup(self.pipeline.crm.object, match.crm, values), "lookup"
-        )
+        found: dict[str, list[str]] = {}
+        for start in range(0, len(values), LOOKUP_CHUNK):  # a fault costs one chunk, not all
+            chunk = values[start : start + LOOKUP_CHUNK]
+            found.update(
+                self._call(
+                    lambda c=chunk: self.target.lookup(self.pipeline.crm.object, match.crm, c),  # type: ignore[misc]
+                    "lookup",
+                )
+            )
         normalised = {k.strip().lower(): v for k, v in found.items()}
         all_ids = sorted({i for ids in normalised.values() for i in ids})
         with self.db.connect() as conn:
@@ -411,13 +424,18 @@ class Writer:
     def associate(
         self, from_object: str, to_object: str, pairs: list[tuple[str, str]], type_id: int
     ) -> list[WriteResult]:
-        """Associate pairs through the target (with retries)."""
+        """Associate pairs through the target: a call is retried, and so are the pairs that
+        came back as transient failures, alone (what succeeded is not sent again)."""
         target = self.target
         assert isinstance(target, SupportsAssociations)
-        return self._call(
-            lambda: target.associate(from_object, to_object, pairs, type_id),
-            f"associate {from_object}",
-        )
+
+        def send(part: list[tuple[str, str]]) -> list[WriteResult]:
+            return self._call(
+                lambda: target.associate(from_object, to_object, part, type_id),
+                f"associate {from_object}",
+            )
+
+        return retry_failures(send, pairs, stop=self.stop, policy=self.retry)
 
     def _call(self, fn: Callable[[], T], what: str) -> T:
         return call(fn, what=what, stop=self.stop, policy=self.retry)

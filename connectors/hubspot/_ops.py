@@ -13,6 +13,7 @@ from hubspot.crm.objects.models import (
     PublicObjectSearchRequest,
 )
 
+from connectors.chunks import send_chunks
 from connectors.errors import Fatal
 from connectors.records import ErasureResult, Subject, WriteResult
 
@@ -141,16 +142,21 @@ class Operations:
     def associate(
         self, from_object: str, to_object: str, pairs: Sequence[Pair], type_id: int
     ) -> list[WriteResult]:
-        """HUBSPOT_DEFINED associations of ``type_id``; one result (key = from id) per pair."""
-        results: list[WriteResult] = []
-        for chunk in _chunks(list(pairs), BATCH_LIMIT):
-            results.extend(
-                isolate(
-                    chunk,
-                    lambda part: self._associate(from_object, to_object, part, type_id),
-                    lambda pair, err: failure_from(pair[0], err.status, err.body),
-                )
-            )
+        """HUBSPOT_DEFINED associations of ``type_id``; one result (key = from id) per pair.
+
+        A transient failure (5xx, 429, timeout, reset) of one chunk does not undo the chunks
+        already created: that chunk and the later ones come back as retriable failures, so
+        the caller retries only them (the first chunk's error is raised: nothing was sent).
+        """
+        results = send_chunks(
+            _chunks(list(pairs), BATCH_LIMIT),
+            lambda chunk: isolate(
+                list(chunk),
+                lambda part: self._associate(from_object, to_object, part, type_id),
+                lambda pair, err: failure_from(pair[0], err.status, err.body),
+            ),
+            lambda pair: pair[0],
+        )
         failed = sum(1 for r in results if not r.ok)
         log.info("hubspot.associated", pairs=len(pairs), failed=failed, type_id=type_id)
         return results

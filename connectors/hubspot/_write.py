@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from connectors.chunks import unsent
 from connectors.errors import BudgetExhausted, Fatal, Retriable
 from connectors.records import WriteItem, WriteResult
 
@@ -30,7 +31,7 @@ UPSERT = "POST /crm/v3/objects/{object_type}/batch/upsert"
 UPDATE = "POST /crm/v3/objects/{object_type}/batch/update"
 _SPLITTABLE = frozenset({400, 409, 422})
 _RETRIABLE_CATEGORIES = frozenset(
-    {"RATE_LIMITS", "RATE_LIMIT", "INTERNAL_ERROR", "LOCKED", "TIMEOUT"}
+    {"RATE_LIMITS", "RATE_LIMIT", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "LOCKED", "TIMEOUT"}
 )
 
 T = TypeVar("T")
@@ -115,8 +116,8 @@ class Upserter:
             except Retriable as exc:
                 if number == 0 or isinstance(exc, BudgetExhausted):
                     raise  # nothing written yet, or the pipeline must pause: the engine decides
-                unsent = [one for later in chunks[number:] for one in later]
-                results.update({one.index: _unsent(one, exc) for one in unsent})
+                unsent_inputs = [one for later in chunks[number:] for one in later]
+                results.update({one.index: unsent(one.key, exc) for one in unsent_inputs})
                 break
             for one, result in zip(chunk, outcome, strict=True):
                 results[one.index] = result
@@ -273,11 +274,6 @@ def _chunks(pending: list[_Input], id_property: str) -> Iterator[list[_Input]]:
         seen |= marks
     if chunk:
         yield chunk
-
-
-def _unsent(one: _Input, exc: Retriable) -> WriteResult:
-    """A later chunk met a transient error after earlier ones were written: retry these."""
-    return WriteResult.failure(one.key, exc.code or "RETRIABLE", exc.message, retriable=True)
 
 
 def _about_id_property(err: HubSpotApiError, id_property: str) -> bool:

@@ -16,6 +16,7 @@ import structlog
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
+from connectors.chunks import send_chunks
 from connectors.errors import Retriable
 from connectors.records import WriteItem, WriteResult
 from connectors.salesforce._api import Api
@@ -133,9 +134,11 @@ def upsert_collections(
     """Upsert ``batch`` 200 at a time; one result per item, in order."""
     soql_identifier(sobject)
     soql_identifier(id_field)
-    out: list[WriteResult] = []
-    for chunk in chunks(batch, COLLECTION_SIZE):
-        out.extend(_upsert_chunk(api, sobject, id_field, chunk))
+    out = send_chunks(
+        list(chunks(batch, COLLECTION_SIZE)),
+        lambda chunk: _upsert_chunk(api, sobject, id_field, chunk),
+        lambda item: item.key,
+    )
     failed = sum(1 for r in out if not r.ok)
     log.info("salesforce.upserted", sobject=sobject, records=len(out), failed=failed)
     return out
@@ -148,9 +151,11 @@ def update_matched(
     ``composite/sobjects``), stamping the external id on them; 200 per call, in order."""
     soql_identifier(sobject)
     soql_identifier(id_field)
-    out: list[WriteResult] = []
-    for chunk in chunks(batch, COLLECTION_SIZE):
-        out.extend(_upsert_chunk(api, sobject, id_field, chunk, by_id=True))
+    out = send_chunks(
+        list(chunks(batch, COLLECTION_SIZE)),
+        lambda chunk: _upsert_chunk(api, sobject, id_field, chunk, by_id=True),
+        lambda item: item.key,
+    )
     failed = sum(1 for r in out if not r.ok)
     log.info("salesforce.upserted", sobject=sobject, records=len(out), failed=failed)
     return out

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from emulators._base import EmuRequest, HttpError, json_response
+from emulators._base import EmuRequest, FaultRule, HttpError, json_response
 
 from ._schema import ObjectType, association_label, association_types, resolve_type
 from ._util import bad_request, batch_body, require_inputs, standard_error
@@ -163,9 +163,13 @@ class AssociationRoutes:
         ft, tt = self._types(req)
         started = self.emu.clock()
         results, errors = [], []
-        for item in require_inputs(req.json()):
+        inputs = require_inputs(req.json())
+        failing, rule = self.emu.faults.partial_fault(req.template, len(inputs))
+        for index, item in enumerate(inputs):
             fid, tid = _ref(item, "from"), _ref(item, "to")
             try:
+                if index in failing:
+                    raise _injected(rule)
                 results.append(self._labelled(ft, fid, tt, tid, item.get("types")))
             except HttpError as err:
                 errors.append(_pair_error(err, fid, tid))
@@ -239,6 +243,14 @@ def _spec_row(fid: str, tid: str, type_id: int) -> dict[str, Any]:
         "to": {"id": tid},
         "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id},
     }
+
+
+def _injected(rule: FaultRule | None) -> HttpError:
+    """A ``partial`` fault's per-pair failure: the rule's ``status``/``code`` when it names a
+    code (a transient one, say), else the 400 HubSpot gives a pair it cannot associate."""
+    if rule is not None and rule.code:
+        return HttpError(rule.status, rule.code, rule.message or "Injected per-input failure")
+    return bad_request("Injected fault: the association could not be created")
 
 
 def _pair_error(err: HttpError, fid: str, tid: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from emulators._base import EmuRequest, HttpError, json_response
+from emulators._base import EmuRequest, FaultRule, HttpError, json_response
 
 from ._objects import API, ObjectRoutes, flag
 from ._schema import ObjectType, resolve_type
@@ -37,7 +37,12 @@ def _trace_ids_unique(inputs: list[Any]) -> bool:
     return len(traces) == len(inputs) and all(traces) and len(set(traces)) == len(traces)
 
 
-def _injected(item: dict[str, Any]) -> HttpError:
+def _injected(item: dict[str, Any], rule: FaultRule | None) -> HttpError:
+    """An injected per-input failure: the rule's ``status``/``code`` when it names a code
+    (``{"kind": "partial", "status": 500, "code": "INTERNAL_ERROR"}``: a transient one),
+    else a validation error on the input's first property."""
+    if rule is not None and rule.code:
+        return HttpError(rule.status, rule.code, rule.message or "Injected per-input failure")
     props = item.get("properties") or {}
     name = next(iter(props), "properties")
     value = props.get(name, "")
@@ -91,7 +96,7 @@ class BatchRoutes:
         ok_status: int,
     ) -> Response:
         started = self.emu.clock()
-        failing = self.emu.faults.partial_failures(req.template, len(inputs))
+        failing, rule = self.emu.faults.partial_fault(req.template, len(inputs))
         self._reject_duplicate_unique_values(ot, inputs)
         outcomes: list[_Outcome] = []
         for i, item in enumerate(inputs):
@@ -99,7 +104,7 @@ class BatchRoutes:
                 raise bad_request(f"Invalid input JSON: inputs[{i}] must be an object")
             if i in failing:
                 ids = [str(item["id"])] if "id" in item else []
-                outcomes.append(_Outcome(i, ids, _injected(item), soft=True))
+                outcomes.append(_Outcome(i, ids, _injected(item, rule), soft=True))
                 continue
             try:
                 outcomes.append(plan(i, item))

@@ -13,6 +13,7 @@ from mapping.config._consent import (
     SalesforceConsentField,
     SalesforceConsentRecord,
 )
+from mapping.config._dead_letters import DeadLetterSettings
 from mapping.config._deletes import (
     BlankBreaker,
     DeleteBreaker,
@@ -83,6 +84,7 @@ __all__ = [
     "ConsentSchedule",
     "ConsentSettings",
     "CrmSide",
+    "DeadLetterSettings",
     "DeleteBreaker",
     "DeletePolicy",
     "Direction",

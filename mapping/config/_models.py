@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from mapping.config._consent import ConsentRequirement, ConsentSettings, OnWithdraw
+from mapping.config._dead_letters import DeadLetterSettings
 from mapping.config._deletes import (
     BlankBreaker,
     DeleteBreaker,
@@ -489,6 +490,10 @@ class Config(_Frozen):
     )
     retention: RetentionSettings | None = Field(
         default=None, description="Purge people inactive for too long (erase or archive)"
+    )
+    dead_letters: DeadLetterSettings = Field(
+        default_factory=DeadLetterSettings,
+        description="When pending dead letters make `b2sync sync` exit non-zero",
     )
     erasure: ErasureSettings = Field(
         default_factory=ErasureSettings,
