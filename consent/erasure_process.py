@@ -45,6 +45,7 @@ from mapping.config import Config
 from store import begin_write
 from store.models import ErasureStatus
 from sync.hashing import FieldHasher
+from sync.safe_errors import safe_error
 
 __all__ = ["ErasureProcessor", "StepOutcome"]
 
@@ -220,7 +221,10 @@ class ErasureProcessor:
     def _record(
         self, step: StepRow, status: StepStatus, detail: str, next_at: datetime | None
     ) -> StepOutcome:
-        """The step's new state, the request's roll-up and the audit event: one transaction."""
+        """The step's new state, the request's roll-up and the audit event: one transaction.
+        Vendor messages may quote the person's values: ``detail`` is redacted before it is
+        stored, audited or served."""
+        detail = safe_error(detail) or ""
         now = self.clock()
         with self._begin() as conn:
             loaded = load_subject(conn, self.hasher, step.request_id)

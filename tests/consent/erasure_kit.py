@@ -58,7 +58,8 @@ class System(FakeConnector):
     def __init__(self, name: str) -> None:
         super().__init__()
         self.system = name
-        #: None: works; "down": Retriable (503); "refuse": Fatal; "not_done": done=False
+        #: None: works; "down": Retriable (503); "refuse": Fatal; "not_done": done=False;
+        #: "quote": Fatal whose vendor message quotes the person's email
         self.mode: str | None = None
         self.writes: list[tuple[str, WriteItem]] = []
 
@@ -67,6 +68,10 @@ class System(FakeConnector):
             raise Retriable(f"{self.system} answered 503", code="503")
         if self.mode == "refuse":
             raise Fatal(f"{self.system} refused: missing permission", code="FORBIDDEN")
+        if self.mode == "quote":
+            raise Fatal(
+                f"{self.system} refused: value too large: {subject.email}", code="TOO_LARGE"
+            )
         if self.mode == "not_done":
             return ErasureResult(self.system, done=False, detail="subject still present")
         self.erased.append(subject)

@@ -83,6 +83,25 @@ def test_refusal_is_failed_with_reason_and_a_retry_scheduled(kit: Kit) -> None:
     assert _steps(kit)["request"]["status"] == "in_progress"
 
 
+def test_a_vendor_message_quoting_the_email_is_stored_redacted(kit: Kit) -> None:
+    """A refusal whose message quotes the email keeps code and reason, never the address."""
+    kit.systems["hs"].mode = "quote"
+    kit.desk().file(SubjectIds(email="ada@example.com", customer_id="c1"))
+    kit.processor().process()
+    steps = _steps(kit)
+    assert "TOO_LARGE" in str(steps["hs"]) or "value too large" in str(steps["hs"])
+    with kit.db.connect() as conn:
+        stored = [
+            str(v)
+            for table in ("erasure_steps", "erasure_requests")
+            for row in conn.execute(sa.select(metadata.tables[table]))
+            for v in row
+        ]
+        [status] = erasure_status(conn, kit.clock())
+    assert not [v for v in stored if "ada@example.com" in v]
+    assert "ada@example.com" not in str(status)
+
+
 def test_gives_up_after_max_attempts_and_the_request_fails(kit: Kit) -> None:
     """After the last attempt the step stays failed without retry and the request fails."""
     kit.systems["sf"].mode = "not_done"
