@@ -31,7 +31,7 @@ from insights.rfm import (
     rfm_score,
 )
 from insights.segments import SEGMENT_TABLE, Segment, render_segment_table, segment_for
-from insights.settings import DEFAULT_SETTINGS, InsightsSettings, LeadPoints, LeadTiers
+from mapping.config import DEFAULT_SETTINGS, InsightsSettings, LeadPoints, LeadTiers
 
 __all__ = [
     "DEFAULT_SETTINGS",

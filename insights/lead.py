@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from insights.settings import DEFAULT_SETTINGS, InsightsSettings, LeadTiers
+from mapping.config import DEFAULT_SETTINGS, InsightsSettings, LeadTiers
 
 __all__ = ["LeadScore", "LeadSignals", "LeadTier", "lead_score", "lead_tier"]
 
