@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from connectors.hubspot._values import to_text
+from connectors.hubspot import to_text
 from emulators.seed import SeedData
 from mapping.compiler import compile_fields
 from mapping.config import Direction
