@@ -1,4 +1,4 @@
-"""Retention insights (issue 9): pure computations over orders, no I/O.
+"""Retention insights: pure computations over orders, no I/O.
 
 Metrics → RFM scores and segments → lifecycle stage, VIP flag, playbook segments; plus
 the lead score. Every threshold lives in :class:`InsightsSettings`.
