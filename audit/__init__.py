@@ -7,6 +7,7 @@ read-only web page (:mod:`audit.web`).
 
 from __future__ import annotations
 
+from audit._chain import GENESIS, HASHED_COLUMNS, chain_head, event_hash, events_table
 from audit.errors import (
     AuditConfigError,
     AuditError,
@@ -27,6 +28,8 @@ from audit.verify import Problem, VerifyReport, anchor, verify
 __all__ = [
     "ACTIONS",
     "ERASED",
+    "GENESIS",
+    "HASHED_COLUMNS",
     "AuditConfigError",
     "AuditError",
     "AuditEvent",
@@ -39,7 +42,10 @@ __all__ = [
     "Problem",
     "VerifyReport",
     "anchor",
+    "chain_head",
     "config_loaded_event",
+    "event_hash",
+    "events_table",
     "load_master_key",
     "normalise_subject",
     "purge_older_than",

@@ -1,7 +1,7 @@
 """Where the state store is: ``--state-url``, else the config file's ``state_url``.
 
-References (``${ENV}`` / ``${file:...}``) are resolved by ``mapping.config.resolve_reference``,
-the same function ``sync`` uses.
+The file is read by ``mapping.config.load_config`` and references (``${ENV}`` /
+``${file:...}``) resolved by ``mapping.config.resolve_reference``, as everywhere else.
 """
 
 from __future__ import annotations
@@ -11,10 +11,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from audit.errors import AuditConfigError
-from mapping.config import Config, ConfigError, UnresolvedReference, parse_config
+from mapping.config import (
+    Config,
+    ConfigError,
+    ConfigFileError,
+    UnresolvedReference,
+    config_path,
+    load_config,
+)
 from mapping.config import resolve_reference as _resolve
-
-DEFAULT_CONFIG = "config.yaml"
 
 
 def resolve_reference(value: str, env: Mapping[str, str] | None = None) -> str:
@@ -35,26 +40,23 @@ def anchor_path(
     if explicit is not None:
         return explicit
     environ = os.environ if env is None else env
-    path = _config_path(config, environ)
+    path = config_path(config, environ)
     if config is None and not path.exists():
         return None
     value = _parse(path).audit.anchor_path
     return None if value is None else Path(resolve_reference(value, environ))
 
 
-def _config_path(config: Path | None, environ: Mapping[str, str]) -> Path:
-    return config or Path(environ.get("B2SYNC_CONFIG") or DEFAULT_CONFIG)
-
-
 def _parse(path: Path) -> Config:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
+        return load_config(path)
+    except ConfigFileError as exc:
+        if exc.os_error is None:
+            raise AuditConfigError(str(exc)) from None
         raise AuditConfigError(
-            f"{path}: cannot read the config ({exc.strerror}); pass --config or --state-url"
+            f"{path}: cannot read the config ({exc.os_error.strerror}); "
+            "pass --config or --state-url"
         ) from None
-    try:
-        return parse_config(text, str(path))
     except ConfigError as exc:
         raise AuditConfigError(str(exc)) from None
 
@@ -66,5 +68,5 @@ def state_url(
     if explicit_url:
         return explicit_url
     environ = os.environ if env is None else env
-    parsed = _parse(_config_path(config, environ))
+    parsed = _parse(config_path(config, environ))
     return resolve_reference(parsed.state_url, environ)

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from audit._chain import bulk_insert
 from audit.errors import LegalHoldError, MasterKeyError
+from mapping import normalise_email
 from store import SubjectKey, utc_now
 
 MASTER_KEY_ENV = "B2SYNC_MASTER_KEY"
@@ -67,7 +68,7 @@ def load_master_key(env: Mapping[str, str] | None = None) -> bytes:
 def normalise_subject(identifier: str) -> str:
     """An email is stripped and lower-cased; any other identifier (customer id) stripped."""
     value = identifier.strip()
-    return value.lower() if "@" in value else value
+    return normalise_email(value) if "@" in value else value
 
 
 def derive_key(master: bytes, info: bytes) -> bytes:

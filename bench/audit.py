@@ -27,8 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from audit import AuditEvent, Filters, KeyRing, record_events, search  # noqa: E402
-from audit._chain import events_table  # noqa: E402
+from audit import AuditEvent, Filters, KeyRing, events_table, record_events, search  # noqa: E402
 from store import make_engine, upgrade  # noqa: E402
 
 BATCH = 2000

@@ -38,7 +38,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emulators._base import FaultPlan  # noqa: E402
+from emulators import FaultPlan  # noqa: E402
 from emulators.stack import EmulatorStack  # noqa: E402
 
 TOKEN = "bench-status-token"

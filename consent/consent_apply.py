@@ -25,6 +25,7 @@ from connectors.records import WriteResult
 from consent import consent_store as cstore
 from consent.consent_read import Applied, consent_event
 from consent.model import ConsentKey, Decision
+from mapping import normalise_email
 from store import begin_write
 
 __all__ = ["Outcome", "Propagator", "Target", "redact"]
@@ -156,7 +157,7 @@ class Propagator:
             by_customer = {c: s for s, c in customers.items()}
             for customer, email in found.items():
                 if customer in by_customer:
-                    emails[by_customer[customer]] = email.strip().lower()
+                    emails[by_customer[customer]] = normalise_email(email)
         return emails
 
     def _apply(

@@ -23,6 +23,7 @@ from audit.events import CONSENT_CHANGE
 from connectors.base import ConsentFact, ConsentPage
 from consent import consent_store as cstore
 from consent.model import ConsentKey, ConsentStatus, Decision, prevails
+from mapping import normalise_email
 from store import begin_write
 from store.models import Side
 from sync import state
@@ -131,7 +132,7 @@ class FactReader:
         if subject is None:
             return []
         if fact.email:
-            out.emails[subject] = fact.email.strip().lower()
+            out.emails[subject] = normalise_email(fact.email)
         if fact.customer_id:
             out.customers[subject] = fact.customer_id
         key: ConsentKey = (fact.channel, fact.purpose)

@@ -32,6 +32,7 @@ from consent.erasure_store import (
     write_events,
 )
 from consent.tombstones import tombstone_hash, write_tombstones
+from mapping import normalise_email
 from mapping.config import Config
 from store import begin_write
 from store.models import ErasureStatus, metadata
@@ -109,7 +110,7 @@ class ErasureDesk:
                 message = f"customer {found.customer_id} is not known to B2Connect or to b2sync"
                 return self._failed(chosen, ids, "unknown_subject", message, settle)
             if record is not None and isinstance(record.get("email"), str) and record["email"]:
-                found.email = record["email"].strip().lower()
+                found.email = normalise_email(record["email"])
         return self._file(
             chosen, tenants[chosen], ids, found, origin, external_ref, requested_at, settle
         )

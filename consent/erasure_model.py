@@ -20,6 +20,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from mapping import normalise_email
+
 __all__ = [
     "DEADLINE",
     "MAX_ATTEMPTS",
@@ -63,11 +65,6 @@ class Origin(StrEnum):
 
 #: steps over (they no longer block the steps after them)
 ENDED = frozenset({StepStatus.DONE, StepStatus.SKIPPED, StepStatus.FAILED})
-
-
-def normalise_email(value: str) -> str:
-    """Stripped and lower-cased (what the pipelines' ``email`` transform writes)."""
-    return value.strip().lower()
 
 
 def is_email(value: str) -> bool:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from mapping import normalise_email
+
 __all__ = [
     "ConsentKey",
     "ConsentStatus",
@@ -86,8 +88,3 @@ def resolve(decisions: Iterable[Decision]) -> Decision | None:
         elif known is None or decision.order() > known.order():
             known = decision
     return known or unknown
-
-
-def normalise_email(email: str) -> str:
-    """The form an email is hashed in: trimmed and lower-cased."""
-    return email.strip().lower()

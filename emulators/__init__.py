@@ -1,1 +1,13 @@
 """b2sync emulators package."""
+
+from __future__ import annotations
+
+from emulators._base import FaultPlan, FaultRule, HttpError
+from emulators._fakedata import EMAIL_RE
+
+__all__ = [
+    "EMAIL_RE",
+    "FaultPlan",
+    "FaultRule",
+    "HttpError",
+]

@@ -9,8 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from emulators import _fakedata as fake
-from emulators.b2connect._common import ORDER_FLOW, iso, money, parse_iso, plain
-from emulators.b2connect._orders import totals
+from emulators.b2connect import ORDER_FLOW, iso, money, parse_iso, plain, totals
 
 #: orders per customer -> weight (mean about 3)
 COUNT_WEIGHTS = {0: 5, 1: 13, 2: 20, 3: 23, 4: 17, 5: 11, 6: 7, 7: 4}

@@ -19,7 +19,7 @@ from typing import Any
 from emulators import _fakedata as fake
 from emulators._seed_crm import crm_records
 from emulators._seed_orders import make_orders
-from emulators.b2connect._common import DEFAULT_TENANT, iso
+from emulators.b2connect import DEFAULT_TENANT, iso
 
 __all__ = ["DEFAULT_TENANT", "SeedData", "generate"]
 

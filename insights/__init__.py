@@ -1,4 +1,4 @@
-"""Retention insights (issue 9): pure computations over orders, no I/O.
+"""Retention insights: pure computations over orders, no I/O.
 
 Metrics → RFM scores and segments → lifecycle stage, VIP flag, playbook segments; plus
 the lead score. Every threshold lives in :class:`InsightsSettings`.
@@ -31,7 +31,7 @@ from insights.rfm import (
     rfm_score,
 )
 from insights.segments import SEGMENT_TABLE, Segment, render_segment_table, segment_for
-from insights.settings import DEFAULT_SETTINGS, InsightsSettings, LeadPoints, LeadTiers
+from mapping.config import DEFAULT_SETTINGS, InsightsSettings, LeadPoints, LeadTiers
 
 __all__ = [
     "DEFAULT_SETTINGS",

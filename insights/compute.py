@@ -31,8 +31,7 @@ from insights.lifecycle import (
 from insights.metrics import CENT, CustomerMetrics
 from insights.profile import CustomerInsights, FieldValue
 from insights.rfm import rfm_score
-from insights.settings import InsightsSettings
-from mapping.config import InsightsConfig
+from mapping.config import InsightsConfig, InsightsSettings
 
 __all__ = [
     "Scored",

@@ -22,7 +22,7 @@ from insights.lifecycle import (
 )
 from insights.metrics import CENT, CustomerMetrics
 from insights.profile import CustomerInsights, score
-from insights.settings import InsightsSettings
+from mapping.config import InsightsSettings
 
 __all__ = ["History", "month_start", "months_back", "score"]
 

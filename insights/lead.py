@@ -1,4 +1,4 @@
-"""The lead score of issue 9's playbook: fit, engagement and intent points, then a tier.
+"""The lead score of the retention playbook: fit, engagement and intent points, then a tier.
 
 Points (``settings.lead_points``): job title / company size / industry fit +20/+15/+15;
 each email open +5 and each click +10 within the last 30 days; content download +15; demo
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from insights.settings import DEFAULT_SETTINGS, InsightsSettings, LeadTiers
+from mapping.config import DEFAULT_SETTINGS, InsightsSettings, LeadTiers
 
 __all__ = ["LeadScore", "LeadSignals", "LeadTier", "lead_score", "lead_tier"]
 

@@ -16,7 +16,7 @@ from typing import Any
 from insights.errors import InsightsError
 from insights.metrics import CustomerMetrics
 from insights.rfm import MonetaryThresholds, RfmScore, monetary_quintiles, percentile_threshold
-from insights.settings import DEFAULT_SETTINGS, InsightsSettings
+from mapping.config import DEFAULT_SETTINGS, InsightsSettings
 
 __all__ = [
     "B2B_CUSTOMER_TYPES",

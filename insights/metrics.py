@@ -15,7 +15,7 @@ from dateutil.relativedelta import relativedelta
 
 from insights.errors import InsightsError, UnknownCurrency
 from insights.orders import OrderFact, order_fact
-from insights.settings import DEFAULT_SETTINGS, InsightsSettings
+from mapping.config import DEFAULT_SETTINGS, InsightsSettings
 
 __all__ = ["CENT", "CustomerMetrics", "OrderInput", "customer_metrics", "to_reporting"]
 

@@ -21,7 +21,7 @@ from insights.lifecycle import (
 )
 from insights.metrics import CustomerMetrics, OrderInput, customer_metrics
 from insights.rfm import RfmScore, rfm_score
-from insights.settings import DEFAULT_SETTINGS, InsightsSettings
+from mapping.config import DEFAULT_SETTINGS, InsightsSettings
 
 __all__ = ["FIELD_NAMES", "CustomerInsights", "FieldValue", "customer_insights", "score"]
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from insights.errors import InsightsError
 from insights.metrics import CustomerMetrics
 from insights.segments import Segment, segment_for
-from insights.settings import DEFAULT_SETTINGS, InsightsSettings
+from mapping.config import DEFAULT_SETTINGS, InsightsSettings
 
 __all__ = [
     "MonetaryThresholds",

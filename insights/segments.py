@@ -9,13 +9,14 @@ The rule is a grid over **R** (recency score) and **S = F + M** (frequency plus 
 - R2: S ≤ 4 Hibernating · 5–6 About to Sleep · ≥ 7 At Risk
 - R1: S ≤ 3 Lost · 4–6 Hibernating · ≥ 7 At Risk
 
-Every example code of issue 9 lands where the playbook puts it (a test checks them all).
+Every example code of the retention playbook lands where it puts it (a test checks them all).
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from types import MappingProxyType
+
+from mapping.config import Segment
 
 __all__ = [
     "PLAYBOOK_EXAMPLES",
@@ -24,21 +25,6 @@ __all__ = [
     "render_segment_table",
     "segment_for",
 ]
-
-
-class Segment(StrEnum):
-    """An RFM segment; the value is the display name written to the CRM."""
-
-    CHAMPIONS = "Champions"
-    LOYAL = "Loyal"
-    POTENTIAL_LOYALISTS = "Potential Loyalists"
-    NEW_CUSTOMERS = "New Customers"
-    PROMISING = "Promising"
-    NEED_ATTENTION = "Need Attention"
-    ABOUT_TO_SLEEP = "About to Sleep"
-    AT_RISK = "At Risk"
-    HIBERNATING = "Hibernating"
-    LOST = "Lost"
 
 
 _C, _L, _P = Segment.CHAMPIONS, Segment.LOYAL, Segment.POTENTIAL_LOYALISTS
@@ -69,7 +55,7 @@ PLAYBOOK_EXAMPLES: MappingProxyType[Segment, tuple[str, ...]] = MappingProxyType
         Segment.LOST: ("111", "112", "121"),
     }
 )
-"""The example codes issue 9 lists for each segment."""
+"""The example codes the retention playbook lists for each segment."""
 
 
 def _build() -> MappingProxyType[str, Segment]:

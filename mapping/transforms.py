@@ -27,6 +27,8 @@ from typing import Any
 import phonenumbers
 import pycountry
 
+from mapping.emails import normalise_email
+
 __all__ = [
     "DeferredLink",
     "TransformContext",
@@ -141,7 +143,7 @@ register_transform("title")(_text(str.title))
 def _email(value: Any, _ctx: TransformContext, _option: Any) -> Any:
     if is_blank(value):
         return None
-    text = str(value).strip().lower()
+    text = normalise_email(str(value))
     if len(text) > 254 or not _EMAIL_RE.match(text):
         raise TransformError("not a valid email address")
     return text

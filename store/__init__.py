@@ -19,6 +19,7 @@ from store._engine import (
     session_scope,
 )
 from store._migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
+from store._urls import unavailable
 from store.errors import StoreConfigError, StoreError, StoreUnavailable
 from store.models import (
     AuditEvent,
@@ -74,6 +75,7 @@ __all__ = [
     "make_engine",
     "metadata",
     "session_scope",
+    "unavailable",
     "upgrade",
     "utc_now",
 ]

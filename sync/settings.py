@@ -1,6 +1,6 @@
-"""Load the config file from disk and resolve ``${ENV}`` / ``${file:...}`` references.
+"""The engine's view of the config file: loaded by :func:`mapping.config.load_config`.
 
-Loading also checks every B2Connect field the config names against the integration contract
+Loading here also checks every B2Connect field the config names against the integration contract
 (:mod:`sync.source_fields`); :func:`secret_issues` lists every reference (and the audit master
 key) the current environment cannot resolve, with file:line:column, never a value.
 """
@@ -14,16 +14,18 @@ from pathlib import Path
 from audit.errors import MasterKeyError
 from audit.keys import load_master_key
 from mapping.config import (
+    DEFAULT_CONFIG,
     Config,
     ConfigError,
     ConfigIssue,
     Problem,
     UnresolvedReference,
+    config_path,
     locate,
-    parse_config,
     references,
     resolve_reference,
 )
+from mapping.config import load_config as load_config_file
 from sync.source_fields import source_field_problems
 
 __all__ = [
@@ -37,38 +39,13 @@ __all__ = [
     "secret_problems",
 ]
 
-DEFAULT_CONFIG = "config.yaml"
-
-
 #: a reference that cannot be resolved (the message names it, never its value)
 SecretError = UnresolvedReference
 
 
-def config_path(explicit: str | os.PathLike[str] | None) -> Path:
-    """``--config`` if given, else ``$B2SYNC_CONFIG``, else ``./config.yaml``."""
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("B2SYNC_CONFIG") or DEFAULT_CONFIG)
-
-
 def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate a config file; :class:`ConfigError` lists every problem."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise _io_error(file, "file not found (pass --config PATH or set B2SYNC_CONFIG)") from None
-    except IsADirectoryError:
-        raise _io_error(file, "is a directory, not a config file") from None
-    except PermissionError:
-        raise _io_error(file, "permission denied") from None
-    except UnicodeDecodeError as exc:
-        raise _io_error(file, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    return parse_config(text, str(file), checks=(source_field_problems,))
-
-
-def _io_error(file: Path, message: str) -> ConfigError:
-    return ConfigError([ConfigIssue(str(file), 1, 1, "", message)])
+    """Read and validate a config file, B2Connect fields checked against the contract."""
+    return load_config_file(path, checks=(source_field_problems,))
 
 
 def resolve(value: str, env: Mapping[str, str] | None = None) -> str:

@@ -8,6 +8,7 @@ the engine to dead-letter (see ``_delta``). A page that breaks the contract rais
 from __future__ import annotations
 
 from connectors.b2connect._connector import B2ConnectConnector
+from connectors.b2connect._consent import consent_payload, to_fact
 from connectors.b2connect._schema import STREAMS, nested_fields, schema_of
 from connectors.b2connect._webhook import (
     SIGNATURE_HEADER,
@@ -21,8 +22,10 @@ __all__ = [
     "STREAMS",
     "TIMESTAMP_HEADER",
     "B2ConnectConnector",
+    "consent_payload",
     "nested_fields",
     "schema_of",
     "sign_webhook",
+    "to_fact",
     "verify_webhook",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from connectors.hubspot._connector import HubSpotConnector
+from connectors.hubspot._consent import from_hubspot_basis, to_hubspot_basis
 from connectors.hubspot._governor import RateGovernor
 from connectors.hubspot._types import (
     COMPANY_TO_CONTACT,
@@ -18,6 +19,7 @@ from connectors.hubspot._types import (
     ORDER_TO_LINE_ITEM,
     STREAMS,
 )
+from connectors.hubspot._values import to_text
 
 __all__ = [
     "COMPANY_TO_CONTACT",
@@ -34,4 +36,7 @@ __all__ = [
     "STREAMS",
     "HubSpotConnector",
     "RateGovernor",
+    "from_hubspot_basis",
+    "to_hubspot_basis",
+    "to_text",
 ]

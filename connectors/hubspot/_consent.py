@@ -25,6 +25,7 @@ import structlog
 from connectors.base import ConsentFact, ConsentPage, ConsentWrite
 from connectors.errors import Fatal, Retriable, display_url
 from connectors.records import WriteResult
+from mapping import normalise_email
 from mapping.config import HubSpotConsent
 
 from ._api import HubSpotApi
@@ -134,7 +135,7 @@ class ConsentApi:
         prefetched: Mapping[str, list[Row]] | None = None,
     ) -> list[ConsentFact]:
         """The consent facts of one contact (``contact`` holds its properties and id)."""
-        email = str(contact.get("email") or "").strip().lower()
+        email = normalise_email(str(contact.get("email") or ""))
         if not email:
             return []
         customer = contact.get("b2connect_id") or None
@@ -232,7 +233,7 @@ class ConsentApi:
         out: list[WriteResult] = []
         for write in writes:
             sid = subs.get((write.channel, write.purpose))
-            email = (write.email or "").strip().lower()
+            email = normalise_email(write.email or "")
             if sid is None:
                 out.append(_fail(write, "NOT_MAPPED", "no HubSpot subscription for this purpose"))
             elif not email:
@@ -309,7 +310,7 @@ class ConsentApi:
             prefetched: dict[str, list[Row]] | None = None
             if batch:
                 emails = sorted(
-                    {str(r.fields.get("email") or "").strip().lower() for r in live} - {""}
+                    {normalise_email(str(r.fields.get("email") or "")) for r in live} - {""}
                 )
                 prefetched = {}
                 for start in range(0, len(emails), BATCH_SIZE):

@@ -6,16 +6,27 @@ Streams are sObject API names (``Contact``, ``Account``, ``B2C_Order__c``, ...).
 from __future__ import annotations
 
 from connectors.salesforce._auth import AuthSettings
+from connectors.salesforce._budget import Budget
+from connectors.salesforce._bulk import parse_bulk_error
 from connectors.salesforce._connector import SalesforceConnector
 from connectors.salesforce._erase_related import OrderObject, RelatedPolicy
+from connectors.salesforce._http import template
+from connectors.salesforce._values import InvalidValue, csv_value, json_value, parse_timestamp
 from connectors.salesforce.soql import soql_identifier, soql_like, soql_quote
 
 __all__ = [
     "AuthSettings",
+    "Budget",
+    "InvalidValue",
     "OrderObject",
     "RelatedPolicy",
     "SalesforceConnector",
+    "csv_value",
+    "json_value",
+    "parse_bulk_error",
+    "parse_timestamp",
     "soql_identifier",
     "soql_like",
     "soql_quote",
+    "template",
 ]

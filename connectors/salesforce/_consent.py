@@ -22,6 +22,7 @@ from connectors.salesforce._api import Api
 from connectors.salesforce._consent_records import RecordWriter, record_facts
 from connectors.salesforce._read import lookup
 from connectors.salesforce._write import COLLECTION_SIZE, _send, chunks, result_from
+from mapping import normalise_email
 from mapping.config import SalesforceConsent
 
 __all__ = ["consent_pages", "read_fields", "record_consent_pages", "write_consents"]
@@ -45,7 +46,7 @@ def consent_pages(
         for record in page.records:
             if record.deleted:
                 continue
-            email = str(record.fields.get("Email") or "").strip().lower() or None
+            email = normalise_email(str(record.fields.get("Email") or "")) or None
             customer = record.fields.get(id_field) or None
             for spec in mapping.fields:
                 opted_out = bool(record.fields.get(spec.field))

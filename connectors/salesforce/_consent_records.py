@@ -28,6 +28,7 @@ from connectors.salesforce._read import LOOKUP_CHARS
 from connectors.salesforce._values import iso_utc, parse_timestamp
 from connectors.salesforce._write import COLLECTION_SIZE, _send, chunks, result_from
 from connectors.salesforce.soql import in_clauses, select
+from mapping import normalise_email
 from mapping.config import SalesforceConsent, SalesforceConsentRecord
 
 __all__ = ["CONSENT_OBJECT", "READ_FIELDS", "RecordWriter", "record_facts"]
@@ -106,7 +107,7 @@ def record_facts(
                     purpose=spec.purpose,
                     status=status,
                     decided_at=when,
-                    email=str(contact.get("Email") or "").strip().lower() or None,
+                    email=normalise_email(str(contact.get("Email") or "")) or None,
                     customer_id=str(customer) if customer else None,
                     ref=str(contact["Id"]),
                 )
@@ -216,7 +217,7 @@ class RecordWriter:
         """Write key -> the person's Contacts and Individual (created when missing)."""
         ids: dict[str, list[str]] = {}
         for write in writes:
-            contact_ids = set(found.get((write.email or "").strip().lower(), []))
+            contact_ids = set(found.get(normalise_email(write.email or ""), []))
             if write.ref:
                 contact_ids.add(write.ref)
             if contact_ids:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import Response
 
 from emulators._base import EmuRequest, FaultRule, HttpError, json_response
 
+from ._host import HubSpotHost
 from ._schema import ObjectType, association_label, association_types, resolve_type
 from ._util import bad_request, batch_body, require_inputs, standard_error
-
-if TYPE_CHECKING:
-    from ._app import HubSpotEmulator
 
 PAGE = 500
 READ_LIMIT = 1000
@@ -31,7 +29,7 @@ def _ref(item: Any, key: str) -> str:
 class AssociationRoutes:
     """``/crm/v4/objects/...`` and ``/crm/v4/associations/{from}/{to}/batch/...``."""
 
-    def __init__(self, emu: HubSpotEmulator) -> None:
+    def __init__(self, emu: HubSpotHost) -> None:
         self.emu = emu
         self.store = emu.store
 

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import Response
 
 from emulators._base import EmuRequest, FaultRule, HttpError, json_response
 
+from ._host import HubSpotHost
 from ._objects import API, ObjectRoutes, flag
 from ._schema import ObjectType, resolve_type
 from ._store import Record
 from ._util import bad_request, batch_body, require_inputs, standard_error, validation_error
-
-if TYPE_CHECKING:
-    from ._app import HubSpotEmulator
 
 #: applies one planned write and returns its result row
 Apply = Callable[[], dict[str, Any]]
@@ -69,7 +67,7 @@ def _duplicates(values: list[str]) -> list[str]:
 class BatchRoutes:
     """The ``/crm/v3/objects/{type}/batch/*`` endpoints."""
 
-    def __init__(self, emu: HubSpotEmulator, objects: ObjectRoutes) -> None:
+    def __init__(self, emu: HubSpotHost, objects: ObjectRoutes) -> None:
         self.emu = emu
         self.objects = objects
         self.store = emu.store

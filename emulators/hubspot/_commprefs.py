@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import Response
 
 from emulators._base import EmuRequest, json_response
 
+from ._host import HubSpotHost
 from ._schema import PropertyDef, resolve_type
 from ._util import bad_request, iso_ms
 from ._values import is_valid_email
-
-if TYPE_CHECKING:
-    from ._app import HubSpotEmulator
 
 LEGAL_BASIS = frozenset(
     {
@@ -52,7 +50,7 @@ class Status:
 class CommPrefs:
     """Subscription definitions, per-email statuses and portal-wide opt-outs."""
 
-    def __init__(self, emu: HubSpotEmulator) -> None:
+    def __init__(self, emu: HubSpotHost) -> None:
         self.emu = emu
         self.store = emu.store
         #: HubSpot requires a legal basis on writes when GDPR features are on

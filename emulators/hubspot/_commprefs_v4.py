@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import Response
 
 from emulators._base import EmuRequest, HttpError, json_response
 
 from ._commprefs import STATES, CommPrefs
+from ._host import HubSpotHost
 from ._util import bad_request, batch_body, iso_ms, require_inputs, standard_error
-
-if TYPE_CHECKING:
-    from ._app import HubSpotEmulator
 
 BASE = "/communication-preferences/v4"
 
@@ -25,7 +23,7 @@ def _channel(value: Any) -> None:
 class CommPrefsV4:
     """``/communication-preferences/v4/...`` on top of the shared :class:`CommPrefs` state."""
 
-    def __init__(self, emu: HubSpotEmulator, prefs: CommPrefs) -> None:
+    def __init__(self, emu: HubSpotHost, prefs: CommPrefs) -> None:
         self.emu = emu
         self.prefs = prefs
 

@@ -9,17 +9,15 @@ lists accept manual membership changes (DYNAMIC ones answer 400).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import Response
 
 from emulators._base import EmuRequest, HttpError, json_response
 
+from ._host import HubSpotHost
 from ._schema import resolve_type
 from ._util import bad_request, iso_ms
-
-if TYPE_CHECKING:
-    from ._app import HubSpotEmulator
 
 __all__ = ["ListRoutes", "StaticList"]
 
@@ -54,7 +52,7 @@ class StaticList:
 class ListRoutes:
     """``/crm/v3/lists``."""
 
-    def __init__(self, emu: HubSpotEmulator) -> None:
+    def __init__(self, emu: HubSpotHost) -> None:
         self.emu = emu
         self.lists: dict[str, StaticList] = {}
         self.reset()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import Response
 
 from emulators._base import EmuRequest, HttpError, json_response
 
+from ._host import HubSpotHost
 from ._schema import (
     OBJECT_TYPES,
     ObjectType,
@@ -18,9 +19,6 @@ from ._schema import (
 from ._store import Record
 from ._util import bad_request, validation_error
 from ._values import normalize
-
-if TYPE_CHECKING:
-    from ._app import HubSpotEmulator
 
 API = "INTEGRATION"
 
@@ -42,7 +40,7 @@ def flag(req: EmuRequest, name: str) -> bool:
 class ObjectRoutes:
     """Basic CRM v3 object endpoints and the helpers the batch and search routes share."""
 
-    def __init__(self, emu: HubSpotEmulator) -> None:
+    def __init__(self, emu: HubSpotHost) -> None:
         self.emu = emu
         self.store = emu.store
 

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import Response
 
 from emulators._base import EmuRequest, HttpError, json_response
 
+from ._host import HubSpotHost
 from ._schema import PropertyDef, resolve_type
 from ._util import bad_request
-
-if TYPE_CHECKING:
-    from ._app import HubSpotEmulator
 
 TYPES = {"string", "number", "date", "datetime", "enumeration", "bool"}
 FIELD_TYPES = {
@@ -54,7 +52,7 @@ def _options(raw: Any) -> list[dict[str, Any]]:
 class PropertyRoutes:
     """``/crm/v3/properties/{objectType}[/{propertyName}]``."""
 
-    def __init__(self, emu: HubSpotEmulator) -> None:
+    def __init__(self, emu: HubSpotHost) -> None:
         self.emu = emu
         self.store = emu.store
 

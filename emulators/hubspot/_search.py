@@ -5,18 +5,16 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import Response
 
 from emulators._base import EmuRequest, json_response
 
+from ._host import HubSpotHost
 from ._schema import ObjectType, PropertyDef, resolve_type
 from ._store import Record
 from ._util import bad_request, iso_ms, to_epoch_ms, to_number
-
-if TYPE_CHECKING:
-    from ._app import HubSpotEmulator
 
 MAX_GROUPS, MAX_PER_GROUP, MAX_FILTERS = 5, 10, 25
 MAX_LIMIT, MAX_RESULTS, MAX_QUERY = 200, 10_000, 3000
@@ -127,7 +125,7 @@ def _check(defn: PropertyDef, f: dict[str, Any], props: dict[str, str]) -> bool:
 class SearchRoutes:
     """``POST /crm/v3/objects/{type}/search``."""
 
-    def __init__(self, emu: HubSpotEmulator) -> None:
+    def __init__(self, emu: HubSpotHost) -> None:
         self.emu = emu
         self.store = emu.store
 

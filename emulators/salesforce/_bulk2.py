@@ -3,7 +3,7 @@ query jobs (create, poll, paged CSV results with ``Sforce-Locator``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import Response
 
@@ -14,18 +14,16 @@ from ._bulk2_csv import DELIMITERS, LINE_ENDINGS, decode_locator, encode_locator
 from ._bulk2_csv import write_csv as _write_csv
 from ._bulk2_jobs import INGEST_OPERATIONS, TERMINAL, Job, process_ingest
 from ._common import API, api_version, body_object
+from ._host import SalesforceHost
 from ._query import run_soql
 from ._soql_values import lookup
-
-if TYPE_CHECKING:
-    from ._app import SalesforceEmulator
 
 __all__ = ["register"]
 
 _RESULT_KINDS = ("successfulresults", "failedresults", "unprocessedrecords")
 
 
-def register(emu: SalesforceEmulator) -> None:
+def register(emu: SalesforceHost) -> None:
     bulk = _Bulk2(emu)
     ingest = f"{API}/jobs/ingest"
     query = f"{API}/jobs/query"
@@ -51,7 +49,7 @@ def register(emu: SalesforceEmulator) -> None:
 
 
 class _Bulk2:
-    def __init__(self, emu: SalesforceEmulator) -> None:
+    def __init__(self, emu: SalesforceHost) -> None:
         self.emu = emu
 
     # ---- creating jobs

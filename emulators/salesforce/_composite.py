@@ -4,19 +4,17 @@ call, with per-record results (``statusCode`` errors) and ``allOrNone`` rollback
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import Response
 
 from emulators._base import EmuRequest, HttpError, json_response
 
 from ._common import API, api_version, body_object, render, sobject_or_404
+from ._host import SalesforceHost
 from ._ids import to18
 from ._store import MultipleMatches
 from ._values import SaveError
-
-if TYPE_CHECKING:
-    from ._app import SalesforceEmulator
 
 __all__ = ["MAX_RECORDS", "register"]
 
@@ -33,7 +31,7 @@ class _RollBack(Exception):
     """Raised inside a store transaction to undo an allOrNone batch."""
 
 
-def register(emu: SalesforceEmulator) -> None:
+def register(emu: SalesforceHost) -> None:
     col = _Collections(emu)
     path = f"{API}/composite/sobjects"
     emu.route("POST", path, col.create)
@@ -45,7 +43,7 @@ def register(emu: SalesforceEmulator) -> None:
 
 
 class _Collections:
-    def __init__(self, emu: SalesforceEmulator) -> None:
+    def __init__(self, emu: SalesforceHost) -> None:
         self.emu = emu
 
     @property

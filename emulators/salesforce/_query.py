@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import Response
 
@@ -14,10 +14,8 @@ from emulators._base import EmuRequest, HttpError, json_response
 
 from . import soql
 from ._common import API, api_version, record_url
+from ._host import SalesforceHost
 from ._store import Record, Store
-
-if TYPE_CHECKING:
-    from ._app import SalesforceEmulator
 
 __all__ = ["QueryResult", "register", "run_soql"]
 
@@ -130,7 +128,7 @@ def _with_attributes(
 class _Cursors:
     """Server-side result sets behind ``nextRecordsUrl`` locators."""
 
-    def __init__(self, emu: SalesforceEmulator) -> None:
+    def __init__(self, emu: SalesforceHost) -> None:
         self.emu = emu
         self.results: dict[str, QueryResult] = {}
 
@@ -152,7 +150,7 @@ class _Cursors:
         return body
 
 
-def register(emu: SalesforceEmulator) -> None:
+def register(emu: SalesforceHost) -> None:
     cursors = _Cursors(emu)
     emu.cursors = cursors.results
 

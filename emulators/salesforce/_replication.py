@@ -3,17 +3,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.responses import Response
 
 from emulators._base import EmuRequest, HttpError, json_response
 
 from ._common import API, api_version, sobject_or_404
+from ._host import SalesforceHost
 from ._values import format_stamp, parse_datetime
-
-if TYPE_CHECKING:
-    from ._app import SalesforceEmulator
 
 __all__ = ["MAX_IDS", "register"]
 
@@ -55,7 +51,7 @@ def _epoch(stamp: str) -> float:
     return parse_datetime(stamp).timestamp()
 
 
-def register(emu: SalesforceEmulator) -> None:
+def register(emu: SalesforceHost) -> None:
     store = emu.store
 
     def updated(req: EmuRequest) -> Response:

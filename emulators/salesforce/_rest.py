@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import Response
 
@@ -18,21 +18,19 @@ from ._common import (
     sobject_or_404,
     version_number,
 )
+from ._host import SalesforceHost
 from ._ids import to18
 from ._objects import children_of
 from ._schema import SObject, describe_global_entry, describe_sobject
 from ._store import MultipleMatches, Record
 from ._values import SaveError
 
-if TYPE_CHECKING:
-    from ._app import SalesforceEmulator
-
 __all__ = ["register"]
 
 _NOT_FOUND = "The requested resource does not exist"
 
 
-def register(emu: SalesforceEmulator) -> None:
+def register(emu: SalesforceHost) -> None:
     """Add the sObject routes (specific paths before the catch-all id/ext-id ones)."""
     rest = _Rest(emu)
     obj = f"{API}/sobjects/{{sobject}}"
@@ -43,7 +41,7 @@ def register(emu: SalesforceEmulator) -> None:
         emu.route("POST", f"{obj}{slash}", rest.create, name=obj)
 
 
-def register_records(emu: SalesforceEmulator) -> None:
+def register_records(emu: SalesforceHost) -> None:
     """Add the by-id and by-external-id routes (after updated/deleted are registered)."""
     rest = _Rest(emu)
     by_id = f"{API}/sobjects/{{sobject}}/{{record_id}}"
@@ -57,7 +55,7 @@ def register_records(emu: SalesforceEmulator) -> None:
 
 
 class _Rest:
-    def __init__(self, emu: SalesforceEmulator) -> None:
+    def __init__(self, emu: SalesforceHost) -> None:
         self.emu = emu
 
     # ---- metadata

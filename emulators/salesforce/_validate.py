@@ -3,15 +3,35 @@ fields, read-only fields, types and lengths, required fields, references, unique
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ._schema import Field, SObject
 from ._values import SaveError, coerce
 
-if TYPE_CHECKING:
-    from ._store import Store
+__all__ = ["Records", "prepare"]
 
-__all__ = ["prepare"]
+
+class Records(Protocol):
+    """What the checks read of the org's records (the store, which calls :func:`prepare`)."""
+
+    schema: dict[str, SObject]
+
+    def find(self, rid: str) -> tuple[str, dict[str, Any]] | None:
+        """The object name and live-or-deleted record with id ``rid``."""
+        ...
+
+    def live(self, obj: str) -> list[dict[str, Any]]:
+        """The records of ``obj`` not deleted."""
+        ...
+
+    def match_external(self, obj: str, field: str, value: Any) -> list[dict[str, Any]]:
+        """Live records whose ``field`` equals ``value``."""
+        ...
+
+    def unique_holder(self, obj: str, field: str, value: Any) -> str | None:
+        """Id of the live record holding ``value`` in unique ``field``."""
+        ...
+
 
 _SECURITY_HINT = (
     "Please check the security settings of this field and verify that it is read/write "
@@ -20,7 +40,7 @@ _SECURITY_HINT = (
 
 
 def prepare(
-    store: Store, sobj: SObject, data: Any, *, creating: bool, rid: str | None = None
+    store: Records, sobj: SObject, data: Any, *, creating: bool, rid: str | None = None
 ) -> dict[str, Any]:
     """Validated, coerced values of ``data`` for a create or an update of ``rid``."""
     if not isinstance(data, dict):
@@ -59,7 +79,7 @@ def prepare(
     return values
 
 
-def _check_new_member(store: Store, values: dict[str, Any]) -> None:
+def _check_new_member(store: Records, values: dict[str, Any]) -> None:
     """A contact is a member of a campaign at most once (Salesforce: DUPLICATE_VALUE)."""
     campaign, contact = values.get("CampaignId"), values.get("ContactId")
     for member in store.live("CampaignMember"):
@@ -96,7 +116,7 @@ def _check_required(sobj: SObject, values: dict[str, Any], *, creating: bool) ->
         )
 
 
-def _check_references(store: Store, sobj: SObject, values: dict[str, Any]) -> None:
+def _check_references(store: Records, sobj: SObject, values: dict[str, Any]) -> None:
     for name, value in values.items():
         f = sobj.fields[name]
         if f.type != "reference" or value is None or value == "$user":
@@ -112,7 +132,7 @@ def _check_references(store: Store, sobj: SObject, values: dict[str, Any]) -> No
             )
 
 
-def _check_unique(store: Store, sobj: SObject, values: dict[str, Any], rid: str | None) -> None:
+def _check_unique(store: Records, sobj: SObject, values: dict[str, Any], rid: str | None) -> None:
     for name, value in values.items():
         f = sobj.fields[name]
         if not f.unique or value is None:
@@ -126,7 +146,7 @@ def _check_unique(store: Store, sobj: SObject, values: dict[str, Any], rid: str 
             )
 
 
-def _resolve_relationship(store: Store, f: Field, raw: dict[str, Any]) -> str:
+def _resolve_relationship(store: Records, f: Field, raw: dict[str, Any]) -> str:
     """``{"Contact__r": {"B2Connect_Id__c": "x"}}`` -> the matching record's Id."""
     attrs = raw.get("attributes") or {}
     target = attrs.get("type") if isinstance(attrs, dict) else None

@@ -22,6 +22,7 @@ from mapping.config._deletes import (
     SyncDirection,
 )
 from mapping.config._erasure import ErasureSettings, KeepOrDelete, SalesforceErasure
+from mapping.config._file import DEFAULT_CONFIG, ConfigFileError, config_path, load_config
 from mapping.config._insights import (
     INSIGHT_FIELDS,
     INSIGHTS_PREFIX,
@@ -65,8 +66,12 @@ from mapping.config._models import (
 from mapping.config._references import UnresolvedReference, references, resolve_reference
 from mapping.config._retention import RetentionSettings
 from mapping.config._schema import json_schema
+from mapping.config._segments import Segment
+from mapping.config._thresholds import DEFAULT_SETTINGS, InsightsSettings, LeadPoints, LeadTiers
 
 __all__ = [
+    "DEFAULT_CONFIG",
+    "DEFAULT_SETTINGS",
     "INSIGHTS_PREFIX",
     "INSIGHT_FIELDS",
     "SECRET_KEY_RE",
@@ -79,6 +84,7 @@ __all__ = [
     "Config",
     "ConfigCheck",
     "ConfigError",
+    "ConfigFileError",
     "ConfigIssue",
     "ConsentRequirement",
     "ConsentSchedule",
@@ -95,7 +101,10 @@ __all__ = [
     "HubSpotConsent",
     "HubSpotSubscription",
     "InsightsConfig",
+    "InsightsSettings",
     "KeepOrDelete",
+    "LeadPoints",
+    "LeadTiers",
     "Lines",
     "LoyaltyTiers",
     "MatchKey",
@@ -114,12 +123,15 @@ __all__ = [
     "SalesforceConsentRecord",
     "SalesforceErasure",
     "Schedule",
+    "Segment",
     "SyncDirection",
     "Transition",
     "UnresolvedReference",
     "WorkflowRule",
+    "config_path",
     "is_reference",
     "json_schema",
+    "load_config",
     "locate",
     "parse_config",
     "references",

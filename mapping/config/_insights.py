@@ -1,8 +1,8 @@
 """The ``insights:`` section: retention thresholds, loyalty tiers, report targets, rules.
 
-Thresholds are :class:`insights.settings.InsightsSettings` (every field of it may be set here,
+Thresholds are :class:`InsightsSettings` (``_thresholds``) (every field of it may be set here,
 flat); this module adds what only the wired product needs: the on/off switch, loyalty tiers,
-the monthly report's targets and the workflow rules (issue 9).
+the monthly report's targets and the workflow rules.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from insights.settings import InsightsSettings
+from mapping.config._thresholds import InsightsSettings
 
 __all__ = [
     "INSIGHTS_PREFIX",

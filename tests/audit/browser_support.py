@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tests.audit._server import TOKEN
+from tests.audit.server import TOKEN
 
 __all__ = ["CHROMIUM", "chromium", "dom_after_login", "login_url", "with_login_page"]
 

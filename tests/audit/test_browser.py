@@ -8,7 +8,6 @@ import pytest
 import sqlalchemy as sa
 
 from audit import KeyRing
-from tests.audit._server import seed, serving
 from tests.audit.browser_support import (
     CHROMIUM,
     chromium,
@@ -16,6 +15,7 @@ from tests.audit.browser_support import (
     login_url,
     with_login_page,
 )
+from tests.audit.server import seed, serving
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed")
 

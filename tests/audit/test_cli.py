@@ -12,8 +12,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from audit import KeyRing, record_events
-from audit._chain import events_table
+from audit import KeyRing, events_table, record_events
 from audit.cli import app
 from tests.audit.conftest import MASTER_KEY, write_event
 

@@ -6,8 +6,7 @@ import threading
 
 import sqlalchemy as sa
 
-from audit import KeyRing, verify
-from audit._chain import events_table
+from audit import KeyRing, events_table, verify
 from tests.audit.conftest import Append, write_event
 
 WRITERS = 4

@@ -5,8 +5,17 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from audit import ACTIONS, AuditEvent, Filters, KeyRing, config_loaded_event, record_events, search
-from audit._chain import GENESIS, events_table
+from audit import (
+    ACTIONS,
+    GENESIS,
+    AuditEvent,
+    Filters,
+    KeyRing,
+    config_loaded_event,
+    events_table,
+    record_events,
+    search,
+)
 from tests.audit.conftest import Append, write_event
 
 

@@ -10,8 +10,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from audit import KeyRing, record_events
-from audit._chain import HASHED_COLUMNS, event_hash, events_table
+from audit import HASHED_COLUMNS, KeyRing, event_hash, events_table, record_events
 from audit.cli import app
 from store.models import metadata
 from tests.audit.conftest import MASTER_KEY, write_event

@@ -17,8 +17,8 @@ import requests
 import sqlalchemy as sa
 
 from audit import KeyRing
-from tests.audit._server import TOKEN, seed
 from tests.audit.conftest import MASTER_KEY
+from tests.audit.server import TOKEN, seed
 
 B2SYNC = shutil.which("b2sync", path=str(Path(sys.executable).parent)) or "b2sync"
 

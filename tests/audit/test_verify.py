@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from audit import KeyRing, anchor, verify
-from audit._chain import events_table
+from audit import KeyRing, anchor, events_table, verify
 from tests.audit.conftest import Append, write_event
 
 

@@ -11,7 +11,7 @@ import requests
 import sqlalchemy as sa
 
 from audit import KeyRing
-from tests.audit._server import TOKEN, seed, serving
+from tests.audit.server import TOKEN, seed, serving
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import requests
 
 from connectors.records import WriteItem
 from connectors.salesforce import SalesforceConnector
-from emulators._base import FaultPlan, FaultRule
+from emulators import FaultPlan, FaultRule
 from emulators.salesforce import SalesforceEmulator
 
 UPSERT = "PATCH /services/data/{version}/composite/sobjects/{sobject}/{field}"

@@ -8,10 +8,15 @@ from decimal import Decimal
 import pytest
 
 from connectors.errors import BudgetExhausted
-from connectors.salesforce._budget import Budget
-from connectors.salesforce._bulk import parse_bulk_error
-from connectors.salesforce._http import template
-from connectors.salesforce._values import InvalidValue, csv_value, json_value, parse_timestamp
+from connectors.salesforce import (
+    Budget,
+    InvalidValue,
+    csv_value,
+    json_value,
+    parse_bulk_error,
+    parse_timestamp,
+    template,
+)
 
 BASE = "https://x.my.salesforce.com/services/data/v59.0"
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from connectors.b2connect._consent import consent_payload, to_fact
+from connectors.b2connect import consent_payload, to_fact
 from connectors.base import ConsentWrite
-from connectors.hubspot._consent import from_hubspot_basis, to_hubspot_basis
+from connectors.hubspot import from_hubspot_basis, to_hubspot_basis
 from connectors.records import Record
 
 AT = datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from consent.erasure_model import SubjectIds
-from tests.audit._server import serving
 from tests.audit.browser_support import (
     CHROMIUM,
     chromium,
@@ -15,6 +14,7 @@ from tests.audit.browser_support import (
     login_url,
     with_login_page,
 )
+from tests.audit.server import serving
 from tests.consent.erasure_kit import make_kit
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hubspot.utils.signature import Signature
 
-from connectors.b2connect._webhook import sign_webhook
+from connectors.b2connect import sign_webhook
 from consent.erasure_model import Origin
 from consent.erasure_sources import IntakeItem, b2connect_webhook_erasures
 from mapping.config import Config, parse_config

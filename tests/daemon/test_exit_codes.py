@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from emulators._base import FaultPlan
+from emulators import FaultPlan
 from emulators.stack import EmulatorStack
 from tests.daemon.conftest import B2SYNC, DaemonProcess, fresh
 

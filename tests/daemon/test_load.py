@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from emulators._base import FaultPlan
+from emulators import FaultPlan
 from emulators.stack import EmulatorStack
 from tests.daemon.conftest import B2SYNC, DaemonProcess, wait_for
 

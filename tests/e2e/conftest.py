@@ -57,7 +57,7 @@ class E2E:
 
     def faults(self, system: str, rules: list[dict[str, Any]]) -> None:
         emu = getattr(self.stack, system)
-        from emulators._base import FaultPlan
+        from emulators import FaultPlan
 
         emu.faults = FaultPlan.from_json({"rules": rules})
 

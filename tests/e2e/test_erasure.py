@@ -12,8 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit import ERASED, Filters, search, verify
-from connectors.b2connect import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from connectors.b2connect._webhook import sign_webhook
+from connectors.b2connect import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_webhook
 from connectors.records import Record
 from consent.erasure_model import StepStatus, SubjectIds
 from consent.erasure_report import erasure_status

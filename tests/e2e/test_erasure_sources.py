@@ -7,8 +7,7 @@ import json
 import time
 from typing import Any
 
-from connectors.b2connect import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from connectors.b2connect._webhook import sign_webhook
+from connectors.b2connect import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_webhook
 from consent.erasure_daemon import PrivacyTasks
 from consent.erasure_report import erasure_status
 from consent.erasure_service import desk_for, processor_for

@@ -1,4 +1,4 @@
-"""Hostile records (issue 14, finding 5): what the B2Connect wire can carry never blocks a pipeline.
+"""Hostile records: what the B2Connect wire can carry never blocks a pipeline.
 
 A corpus of customers and an order, loaded into the B2Connect emulator as the shop's own data
 (its seed path: no write-back validation, as a shop's database can hold anything its JSON can
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from connectors.hubspot._values import to_text
+from connectors.hubspot import to_text
 from emulators.seed import SeedData
 from mapping.compiler import compile_fields
 from mapping.config import Direction

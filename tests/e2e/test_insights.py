@@ -5,16 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 
 from audit import Filters, KeyRing, search
 from insights.metrics import customer_metrics
-from insights.refresh import InsightsRefresh, RefreshSummary
 from store import make_engine
 from store.models import metadata
 from tests.e2e.conftest import E2E
+from tests.e2e.insights_support import (
+    backfill,
+    hubspot_contacts,
+    refresh_insights,
+    salesforce_contacts,
+    seeded_orders_of,
+)
 from tests.e2e.test_cli_sync import cli
 
 HUBSPOT_INSIGHTS = {
@@ -34,47 +39,12 @@ HUBSPOT_INSIGHTS = {
 }
 
 
-def _refresh(e2e: E2E) -> RefreshSummary:
-    runner = e2e.runner()
-    try:
-        [summary] = InsightsRefresh.for_runner(runner).run()
-        return summary
-    finally:
-        runner.close()
-
-
-def _backfill(e2e: E2E) -> None:
-    e2e.sync()
-    _refresh(e2e)  # the first pass is the baseline: fields pushed, no rule fires
-
-
-def _contacts(e2e: E2E) -> dict[str, dict[str, Any]]:
-    return {
-        c["properties"]["b2connect_id"]: c
-        for c in e2e.records("hubspot", "contacts")
-        if c["properties"].get("b2connect_id") and not c.get("archived")
-    }
-
-
-def _sf_contacts(e2e: E2E) -> dict[str, dict[str, Any]]:
-    return {
-        c["B2Connect_Id__c"]: c
-        for c in e2e.records("salesforce", "Contact")
-        if c.get("B2Connect_Id__c") and not c.get("IsDeleted")
-    }
-
-
-def _orders_of(e2e: E2E, key: str) -> list[dict[str, Any]]:
-    assert e2e.stack.seed_data is not None
-    return [o for o in e2e.stack.seed_data.orders if o["customerId"] == key]
-
-
 def _vip_candidate(e2e: E2E) -> tuple[str, Decimal]:
     """A customer in both CRMs, with orders, below the VIP threshold."""
-    hubspot, salesforce = _contacts(e2e), _sf_contacts(e2e)
+    hubspot, salesforce = hubspot_contacts(e2e), salesforce_contacts(e2e)
     now = datetime.now(UTC)
     for key in sorted(set(hubspot) & set(salesforce)):
-        orders = _orders_of(e2e, key)
+        orders = seeded_orders_of(e2e, key)
         if not orders:
             continue
         spend = customer_metrics(orders, now=now, settings=e2e.config.insights).trailing_spend
@@ -115,13 +85,13 @@ def _firings(e2e: E2E) -> list[tuple[str, str, str]]:
 
 def test_backfill_carries_the_computed_fields_to_both_crms(e2e: E2E) -> None:
     """After a backfill, HubSpot and Salesforce contacts hold LTV, RFM, stage and VIP."""
-    _backfill(e2e)
+    backfill(e2e)
 
-    hubspot, salesforce = _contacts(e2e), _sf_contacts(e2e)
+    hubspot, salesforce = hubspot_contacts(e2e), salesforce_contacts(e2e)
     now = datetime.now(UTC)
     checked = 0
     for key in sorted(set(hubspot) & set(salesforce)):
-        orders = _orders_of(e2e, key)
+        orders = seeded_orders_of(e2e, key)
         if not orders:
             continue
         expected = customer_metrics(orders, now=now, settings=e2e.config.insights)
@@ -139,7 +109,7 @@ def test_backfill_carries_the_computed_fields_to_both_crms(e2e: E2E) -> None:
 
 def test_first_refresh_is_a_baseline_that_fires_no_rule(e2e: E2E) -> None:
     """Backfilling history does not send every existing VIP a welcome task."""
-    _backfill(e2e)
+    backfill(e2e)
 
     assert _firings(e2e) == []
     assert e2e.records("hubspot", "tasks") == []
@@ -147,18 +117,18 @@ def test_first_refresh_is_a_baseline_that_fires_no_rule(e2e: E2E) -> None:
 
 def test_new_order_to_vip_sends_only_the_changed_fields(e2e: E2E) -> None:
     """A VIP-making order updates that one contact's insight fields and nothing else."""
-    _backfill(e2e)
+    backfill(e2e)
     key, spend = _vip_candidate(e2e)
     _new_order(e2e, key, Decimal(1000) - spend + Decimal(50))
     e2e.stack.hubspot.calls.clear()
 
     e2e.sync()
-    summary = _refresh(e2e)
+    summary = refresh_insights(e2e)
 
     assert summary.pushed["customers-to-hubspot"]["written"] == 1
     assert summary.pushed["customers-to-salesforce"]["written"] == 1
-    assert _contacts(e2e)[key]["properties"]["b2c_vip"] == "true"
-    assert _sf_contacts(e2e)[key]["VIP__c"] is True
+    assert hubspot_contacts(e2e)[key]["properties"]["b2c_vip"] == "true"
+    assert salesforce_contacts(e2e)[key]["VIP__c"] is True
     calls = e2e.calls("hubspot")
     assert calls.get("POST /crm/v3/objects/{object_type}/batch/update", 0) == 1  # the contact
     engine = make_engine(str(e2e.config.state_url))
@@ -176,25 +146,25 @@ def test_new_order_to_vip_sends_only_the_changed_fields(e2e: E2E) -> None:
 
 def test_vip_rule_fires_once_per_transition(e2e: E2E) -> None:
     """Becoming VIP creates one task and one list/campaign membership per CRM; re-runs fire nothing."""
-    _backfill(e2e)
+    backfill(e2e)
     key, spend = _vip_candidate(e2e)
     _new_order(e2e, key, Decimal(1000) - spend + Decimal(50))
 
     e2e.sync()
-    first = _refresh(e2e)
+    first = refresh_insights(e2e)
     e2e.sync()
-    second = _refresh(e2e)
+    second = refresh_insights(e2e)
 
     assert first.fired == {"vip": 1}
     assert sum(second.fired.values()) == 0
     assert [(k, r) for k, r, _t in _firings(e2e)] == [(key, "vip")]
-    contact_id = _contacts(e2e)[key]["id"]
+    contact_id = hubspot_contacts(e2e)[key]["id"]
     tasks = e2e.records("hubspot", "tasks")
     assert len(tasks) == 1
     assert tasks[0]["properties"]["hs_task_subject"].startswith("New VIP")
     vip_list = next(x for x in e2e.stack.hubspot.lists.lists.values() if x.name == "B2C VIP")
     assert list(vip_list.members) == [contact_id]
-    sf_contact = _sf_contacts(e2e)[key]["Id"]
+    sf_contact = salesforce_contacts(e2e)[key]["Id"]
     members = [m for m in e2e.records("salesforce", "CampaignMember") if not m["IsDeleted"]]
     assert [m["ContactId"] for m in members] == [sf_contact]
     sf_tasks = [t for t in e2e.records("salesforce", "Task") if t["WhoId"] == sf_contact]
@@ -204,7 +174,7 @@ def test_vip_rule_fires_once_per_transition(e2e: E2E) -> None:
 
 def test_cli_writes_the_monthly_html_report(e2e: E2E, tmp_path: Path) -> None:
     """`b2sync report monthly --format html` writes a page with both charts and says where."""
-    _backfill(e2e)
+    backfill(e2e)
     out = tmp_path / "report.html"
     month = datetime.now(UTC).strftime("%Y-%m")
 
@@ -218,7 +188,7 @@ def test_cli_writes_the_monthly_html_report(e2e: E2E, tmp_path: Path) -> None:
 
 def test_cli_explains_one_customer_by_email(e2e: E2E) -> None:
     """`b2sync insights show --email` lists the counted orders and the thresholds applied."""
-    _backfill(e2e)
+    backfill(e2e)
     key, _spend = _vip_candidate(e2e)
     assert e2e.stack.seed_data is not None
     email = next(c["email"] for c in e2e.stack.seed_data.customers if c["id"] == key)
@@ -227,7 +197,7 @@ def test_cli_explains_one_customer_by_email(e2e: E2E) -> None:
 
     assert result.returncode == 0, result.stderr
     assert f"Customer {key}" in result.stdout
-    for order in _orders_of(e2e, key):
+    for order in seeded_orders_of(e2e, key):
         assert order["id"] in result.stdout
     assert "VIP: no (12-month spend" in result.stdout
     assert "RFM " in result.stdout
@@ -238,6 +208,6 @@ def test_one_cli_sync_ends_with_the_insights_pass(e2e: E2E) -> None:
     result = cli(e2e, "sync", "--config", str(e2e.config_path))
     assert result.returncode == 0, result.stderr
     assert "customers recomputed" in result.stdout
-    hubspot = _contacts(e2e)
-    with_orders = [k for k in hubspot if _orders_of(e2e, k)]
+    hubspot = hubspot_contacts(e2e)
+    with_orders = [k for k in hubspot if seeded_orders_of(e2e, k)]
     assert with_orders and all(hubspot[k]["properties"].get("b2c_ltv") for k in with_orders)

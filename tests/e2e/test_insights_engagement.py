@@ -8,7 +8,12 @@ from datetime import UTC, datetime, timedelta
 from connectors.records import WriteItem
 from insights.refresh import InsightsRefresh, RefreshSummary
 from tests.e2e.conftest import E2E
-from tests.e2e.test_insights import _backfill, _contacts, _orders_of, _sf_contacts
+from tests.e2e.insights_support import (
+    backfill,
+    hubspot_contacts,
+    salesforce_contacts,
+    seeded_orders_of,
+)
 
 BATCH_READ = "POST /crm/v3/objects/{object_type}/batch/read"
 
@@ -29,17 +34,18 @@ def _refresh_now(e2e: E2E) -> RefreshSummary:
 def _inactive(e2e: E2E, key: str, now: datetime) -> bool:
     """No order in the last 30 days (the lead score's no-activity penalty applies)."""
     dates = [
-        datetime.fromisoformat(o["createdAt"].replace("Z", "+00:00")) for o in _orders_of(e2e, key)
+        datetime.fromisoformat(o["createdAt"].replace("Z", "+00:00"))
+        for o in seeded_orders_of(e2e, key)
     ]
     return not dates or now - max(dates) > timedelta(days=30)
 
 
 def test_opens_and_clicks_set_in_hubspot_raise_the_lead_score(e2e: E2E) -> None:
     """3 opens and 1 click today: +25 points (and no inactivity penalty) in both CRMs."""
-    _backfill(e2e)
+    backfill(e2e)
     now = datetime.now(UTC)
-    contacts = _contacts(e2e)
-    key = next(k for k in sorted(contacts) if k in _sf_contacts(e2e))
+    contacts = hubspot_contacts(e2e)
+    key = next(k for k in sorted(contacts) if k in salesforce_contacts(e2e))
     before = int(contacts[key]["properties"]["b2c_lead_score"])
     stamp = now.isoformat().replace("+00:00", "Z")
     e2e.stack.hubspot.admin_patch(
@@ -61,15 +67,15 @@ def test_opens_and_clicks_set_in_hubspot_raise_the_lead_score(e2e: E2E) -> None:
 
     expected = before + 3 * 5 + 10 + (20 if _inactive(e2e, key, now) else 0)
     assert (summary.engaged, summary.recomputed) == (1, 1)
-    assert int(_contacts(e2e)[key]["properties"]["b2c_lead_score"]) == expected
-    assert int(_sf_contacts(e2e)[key]["Lead_Score__c"]) == expected
+    assert int(hubspot_contacts(e2e)[key]["properties"]["b2c_lead_score"]) == expected
+    assert int(salesforce_contacts(e2e)[key]["Lead_Score__c"]) == expected
     assert e2e.calls("hubspot")[BATCH_READ] == -(-len(contacts) // 100)
 
 
 def test_engagement_properties_are_read_only_for_apps(e2e: E2E) -> None:
     """An app cannot set HubSpot's email counters; only HubSpot (the admin API) can."""
-    _backfill(e2e)
-    contacts = _contacts(e2e)
+    backfill(e2e)
+    contacts = hubspot_contacts(e2e)
     key = sorted(contacts)[0]
     runner = e2e.runner()
     try:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 import structlog
 from typer.testing import CliRunner
 
-from audit._chain import HASHED_COLUMNS, chain_head, event_hash, events_table
+from audit import HASHED_COLUMNS, chain_head, event_hash, events_table
 from consent.erasure_daemon import PrivacyTasks
 from daemon import app
 from store import make_engine

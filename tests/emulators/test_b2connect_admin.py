@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from emulators._base import HttpError
+from emulators import HttpError
 from emulators.b2connect import B2ConnectEmulator
 from emulators.seed import SeedData, generate
 from tests.fixtures.b2connect import SEED_NOW

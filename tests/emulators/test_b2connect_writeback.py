@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import requests
 
-from emulators._fakedata import EMAIL_RE
+from emulators import EMAIL_RE
 from emulators.b2connect import B2ConnectEmulator
 from tests.fixtures.b2connect import read_feed
 

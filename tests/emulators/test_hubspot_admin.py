@@ -10,7 +10,7 @@ import requests
 from hubspot.crm.contacts import ApiException, SimplePublicObjectInputForCreate
 from hubspot.crm.contacts.exceptions import ServiceException, UnauthorizedException
 
-from emulators._base import FaultPlan, FaultRule
+from emulators import FaultPlan, FaultRule
 from emulators.hubspot import HubSpotEmulator
 
 

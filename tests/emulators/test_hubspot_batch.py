@@ -20,7 +20,7 @@ from hubspot.crm.objects import (
 )
 from hubspot.crm.properties import PropertyCreate
 
-from emulators._base import FaultPlan, FaultRule
+from emulators import FaultPlan, FaultRule
 from emulators.hubspot import HubSpotEmulator
 
 

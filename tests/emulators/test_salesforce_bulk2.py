@@ -10,7 +10,7 @@ import requests
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceOperationError
 
-from emulators._base import FaultPlan, FaultRule
+from emulators import FaultPlan, FaultRule
 from emulators.salesforce import SalesforceEmulator
 
 WAIT = 0.01

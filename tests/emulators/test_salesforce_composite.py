@@ -8,7 +8,7 @@ import pytest
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from emulators._base import FaultPlan, FaultRule
+from emulators import FaultPlan, FaultRule
 from emulators.salesforce import SalesforceEmulator
 
 UPSERT_ROUTE = "PATCH /services/data/{version}/composite/sobjects/{sobject}/{field}"

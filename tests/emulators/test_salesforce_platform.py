@@ -13,7 +13,7 @@ from simple_salesforce.exceptions import (
 )
 from simple_salesforce.util import Usage
 
-from emulators._base import FaultPlan, FaultRule
+from emulators import FaultPlan, FaultRule
 from emulators.salesforce import SalesforceEmulator
 from tests.fixtures.salesforce import salesforce_client, salesforce_session
 

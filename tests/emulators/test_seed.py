@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from emulators._fakedata import EMAIL_RE
+from emulators import EMAIL_RE
 from emulators.b2connect import DEFAULT_TENANT, B2ConnectEmulator
 from emulators.seed import SeedData, generate
 from tests.fixtures.b2connect import SEED_NOW

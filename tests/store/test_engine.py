@@ -14,9 +14,9 @@ from store import (
     check_connection,
     current_revision,
     make_engine,
+    unavailable,
     upgrade,
 )
-from store._urls import unavailable
 
 CLOSED_PORT_URL = "postgresql://b2sync:s3cr3t-pw@127.0.0.1:1/b2sync"
 

@@ -1,6 +1,6 @@
 """Every threshold of the retention playbook, as one frozen pydantic model.
 
-The defaults are the product owner's playbook (issue 9); the YAML may override any of them.
+The defaults are the product owner's retention playbook; the YAML may override any of them.
 Day counts compare exact ages (``now - date``), never calendar days: "more than 90 days" is
 ``age > timedelta(days=90)``.
 """
@@ -14,7 +14,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from insights.segments import Segment
+from mapping.config._segments import Segment
 
 __all__ = ["DEFAULT_SETTINGS", "InsightsSettings", "LeadPoints", "LeadTiers"]
 
@@ -30,7 +30,7 @@ def _increasing(values: tuple[int, ...], name: str) -> None:
 
 
 class LeadPoints(BaseModel):
-    """The lead-score points table (issue 9's playbook)."""
+    """The lead-score points table of the retention playbook."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
