@@ -12,7 +12,7 @@ import requests
 
 from emulators.stack import EmulatorStack
 from mapping.config import Config, parse_config
-from sync.engine import RunSummary
+from sync.push.engine import RunSummary
 from sync.retry import RetryPolicy
 from sync.runner import Runner
 

@@ -11,8 +11,8 @@ from connectors.testing import FakeConnector
 from mapping.config import Pipeline, parse_config
 from store.models import RunStatus
 from sync.breaker import tripped
-from sync.engine import PipelineRun, RunSummary
 from sync.hashing import FieldHasher
+from sync.push.engine import PipelineRun, RunSummary
 from sync.retry import RetryPolicy
 from tests.sync.conftest import CONFIG, customer
 

@@ -30,9 +30,9 @@ from mapping.config import Pipeline
 from store import begin_write
 from store.models import ConflictStatus, metadata
 from sync.auditing import subject_of
-from sync.conflicts import SIDES, ConflictRow, Decision, resolve_conflict
-from sync.engine import RunSummary
-from sync.push_deletes import RESTORE_NEEDED
+from sync.conflicts.store import SIDES, ConflictRow, Decision, resolve_conflict
+from sync.push.deletes import RESTORE_NEEDED
+from sync.push.engine import RunSummary
 from sync.replay import ReplaySource
 from sync.runner import Runner
 

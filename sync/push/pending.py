@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from connectors.records import Capability, WriteItem
 from store import begin_write
 from sync import state
-from sync.reconcile import ASSOC_PREFIX
+from sync.push.reconcile import ASSOC_PREFIX
 
 if TYPE_CHECKING:
-    from sync.writer import Writer
+    from sync.push.writer import Writer
 
 __all__ = ["complete_pending"]
 

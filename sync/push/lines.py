@@ -15,13 +15,13 @@ from connectors.records import Capability, Record, WriteItem
 from mapping.transforms import is_blank
 from sync import state
 from sync.auditing import subject_of
-from sync.reconcile import plan_records
+from sync.push.reconcile import plan_records
 from sync.state import DeadLetterRow
 
 if TYPE_CHECKING:
     from connectors.base import Connector
-    from sync.reconcile import Planned
-    from sync.writer import Flushed, Writer
+    from sync.push.reconcile import Planned
+    from sync.push.writer import Flushed, Writer
 
 __all__ = ["PARENT", "parent_of", "replay_lines", "replay_parked_lines", "write_lines"]
 

@@ -24,10 +24,15 @@ from mapping.config import Pipeline
 from mapping.transforms import get_path, is_blank
 from sync import state
 from sync.auditing import AuditTrail
-from sync.conflicts import AMBIGUOUS_MATCH, SHOP_DUPLICATE, apply_match_decisions, shop_duplicates
+from sync.conflicts.store import (
+    AMBIGUOUS_MATCH,
+    SHOP_DUPLICATE,
+    apply_match_decisions,
+    shop_duplicates,
+)
 from sync.deleted_links import clear_deleted, mark_deleted
 from sync.hashing import FieldHasher
-from sync.reconcile import ASSOC_PREFIX, Plan, Planned, dead_letter, parked_hashes
+from sync.push.reconcile import ASSOC_PREFIX, Plan, Planned, dead_letter, parked_hashes
 from sync.retry import RetryPolicy, call, retry_failures
 from sync.state import DeadLetterRow
 
@@ -267,7 +272,7 @@ class Writer:
     # ------------------------------------------------------------------ steps
 
     def _deletions(self, plan: Plan, out: Flushed) -> None:
-        from sync.push_deletes import apply_deletions
+        from sync.push.deletes import apply_deletions
 
         apply_deletions(self, plan, out)
 
@@ -447,7 +452,7 @@ class Writer:
     # ------------------------------------------------------------------ lines
 
     def _lines(self, written: list[tuple[Planned, str]], out: Flushed) -> None:
-        from sync.lines import write_lines
+        from sync.push.lines import write_lines
 
         write_lines(self, written, out)
 
@@ -455,7 +460,7 @@ class Writer:
 
     def complete_pending(self) -> Counter[str]:
         """Finish deferred link fields and associations whose target is synced now."""
-        from sync.pending import complete_pending
+        from sync.push.pending import complete_pending
 
         return complete_pending(self)
 

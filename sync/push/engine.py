@@ -34,18 +34,18 @@ from sync import leases, state
 from sync.auditing import AuditTrail
 from sync.blanks import BlankGuard, hold_first_blanks, push_blanks
 from sync.breaker import BreakerTripped, record_trip
-from sync.conflicts import decisions
+from sync.conflicts.store import decisions
 from sync.deleted_links import deleted_links
 from sync.fingerprint import mapping_changed, mapping_fingerprint, remember_mapping
 from sync.hashing import FieldHasher
 from sync.hooks import HookContext, RecordHook
 from sync.isolation import execute_isolated, hooks_isolated, screened
-from sync.lines import replay_parked_lines
-from sync.push_deletes import RESTORE_NEEDED, Restores, check_restores, describe_deletions
-from sync.reconcile import Plan, plan_records
+from sync.push.deletes import RESTORE_NEEDED, Restores, check_restores, describe_deletions
+from sync.push.lines import replay_parked_lines
+from sync.push.reconcile import Plan, plan_records
+from sync.push.writer import Flushed, Writer
 from sync.retry import Interrupted, RetryPolicy, pages
 from sync.state import DeadLetterRow, LinkRow
-from sync.writer import Flushed, Writer
 
 __all__ = ["Clock", "PipelineRun", "Progress", "RunSummary"]
 
@@ -97,7 +97,7 @@ class PipelineRun:
     audit_keys: KeyRing | None = None
     target_system: str = "crm"
     hooks: Sequence[RecordHook] = ()
-    #: filters each plan before it is written (``both`` pipelines: see sync.pull_guard)
+    #: filters each plan before it is written (``both`` pipelines: see sync.pull.guard)
     guard: Callable[[Plan], Plan] | None = None
 
     def __post_init__(self) -> None:

@@ -3,7 +3,7 @@
 One :class:`PullRun` reads a pipeline's CRM object from its own cursor (``cursors`` row with
 side ``crm``, stream = the CRM object), page by page, and per flush:
 
-1. finds each record's link and drops echoes (:func:`sync.pull_plan.triage`): a record whose
+1. finds each record's link and drops echoes (:func:`sync.pull.plan.triage`): a record whose
    pulled fields all hash to the last-synced hashes costs nothing, whoever touched it last;
    Salesforce records stamped by the integration user (``LastModifiedById``) are counted as
    ``echo_ours``. A record b2sync touched *and* a user edited since still hashes differently,
@@ -11,10 +11,10 @@ side ``crm``, stream = the CRM object), page by page, and per flush:
 2. runs the record hooks (``origin="crm"``) on the changes left, as B2Connect-shaped records
    (``{"id": key, ...pulled fields at their B2Connect paths}``);
 3. reads those records' current B2Connect state (one ``GET`` each) and merges field by field
-   (:func:`sync.merge.merge_record`, the issue's rules), in CRM form (:mod:`sync.pull_fields`);
+   (:func:`sync.merge.merge_record`, the issue's rules), in CRM form (:mod:`sync.pull.fields`);
 4. writes B2Connect's patch (write-back routes) and, for ``direction: both``, the fields
    B2Connect won to the CRM (upsert on the B2Connect key), parks ``manual`` clashes in
-   ``conflicts`` (format: :mod:`sync.pull_store`), applies CRM deletions per
+   ``conflicts`` (format: :mod:`sync.pull.store`), applies CRM deletions per
    ``on_delete.to_b2connect`` through the delete breaker (``archive``/``delete``: the
    B2Connect record is deactivated, ``isActive: false``, since the contract has no delete;
    ``ignore``: nothing is written) and re-activates a record whose CRM record came back;
@@ -49,13 +49,13 @@ from sync import leases, state
 from sync.blanks import merge_blanks
 from sync.breaker import check_deletes, linked_population, on_delete_policy
 from sync.deleted_links import clear_deleted, deleted_links, mark_deleted
-from sync.engine import LOCK_TTL, PipelineRun, _latest_per_key
 from sync.hooks import run_hooks
 from sync.isolation import hooks_isolated, screened
-from sync.pull_audit import PullFacts, pull_event
-from sync.pull_fields import PullField, nest, pull_fields
-from sync.pull_plan import Merged, Pending, Triage, merge, triage, unlinked_view
-from sync.pull_store import add_manual_conflicts, links_by_crm_id, open_manual_fields
+from sync.pull.audit import PullFacts, pull_event
+from sync.pull.fields import PullField, nest, pull_fields
+from sync.pull.plan import Merged, Pending, Triage, merge, triage, unlinked_view
+from sync.pull.store import add_manual_conflicts, links_by_crm_id, open_manual_fields
+from sync.push.engine import LOCK_TTL, PipelineRun, _latest_per_key
 from sync.replay import crm_dead_letter
 from sync.retry import call, pages
 from sync.state import DeadLetterRow, LinkRow
@@ -101,7 +101,7 @@ class PullRun(PipelineRun):
     """Runs the CRM→B2Connect half of one pipeline once.
 
     ``source`` is the pipeline's B2Connect connector and ``target`` its CRM connector, as in
-    :class:`~sync.engine.PipelineRun` (locks, run rows, pauses and errors work the same).
+    :class:`~sync.push.engine.PipelineRun` (locks, run rows, pauses and errors work the same).
     ``parked``: replay these CRM records (the pull's dead letters) instead of reading changes.
     """
 

@@ -1,0 +1,3 @@
+"""consent/erasure."""
+
+from __future__ import annotations

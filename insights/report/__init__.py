@@ -1,0 +1,3 @@
+"""insights/report."""
+
+from __future__ import annotations

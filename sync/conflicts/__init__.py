@@ -1,0 +1,3 @@
+"""sync/conflicts."""
+
+from __future__ import annotations

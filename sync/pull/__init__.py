@@ -1,0 +1,3 @@
+"""sync/pull."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""sync/push."""
+
+from __future__ import annotations
