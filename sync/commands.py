@@ -42,8 +42,8 @@ from sync.cli import (
 )
 from sync.crm_fields import crm_field_issues
 from sync.logs import configure_logging
-from sync.push.engine import RunSummary
 from sync.replay import pending_dead_letters
+from sync.run import RunSummary
 from sync.runner import Runner
 from sync.settings import SecretError
 

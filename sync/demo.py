@@ -30,8 +30,8 @@ from store.models import RunStatus
 from sync.cli import EXIT_FAILED, ConfigOption, app, load_or_exit
 from sync.commands import _Bars, _print_summaries, make_console, open_runner
 from sync.logs import configure_logging
-from sync.push.engine import RunSummary
 from sync.retry import RetryPolicy
+from sync.run import RunSummary
 from sync.runner import Runner
 
 __all__ = ["demo"]

@@ -19,7 +19,8 @@ from mapping.config import Direction
 from store.models import RunStatus
 from sync.pull.engine import PullRun
 from sync.pull.guard import PushGuard
-from sync.push.engine import PipelineRun, RunSummary
+from sync.push.engine import PipelineRun
+from sync.run import Run, RunSummary
 
 __all__ = ["execute_directions"]
 
@@ -32,7 +33,7 @@ def execute_directions(push: PipelineRun, parked: Sequence[Record] | None = None
     ``pull_<name>`` (each half keeps its own ``runs`` row).
     """
     direction = push.pipeline.direction
-    init = {f.name: getattr(push, f.name) for f in fields(PipelineRun) if f.init}
+    init = {f.name: getattr(push, f.name) for f in fields(Run) if f.init}
     if parked is not None:
         return PullRun(**init, parked=parked).execute()
     if push.replay or direction is Direction.push:

@@ -32,8 +32,8 @@ from store.models import ConflictStatus, metadata
 from sync.auditing import subject_of
 from sync.conflicts.store import SIDES, ConflictRow, Decision, resolve_conflict
 from sync.push.deletes import RESTORE_NEEDED
-from sync.push.engine import RunSummary
 from sync.replay import ReplaySource
+from sync.run import RunSummary
 from sync.runner import Runner
 
 __all__ = ["Outcome", "ResolveError", "resolve"]

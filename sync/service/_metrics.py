@@ -21,7 +21,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from mapping.config import Pipeline
-from sync.push.engine import RunSummary
+from sync.run import RunSummary
 from sync.service._status import pipeline_status, store_totals
 
 __all__ = ["CONTENT_TYPE", "CallTracker", "Metrics"]
