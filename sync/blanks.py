@@ -23,13 +23,13 @@ from store import begin_write
 from sync import state
 from sync.breaker import (
     PREFIX,
-    BlankBreakerTripped,
     BreakerTrip,
     SyncDirection,
     check_blanks,
     linked_population,
     record_trip,
 )
+from sync.errors import BlankBreakerTripped
 from sync.hashing import FieldHasher
 from sync.merge import Decision
 from sync.push.reconcile import ASSOC_PREFIX, Plan, Planned
@@ -119,7 +119,7 @@ class BlankGuard:
         self.done: Blanks = {"to_b2connect": Counter(), "to_crm": Counter()}
 
     def admit(self, found: Mapping[SyncDirection, Counter[str]]) -> None:
-        """Raise :class:`~sync.breaker.BlankBreakerTripped` if writing ``found`` on top of
+        """Raise :class:`~sync.errors.BlankBreakerTripped` if writing ``found`` on top of
         the run's earlier blankings passes the limit; else count them as done."""
         if not any(found.values()):
             return

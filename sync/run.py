@@ -36,10 +36,11 @@ from store import begin_write
 from store.models import RunStatus
 from sync import leases, state
 from sync.blanks import BlankGuard
-from sync.breaker import BreakerTripped, record_trip
+from sync.breaker import record_trip
+from sync.errors import BreakerTripped, Interrupted
 from sync.hashing import FieldHasher
 from sync.hooks import HookContext, RecordHook
-from sync.retry import Interrupted, RetryPolicy
+from sync.retry import RetryPolicy
 
 __all__ = ["LOCK_TTL", "Clock", "Progress", "Run", "RunSummary", "latest_per_key"]
 
