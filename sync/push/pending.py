@@ -56,7 +56,7 @@ def complete_pending(writer: Writer) -> Counter[str]:
             name = f"{ASSOC_PREFIX}{target_pipeline}"
             hashes[name] = writer.hasher.value(name, target_id)
     if field_items:
-        results = writer._write_all(pipeline.crm.object, field_items)
+        results = writer.write_all(pipeline.crm.object, field_items)
         for item in field_items:
             if results[item.key].ok:
                 done.append((item.key, "field"))
