@@ -1,4 +1,4 @@
-"""Count the blankings a run makes and trip the blank breaker (issue 14, finding 1b).
+"""Count the blankings a run makes and trip the blank breaker.
 
 A *blanking* is a write of an empty value over a non-empty one. A mapping mistake (a CRM
 property typo, a transform that now yields nothing) or a mass clear in one system would

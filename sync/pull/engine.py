@@ -11,7 +11,8 @@ side ``crm``, stream = the CRM object), page by page, and per flush:
 2. runs the record hooks (``origin="crm"``) on the changes left, as B2Connect-shaped records
    (``{"id": key, ...pulled fields at their B2Connect paths}``);
 3. reads those records' current B2Connect state (one ``GET`` each) and merges field by field
-   (:func:`sync.merge.merge_record`, the issue's rules), in CRM form (:mod:`sync.pull.fields`);
+   (:func:`sync.merge.merge_record`, the pipeline's field rules), in CRM form
+   (:mod:`sync.pull.fields`);
 4. writes B2Connect's patch (write-back routes) and, for ``direction: both``, the fields
    B2Connect won to the CRM (upsert on the B2Connect key), parks ``manual`` clashes in
    ``conflicts`` (format: :mod:`sync.pull.store`), applies CRM deletions per
