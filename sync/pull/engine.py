@@ -128,7 +128,7 @@ class PullRun(Run):
         if isinstance(self.crm, SupportsIdentity):
             crm = self.crm
             self.ours = self._retry(crm.integration_user, "integration user")
-        cursor = None if (self.full or self.parked is not None) else self._crm_cursor()
+        cursor = None if (self.full or self.parked is not None) else self.crm_cursor()
         match = self.pipeline.match_key  # read too: screens unlinked records (tombstones)
         screen = {match.crm} if match is not None and self.hooks else set()
         wanted = sorted({*(f.crm for f in self.fields), self.id_property, *screen})
@@ -164,7 +164,8 @@ class PullRun(Run):
             policy=self.retry,
         )
 
-    def _crm_cursor(self) -> dict[str, Any] | None:
+    def crm_cursor(self) -> dict[str, Any] | None:
+        """The pull's committed CRM cursor (``None`` before the first pull)."""
         with self.db.connect() as conn:
             return state.get_cursor(conn, self.pipeline.name, self.pipeline.crm.object, Side.CRM)
 

@@ -65,7 +65,7 @@ class PushGuard:
         """Keys whose CRM record changed (not by our own writes) after the pull's cursor."""
         pull = self.pull
         by_crm = {link.crm_id: link for link in links.values() if link.crm_id}
-        cursor = pull._crm_cursor()
+        cursor = pull.crm_cursor()
         if not by_crm or cursor is None or not pull.fields:
             return set()
         wanted = sorted({*(f.crm for f in pull.fields), pull.id_property})
