@@ -24,9 +24,9 @@ from connectors.records import Record  # noqa: E402
 from connectors.testing import FakeConnector  # noqa: E402
 from mapping.config import parse_config  # noqa: E402
 from store import make_engine, upgrade  # noqa: E402
-from sync.engine import PipelineRun  # noqa: E402
 from sync.hashing import FieldHasher  # noqa: E402
 from sync.logs import configure_logging  # noqa: E402
+from sync.push.engine import PipelineRun  # noqa: E402
 
 
 class NullTarget(FakeConnector):

@@ -10,8 +10,8 @@ from typing import Any
 
 from connectors.records import Record
 from consent import consent_store as cstore
+from consent.job import ConsentSync
 from consent.model import Decision
-from consent.sync import ConsentSync
 from mapping.config import B2ConnectConnection, ConsentSettings, Pipeline
 from sync.replay import ReplaySource
 from sync.runner import Runner

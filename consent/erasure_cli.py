@@ -13,10 +13,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from consent.erasure_model import SubjectIds
-from consent.erasure_process import StepOutcome
-from consent.erasure_report import erasure_status
-from consent.erasure_service import desk_for, processor_for
+from consent.erasure.model import SubjectIds
+from consent.erasure.process import StepOutcome
+from consent.erasure.report import erasure_status
+from consent.erasure.service import desk_for, processor_for
 from sync.cli import EXIT_BAD_CONFIG, EXIT_FAILED, ConfigOption, app, fail, load_or_exit
 from sync.commands import make_console, open_runner
 from sync.logs import configure_logging

@@ -7,10 +7,10 @@ from typing import Any
 from rich.console import Console
 
 from connectors.records import Record
-from consent.erasure_daemon import PrivacyTasks
-from consent.erasure_model import SubjectIds
-from consent.erasure_report import erasure_status
-from consent.erasure_service import desk_for, processor_for
+from consent.erasure.daemon import PrivacyTasks
+from consent.erasure.model import SubjectIds
+from consent.erasure.report import erasure_status
+from consent.erasure.service import desk_for, processor_for
 from consent.tombstones import hits
 from sync.replay import ReplaySource
 from sync.runner import Runner

@@ -23,8 +23,8 @@ import structlog
 from audit import AuditEvent, record_events
 from audit.events import CRM_DELETE
 from connectors.records import Record
-from consent.erasure_model import Origin, SubjectIds
-from consent.erasure_service import Guard, desk_for, no_guard, processor_for
+from consent.erasure.model import Origin, SubjectIds
+from consent.erasure.service import Guard, desk_for, no_guard, processor_for
 from mapping.config import B2ConnectConnection, Pipeline, RetentionSettings
 from store import begin_write
 from store.models import metadata

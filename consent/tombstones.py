@@ -23,7 +23,7 @@ from audit import AuditEvent, KeyRing, record_events
 from audit.events import BLOCKED_TOMBSTONE
 from audit.keystore import load_keyring
 from connectors.records import Record
-from consent.erasure_model import SubjectIds, is_email, normalise_email
+from consent.erasure.model import SubjectIds, is_email, normalise_email
 from mapping.config import Config, Pipeline
 from mapping.transforms import get_path, is_blank
 from store import begin_write

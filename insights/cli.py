@@ -16,9 +16,9 @@ from insights.explain import explain
 from insights.ledger import CUSTOMERS, orders_of
 from insights.lifecycle import PopulationThresholds
 from insights.refresh import InsightsRefresh
-from insights.report_data import MonthlyReport, build_report, parse_month
-from insights.report_html import render_html
-from insights.report_md import render_markdown
+from insights.report.data import MonthlyReport, build_report, parse_month
+from insights.report.html import render_html
+from insights.report.markdown import render_markdown
 from sync import state
 from sync.cli import EXIT_BAD_CONFIG, ConfigOption, app, fail, load_or_exit
 from sync.commands import open_runner

@@ -35,7 +35,7 @@ class ErasureStep(SQLModel, table=True):
     system: str = column(sa.String(64))
     #: connector type of the connection (``hubspot``, ``salesforce``, ``b2connect``) or the step
     kind: str = column(sa.String(32))
-    #: order of execution; a step waits for the steps it depends on (see consent.erasure_model)
+    #: order of execution; a step waits for the steps it depends on (see consent.erasure.model)
     position: int = column(sa.Integer(), default=0)
     #: pending, retrying, done, failed, skipped
     status: str = column(sa.String(16), default="pending")

@@ -1,4 +1,4 @@
-"""Count the blankings a run makes and trip the blank breaker (issue 14, finding 1b).
+"""Count the blankings a run makes and trip the blank breaker.
 
 A *blanking* is a write of an empty value over a non-empty one. A mapping mistake (a CRM
 property typo, a transform that now yields nothing) or a mass clear in one system would
@@ -23,16 +23,16 @@ from store import begin_write
 from sync import state
 from sync.breaker import (
     PREFIX,
-    BlankBreakerTripped,
     BreakerTrip,
     SyncDirection,
     check_blanks,
     linked_population,
     record_trip,
 )
+from sync.errors import BlankBreakerTripped
 from sync.hashing import FieldHasher
 from sync.merge import Decision
-from sync.reconcile import ASSOC_PREFIX, Plan, Planned
+from sync.push.reconcile import ASSOC_PREFIX, Plan, Planned
 from sync.state import LinkRow
 
 __all__ = ["BlankGuard", "hold_first_blanks", "merge_blanks", "push_blanks"]
@@ -119,7 +119,7 @@ class BlankGuard:
         self.done: Blanks = {"to_b2connect": Counter(), "to_crm": Counter()}
 
     def admit(self, found: Mapping[SyncDirection, Counter[str]]) -> None:
-        """Raise :class:`~sync.breaker.BlankBreakerTripped` if writing ``found`` on top of
+        """Raise :class:`~sync.errors.BlankBreakerTripped` if writing ``found`` on top of
         the run's earlier blankings passes the limit; else count them as done."""
         if not any(found.values()):
             return

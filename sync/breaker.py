@@ -28,12 +28,10 @@ from mapping.config import DeletePolicy, Pipeline
 from store import begin_write
 from store.models import metadata
 from sync import state
+from sync.errors import BlankBreakerTripped, DeleteBreakerTripped
 
 __all__ = [
-    "BlankBreakerTripped",
     "BreakerTrip",
-    "BreakerTripped",
-    "DeleteBreakerTripped",
     "check_blanks",
     "check_deletes",
     "clear_allowance",
@@ -100,27 +98,6 @@ class BreakerTrip:
             f"{self.population} linked records (limit {self.limit}); nothing was deleted. "
             f"Check the source system, then run `b2sync pipelines resume {self.pipeline}`"
         )
-
-
-class BreakerTripped(Exception):
-    """A run wanted to delete or blank more than its pipeline's breakers allow."""
-
-    def __init__(self, trip: BreakerTrip) -> None:
-        self.trip = trip
-        self.pipeline = trip.pipeline
-        self.direction = trip.direction
-        self.deletes = trip.deletes
-        self.population = trip.population
-        self.limit = trip.limit
-        super().__init__(trip.message)
-
-
-class DeleteBreakerTripped(BreakerTripped):
-    """A run wanted to delete more than its pipeline's delete breaker allows."""
-
-
-class BlankBreakerTripped(BreakerTripped):
-    """A run wanted to blank one field in more records than its blank breaker allows."""
 
 
 def on_delete_policy(pipeline: Pipeline, direction: SyncDirection) -> DeletePolicy:

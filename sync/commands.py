@@ -41,9 +41,9 @@ from sync.cli import (
     refuse_unresolved,
 )
 from sync.crm_fields import crm_field_issues
-from sync.engine import RunSummary
 from sync.logs import configure_logging
 from sync.replay import pending_dead_letters
+from sync.run import RunSummary
 from sync.runner import Runner
 from sync.settings import SecretError
 

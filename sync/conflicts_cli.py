@@ -22,8 +22,9 @@ from store import begin_write
 from sync.breaker import reset, tripped
 from sync.cli import EXIT_BAD_CONFIG, EXIT_FAILED, ConfigOption, app, fail, load_or_exit
 from sync.commands import make_console, open_runner
-from sync.conflict_resolution import ResolveError, resolve
-from sync.conflicts import ConflictRow, get_conflict, list_conflicts
+from sync.conflicts.resolution import resolve
+from sync.conflicts.store import ConflictRow, get_conflict, list_conflicts
+from sync.errors import ResolveError
 
 __all__ = ["conflicts_app", "pipelines_app"]
 

@@ -29,9 +29,9 @@ from mapping.config import Config
 from store.models import RunStatus
 from sync.cli import EXIT_FAILED, ConfigOption, app, load_or_exit
 from sync.commands import _Bars, _print_summaries, make_console, open_runner
-from sync.engine import RunSummary
 from sync.logs import configure_logging
 from sync.retry import RetryPolicy
+from sync.run import RunSummary
 from sync.runner import Runner
 
 __all__ = ["demo"]

@@ -17,12 +17,11 @@ import structlog
 
 from connectors.errors import ConnectorError
 from connectors.records import Record
-from sync.breaker import DeleteBreakerTripped
+from sync.errors import DeleteBreakerTripped, Interrupted
 from sync.hooks import HookContext, RecordHook, run_hooks
-from sync.reconcile import Plan, failed_record
-from sync.retry import Interrupted
+from sync.push.reconcile import Plan, failed_record
+from sync.push.writer import Flushed
 from sync.state import DeadLetterRow
-from sync.writer import Flushed
 
 __all__ = ["RUN_LEVEL", "execute_isolated", "hooks_isolated", "screened"]
 

@@ -23,15 +23,12 @@ from tenacity import (
 
 from connectors.errors import BudgetExhausted, Retriable
 from connectors.records import Page, WriteResult
+from sync.errors import Interrupted
 
-__all__ = ["Interrupted", "RetryPolicy", "call", "pages", "retry_failures"]
+__all__ = ["RetryPolicy", "call", "pages", "retry_failures"]
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
-
-
-class Interrupted(Exception):
-    """Shutdown was requested while waiting to retry."""
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,15 @@ from store import begin_write, make_engine, upgrade
 from store.models import RunStatus
 from sync import state
 from sync.breaker import BreakerTrip, clear_allowance, tripped
-from sync.engine import PipelineRun, Progress, RunSummary
+from sync.dispatch import execute_directions
 from sync.hashing import FieldHasher
 from sync.hooks import hooks_for
 from sync.keys import open_keys
 from sync.locks import Locks, guarded
-from sync.pull_dispatch import execute_directions
+from sync.push.engine import PipelineRun
 from sync.replay import ReplaySource, due_dead_letters, due_pull_dead_letters
 from sync.retry import RetryPolicy
+from sync.run import Progress, RunSummary
 from sync.settings import resolve
 
 __all__ = ["Runner", "combined", "dependency_order"]

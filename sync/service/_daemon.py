@@ -24,7 +24,7 @@ import sqlalchemy as sa
 import structlog
 
 from audit.errors import KeyChangedError, MasterKeyError
-from consent.erasure_daemon import PrivacyTasks
+from consent.erasure.daemon import PrivacyTasks
 from mapping.config import Config, ConfigError
 from store import StoreUnavailable
 from sync.crm_fields import crm_field_issues

@@ -21,7 +21,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from mapping.config import Pipeline
-from sync.engine import RunSummary
+from sync.run import RunSummary
 from sync.service._status import pipeline_status, store_totals
 
 __all__ = ["CONTENT_TYPE", "CallTracker", "Metrics"]
@@ -37,7 +37,7 @@ _OUTCOMES = {
     "skipped": "skipped",
     "dead_lettered": "dead_lettered",
 }
-#: the pull half of a ``direction: both`` run counts under the same labels (sync.pull_dispatch)
+#: the pull half of a ``direction: both`` run counts under the same labels (sync.dispatch)
 _OUTCOMES.update({f"pull_{key}": label for key, label in list(_OUTCOMES.items())})
 _BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, float("inf"))
 

@@ -21,9 +21,9 @@ import sqlalchemy as sa
 import structlog
 
 from audit import AuditEvent, KeyRing, record_events
-from consent.erasure_inbox import put_in_inbox
-from consent.erasure_sources import IntakeItem
-from consent.erasure_store import seal_key
+from consent.erasure.inbox import put_in_inbox
+from consent.erasure.sources import IntakeItem
+from consent.erasure.store import seal_key
 from store import begin_write
 from store.models import metadata
 from sync.hashing import FieldHasher

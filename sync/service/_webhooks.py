@@ -18,7 +18,7 @@ from typing import Any
 from hubspot.utils.signature import Signature
 
 from connectors.b2connect import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_webhook
-from consent.erasure_sources import IntakeItem, b2connect_webhook_erasures, hubspot_webhook_erasures
+from consent.erasure.sources import IntakeItem, b2connect_webhook_erasures, hubspot_webhook_erasures
 from mapping.config import B2ConnectConnection, Config, Direction, HubSpotConnection
 from sync.service._scheduler import TASK_PREFIX
 from sync.service._webhook_ledger import (

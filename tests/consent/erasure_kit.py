@@ -13,8 +13,8 @@ from audit import KeyRing
 from connectors.errors import Fatal, Retriable
 from connectors.records import ErasureResult, Subject, WriteItem, WriteResult
 from connectors.testing import FakeConnector
-from consent.erasure_intake import CustomerFetcher, ErasureDesk
-from consent.erasure_process import ErasureProcessor
+from consent.erasure.intake import CustomerFetcher, ErasureDesk
+from consent.erasure.process import ErasureProcessor
 from mapping.config import Config, parse_config
 from store import make_engine, upgrade
 from store.models import metadata

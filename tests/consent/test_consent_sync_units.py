@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from connectors.base import ConsentFact, ConsentPage, ConsentWrite
 from connectors.records import WriteResult
-from consent.sync import ConsentSync
+from consent.job import ConsentSync
 from mapping.config import ConsentSettings
 from store.models import metadata
 from sync.hashing import FieldHasher

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from consent.erasure_inbox import drain_inbox, inbox_size, put_in_inbox
-from consent.erasure_model import Origin, SubjectIds
-from consent.erasure_sources import IntakeItem
-from consent.erasure_store import seal_key
+from consent.erasure.inbox import drain_inbox, inbox_size, put_in_inbox
+from consent.erasure.model import Origin, SubjectIds
+from consent.erasure.sources import IntakeItem
+from consent.erasure.store import seal_key
 from tests.consent.erasure_kit import Kit, make_kit
 
 

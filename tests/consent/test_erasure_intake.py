@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from consent.erasure_model import SubjectIds
-from consent.erasure_report import erasure_status
+from consent.erasure.model import SubjectIds
+from consent.erasure.report import erasure_status
 from store import session_scope
 from store.models import Conflict, DeadLetter, PendingLink, Run, metadata
 from tests.consent.erasure_kit import T0, Kit, make_kit

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from consent.erasure_model import SubjectIds
+from consent.erasure.model import SubjectIds
 from tests.audit.browser_support import (
     CHROMIUM,
     chromium,

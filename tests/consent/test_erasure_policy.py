@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from connectors.salesforce import OrderObject
-from consent.erasure_related import salesforce_policy, unreachable_orders
+from consent.erasure.related import salesforce_policy, unreachable_orders
 from mapping.config import Config, ConfigError, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from consent.erasure_model import Origin, SubjectIds
+from consent.erasure.model import Origin, SubjectIds
 from mapping.config import parse_config
 from store.models import metadata
 from tests.consent.erasure_kit import CONFIG, Kit, make_kit

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from audit import KeyRing
-from consent.erasure_model import SubjectIds
+from consent.erasure.model import SubjectIds
 from mapping.config import parse_config
 from store import make_engine, upgrade
 from store.models import DeadLetterStatus, RunStatus, metadata

@@ -11,8 +11,8 @@ import pytest
 from hubspot.utils.signature import Signature
 
 from connectors.b2connect import sign_webhook
-from consent.erasure_model import Origin
-from consent.erasure_sources import IntakeItem, b2connect_webhook_erasures
+from consent.erasure.model import Origin
+from consent.erasure.sources import IntakeItem, b2connect_webhook_erasures
 from mapping.config import Config, parse_config
 from sync.service._http import build_app
 from sync.service._webhooks import SeenEvents

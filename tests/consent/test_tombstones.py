@@ -10,7 +10,7 @@ import pytest
 
 from audit import Filters, search
 from connectors.records import Record
-from consent.erasure_model import SubjectIds
+from consent.erasure.model import SubjectIds
 from consent.tombstones import hits, tombstone_factory
 from sync.hooks import FEATURE_MODULES, HOOK_FACTORIES, HookContext, RecordHook, hooks_for
 from tests.consent.erasure_kit import MASTER_KEY, T0, Kit, make_kit

@@ -10,8 +10,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from audit import KeyRing
-from consent.erasure_model import Origin, SubjectIds
-from consent.erasure_sources import IntakeItem
+from consent.erasure.model import Origin, SubjectIds
+from consent.erasure.sources import IntakeItem
 from store import make_engine, upgrade
 from sync.hashing import FieldHasher
 from sync.service._webhook_ledger import Receipt, StoreLedger

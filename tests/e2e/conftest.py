@@ -12,8 +12,8 @@ import requests
 
 from emulators.stack import EmulatorStack
 from mapping.config import Config, parse_config
-from sync.engine import RunSummary
 from sync.retry import RetryPolicy
+from sync.run import RunSummary
 from sync.runner import Runner
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from consent.consent_service import consent_sync_for
-from consent.sync import ConsentSummary
+from consent.job import ConsentSummary
 from tests.e2e.conftest import E2E, ROOT, by_key, config_for
 
 HS_UPSERT = "POST /crm/v3/objects/{object_type}/batch/upsert"

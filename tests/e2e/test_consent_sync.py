@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from consent.consent_service import consent_sync_for, consent_view
-from consent.sync import ConsentSummary
+from consent.job import ConsentSummary
 from store.models import metadata
 from tests.e2e.conftest import E2E
 

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from audit import ERASED, Filters, search, verify
 from connectors.b2connect import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_webhook
 from connectors.records import Record
-from consent.erasure_model import StepStatus, SubjectIds
-from consent.erasure_report import erasure_status
-from consent.erasure_service import desk_for, processor_for
+from consent.erasure.model import StepStatus, SubjectIds
+from consent.erasure.report import erasure_status
+from consent.erasure.service import desk_for, processor_for
 from consent.tombstones import hits
 from mapping.config import parse_config
 from store.models import metadata

@@ -9,10 +9,10 @@ from typing import Any
 from audit import Filters, search
 from connectors.records import Subject
 from connectors.salesforce import SalesforceConnector
-from consent.erasure_model import SubjectIds
-from consent.erasure_related import salesforce_policy
-from consent.erasure_report import erasure_status
-from consent.erasure_service import desk_for, processor_for
+from consent.erasure.model import SubjectIds
+from consent.erasure.related import salesforce_policy
+from consent.erasure.report import erasure_status
+from consent.erasure.service import desk_for, processor_for
 from sync.runner import Runner
 from tests.e2e.conftest import E2E, FAST_RETRY, ROOT, config_for
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from audit import set_legal_hold
-from consent.erasure_report import erasure_status
+from consent.erasure.report import erasure_status
 from consent.retention import run_retention
 from mapping.config import RetentionSettings
 from sync.runner import Runner

@@ -8,10 +8,10 @@ import time
 from typing import Any
 
 from connectors.b2connect import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_webhook
-from consent.erasure_daemon import PrivacyTasks
-from consent.erasure_report import erasure_status
-from consent.erasure_service import desk_for, processor_for
-from consent.erasure_sources import file_all, hubspot_webhook_erasures, poll_sources
+from consent.erasure.daemon import PrivacyTasks
+from consent.erasure.report import erasure_status
+from consent.erasure.service import desk_for, processor_for
+from consent.erasure.sources import file_all, hubspot_webhook_erasures, poll_sources
 from sync.runner import Runner
 from sync.service._webhooks import EVENT_ID_HEADER, SeenEvents, b2connect_delivery
 from tests.e2e.conftest import E2E, FAST_RETRY, by_key

@@ -20,7 +20,7 @@ import structlog
 from typer.testing import CliRunner
 
 from audit import HASHED_COLUMNS, chain_head, event_hash, events_table
-from consent.erasure_daemon import PrivacyTasks
+from consent.erasure.daemon import PrivacyTasks
 from daemon import app
 from store import make_engine
 from store.models import metadata

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from mapping.compiler import compile_fields
 from store.models import RunStatus, metadata
-from sync.engine import RunSummary
+from sync.run import RunSummary
 from tests.e2e.conftest import E2E
 from tests.e2e.two_way_support import HS, SF, TwoWay, open_two_way, two_way_config
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from emulators.stack import EmulatorStack
 from mapping.config import Config
 from store.models import metadata
-from sync.engine import RunSummary
+from sync.run import RunSummary
 from sync.runner import Runner
 from tests.e2e.conftest import E2E, FAST_RETRY, config_for
 

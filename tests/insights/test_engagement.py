@@ -19,8 +19,8 @@ from insights.engagement import (
 from insights.ledger import clear_dirty, dirty_keys
 from insights.lifecycle import LifecycleStage
 from insights.profile import CustomerInsights
-from insights.report_data import build_report, parse_month
-from insights.report_md import render_markdown
+from insights.report.data import build_report, parse_month
+from insights.report.markdown import render_markdown
 from mapping.config import InsightsConfig
 from tests.insights.factories import NOW
 from tests.insights.kit import SETTINGS, TENANT

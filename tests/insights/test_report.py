@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from insights.report_data import MonthlyReport, build_report, parse_month
-from insights.report_html import render_html
-from insights.report_md import render_markdown
+from insights.report.data import MonthlyReport, build_report, parse_month
+from insights.report.html import render_html
+from insights.report.markdown import render_markdown
 from tests.insights.factories import iso
 from tests.insights.kit import SETTINGS, TENANT, add
 

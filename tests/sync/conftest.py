@@ -14,9 +14,10 @@ from connectors.records import Record
 from connectors.testing import FakeConnector
 from mapping.config import Config, parse_config
 from store import make_engine, upgrade
-from sync.engine import PipelineRun, RunSummary
 from sync.hashing import FieldHasher
+from sync.push.engine import PipelineRun
 from sync.retry import RetryPolicy
+from sync.run import RunSummary
 
 CONFIG = """\
 version: 1

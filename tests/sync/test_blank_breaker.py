@@ -10,16 +10,8 @@ import sqlalchemy as sa
 
 from mapping.config import Config, ConfigError, Direction, Rule, parse_config
 from sync.blanks import BlankGuard, merge_blanks
-from sync.breaker import (
-    BlankBreakerTripped,
-    BreakerTrip,
-    DeleteBreakerTripped,
-    check_deletes,
-    clear_allowance,
-    record_trip,
-    reset,
-    tripped,
-)
+from sync.breaker import BreakerTrip, check_deletes, clear_allowance, record_trip, reset, tripped
+from sync.errors import BlankBreakerTripped, DeleteBreakerTripped
 from sync.hashing import FieldHasher
 from sync.merge import Side, merge_field
 from tests.sync.conftest import CONFIG

@@ -11,7 +11,6 @@ from mapping.config import Config, Pipeline, parse_config
 from sync import state
 from sync.breaker import (
     BreakerTrip,
-    DeleteBreakerTripped,
     check_deletes,
     clear_allowance,
     linked_population,
@@ -22,6 +21,7 @@ from sync.breaker import (
     tripped_all,
 )
 from sync.deleted_links import mark_deleted
+from sync.errors import DeleteBreakerTripped
 from tests.sync.conftest import CONFIG
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -11,9 +11,10 @@ from connectors.testing import FakeConnector
 from mapping.config import Pipeline, parse_config
 from store.models import RunStatus
 from sync.breaker import tripped
-from sync.engine import PipelineRun, RunSummary
 from sync.hashing import FieldHasher
+from sync.push.engine import PipelineRun
 from sync.retry import RetryPolicy
+from sync.run import RunSummary
 from tests.sync.conftest import CONFIG, customer
 
 ARCHIVE = "POST /objects/contacts/batch/archive"

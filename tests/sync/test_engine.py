@@ -174,7 +174,7 @@ def test_crash_between_write_and_commit_replays_without_duplicates(
     """If the process dies after the CRM write but before commit, the rerun upserts again."""
     source, target = FakeConnector(), FakeConnector()
     source.feed("customers", [customer(f"c{i}", f"p{i}@example.com") for i in range(3)])
-    import sync.engine as engine_module
+    import sync.push.engine as engine_module
 
     original = engine_module.PipelineRun._commit
 

@@ -12,8 +12,8 @@ from mapping.compiler import compile_fields
 from mapping.config import Direction, Pipeline, parse_config
 from sync.deleted_links import DeletedLink
 from sync.hashing import FieldHasher
-from sync.pull_fields import nest, pull_fields
-from sync.pull_plan import Triage, merge, triage
+from sync.pull.fields import nest, pull_fields
+from sync.pull.plan import Triage, merge, triage
 from sync.state import LinkRow
 
 CONFIG = """\

@@ -13,8 +13,8 @@ from typing import Any
 import structlog
 
 from connectors.errors import ConnectorError
-from consent.erasure_intake import CustomerFetcher, ErasureDesk
-from consent.erasure_process import ErasureProcessor
+from consent.erasure.intake import CustomerFetcher, ErasureDesk
+from consent.erasure.process import ErasureProcessor
 from sync.runner import Runner
 
 __all__ = ["Guard", "customer_fetcher", "desk_for", "no_guard", "processor_for"]

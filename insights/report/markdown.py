@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from insights.report_data import COHORT_OFFSETS, Kpi, MonthlyReport
+from insights.report.data import COHORT_OFFSETS, Kpi, MonthlyReport
 
 __all__ = ["fmt_kpi", "render_markdown"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from consent.erasure_store import requests_table, steps_of
+from consent.erasure.store import requests_table, steps_of
 from store.models import ErasureStatus
 
 __all__ = ["erasure_status"]

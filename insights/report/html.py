@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from insights.report_data import COHORT_OFFSETS, MonthlyReport
-from insights.report_md import fmt_delta, fmt_kpi
+from insights.report.data import COHORT_OFFSETS, MonthlyReport
+from insights.report.markdown import fmt_delta, fmt_kpi
 
 __all__ = ["cohort_heatmap", "render_html", "segment_chart"]
 

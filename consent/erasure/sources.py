@@ -17,8 +17,8 @@ from typing import Any
 import structlog
 
 from connectors.errors import ConnectorError
-from consent.erasure_intake import ErasureDesk, Intake
-from consent.erasure_model import Origin, SubjectIds
+from consent.erasure.intake import ErasureDesk, Intake
+from consent.erasure.model import Origin, SubjectIds
 from mapping.config import B2ConnectConnection, SalesforceConnection
 from store import begin_write
 from store.models import Side

@@ -1,4 +1,6 @@
-"""One pipeline run: read → map → reconcile → batch write → commit (ARCHITECTURE §4).
+"""The push engine: read → map → reconcile → batch write → commit.
+
+The run lifecycle (lock, run row, pause, summary) is :class:`sync.run.Run`'s.
 
 Cursors, links, dead letters, conflicts and run counters commit together, in one
 transaction, only after the CRM acknowledged the batch; every CRM write is an upsert on the
@@ -8,193 +10,49 @@ B2Connect key, so a crash anywhere replays safely: nothing lost, nothing duplica
 from __future__ import annotations
 
 import contextvars
-import os
-import socket
-import threading
-import uuid
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 import structlog
 
-from audit import KeyRing, record_events
-from connectors.base import Connector
-from connectors.errors import BudgetExhausted, ConnectorError
+from audit import record_events
 from connectors.records import Record
-from mapping.compiler import CompiledMapping, compile_fields
-from mapping.config import Pipeline
 from store import begin_write
-from store.models import RunStatus, Side
-from sync import leases, state
+from store.models import Side
+from sync import state
 from sync.auditing import AuditTrail
-from sync.blanks import BlankGuard, hold_first_blanks, push_blanks
-from sync.breaker import BreakerTripped, record_trip
-from sync.conflicts import decisions
+from sync.blanks import hold_first_blanks, push_blanks
+from sync.conflicts.store import decisions
 from sync.deleted_links import deleted_links
 from sync.fingerprint import mapping_changed, mapping_fingerprint, remember_mapping
-from sync.hashing import FieldHasher
-from sync.hooks import HookContext, RecordHook
 from sync.isolation import execute_isolated, hooks_isolated, screened
-from sync.lines import replay_parked_lines
-from sync.push_deletes import RESTORE_NEEDED, Restores, check_restores, describe_deletions
-from sync.reconcile import Plan, plan_records
-from sync.retry import Interrupted, RetryPolicy, pages
+from sync.push.deletes import RESTORE_NEEDED, Restores, check_restores, describe_deletions
+from sync.push.lines import replay_parked_lines
+from sync.push.reconcile import Plan, plan_records
+from sync.push.writer import Flushed, Writer
+from sync.retry import pages
+from sync.run import Run, latest_per_key
 from sync.state import DeadLetterRow, LinkRow
-from sync.writer import Flushed, Writer
 
-__all__ = ["Clock", "PipelineRun", "Progress", "RunSummary"]
+__all__ = ["DEFAULT_FLUSH", "PipelineRun"]
 
 log = structlog.get_logger(__name__)
-Clock = Callable[[], datetime]
-Progress = Callable[[Mapping[str, int]], None]
 DEFAULT_FLUSH = 2000
-LOCK_TTL = timedelta(minutes=30)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
-class RunSummary:
-    """What a run did."""
+class PipelineRun(Run):
+    """Runs one push pipeline once: B2Connect changes to the CRM."""
 
-    pipeline: str
-    run_id: str
-    status: RunStatus = RunStatus.RUNNING
-    counts: Counter[str] = field(default_factory=Counter)
-    api_calls: Counter[str] = field(default_factory=Counter)
-    error: str | None = None
-    resume_at: datetime | None = None
-    dry_run_plan: list[dict[str, Any]] = field(default_factory=list)
-    #: things the operator should know about this run (one line each)
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class PipelineRun:
-    """Runs one push pipeline once."""
-
-    pipeline: Pipeline
-    source: Connector
-    target: Connector
-    db: sa.Engine
-    hasher: FieldHasher
-    tenant_id: str
-    stop: threading.Event = field(default_factory=threading.Event)
-    clock: Clock = _utcnow
-    full: bool = False
-    dry_run: bool = False
-    trigger: str = "manual"
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    progress: Progress | None = None
-    replay: bool = False
-    audit_keys: KeyRing | None = None
-    target_system: str = "crm"
-    hooks: Sequence[RecordHook] = ()
-    #: filters each plan before it is written (``both`` pipelines: see sync.pull_guard)
+    #: filters each plan before it is written (``both`` pipelines: see sync.pull.guard)
     guard: Callable[[Plan], Plan] | None = None
 
     def __post_init__(self) -> None:
-        self.run_id = str(uuid.uuid4())
-        self.mapping: CompiledMapping = compile_fields(self.pipeline.fields)
-        self.summary = RunSummary(self.pipeline.name, self.run_id)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{self.run_id}"
-        self._calls_before = Counter(getattr(self.target, "calls", {}))
+        super().__post_init__()
         self._committer: ThreadPoolExecutor | None = None
         self._pending_commit: Future[None] | None = None
-        self._counts_lock = threading.Lock()
-        self._source_calls_before = Counter(getattr(self.source, "calls", {}))
-        self.blanks = BlankGuard(
-            self.pipeline, self.db, self.clock,
-            audit_keys=self.audit_keys, tenant_id=self.tenant_id, run_id=self.run_id,
-        )  # fmt: skip
-
-    # ------------------------------------------------------------------ entry point
-
-    def execute(self) -> RunSummary:
-        """Run once; never raises for data or vendor problems (they end up in the summary)."""
-        name = self.pipeline.name
-        structlog.contextvars.bind_contextvars(pipeline=name, run_id=self.run_id)
-        lock = f"pipeline:{name}"
-        try:
-            if not self.dry_run and not self._start(lock):
-                self.summary.status = RunStatus.INTERRUPTED
-                self.summary.error = "another run of this pipeline holds the lock"
-                return self.summary
-            status, error = self._run_guarded()
-            self.summary.status = status
-            self.summary.error = error
-        finally:
-            self._count_calls()
-            if not self.dry_run:
-                self._finish(lock)
-            structlog.contextvars.unbind_contextvars("pipeline", "run_id")
-        return self.summary
-
-    def _run_guarded(self) -> tuple[RunStatus, str | None]:
-        try:
-            self._run()
-        except BudgetExhausted as exc:
-            self.summary.resume_at = exc.resume_at
-            self._remember_pause(exc.resume_at)
-            log.warning("run.paused", reason=exc.message, resume_at=exc.resume_at.isoformat())
-            return RunStatus.PAUSED, f"paused until {exc.resume_at.isoformat()}: {exc.message}"
-        except Interrupted as exc:
-            return RunStatus.INTERRUPTED, str(exc)
-        except BreakerTripped as exc:
-            if not self.dry_run:
-                record_trip(self.db, exc.trip)
-            return RunStatus.PAUSED, exc.trip.message
-        except ConnectorError as exc:
-            log.error("run.failed", error=type(exc).__name__, code=exc.code, reason=exc.message)
-            return RunStatus.FAILED, f"{type(exc).__name__}: {exc.message}"
-        except Exception as exc:
-            log.exception("run.crashed", error=type(exc).__name__)
-            return RunStatus.FAILED, f"internal error {type(exc).__name__}: {exc}"
-        if self.stop.is_set():
-            return RunStatus.INTERRUPTED, "stopped by shutdown between batches"
-        return RunStatus.SUCCEEDED, None
-
-    def _start(self, lock: str) -> bool:
-        return leases.start_locked_run(
-            self.db, lock, owner=self.owner, run_id=self.run_id, pipeline=self.pipeline.name,
-            trigger=self.trigger, now=self.clock(), ttl=LOCK_TTL, stale=_stale_holder,
-        )  # fmt: skip
-
-    def _finish(self, lock: str) -> None:
-        counts = {
-            "records_read": self.summary.counts["read"],
-            "records_written": self.summary.counts["written"],
-            "records_skipped": self.summary.counts["unchanged"] + self.summary.counts["skipped"],
-            "records_failed": self.summary.counts["dead_lettered"],
-            "api_calls": sum(self.summary.api_calls.values()),
-        }
-        with begin_write(self.db) as conn:
-            state.finish_run(
-                conn, self.run_id, self.summary.status, counts, self.summary.error, self.clock()
-            )
-            leases.release_lock(conn, lock, self.owner)
-
-    def _remember_pause(self, until: datetime) -> None:
-        if self.dry_run:
-            return
-        with begin_write(self.db) as conn:
-            state.set_setting(conn, f"paused_until:{self.pipeline.name}", until.isoformat())
-
-    def _count_calls(self) -> None:
-        for connector, before in (
-            (self.target, self._calls_before),
-            (self.source, self._source_calls_before),
-        ):
-            after = Counter(getattr(connector, "calls", {}))
-            after.subtract(before)
-            self.summary.api_calls.update({k: v for k, v in after.items() if v > 0})
 
     # ------------------------------------------------------------------ the loop
 
@@ -208,9 +66,9 @@ class PipelineRun:
         flush_size = self.pipeline.batch_size or DEFAULT_FLUSH
         last_cursor: Mapping[str, Any] | None = cursor
         try:
-            source, stream = self.source, self.pipeline.b2connect.stream
+            shop, stream = self.shop, self.pipeline.b2connect.stream
             for page in pages(
-                lambda at: source.read_changes(stream, at),
+                lambda at: shop.read_changes(stream, at),
                 cursor,
                 what=f"read {stream}",
                 stop=self.stop,
@@ -228,7 +86,7 @@ class PipelineRun:
                 self._flush(writer, buffer, last_cursor)
             if self.replay and not self.dry_run:
                 self._await_commit()  # lines replay under their parents' committed links
-                lines = replay_parked_lines(writer, self.source)
+                lines = replay_parked_lines(writer, self.shop)
                 if lines is not None:
                     self._commit_in_background(lines, Plan(), None)
             self._await_commit()
@@ -266,7 +124,7 @@ class PipelineRun:
         self, writer: Writer, records: Sequence[Record], cursor: Mapping[str, Any] | None
     ) -> None:
         self._await_commit()
-        records = _latest_per_key(records)
+        records = latest_per_key(records)
         hook_dead: list[DeadLetterRow] = []
         if self.hooks:
             records, hook_dead = hooks_isolated(self.hooks, self._hook_context(), records)
@@ -381,7 +239,7 @@ class PipelineRun:
                     "records_failed": flushed.counts["dead_lettered"],
                 },
             )
-            leases.renew_lock(conn, f"pipeline:{name}", self.owner, now + LOCK_TTL)
+            self._renew(conn, now)
         self._bump(flushed.counts)
         log.info(
             "batch.committed",
@@ -396,7 +254,7 @@ class PipelineRun:
     def _writer(self) -> Writer:
         return Writer(
             pipeline=self.pipeline,
-            target=self.target,
+            target=self.crm,
             hasher=self.hasher,
             tenant_id=self.tenant_id,
             run_id=self.run_id,
@@ -408,51 +266,3 @@ class PipelineRun:
             if self.audit_keys is not None
             else None,
         )
-
-    def _hook_context(self) -> HookContext:
-        return HookContext(
-            pipeline=self.pipeline,
-            db=self.db,
-            hasher=self.hasher,
-            tenant_id=self.tenant_id,
-            run_id=self.run_id,
-            now=self.clock(),
-            dry_run=self.dry_run,
-        )
-
-    def _bump(self, counts: Mapping[str, int]) -> None:
-        with self._counts_lock:  # the commit thread counts too
-            self.summary.counts.update({k: v for k, v in counts.items() if v})
-            if self.progress is not None:
-                self.progress(counts)
-
-
-def _stale_holder(owner: str) -> bool:
-    """:func:`_dead_owner`, logged: its lease is released and its run marked interrupted."""
-    if not _dead_owner(owner):
-        return False
-    log.warning("run.stale_lock_released", holder=owner)
-    return True
-
-
-def _dead_owner(owner: str) -> bool:
-    """A lock held by a process of this host that no longer exists (killed, crashed)."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def _latest_per_key(records: Sequence[Record]) -> list[Record]:
-    """A key seen twice in one flush (overlapping reads, fast edits): keep the last."""
-    latest: dict[str, Record] = {}
-    for record in records:
-        latest[record.key] = record
-    return list(latest.values())

@@ -15,13 +15,13 @@ from connectors.records import Capability, Record, WriteItem
 from mapping.transforms import is_blank
 from sync import state
 from sync.auditing import subject_of
-from sync.reconcile import plan_records
+from sync.push.reconcile import plan_records
 from sync.state import DeadLetterRow
 
 if TYPE_CHECKING:
     from connectors.base import Connector
-    from sync.reconcile import Planned
-    from sync.writer import Flushed, Writer
+    from sync.push.reconcile import Planned
+    from sync.push.writer import Flushed, Writer
 
 __all__ = ["PARENT", "parent_of", "replay_lines", "replay_parked_lines", "write_lines"]
 
@@ -143,7 +143,7 @@ def _sync_lines(writer: Writer, lines: _Lines, out: Flushed) -> None:
             planned.send[cfg.parent_field] = parent_id
             planned.hashes[cfg.parent_field] = writer.hasher.value(cfg.parent_field, parent_id)
     items = [WriteItem(p.key, p.send, p.crm_id) for p in plan.writes]
-    results = writer._write_all(cfg.object, items)
+    results = writer.write_all(cfg.object, items)
     done: list[tuple[Planned, str]] = []
     per_order: dict[str, list[tuple[Planned, str]]] = {}
     for planned in plan.writes:
@@ -154,7 +154,7 @@ def _sync_lines(writer: Writer, lines: _Lines, out: Flushed) -> None:
             outcome = "created" if result.created else "updated"
             per_order.setdefault(lines.parent_keys[planned.key], []).append((planned, outcome))
         else:
-            out.dead.append(_parked(lines, writer._rejected(planned.record, result)))
+            out.dead.append(_parked(lines, writer.rejected(planned.record, result)))
             out.counts["dead_lettered"] += 1
     done = _associate_lines(writer, lines, done, out)
     _audit_lines(writer, out, cfg.object, per_order, lines.subjects)
@@ -183,7 +183,7 @@ def _associate_lines(
     for (planned, _crm_id), answer in zip(new, answers, strict=True):
         if not answer.ok:
             failed.add(planned.key)
-            out.dead.append(_parked(lines, writer._rejected(planned.record, answer)))
+            out.dead.append(_parked(lines, writer.rejected(planned.record, answer)))
             out.counts["dead_lettered"] += 1
     return [(p, i) for p, i in done if p.key not in failed]
 

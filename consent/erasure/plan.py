@@ -6,8 +6,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from consent.erasure_model import Origin, StepStatus, SubjectIds
-from consent.erasure_store import (
+from consent.erasure.model import Origin, StepStatus, SubjectIds
+from consent.erasure.store import (
     insert_request,
     refresh_request,
     steps_table,

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from connectors.records import Capability, WriteItem
 from store import begin_write
 from sync import state
-from sync.reconcile import ASSOC_PREFIX
+from sync.push.reconcile import ASSOC_PREFIX
 
 if TYPE_CHECKING:
-    from sync.writer import Writer
+    from sync.push.writer import Writer
 
 __all__ = ["complete_pending"]
 
@@ -56,7 +56,7 @@ def complete_pending(writer: Writer) -> Counter[str]:
             name = f"{ASSOC_PREFIX}{target_pipeline}"
             hashes[name] = writer.hasher.value(name, target_id)
     if field_items:
-        results = writer._write_all(pipeline.crm.object, field_items)
+        results = writer.write_all(pipeline.crm.object, field_items)
         for item in field_items:
             if results[item.key].ok:
                 done.append((item.key, "field"))

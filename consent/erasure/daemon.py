@@ -1,7 +1,7 @@
 """The daemon's privacy tasks: erasure intake and steps every minute, retention on its own
 schedule, audit chain anchoring every ``audit.anchor_every_minutes`` and after erasures.
 Webhook-borne requests wait in the store's erasure inbox (written before the webhook is
-answered, see :mod:`consent.erasure_inbox`), which the erasure task drains; the HTTP thread
+answered, see :mod:`consent.erasure.inbox`), which the erasure task drains; the HTTP thread
 never calls a system."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any, Protocol
 import structlog
 
 from audit import anchor
-from consent.erasure_inbox import drain_inbox, put_in_inbox
-from consent.erasure_service import Guard, desk_for, no_guard, processor_for
-from consent.erasure_sources import IntakeItem, poll_sources
-from consent.erasure_store import seal_key
+from consent.erasure.inbox import drain_inbox, put_in_inbox
+from consent.erasure.service import Guard, desk_for, no_guard, processor_for
+from consent.erasure.sources import IntakeItem, poll_sources
+from consent.erasure.store import seal_key
 from consent.retention import run_retention
 from store import begin_write
 from sync.runner import Runner

@@ -30,25 +30,18 @@ from mapping.config import Pipeline
 from store import begin_write
 from store.models import ConflictStatus, metadata
 from sync.auditing import subject_of
-from sync.conflicts import SIDES, ConflictRow, Decision, resolve_conflict
-from sync.engine import RunSummary
-from sync.push_deletes import RESTORE_NEEDED
+from sync.conflicts.store import SIDES, ConflictRow, Decision, resolve_conflict
+from sync.errors import ResolveError
+from sync.push.deletes import RESTORE_NEEDED
 from sync.replay import ReplaySource
+from sync.run import RunSummary
 from sync.runner import Runner
 
-__all__ = ["Outcome", "ResolveError", "resolve"]
+__all__ = ["Outcome", "resolve"]
 
 MANUAL_RULE = "manual_rule"
 AMBIGUOUS = "ambiguous_match"
 _links = metadata.tables["links"]
-
-
-class ResolveError(Exception):
-    """The choice does not fit the conflict (``usage``: exit 2) or could not be applied."""
-
-    def __init__(self, message: str, *, usage: bool = True) -> None:
-        self.usage = usage
-        super().__init__(message)
 
 
 @dataclass

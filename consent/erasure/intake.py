@@ -3,7 +3,7 @@
 Filing a request does at once what needs no other system: the person's local state is
 purged and their identifiers tombstoned in the same transaction as the request, so no sync
 can bring them back from that moment. The other systems' steps are then run (and retried)
-by :mod:`consent.erasure_process`.
+by :mod:`consent.erasure.process`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import sqlalchemy as sa
 import structlog
 
 from audit import KeyRing
-from consent.erasure_local import find_people, purge_local, tenants_of
-from consent.erasure_model import Origin, StepStatus, SubjectIds, deadline, is_email
-from consent.erasure_plan import PlannedStep, file_acknowledgement, plan_steps
-from consent.erasure_store import (
+from consent.erasure.local import find_people, purge_local, tenants_of
+from consent.erasure.model import Origin, StepStatus, SubjectIds, deadline, is_email
+from consent.erasure.plan import PlannedStep, file_acknowledgement, plan_steps
+from consent.erasure.store import (
     insert_request,
     refresh_request,
     requests_table,

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 from connectors.records import Record
 from sync import state
-from sync.pull import PullRun
-from sync.pull_plan import crm_side
-from sync.pull_store import open_manual_fields
-from sync.reconcile import Plan, Planned
+from sync.pull.engine import PullRun
+from sync.pull.plan import crm_side
+from sync.pull.store import open_manual_fields
+from sync.push.reconcile import Plan, Planned
 from sync.state import LinkRow
 
 __all__ = ["PushGuard"]
@@ -31,7 +31,7 @@ __all__ = ["PushGuard"]
 
 @dataclass
 class PushGuard:
-    """A plan filter for :class:`sync.engine.PipelineRun` (its ``guard``)."""
+    """A plan filter for :class:`sync.push.engine.PipelineRun` (its ``guard``)."""
 
     pull: PullRun
 
@@ -65,7 +65,7 @@ class PushGuard:
         """Keys whose CRM record changed (not by our own writes) after the pull's cursor."""
         pull = self.pull
         by_crm = {link.crm_id: link for link in links.values() if link.crm_id}
-        cursor = pull._crm_cursor()
+        cursor = pull.crm_cursor()
         if not by_crm or cursor is None or not pull.fields:
             return set()
         wanted = sorted({*(f.crm for f in pull.fields), pull.id_property})

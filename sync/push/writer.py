@@ -3,6 +3,11 @@
 Identity resolution (one lookup per flush), idempotent batched upserts with per-record
 outcomes, in-run retries of retriable records, associations, deferred links and order lines.
 Nothing is committed here: :class:`Flushed` is applied by the engine in one transaction.
+
+Besides :meth:`Writer.execute`, the steps that write on the writer's behalf (order lines,
+deferred links, deletions) use its small public API: :meth:`Writer.write_all` (batched writes
+with in-run retries), :meth:`Writer.rejected` (a rejected record's dead letter),
+:meth:`Writer.call` and :meth:`Writer.associate`.
 """
 
 from __future__ import annotations
@@ -24,10 +29,15 @@ from mapping.config import Pipeline
 from mapping.transforms import get_path, is_blank
 from sync import state
 from sync.auditing import AuditTrail
-from sync.conflicts import AMBIGUOUS_MATCH, SHOP_DUPLICATE, apply_match_decisions, shop_duplicates
+from sync.conflicts.store import (
+    AMBIGUOUS_MATCH,
+    SHOP_DUPLICATE,
+    apply_match_decisions,
+    shop_duplicates,
+)
 from sync.deleted_links import clear_deleted, mark_deleted
 from sync.hashing import FieldHasher
-from sync.reconcile import ASSOC_PREFIX, Plan, Planned, dead_letter, parked_hashes
+from sync.push.reconcile import ASSOC_PREFIX, Plan, Planned, dead_letter, parked_hashes
 from sync.retry import RetryPolicy, call, retry_failures
 from sync.state import DeadLetterRow
 
@@ -187,7 +197,7 @@ class Writer:
         self._deletions(plan, out)
         writes = self._resolve_identities(plan.writes, out)
         items = [p for p in writes if p.is_new or any(not c.startswith("@") for c in p.changed)]
-        results = self._write_all(self.pipeline.crm.object, [self._item(p) for p in items])
+        results = self.write_all(self.pipeline.crm.object, [self._item(p) for p in items])
         written: list[tuple[Planned, str]] = []
         for planned in writes:
             result = results.get(planned.key)
@@ -203,7 +213,7 @@ class Writer:
             else:
                 error = result.error
                 self._audit(out, planned, f"rejected:{error.code if error else 'UNKNOWN'}")
-                out.dead.append(self._rejected(planned.record, result))
+                out.dead.append(self.rejected(planned.record, result))
                 out.counts["dead_lettered"] += 1
                 if planned.is_new and not (result.error and result.error.retriable):
                     self._park(planned, "rejected", out)
@@ -253,7 +263,8 @@ class Writer:
         crm_id = planned.crm_id if planned.is_new else None
         return WriteItem(key=planned.key, payload=planned.send, crm_id=crm_id)
 
-    def _rejected(self, record: Record, result: WriteResult) -> DeadLetterRow:
+    def rejected(self, record: Record, result: WriteResult) -> DeadLetterRow:
+        """The dead letter of a record the CRM rejected (due for a retry if it was transient)."""
         error = result.error
         retry_at = self.clock() + RETRY_DEAD_LETTER_AFTER if error and error.retriable else None
         return dead_letter(
@@ -267,7 +278,7 @@ class Writer:
     # ------------------------------------------------------------------ steps
 
     def _deletions(self, plan: Plan, out: Flushed) -> None:
-        from sync.push_deletes import apply_deletions
+        from sync.push.deletes import apply_deletions
 
         apply_deletions(self, plan, out)
 
@@ -352,7 +363,7 @@ class Writer:
                 out.counts["conflicts"] += 1
         return [p for p in writes if p.key not in duplicates]
 
-    def _write_all(self, crm_object: str, items: list[WriteItem]) -> dict[str, WriteResult]:
+    def write_all(self, crm_object: str, items: list[WriteItem]) -> dict[str, WriteResult]:
         """Write with in-run retries of records the CRM called transient (row locks, ...)."""
         results: dict[str, WriteResult] = {}
         todo = items
@@ -447,7 +458,7 @@ class Writer:
     # ------------------------------------------------------------------ lines
 
     def _lines(self, written: list[tuple[Planned, str]], out: Flushed) -> None:
-        from sync.lines import write_lines
+        from sync.push.lines import write_lines
 
         write_lines(self, written, out)
 
@@ -455,7 +466,7 @@ class Writer:
 
     def complete_pending(self) -> Counter[str]:
         """Finish deferred link fields and associations whose target is synced now."""
-        from sync.pending import complete_pending
+        from sync.push.pending import complete_pending
 
         return complete_pending(self)
 

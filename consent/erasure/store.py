@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from audit import AuditEvent, KeyRing, record_events
 from audit.events import ERASURE_STEP
-from consent.erasure_model import ENDED, Origin, StepStatus, SubjectIds, deadline
+from consent.erasure.model import ENDED, Origin, StepStatus, SubjectIds, deadline
 from store.models import ErasureRequest, ErasureStatus, ErasureStep, ErasureSubject
 from sync.hashing import FieldHasher
 

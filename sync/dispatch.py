@@ -5,7 +5,7 @@ B2Connect's *current* values before push looks at B2Connect's changes: a field t
 written back to B2Connect and stored as last-synced, so push then sees B2Connect's echo of it
 as unchanged; a field B2Connect won was already sent to the CRM by the merge. Pushing first
 would send B2Connect edits over CRM edits nobody had compared them with. The push half runs
-with :class:`~sync.pull_guard.PushGuard`, which defers records whose CRM side moved after the
+with :class:`~sync.pull.guard.PushGuard`, which defers records whose CRM side moved after the
 pull read it to the next pull.
 """
 
@@ -17,9 +17,10 @@ from dataclasses import fields, replace
 from connectors.records import Record
 from mapping.config import Direction
 from store.models import RunStatus
-from sync.engine import PipelineRun, RunSummary
-from sync.pull import PullRun
-from sync.pull_guard import PushGuard
+from sync.pull.engine import PullRun
+from sync.pull.guard import PushGuard
+from sync.push.engine import PipelineRun
+from sync.run import Run, RunSummary
 
 __all__ = ["execute_directions"]
 
@@ -32,7 +33,7 @@ def execute_directions(push: PipelineRun, parked: Sequence[Record] | None = None
     ``pull_<name>`` (each half keeps its own ``runs`` row).
     """
     direction = push.pipeline.direction
-    init = {f.name: getattr(push, f.name) for f in fields(PipelineRun) if f.init}
+    init = {f.name: getattr(push, f.name) for f in fields(Run) if f.init}
     if parked is not None:
         return PullRun(**init, parked=parked).execute()
     if push.replay or direction is Direction.push:

@@ -16,9 +16,9 @@ import structlog
 from cryptography.exceptions import InvalidTag
 
 from connectors.errors import ConnectorError
-from consent.erasure_intake import ErasureDesk, Intake
-from consent.erasure_model import Origin, SubjectIds
-from consent.erasure_sources import IntakeItem
+from consent.erasure.intake import ErasureDesk, Intake
+from consent.erasure.model import Origin, SubjectIds
+from consent.erasure.sources import IntakeItem
 from store.models import metadata
 
 __all__ = ["drain_inbox", "inbox_size", "put_in_inbox"]

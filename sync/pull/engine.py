@@ -1,9 +1,9 @@
-"""The pull engine: CRM edits flow back to B2Connect (ARCHITECTURE §4, issue 5).
+"""The pull engine: CRM edits flow back to B2Connect.
 
 One :class:`PullRun` reads a pipeline's CRM object from its own cursor (``cursors`` row with
 side ``crm``, stream = the CRM object), page by page, and per flush:
 
-1. finds each record's link and drops echoes (:func:`sync.pull_plan.triage`): a record whose
+1. finds each record's link and drops echoes (:func:`sync.pull.plan.triage`): a record whose
    pulled fields all hash to the last-synced hashes costs nothing, whoever touched it last;
    Salesforce records stamped by the integration user (``LastModifiedById``) are counted as
    ``echo_ours``. A record b2sync touched *and* a user edited since still hashes differently,
@@ -11,10 +11,11 @@ side ``crm``, stream = the CRM object), page by page, and per flush:
 2. runs the record hooks (``origin="crm"``) on the changes left, as B2Connect-shaped records
    (``{"id": key, ...pulled fields at their B2Connect paths}``);
 3. reads those records' current B2Connect state (one ``GET`` each) and merges field by field
-   (:func:`sync.merge.merge_record`, the issue's rules), in CRM form (:mod:`sync.pull_fields`);
+   (:func:`sync.merge.merge_record`, the pipeline's field rules), in CRM form
+   (:mod:`sync.pull.fields`);
 4. writes B2Connect's patch (write-back routes) and, for ``direction: both``, the fields
    B2Connect won to the CRM (upsert on the B2Connect key), parks ``manual`` clashes in
-   ``conflicts`` (format: :mod:`sync.pull_store`), applies CRM deletions per
+   ``conflicts`` (format: :mod:`sync.pull.store`), applies CRM deletions per
    ``on_delete.to_b2connect`` through the delete breaker (``archive``/``delete``: the
    B2Connect record is deactivated, ``isActive: false``, since the contract has no delete;
    ``ignore``: nothing is written) and re-activates a record whose CRM record came back;
@@ -45,19 +46,19 @@ from connectors.records import Page, Record, WriteItem, WriteResult
 from mapping.config import DeletePolicy
 from store import begin_write
 from store.models import Side
-from sync import leases, state
+from sync import state
 from sync.blanks import merge_blanks
 from sync.breaker import check_deletes, linked_population, on_delete_policy
 from sync.deleted_links import clear_deleted, deleted_links, mark_deleted
-from sync.engine import LOCK_TTL, PipelineRun, _latest_per_key
 from sync.hooks import run_hooks
 from sync.isolation import hooks_isolated, screened
-from sync.pull_audit import PullFacts, pull_event
-from sync.pull_fields import PullField, nest, pull_fields
-from sync.pull_plan import Merged, Pending, Triage, merge, triage, unlinked_view
-from sync.pull_store import add_manual_conflicts, links_by_crm_id, open_manual_fields
+from sync.pull.audit import PullFacts, pull_event
+from sync.pull.fields import PullField, nest, pull_fields
+from sync.pull.plan import Merged, Pending, Triage, merge, triage, unlinked_view
+from sync.pull.store import add_manual_conflicts, links_by_crm_id, open_manual_fields
 from sync.replay import crm_dead_letter
 from sync.retry import call, pages
+from sync.run import Run, latest_per_key
 from sync.state import DeadLetterRow, LinkRow
 
 __all__ = ["DEFAULT_ID_PROPERTY", "PullRun", "read_crm"]
@@ -97,11 +98,11 @@ class _Outcome:
 
 
 @dataclass
-class PullRun(PipelineRun):
+class PullRun(Run):
     """Runs the CRM→B2Connect half of one pipeline once.
 
-    ``source`` is the pipeline's B2Connect connector and ``target`` its CRM connector, as in
-    :class:`~sync.engine.PipelineRun` (locks, run rows, pauses and errors work the same).
+    ``shop`` is the pipeline's B2Connect connector and ``crm`` its CRM connector; locks, run
+    rows, pauses and errors are :class:`~sync.run.Run`'s, as for the push.
     ``parked``: replay these CRM records (the pull's dead letters) instead of reading changes.
     """
 
@@ -109,11 +110,11 @@ class PullRun(PipelineRun):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        schema = self.source.describe(self.pipeline.b2connect.stream)
+        schema = self.shop.describe(self.pipeline.b2connect.stream)
         writable = {name for name, info in schema.fields.items() if info.updateable}
         self.fields: list[PullField] = pull_fields(self.pipeline, self.mapping, writable)
         self.id_property = self.pipeline.crm.id_property or DEFAULT_ID_PROPERTY.get(
-            self.target.name, "b2connect_id"
+            self.crm.name, "b2connect_id"
         )
         self.ours: str | None = None
         self._deletes_done = 0  # the breaker counts a run's deletions, not a flush's
@@ -124,10 +125,10 @@ class PullRun(PipelineRun):
     def _run(self) -> None:
         if not self.fields:
             return
-        if isinstance(self.target, SupportsIdentity):
-            target = self.target
-            self.ours = self._retry(target.integration_user, "integration user")
-        cursor = None if (self.full or self.parked is not None) else self._crm_cursor()
+        if isinstance(self.crm, SupportsIdentity):
+            crm = self.crm
+            self.ours = self._retry(crm.integration_user, "integration user")
+        cursor = None if (self.full or self.parked is not None) else self.crm_cursor()
         match = self.pipeline.match_key  # read too: screens unlinked records (tombstones)
         screen = {match.crm} if match is not None and self.hooks else set()
         wanted = sorted({*(f.crm for f in self.fields), self.id_property, *screen})
@@ -154,7 +155,7 @@ class PullRun(PipelineRun):
 
     def crm_pages(self, cursor: Mapping[str, Any] | None, wanted: list[str]) -> Iterator[Page]:
         """The CRM's change pages after ``cursor``, each fetch retried (sync.retry.pages)."""
-        crm, crm_object = self.target, self.pipeline.crm.object
+        crm, crm_object = self.crm, self.pipeline.crm.object
         return pages(
             lambda at: read_crm(crm, crm_object, at, wanted),
             cursor,
@@ -163,12 +164,13 @@ class PullRun(PipelineRun):
             policy=self.retry,
         )
 
-    def _crm_cursor(self) -> dict[str, Any] | None:
+    def crm_cursor(self) -> dict[str, Any] | None:
+        """The pull's committed CRM cursor (``None`` before the first pull)."""
         with self.db.connect() as conn:
             return state.get_cursor(conn, self.pipeline.name, self.pipeline.crm.object, Side.CRM)
 
     def _pull_flush(self, records: Sequence[Record], cursor: Mapping[str, Any] | None) -> None:
-        records = _latest_per_key(records)
+        records = latest_per_key(records)
         name = self.pipeline.name
         lengths = self._lengths()
         found, unreadable = screened(
@@ -266,7 +268,7 @@ class PullRun(PipelineRun):
             found: dict[str, int | None] = {}
             if any(name == "truncate" for f in self.fields for name, _, _ in f.compiled.steps):
                 crm_object = self.pipeline.crm.object
-                schema = self._retry(lambda: self.target.describe(crm_object), "describe")
+                schema = self._retry(lambda: self.crm.describe(crm_object), "describe")
                 found = {n: info.length for n, info in schema.fields.items()}
             self._field_lengths = found
         return self._field_lengths
@@ -316,14 +318,14 @@ class PullRun(PipelineRun):
     def _fetch(self, keys: list[str]) -> dict[str, Record]:
         if not keys:
             return {}
-        source = self.source
-        if not isinstance(source, SupportsFetch):
+        shop = self.shop
+        if not isinstance(shop, SupportsFetch):
             raise Fatal(
-                f"connector '{source.name}' cannot read records by id; a pull needs it",
+                f"connector '{shop.name}' cannot read records by id; a pull needs it",
                 code="NO_FETCH",
             )
         stream = self.pipeline.b2connect.stream
-        found: dict[str, Record] = self._retry(lambda: source.fetch(stream, keys), "fetch")
+        found: dict[str, Record] = self._retry(lambda: shop.fetch(stream, keys), "fetch")
         return found
 
     def _write(
@@ -335,8 +337,8 @@ class PullRun(PipelineRun):
         if policy != "ignore":
             b2c_items += [WriteItem(link.key, {"isActive": False}) for _, link in deletes]
         crm_items = [WriteItem(m.pending.key, m.to_crm) for m in merged if m.to_crm]
-        b2c = self._send(self.source, stream, b2c_items, {})
-        crm = self._send(self.target, crm_object, crm_items, {"id_property": self.id_property})
+        b2c = self._send(self.shop, stream, b2c_items, {})
+        crm = self._send(self.crm, crm_object, crm_items, {"id_property": self.id_property})
         out = _Outcome([], [], [], [], [], [], Counter())
         for item in merged:
             self._settle(item, b2c.get(item.pending.key), crm.get(item.pending.key), out)
@@ -444,7 +446,7 @@ class PullRun(PipelineRun):
                 self.run_id,
                 {"records_written": out.counts["written"], "records_failed": len(out.dead)},
             )
-            leases.renew_lock(conn, f"pipeline:{name}", self.owner, now + LOCK_TTL)
+            self._renew(conn, now)
         out.counts["dead_lettered"] = len(out.dead)
         self._bump(out.counts)
         log.info(

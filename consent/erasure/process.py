@@ -28,9 +28,9 @@ from connectors.base import Connector
 from connectors.errors import BudgetExhausted, ConnectorError, Retriable
 from connectors.records import ErasureResult, Subject, WriteItem
 from connectors.salesforce import SalesforceConnector
-from consent.erasure_model import MAX_ATTEMPTS, StepStatus, SubjectIds, backoff
-from consent.erasure_related import salesforce_policy, unreachable_orders
-from consent.erasure_store import (
+from consent.erasure.model import MAX_ATTEMPTS, StepStatus, SubjectIds, backoff
+from consent.erasure.related import salesforce_policy, unreachable_orders
+from consent.erasure.store import (
     StepRow,
     load_subject,
     refresh_request,

@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from consent.erasure_model import SubjectIds, normalise_email
+from consent.erasure.model import SubjectIds, normalise_email
 from mapping.config import B2ConnectConnection, Config
 from store.models import metadata
 from sync.hashing import FieldHasher

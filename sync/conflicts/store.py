@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from store.models import ConflictStatus, DeadLetterStatus, metadata
 
 if TYPE_CHECKING:
-    from sync.reconcile import Planned
-    from sync.writer import Flushed, Writer
+    from sync.push.reconcile import Planned
+    from sync.push.writer import Flushed, Writer
 
 __all__ = [
     "AMBIGUOUS_MATCH",

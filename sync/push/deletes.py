@@ -31,13 +31,13 @@ import structlog
 from connectors.records import Capability, Record
 from store import begin_write
 from sync.breaker import check_deletes, linked_population, on_delete_policy
-from sync.conflicts import Decision, close_open, mark_applied
+from sync.conflicts.store import Decision, close_open, mark_applied
 from sync.deleted_links import DeletedLink, deleted_links
-from sync.reconcile import Plan, dead_letter
+from sync.push.reconcile import Plan, dead_letter
 from sync.state import LinkRow
 
 if TYPE_CHECKING:
-    from sync.writer import Flushed, Writer
+    from sync.push.writer import Flushed, Writer
 
 __all__ = [
     "RESTORE_NEEDED",
