@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from mapping.config._base import is_reference
+from mapping.config._connections import (
+    B2ConnectConnection,
+    HubSpotConnection,
+    SalesforceAuth,
+    SalesforceConnection,
+)
 from mapping.config._consent import (
     ConsentRequirement,
     ConsentSchedule,
@@ -46,22 +53,17 @@ from mapping.config._models import (
     TRANSFORM_NAMES,
     Association,
     AuditSettings,
-    B2ConnectConnection,
     B2ConnectSide,
     Config,
     CrmSide,
     Direction,
     FieldMapping,
     HttpSettings,
-    HubSpotConnection,
     Lines,
     MatchKey,
     Pipeline,
     Rule,
-    SalesforceAuth,
-    SalesforceConnection,
     Schedule,
-    is_reference,
 )
 from mapping.config._references import UnresolvedReference, references, resolve_reference
 from mapping.config._retention import RetentionSettings

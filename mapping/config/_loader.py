@@ -18,7 +18,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from mapping.config._models import Config, is_reference
+from mapping.config._base import is_reference
+from mapping.config._models import Config
 
 __all__ = [
     "SECRET_KEY_RE",

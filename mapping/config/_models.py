@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
 
+from mapping.config._base import Frozen as _Frozen
+from mapping.config._base import MaybeRef, SecretRef
+from mapping.config._connections import (
+    Connection,
+)
 from mapping.config._consent import ConsentRequirement, ConsentSettings, OnWithdraw
 from mapping.config._dead_letters import DeadLetterSettings
 from mapping.config._deletes import (
@@ -35,25 +38,19 @@ __all__ = [
     "TRANSFORM_NAMES",
     "Association",
     "AuditSettings",
-    "B2ConnectConnection",
     "B2ConnectSide",
     "Config",
     "CrmSide",
     "Direction",
     "FieldMapping",
     "HttpSettings",
-    "HubSpotConnection",
     "Lines",
     "MatchKey",
     "Pipeline",
     "Rule",
-    "SalesforceAuth",
-    "SalesforceConnection",
     "Schedule",
 ]
 
-REF_PATTERN = r"^\$\{(?:file:[^}]+|[A-Za-z_][A-Za-z0-9_]*)\}$"
-_REF_RE = re.compile(REF_PATTERN)
 _DURATION_RE = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 
 #: Names of the closed transform registry (implemented in ``mapping.transforms``).
@@ -78,27 +75,6 @@ TRANSFORM_NAMES: tuple[str, ...] = (
 )
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-
-SecretRef = Annotated[
-    str,
-    Field(
-        pattern=REF_PATTERN,
-        description="A reference, never the secret itself: ${ENV_VAR} or ${file:/run/secrets/name}",
-    ),
-]
-"""A secret-bearing value: must be a reference."""
-
-MaybeRef = Annotated[str, Field(description="A literal value or a ${ENV_VAR} reference")]
-
-
-def is_reference(value: str) -> bool:
-    """True if ``value`` is ``${ENV}`` or ``${file:...}``."""
-    return bool(_REF_RE.match(value))
-
-
 class Direction(StrEnum):
     """Which way a pipeline or field flows."""
 
@@ -118,95 +94,6 @@ class Rule(StrEnum):
     b2connect_only = "b2connect_only"
     crm_only = "crm_only"
     manual = "manual"
-
-
-# --------------------------------------------------------------------------- connections
-
-
-class B2ConnectConnection(_Frozen):
-    """A B2Connect tenant: base URL, JWT bearer and the ``X-Tenant-ID`` it belongs to."""
-
-    type: Literal["b2connect"]
-    url: MaybeRef = Field(description="Base URL of the B2Connect API")
-    token: SecretRef = Field(description="JWT bearer token of the CRM service account")
-    tenant_id: MaybeRef = Field(description="Tenant Guid sent as X-Tenant-ID")
-    webhook_secret: SecretRef | None = Field(
-        default=None, description="HMAC secret of B2Connect's outgoing webhooks"
-    )
-    mode: Literal["delta", "orders_api"] = Field(
-        default="delta",
-        description="delta: /api/crm/{entity}/delta feeds; orders_api: rescan /api/v1/orders only",
-    )
-    timeout_s: float = Field(default=30.0, gt=0)
-
-
-class HubSpotConnection(_Frozen):
-    """A HubSpot portal reached with a private-app token."""
-
-    type: Literal["hubspot"]
-    url: MaybeRef = Field(default="https://api.hubapi.com", description="API base URL")
-    token: SecretRef = Field(description="Private app access token")
-    app_secret: SecretRef | None = Field(
-        default=None, description="App secret for webhook signatures"
-    )
-    portal_id: MaybeRef | None = Field(
-        default=None,
-        description="HubSpot portal (hub) id; webhooks of another portal are refused",
-    )
-    daily_share: float = Field(
-        default=0.5, gt=0, le=1, description="Share of the portal's daily API limit b2sync may use"
-    )
-    timeout_s: float = Field(default=30.0, gt=0)
-
-
-class SalesforceAuth(_Frozen):
-    """How to get a Salesforce session."""
-
-    method: Literal["session", "client_credentials", "jwt"] = "session"
-    session_id: SecretRef | None = None
-    client_id: MaybeRef | None = None
-    client_secret: SecretRef | None = None
-    username: MaybeRef | None = None
-    private_key: SecretRef | None = None
-    domain: str = Field(default="login", description="login, test, or a My Domain prefix")
-
-    @model_validator(mode="after")
-    def _needs(self) -> SalesforceAuth:
-        needed = {
-            "session": ("session_id",),
-            "client_credentials": ("client_id", "client_secret"),
-            "jwt": ("client_id", "username", "private_key"),
-        }[self.method]
-        missing = [name for name in needed if getattr(self, name) is None]
-        if missing:
-            raise ValueError(f"auth method '{self.method}' needs {', '.join(missing)}")
-        return self
-
-
-class SalesforceConnection(_Frozen):
-    """A Salesforce org."""
-
-    type: Literal["salesforce"]
-    instance_url: MaybeRef = Field(description="https://yourdomain.my.salesforce.com")
-    api_version: str = Field(default="59.0", pattern=r"^\d{2}\.0$")
-    auth: SalesforceAuth
-    ca_file: MaybeRef | None = Field(default=None, description="CA bundle to verify TLS with")
-    daily_share: float = Field(
-        default=0.5,
-        gt=0,
-        le=1,
-        description="Share of the org's daily API allocation b2sync may use",
-    )
-    bulk_threshold: int = Field(
-        default=2000, ge=1, description="Use Bulk API 2.0 at or above this many records"
-    )
-    timeout_s: float = Field(default=60.0, gt=0)
-
-
-Connection = Annotated[
-    B2ConnectConnection | HubSpotConnection | SalesforceConnection,
-    Field(discriminator="type"),
-]
 
 
 # --------------------------------------------------------------------------- pipelines

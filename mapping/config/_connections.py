@@ -1,0 +1,104 @@
+"""Connection models: a B2Connect tenant, a HubSpot portal, a Salesforce org."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from mapping.config._base import Frozen as _Frozen
+from mapping.config._base import MaybeRef, SecretRef
+
+__all__ = [
+    "B2ConnectConnection",
+    "Connection",
+    "HubSpotConnection",
+    "SalesforceAuth",
+    "SalesforceConnection",
+]
+
+
+class B2ConnectConnection(_Frozen):
+    """A B2Connect tenant: base URL, JWT bearer and the ``X-Tenant-ID`` it belongs to."""
+
+    type: Literal["b2connect"]
+    url: MaybeRef = Field(description="Base URL of the B2Connect API")
+    token: SecretRef = Field(description="JWT bearer token of the CRM service account")
+    tenant_id: MaybeRef = Field(description="Tenant Guid sent as X-Tenant-ID")
+    webhook_secret: SecretRef | None = Field(
+        default=None, description="HMAC secret of B2Connect's outgoing webhooks"
+    )
+    mode: Literal["delta", "orders_api"] = Field(
+        default="delta",
+        description="delta: /api/crm/{entity}/delta feeds; orders_api: rescan /api/v1/orders only",
+    )
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+class HubSpotConnection(_Frozen):
+    """A HubSpot portal reached with a private-app token."""
+
+    type: Literal["hubspot"]
+    url: MaybeRef = Field(default="https://api.hubapi.com", description="API base URL")
+    token: SecretRef = Field(description="Private app access token")
+    app_secret: SecretRef | None = Field(
+        default=None, description="App secret for webhook signatures"
+    )
+    portal_id: MaybeRef | None = Field(
+        default=None,
+        description="HubSpot portal (hub) id; webhooks of another portal are refused",
+    )
+    daily_share: float = Field(
+        default=0.5, gt=0, le=1, description="Share of the portal's daily API limit b2sync may use"
+    )
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+class SalesforceAuth(_Frozen):
+    """How to get a Salesforce session."""
+
+    method: Literal["session", "client_credentials", "jwt"] = "session"
+    session_id: SecretRef | None = None
+    client_id: MaybeRef | None = None
+    client_secret: SecretRef | None = None
+    username: MaybeRef | None = None
+    private_key: SecretRef | None = None
+    domain: str = Field(default="login", description="login, test, or a My Domain prefix")
+
+    @model_validator(mode="after")
+    def _needs(self) -> SalesforceAuth:
+        needed = {
+            "session": ("session_id",),
+            "client_credentials": ("client_id", "client_secret"),
+            "jwt": ("client_id", "username", "private_key"),
+        }[self.method]
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"auth method '{self.method}' needs {', '.join(missing)}")
+        return self
+
+
+class SalesforceConnection(_Frozen):
+    """A Salesforce org."""
+
+    type: Literal["salesforce"]
+    instance_url: MaybeRef = Field(description="https://yourdomain.my.salesforce.com")
+    api_version: str = Field(default="59.0", pattern=r"^\d{2}\.0$")
+    auth: SalesforceAuth
+    ca_file: MaybeRef | None = Field(default=None, description="CA bundle to verify TLS with")
+    daily_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of the org's daily API allocation b2sync may use",
+    )
+    bulk_threshold: int = Field(
+        default=2000, ge=1, description="Use Bulk API 2.0 at or above this many records"
+    )
+    timeout_s: float = Field(default=60.0, gt=0)
+
+
+Connection = Annotated[
+    B2ConnectConnection | HubSpotConnection | SalesforceConnection,
+    Field(discriminator="type"),
+]
