@@ -7,6 +7,9 @@ read-only web page (:mod:`audit.web`).
 
 from __future__ import annotations
 
+from audit._auth import TOKEN_ENV, TOKEN_FILE_ENV, TokenError, load_token
+from audit._chain import events_table
+from audit._settings import anchor_path, state_url
 from audit.errors import (
     AuditConfigError,
     AuditError,
@@ -27,6 +30,8 @@ from audit.verify import Problem, VerifyReport, anchor, verify
 __all__ = [
     "ACTIONS",
     "ERASED",
+    "TOKEN_ENV",
+    "TOKEN_FILE_ENV",
     "AuditConfigError",
     "AuditError",
     "AuditEvent",
@@ -37,16 +42,21 @@ __all__ = [
     "LegalHoldError",
     "MasterKeyError",
     "Problem",
+    "TokenError",
     "VerifyReport",
     "anchor",
+    "anchor_path",
     "config_loaded_event",
+    "events_table",
     "load_master_key",
+    "load_token",
     "normalise_subject",
     "purge_older_than",
     "record_events",
     "search",
     "set_legal_hold",
     "shred",
+    "state_url",
     "to_csv",
     "to_json",
     "verify",

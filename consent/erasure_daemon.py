@@ -30,7 +30,7 @@ ERASURE_EVERY_S = 60
 
 
 class TaskScheduler(Protocol):
-    """What the tasks need from :class:`sync.service._scheduler.PipelineScheduler`."""
+    """What the tasks need from :class:`b2sync.service._scheduler.PipelineScheduler`."""
 
     def add_task(
         self, name: str, fn: Callable[[], object], seconds: int, *, first_in_s: float = 0.0

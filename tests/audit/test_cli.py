@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from audit import KeyRing, record_events
 from audit._chain import events_table
-from audit.cli import app
+from b2sync.cli.audit import audit_app as app
 from tests.audit.conftest import MASTER_KEY, write_event
 
 runner = CliRunner()

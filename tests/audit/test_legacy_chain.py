@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from audit import KeyRing, record_events
 from audit._chain import HASHED_COLUMNS, event_hash, events_table
-from audit.cli import app
+from b2sync.cli.audit import audit_app as app
 from store.models import metadata
 from tests.audit.conftest import MASTER_KEY, write_event
 

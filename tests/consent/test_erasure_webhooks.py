@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from hubspot.utils.signature import Signature
 
+from b2sync.service._http import build_app
+from b2sync.service._webhooks import SeenEvents
 from connectors.b2connect._webhook import sign_webhook
 from consent.erasure_model import Origin
 from consent.erasure_sources import IntakeItem, b2connect_webhook_erasures
 from mapping.config import Config, parse_config
-from sync.service._http import build_app
-from sync.service._webhooks import SeenEvents
 from tests.daemon.conftest import daemon_config_text
 
 NOW = 1_790_000_000.0

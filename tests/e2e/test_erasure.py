@@ -12,6 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit import ERASED, Filters, search, verify
+from b2sync.runtime import build_runner
+from b2sync.service._webhooks import EVENT_ID_HEADER, SeenEvents, b2connect_delivery
 from connectors.b2connect import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from connectors.b2connect._webhook import sign_webhook
 from connectors.records import Record
@@ -23,7 +25,6 @@ from mapping.config import parse_config
 from store.models import metadata
 from sync.replay import ReplaySource
 from sync.runner import Runner
-from sync.service._webhooks import EVENT_ID_HEADER, SeenEvents, b2connect_delivery
 from tests.e2e.conftest import E2E, FAST_RETRY, by_key
 
 PEOPLE = ["customers-to-hubspot", "customers-to-salesforce"]
@@ -31,7 +32,7 @@ PEOPLE = ["customers-to-hubspot", "customers-to-salesforce"]
 
 def _runner(e2e: E2E, clock: Callable[[], datetime] | None = None) -> Runner:
     options = {"hubspot": {"waiter": e2e.waits.append}, "salesforce": {"bulk_wait_s": 0.01}}
-    return Runner(e2e.config, retry=FAST_RETRY, connector_options=options, clock=clock)
+    return build_runner(e2e.config, retry=FAST_RETRY, connector_options=options, clock=clock)
 
 
 def _synced_person(e2e: E2E) -> dict[str, Any]:

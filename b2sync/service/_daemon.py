@@ -24,16 +24,17 @@ import sqlalchemy as sa
 import structlog
 
 from audit.errors import KeyChangedError, MasterKeyError
+from b2sync.runtime import build_runner
+from b2sync.service._http import HttpServer
+from b2sync.service._metrics import Metrics
+from b2sync.service._scheduler import PipelineScheduler
+from b2sync.service._status import pipeline_status, store_totals
+from b2sync.service._webhook_ledger import Ledger, StoreLedger
 from consent.erasure_daemon import PrivacyTasks
 from mapping.config import Config, ConfigError
 from store import StoreUnavailable
 from sync.crm_fields import crm_field_issues
 from sync.runner import Runner
-from sync.service._http import HttpServer
-from sync.service._metrics import Metrics
-from sync.service._scheduler import PipelineScheduler
-from sync.service._status import pipeline_status, store_totals
-from sync.service._webhook_ledger import Ledger, StoreLedger
 from sync.settings import SecretError, load_config, resolve, secret_issues
 
 __all__ = ["Daemon", "parse_listen"]
@@ -60,7 +61,7 @@ class Daemon:
         *,
         listen: str | None = None,
         pid_file: Path | None = None,
-        runner_factory: Callable[[Config], Runner] = Runner,
+        runner_factory: Callable[[Config], Runner] = build_runner,
         debounce_s: float = 0.5,
         stuck_after_s: float = 3600.0,
     ) -> None:

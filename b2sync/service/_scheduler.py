@@ -23,11 +23,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from b2sync.service._metrics import CallTracker, Metrics
 from mapping.config import Pipeline
 from store.models import RunStatus
 from sync.locks import FairLock
 from sync.runner import Runner
-from sync.service._metrics import CallTracker, Metrics
 
 __all__ = ["TASK_PREFIX", "PipelineScheduler", "trigger_for"]
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sync.service._daemon import Daemon, parse_listen
-from sync.service._metrics import CallTracker, Metrics
-from sync.service._scheduler import PipelineScheduler, trigger_for
-from sync.service._status import pipeline_status, store_totals
-from sync.service._webhooks import SeenEvents, b2connect_delivery, hubspot_delivery
+from b2sync.service._daemon import Daemon, parse_listen
+from b2sync.service._metrics import CallTracker, Metrics
+from b2sync.service._scheduler import PipelineScheduler, trigger_for
+from b2sync.service._status import pipeline_status, store_totals
+from b2sync.service._webhooks import SeenEvents, b2connect_delivery, hubspot_delivery
 
 __all__ = [
     "CallTracker",
