@@ -22,13 +22,13 @@ from b2sync.cli import (
     config,
     conflicts,
     consent,
+    demo,
     erasure,
     insights,
     keys,
     service,
     sync_commands,
 )
-from b2sync.demo import command as demo_command
 from b2sync.demo import emulators
 
 __all__ = ["GROUPS", "TOP_LEVEL", "app", "main"]
@@ -39,7 +39,7 @@ TOP_LEVEL: tuple[typer.Typer, ...] = (
     audit.commands,  # ui
     sync_commands.commands,  # sync
     erasure.commands,  # erase
-    demo_command.commands,  # demo
+    demo.commands,  # demo
     service.commands,  # run, reload, status
 )
 

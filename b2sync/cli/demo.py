@@ -22,7 +22,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from b2sync.cli.common import EXIT_FAILED, ConfigOption, load_or_exit, open_runner
 from b2sync.cli.output import Bars, make_console, print_summaries
@@ -51,7 +50,7 @@ def demo(
     state_dir: Annotated[Path, typer.Option(help="Where the demo store lives.")] = Path("state"),
 ) -> None:
     """Emulators + SQLite: backfill both CRMs, then sync shopper activity live."""
-    from emulators.stack import EmulatorStack
+    from b2sync.demo.stack import EmulatorStack, print_calls
 
     configure_logging(level="error")
     console = make_console()
@@ -75,7 +74,7 @@ def demo(
         failed = _backfill_and_follow(
             demo_cfg, stack, console, stop, duration, interval, state_dir / "reports"
         )
-        _print_calls(console, stack)
+        print_calls(console, stack)
     console.print("[bold]demo stopped cleanly[/]")
     if failed:
         raise typer.Exit(EXIT_FAILED)
@@ -97,7 +96,7 @@ def _backfill_and_follow(
     interval: float,
     reports: Path,
 ) -> bool:
-    from emulators.stack import EmulatorStack
+    from b2sync.demo.stack import EmulatorStack
 
     assert isinstance(stack, EmulatorStack)
     failed = False
@@ -191,20 +190,6 @@ def _consent_round(runner: Runner) -> str:
     from b2sync.demo.consent import consent_round
 
     return consent_round(runner)
-
-
-def _print_calls(console: Console, stack: object) -> None:
-    from emulators.stack import EmulatorStack
-
-    assert isinstance(stack, EmulatorStack)
-    table = Table(title="API calls the emulators served")
-    table.add_column("system")
-    table.add_column("endpoint")
-    table.add_column("calls", justify="right")
-    for emu in (stack.hubspot, stack.salesforce, stack.b2connect):
-        for endpoint, calls in sorted(emu.calls.items()):
-            table.add_row(emu.name, endpoint, str(calls))
-    console.print(table)
 
 
 def _on_signals(stop: threading.Event) -> None:
