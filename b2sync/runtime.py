@@ -6,37 +6,17 @@ the demo all come through here), so no code path runs a pipeline without the tom
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from b2sync.features import RECORD_HOOKS
 from mapping.config import Config
-from sync.hooks import HookFactory
-from sync.retry import RetryPolicy
 from sync.runner import Runner
 
 __all__ = ["build_runner"]
 
 
-def build_runner(
-    config: Config,
-    *,
-    hooks: Sequence[HookFactory] = RECORD_HOOKS,
-    stop: threading.Event | None = None,
-    clock: Callable[[], datetime] | None = None,
-    retry: RetryPolicy | None = None,
-    migrate: bool = True,
-    connector_options: Mapping[str, Mapping[str, Any]] | None = None,
-) -> Runner:
-    """A runner of ``config`` running the features' record hooks (tombstones first)."""
-    return Runner(
-        config,
-        hooks=hooks,
-        stop=stop,
-        clock=clock,
-        retry=retry,
-        migrate=migrate,
-        connector_options=connector_options,
-    )
+def build_runner(config: Config, **options: Any) -> Runner:
+    """A runner of ``config`` that runs the features' record hooks in order (tombstones
+    first); ``options`` are :class:`~sync.runner.Runner`'s (``stop``, ``clock``, ``retry``,
+    ``migrate``, ``connector_options``)."""
+    return Runner(config, hooks=RECORD_HOOKS, **options)

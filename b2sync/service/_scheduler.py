@@ -116,7 +116,7 @@ class PipelineScheduler:
             self.remove_task("insights")
 
     def _run_insights(self) -> None:
-        from insights.refresh import InsightsRefresh  # sync imports insights lazily
+        from insights.refresh import InsightsRefresh  # imported when the task first runs
 
         runner = self._runner()
         if runner.stop.is_set():
@@ -145,7 +145,7 @@ class PipelineScheduler:
             self.add_task("consent", self._run_consent, settings.schedule.seconds)
 
     def _run_consent(self) -> None:
-        from consent.consent_service import consent_sync_for  # sync imports consent lazily
+        from consent.consent_service import consent_sync_for  # imported when the task first runs
 
         runner = self._runner()
         if runner.config.consent is None or runner.stop.is_set():
