@@ -1,4 +1,5 @@
-"""The features of the product, in the order their contributions run.
+"""The features of the product, in the order their contributions run: record hooks (every
+pipeline run) and daemon tasks (``b2sync run``).
 
 Order matters and is written down here, not left to import order: the consent feature's
 tombstone hook runs first (an erased person must never come back), then its consent gate,
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 from consent.feature import feature as consent_feature
 from insights.feature import feature as insights_feature
-from sync.hooks import Feature, HookFactory
+from sync.feature import Feature
+from sync.hooks import HookFactory
 
 __all__ = ["FEATURES", "RECORD_HOOKS"]
 

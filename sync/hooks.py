@@ -8,7 +8,8 @@ audit event); the run's cursor still moves past it.
 
 The engine does not know its features: a :class:`~sync.runner.Runner` is handed the hook
 factories it runs (``Runner(hooks=...)``), in order, by the composition root
-(``b2sync.features``, tombstones first). :class:`Feature` is what a feature contributes.
+(``b2sync.features``, tombstones first); :class:`sync.feature.Feature` is what a feature
+contributes.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from mapping.config import Config, Pipeline
 from sync.hashing import FieldHasher
 
 __all__ = [
-    "Feature",
     "HookContext",
     "HookFactory",
     "RecordHook",
@@ -53,15 +53,6 @@ class HookContext:
 
 RecordHook = Callable[[HookContext, list[Record]], list[Record]]
 HookFactory = Callable[[Config, Pipeline], "RecordHook | None"]
-
-
-@dataclass(frozen=True)
-class Feature:
-    """What a feature package contributes to the product: its record hook factories, in the
-    order they run (the composition root orders the features themselves)."""
-
-    name: str
-    hooks: tuple[HookFactory, ...] = ()
 
 
 def hooks_for(
