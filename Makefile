@@ -23,12 +23,14 @@ MARKERS ?= not slow
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q -m "$(MARKERS)" $(PYTEST_ARGS)
 
+# the import contracts in pyproject.toml ([tool.importlinter]): layers, emulators apart
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy sync mapping consent store connectors audit insights daemon.py
+	$(BIN)/mypy b2sync sync mapping consent store connectors audit insights daemon.py
 
 # Regenerate the locks after changing dependencies in pyproject.toml. Both pin every
 # distribution with its sha256 hashes (pip then installs in --require-hashes mode):

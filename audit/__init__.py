@@ -7,7 +7,9 @@ read-only web page (:mod:`audit.web`).
 
 from __future__ import annotations
 
+from audit._auth import TOKEN_ENV, TOKEN_FILE_ENV, TokenError, load_token
 from audit._chain import GENESIS, HASHED_COLUMNS, chain_head, event_hash, events_table
+from audit._settings import anchor_path, state_url
 from audit.errors import (
     AuditConfigError,
     AuditError,
@@ -30,6 +32,8 @@ __all__ = [
     "ERASED",
     "GENESIS",
     "HASHED_COLUMNS",
+    "TOKEN_ENV",
+    "TOKEN_FILE_ENV",
     "AuditConfigError",
     "AuditError",
     "AuditEvent",
@@ -40,19 +44,23 @@ __all__ = [
     "LegalHoldError",
     "MasterKeyError",
     "Problem",
+    "TokenError",
     "VerifyReport",
     "anchor",
+    "anchor_path",
     "chain_head",
     "config_loaded_event",
     "event_hash",
     "events_table",
     "load_master_key",
+    "load_token",
     "normalise_subject",
     "purge_older_than",
     "record_events",
     "search",
     "set_legal_hold",
     "shred",
+    "state_url",
     "to_csv",
     "to_json",
     "verify",

@@ -41,6 +41,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from b2sync.runtime import build_runner  # noqa: E402
 from insights.refresh import InsightsRefresh  # noqa: E402
 from mapping.config import parse_config  # noqa: E402
 from sync.logs import configure_logging  # noqa: E402
@@ -182,7 +183,7 @@ def measure(customers: int, audit: bool) -> tuple[Any, ...]:
                 "    ca_file: ${B2SYNC_SALESFORCE_CA_FILE}\n",
                 "    ca_file: ${B2SYNC_SALESFORCE_CA_FILE}\n    bulk_threshold: 1000000\n",
             )
-            runner = Runner(parse_config(text))
+            runner = build_runner(parse_config(text))
             try:
                 before = calls(env)
                 seconds, counts, written = run_all(runner, full=False)

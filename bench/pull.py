@@ -39,10 +39,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from b2sync.runtime import build_runner  # noqa: E402
 from bench.backfill import calls, read_env  # noqa: E402
 from mapping.config import parse_config  # noqa: E402
 from sync.logs import configure_logging  # noqa: E402
-from sync.runner import Runner  # noqa: E402
 
 PAGE = 200
 PIPELINES = {"hubspot": "customers-to-hubspot", "salesforce": "customers-to-salesforce"}
@@ -105,7 +105,7 @@ def measure(changes: int) -> dict[str, Any]:
                 raise SystemExit("emulators did not start")
             env = read_env(env_file)
             os.environ.update(env)
-            both = Runner(parse_config(config_text(tmp, "both")))
+            both = build_runner(parse_config(config_text(tmp, "both")))
             try:
                 for _ in range(2):  # backfill, then the pulls read our writes back (echoes)
                     for pipe in both.select(None):
@@ -125,7 +125,7 @@ def measure(changes: int) -> dict[str, Any]:
 
 
 def _pull(tmp: str, env: dict[str, str], system: str, edited: int) -> dict[str, Any]:
-    runner = Runner(parse_config(config_text(tmp, "pull")))
+    runner = build_runner(parse_config(config_text(tmp, "pull")))
     try:
         pipe = runner.config.pipeline(PIPELINES[system])
         before = calls(env)
@@ -155,7 +155,7 @@ def _pull(tmp: str, env: dict[str, str], system: str, edited: int) -> dict[str, 
 
 def _cycle_writes(tmp: str, env: dict[str, str]) -> dict[str, int]:
     """Write calls of one full ``both`` cycle, per endpoint."""
-    runner = Runner(parse_config(config_text(tmp, "both")))
+    runner = build_runner(parse_config(config_text(tmp, "both")))
     try:
         before = calls(env)
         for pipe in runner.select(None):

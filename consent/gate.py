@@ -25,7 +25,7 @@ from mapping.config import Config, ConsentRequirement, Pipeline
 from store import begin_write
 from store.models import metadata
 from sync import state
-from sync.hooks import HOOK_FACTORIES, HookContext, RecordHook
+from sync.hooks import HookContext, RecordHook
 
 __all__ = ["IDENTITY_FIELDS", "consent_gate", "gate_factory", "identity_of"]
 
@@ -144,7 +144,3 @@ def gate_factory(config: Config, pipeline: Pipeline) -> RecordHook | None:
     if pipeline.require_consent is None or pipeline.direction.value == "pull":
         return None
     return partial(consent_gate, pipeline.require_consent)
-
-
-if gate_factory not in HOOK_FACTORIES:
-    HOOK_FACTORIES.append(gate_factory)

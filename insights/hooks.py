@@ -31,7 +31,7 @@ from insights.orders import OrderFact, order_fact, parse_time
 from insights.push import insight_mapping
 from mapping.config import Config, InsightsConfig, Pipeline
 from store import begin_write
-from sync.hooks import HOOK_FACTORIES, HookContext, RecordHook
+from sync.hooks import HookContext, RecordHook
 
 __all__ = ["insights_hook"]
 
@@ -151,7 +151,3 @@ def insights_hook(config: Config, pipeline: Pipeline) -> RecordHook | None:
     if stream == "customers" and insight_mapping(pipeline) is not None:
         return _customers_hook(config)
     return None
-
-
-if insights_hook not in HOOK_FACTORIES:
-    HOOK_FACTORIES.append(insights_hook)

@@ -32,7 +32,7 @@ from store import begin_write
 from sync import state
 from sync.deleted_links import deleted_links
 from sync.hashing import FieldHasher
-from sync.push.reconcile import PARKED
+from sync.plan import PARKED
 from sync.retry import RetryPolicy, call
 
 __all__ = ["INSIGHTS_PREFIX", "PushOutcome", "insight_mapping", "push_insights"]

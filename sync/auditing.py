@@ -16,7 +16,7 @@ from mapping.config import Pipeline
 from mapping.transforms import get_path, is_blank
 
 if TYPE_CHECKING:
-    from sync.push.reconcile import Planned
+    from sync.plan import Planned
 
 __all__ = ["AuditTrail", "subject_of"]
 

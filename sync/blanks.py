@@ -32,7 +32,7 @@ from sync.breaker import (
 from sync.errors import BlankBreakerTripped
 from sync.hashing import FieldHasher
 from sync.merge import Decision
-from sync.push.reconcile import ASSOC_PREFIX, Plan, Planned
+from sync.plan import ASSOC_PREFIX, Plan, Planned
 from sync.state import LinkRow
 
 __all__ = ["BlankGuard", "hold_first_blanks", "merge_blanks", "push_blanks"]

@@ -6,14 +6,14 @@ person, a person without the consent a pipeline requires) or return copies with 
 fields (``insights.ltv``…). A dropped record is the hook's to account for (its own table, an
 audit event); the run's cursor still moves past it.
 
-Features register a factory in :data:`HOOK_FACTORIES` when their module is imported, and name
-that module in :data:`FEATURE_MODULES` so :func:`hooks_for` imports it first (``sync`` does not
-import the feature packages at module level). Hooks run in registration order.
+The engine does not know its features: a :class:`~sync.runner.Runner` is handed the hook
+factories it runs (``Runner(hooks=...)``), in order, by the composition root
+(``b2sync.features``, tombstones first); :class:`sync.feature.Feature` is what a feature
+contributes.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,8 +26,6 @@ from mapping.config import Config, Pipeline
 from sync.hashing import FieldHasher
 
 __all__ = [
-    "FEATURE_MODULES",
-    "HOOK_FACTORIES",
     "HookContext",
     "HookFactory",
     "RecordHook",
@@ -56,18 +54,12 @@ class HookContext:
 RecordHook = Callable[[HookContext, list[Record]], list[Record]]
 HookFactory = Callable[[Config, Pipeline], "RecordHook | None"]
 
-#: factories of the hooks of each pipeline; a feature appends its own at import time
-HOOK_FACTORIES: list[HookFactory] = []
 
-#: modules that register hook factories when imported (imported by :func:`hooks_for`)
-FEATURE_MODULES: tuple[str, ...] = ("consent.tombstones", "consent.gate", "insights.hooks")
-
-
-def hooks_for(config: Config, pipeline: Pipeline) -> list[RecordHook]:
-    """The hooks a pipeline runs, in registration order."""
-    for module in FEATURE_MODULES:
-        importlib.import_module(module)
-    built = (factory(config, pipeline) for factory in HOOK_FACTORIES)
+def hooks_for(
+    factories: Sequence[HookFactory], config: Config, pipeline: Pipeline
+) -> list[RecordHook]:
+    """The hooks ``pipeline`` runs: each factory's hook, in the factories' order."""
+    built = (factory(config, pipeline) for factory in factories)
     return [hook for hook in built if hook is not None]
 
 

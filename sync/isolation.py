@@ -10,7 +10,7 @@ exception type, and the run goes on.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -19,9 +19,11 @@ from connectors.errors import ConnectorError
 from connectors.records import Record
 from sync.errors import DeleteBreakerTripped, Interrupted
 from sync.hooks import HookContext, RecordHook, run_hooks
-from sync.push.reconcile import Plan, failed_record
-from sync.push.writer import Flushed
+from sync.plan import Plan, failed_record
 from sync.state import DeadLetterRow
+
+if TYPE_CHECKING:
+    from sync.push.writer import Flushed
 
 __all__ = ["RUN_LEVEL", "execute_isolated", "hooks_isolated", "screened"]
 

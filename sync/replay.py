@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from connectors.records import Capability, Page, Record
 from mapping.config import Direction, Pipeline
 from store.models import DeadLetterStatus, metadata
-from sync.push.reconcile import dead_letter
+from sync.plan import dead_letter
 from sync.state import DeadLetterRow
 
 __all__ = [

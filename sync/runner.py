@@ -26,7 +26,7 @@ from sync import state
 from sync.breaker import BreakerTrip, clear_allowance, tripped
 from sync.dispatch import execute_directions
 from sync.hashing import FieldHasher
-from sync.hooks import hooks_for
+from sync.hooks import HookFactory, hooks_for
 from sync.keys import open_keys
 from sync.locks import Locks, guarded
 from sync.push.engine import PipelineRun
@@ -68,12 +68,16 @@ def _dependencies(pipe: Pipeline) -> list[str]:
 
 
 class Runner:
-    """Owns the store engine and one connector per connection for a CLI run or the daemon."""
+    """Owns the store engine and one connector per connection for a CLI run or the daemon.
+
+    ``hooks`` (required) are the record hook factories of every run, in the order they run;
+    the product builds its runners with ``b2sync.runtime.build_runner``."""
 
     def __init__(
         self,
         config: Config,
         *,
+        hooks: Sequence[HookFactory],
         stop: threading.Event | None = None,
         clock: Callable[[], datetime] | None = None,
         retry: RetryPolicy | None = None,
@@ -81,6 +85,8 @@ class Runner:
         connector_options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.config = config
+        #: the record hook factories every pipeline run applies, in order (tombstones first)
+        self.hooks = tuple(hooks)
         self.stop = stop or threading.Event()
         self.clock = clock or (lambda: datetime.now(UTC))
         self.retry = retry or RetryPolicy()
@@ -256,7 +262,7 @@ class Runner:
             replay=source_override is not None or parked is not None,
             audit_keys=self.audit_keys,
             target_system=self.config.connections[pipe.crm.connection].type,
-            hooks=hooks_for(self.config, pipe),
+            hooks=hooks_for(self.hooks, self.config, pipe),
         )
         summary = execute_directions(run, parked)
         if summary.status is RunStatus.SUCCEEDED and not dry_run:

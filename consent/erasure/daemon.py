@@ -15,10 +15,10 @@ import structlog
 
 from audit import anchor
 from consent.erasure.inbox import drain_inbox, put_in_inbox
+from consent.erasure.retention import run_retention
 from consent.erasure.service import Guard, desk_for, no_guard, processor_for
 from consent.erasure.sources import IntakeItem, poll_sources
 from consent.erasure.store import seal_key
-from consent.retention import run_retention
 from store import begin_write
 from sync.runner import Runner
 from sync.settings import resolve
@@ -30,7 +30,7 @@ ERASURE_EVERY_S = 60
 
 
 class TaskScheduler(Protocol):
-    """What the tasks need from :class:`sync.service._scheduler.PipelineScheduler`."""
+    """What the tasks need from :class:`b2sync.service._scheduler.PipelineScheduler`."""
 
     def add_task(
         self, name: str, fn: Callable[[], object], seconds: int, *, first_in_s: float = 0.0

@@ -31,7 +31,7 @@ from consent.erasure.store import (
     subjects_table,
     write_events,
 )
-from consent.tombstones import tombstone_hash, write_tombstones
+from consent.erasure.tombstones import tombstone_hash, write_tombstones
 from mapping import normalise_email
 from mapping.config import Config
 from store import begin_write

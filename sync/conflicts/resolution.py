@@ -18,7 +18,7 @@ Per kind (``--take b2connect|crm|VALUE``):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -30,12 +30,13 @@ from mapping.config import Pipeline
 from store import begin_write
 from store.models import ConflictStatus, metadata
 from sync.auditing import subject_of
-from sync.conflicts.store import SIDES, ConflictRow, Decision, resolve_conflict
+from sync.conflicts.store import RESTORE_NEEDED, SIDES, ConflictRow, Decision, resolve_conflict
 from sync.errors import ResolveError
-from sync.push.deletes import RESTORE_NEEDED
 from sync.replay import ReplaySource
-from sync.run import RunSummary
-from sync.runner import Runner
+
+if TYPE_CHECKING:  # the runner drives a resolution; it is handed in, not imported
+    from sync.run import RunSummary
+    from sync.runner import Runner
 
 __all__ = ["Outcome", "resolve"]
 

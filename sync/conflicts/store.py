@@ -18,11 +18,15 @@ import sqlalchemy as sa
 from store.models import ConflictStatus, DeadLetterStatus, metadata
 
 if TYPE_CHECKING:
-    from sync.push.reconcile import Planned
+    from sync.plan import Planned
     from sync.push.writer import Flushed, Writer
+
+#: a deleted record came back in B2Connect while its CRM record is archived
+RESTORE_NEEDED = "restore_needed"
 
 __all__ = [
     "AMBIGUOUS_MATCH",
+    "RESTORE_NEEDED",
     "ConflictRow",
     "Decision",
     "apply_match_decisions",

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 from connectors.records import Record
 from sync import state
+from sync.plan import Plan, Planned
 from sync.pull.engine import PullRun
 from sync.pull.plan import crm_side
 from sync.pull.store import open_manual_fields
-from sync.push.reconcile import Plan, Planned
 from sync.state import LinkRow
 
 __all__ = ["PushGuard"]

@@ -26,8 +26,8 @@ from mapping.transforms import get_path
 from sync.deleted_links import DeletedLink
 from sync.hashing import FieldHasher
 from sync.merge import Decision, Side, merge_record, next_hashes
+from sync.plan import dead_letter, failed_record
 from sync.pull.fields import PullField, nest, read_value, safe
-from sync.push.reconcile import dead_letter, failed_record
 from sync.state import DeadLetterRow, LinkRow
 from sync.wire import unencodable_path
 

@@ -8,7 +8,8 @@ links) and ``deletes`` (deletions and restores) are steps the writer runs.
 
 from __future__ import annotations
 
-from sync.push.reconcile import Plan, Planned, plan_records
+from sync.plan import Plan, Planned
+from sync.push.reconcile import plan_records
 from sync.push.writer import Flushed, Writer
 
 __all__ = ["Flushed", "Plan", "Planned", "Writer", "plan_records"]

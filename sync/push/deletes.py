@@ -31,9 +31,9 @@ import structlog
 from connectors.records import Capability, Record
 from store import begin_write
 from sync.breaker import check_deletes, linked_population, on_delete_policy
-from sync.conflicts.store import Decision, close_open, mark_applied
+from sync.conflicts.store import RESTORE_NEEDED, Decision, close_open, mark_applied
 from sync.deleted_links import DeletedLink, deleted_links
-from sync.push.reconcile import Plan, dead_letter
+from sync.plan import Plan, dead_letter
 from sync.state import LinkRow
 
 if TYPE_CHECKING:
@@ -49,7 +49,6 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-RESTORE_NEEDED = "restore_needed"
 RESTORE_RETRY = timedelta(minutes=15)
 _RESTORE_HINT = {
     "hubspot": "restore it in HubSpot (Settings > Objects > Restore deleted records, 90 days)",

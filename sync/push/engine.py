@@ -28,10 +28,18 @@ from sync.conflicts.store import decisions
 from sync.deleted_links import deleted_links
 from sync.fingerprint import mapping_changed, mapping_fingerprint, remember_mapping
 from sync.isolation import execute_isolated, hooks_isolated, screened
-from sync.push.deletes import RESTORE_NEEDED, Restores, check_restores, describe_deletions
-from sync.push.lines import replay_parked_lines
-from sync.push.reconcile import Plan, plan_records
-from sync.push.writer import Flushed, Writer
+from sync.plan import Plan
+from sync.push.deletes import (
+    RESTORE_NEEDED,
+    Restores,
+    apply_deletions,
+    check_restores,
+    describe_deletions,
+)
+from sync.push.lines import replay_parked_lines, write_lines
+from sync.push.pending import complete_pending
+from sync.push.reconcile import plan_records
+from sync.push.writer import Flushed, Writer, WriterSteps
 from sync.retry import pages
 from sync.run import Run, latest_per_key
 from sync.state import DeadLetterRow, LinkRow
@@ -59,7 +67,7 @@ class PipelineRun(Run):
     def _run(self) -> None:
         writer = self._writer()
         if not self.dry_run:
-            self._bump(writer.complete_pending())
+            self._bump(complete_pending(writer))
         fingerprint = mapping_fingerprint(self.pipeline)
         cursor = None if (self.full or self.replay or self._remap(fingerprint)) else self._cursor()
         buffer: list[Record] = []
@@ -262,6 +270,7 @@ class PipelineRun(Run):
             retry=self.retry,
             clock=self.clock,
             db=self.db,
+            steps=WriterSteps(deletions=apply_deletions, lines=write_lines),
             trail=AuditTrail(self.tenant_id, self.run_id, self.target_system, self.replay)
             if self.audit_keys is not None
             else None,

@@ -20,7 +20,7 @@ from sync.state import DeadLetterRow
 
 if TYPE_CHECKING:
     from connectors.base import Connector
-    from sync.push.reconcile import Planned
+    from sync.plan import Planned
     from sync.push.writer import Flushed, Writer
 
 __all__ = ["PARENT", "parent_of", "replay_lines", "replay_parked_lines", "write_lines"]

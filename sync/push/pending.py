@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from connectors.records import Capability, WriteItem
 from store import begin_write
 from sync import state
-from sync.push.reconcile import ASSOC_PREFIX
+from sync.plan import ASSOC_PREFIX
 
 if TYPE_CHECKING:
     from sync.push.writer import Writer

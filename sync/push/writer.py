@@ -37,7 +37,7 @@ from sync.conflicts.store import (
 )
 from sync.deleted_links import clear_deleted, mark_deleted
 from sync.hashing import FieldHasher
-from sync.push.reconcile import ASSOC_PREFIX, Plan, Planned, dead_letter, parked_hashes
+from sync.plan import ASSOC_PREFIX, Plan, Planned, dead_letter, parked_hashes
 from sync.retry import RetryPolicy, call, retry_failures
 from sync.state import DeadLetterRow
 
@@ -120,6 +120,17 @@ class Flushed:
             step(conn, now)
 
 
+@dataclass(frozen=True)
+class WriterSteps:
+    """The stages a flush runs around the writer's own upserts, handed in by the engine (they
+    use the writer's public API, so the writer does not import them)."""
+
+    #: B2Connect deletions of linked records (before the upserts)
+    deletions: Callable[[Writer, Plan, Flushed], None]
+    #: order lines after their orders were written
+    lines: Callable[[Writer, list[tuple[Planned, str]], Flushed], None]
+
+
 @dataclass
 class Writer:
     """Writes plans of one pipeline to its CRM."""
@@ -133,6 +144,7 @@ class Writer:
     retry: RetryPolicy
     clock: Callable[[], datetime]
     db: sa.Engine
+    steps: WriterSteps
     trail: AuditTrail | None = None
     #: deletions this run made so far, and its linked population (the delete breaker's)
     deletions_done: int = 0
@@ -194,7 +206,7 @@ class Writer:
         out = self.flushed()
         out.dead.extend(plan.dead)
         out.counts["dead_lettered"] += len(plan.dead)
-        self._deletions(plan, out)
+        self.steps.deletions(self, plan, out)
         writes = self._resolve_identities(plan.writes, out)
         items = [p for p in writes if p.is_new or any(not c.startswith("@") for c in p.changed)]
         results = self.write_all(self.pipeline.crm.object, [self._item(p) for p in items])
@@ -226,7 +238,7 @@ class Writer:
             out.pending.extend((planned.key, p, k, what) for p, k, what in planned.deferred)
             out.counts["deferred"] += len(planned.deferred)
         if self.pipeline.lines is not None:
-            self._lines(written, out)
+            self.steps.lines(self, written, out)
         return out
 
     def flushed(self) -> Flushed:
@@ -276,11 +288,6 @@ class Writer:
         )
 
     # ------------------------------------------------------------------ steps
-
-    def _deletions(self, plan: Plan, out: Flushed) -> None:
-        from sync.push.deletes import apply_deletions
-
-        apply_deletions(self, plan, out)
 
     def load_link_ids(self, conn: sa.Connection, keys: Sequence[str]) -> dict[str, str | None]:
         """CRM ids (None for parked links) of the linked ``keys``."""
@@ -454,21 +461,6 @@ class Writer:
     def call(self, fn: Callable[[], T], what: str) -> T:
         """Call the target with the run's retry policy."""
         return self._call(fn, what)
-
-    # ------------------------------------------------------------------ lines
-
-    def _lines(self, written: list[tuple[Planned, str]], out: Flushed) -> None:
-        from sync.push.lines import write_lines
-
-        write_lines(self, written, out)
-
-    # ------------------------------------------------------------------ deferred links
-
-    def complete_pending(self) -> Counter[str]:
-        """Finish deferred link fields and associations whose target is synced now."""
-        from sync.push.pending import complete_pending
-
-        return complete_pending(self)
 
     # ------------------------------------------------------------------ dry run
 

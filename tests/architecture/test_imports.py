@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from tests.architecture.imports import imports_of, module_files, private_imports
 
-#: private parts still imported from outside while the application shell and the engine
-#: stages move (``sync.service`` and the CLI into ``b2sync``, ``sync.engine`` into
-#: ``sync.push``); each entry goes when its owner's names are public
-PENDING_OWNERS = ("sync.service._", "sync.commands._", "sync.engine._")
-
 
 def _graph() -> dict[str, set[str]]:
     modules = module_files()
@@ -71,10 +66,5 @@ def test_cycle_check_finds_a_cycle() -> None:
 
 def test_no_private_imports_across_packages() -> None:
     """Nobody imports a ``_private`` module or name from outside the package that owns it."""
-    found = [line for line in private_imports() if not _pending(line)]
+    found = list(private_imports())
     assert found == []
-
-
-def _pending(line: str) -> bool:
-    target = line.rsplit(": ", 1)[1]
-    return target.startswith(PENDING_OWNERS)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from audit import KeyRing, events_table, record_events
-from audit.cli import app
+from b2sync.cli.audit import audit_app as app
 from tests.audit.conftest import MASTER_KEY, write_event
 
 runner = CliRunner()

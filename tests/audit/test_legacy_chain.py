@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from audit import HASHED_COLUMNS, KeyRing, event_hash, events_table, record_events
-from audit.cli import app
+from b2sync.cli.audit import audit_app as app
 from store.models import metadata
 from tests.audit.conftest import MASTER_KEY, write_event
 

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from daemon import app
+from b2sync.cli import app
 from store import make_engine, upgrade
 from store.models import metadata
 from sync import state

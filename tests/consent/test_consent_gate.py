@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
+from b2sync.features import RECORD_HOOKS
 from connectors.records import Record
 from consent import consent_store as cstore
 from consent.gate import gate_factory
@@ -140,9 +141,10 @@ def test_pipelines_without_the_requirement_have_no_gate() -> None:
 
 
 def test_the_gate_is_registered_as_a_record_hook() -> None:
-    """``hooks_for`` finds the gate through the feature modules."""
+    """The product's record hooks include the gate, right after the tombstone hook."""
     cfg = config()
-    hooks = hooks_for(cfg, cfg.pipelines[0])
+    assert RECORD_HOOKS[1] is gate_factory
+    hooks = hooks_for(RECORD_HOOKS, cfg, cfg.pipelines[0])
     names = [getattr(getattr(h, "func", None), "__name__", "") for h in hooks]
     assert "consent_gate" in names
 

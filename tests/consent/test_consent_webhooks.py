@@ -7,9 +7,9 @@ import json
 import pytest
 from hubspot.utils.signature import Signature
 
+from b2sync.service import CONSENT_TASK, SeenEvents, b2connect_delivery, hubspot_delivery
 from connectors.b2connect import sign_webhook
 from mapping.config import Config, parse_config
-from sync.service._webhooks import CONSENT_TASK, SeenEvents, b2connect_delivery, hubspot_delivery
 from tests.daemon.conftest import daemon_config_text
 
 NOW = 1_790_000_000.0

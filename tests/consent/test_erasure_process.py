@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 
 from audit import ERASED, AuditEvent, Filters, record_events, search, verify
+from b2sync.service import store_totals
 from consent.erasure.model import MAX_ATTEMPTS, Origin, StepStatus, SubjectIds
 from consent.erasure.report import erasure_status
 from store.models import metadata
-from sync.service._status import store_totals
 from tests.consent.erasure_kit import T0, Kit, make_kit
 
 

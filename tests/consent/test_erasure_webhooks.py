@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 from hubspot.utils.signature import Signature
 
+from b2sync.service import SeenEvents, build_app
 from connectors.b2connect import sign_webhook
 from consent.erasure.model import Origin
 from consent.erasure.sources import IntakeItem, b2connect_webhook_erasures
 from mapping.config import Config, parse_config
-from sync.service._http import build_app
-from sync.service._webhooks import SeenEvents
 from tests.daemon.conftest import daemon_config_text
 
 NOW = 1_790_000_000.0

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from audit import Filters, search
+from b2sync.features import RECORD_HOOKS
 from connectors.records import Record
 from consent.erasure.model import SubjectIds
-from consent.tombstones import hits, tombstone_factory
-from sync.hooks import FEATURE_MODULES, HOOK_FACTORIES, HookContext, RecordHook, hooks_for
+from consent.erasure.tombstones import hits, tombstone_factory
+from sync.hooks import HookContext, RecordHook, hooks_for
 from tests.consent.erasure_kit import MASTER_KEY, T0, Kit, make_kit
 
 ERASED_AT = T0
@@ -48,10 +49,9 @@ def _person(key: str, email: str, changed: timedelta, **fields: object) -> Recor
 
 
 def test_hook_is_registered_for_every_pipeline_about_people(kit: Kit) -> None:
-    """customers, orders and consents pipelines get the hook; the module is a feature."""
-    assert "consent.tombstones" in FEATURE_MODULES
-    assert tombstone_factory in HOOK_FACTORIES
-    assert len(hooks_for(kit.config, kit.config.pipeline("people-hs"))) >= 1
+    """customers, orders and consents pipelines get the hook; it is the product's first hook."""
+    assert RECORD_HOOKS[0] is tombstone_factory
+    assert len(hooks_for(RECORD_HOOKS, kit.config, kit.config.pipeline("people-hs"))) >= 1
 
 
 def test_old_id_is_blocked_whatever_its_date(kit: Kit) -> None:

@@ -11,17 +11,17 @@ import pytest
 from hubspot.utils.signature import Signature
 from typer.testing import CliRunner
 
-from connectors.b2connect import sign_webhook
-from daemon import app
-from mapping.config import Config, Direction, parse_config
-from sync.service._http import build_app
-from sync.service._webhook_ledger import Receipt
-from sync.service._webhooks import (
+from b2sync.cli import app
+from b2sync.service import (
+    Receipt,
     SeenEvents,
     b2connect_delivery,
+    build_app,
     hubspot_delivery,
     hubspot_signature_ok,
 )
+from connectors.b2connect import sign_webhook
+from mapping.config import Config, Direction, parse_config
 from tests.daemon.conftest import daemon_config_text
 from tests.e2e.conftest import ROOT
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from audit import KeyRing
+from b2sync.service import Receipt, StoreLedger
 from consent.erasure.model import Origin, SubjectIds
 from consent.erasure.sources import IntakeItem
 from store import make_engine, upgrade
 from sync.hashing import FieldHasher
-from sync.service._webhook_ledger import Receipt, StoreLedger
 
 T0 = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)
 

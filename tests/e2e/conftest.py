@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from b2sync.runtime import build_runner
 from emulators.stack import EmulatorStack
 from mapping.config import Config, parse_config
 from sync.retry import RetryPolicy
@@ -37,7 +38,7 @@ class E2E:
             "hubspot": {"waiter": self.waits.append},
             "salesforce": {"bulk_wait_s": 0.01},
         }
-        return Runner(self.config, retry=FAST_RETRY, connector_options=options)
+        return build_runner(self.config, retry=FAST_RETRY, connector_options=options)
 
     def sync(self, *names: str, **kw: Any) -> list[RunSummary]:
         runner = self.runner()

@@ -8,10 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from daemon import app
+from b2sync.cli import app
+from b2sync.service import pipeline_status
 from store.models import RunStatus, metadata
 from sync.breaker import tripped
-from sync.service import pipeline_status
 from tests.e2e.conftest import E2E, ROOT, by_key, config_for
 
 HS_ARCHIVE = "POST /crm/v3/objects/{object_type}/batch/archive"

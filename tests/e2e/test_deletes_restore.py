@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from daemon import app
+from b2sync.cli import app
 from store.models import metadata
 from sync.deleted_links import mark_deleted
 from tests.e2e.conftest import E2E

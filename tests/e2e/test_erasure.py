@@ -12,17 +12,18 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit import ERASED, Filters, search, verify
+from b2sync.runtime import build_runner
+from b2sync.service import EVENT_ID_HEADER, SeenEvents, b2connect_delivery
 from connectors.b2connect import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_webhook
 from connectors.records import Record
 from consent.erasure.model import StepStatus, SubjectIds
 from consent.erasure.report import erasure_status
 from consent.erasure.service import desk_for, processor_for
-from consent.tombstones import hits
+from consent.erasure.tombstones import hits
 from mapping.config import parse_config
 from store.models import metadata
 from sync.replay import ReplaySource
 from sync.runner import Runner
-from sync.service._webhooks import EVENT_ID_HEADER, SeenEvents, b2connect_delivery
 from tests.e2e.conftest import E2E, FAST_RETRY, by_key
 
 PEOPLE = ["customers-to-hubspot", "customers-to-salesforce"]
@@ -30,7 +31,7 @@ PEOPLE = ["customers-to-hubspot", "customers-to-salesforce"]
 
 def _runner(e2e: E2E, clock: Callable[[], datetime] | None = None) -> Runner:
     options = {"hubspot": {"waiter": e2e.waits.append}, "salesforce": {"bulk_wait_s": 0.01}}
-    return Runner(e2e.config, retry=FAST_RETRY, connector_options=options, clock=clock)
+    return build_runner(e2e.config, retry=FAST_RETRY, connector_options=options, clock=clock)
 
 
 def _synced_person(e2e: E2E) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 import structlog
 from typer.testing import CliRunner
 
-from daemon import app
+from b2sync.cli import app
 from tests.e2e.conftest import E2E, by_key
 
 

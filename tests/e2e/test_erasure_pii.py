@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import structlog
 from typer.testing import CliRunner
 
-from daemon import app
+from b2sync.cli import app
 from store import make_engine
 from store.models import DeadLetterStatus, RunStatus, metadata
 from sync import state

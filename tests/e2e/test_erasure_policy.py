@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from audit import Filters, search
+from b2sync.runtime import build_runner
 from connectors.records import Subject
 from connectors.salesforce import SalesforceConnector
 from consent.erasure.model import SubjectIds
@@ -26,7 +27,7 @@ def _runner(e2e: E2E, policy: str | None, tmp_path: Path) -> Runner:
         text += f"\nerasure:\n  salesforce: {policy}\n"
     e2e.config, _ = config_for(tmp_path, text)
     options = {"hubspot": {"waiter": e2e.waits.append}, "salesforce": {"bulk_wait_s": 0.01}}
-    return Runner(e2e.config, retry=FAST_RETRY, connector_options=options)
+    return build_runner(e2e.config, retry=FAST_RETRY, connector_options=options)
 
 
 def _person_with_orders(e2e: E2E) -> tuple[dict[str, Any], list[str]]:

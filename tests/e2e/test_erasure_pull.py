@@ -11,7 +11,7 @@ import pytest
 from audit import Filters, search
 from consent.erasure.model import SubjectIds
 from consent.erasure.service import desk_for, processor_for
-from consent.tombstones import hits
+from consent.erasure.tombstones import hits
 from tests.e2e.conftest import E2E
 from tests.e2e.two_way_support import HS, SF, TwoWay, open_two_way, tick, two_way_config
 

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from audit import set_legal_hold
+from b2sync.runtime import build_runner
 from consent.erasure.report import erasure_status
-from consent.retention import run_retention
+from consent.erasure.retention import run_retention
 from mapping.config import RetentionSettings
 from sync.runner import Runner
 from tests.e2e.conftest import E2E, FAST_RETRY, by_key
@@ -34,7 +35,7 @@ def _oldest_two(e2e: E2E, now: datetime) -> tuple[int, list[str]]:
 
 def _runner(e2e: E2E, now: datetime) -> Runner:
     options: dict[str, Any] = {"salesforce": {"bulk_wait_s": 0.01}}
-    return Runner(e2e.config, retry=FAST_RETRY, connector_options=options, clock=lambda: now)
+    return build_runner(e2e.config, retry=FAST_RETRY, connector_options=options, clock=lambda: now)
 
 
 def test_dry_run_lists_the_inactive_and_changes_nothing(e2e: E2E) -> None:

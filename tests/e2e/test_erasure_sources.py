@@ -7,20 +7,21 @@ import json
 import time
 from typing import Any
 
+from b2sync.runtime import build_runner
+from b2sync.service import EVENT_ID_HEADER, SeenEvents, b2connect_delivery
 from connectors.b2connect import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_webhook
 from consent.erasure.daemon import PrivacyTasks
 from consent.erasure.report import erasure_status
 from consent.erasure.service import desk_for, processor_for
 from consent.erasure.sources import file_all, hubspot_webhook_erasures, poll_sources
 from sync.runner import Runner
-from sync.service._webhooks import EVENT_ID_HEADER, SeenEvents, b2connect_delivery
 from tests.e2e.conftest import E2E, FAST_RETRY, by_key
 
 PEOPLE = ("customers-to-hubspot", "customers-to-salesforce")
 
 
 def _runner(e2e: E2E) -> Runner:
-    return Runner(
+    return build_runner(
         e2e.config, retry=FAST_RETRY, connector_options={"salesforce": {"bulk_wait_s": 0.01}}
     )
 

@@ -20,8 +20,8 @@ import structlog
 from typer.testing import CliRunner
 
 from audit import HASHED_COLUMNS, chain_head, event_hash, events_table
+from b2sync.cli import app
 from consent.erasure.daemon import PrivacyTasks
-from daemon import app
 from store import make_engine
 from store.models import metadata
 from sync.settings import resolve

@@ -7,6 +7,7 @@ from collections import Counter
 
 import sqlalchemy as sa
 
+from b2sync.runtime import build_runner
 from store.models import RunStatus
 from sync.runner import Runner
 from tests.e2e.conftest import E2E, FAST_RETRY
@@ -40,7 +41,7 @@ def test_racing_runs_take_turns_without_database_is_locked(e2e: E2E) -> None:
 
     def process() -> None:
         # a Runner of its own: its own engine and connection pool, as another process has
-        runner = Runner(e2e.config, retry=FAST_RETRY, migrate=False)
+        runner = build_runner(e2e.config, retry=FAST_RETRY, migrate=False)
         try:
             start.wait()
             for _ in range(ATTEMPTS):

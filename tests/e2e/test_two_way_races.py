@@ -9,7 +9,6 @@ import pytest
 
 from connectors.records import Record
 from mapping.config import Config, Pipeline
-from sync import hooks
 from sync.hooks import HookContext, RecordHook
 from tests.e2e.conftest import E2E
 from tests.e2e.two_way_support import HS, SF, TwoWay, open_two_way, two_way_config
@@ -22,7 +21,7 @@ def tw(e2e: E2E, tmp_path: Path) -> Iterator[TwoWay]:
 
 
 def _during_pull(
-    monkeypatch: pytest.MonkeyPatch, pipeline: str, action: Callable[[], None]
+    tw: TwoWay, monkeypatch: pytest.MonkeyPatch, pipeline: str, action: Callable[[], None]
 ) -> list[int]:
     """Run ``action`` once, inside ``pipeline``'s next pull (after its read, before its writes)."""
     fired: list[int] = []
@@ -39,7 +38,7 @@ def _during_pull(
 
         return hook
 
-    monkeypatch.setattr(hooks, "HOOK_FACTORIES", [*hooks.HOOK_FACTORIES, factory])
+    monkeypatch.setattr(tw.runner, "hooks", (*tw.runner.hooks, factory))
     return fired
 
 
@@ -53,7 +52,7 @@ def test_an_edit_between_our_write_and_our_next_read_is_applied(
     tw.salesforce_user(contact, {"FirstName": "Read"})
     tw.shopper(key, {"lastName": "Written"})
     fired = _during_pull(
-        monkeypatch, SF, lambda: tw.salesforce_user(contact, {"MailingCity": "Racetown"})
+        tw, monkeypatch, SF, lambda: tw.salesforce_user(contact, {"MailingCity": "Racetown"})
     )
     tw.cycle()  # the pull reads FirstName, the user edits the city, the pull writes LastName
     assert fired
@@ -76,7 +75,9 @@ def test_push_does_not_overwrite_a_crm_edit_made_after_the_pull(
     (key, contact), (_other, trigger) = linked[0], linked[1]
     tw.shopper(key, {"firstName": "Shopper"})
     tw.hubspot_user(trigger, {"lastname": "Trigger"})  # gives the pull something to read
-    fired = _during_pull(monkeypatch, HS, lambda: tw.hubspot_user(contact, {"firstname": "Seller"}))
+    fired = _during_pull(
+        tw, monkeypatch, HS, lambda: tw.hubspot_user(contact, {"firstname": "Seller"})
+    )
     [hs, _sf] = tw.cycle()
     assert fired
     assert hs.counts["pull_deferred_to_pull"] == 1
@@ -94,7 +95,7 @@ def test_a_change_made_during_a_pull_is_read_by_the_next_one(
     linked = sorted(tw.linked(HS).items())
     (key, contact), (_other, trigger) = linked[0], linked[1]
     tw.hubspot_user(trigger, {"lastname": "Trigger"})
-    _during_pull(monkeypatch, HS, lambda: tw.hubspot_user(contact, {"city": "Midrun"}))
+    _during_pull(tw, monkeypatch, HS, lambda: tw.hubspot_user(contact, {"city": "Midrun"}))
     tw.cycle()
     tw.settle()
     assert tw.customer(key)["billingAddress"]["city"] == "Midrun"

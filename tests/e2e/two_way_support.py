@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from b2sync.runtime import build_runner
 from emulators.stack import EmulatorStack
 from mapping.config import Config
 from store.models import metadata
@@ -205,7 +206,7 @@ def open_two_way(e2e: E2E, config: Config) -> Iterator[TwoWay]:
     limits.search_per_second = 1000
     e2e.config = config
     options = {"hubspot": {"waiter": e2e.waits.append}, "salesforce": {"bulk_wait_s": 0.01}}
-    runner = Runner(config, retry=FAST_RETRY, connector_options=options)
+    runner = build_runner(config, retry=FAST_RETRY, connector_options=options)
     try:
         yield TwoWay(e2e, runner)
     finally:

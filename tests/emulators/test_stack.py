@@ -108,7 +108,7 @@ def _up(tmp_path: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "emulators.cli",
+        "b2sync.demo.emulators",
         "up",
         "--customers",
         "12",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from insights.cli import app
+from b2sync.cli import app
 
 runner = CliRunner()
 

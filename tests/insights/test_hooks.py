@@ -7,13 +7,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from b2sync.features import RECORD_HOOKS
 from connectors.records import Record
 from insights.compute import load_population
 from insights.hooks import insights_hook
 from insights.ledger import dirty_keys, orders_of
 from mapping.config import Config, Pipeline
 from sync.hashing import FieldHasher
-from sync.hooks import HOOK_FACTORIES, HookContext, hooks_for
+from sync.hooks import HookContext, hooks_for
 from tests.insights.factories import NOW, order
 from tests.insights.kit import TENANT
 
@@ -69,10 +70,10 @@ def _run(db: sa.Engine, name: str, records: list[Record], **kw: Any) -> list[Rec
     return hook(_ctx(db, pipe, **kw), records)
 
 
-def test_hooks_are_found_through_the_feature_registry() -> None:
-    """sync.hooks imports insights.hooks and lists the insights hook for orders pipelines."""
-    assert insights_hook in HOOK_FACTORIES
-    assert len(hooks_for(CONFIG, CONFIG.pipeline("orders"))) >= 1
+def test_the_insights_hook_is_the_products_last_record_hook() -> None:
+    """The composition root runs the insights hook after the consent hooks, on orders too."""
+    assert RECORD_HOOKS[-1] is insights_hook
+    assert len(hooks_for(RECORD_HOOKS, CONFIG, CONFIG.pipeline("orders"))) >= 1
 
 
 def test_customers_pipelines_without_insight_fields_get_no_hook() -> None:

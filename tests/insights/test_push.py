@@ -14,7 +14,7 @@ from insights.push import push_insights
 from mapping.config import Pipeline
 from sync import state
 from sync.hashing import FieldHasher
-from sync.push.reconcile import PARKED, parked_hashes
+from sync.plan import PARKED, parked_hashes
 from tests.insights.factories import NOW
 from tests.insights.kit import SETTINGS, TENANT
 

@@ -9,10 +9,9 @@ import pytest
 import sqlalchemy as sa
 from ruamel.yaml import YAML
 
+from b2sync.service import Metrics, pipeline_status
 from mapping.config import ConfigError, json_schema, parse_config
 from sync.breaker import BreakerTrip, record_trip
-from sync.service import pipeline_status
-from sync.service._metrics import Metrics
 from tests.config.test_loader import MINIMAL
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -12,9 +12,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from b2sync.cli.common import (
+    EXIT_BAD_CONFIG,
+    EXIT_FAILED,
+    ConfigOption,
+    fail,
+    load_or_exit,
+    open_runner,
+)
+from b2sync.cli.output import make_console
 from consent.consent_service import consent_sync_for, consent_view, tenants, valid_email
-from sync.cli import EXIT_BAD_CONFIG, EXIT_FAILED, ConfigOption, app, fail, load_or_exit
-from sync.commands import make_console, open_runner
 from sync.logs import configure_logging
 
 __all__ = ["consent_app"]
@@ -22,7 +29,6 @@ __all__ = ["consent_app"]
 consent_app = typer.Typer(
     help="Consent synced between B2Connect and the CRMs.", no_args_is_help=True
 )
-app.add_typer(consent_app, name="consent")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 

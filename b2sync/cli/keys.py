@@ -15,8 +15,7 @@ from typing import Annotated, NoReturn
 import sqlalchemy as sa
 import typer
 
-from audit._chain import events_table
-from audit._settings import anchor_path, state_url
+from audit import anchor_path, events_table, state_url
 from audit.errors import AuditError
 from audit.events import OPERATOR_COMMAND, AuditEvent, record_events
 from audit.keys import load_master_key

@@ -11,7 +11,7 @@ from consent.erasure.daemon import PrivacyTasks
 from consent.erasure.model import SubjectIds
 from consent.erasure.report import erasure_status
 from consent.erasure.service import desk_for, processor_for
-from consent.tombstones import hits
+from consent.erasure.tombstones import hits
 from sync.replay import ReplaySource
 from sync.runner import Runner
 

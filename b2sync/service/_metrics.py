@@ -20,9 +20,9 @@ from prometheus_client import Counter as PromCounter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from b2sync.service._status import pipeline_status, store_totals
 from mapping.config import Pipeline
 from sync.run import RunSummary
-from sync.service._status import pipeline_status, store_totals
 
 __all__ = ["CONTENT_TYPE", "CallTracker", "Metrics"]
 

@@ -1,6 +1,6 @@
 """``emulators up``: run the three seeded emulators until SIGTERM/SIGINT (or ``--duration``).
 
-The lead CLI mounts :data:`app` as ``b2sync emulators``; ``python -m emulators.cli up`` works
+The lead CLI mounts :data:`app` as ``b2sync emulators``; ``python -m b2sync.demo.emulators up`` works
 on its own too. Connection details go to ``--state-file`` (JSON) and ``--env-file``
 (``KEY=value``), both mode 0600; the terminal shows URLs only, never tokens.
 """
@@ -107,7 +107,7 @@ def _serve(
 ) -> None:
     """Wait for the stop event; between waits, simulate shoppers when asked to."""
     deadline = None if duration is None else time.monotonic() + duration
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - seeded shopper simulation, not crypto
     while not stop.is_set():
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:

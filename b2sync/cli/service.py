@@ -17,27 +17,30 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from audit.errors import KeyChangedError, MasterKeyError
-from mapping.config import Config, ConfigError
-from store import StoreUnavailable, make_engine
-from store.models import RunStatus
-from sync.cli import (
+from b2sync.cli.common import (
     EXIT_BAD_CONFIG,
     ConfigOption,
-    app,
     exit_with_issues,
     fail,
     load_or_exit,
+    open_runner,
+    refuse_missing_fields,
     refuse_unresolved,
     state_url,
 )
-from sync.commands import make_console, open_runner, refuse_missing_fields
+from b2sync.cli.output import make_console
+from b2sync.service import Daemon, parse_listen, pipeline_status, store_totals
+from mapping.config import Config, ConfigError
+from store import StoreUnavailable, make_engine
+from store.models import RunStatus
 from sync.logs import bind, configure_logging
 from sync.runner import Runner
-from sync.service._daemon import Daemon, parse_listen
-from sync.service._status import pipeline_status, store_totals
 from sync.settings import SecretError
 
-__all__ = ["default_pid_file"]
+__all__ = ["commands", "default_pid_file"]
+
+#: top-level commands of this module (``run``, ``reload``, ``status``)
+commands = typer.Typer()
 
 log = structlog.get_logger("b2sync.daemon")
 
@@ -73,7 +76,7 @@ def _run_once(runner: Runner, name: str) -> bool:
     return all(s.status is not RunStatus.FAILED for s in (summary, replayed) if s is not None)
 
 
-@app.command()
+@commands.command()
 def run(
     config: ConfigOption = None,
     once: Annotated[bool, typer.Option(help="Run every pipeline once, then exit.")] = False,
@@ -111,7 +114,7 @@ def run(
     raise typer.Exit(code)
 
 
-@app.command()
+@commands.command()
 def reload(config: ConfigOption = None, pid_file: PidFileOption = None) -> None:
     """Ask the running daemon to re-read its config (SIGHUP through the PID file)."""
     _, cfg = load_or_exit(config)
@@ -129,7 +132,7 @@ def reload(config: ConfigOption = None, pid_file: PidFileOption = None) -> None:
     typer.echo(f"asked b2sync (pid {pid}) to reload its config")
 
 
-@app.command()
+@commands.command()
 def status(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

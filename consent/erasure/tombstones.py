@@ -2,8 +2,8 @@
 
 A tombstone is ``hasher.value("tombstone.<kind>", value)`` of a normalised identifier
 (email, B2Connect customer id, CRM ids) with the erasure time; never the clear value. The
-record hook registered here (``consent.tombstones`` in :data:`sync.hooks.FEATURE_MODULES`)
-drops, before planning, every record of an erased person: one carrying an old id, or one with
+record hook built here (:func:`tombstone_factory`, the first hook of every run: see
+:mod:`consent.feature`) drops, before planning, every record of an erased person: one carrying an old id, or one with
 the same email whose data last changed at or before the erasure. A new registration (new id,
 changed after the erasure) passes. Each blocked attempt is written to ``tombstone_hits`` and,
 with audit on, as a ``blocked.tombstone`` event in the same transaction.
@@ -29,7 +29,7 @@ from mapping.transforms import get_path, is_blank
 from store import begin_write
 from store.models import Tombstone, TombstoneHit
 from sync.hashing import FieldHasher
-from sync.hooks import HOOK_FACTORIES, HookContext, RecordHook
+from sync.hooks import HookContext, RecordHook
 
 __all__ = [
     "Blocked",
@@ -323,6 +323,3 @@ def _keyring(db: sa.Engine, ring: list[KeyRing]) -> KeyRing:
         with db.begin() as conn:
             ring.append(load_keyring(conn))
     return ring[0]
-
-
-HOOK_FACTORIES.append(tombstone_factory)

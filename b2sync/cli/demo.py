@@ -22,22 +22,24 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from consent.erasure_demo import demo_erasure, demo_erasure_round
+from b2sync.cli.common import EXIT_FAILED, ConfigOption, load_or_exit, open_runner
+from b2sync.cli.output import Bars, make_console, print_summaries
+from b2sync.demo.erasure import demo_erasure, demo_erasure_round
 from mapping.config import Config
 from store.models import RunStatus
-from sync.cli import EXIT_FAILED, ConfigOption, app, load_or_exit
-from sync.commands import _Bars, _print_summaries, make_console, open_runner
 from sync.logs import configure_logging
 from sync.retry import RetryPolicy
 from sync.run import RunSummary
 from sync.runner import Runner
 
-__all__ = ["demo"]
+__all__ = ["commands", "demo"]
+
+#: top-level commands of this module (``demo``)
+commands = typer.Typer()
 
 
-@app.command()
+@commands.command()
 def demo(
     config: ConfigOption = None,
     customers: Annotated[int, typer.Option(min=1, help="Seeded shop customers.")] = 200,
@@ -48,7 +50,7 @@ def demo(
     state_dir: Annotated[Path, typer.Option(help="Where the demo store lives.")] = Path("state"),
 ) -> None:
     """Emulators + SQLite: backfill both CRMs, then sync shopper activity live."""
-    from emulators.stack import EmulatorStack
+    from b2sync.demo.stack import EmulatorStack, print_calls
 
     configure_logging(level="error")
     console = make_console()
@@ -72,7 +74,7 @@ def demo(
         failed = _backfill_and_follow(
             demo_cfg, stack, console, stop, duration, interval, state_dir / "reports"
         )
-        _print_calls(console, stack)
+        print_calls(console, stack)
     console.print("[bold]demo stopped cleanly[/]")
     if failed:
         raise typer.Exit(EXIT_FAILED)
@@ -94,7 +96,7 @@ def _backfill_and_follow(
     interval: float,
     reports: Path,
 ) -> bool:
-    from emulators.stack import EmulatorStack
+    from b2sync.demo.stack import EmulatorStack
 
     assert isinstance(stack, EmulatorStack)
     failed = False
@@ -103,13 +105,13 @@ def _backfill_and_follow(
         runner.retry = RetryPolicy(attempts=4, initial=0.2, maximum=5.0)
         pipelines = runner.select(None)
         console.print("[bold]backfill[/]")
-        bars = _Bars(console)
+        bars = Bars(console)
         summaries: list[RunSummary] = []
         with bars.progress:
             for pipe in pipelines:
                 bars.start(pipe.name)
                 summaries.append(runner.run_pipeline(pipe, trigger="demo", progress=bars.update))
-        _print_summaries(console, summaries, dry_run=False)
+        print_summaries(console, summaries, dry_run=False)
         failed = any(s.status is RunStatus.FAILED for s in summaries)
         _consent(runner, stack, console)
         demo_erasure(runner, stack, console)
@@ -162,7 +164,7 @@ def _monthly_report(runner: Runner, console: Console, reports: Path) -> None:
     """Write this month's report (HTML and Markdown) and say where it is."""
     from datetime import UTC, datetime
 
-    from insights.cli import write_report
+    from b2sync.cli.insights import write_report
 
     month = datetime.now(UTC).strftime("%Y-%m")
     for fmt in ("md", "html"):
@@ -172,36 +174,22 @@ def _monthly_report(runner: Runner, console: Console, reports: Path) -> None:
 
 def _two_way(runner: Runner, stack: object, console: Console) -> None:
     """A HubSpot user's edit, pulled back into B2Connect (``direction: both``)."""
-    from sync.pull_demo import show_crm_edit
+    from b2sync.demo.pull import show_crm_edit
 
     show_crm_edit(runner, stack, console)
 
 
 def _consent(runner: Runner, stack: object, console: Console) -> None:
     """One unsubscribe made in HubSpot, followed to B2Connect and Salesforce."""
-    from consent.consent_demo import show_unsubscribe
+    from b2sync.demo.consent import show_unsubscribe
 
     show_unsubscribe(runner, stack, console)
 
 
 def _consent_round(runner: Runner) -> str:
-    from consent.consent_demo import consent_round
+    from b2sync.demo.consent import consent_round
 
     return consent_round(runner)
-
-
-def _print_calls(console: Console, stack: object) -> None:
-    from emulators.stack import EmulatorStack
-
-    assert isinstance(stack, EmulatorStack)
-    table = Table(title="API calls the emulators served")
-    table.add_column("system")
-    table.add_column("endpoint")
-    table.add_column("calls", justify="right")
-    for emu in (stack.hubspot, stack.salesforce, stack.b2connect):
-        for endpoint, calls in sorted(emu.calls.items()):
-            table.add_row(emu.name, endpoint, str(calls))
-    console.print(table)
 
 
 def _on_signals(stop: threading.Event) -> None:

@@ -24,16 +24,17 @@ import sqlalchemy as sa
 import structlog
 
 from audit.errors import KeyChangedError, MasterKeyError
-from consent.erasure.daemon import PrivacyTasks
+from b2sync.features import FEATURES
+from b2sync.runtime import build_runner
+from b2sync.service._http import HttpServer
+from b2sync.service._metrics import Metrics
+from b2sync.service._scheduler import PipelineScheduler
+from b2sync.service._status import pipeline_status, store_totals
+from b2sync.service._webhook_ledger import Ledger, StoreLedger
 from mapping.config import Config, ConfigError
 from store import StoreUnavailable
 from sync.crm_fields import crm_field_issues
 from sync.runner import Runner
-from sync.service._http import HttpServer
-from sync.service._metrics import Metrics
-from sync.service._scheduler import PipelineScheduler
-from sync.service._status import pipeline_status, store_totals
-from sync.service._webhook_ledger import Ledger, StoreLedger
 from sync.settings import SecretError, load_config, resolve, secret_issues
 
 __all__ = ["Daemon", "parse_listen"]
@@ -60,7 +61,7 @@ class Daemon:
         *,
         listen: str | None = None,
         pid_file: Path | None = None,
-        runner_factory: Callable[[Config], Runner] = Runner,
+        runner_factory: Callable[[Config], Runner] = build_runner,
         debounce_s: float = 0.5,
         stuck_after_s: float = 3600.0,
     ) -> None:
@@ -78,7 +79,8 @@ class Daemon:
         self._runner: Runner | None = None
         self._scheduler: PipelineScheduler | None = None
         self._http: HttpServer | None = None
-        self.privacy = PrivacyTasks(lambda: self.runner)
+        #: every feature's daemon tasks, in the features' order
+        self.tasks = [task(lambda: self.runner) for f in FEATURES for task in f.tasks]
         self.metrics = Metrics(lambda: self.runner.db, lambda: self.runner.select(None))
 
     # ------------------------------------------------------------------ parts
@@ -129,7 +131,7 @@ class Daemon:
             lambda: self.runner, self.metrics, workers=len(pipelines) + 1, debounce_s=self._debounce
         )
         self.scheduler.start(pipelines)
-        self.privacy.schedule(self.scheduler)
+        self._schedule_tasks()
         self._http = HttpServer(self, *self.listen)
         host, port = self._http.start()
         self._write_pid()
@@ -194,11 +196,16 @@ class Daemon:
         old, self._runner, self._config = self.runner, runner, config
         old.close()
         self.scheduler.apply(runner.select(None))
-        self.privacy.schedule(self.scheduler)
+        self._schedule_tasks()
         if not self._stopping:
             self.scheduler.resume()
         log.info("config.reloaded", pipelines=[p.name for p in runner.select(None)])
         return True
+
+    def _schedule_tasks(self) -> None:
+        """(Re)schedule every feature's tasks for the current config."""
+        for tasks in self.tasks:
+            tasks.schedule(self.scheduler)
 
     def _refuse_missing_fields(self, runner: Runner, config: Config) -> None:
         """ConfigError naming each mapped CRM field its CRM does not have (file:line)."""

@@ -17,11 +17,18 @@ from rich.table import Table
 
 from audit import AuditEvent, record_events
 from audit.events import OPERATOR_COMMAND
+from b2sync.cli.common import (
+    EXIT_BAD_CONFIG,
+    EXIT_FAILED,
+    ConfigOption,
+    fail,
+    load_or_exit,
+    open_runner,
+)
+from b2sync.cli.output import make_console
 from connectors.errors import ConnectorError
 from store import begin_write
 from sync.breaker import reset, tripped
-from sync.cli import EXIT_BAD_CONFIG, EXIT_FAILED, ConfigOption, app, fail, load_or_exit
-from sync.commands import make_console, open_runner
 from sync.conflicts.resolution import resolve
 from sync.conflicts.store import ConflictRow, get_conflict, list_conflicts
 from sync.errors import ResolveError
@@ -33,8 +40,6 @@ conflicts_app = typer.Typer(
     no_args_is_help=True,
 )
 pipelines_app = typer.Typer(help="Operate pipelines (resume after a delete breaker).")
-app.add_typer(conflicts_app, name="conflicts")
-app.add_typer(pipelines_app, name="pipelines")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ActorOption = Annotated[

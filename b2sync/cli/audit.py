@@ -6,19 +6,19 @@ The master key comes from ``B2SYNC_MASTER_KEY`` / ``B2SYNC_MASTER_KEY_FILE``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from audit._auth import TOKEN_ENV, TOKEN_FILE_ENV, TokenError, load_token
-from audit._settings import anchor_path, state_url
+from audit import TOKEN_ENV, TOKEN_FILE_ENV, TokenError, anchor_path, load_token, state_url
 from audit.errors import AuditError, LegalHoldError
 from audit.events import OPERATOR_COMMAND, AuditEvent, record_events
 from audit.keys import KeyRing, set_legal_hold, shred
@@ -27,13 +27,14 @@ from audit.query import EventView, Filters, purge_older_than, search, to_csv, to
 from audit.verify import anchor, verify
 from audit.web import parse_time, serve
 from store import begin_write, make_engine
+from sync.logs import configure_logging
 
-__all__ = ["app", "ui"]
+__all__ = ["audit_app", "commands"]
 
 EXIT_FAILED = 1
 EXIT_BAD_CONFIG = 2
 
-app = typer.Typer(
+audit_app = typer.Typer(
     name="audit",
     help="The audit trail: verify the chain, search and export, shred, legal hold.",
     no_args_is_help=True,
@@ -107,7 +108,7 @@ def _operator(conn: sa.Connection, keys: KeyRing, tenant: str, command: str, sub
     record_events(conn, [event], keys=keys)
 
 
-@app.command("verify")
+@audit_app.command("verify")
 def verify_command(
     config: ConfigOption = None,
     state: StateUrlOption = None,
@@ -130,7 +131,7 @@ def verify_command(
     typer.echo("ok: every chain is whole")
 
 
-@app.command("anchor")
+@audit_app.command("anchor")
 def anchor_command(
     config: ConfigOption = None, state: StateUrlOption = None, anchor_file: AnchorOption = None
 ) -> None:
@@ -187,7 +188,7 @@ def _print(views: list[EventView], fmt: str) -> None:
         Console(width=200).print(table)
 
 
-@app.command("search")
+@audit_app.command("search")
 def search_command(
     config: ConfigOption = None,
     state: StateUrlOption = None,
@@ -216,7 +217,7 @@ def search_command(
     _print(_search(config, state, filters), fmt)
 
 
-@app.command("export")
+@audit_app.command("export")
 def export_command(
     config: ConfigOption = None,
     state: StateUrlOption = None,
@@ -237,7 +238,7 @@ def export_command(
         typer.echo(f"{len(views)} events written to {output}")
 
 
-@app.command("shred")
+@audit_app.command("shred")
 def shred_command(
     subject: SubjectOption,
     config: ConfigOption = None,
@@ -256,7 +257,7 @@ def shred_command(
     typer.echo("shredded" if had_key else "no key existed; none will be created")
 
 
-@app.command("hold")
+@audit_app.command("hold")
 def hold_command(
     subject: SubjectOption,
     config: ConfigOption = None,
@@ -273,7 +274,7 @@ def hold_command(
     typer.echo("legal hold lifted" if off else "legal hold set")
 
 
-@app.command("purge")
+@audit_app.command("purge")
 def purge_command(
     days: Annotated[int, typer.Option("--days", min=1, help="Keep this many days.")],
     config: ConfigOption = None,
@@ -287,7 +288,7 @@ def purge_command(
     typer.echo(f"{deleted} events purged")
 
 
-@app.command("ui")
+@audit_app.command("ui")
 def ui(
     config: ConfigOption = None,
     state: StateUrlOption = None,
@@ -318,3 +319,15 @@ def ui(
     except AuditError as exc:
         _fail(str(exc), EXIT_BAD_CONFIG)
     serve(url, token, host, port)
+
+
+#: top-level commands of this module (``ui``)
+commands = typer.Typer()
+
+
+@commands.command("ui", help="Serve the read-only compliance page (audit trail, erasures).")
+@functools.wraps(ui)
+def _ui(*args: Any, **kwargs: Any) -> None:
+    """``b2sync ui`` with the redacting log setup (uvicorn's lines included)."""
+    configure_logging()
+    ui(*args, **kwargs)

@@ -17,11 +17,8 @@ from typing import Any
 
 from hubspot.utils.signature import Signature
 
-from connectors.b2connect import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_webhook
-from consent.erasure.sources import IntakeItem, b2connect_webhook_erasures, hubspot_webhook_erasures
-from mapping.config import B2ConnectConnection, Config, Direction, HubSpotConnection
-from sync.service._scheduler import TASK_PREFIX
-from sync.service._webhook_ledger import (
+from b2sync.service._scheduler import TASK_PREFIX
+from b2sync.service._webhook_ledger import (
     EVENT_TTL_S,
     SIGNATURE_TTL_S,
     TOLERANCE_S,
@@ -32,6 +29,9 @@ from sync.service._webhook_ledger import (
     digest,
     resolved,
 )
+from connectors.b2connect import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_webhook
+from consent.erasure.sources import IntakeItem, b2connect_webhook_erasures, hubspot_webhook_erasures
+from mapping.config import B2ConnectConnection, Config, Direction, HubSpotConnection
 
 __all__ = [
     "EVENT_ID_HEADER",

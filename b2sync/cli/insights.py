@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from b2sync.cli.common import EXIT_BAD_CONFIG, ConfigOption, fail, load_or_exit, open_runner
 from insights.compute import load_population
 from insights.engagement import recent_engagement
 from insights.explain import explain
@@ -20,16 +21,12 @@ from insights.report.data import MonthlyReport, build_report, parse_month
 from insights.report.html import render_html
 from insights.report.markdown import render_markdown
 from sync import state
-from sync.cli import EXIT_BAD_CONFIG, ConfigOption, app, fail, load_or_exit
-from sync.commands import open_runner
 from sync.runner import Runner
 
 __all__ = ["insights_app", "report_app", "write_report"]
 
 insights_app = typer.Typer(help="Retention insights: explain, refresh.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports for the CRM & retention programme.", no_args_is_help=True)
-app.add_typer(insights_app, name="insights")
-app.add_typer(report_app, name="report")
 
 
 class Format(StrEnum):

@@ -22,16 +22,16 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from audit.headers import MIN_TOKEN_LENGTH, SecurityHeaders
-from mapping.config import Config
-from sync.service._metrics import CONTENT_TYPE
-from sync.service._openapi import openapi_document
-from sync.service._webhook_ledger import Ledger
-from sync.service._webhooks import (
+from b2sync.service._metrics import CONTENT_TYPE
+from b2sync.service._openapi import openapi_document
+from b2sync.service._webhook_ledger import Ledger
+from b2sync.service._webhooks import (
     MAX_BODY_BYTES,
     WebhookOutcome,
     b2connect_delivery,
     hubspot_delivery,
 )
+from mapping.config import Config
 
 __all__ = ["HttpServer", "Service", "build_app", "is_loopback"]
 

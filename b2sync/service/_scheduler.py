@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
@@ -23,19 +24,17 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from b2sync.service._metrics import CallTracker, Metrics
 from mapping.config import Pipeline
 from store.models import RunStatus
 from sync.locks import FairLock
 from sync.runner import Runner
-from sync.service._metrics import CallTracker, Metrics
 
 __all__ = ["TASK_PREFIX", "PipelineScheduler", "trigger_for"]
 
 log = structlog.get_logger("b2sync.service.scheduler")
 #: job ids of tasks that are not pipelines (pipeline names cannot contain ':')
 TASK_PREFIX = "task:"
-#: the insights refresh runs at least this often (and soon after orders arrive)
-INSIGHTS_EVERY_S = 300
 
 
 def trigger_for(pipe: Pipeline) -> IntervalTrigger | CronTrigger:
@@ -105,57 +104,17 @@ class PipelineScheduler:
                 )  # fmt: skip
             else:
                 self._scheduler.reschedule_job(pipe.name, trigger=trigger_for(pipe))
-        self._apply_consent()
-        self._apply_insights()
 
-    def _apply_insights(self) -> None:
-        """The insights refresh runs as a task every 5 minutes and after each orders run."""
-        if self._runner().config.insights.enabled:
-            self.add_task("insights", self._run_insights, INSIGHTS_EVERY_S, first_in_s=30)
-        else:
-            self.remove_task("insights")
+    @property
+    def log(self) -> Any:
+        """The scheduler's logger (feature tasks log their runs under it)."""
+        return log
 
-    def _run_insights(self) -> None:
-        from insights.refresh import InsightsRefresh  # sync imports insights lazily
-
+    def observe_calls(self, connections: Iterable[str]) -> None:
+        """Count the API calls a task made on ``connections`` like a pipeline's."""
         runner = self._runner()
-        if runner.stop.is_set():
-            return
-        refresh = InsightsRefresh.for_runner(runner)
-        names = sorted(
-            {p.crm.connection for t in refresh.tenants() for p in refresh.customer_pipelines(t)}
-        )
-        summaries = refresh.run()  # each connector call holds its connection, not the task
-        for name in names:
+        for name in connections:
             self._metrics.observe_calls(name, self._calls.delta(name, runner.connector(name)))
-        for s in summaries:
-            log.info(
-                "insights.run_finished",
-                full=s.full,
-                recomputed=s.recomputed,
-                fired=sum(s.fired.values()),
-            )
-
-    def _apply_consent(self) -> None:
-        """The consent sync runs as a task when the config has a ``consent:`` section."""
-        settings = self._runner().config.consent
-        if settings is None:
-            self.remove_task("consent")
-        else:
-            self.add_task("consent", self._run_consent, settings.schedule.seconds)
-
-    def _run_consent(self) -> None:
-        from consent.consent_service import consent_sync_for  # sync imports consent lazily
-
-        runner = self._runner()
-        if runner.config.consent is None or runner.stop.is_set():
-            return
-        names = sorted(set(runner.config.consent.connections().values()))
-        log.info("consent.run_started")
-        summary = consent_sync_for(runner).run()  # each connector call holds its connection
-        for name in names:  # its API calls count like a pipeline's
-            self._metrics.observe_calls(name, self._calls.delta(name, runner.connector(name)))
-        log.info("consent.run_finished", decisions=summary.decisions, errors=len(summary.errors))
 
     def pause(self) -> None:
         """Stop starting runs (running ones go on)."""

@@ -13,25 +13,33 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from b2sync.cli.common import (
+    EXIT_BAD_CONFIG,
+    EXIT_FAILED,
+    ConfigOption,
+    fail,
+    load_or_exit,
+    open_runner,
+)
+from b2sync.cli.output import make_console
 from consent.erasure.model import SubjectIds
 from consent.erasure.process import StepOutcome
 from consent.erasure.report import erasure_status
 from consent.erasure.service import desk_for, processor_for
-from sync.cli import EXIT_BAD_CONFIG, EXIT_FAILED, ConfigOption, app, fail, load_or_exit
-from sync.commands import make_console, open_runner
 from sync.logs import configure_logging
 
-__all__ = ["erasure_app", "retention_app"]
+__all__ = ["commands", "erasure_app", "retention_app"]
+
+#: top-level commands of this module (``erase``)
+commands = typer.Typer()
 
 erasure_app = typer.Typer(help="Follow GDPR erasure requests.", no_args_is_help=True)
 retention_app = typer.Typer(help="Purge people inactive for too long.", no_args_is_help=True)
-app.add_typer(erasure_app, name="erasure")
-app.add_typer(retention_app, name="retention")
 
 _BAD_INPUT = {"rejected", "unknown_tenant"}
 
 
-@app.command()
+@commands.command()
 def erase(
     email: Annotated[str | None, typer.Option(help="The person's email address.")] = None,
     customer_id: Annotated[
@@ -138,7 +146,7 @@ def retention_run(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Apply the ``retention:`` policy now (customer ids and counts only, never emails)."""
-    from consent.retention import run_retention
+    from consent.erasure.retention import run_retention
 
     configure_logging(level="warning")
     _, cfg = load_or_exit(config)

@@ -1,133 +1,54 @@
 """Sync commands: ``sync``, ``deadletters list|retry``, ``mapping preview``.
 
-They share :func:`sync.cli.load_or_exit` (config errors → exit 2) and print with rich.
+They load the config with :func:`b2sync.cli.common.load_or_exit` (config errors → exit 2)
+and print with rich (:mod:`b2sync.cli.output`).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from audit.cli import app as audit_app
-from audit.cli import ui as audit_ui
-from audit.errors import KeyChangedError, MasterKeyError
-from audit.keys_cli import keys_app
-from connectors.base import UnknownConnector
-from connectors.errors import ConnectorError
-from mapping.compiler import compile_fields
-from mapping.config import Config, Direction, Pipeline
-from store import StoreUnavailable
-from store.models import DeadLetterStatus, RunStatus, metadata
-from sync.cli import (
+from b2sync.cli.common import (
     EXIT_BAD_CONFIG,
     EXIT_FAILED,
     ConfigOption,
-    app,
-    exit_with_issues,
     fail,
     load_or_exit,
+    open_runner,
+    refuse_missing_fields,
     refuse_unresolved,
 )
-from sync.crm_fields import crm_field_issues
+from b2sync.cli.output import Bars, make_console, print_summaries, summary_json
+from mapping.compiler import compile_fields
+from mapping.config import Direction
+from store.models import DeadLetterStatus, RunStatus, metadata
 from sync.logs import configure_logging
 from sync.replay import pending_dead_letters
 from sync.run import RunSummary
 from sync.runner import Runner
-from sync.settings import SecretError
 
-__all__ = ["deadletters_app", "mapping_app", "refuse_missing_fields"]
+__all__ = ["commands", "deadletters_app", "mapping_app"]
 
+#: top-level commands of this module (``sync``)
+commands = typer.Typer()
 deadletters_app = typer.Typer(
     help="Inspect and replay records the CRM rejected.", no_args_is_help=True
 )
 mapping_app = typer.Typer(help="Try field mappings without writing anything.", no_args_is_help=True)
-app.add_typer(deadletters_app, name="deadletters")
-app.add_typer(audit_app, name="audit")
-app.add_typer(keys_app, name="keys")
-
-
-@functools.wraps(audit_ui)
-def _ui(*args: Any, **kwargs: Any) -> None:
-    """``b2sync ui`` with the redacting log setup (uvicorn's lines included)."""
-    configure_logging()
-    audit_ui(*args, **kwargs)
-
-
-app.command("ui", help="Serve the read-only compliance page (audit trail, erasures).")(_ui)
-app.add_typer(mapping_app, name="mapping")
 
 _dead = metadata.tables["dead_letters"]
 
 
-@contextmanager
-def open_runner(cfg: Config) -> Iterator[Runner]:
-    """A runner, or one clear line and the right exit code."""
-    try:
-        runner = Runner(cfg)
-    except (SecretError, MasterKeyError, KeyChangedError) as exc:
-        fail(str(exc), EXIT_BAD_CONFIG)
-    except StoreUnavailable as exc:
-        fail(str(exc))
-    try:
-        yield runner
-    except (SecretError, UnknownConnector) as exc:
-        fail(str(exc), EXIT_BAD_CONFIG)
-    except ConnectorError as exc:
-        fail(f"{type(exc).__name__}: {exc.message}")
-    finally:
-        runner.close()
-
-
-def refuse_missing_fields(path: Path, runner: Runner, pipelines: list[Pipeline]) -> None:
-    """Exit 2 before any write when a mapped CRM field does not exist (file:line, a hint)."""
-    missing = crm_field_issues(path, runner.config, pipelines, runner.connector)
-    if missing:
-        exit_with_issues(path, missing)
-
-
-class _Bars:
-    """Rich progress bars for one pipeline: records read/written, API calls, errors."""
-
-    def __init__(self, console: Console) -> None:
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(bar_width=None),
-            TextColumn("{task.fields[detail]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-        self.task: Any = None
-        self.counts: Counter[str] = Counter()
-
-    def start(self, name: str) -> None:
-        self.counts = Counter()
-        self.task = self.progress.add_task(name, total=None, detail="")
-
-    def update(self, counts: Mapping[str, int]) -> None:
-        self.counts.update(counts)
-        c = self.counts
-        detail = (
-            f"read {c['read']}  written {c['written']}  unchanged {c['unchanged']}  "
-            f"dead-lettered {c['dead_lettered']}  conflicts {c['conflicts']}"
-        )
-        self.progress.update(self.task, completed=c["read"], detail=detail)
-
-
-@app.command()
+@commands.command()
 def sync(
     pipelines: Annotated[
         list[str] | None, typer.Argument(help="Pipelines to run (default: all).")
@@ -153,7 +74,7 @@ def sync(
         except KeyError as exc:
             fail(str(exc.args[0]), EXIT_BAD_CONFIG)
         refuse_missing_fields(path, runner, selected)
-        bars = _Bars(console)
+        bars = Bars(console)
         with bars.progress:
             for pipe in selected:
                 bars.start(pipe.name)
@@ -175,10 +96,10 @@ def sync(
         overdue = 0 if dry_run else _count_dead_letters(runner, summaries)
     if as_json:
         sys.stdout.write(
-            json.dumps([_summary_json(s) for s in summaries], indent=2, default=str) + "\n"
+            json.dumps([summary_json(s) for s in summaries], indent=2, default=str) + "\n"
         )
     else:
-        _print_summaries(console, summaries, dry_run)
+        print_summaries(console, summaries, dry_run)
     if overdue:
         age = cfg.dead_letters.max_pending_age
         console.print(
@@ -205,7 +126,7 @@ def _count_dead_letters(runner: Runner, summaries: list[RunSummary]) -> int:
 def _refresh_insights(runner: Runner, console: Console) -> None:
     """Recompute the insights of customers whose orders changed and push the changed fields
     (the daemon does this on its own schedule; a one-off ``sync`` does it at the end)."""
-    from insights.refresh import InsightsRefresh  # sync imports insights lazily
+    from insights.refresh import InsightsRefresh  # imported when used: fast CLI start-up
 
     for done in InsightsRefresh.for_runner(runner).run():
         pushed = sum(sum(c.values()) for c in done.pushed.values())
@@ -214,83 +135,6 @@ def _refresh_insights(runner: Runner, console: Console) -> None:
             f"{pushed} CRM updates, {sum(done.fired.values())} rules fired"
             + (f", {len(done.errors)} errors" if done.errors else "")
         )
-
-
-def make_console(*, stderr: bool = False) -> Console:
-    """A console 140 columns wide when output is not a terminal (logs, CI, pipes)."""
-    stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else 140)
-
-
-def writes_of(counts: Counter[str]) -> dict[str, int]:
-    """Every record update of a run, whichever half made it: CRM creates, CRM updates (push
-    and the pull's merge) and B2Connect updates (the pull's write-backs; a ``both`` run
-    carries its pull half's counts as ``pull_*``)."""
-    return {
-        "crm_created": counts["created"],
-        "crm_updated": counts["updated"] + counts["to_crm"] + counts["pull_to_crm"],
-        "b2connect_updated": counts["to_b2connect"] + counts["pull_to_b2connect"],
-    }
-
-
-def _summary_json(summary: RunSummary) -> dict[str, Any]:
-    return {
-        "pipeline": summary.pipeline,
-        "run_id": summary.run_id,
-        "status": summary.status.value,
-        "writes": writes_of(summary.counts),
-        "counts": dict(summary.counts),
-        "api_calls": dict(summary.api_calls),
-        "error": summary.error,
-        "plan": summary.dry_run_plan,
-        "notes": summary.notes,
-    }
-
-
-def _print_summaries(console: Console, summaries: list[RunSummary], dry_run: bool) -> None:
-    table = Table(title="dry run: nothing was written" if dry_run else "sync summary")
-    for column in ("pipeline", "status", "read", "created", "updated", "b2connect updated",
-                   "unchanged", "dead", "conflicts", "deferred", "calls"):  # fmt: skip
-        left = column in ("pipeline", "status")
-        table.add_column(column, justify="left" if left else "right", no_wrap=left)
-    for s in summaries:
-        c = s.counts
-        created = c["would_write"] if dry_run else c["created"]
-        writes = writes_of(c)
-        table.add_row(
-            s.pipeline,
-            s.status.value,
-            str(c["read"]),
-            str(created),
-            "-" if dry_run else str(writes["crm_updated"]),
-            "-" if dry_run else str(writes["b2connect_updated"]),
-            str(c["unchanged"]),
-            str(c["would_dead_letter"] if dry_run else c["dead_lettered"]),
-            str(c["conflicts"]),
-            str(c["deferred"]),
-            str(sum(s.api_calls.values())),
-        )
-    console.print(table)
-    for s in summaries:
-        if s.error:
-            console.print(f"[yellow]{s.pipeline}: {s.error}")
-        for note in s.notes:
-            console.print(f"{s.pipeline}: {note}")
-        if dry_run and s.dry_run_plan:
-            _print_plan(console, s)
-
-
-def _print_plan(console: Console, summary: RunSummary, limit: int = 50) -> None:
-    table = Table(title=f"{summary.pipeline}: planned writes (first {limit})")
-    for column in ("action", "object", "key", "fields"):
-        table.add_column(column)
-    for row in summary.dry_run_plan[:limit]:
-        fields = row.get("fields") or {}
-        shown = (
-            ", ".join(f"{k}={v!s}" for k, v in fields.items()) if fields else row.get("error", "")
-        )
-        table.add_row(row["action"], row["object"], row["key"], shown)
-    console.print(table)
 
 
 @deadletters_app.command("list")
