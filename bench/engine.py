@@ -79,7 +79,7 @@ def main() -> None:
 
         def run(full: bool) -> tuple[float, dict[str, int]]:
             start = time.perf_counter()
-            summary = PipelineRun(pipeline=pipe, source=source, target=target, db=db,
+            summary = PipelineRun(pipeline=pipe, shop=source, crm=target, db=db,
                                   hasher=hasher, tenant_id="t1", full=full,
                                   audit_keys=keys, target_system="hubspot").execute()  # fmt: skip
             return time.perf_counter() - start, dict(summary.counts)

@@ -7,8 +7,7 @@ shutdown, failed otherwise) and always releases the lock and writes the counters
 engine (:class:`sync.push.engine.PipelineRun`) and the pull engine
 (:class:`sync.pull.engine.PullRun`) each subclass it and implement ``_run``.
 
-The two sides are ``shop`` (the B2Connect connector) and ``crm`` (the CRM connector); the
-constructor names them ``source`` and ``target`` (the push direction).
+The two sides are ``shop`` (the B2Connect connector) and ``crm`` (the CRM connector).
 """
 
 from __future__ import annotations
@@ -75,8 +74,10 @@ class Run:
     """One run of one pipeline in one direction; subclasses implement :meth:`_run`."""
 
     pipeline: Pipeline
-    source: Connector
-    target: Connector
+    #: the pipeline's B2Connect connector
+    shop: Connector
+    #: the pipeline's CRM connector
+    crm: Connector
     db: sa.Engine
     hasher: FieldHasher
     tenant_id: str
@@ -97,23 +98,13 @@ class Run:
         self.mapping: CompiledMapping = compile_fields(self.pipeline.fields)
         self.summary = RunSummary(self.pipeline.name, self.run_id)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{self.run_id}"
-        self._calls_before = Counter(getattr(self.target, "calls", {}))
-        self._source_calls_before = Counter(getattr(self.source, "calls", {}))
+        self._calls_before = Counter(getattr(self.crm, "calls", {}))
+        self._shop_calls_before = Counter(getattr(self.shop, "calls", {}))
         self._counts_lock = threading.Lock()
         self.blanks = BlankGuard(
             self.pipeline, self.db, self.clock,
             audit_keys=self.audit_keys, tenant_id=self.tenant_id, run_id=self.run_id,
         )  # fmt: skip
-
-    @property
-    def shop(self) -> Connector:
-        """The pipeline's B2Connect connector."""
-        return self.source
-
-    @property
-    def crm(self) -> Connector:
-        """The pipeline's CRM connector."""
-        return self.target
 
     @property
     def lock(self) -> str:
@@ -197,8 +188,8 @@ class Run:
 
     def _count_calls(self) -> None:
         for connector, before in (
-            (self.target, self._calls_before),
-            (self.source, self._source_calls_before),
+            (self.crm, self._calls_before),
+            (self.shop, self._shop_calls_before),
         ):
             after = Counter(getattr(connector, "calls", {}))
             after.subtract(before)

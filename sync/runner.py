@@ -247,8 +247,8 @@ class Runner:
             return summary
         run = PipelineRun(
             pipeline=pipe,
-            source=source_override or self.connector(pipe.b2connect.connection),
-            target=self.connector(pipe.crm.connection),
+            shop=source_override or self.connector(pipe.b2connect.connection),
+            crm=self.connector(pipe.crm.connection),
             db=self.db,
             hasher=self.hasher,
             tenant_id=self.tenant_of(pipe),

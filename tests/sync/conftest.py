@@ -83,8 +83,8 @@ def run(config: Config, db: sa.Engine) -> RunFn:
     def go(name: str, source: FakeConnector, target: FakeConnector, **kw: Any) -> RunSummary:
         return PipelineRun(
             pipeline=config.pipeline(name),
-            source=source,
-            target=target,
+            shop=source,
+            crm=target,
             db=db,
             hasher=hasher,
             tenant_id="t1",

@@ -39,8 +39,8 @@ def run(
 ) -> RunSummary:
     return PipelineRun(
         pipeline=pipe,
-        source=source,
-        target=target,
+        shop=source,
+        crm=target,
         db=db,
         hasher=FieldHasher(b"k" * 32),
         tenant_id="t1",
