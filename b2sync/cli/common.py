@@ -31,6 +31,7 @@ __all__ = [
     "fail",
     "load_or_exit",
     "open_runner",
+    "pipeline_or_exit",
     "refuse_missing_fields",
     "refuse_unresolved",
     "state_url",
@@ -63,6 +64,14 @@ def load_or_exit(config: Path | None) -> tuple[Path, Config]:
         return path, load_config(path)
     except ConfigError as exc:
         exit_with_issues(path, exc.issues)
+
+
+def pipeline_or_exit(cfg: Config, name: str) -> Pipeline:
+    """The pipeline named ``name``, or exit 2 listing the known ones."""
+    try:
+        return cfg.pipeline(name)
+    except KeyError as exc:
+        fail(str(exc.args[0]), EXIT_BAD_CONFIG)
 
 
 def exit_with_issues(path: Path, issues: Sequence[ConfigIssue]) -> NoReturn:

@@ -24,6 +24,7 @@ from b2sync.cli.common import (
     fail,
     load_or_exit,
     open_runner,
+    pipeline_or_exit,
 )
 from b2sync.cli.output import make_console
 from connectors.errors import ConnectorError
@@ -176,10 +177,7 @@ def resume_command(
 ) -> None:
     """Reset a tripped delete or blank breaker so the pipeline runs again (audited)."""
     _, cfg = load_or_exit(config)
-    try:
-        pipe = cfg.pipeline(name)
-    except KeyError as exc:
-        fail(str(exc.args[0]), EXIT_BAD_CONFIG)
+    pipe = pipeline_or_exit(cfg, name)
     who = _actor(actor)
     with open_runner(cfg) as runner, begin_write(runner.db) as conn:
         trip = tripped(conn, name)

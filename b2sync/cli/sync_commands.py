@@ -24,6 +24,7 @@ from b2sync.cli.common import (
     fail,
     load_or_exit,
     open_runner,
+    pipeline_or_exit,
     refuse_missing_fields,
     refuse_unresolved,
 )
@@ -222,10 +223,7 @@ def mapping_preview(
 ) -> None:
     """Print the CRM payload a B2Connect record maps to (errors per field); writes nothing."""
     _, cfg = load_or_exit(config)
-    try:
-        pipe = cfg.pipeline(pipeline)
-    except KeyError as exc:
-        fail(str(exc.args[0]), EXIT_BAD_CONFIG)
+    pipe = pipeline_or_exit(cfg, pipeline)
     try:
         data = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
