@@ -1,4 +1,4 @@
-"""Tables of the retention insights (issue 9): the order ledger, customer state, rule firings.
+"""Tables of the retention insights: the order ledger, customer state, rule firings.
 
 No personal values: customers appear by their B2Connect key only, orders by id, date, status,
 currency and amounts (minor units, so sums are exact in SQL on every backend).

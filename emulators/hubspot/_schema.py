@@ -219,7 +219,7 @@ TASK_TYPE = _opts("CALL", "EMAIL", "TODO")
 
 
 def _insights_properties() -> list[PropertyDef]:
-    """Custom contact properties a portal creates for b2sync's insights (issue 9)."""
+    """Custom contact properties a portal creates for b2sync's insights."""
     custom: dict[str, Any] = {"group_name": "b2sync_insights", "hubspot_defined": False}
     return [
         _p("b2c_ltv", "Lifetime value", "number", **custom),

@@ -93,7 +93,7 @@ def _address(prefix: str) -> list[Field]:
 
 
 def _insights_fields() -> list[Field]:
-    """Custom Contact fields an org creates for b2sync's insights (issue 9)."""
+    """Custom Contact fields an org creates for b2sync's insights."""
     number: dict[str, Any] = {"precision": 18, "scale": 0}
     return [
         money("LTV__c", label="Lifetime Value"),

@@ -1,4 +1,4 @@
-"""Issue 15: nothing a webhook handed over (2xx) is lost or applied twice when the daemon is
+"""Nothing a webhook handed over (2xx) is lost or applied twice when the daemon is
 killed with SIGKILL — once right after a burst, and in a loop of random kills under load."""
 
 from __future__ import annotations

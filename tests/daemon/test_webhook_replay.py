@@ -1,4 +1,4 @@
-"""Issue 15: a captured B2Connect delivery cannot be replayed — not by re-sending it, not by
+"""A captured B2Connect delivery cannot be replayed — not by re-sending it, not by
 changing its unsigned event-id header, not after a daemon restart; stale ones are refused."""
 
 from __future__ import annotations

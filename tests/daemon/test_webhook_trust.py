@@ -1,4 +1,4 @@
-"""Issue 15: webhooks cannot cross tenants or portals, and cannot be replayed — attacks made
+"""Webhooks cannot cross tenants or portals, and cannot be replayed — attacks made
 with correctly signed deliveries against a running `b2sync run` (two B2Connect tenants)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Duplicate emails in the shop (issue 14, finding 10), through the CLI and both CRMs.
+"""Duplicate emails in the shop, through the CLI and both CRMs.
 
 A shop's database can hold several customers with one email (guest checkouts, case
 variants, imports). Both CRMs must treat them alike: one CRM record for the person and the

@@ -1,4 +1,4 @@
-"""Mapping changes reach existing records (issue 14, finding 3), through the CLI.
+"""Mapping changes reach existing records, through the CLI.
 
 A field added to a pipeline's YAML changes the pipeline's mapping fingerprint; the next run
 re-plans every record of the stream, writes only the new field to the records synced before,

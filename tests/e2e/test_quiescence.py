@@ -1,4 +1,4 @@
-"""Quiescence (issue 14, finding 9): right after a backfill, a rerun writes nothing anywhere.
+"""Quiescence: right after a backfill, a rerun writes nothing anywhere.
 
 A few hundred customers from the seed, plus the seed's awkward values put on purpose on
 some of them (German numbers with leading zeros after the trunk prefix, which phonenumbers

@@ -1,4 +1,4 @@
-"""No blanking (issue 14, finding 1b): a mapping mistake or a mass clear in one system does
+"""No blanking: a mapping mistake or a mass clear in one system does
 not blank a field of the other, and every write a run makes is counted in its summary."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Structured values (issue 14, finding 8): an object or a list B2Connect keeps is stored by
+"""Structured values: an object or a list B2Connect keeps is stored by
 the CRM as text (compact JSON, ``a;b``); b2sync never pulls that text back into the shop as
 a flattened value, and a CRM user's edit of it goes back in the shop's shape."""
 

@@ -1,4 +1,4 @@
-"""Every registered transform is idempotent: ``t(t(x)) == t(x)`` (issue 14, finding 8).
+"""Every registered transform is idempotent: ``t(t(x)) == t(x)``.
 
 A step that is not idempotent makes b2sync rewrite the shop with its own transformations:
 push writes ``t(shop)``, the pull normalises the CRM's copy to ``t(t(shop))``, sees a

@@ -1,4 +1,4 @@
-"""Per-record isolation (issue 14, finding 5): an exception no check foresaw, raised while one
+"""Per-record isolation: an exception no check foresaw, raised while one
 record is hooked or written, dead-letters that record only; the run succeeds and moves on."""
 
 from __future__ import annotations

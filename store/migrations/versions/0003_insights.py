@@ -1,4 +1,4 @@
-"""Issue 9 (insights): the order ledger, customer insights state and workflow rule firings.
+"""Insights: the order ledger, customer insights state and workflow rule firings.
 
 Revision ID: 0003
 Revises: 0002

@@ -1,4 +1,4 @@
-"""Issue 5 (two-way sync): tables for pull cursors, delete breaker and restores.
+"""Two-way sync: tables for pull cursors, delete breaker and restores.
 
 Revision ID: 0004
 Revises: 0003

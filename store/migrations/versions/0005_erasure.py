@@ -1,4 +1,4 @@
-"""Issue 6 (erasure and retention): erasure steps per system, sealed subjects, tombstone hits.
+"""Erasure and retention: erasure steps per system, sealed subjects, tombstone hits.
 
 Revision ID: 0005
 Revises: 0004

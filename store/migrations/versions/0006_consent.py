@@ -1,4 +1,4 @@
-"""Issue 6 (consent): consent decisions per subject, channel and purpose.
+"""Consent: consent decisions per subject, channel and purpose.
 
 Revision ID: 0006
 Revises: 0005

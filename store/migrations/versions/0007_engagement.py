@@ -1,4 +1,4 @@
-"""Issue 9 (insights): email engagement read back from the CRM, per customer and day.
+"""Insights: email engagement read back from the CRM, per customer and day.
 
 Revision ID: 0007
 Revises: 0006

@@ -1,4 +1,4 @@
-"""Issue 15 (webhooks): persistent replay receipts and the erasure inbox.
+"""Webhooks: persistent replay receipts and the erasure inbox.
 
 Revision ID: 0010
 Revises: 0007
