@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from connectors.chunks import unsent
+from connectors.chunks import split_until_alone, unsent
 from connectors.errors import BudgetExhausted, Fatal, Retriable
 from connectors.records import WriteItem, WriteResult
 
@@ -43,15 +43,9 @@ def isolate(
     fail: Callable[[T, HubSpotApiError], WriteResult],
 ) -> list[WriteResult]:
     """``send(chunk)``; on a whole-batch 400/409 split in halves until the bad inputs are alone."""
-    try:
-        return send(chunk)
-    except HubSpotApiError as err:
-        if err.status not in _SPLITTABLE:
-            raise
-        if len(chunk) == 1:
-            return [fail(chunk[0], err)]
-        mid = len(chunk) // 2
-        return isolate(chunk[:mid], send, fail) + isolate(chunk[mid:], send, fail)
+    return split_until_alone(
+        chunk, send, fail, catch=HubSpotApiError, splittable=lambda err: err.status in _SPLITTABLE
+    )
 
 
 def failure_from(key: str, status: int, body: ErrorBody) -> WriteResult:

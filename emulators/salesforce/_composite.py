@@ -1,5 +1,16 @@
 """sObject Collections: create, update, upsert, delete and retrieve up to 200 records per
-call, with per-record results (``statusCode`` errors) and ``allOrNone`` rollback."""
+call, with per-record results (``statusCode`` errors) and ``allOrNone`` rollback.
+
+A request that is not well formed is refused as a whole, before any record is saved:
+"If the request isn't well formed, the API returns a 400 Bad Request HTTP Status"
+(REST API Developer Guide, "Create Records Using sObject Collections",
+https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-sobjects-collections-create.html,
+and its update/upsert siblings). Salesforce reads the body into typed sObjects first, so an
+unknown field (``INVALID_FIELD``, "No such column 'X' on sobject of type Y") or a value its JSON
+reader cannot bind to the field's type (``JSON_PARSER_ERROR``, "Cannot deserialize instance of
+double from VALUE_STRING value abc ...") in ANY record answers one 400 with the usual error
+array ``[{"message", "errorCode", "fields"?}]`` for the whole call; see :func:`_readable`.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +25,7 @@ from ._common import API, api_version, body_object, render, sobject_or_404
 from ._host import SalesforceHost
 from ._ids import to18
 from ._store import MultipleMatches
-from ._values import SaveError
+from ._values import SaveError, unreadable
 
 __all__ = ["MAX_RECORDS", "register"]
 
@@ -55,6 +66,7 @@ class _Collections:
     def create(self, req: EmuRequest) -> Response:
         api_version(req)
         records, all_or_none = _batch(req)
+        self._readable(records)
 
         def one(rec: dict[str, Any]) -> Outcome:
             obj = self._type(rec)
@@ -69,6 +81,7 @@ class _Collections:
     def update(self, req: EmuRequest) -> Response:
         api_version(req)
         records, all_or_none = _batch(req)
+        self._readable(records)
 
         def one(rec: dict[str, Any]) -> Outcome:
             obj = self._type(rec)
@@ -98,6 +111,7 @@ class _Collections:
                 f"indexed field for {sobj.name}",
             )
         records, all_or_none = _batch(req)
+        self._readable(records, default=sobj.name)
 
         def one(rec: dict[str, Any]) -> Outcome:
             if self._type(rec, default=sobj.name) != sobj.name:
@@ -210,6 +224,34 @@ class _Collections:
                 return one(item)
         except SaveError as err:
             return err
+
+    def _readable(self, records: list[Any], default: str | None = None) -> None:
+        """Refuse the whole call (400) when any record names an unknown field or carries a
+        value that cannot be read as its field's type, as Salesforce does (module doc).
+        Records whose type is missing or unknown are left to the per-record INVALID_TYPE."""
+        for rec in records:
+            if not isinstance(rec, dict):
+                continue
+            try:
+                sobj = self.emu.store.schema[self._type(rec, default=default)]
+            except SaveError:
+                continue
+            for key, raw in rec.items():
+                if key == "attributes":
+                    continue
+                f = sobj.field_ci(key)
+                if f is None:
+                    if sobj.relationship(key) is not None and isinstance(raw, dict):
+                        continue
+                    raise HttpError(
+                        400,
+                        "INVALID_FIELD",
+                        f"No such column '{key}' on sobject of type {sobj.name}",
+                        fields=[key],
+                    )
+                message = unreadable(f, raw)
+                if message is not None:
+                    raise HttpError(400, "JSON_PARSER_ERROR", message)
 
     def _type(self, rec: Any, default: str | None = None) -> str:
         if not isinstance(rec, dict):

@@ -10,7 +10,7 @@ from typing import Any
 from ._ids import to18
 from ._schema import NUMBER_TYPES, Field
 
-__all__ = ["SaveError", "coerce", "format_stamp", "parse_datetime"]
+__all__ = ["SaveError", "coerce", "format_stamp", "parse_datetime", "unreadable"]
 
 _EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
@@ -141,3 +141,55 @@ def coerce(f: Field, value: Any) -> Any:
     if f.type in {"date", "datetime"}:
         return None if value == "" else _temporal(f, value)
     return _text(f, value)
+
+
+#: The Java type the REST API's JSON reader binds a field type to (as named in its messages).
+_JAVA_TYPES = {
+    "int": "int",
+    "double": "double",
+    "currency": "double",
+    "percent": "double",
+    "boolean": "boolean",
+    "date": "Date",
+    "datetime": "Date",
+}
+
+
+def _token(value: Any) -> str:
+    if isinstance(value, bool):
+        return "VALUE_TRUE" if value else "VALUE_FALSE"
+    if isinstance(value, int):
+        return "VALUE_NUMBER_INT"
+    if isinstance(value, float):
+        return "VALUE_NUMBER_FLOAT"
+    if isinstance(value, dict):
+        return "START_OBJECT"
+    if isinstance(value, list):
+        return "START_ARRAY"
+    return "VALUE_STRING"
+
+
+def unreadable(f: Field, value: Any) -> str | None:
+    """The ``JSON_PARSER_ERROR`` message when the REST API's JSON reader cannot bind ``value``
+    to field ``f`` at all (a wrongly typed value: ``"abc"`` for a number, ``"yes"`` for a
+    checkbox, an object for a text field), else None.
+
+    Salesforce deserialises the whole request body before it saves any record, so such a value
+    fails the whole request with one 400, not that record only. Values that bind but break a
+    rule (too long, out of range, bad picklist value) stay per-record errors (:func:`coerce`).
+    """
+    if value is None or (isinstance(value, str) and value == ""):
+        return None
+    try:
+        coerce(f, value)
+    except SaveError as err:
+        if err.code != "INVALID_FIELD_FOR_INSERT_UPDATE":
+            return None
+    else:
+        return None
+    java = _JAVA_TYPES.get(f.type, "String")
+    shown = value if isinstance(value, str | int | float) else ""
+    return (
+        f"Cannot deserialize instance of {java} from {_token(value)} value {shown} or request "
+        "may be missing a required field"
+    )
