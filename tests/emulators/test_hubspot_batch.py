@@ -38,7 +38,7 @@ def _unique_property(client: hubspot.Client, object_type: str = "contacts") -> N
             label="B2Connect ID",
             type="string",
             field_type="text",
-            group_name="contactinformation",
+            group_name={"orders": "orderinformation"}.get(object_type, "contactinformation"),
             has_unique_value=True,
         ),
     )

@@ -1,0 +1,1 @@
+"""Fixtures for the vendor-fidelity suite: the emulator fixtures of ``tests/fixtures``."""
