@@ -37,6 +37,10 @@ from ._write import Upserter
 __all__ = ["HubSpotConnector"]
 
 
+ACCOUNT_DETAILS_PATH = "/account-info/v3/details"
+ACCOUNT_DETAILS = f"GET {ACCOUNT_DETAILS_PATH}"
+
+
 class HubSpotConnector(HubSpotActions):
     """Streams are HubSpot object types (``contacts``, ``companies``, ``deals``, ``orders``...).
 
@@ -81,7 +85,11 @@ class HubSpotConnector(HubSpotActions):
         }
         self.objects = tuple(objects)
         self.governor = RateGovernor(
-            daily_share=daily_share, clock=clock, waiter=waiter, search_per_second=search_per_second
+            daily_share=daily_share,
+            clock=clock,
+            waiter=waiter,
+            search_per_second=search_per_second,
+            zone_source=self._portal_time_zone,
         )
         self.api = HubSpotApi(
             url=self.url,
@@ -98,6 +106,19 @@ class HubSpotConnector(HubSpotActions):
         )
         self._ops = Operations(self.api)
         self._consent = ConsentApi(self.api)
+
+    def _portal_time_zone(self) -> str | None:
+        """The portal's ``timeZone`` (``GET /account-info/v3/details``), for the daily reset."""
+
+        def fetch(**_: Any) -> tuple[Any, int, Any]:
+            resp = self.api.client.api_request({"method": "GET", "path": ACCOUNT_DETAILS_PATH})
+            if resp.status_code != 200:
+                raise RuntimeError(f"account details answered {resp.status_code}")
+            return resp.json(), resp.status_code, resp.headers
+
+        data, _ = self.api.call(ACCOUNT_DETAILS, fetch)
+        zone = data.get("timeZone") if isinstance(data, dict) else None
+        return str(zone) if zone else None
 
     @classmethod
     def from_config(cls, config: Any, *, secrets: SecretResolver, **options: Any) -> Self:

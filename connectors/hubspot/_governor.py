@@ -4,6 +4,12 @@ HubSpot reports its limits on every non-search response (``X-HubSpot-RateLimit-*
 governor remembers the latest figures, counts its own calls in between and, before each call,
 says how long to wait so that a steady stream of calls never meets a 429. It waits through
 an injected ``waiter`` (``threading.Event().wait`` by default), never ``time.sleep``.
+
+The daily limit resets at midnight in the portal's time zone, not UTC (the ``timeZone`` of
+``GET /account-info/v3/details``,
+https://developers.hubspot.com/docs/api-reference/latest/account/account-information/guide).
+The governor asks its ``zone_source`` for that zone once, on first need; when the source fails
+it records the fallback (UTC) in the log and keeps going.
 """
 
 from __future__ import annotations
@@ -12,14 +18,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
 from connectors.errors import BudgetExhausted, ConnectorError, Retriable
 
-__all__ = ["RateGovernor", "next_midnight_utc"]
+__all__ = ["RateGovernor", "next_midnight", "next_midnight_utc"]
 
 log = structlog.get_logger(__name__)
 
@@ -30,10 +37,17 @@ _DAILY = "x-hubspot-ratelimit-daily"
 _DAILY_REMAINING = "x-hubspot-ratelimit-daily-remaining"
 
 
+def next_midnight(now: float, zone: tzinfo) -> datetime:
+    """The next 00:00 in ``zone`` after epoch seconds ``now`` (when the daily budget comes
+    back), as an aware UTC datetime."""
+    today = datetime.fromtimestamp(now, tz=zone).date()
+    tomorrow = today + timedelta(days=1)
+    return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone).astimezone(UTC)
+
+
 def next_midnight_utc(now: float) -> datetime:
-    """The next 00:00 UTC after epoch seconds ``now`` (when the daily budget comes back)."""
-    today = datetime.fromtimestamp(now, tz=UTC).date()
-    return datetime(today.year, today.month, today.day, tzinfo=UTC) + timedelta(days=1)
+    """The next 00:00 UTC after epoch seconds ``now``."""
+    return next_midnight(now, UTC)
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
@@ -43,6 +57,24 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     try:
         return int(str(raw).strip())
     except ValueError:
+        return None
+
+
+def _load_zone(source: Callable[[], str | None]) -> tzinfo | None:
+    """The zone ``source`` names; None, logged as a fallback to UTC, when it fails or is
+    unknown."""
+    try:
+        name = source()
+    except Exception as exc:  # noqa: BLE001  # any failure: fall back, never stop the sync
+        log.warning("hubspot.time_zone_fallback", reason=str(exc), zone="UTC")
+        return None
+    if not name:
+        log.warning("hubspot.time_zone_fallback", reason="no timeZone", zone="UTC")
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("hubspot.time_zone_fallback", reason=f"unknown zone {name}", zone="UTC")
         return None
 
 
@@ -69,8 +101,12 @@ class RateGovernor:
         search_per_second: int = 4,
         reserve: int = 1,
         margin_s: float = 0.1,
+        zone_source: Callable[[], str | None] | None = None,
     ) -> None:
         self.daily_share = daily_share
+        self.zone_source = zone_source
+        self._zone: tzinfo | None = None
+        self._loading = False
         self.clock = clock
         self.waiter: Callable[[float], Any] = waiter or threading.Event().wait
         self.search_per_second = search_per_second
@@ -82,16 +118,41 @@ class RateGovernor:
         self.observed_at: float | None = None
         self.daily: int | None = None
         self.daily_remaining: int | None = None
-        self.day: date | None = None
+        #: when the daily figures were last seen (their day is the portal's day of this time)
+        self.seen_at: float | None = None
         self.waited_s = 0.0
         self._calls: deque[float] = deque()
         self._searches: deque[float] = deque()
+
+    # ---- the portal's day
+
+    @property
+    def zone(self) -> tzinfo:
+        """The portal's time zone, read from ``zone_source`` once it is known; UTC (a logged
+        fallback, tried again at the next need) while it cannot be read."""
+        if self._zone is not None:
+            return self._zone
+        if self.zone_source is None or self._loading:
+            return UTC  # also while the source's own call passes through this governor
+        self._loading = True
+        try:
+            zone = _load_zone(self.zone_source)
+        finally:
+            self._loading = False
+        if zone is not None:
+            self._zone = zone
+        return zone or UTC
+
+    def today(self, now: float) -> date:
+        """The portal's calendar day at epoch seconds ``now``."""
+        return datetime.fromtimestamp(now, tz=self.zone).date()
 
     # ---- before a call
 
     def before_call(self, *, search: bool = False) -> None:
         """Raise when the daily share is spent, wait when the burst window is full."""
-        self._check_daily()
+        if not self._loading:  # the zone read itself is never refused by the share
+            self._check_daily()
         wait = self.wait_needed(search=search)
         if wait > 0:
             log.info("hubspot.rate_wait", seconds=round(wait, 3), search=search)
@@ -150,22 +211,25 @@ class RateGovernor:
             self._searches.popleft()
 
     def _check_daily(self) -> None:
-        now = self.clock()
-        if self.day is not None and self.day != datetime.fromtimestamp(now, tz=UTC).date():
-            self.daily = self.daily_remaining = self.day = None  # a new day: fresh budget
         if self.daily is None or self.daily_remaining is None:
             return
         used = self.daily - self.daily_remaining
         budget = int(self.daily * self.daily_share)
-        if used >= budget:
-            resume = next_midnight_utc(now)
-            raise BudgetExhausted(
-                f"b2sync used its share ({self.daily_share:.0%}) of HubSpot's daily API limit "
-                f"({used} of {self.daily} calls); it resumes at {resume.isoformat()}, or raise "
-                "daily_share in the connection config",
-                resume_at=resume,
-                code="DAILY_SHARE",
-            )
+        if used < budget:
+            return
+        now = self.clock()
+        # only a spent budget needs the portal's day (read once): has midnight passed there?
+        if self.seen_at is not None and self.today(self.seen_at) != self.today(now):
+            self.daily = self.daily_remaining = self.seen_at = None  # a new day: fresh budget
+            return
+        resume = next_midnight(now, self.zone)
+        raise BudgetExhausted(
+            f"b2sync used its share ({self.daily_share:.0%}) of HubSpot's daily API limit "
+            f"({used} of {self.daily} calls); it resumes at {resume.isoformat()}, or raise "
+            "daily_share in the connection config",
+            resume_at=resume,
+            code="DAILY_SHARE",
+        )
 
     # ---- after a call
 
@@ -188,7 +252,19 @@ class RateGovernor:
         daily_remaining = _int_header(low, _DAILY_REMAINING)
         if daily is not None and daily_remaining is not None:
             self.daily, self.daily_remaining = daily, daily_remaining
-            self.day = datetime.fromtimestamp(self.clock(), tz=UTC).date()
+            self.seen_at = self.clock()
+            self._read_zone_in_time()
+
+    def _read_zone_in_time(self) -> None:
+        """Read the portal's zone once half the day (or the whole share) is spent: early
+        enough that the read still gets through, never on a day that stays quiet."""
+        if self._zone is not None or self._loading or self.zone_source is None:
+            return
+        if self.daily is None or self.daily_remaining is None:
+            return
+        used = self.daily - self.daily_remaining
+        if used >= min(int(self.daily * self.daily_share), self.daily // 2):
+            _ = self.zone
 
     def on_429(self, policy: str | None, headers: Mapping[str, str] | None) -> ConnectorError:
         """The error for a 429 by its ``policyName``; also updates what the governor knows."""
@@ -199,8 +275,8 @@ class RateGovernor:
             self.daily_remaining = 0
             if self.daily is None:
                 self.daily = 0
-            self.day = datetime.fromtimestamp(now, tz=UTC).date()
-            resume = next_midnight_utc(now)
+            self.seen_at = now
+            resume = next_midnight(now, self.zone)
             return BudgetExhausted(
                 f"HubSpot's daily API limit is reached; b2sync resumes at {resume.isoformat()}",
                 resume_at=resume,

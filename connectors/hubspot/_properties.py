@@ -1,11 +1,17 @@
-"""Property definitions: the unique id property (checked once, created when missing), describe."""
+"""Property definitions: the unique id property (checked once, created when missing), describe.
+
+A new property goes into an existing property group (HubSpot refuses an unknown ``groupName``
+with a 400): the object's default group (``contactinformation``, ``companyinformation``,
+``lineiteminformation``, ``orderinformation``...) when the portal has it, else b2sync's own
+group, created once (``POST /crm/v3/properties/{objectType}/groups``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import structlog
-from hubspot.crm.properties.models import PropertyCreate
+from hubspot.crm.properties.models import PropertyCreate, PropertyGroupCreate
 
 from connectors.errors import Fatal
 from connectors.records import FieldInfo, StreamSchema
@@ -21,6 +27,12 @@ log = structlog.get_logger(__name__)
 GET_PROPERTY = "GET /crm/v3/properties/{object_type}/{property_name}"
 LIST_PROPERTIES = "GET /crm/v3/properties/{object_type}"
 CREATE_PROPERTY = "POST /crm/v3/properties/{object_type}"
+GET_GROUP = "GET /crm/v3/properties/{object_type}/groups/{group_name}"
+CREATE_GROUP = "POST /crm/v3/properties/{object_type}/groups"
+
+#: the group b2sync creates when an object type has no default group
+OWN_GROUP = "b2sync"
+OWN_GROUP_LABEL = "b2sync"
 
 
 def missing_message(stream: str, name: str) -> str:
@@ -93,13 +105,55 @@ class PropertyKeeper:
             raise Fatal(_not_unique_message(stream, name), code="ID_PROPERTY_NOT_UNIQUE")
         self._ready.add((stream, name))
 
+    def _group_exists(self, stream: str, group: str) -> bool:
+        try:
+            self.api.call(
+                GET_GROUP,
+                self.api.client.crm.properties.groups_api.get_by_name_with_http_info,
+                stream,
+                group,
+            )
+        except HubSpotApiError as err:
+            if err.status == 404:
+                return False
+            raise Fatal(
+                f"HubSpot refused to describe property group '{group}' on {stream} "
+                f"({err.status} {err.body.category}): {err.body.message}",
+                code=err.body.category or str(err.status),
+            ) from err
+        return True
+
+    def group_for(self, stream: str) -> str:
+        """An existing property group for a new property on ``stream``: the object's default
+        group, else b2sync's own (created when missing)."""
+        default = property_group(stream)
+        if self._group_exists(stream, default):
+            return default
+        body = PropertyGroupCreate(name=OWN_GROUP, label=OWN_GROUP_LABEL, display_order=-1)
+        try:
+            self.api.call(
+                CREATE_GROUP,
+                self.api.client.crm.properties.groups_api.create_with_http_info,
+                stream,
+                body,
+            )
+        except HubSpotApiError as err:
+            if err.status != 409:  # 409: it exists already, which is all we need
+                raise Fatal(
+                    f"b2sync could not create HubSpot property group '{OWN_GROUP}' on {stream} "
+                    f"({err.status}: {err.body.message}); create a property group for it",
+                    code=err.body.category or str(err.status),
+                ) from err
+        log.info("hubspot.property_group_used", object=stream, group=OWN_GROUP, missing=default)
+        return OWN_GROUP
+
     def _create(self, stream: str, name: str) -> None:
         body = PropertyCreate(
             name=name,
             label=name.replace("_", " ").title(),
             type="string",
             field_type="text",
-            group_name=property_group(stream),
+            group_name=self.group_for(stream),
             has_unique_value=True,
             form_field=False,
             description="Key of the matching B2Connect record, written by b2sync",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -50,9 +52,13 @@ class HubSpotEmulator(BaseEmulator):
         search_per_second: int = 5,
         retry_after: int | None = None,
         webhook_url: str | None = None,
+        time_zone: str = "US/Eastern",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.clock = clock
+        #: the portal's time zone setting (HubSpot's own examples show US/Eastern); the daily
+        #: API limit resets at midnight in it
+        self.time_zone = time_zone
         self.token = token
         self.app_secret = app_secret
         self.portal_id = portal_id
@@ -68,6 +74,7 @@ class HubSpotEmulator(BaseEmulator):
             per_10s=rate_limit_per_10s,
             daily=daily_limit,
             search_per_second=search_per_second,
+            zone=ZoneInfo(time_zone),
         )
         self.webhooks: WebhookSender | None = None
         if webhook_url:
@@ -99,6 +106,29 @@ class HubSpotEmulator(BaseEmulator):
         self.commprefs.register()
         CommPrefsV4(self, self.commprefs).register()
         self.lists.register()
+        self.route("GET", "/account-info/v3/details", self.account_details)
+
+    def account_details(self, req: EmuRequest) -> Response:
+        """``GET /account-info/v3/details``: the portal id, time zone and currency, shaped as
+        https://developers.hubspot.com/docs/api-reference/latest/account/account-information/
+        get-account-details documents it."""
+        offset = datetime.fromtimestamp(self.clock(), tz=ZoneInfo(self.time_zone)).utcoffset()
+        seconds = int(offset.total_seconds()) if offset is not None else 0
+        sign = "-" if seconds < 0 else "+"
+        hours, minutes = divmod(abs(seconds) // 60, 60)
+        return json_response(
+            {
+                "portalId": self.portal_id,
+                "accountType": "STANDARD",
+                "timeZone": self.time_zone,
+                "companyCurrency": "USD",
+                "additionalCurrencies": [],
+                "utcOffset": f"{sign}{hours:02d}:{minutes:02d}",
+                "utcOffsetMilliseconds": seconds * 1000,
+                "uiDomain": "app.hubspot.com",
+                "dataHostingLocation": "na1",
+            }
+        )
 
     def dispatch(self, handler: Callable[[EmuRequest], Response], req: EmuRequest) -> Response:
         if req.path.startswith("/_emulator/"):

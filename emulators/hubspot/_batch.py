@@ -1,4 +1,13 @@
-"""CRM v3 batch routes: create, read, update, upsert, archive (201/200, 207 on partial failure)."""
+"""CRM v3 batch routes: create, read, update, upsert, archive (201/200, 207 on partial failure).
+
+A write batch answers 207 Multi-Status only where HubSpot documents it: when multi-status
+error handling is on, i.e. every input carries a unique ``objectWriteTraceId``, and some
+inputs failed ("207 Multi-Status ... occurs when you've enabled multi-status error handling
+for the object API batch create endpoints",
+https://developers.hubspot.com/docs/api-reference/error-handling, "Multi-status errors").
+Without trace ids one failed input fails the whole request with that input's error; with all
+inputs fine the answer is 200 (201 for create). Batch read keeps its 207 for missing ids.
+"""
 
 from __future__ import annotations
 
@@ -109,9 +118,15 @@ class BatchRoutes:
             except HttpError as err:
                 ids = [str(item["id"])] if "id" in item else []
                 outcomes.append(_Outcome(i, ids, err, soft=err.status == 404))
-        hard = [o.error for o in outcomes if o.error is not None and not o.soft]
-        if hard and not _trace_ids_unique(inputs):
-            raise hard[0]  # without trace ids one bad input fails the whole batch
+        failed = [o.error for o in outcomes if o.error is not None]
+        if failed and not _trace_ids_unique(inputs):
+            # without trace ids there is no multi-status: one bad input fails the whole batch
+            hard = [
+                e
+                for e, o in zip(failed, [o for o in outcomes if o.error], strict=True)
+                if not o.soft
+            ]
+            raise (hard or failed)[0]
         results = [o.apply() for o in outcomes if o.apply is not None]
         errors = self._errors(ot, outcomes, inputs)
         return json_response(

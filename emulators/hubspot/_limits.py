@@ -1,10 +1,16 @@
-"""Per-token rate limits: rolling 10-second window, daily counter, search per second."""
+"""Per-token rate limits: rolling 10-second window, daily counter, search per second.
+
+The daily counter resets at midnight in the portal's time zone, not UTC (HubSpot's daily limit
+follows the account's time zone setting, https://developers.hubspot.com/docs/guides/apps/
+api-usage/usage-details; the zone is the ``timeZone`` of ``GET /account-info/v3/details``,
+https://developers.hubspot.com/docs/api-reference/latest/account/account-information/guide).
+"""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 TEN_SECONDLY = "TEN_SECONDLY_ROLLING"
 DAILY = "DAILY"
@@ -27,8 +33,10 @@ class RateLimiter:
         per_10s: int,
         daily: int,
         search_per_second: int,
+        zone: tzinfo = UTC,
     ) -> None:
         self.clock = clock
+        self.zone = zone
         self.per_10s = per_10s
         self.daily = daily
         self.search_per_second = search_per_second
@@ -40,7 +48,7 @@ class RateLimiter:
         self._days: dict[str, tuple[str, int]] = {}
 
     def _day_count(self, token: str, now: float) -> tuple[str, int]:
-        day = datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%d")
+        day = datetime.fromtimestamp(now, tz=self.zone).strftime("%Y-%m-%d")
         seen_day, count = self._days.get(token, (day, 0))
         return day, count if seen_day == day else 0
 

@@ -1,4 +1,12 @@
-"""Properties API: list, read, create (with ``hasUniqueValue``), update, archive."""
+"""Properties API: list, read, create (with ``hasUniqueValue``), update, archive; groups.
+
+A property's ``groupName`` must name an existing property group of its object type; HubSpot
+answers a create naming an unknown group with a 400 VALIDATION_ERROR (the Properties guide,
+https://developers.hubspot.com/docs/api-reference/latest/crm/properties/guide, has properties
+go into existing groups and advises integrations to create their own group), so an integration
+creates its group first (``POST /crm/v3/properties/{objectType}/groups``,
+https://developers.hubspot.com/docs/api-reference/2026-03/crm/properties/property-groups/create-property).
+"""
 
 from __future__ import annotations
 
@@ -59,11 +67,69 @@ class PropertyRoutes:
     def register(self) -> None:
         r = self.emu.route
         base = "/crm/v3/properties/{object_type}"
+        r("GET", base + "/groups", self.list_groups)  # before /{property_name}
+        r("POST", base + "/groups", self.create_group)
+        r("GET", base + "/groups/{group_name}", self.get_group)
         r("GET", base, self.list)
         r("POST", base, self.create)
         r("GET", base + "/{property_name}", self.get)
         r("PATCH", base + "/{property_name}", self.update)
         r("DELETE", base + "/{property_name}", self.archive)
+
+    def _groups(self, req: EmuRequest) -> dict[str, dict[str, Any]]:
+        return self.store.groups[resolve_type(req.path_params["object_type"]).name]
+
+    def list_groups(self, req: EmuRequest) -> Response:
+        rows = [g for g in self._groups(req).values() if not g["archived"]]
+        return json_response({"results": rows})
+
+    def get_group(self, req: EmuRequest) -> Response:
+        name = req.path_params["group_name"]
+        group = self._groups(req).get(name)
+        if group is None or group["archived"]:
+            raise HttpError(
+                404,
+                "OBJECT_NOT_FOUND",
+                f"Unable to find property group {name} for object type "
+                f"{req.path_params['object_type']}",
+                context={"groupName": [name]},
+            )
+        return json_response(group)
+
+    def create_group(self, req: EmuRequest) -> Response:
+        groups = self._groups(req)
+        body = req.json() or {}
+        name, label = str(body.get("name") or ""), str(body.get("label") or "")
+        if not _NAME.match(name) or not label:
+            raise bad_request(
+                f"Property group name '{name}' is invalid or its label is missing: use "
+                "lowercase letters, digits and underscores, and give a label"
+            )
+        existing = groups.get(name)
+        if existing is not None and not existing["archived"]:
+            raise HttpError(
+                409,
+                "OBJECT_ALREADY_EXISTS",
+                f"Property group named '{name}' already exists.",
+                context={"groupName": [name]},
+            )
+        group = {
+            "name": name,
+            "label": label,
+            "displayOrder": int(body.get("displayOrder", -1)),
+            "archived": False,
+        }
+        groups[name] = group
+        return json_response(group, 201)
+
+    def _check_group(self, req: EmuRequest, name: str) -> None:
+        group = self._groups(req).get(name)
+        if group is None or group["archived"]:
+            raise bad_request(
+                f"Property group {name} does not exist for object type "
+                f"{req.path_params['object_type']}",
+                context={"groupName": [name]},
+            )
 
     def _defs(self, req: EmuRequest) -> dict[str, PropertyDef]:
         return self.store.properties[resolve_type(req.path_params["object_type"]).name]
@@ -109,6 +175,7 @@ class PropertyRoutes:
             raise bad_request(f"Missing required fields: {missing}")
         if body["type"] not in TYPES or body["fieldType"] not in FIELD_TYPES:
             raise bad_request(f"Invalid type/fieldType: {body['type']}/{body['fieldType']}")
+        self._check_group(req, str(body["groupName"]))
         options = _options(body.get("options"))
         if body["type"] == "enumeration" and not options and body["fieldType"] != "booleancheckbox":
             raise bad_request("Enumeration properties need at least one option")
@@ -153,6 +220,8 @@ class PropertyRoutes:
         if defn.hubspot_defined:
             raise bad_request(f"{defn.name} is a HubSpot defined property and cannot be modified")
         body = req.json() or {}
+        if "groupName" in body:
+            self._check_group(req, str(body["groupName"]))
         for key, attr in (
             ("label", "label"),
             ("description", "description"),

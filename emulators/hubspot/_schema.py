@@ -384,11 +384,46 @@ def _seed_specific(name: str) -> list[PropertyDef]:
     ]
 
 
+#: the default property group of each object type in a new portal (contactinformation,
+#: companyinformation, dealinformation, lineiteminformation as in HubSpot's Properties API
+#: examples, https://developers.hubspot.com/docs/methods/crm-properties/crm-properties-overview;
+#: orders and tasks follow the same ``<object>information`` pattern)
+DEFAULT_GROUPS = {
+    "contacts": ("contactinformation", "Contact information"),
+    "companies": ("companyinformation", "Company information"),
+    "deals": ("dealinformation", "Deal information"),
+    "line_items": ("lineiteminformation", "Line item information"),
+    "tasks": ("taskinformation", "Task information"),
+    "orders": ("orderinformation", "Order information"),
+}
+
+
+def seed_groups(name: str, properties: dict[str, PropertyDef]) -> dict[str, dict[str, Any]]:
+    """The property groups a new portal has for object type ``name``: its default group and
+    every group a seeded property sits in."""
+    default, label = DEFAULT_GROUPS.get(name, (f"{name}information", f"{name} information"))
+    groups = {default: {"name": default, "label": label, "displayOrder": 0, "archived": False}}
+    for d in properties.values():
+        groups.setdefault(
+            d.group_name,
+            {
+                "name": d.group_name,
+                "label": d.group_name,
+                "displayOrder": len(groups),
+                "archived": False,
+            },
+        )
+    return groups
+
+
 def seed_properties(name: str, now: float) -> dict[str, PropertyDef]:
     """The HubSpot-defined properties of object type ``name``."""
     defs = _seed_specific(name) + _common(OBJECT_TYPES[name])
+    default = DEFAULT_GROUPS.get(name, (f"{name}information", ""))[0]
     out: dict[str, PropertyDef] = {}
     for i, d in enumerate(defs):
+        if d.group_name == "information":  # the unnamed default: the object's own group
+            d.group_name = default
         d.display_order = i
         d.created = d.updated = now
         out[d.name] = d

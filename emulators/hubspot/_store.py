@@ -14,6 +14,7 @@ from ._schema import (
     PropertyDef,
     association_types,
     resolve_type,
+    seed_groups,
     seed_properties,
 )
 from ._util import iso_ms, to_number
@@ -140,6 +141,10 @@ class CrmStore:
         now = self.clock()
         self.properties: dict[str, dict[str, PropertyDef]] = {
             name: seed_properties(name, now) for name in OBJECT_TYPES
+        }
+        #: object type -> group name -> PropertyGroup JSON
+        self.groups: dict[str, dict[str, dict[str, Any]]] = {
+            name: seed_groups(name, self.properties[name]) for name in OBJECT_TYPES
         }
         self.records: dict[str, dict[str, Record]] = {name: {} for name in OBJECT_TYPES}
         self.assoc = Associations()

@@ -111,8 +111,8 @@ def test_ten_secondly_429_without_header_waits_the_interval(
 
 
 def test_daily_429_is_budget_exhausted_until_midnight(hubspot_emulator_factory: Factory) -> None:
-    """A DAILY 429 raises BudgetExhausted resuming at the next midnight UTC."""
-    emu = hubspot_emulator_factory(daily_limit=2)
+    """A DAILY 429 raises BudgetExhausted resuming at the next midnight of a UTC portal."""
+    emu = hubspot_emulator_factory(daily_limit=2, time_zone="UTC")
     for _ in range(2):  # another integration spends the portal's day
         requests.get(
             f"{emu.url}/crm/v3/properties/contacts",

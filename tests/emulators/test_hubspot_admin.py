@@ -119,7 +119,7 @@ def test_reset_restores_seeded_state(
             label="B2C",
             type="string",
             field_type="text",
-            group_name="g",
+            group_name="contactinformation",
             has_unique_value=True,
         ),
     )

@@ -38,7 +38,7 @@ def _unique_property(client: hubspot.Client, object_type: str = "contacts") -> N
             label="B2Connect ID",
             type="string",
             field_type="text",
-            group_name="contactinformation",
+            group_name={"orders": "orderinformation"}.get(object_type, "contactinformation"),
             has_unique_value=True,
         ),
     )
@@ -158,7 +158,8 @@ def test_batch_read_all_found_is_200(
 def test_batch_update_200_and_207_for_missing(
     hubspot_client: hubspot.Client, hubspot_emulator: HubSpotEmulator
 ) -> None:
-    """batch/update updates what exists and reports missing ids as a 207."""
+    """batch/update updates what exists and, with multi-status on (trace ids), reports missing
+    ids as a 207."""
     rec = hubspot_emulator.admin_create("contacts", {"properties": {"email": "u@example.com"}})
     api = hubspot_client.crm.contacts.batch_api
     ok = api.update(
@@ -170,8 +171,8 @@ def test_batch_update_200_and_207_for_missing(
     partial = api.update(
         BatchInputSimplePublicObjectBatchInput(
             inputs=[
-                {"id": rec["id"], "properties": {"lastname": "V"}},
-                {"id": "777", "properties": {"lastname": "W"}},
+                {"id": rec["id"], "properties": {"lastname": "V"}, "objectWriteTraceId": "t1"},
+                {"id": "777", "properties": {"lastname": "W"}, "objectWriteTraceId": "t2"},
             ]
         )
     )
@@ -329,7 +330,11 @@ def test_partial_fault_fails_every_second_input(
         ]
     )
     resp = _create_batch(
-        hubspot_client, [{"properties": {"email": f"f{i}@example.com"}} for i in range(4)]
+        hubspot_client,
+        [
+            {"properties": {"email": f"f{i}@example.com"}, "objectWriteTraceId": f"t{i}"}
+            for i in range(4)
+        ],
     )
     assert resp.num_errors == 2 and len(resp.results) == 2
     assert {e.category for e in resp.errors} == {"VALIDATION_ERROR"}
@@ -382,7 +387,12 @@ def test_batch_upsert_partial_fault_is_207(
     resp = hubspot_client.crm.contacts.batch_api.upsert(
         BatchInputSimplePublicObjectBatchInputUpsert(
             inputs=[
-                {"id": f"u{i}@example.com", "idProperty": "email", "properties": {"firstname": "U"}}
+                {
+                    "id": f"u{i}@example.com",
+                    "idProperty": "email",
+                    "properties": {"firstname": "U"},
+                    "objectWriteTraceId": f"t{i}",
+                }
                 for i in range(2)
             ]
         )

@@ -1,0 +1,1 @@
+"""Vendor-behaviour tests: what the emulators do because production does it."""
