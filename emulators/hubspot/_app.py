@@ -51,8 +51,12 @@ class HubSpotEmulator(BaseEmulator):
         retry_after: int | None = None,
         webhook_url: str | None = None,
         clock: Callable[[], float] = time.time,
+        search_lag_s: float = 0.0,
     ) -> None:
         self.clock = clock
+        #: seconds before a write shows in search; 0 (instant) keeps unrelated tests
+        #: deterministic, the fidelity tests turn it on (see emulators/hubspot/_search.py)
+        self.default_search_lag_s = search_lag_s
         self.token = token
         self.app_secret = app_secret
         self.portal_id = portal_id
@@ -63,6 +67,7 @@ class HubSpotEmulator(BaseEmulator):
         self.webhook_api_changes = False
         self.store = CrmStore(clock)
         self.store.listener = self._on_change
+        self.store.search_lag_s = search_lag_s
         self.limits = RateLimiter(
             clock,
             per_10s=rate_limit_per_10s,
@@ -270,7 +275,7 @@ class HubSpotEmulator(BaseEmulator):
         """Back to a fresh portal: seeded properties and definitions, default knobs."""
         super().reset()
         self.store.reset()
-        self.store.search_lag_s = 0.0
+        self.store.search_lag_s = self.default_search_lag_s
         self.commprefs.reset()
         self.lists.reset()
         self.commprefs.require_legal_basis = False

@@ -11,15 +11,23 @@ from the environment:
 
 In ``--real`` mode a test that needs a vendor whose credentials are absent is skipped with
 that reason; tests marked ``emulator_only`` (they steer emulator knobs no real account
-has, such as a fixed search lag) are skipped too. See ``docs/fidelity.md``.
+has, such as a fixed search lag) are skipped too. Tests that take ``fidelity_hubspot`` /
+``fidelity_salesforce`` get a real SDK client for whichever target the run has. See
+``docs/fidelity.md``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+import hubspot
 import pytest
+from simple_salesforce.api import Salesforce
+
+from tests.fixtures.hubspot import hubspot_client_for
+from tests.fixtures.salesforce import salesforce_client
 
 SALESFORCE_URL_ENV = "B2SYNC_FIDELITY_SALESFORCE_URL"
 SALESFORCE_TOKEN_ENV = "B2SYNC_FIDELITY_SALESFORCE_TOKEN"
@@ -101,6 +109,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+def _skip_unless_configured(targets: RealTargets, vendor: str) -> None:
+    missing = targets.missing(vendor)
+    if missing:
+        pytest.skip(f"--real: {vendor} credentials absent ({', '.join(missing)} not set)")
+
+
 @pytest.fixture(scope="session")
 def fidelity_real(pytestconfig: pytest.Config) -> bool:
     """Whether this run targets real vendor accounts (``--real``)."""
@@ -111,3 +125,32 @@ def fidelity_real(pytestconfig: pytest.Config) -> bool:
 def real_targets() -> RealTargets:
     """The real-account credentials from the environment."""
     return RealTargets.from_env()
+
+
+@pytest.fixture
+def fidelity_hubspot(
+    fidelity_real: bool, real_targets: RealTargets, request: pytest.FixtureRequest
+) -> hubspot.Client:
+    """A real ``hubspot.Client``: the test portal in --real mode, else the reset emulator."""
+    if fidelity_real:
+        _skip_unless_configured(real_targets, "hubspot")
+        return hubspot.Client.create(access_token=real_targets.hubspot_token)
+    return hubspot_client_for(request.getfixturevalue("hubspot_emulator"))
+
+
+@pytest.fixture
+def fidelity_salesforce(
+    fidelity_real: bool, real_targets: RealTargets, request: pytest.FixtureRequest
+) -> Iterator[Salesforce]:
+    """A real simple-salesforce client: the sandbox in --real mode, else the reset emulator."""
+    if fidelity_real:
+        _skip_unless_configured(real_targets, "salesforce")
+        client = Salesforce(
+            instance_url=real_targets.salesforce_url,
+            session_id=real_targets.salesforce_token,
+            version="59.0",
+        )
+    else:
+        client = salesforce_client(request.getfixturevalue("salesforce_emulator"))
+    yield client
+    client.session.close()
