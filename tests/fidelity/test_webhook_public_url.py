@@ -107,7 +107,9 @@ def _up(base: str) -> bool:
         return False
 
 
-def _deliver(base: str, signed_for: str, headers: dict[str, str] | None = None) -> int:
+def _deliver(
+    base: str, signed_for: str, headers: dict[str, str] | None = None, path: str = ""
+) -> int:
     """POST the events to ``base`` signed (by the SDK) for ``signed_for``; the status code."""
     body = json.dumps(EVENTS)
     stamp = str(int(time.time() * 1000))
@@ -120,7 +122,8 @@ def _deliver(base: str, signed_for: str, headers: dict[str, str] | None = None) 
         "X-HubSpot-Request-Timestamp": stamp,
         **(headers or {}),
     }
-    answer = requests.post(f"{base}/webhooks/hubspot", data=body, headers=sent, timeout=10)
+    url = f"{base}{path or '/webhooks/hubspot'}"
+    answer = requests.post(url, data=body, headers=sent, timeout=10)
     return answer.status_code
 
 
@@ -134,6 +137,13 @@ def test_public_url_setting_verifies_the_proxied_delivery(daemon_http: Any) -> N
     """With http.public_url the same delivery on http://127.0.0.1 verifies (202)."""
     base = daemon_http(f"  public_url: {PUBLIC}\n")
     assert _deliver(base, f"{PUBLIC}/webhooks/hubspot") == 202
+
+
+def test_public_url_keeps_its_path_prefix_and_the_query(daemon_http: Any) -> None:
+    """A proxy that strips /b2sync: the signed URI is public_url + path + query."""
+    base = daemon_http(f"  public_url: {PUBLIC}/b2sync/\n")
+    path = "/webhooks/hubspot?source=test"
+    assert _deliver(base, f"{PUBLIC}/b2sync{path}", path=path) == 202
 
 
 def test_forwarded_headers_from_a_trusted_proxy_are_honoured(daemon_http: Any) -> None:
