@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from b2sync.service._daemon import Daemon, parse_listen
-from b2sync.service._http import build_app
+from b2sync.service._http import HttpServer, build_app
 from b2sync.service._metrics import CallTracker, Metrics
 from b2sync.service._scheduler import PipelineScheduler, trigger_for
 from b2sync.service._status import pipeline_status, store_totals
@@ -22,6 +22,7 @@ __all__ = [
     "EVENT_ID_HEADER",
     "CallTracker",
     "Daemon",
+    "HttpServer",
     "Metrics",
     "PipelineScheduler",
     "Receipt",

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp
 from audit.headers import MIN_TOKEN_LENGTH, SecurityHeaders
 from b2sync.service._metrics import CONTENT_TYPE
 from b2sync.service._openapi import openapi_document
+from b2sync.service._public_url import signed_uri
 from b2sync.service._webhook_ledger import Ledger
 from b2sync.service._webhooks import (
     MAX_BODY_BYTES,
@@ -113,7 +114,15 @@ def build_app(service: Service, *, exposed: bool = False) -> ASGIApp:
                 service.config(), lookup, body, service.now(), service.seen, connection,
             )  # fmt: skip
         else:
-            uri = str(request.url)
+            uri = signed_uri(
+                service.config().http,
+                peer=request.client.host if request.client else None,
+                scheme=request.url.scheme,
+                host=request.headers.get("host") or request.url.netloc,
+                path=request.url.path,
+                query=request.url.query,
+                headers=request.headers,
+            )
             outcome = await run_in_threadpool(
                 hubspot_delivery,
                 service.config(), lookup, body, uri, service.now(), service.seen, connection,
@@ -194,6 +203,8 @@ class HttpServer:
         config = uvicorn.Config(
             build_app(service, exposed=self.exposed), host=host, port=port, log_config=None,
             access_log=False, lifespan="off", timeout_graceful_shutdown=5,
+            # forwarded headers are honoured by signed_uri, from http.trusted_proxies only
+            proxy_headers=False,
         )  # fmt: skip
         self.service = service
         self.server = uvicorn.Server(config)

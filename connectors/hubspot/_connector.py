@@ -30,7 +30,7 @@ from ._errors import AuthFailed
 from ._governor import RateGovernor
 from ._ops import Operations
 from ._properties import PropertyKeeper
-from ._read import ChangeReader
+from ._read import DEFAULT_OVERLAP_S, ChangeReader
 from ._types import DEFAULT_ID_PROPERTY
 from ._write import Upserter
 
@@ -71,7 +71,7 @@ class HubSpotConnector(HubSpotActions):
         id_property: str = DEFAULT_ID_PROPERTY,
         read_properties: Mapping[str, Sequence[str]] | None = None,
         objects: Sequence[str] = ("contacts",),
-        overlap_s: float = 2.0,
+        overlap_s: float = DEFAULT_OVERLAP_S,
         read_deletes: bool = True,
         clock: Callable[[], float] = time.time,
         waiter: Callable[[float], Any] | None = None,
@@ -130,7 +130,7 @@ class HubSpotConnector(HubSpotActions):
             daily_share=conn.daily_share,
             timeout_s=conn.timeout_s,
             token_source=lambda: secrets(conn.token),
-            **options,
+            **{"overlap_s": conn.search_overlap_s, **options},
         )
 
     # ---- readiness

@@ -2,7 +2,12 @@
 
 The cursor is ``{"ts": epoch_ms, "ids": [ids seen at ts], "recent": {id: ts},
 "archived": {"ts": epoch_ms, "ids": [...]}}``. Each read starts ``overlap`` before ``ts``
-(search is eventually consistent) and drops records already seen with the same timestamp.
+and drops records already seen with the same timestamp. HubSpot documents CRM search as
+eventually consistent: a created or updated object appears in search results only some
+seconds after the write ("Search the CRM", https://developers.hubspot.com/docs/api/crm/search),
+and not every write takes equally long, so an edit can surface after a later edit already
+moved the mark. The overlap (``search_overlap_s``, default 60 s, an order of magnitude above
+that lag) re-reads such late arrivals; the ``recent`` ids keep the re-read from repeating.
 Pages are fetched by key (``GTE`` the last timestamp seen) rather than by offset, so records
 that change while a read pages cannot shift others out of view, and the 10,000-result paging
 ceiling is only met when more than 10,000 records share one timestamp. A read never goes past
@@ -26,12 +31,14 @@ from ._errors import HubSpotApiError
 from ._types import BATCH_LIMIT, SEARCH_PAGE_LIMIT, SEARCH_RESULT_CAP, modified_property
 from ._values import from_epoch_ms, parse_ts
 
-__all__ = ["LIST", "SEARCH", "ChangeReader", "search_fail"]
+__all__ = ["DEFAULT_OVERLAP_S", "LIST", "SEARCH", "ChangeReader", "search_fail"]
 
 log = structlog.get_logger(__name__)
 
 SEARCH = "POST /crm/v3/objects/{object_type}/search"
 LIST = "GET /crm/v3/objects/{object_type}"
+#: how far before the mark a read starts (search index lag); see the module docstring
+DEFAULT_OVERLAP_S = 60.0
 #: most recently seen ids a cursor keeps for de-duplication inside the overlap
 _RECENT_CAP = 5000
 
@@ -96,7 +103,7 @@ class ChangeReader:
         api: HubSpotApi,
         *,
         clock: Callable[[], float],
-        overlap_s: float = 2.0,
+        overlap_s: float = DEFAULT_OVERLAP_S,
         read_deletes: bool = True,
     ) -> None:
         self.api = api

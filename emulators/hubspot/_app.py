@@ -54,11 +54,15 @@ class HubSpotEmulator(BaseEmulator):
         webhook_url: str | None = None,
         time_zone: str = "US/Eastern",
         clock: Callable[[], float] = time.time,
+        search_lag_s: float = 0.0,
     ) -> None:
         self.clock = clock
         #: the portal's time zone setting (HubSpot's own examples show US/Eastern); the daily
         #: API limit resets at midnight in it
         self.time_zone = time_zone
+        #: seconds before a write shows in search; 0 (instant) keeps unrelated tests
+        #: deterministic, the fidelity tests turn it on (see emulators/hubspot/_search.py)
+        self.default_search_lag_s = search_lag_s
         self.token = token
         self.app_secret = app_secret
         self.portal_id = portal_id
@@ -69,6 +73,7 @@ class HubSpotEmulator(BaseEmulator):
         self.webhook_api_changes = False
         self.store = CrmStore(clock)
         self.store.listener = self._on_change
+        self.store.search_lag_s = search_lag_s
         self.limits = RateLimiter(
             clock,
             per_10s=rate_limit_per_10s,
@@ -300,7 +305,7 @@ class HubSpotEmulator(BaseEmulator):
         """Back to a fresh portal: seeded properties and definitions, default knobs."""
         super().reset()
         self.store.reset()
-        self.store.search_lag_s = 0.0
+        self.store.search_lag_s = self.default_search_lag_s
         self.commprefs.reset()
         self.lists.reset()
         self.commprefs.require_legal_basis = False

@@ -1,4 +1,14 @@
-"""CRM search: filter groups, one sort, paging capped at 10,000 results."""
+"""CRM search: filter groups, one sort, paging capped at 10,000 results, a lagging index.
+
+HubSpot's search index is eventually consistent: "it may take a few moments for newly
+created or updated objects to appear in search results" ("Search the CRM",
+https://developers.hubspot.com/docs/api/crm/search; docs/fidelity.md). The emulator keeps
+each record's recent versions and shows search the newest one older than ``search_lag_s``
+(``CrmStore.search_view``), so an edit is invisible, or visible in its old version with its
+old ``lastmodifieddate``, for that long. The lag is a constructor argument and can be changed
+at run time (``POST /_emulator/search_lag`` ``{"seconds": N}``), which is how tests model
+writes that are indexed after later ones.
+"""
 
 from __future__ import annotations
 
@@ -131,6 +141,16 @@ class SearchRoutes:
 
     def register(self) -> None:
         self.emu.route("POST", "/crm/v3/objects/{object_type}/search", self.search)
+        admin = {"counted": False, "faults": False}
+        self.emu.route("POST", "/_emulator/search_lag", self.set_lag, **admin)
+
+    def set_lag(self, req: EmuRequest) -> Response:
+        """Admin: seconds before later writes show in search (0: at once)."""
+        seconds = (req.json() or {}).get("seconds")
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+            raise bad_request("seconds must be a number >= 0")
+        self.store.search_lag_s = float(seconds)
+        return json_response({"seconds": self.store.search_lag_s})
 
     def _validate(self, ot: ObjectType, body: dict[str, Any]) -> list[list[dict[str, Any]]]:
         groups = body.get("filterGroups") or []

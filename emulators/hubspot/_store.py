@@ -31,7 +31,8 @@ class Record:
     updated: float
     archived: bool = False
     archived_at: float | None = None
-    #: (write time, properties) versions, for the search index lag
+    #: (time it becomes searchable, properties) versions, for the search index lag;
+    #: empty: search sees ``properties``
     versions: list[tuple[float, dict[str, str]]] = field(default_factory=list)
 
     def to_json(self, wanted: list[str] | None = None) -> dict[str, Any]:
@@ -235,6 +236,7 @@ class CrmStore:
     def update(self, rec: Record, props: dict[str, str], source: str) -> list[str]:
         """Apply ``props`` ("" clears); bumps the last-modified date on every write."""
         changed = []
+        before = dict(rec.properties)
         for name, value in props.items():
             old = rec.properties.get(name, "")
             if value == "":
@@ -247,7 +249,7 @@ class CrmStore:
         rec.updated = now
         rec.properties[rec.type.modified_prop] = iso_ms(now)
         self._derive(rec)
-        self._snapshot(rec)
+        self._snapshot(rec, before)
         self._reindex(rec)
         if changed:
             self._emit("propertyChange", rec, changed, source)
@@ -284,23 +286,28 @@ class CrmStore:
     # ---- internals
 
     def search_view(self, rec: Record) -> dict[str, str] | None:
-        """The record's properties as the (lagging) search index sees them."""
-        if self.search_lag_s <= 0:
+        """The record's properties as the (lagging) search index sees them: the latest write
+        that is searchable by now (each write becomes searchable ``search_lag_s`` as set at
+        the time of that write after it), or None while even its creation is not."""
+        if not rec.versions:
             return rec.properties
-        horizon = self.clock() - self.search_lag_s
-        seen = [props for ts, props in rec.versions if ts <= horizon]
+        now = self.clock()
+        seen = [props for visible, props in rec.versions if visible <= now]
         return seen[-1] if seen else None
 
-    def _snapshot(self, rec: Record) -> None:
-        if self.search_lag_s <= 0:
+    def _snapshot(self, rec: Record, before: dict[str, str] | None = None) -> None:
+        now = self.clock()
+        pending = [v for v in rec.versions if v[0] > now]
+        if self.search_lag_s <= 0 and not pending:
             rec.versions = []
             return
-        now = self.clock()
-        rec.versions.append((now, dict(rec.properties)))
-        horizon = now - self.search_lag_s
-        old = [i for i, (ts, _) in enumerate(rec.versions) if ts <= horizon]
-        if len(old) > 1:
-            del rec.versions[: old[-1]]
+        if not rec.versions and before is not None:
+            rec.versions.append((float("-inf"), before))  # what the index held so far
+        rec.versions.append((now + max(self.search_lag_s, 0.0), dict(rec.properties)))
+        visible = [i for i, (at, _) in enumerate(rec.versions) if at <= now]
+        if len(visible) > 1:
+            drop = set(visible[:-1])
+            rec.versions = [v for i, v in enumerate(rec.versions) if i not in drop]
 
     def _derive(self, rec: Record) -> None:
         """Calculated properties (line item net price)."""

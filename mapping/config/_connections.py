@@ -52,6 +52,16 @@ class HubSpotConnection(_Frozen):
         default=0.5, gt=0, le=1, description="Share of the portal's daily API limit b2sync may use"
     )
     timeout_s: float = Field(default=30.0, gt=0)
+    search_overlap_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description=(
+            "How far before its last mark each pull re-reads HubSpot search (already-seen"
+            " records are dropped): search is eventually consistent, so an edit can show up"
+            " seconds after a later one; keep this well above that lag"
+        ),
+    )
 
 
 class SalesforceAuth(_Frozen):

@@ -6,6 +6,7 @@ as :class:`SecretRef` strings and resolved when a connection is opened.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import StrEnum
 from typing import Any, Literal
@@ -347,6 +348,34 @@ class HttpSettings(_Frozen):
         pattern=r"^\d+[smh]$",
         description="How long a shutdown waits for running batches (like 30s, 2m)",
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/\s?#]+(/[^\s?#]*)?$",
+        description=(
+            "Base URL the vendors call (like https://sync.example.com behind a TLS-terminating"
+            " proxy); HubSpot v3 webhook signatures are checked against it plus the request"
+            " path. Unset: the URL the daemon itself sees (or the trusted proxy's forwarded one)"
+        ),
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Addresses or CIDR networks of reverse proxies whose X-Forwarded-Proto and"
+            " X-Forwarded-Host headers are honoured; from any other peer they are ignored"
+        ),
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"http.trusted_proxies: '{entry}' is not an IP address or CIDR network"
+                ) from None
+        return value
 
     @property
     def grace_seconds(self) -> int:

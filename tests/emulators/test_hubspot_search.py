@@ -8,6 +8,7 @@ from typing import Any
 
 import hubspot
 import pytest
+import requests
 from hubspot.crm.contacts import ApiException, PublicObjectSearchRequest
 from hubspot.crm.objects import PublicObjectSearchRequest as ObjectSearch
 
@@ -328,3 +329,25 @@ def test_search_index_lag_knob(hubspot_emulator_factory: Callable[..., HubSpotEm
     assert (
         _search(client, {"propertyName": "firstname", "operator": "EQ", "value": "new"}).total == 1
     )
+
+
+def test_each_write_keeps_the_lag_it_was_made_with(
+    hubspot_emulator_factory: Callable[..., HubSpotEmulator],
+) -> None:
+    """A write made under a 5 s lag stays out of search for 5 s even after the lag is set
+    back to 0 (admin route); the old version is what search shows meanwhile."""
+    now = [1_700_000_000.0]
+    emu = hubspot_emulator_factory(clock=lambda: now[0])
+    client = hubspot_client_for(emu)
+    rec = emu.admin_create("contacts", {"email": "late@example.com", "firstname": "Old"})
+    lag = requests.post(f"{emu.url}/_emulator/search_lag", json={"seconds": 5}, timeout=5)
+    assert lag.json() == {"seconds": 5.0}
+    emu.admin_patch("contacts", rec["id"], {"firstname": "New"})
+    requests.post(f"{emu.url}/_emulator/search_lag", json={"seconds": 0}, timeout=5)
+    old = {"propertyName": "firstname", "operator": "EQ", "value": "old"}
+    assert _ids(_search(client, old)) == [rec["id"]]
+    now[0] += 5
+    new = {"propertyName": "firstname", "operator": "EQ", "value": "new"}
+    assert _ids(_search(client, new)) == [rec["id"]]
+    bad = requests.post(f"{emu.url}/_emulator/search_lag", json={"seconds": -1}, timeout=5)
+    assert bad.status_code == 400

@@ -1,1 +1,1 @@
-"""Vendor-behaviour tests: what the emulators do because production does it."""
+"""Vendor-fidelity suite: behaviours where production Salesforce and HubSpot are stricter than a kind emulator."""
