@@ -1,0 +1,1 @@
+"""Vendor behaviours the emulators reproduce where production breaks connectors (issue 17)."""
