@@ -4,11 +4,12 @@ Erasure finds the person's Contacts by email, B2Connect id or Salesforce id (``q
 so recycled ones count too); per the ``erasure:`` policy removes their orders (and lines) and
 consent records first (:mod:`connectors.salesforce._erase_related`); sets
 ``Individual.ShouldForget = true`` on their Individuals (a marker Salesforce itself does not
-act on), then removes the Contacts for good with a Bulk API 2.0 ``hardDelete`` job, which
-skips the Recycle Bin; with consent records removed, an Individual nothing references any
-more goes too. Contacts the hard delete could
-not remove (no "Bulk API Hard Delete" permission, say) are at least soft-deleted. The result
-is ``done`` only when ``queryAll`` finds nothing left.
+act on), then removes the Contacts for good (:mod:`connectors.salesforce._erase_purge`: a Bulk
+API 2.0 ``hardDelete`` job, or, without the "Bulk API Hard Delete" permission or for a record
+already in the Recycle Bin, a delete followed by ``emptyRecycleBin``; the detail says which
+method removed how many); with consent records removed, an Individual nothing references any
+more goes too. The result is ``done`` only when ``queryAll`` finds nothing left but rows whose
+removal was confirmed (purged rows stay visible there with ``IsDeleted = true`` for about a day).
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from typing import Any
 import structlog
 from simple_salesforce.api import Salesforce
 
-from connectors.errors import Fatal
 from connectors.records import ErasureResult, Subject, WriteResult
 from connectors.salesforce._api import Api
-from connectors.salesforce._bulk import HardDeleted, hard_delete
+from connectors.salesforce._erase_purge import Removal, delete_by_ids, remove_for_good, still_there
 from connectors.salesforce._erase_related import (
     INDIVIDUAL,
     Group,
@@ -32,7 +32,7 @@ from connectors.salesforce._erase_related import (
     unshared,
 )
 from connectors.salesforce._read import lookup
-from connectors.salesforce._write import COLLECTION_SIZE, chunks, result_from
+from connectors.salesforce._write import COLLECTION_SIZE, chunks
 from connectors.salesforce.soql import select, soql_identifier, soql_quote
 
 __all__ = ["SYSTEM", "RelatedPolicy", "delete_by_ids", "delete_by_keys", "erase"]
@@ -40,25 +40,7 @@ __all__ = ["SYSTEM", "RelatedPolicy", "delete_by_ids", "delete_by_keys", "erase"
 log = structlog.get_logger(__name__)
 
 SYSTEM = "salesforce"
-_GONE = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"})
-
-
-def delete_by_ids(api: Api, ids: Sequence[str]) -> dict[str, WriteResult]:
-    """Soft-delete records by Id, 200 per call; results keyed by Id."""
-    out: dict[str, WriteResult] = {}
-    for chunk in chunks(list(ids), COLLECTION_SIZE):
-        params = {"ids": ",".join(chunk), "allOrNone": "false"}
-
-        def run(sf: Salesforce, p: dict[str, str] = params) -> Any:
-            return sf.restful("composite/sobjects", params=p, method="DELETE")
-
-        answer = api.call(run) or []
-        for rid, raw in zip(chunk, answer, strict=False):
-            result = result_from(rid, raw)
-            if not result.ok and result.error and result.error.code in _GONE:
-                result = WriteResult.success(rid, rid)
-            out[rid] = result
-    return out
+SYSTEM_CONTACT = "Contact"
 
 
 def delete_by_keys(api: Api, sobject: str, id_field: str, keys: Sequence[str]) -> list[WriteResult]:
@@ -113,56 +95,61 @@ def _forget_individuals(api: Api, individual_ids: Sequence[str]) -> int:
     return marked
 
 
-def _hard_delete(
-    api: Api, ids: list[str], wait: float, sobject: str = "Contact"
-) -> tuple[HardDeleted, str]:
-    try:
-        return hard_delete(api, sobject, ids, wait), ""
-    except Fatal as exc:
-        if exc.code not in {"BULK_JOB_FAILED", "BULK_LOAD"}:
-            raise
-        note = "hard delete failed (grant the integration user 'Bulk API Hard Delete')"
-        return HardDeleted(failed=dict.fromkeys(ids, ("BULK_JOB_FAILED", exc.message))), note
+def _remove(api: Api, group: Group, wait: float) -> tuple[int, Removal]:
+    """Remove one group for good; how many are gone, and how."""
+    recycled = [rid for rid, binned in group.records.items() if binned]
+    removal = remove_for_good(api, group.sobject, group.ids, recycled, wait)
+    left = left_of(api, group.sobject, group.ids, removal.gone)
+    return len(group.records) - left - len(removal.already), removal
 
 
-def _remove(api: Api, group: Group, wait: float) -> tuple[int, str]:
-    """Hard-delete one group (soft delete where that fails); how many are gone for good."""
-    removed, note = _hard_delete(api, group.ids, wait, group.sobject)
-    live = [rid for rid, recycled in group.records.items() if not recycled]
-    delete_by_ids(api, [rid for rid in live if rid not in removed.deleted])
-    left = left_of(api, group.sobject, group.ids)
-    return len(group.records) - left, note
+def _describe(label: str, gone: int, removal: Removal) -> str:
+    how = removal.summary()
+    return f"{gone} {label} removed" + (f" ({how})" if how else "")
 
 
 def _remove_related(
-    api: Api, policy: RelatedPolicy, contact_ids: list[str], individuals: list[str], wait: float
+    api: Api,
+    policy: RelatedPolicy,
+    contact_ids: list[str],
+    individuals: list[str],
+    wait: float,
+    purged: set[str],
+    notes: set[str],
 ) -> tuple[list[str], int]:
-    """Remove the person's orders, lines and consent records: (detail parts, records left)."""
+    """Remove the person's orders, lines and consent records: (detail parts, records left);
+    the ids removed for good are added to ``purged``, fallback notes to ``notes``."""
     parts: list[str] = []
     left = 0
     for group in find_related(api, policy, contact_ids, individuals):
-        gone, note = _remove(api, group, wait)
-        parts.append(f"{gone} {group.label} removed")
-        if note and note not in parts:
-            parts.append(note)
-        if gone < len(group.records):
-            parts.append(f"{len(group.records) - gone} {group.label} still in Salesforce")
-            left += len(group.records) - gone
+        gone, removal = _remove(api, group, wait)
+        purged.update(removal.gone)
+        notes.update(removal.notes)
+        remaining = len(group.records) - gone - len(removal.already)
+        if not gone and not remaining:
+            continue  # all removed for good by an earlier erasure (queryAll still shows them)
+        parts.append(_describe(group.label, gone, removal))
+        if remaining:
+            parts.append(f"{remaining} {group.label} still in Salesforce")
+            left += remaining
     return parts, left
 
 
-def _remove_individuals(api: Api, individuals: list[str], wait: float) -> tuple[list[str], int]:
-    """Hard-delete the person's Individuals nothing references any more."""
-    spare = unshared(api, individuals)
+def _remove_individuals(
+    api: Api, individuals: list[str], wait: float, purged: set[str]
+) -> tuple[list[str], int]:
+    """Remove for good the person's Individuals nothing (left) references any more."""
+    spare = unshared(api, individuals, purged)
     if not spare:
         return [], 0
-    gone, _note = _remove(
+    gone, removal = _remove(
         api, Group(INDIVIDUAL, "individual(s)", dict.fromkeys(spare, False)), wait
     )
-    parts = [f"{gone} individual(s) removed"]
-    if gone < len(spare):
-        parts.append(f"{len(spare) - gone} individual(s) still in Salesforce")
-    return parts, len(spare) - gone
+    parts = [_describe("individual(s)", gone, removal)]
+    remaining = len(spare) - gone - len(removal.already)
+    if remaining:
+        parts.append(f"{remaining} individual(s) still in Salesforce")
+    return parts, remaining
 
 
 def erase(
@@ -177,25 +164,35 @@ def erase(
     found = _find(api, where)
     ids = [str(r["Id"]) for r in found]
     individuals = sorted({str(r["IndividualId"]) for r in found if r.get("IndividualId")})
-    related_parts, related_left = _remove_related(api, policy, ids, individuals, wait)
+    purged: set[str] = set()
+    notes: set[str] = set()
+    related_parts, related_left = _remove_related(
+        api, policy, ids, individuals, wait, purged, notes
+    )
     marked = _forget_individuals(api, individuals)
-    removed, note = _hard_delete(api, ids, wait)
-    live = {str(r["Id"]) for r in found if not r.get("IsDeleted")}
-    fallback = [rid for rid in ids if rid in live and rid not in removed.deleted]
-    delete_by_ids(api, fallback)
-    left = _find(api, where) if ids else []
-    parts = [f"{len(ids) - len(left)} contact(s) removed", f"{marked} individual(s) to forget"]
+    recycled = [str(r["Id"]) for r in found if r.get("IsDeleted")]
+    removal = remove_for_good(api, SYSTEM_CONTACT, ids, recycled, wait)
+    purged.update(removal.gone)
+    rows = {str(r["Id"]): bool(r.get("IsDeleted")) for r in _find(api, where)} if ids else {}
+    left = still_there({rid: d for rid, d in rows.items() if rid in set(ids)}, removal)
+    removed_now = len(ids) - len(left) - len(removal.already)
+    parts = [
+        _describe("contact(s)", removed_now, removal),
+        f"{marked} individual(s) to forget",
+    ]
     if marked < len(individuals):
         parts.append(f"{len(individuals) - marked} individual(s) could not be flagged")
-    if note:
-        parts.append(note)
+    notes.update(removal.notes)
+    for rid, (code, message) in sorted(removal.failed.items()):
+        parts.append(f"contact {rid} not removed ({code}: {message})")
     if left:
-        parts.append(f"{len(left)} contact(s) still in Salesforce (Recycle Bin)")
+        parts.append(f"{len(left)} contact(s) still in Salesforce (live or in the Recycle Bin)")
     parts.extend(related_parts)
     if policy.consent_records and not left:
-        individual_parts, individuals_left = _remove_individuals(api, individuals, wait)
+        individual_parts, individuals_left = _remove_individuals(api, individuals, wait, purged)
         parts.extend(individual_parts)
         related_left += individuals_left
+    parts.extend(sorted(notes))
     log.info(
         "salesforce.erased", contacts=len(ids), left=len(left), individuals=marked,
         related_left=related_left,
@@ -204,5 +201,5 @@ def erase(
         SYSTEM,
         done=not left and not related_left,
         detail="; ".join(parts),
-        removed=len(ids) - len(left),
+        removed=removed_now,
     )

@@ -9,7 +9,7 @@ Recycle Bin are found and removed too. Lines come before their orders (children 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,24 +91,37 @@ def find_related(
     return [g for g in groups if g.records]
 
 
-def unshared(api: Api, individual_ids: Sequence[str]) -> list[str]:
-    """The Individuals no Contact and no consent record (recycled ones included) points to."""
+def unshared(api: Api, individual_ids: Sequence[str], purged: Collection[str] = ()) -> list[str]:
+    """The Individuals no Contact and no consent record (recycled ones included) points to;
+    deleted referrers whose removal was confirmed (``purged``) no longer count."""
     if not individual_ids:
         return []
-    used = set(_referrers(api, "Contact", "IndividualId", individual_ids))
-    used |= set(_referrers(api, CONSENT_OBJECT, "PartyId", individual_ids))
+    done = set(purged)
+    used = set(_referrers(api, "Contact", "IndividualId", individual_ids, done))
+    used |= set(_referrers(api, CONSENT_OBJECT, "PartyId", individual_ids, done))
     return sorted(set(individual_ids) - used)
 
 
-def _referrers(api: Api, sobject: str, field: str, values: Sequence[str]) -> list[str]:
+def _referrers(
+    api: Api, sobject: str, field: str, values: Sequence[str], purged: set[str]
+) -> list[str]:
     out: list[str] = []
     for _chunk, condition in in_clauses(field, sorted(set(values))):
-        soql = f"{select([field], sobject)} WHERE {condition}"
+        soql = f"{select(['Id', 'IsDeleted', field], sobject)} WHERE {condition}"
         rows = _query_all(api, soql)
-        out.extend(str(r[field]) for r in rows if r.get(field))
+        out.extend(
+            str(r[field])
+            for r in rows
+            if r.get(field) and not (r.get("IsDeleted") and str(r.get("Id")) in purged)
+        )
     return out
 
 
-def left_of(api: Api, sobject: str, ids: Sequence[str]) -> int:
-    """How many of ``ids`` Salesforce still holds (Recycle Bin included)."""
-    return len(_where(api, sobject, "Id", ids)) if ids else 0
+def left_of(api: Api, sobject: str, ids: Sequence[str], purged: Collection[str] = ()) -> int:
+    """How many of ``ids`` Salesforce still holds (Recycle Bin included); ``queryAll`` rows
+    with ``IsDeleted = true`` whose removal was confirmed (``purged``) count as gone."""
+    if not ids:
+        return 0
+    done = set(purged)
+    rows = _where(api, sobject, "Id", ids)
+    return sum(1 for rid, deleted in rows.items() if not deleted or rid not in done)

@@ -13,13 +13,13 @@ from starlette.responses import Response
 
 from emulators._base import BaseEmulator, EmuRequest, HttpError, json_response
 
-from . import _bulk2, _composite, _query, _replication, _rest
+from . import _bulk2, _composite, _query, _replication, _rest, _soap
 from ._bulk2_jobs import Job
 from ._common import API, api_version, http_error, render, sobject_or_404
 from ._limits import Limits
 from ._objects import ADMIN_USER_ID
 from ._query import QueryResult
-from ._store import Record, Store
+from ._store import PURGED_VISIBLE_SECONDS, Record, Store
 from ._tls import TlsFiles, make_tls_files
 from ._values import SaveError
 
@@ -68,6 +68,8 @@ class SalesforceEmulator(BaseEmulator):
         clock: Callable[[], float] = time.time,
         query_batch_size: int = 2000,
         bulk_polls: int = 1,
+        hard_delete_permission: bool = False,
+        purged_visible_seconds: float = PURGED_VISIBLE_SECONDS,
     ) -> None:
         self._initial_session = session_id
         self._session_id = session_id
@@ -78,9 +80,13 @@ class SalesforceEmulator(BaseEmulator):
         self.query_batch_size = query_batch_size
         #: how many polls of a job see ``InProgress`` before it completes
         self.bulk_polls = bulk_polls
+        #: the integration user's "Bulk API Hard Delete" permission; off, as in a new org
+        self.hard_delete_permission = hard_delete_permission
+        self._initial_hard_delete = hard_delete_permission
         self.store = Store(
             clock, {integration_user_id: "Integration User", ADMIN_USER_ID: "CRM Admin"}
         )
+        self.store.purged_visible_seconds = purged_visible_seconds
         self.limits = Limits(clock, daily_limit)
         self.jobs: dict[str, Job] = {}
         self.cursors: dict[str, QueryResult] = {}
@@ -140,6 +146,7 @@ class SalesforceEmulator(BaseEmulator):
         _composite.register(self)
         _query.register(self)
         _bulk2.register(self)
+        _soap.register(self)
         for slash in ("", "/"):
             self.route("GET", f"{API}/limits{slash}", self._limits, name=f"{API}/limits")
         self.route("GET", "/services/oauth2/userinfo", self._userinfo)
@@ -211,6 +218,7 @@ class SalesforceEmulator(BaseEmulator):
         self.jobs.clear()
         self.cursors.clear()
         self._session_id = self._initial_session
+        self.hard_delete_permission = self._initial_hard_delete
         self._seed_campaigns()
 
     def _seed_campaigns(self) -> None:

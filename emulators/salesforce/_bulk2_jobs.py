@@ -187,9 +187,19 @@ def _apply(store: Store, job: Job, row: list[str], user: str) -> RowResult:
         _same_object(store, job, rid)
         store.delete(rid, user)
     else:
-        _same_object(store, job, rid)
-        store.hard_delete(rid)
+        _hard_delete(store, job, rid)
     return result
+
+
+def _hard_delete(store: Store, job: Job, rid: str) -> None:
+    """A row already in the Recycle Bin, or already purged, answers ENTITY_IS_DELETED."""
+    if store.find(rid) is None and store.was_purged(rid):
+        raise SaveError("ENTITY_IS_DELETED", "entity is deleted", ["Id"])
+    _same_object(store, job, rid)
+    found = store.find(rid)
+    if found is not None and found[1]["IsDeleted"]:
+        raise SaveError("ENTITY_IS_DELETED", "entity is deleted", ["Id"])
+    store.hard_delete(rid)
 
 
 def _same_object(store: Store, job: Job, rid: str) -> None:

@@ -48,3 +48,8 @@ class SalesforceHost(EmulatorHost, Protocol):
     def query_batch_size(self) -> int:
         """Default page size of query results."""
         ...
+
+    @property
+    def hard_delete_permission(self) -> bool:
+        """Whether the integration user holds "Bulk API Hard Delete" (off in a new org)."""
+        ...

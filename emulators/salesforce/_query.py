@@ -56,7 +56,7 @@ def run_soql(store: Store, text: str, *, include_deleted: bool, version: str) ->
         joined = _Joiner(store, obj.name).attach(query)
     except soql.InvalidField as err:
         raise HttpError(400, "INVALID_FIELD", err.message) from err
-    source = store.every(obj.name) if include_deleted else store.live(obj.name)
+    source = store.query_all_rows(obj.name) if include_deleted else store.live(obj.name)
     now = dt.datetime.fromtimestamp(store.clock(), dt.UTC)
     rows = [joined(r) for r in source]
     if query.is_count:

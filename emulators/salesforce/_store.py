@@ -12,9 +12,15 @@ from ._schema import SObject
 from ._validate import prepare
 from ._values import SaveError, format_stamp
 
-__all__ = ["RECYCLE_BIN_DAYS", "MultipleMatches", "Store"]
+__all__ = ["PURGED_VISIBLE_SECONDS", "RECYCLE_BIN_DAYS", "MultipleMatches", "Store"]
 
 RECYCLE_BIN_DAYS = 15
+#: how long a hard-deleted or purged row still answers ``queryAll`` with ``IsDeleted = true``;
+#: Salesforce: "After records are deleted from the Recycle Bin using this call, they can be
+#: queried using queryAll() for some time. Typically this time is 24 hours" (SOAP API
+#: Developer Guide, emptyRecycleBin(),
+#: developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_emptyrecyclebin.htm)
+PURGED_VISIBLE_SECONDS = 24 * 3600.0
 Record = dict[str, Any]
 _JournalEntry = tuple[str, str, Record | None, float | None]
 
@@ -44,6 +50,9 @@ class Store:
         self.rows: dict[str, dict[str, Record]] = {}
         self.deleted_at: dict[str, float] = {}
         self.physically_deleted: dict[str, float] = {}
+        #: rows removed for good that ``queryAll`` still shows: id -> (object, row, when)
+        self.purged: dict[str, tuple[str, Record, float]] = {}
+        self.purged_visible_seconds = PURGED_VISIBLE_SECONDS
         self.created_at = 0.0
         self._unique: dict[tuple[str, str], dict[Any, str]] = {}
         self._journal: list[_JournalEntry] | None = None
@@ -56,6 +65,7 @@ class Store:
         self.rows = {name: {} for name in self.schema}
         self.deleted_at = {}
         self.physically_deleted = {}
+        self.purged = {}
         self.auto_numbers: dict[str, int] = {}
         self._unique = {
             (o.name, f.name): {}
@@ -103,6 +113,30 @@ class Store:
 
     def every(self, obj: str) -> list[Record]:
         return list(self.rows[obj].values())
+
+    def query_all_rows(self, obj: str) -> list[Record]:
+        """What ``queryAll`` sees: every row, plus rows purged recently (``IsDeleted``)."""
+        horizon = self.clock() - self.purged_visible_seconds
+        ghosts = [row for o, row, when in self.purged.values() if o == obj and when > horizon]
+        return self.every(obj) + ghosts
+
+    def was_purged(self, rid: str) -> bool:
+        """Whether ``rid`` was removed for good (hard delete or emptied Recycle Bin)."""
+        full = to18(rid)
+        return full is not None and full in self.purged
+
+    def purge(self, rid: str) -> None:
+        """Empty one record from the Recycle Bin (SOAP ``emptyRecycleBin``)."""
+        found = self.find(rid)
+        if found is None:
+            if self.was_purged(rid):
+                raise SaveError("ENTITY_IS_DELETED", "entity is deleted")
+            raise SaveError("INVALID_ID_FIELD", f"invalid record id: {rid}")
+        if not found[1]["IsDeleted"]:
+            raise SaveError(
+                "INVALID_ID_FIELD", "Only records in the Recycle Bin can be purged; delete it first"
+            )
+        self._forget(found[0], found[1])
 
     def match_external(self, obj: str, field: str, value: Any) -> list[Record]:
         """Live records whose ``field`` equals ``value`` (case-insensitive for text)."""
@@ -201,8 +235,14 @@ class Store:
                 for row in self.every(child):
                     if row.get(lookup.name) == rec["Id"]:
                         self.hard_delete(row["Id"])
+        self._forget(obj, rec)
+
+    def _forget(self, obj: str, rec: Record) -> None:
+        """Remove a row for good; ``queryAll`` still shows it for a while (``IsDeleted``)."""
+        now = self.clock()
         self._put(obj, rec["Id"], None, None)
-        self.physically_deleted[obj] = self.clock()
+        self.purged[rec["Id"]] = (obj, {**rec, "IsDeleted": True}, now)
+        self.physically_deleted[obj] = now
 
     def undelete(self, obj: str, rid: str, user: str) -> Record:
         """Restore a record from the Recycle Bin (as a user would from the UI)."""

@@ -96,14 +96,20 @@ def test_delete_moves_to_recycle_bin(
 def test_hard_delete_skips_recycle_bin(
     sf: Salesforce, salesforce_emulator: SalesforceEmulator
 ) -> None:
-    """bulk2 hard_delete removes rows permanently, Recycle Bin included."""
+    """With the permission, bulk2 hard_delete removes a live row for good; a recycled row
+    answers ENTITY_IS_DELETED; queryAll still shows the purged row as deleted."""
+    salesforce_emulator.hard_delete_permission = True
     live = sf.Contact.create({"LastName": "A"})["id"]
     binned = sf.Contact.create({"LastName": "B"})["id"]
     sf.Contact.delete(binned)
     result = sf.bulk2.Contact.hard_delete(records=[{"Id": live}, {"Id": binned}], wait=WAIT)
-    assert result[0]["numberRecordsFailed"] == 0
-    assert salesforce_emulator.admin_list("Contact") == []
-    assert sf.query_all("SELECT Id FROM Contact", include_deleted=True)["records"] == []
+    assert result[0]["numberRecordsFailed"] == 1
+    failed = sf.bulk2.Contact.get_failed_records(result[0]["job_id"])
+    assert "ENTITY_IS_DELETED" in failed
+    assert binned in failed
+    assert [r["Id"] for r in salesforce_emulator.admin_list("Contact")] == [binned]
+    rows = sf.query_all("SELECT Id, IsDeleted FROM Contact", include_deleted=True)["records"]
+    assert {(r["Id"], r["IsDeleted"]) for r in rows} == {(live, True), (binned, True)}
 
 
 def test_unknown_column_fails_the_job(sf: Salesforce) -> None:
