@@ -21,29 +21,16 @@ from insights.lifecycle import (
 )
 from insights.metrics import CustomerMetrics, OrderInput, customer_metrics
 from insights.rfm import RfmScore, rfm_score
-from mapping.config import DEFAULT_SETTINGS, InsightsSettings
+from mapping.config import DEFAULT_SETTINGS, INSIGHT_FIELDS, InsightsSettings
 
 __all__ = ["FIELD_NAMES", "CustomerInsights", "FieldValue", "customer_insights", "score"]
 
 FieldValue = Decimal | datetime | int | bool | str | None
 
-FIELD_NAMES = (
-    "currency",
-    "ltv",
-    "order_count",
-    "aov",
-    "first_order_at",
-    "last_order_at",
-    "trailing_12m_spend",
-    "repeat_purchaser",
-    "rfm_recency",
-    "rfm_frequency",
-    "rfm_monetary",
-    "rfm_code",
-    "rfm_segment",
-    "lifecycle_stage",
-    "vip",
-    "segments",
+#: the insights a customer's profile holds: every ``insights.*`` source field but the lead
+#: score's three, which :func:`score` adds
+FIELD_NAMES: tuple[str, ...] = tuple(
+    n for n in INSIGHT_FIELDS if n not in ("lead_score", "lead_tier", "loyalty_tier")
 )
 """Every key of :meth:`CustomerInsights.fields`, in a stable order."""
 

@@ -16,6 +16,7 @@ import os
 import socket
 import threading
 import uuid
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ class RunSummary:
 
 
 @dataclass
-class Run:
+class Run(ABC):
     """One run of one pipeline in one direction; subclasses implement :meth:`_run`."""
 
     pipeline: Pipeline
@@ -129,8 +130,9 @@ class Run:
             structlog.contextvars.unbind_contextvars("pipeline", "run_id")
         return self.summary
 
+    @abstractmethod
     def _run(self) -> None:
-        raise NotImplementedError
+        """The run's own work (the push or the pull), inside the lifecycle above."""
 
     def _run_guarded(self) -> tuple[RunStatus, str | None]:
         try:

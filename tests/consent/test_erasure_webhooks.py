@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 from hubspot.utils.signature import Signature
 
-from b2sync.service import SeenEvents, build_app
+from b2sync.service import build_app
 from connectors.b2connect import sign_webhook
 from consent.erasure.model import Origin
 from consent.erasure.sources import IntakeItem, b2connect_webhook_erasures
 from mapping.config import Config, parse_config
 from tests.daemon.conftest import daemon_config_text
+from tests.daemon.fake_service import FakeService
 
 NOW = 1_790_000_000.0
 B2_SECRET = "b2-secret"
@@ -32,45 +33,7 @@ def config(monkeypatch: pytest.MonkeyPatch) -> Config:
     return parse_config(daemon_config_text(), "config.yaml")
 
 
-class _Service:
-    """The daemon as the HTTP layer sees it, recording what it is asked to do."""
-
-    version = "test"
-
-    def __init__(self, config: Config) -> None:
-        self.seen = SeenEvents()
-        self._config = config
-        self.erasures: list[Any] = []
-
-    def config(self) -> Config:
-        return self._config
-
-    def now(self) -> float:
-        return NOW
-
-    def mark_due(self, names: list[str], trigger: str) -> None:
-        del names, trigger
-
-    def file_erasures(self, items: list[Any]) -> None:
-        self.erasures.extend(items)
-
-    def readiness(self) -> dict[str, Any]:
-        return {"ready": True}
-
-    def status(self) -> dict[str, Any]:
-        return {}
-
-    def metrics_text(self) -> bytes:
-        return b""
-
-    def status_token(self) -> str | None:
-        return None
-
-    def count_webhook(self, source: str, outcome: str) -> None:
-        del source, outcome
-
-
-def _post(service: _Service, path: str, body: bytes, headers: dict[str, str]) -> int:
+def _post(service: FakeService, path: str, body: bytes, headers: dict[str, str]) -> int:
     sent: list[dict[str, Any]] = []
     scope = {
         "type": "http", "method": "POST", "path": path, "raw_path": path.encode(),
@@ -106,7 +69,7 @@ def _b2_headers(body: bytes, secret: str = B2_SECRET) -> dict[str, str]:
 
 def test_b2connect_erasure_requested_reaches_the_inbox(config: Config) -> None:
     """The shop's request arrives with its id, person, tenant and request time."""
-    service = _Service(config)
+    service = FakeService(config, now=lambda: NOW)
     body = _shop_event()
     assert _post(service, "/webhooks/b2connect", body, _b2_headers(body)) == 202
     [item] = service.erasures
@@ -119,7 +82,7 @@ def test_b2connect_erasure_requested_reaches_the_inbox(config: Config) -> None:
 
 def test_forged_erasure_webhook_files_nothing(config: Config) -> None:
     """A delivery signed with another secret is 401 and reaches no inbox."""
-    service = _Service(config)
+    service = FakeService(config, now=lambda: NOW)
     body = _shop_event()
     assert _post(service, "/webhooks/b2connect", body, _b2_headers(body, "wrong")) == 401
     assert service.erasures == []
@@ -133,7 +96,7 @@ def test_our_own_crm_requests_and_finished_ones_are_ignored() -> None:
 
 def test_hubspot_privacy_deletion_reaches_the_inbox(config: Config) -> None:
     """contact.privacyDeletion names the HubSpot contact id to erase elsewhere."""
-    service = _Service(config)
+    service = FakeService(config, now=lambda: NOW)
     body = json.dumps(
         [{"eventId": 9, "subscriptionType": "contact.privacyDeletion", "objectId": 501}]
     ).encode()

@@ -23,6 +23,7 @@ from b2sync.service import (
 from connectors.b2connect import sign_webhook
 from mapping.config import Config, Direction, parse_config
 from tests.daemon.conftest import daemon_config_text
+from tests.daemon.fake_service import FakeService
 from tests.e2e.conftest import ROOT
 
 NOW = 1_790_000_000.0
@@ -138,45 +139,15 @@ def test_hubspot_contact_event_makes_the_two_way_pipeline_due(config: Config) ->
     assert (outcome.status, outcome.pipelines) == (202, ["customers-to-hubspot"])
 
 
-class _Service:
-    """The smallest daemon the HTTP app can talk to: no token, no pipelines."""
-
-    version = "test"
-
-    def __init__(self, config: Config) -> None:
-        self.seen = SeenEvents()
-        self._config = config
-        self.due: list[str] = []
-
-    def config(self) -> Config:
-        return self._config
-
-    def now(self) -> float:
-        return NOW
-
-    def mark_due(self, names: list[str], trigger: str) -> None:
-        self.due.extend(names)
-
-    def readiness(self) -> dict[str, Any]:
-        return {"ready": False, "store": False, "scheduler": True, "stuck": []}
-
-    def status(self) -> dict[str, Any]:
-        return {}
-
-    def metrics_text(self) -> bytes:
-        return b""
-
-    def status_token(self) -> str | None:
-        return None
-
-    def metrics_token(self) -> str | None:
-        return None
-
-    def count_webhook(self, source: str, outcome: str) -> None:
-        return None
+def _service(config: Config) -> FakeService:
+    """No token, no pipelines, a store that is not ready."""
+    readiness = {"ready": False, "store": False, "scheduler": True, "stuck": []}
+    return FakeService(config, now=lambda: NOW, readiness=readiness)
 
 
-def _call(service: _Service, method: str, path: str, body: bytes = b"", headers: Any = ()) -> int:
+def _call(
+    service: FakeService, method: str, path: str, body: bytes = b"", headers: Any = ()
+) -> int:
     app = build_app(service)
     sent: list[dict[str, Any]] = []
     scope = {
@@ -197,17 +168,17 @@ def _call(service: _Service, method: str, path: str, body: bytes = b"", headers:
 
 def test_status_api_is_404_without_a_configured_token(config: Config) -> None:
     """With no http.status_token the status API does not exist."""
-    assert _call(_Service(config), "GET", "/api/status") == 404
+    assert _call(_service(config), "GET", "/api/status") == 404
 
 
 def test_readyz_is_503_when_the_store_is_down(config: Config) -> None:
     """/readyz answers 503 when a readiness check fails."""
-    assert _call(_Service(config), "GET", "/readyz") == 503
+    assert _call(_service(config), "GET", "/readyz") == 503
 
 
 def test_webhook_endpoint_marks_the_matching_pipelines_due(config: Config) -> None:
     """POST /webhooks/b2connect with a good signature marks the event's pipelines due."""
-    service = _Service(config)
+    service = _service(config)
     body = _event("company.updated")
     assert _call(service, "POST", "/webhooks/b2connect", body, _b2_headers(body)) == 202
     assert service.due == ["companies-to-hubspot", "companies-to-salesforce"]
@@ -215,7 +186,7 @@ def test_webhook_endpoint_marks_the_matching_pipelines_due(config: Config) -> No
 
 def test_webhook_endpoint_forged_signature_changes_nothing(config: Config) -> None:
     """A forged signature is 401 and marks nothing due."""
-    service = _Service(config)
+    service = _service(config)
     body = _event("company.updated")
     headers = {**_b2_headers(body), "X-B2Connect-Signature": "sha256=" + "0" * 64}
     assert _call(service, "POST", "/webhooks/b2connect", body, headers) == 401

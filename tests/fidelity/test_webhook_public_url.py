@@ -20,56 +20,16 @@ import pytest
 import requests
 from hubspot.utils.signature import Signature
 
-from b2sync.service import HttpServer, SeenEvents
+from b2sync.service import HttpServer
 from mapping.config import Config, parse_config
 from tests.daemon.conftest import daemon_config_text, wait_for
+from tests.daemon.fake_service import FakeService
 
 # no vendor marker: the daemon side needs no HubSpot account, so it runs in --real mode too
 
 SECRET = "hs-app-secret-for-fidelity"
 PUBLIC = "https://public.example"
 EVENTS = [{"eventId": 41, "portalId": 0, "subscriptionType": "contact.propertyChange"}]
-
-
-class _Service:
-    """The smallest daemon the HTTP server can talk to."""
-
-    version = "test"
-
-    def __init__(self, config: Config) -> None:
-        self.seen = SeenEvents()
-        self._config = config
-        self.due: list[str] = []
-
-    def config(self) -> Config:
-        return self._config
-
-    def now(self) -> float:
-        return time.time()
-
-    def mark_due(self, names: list[str], trigger: str) -> None:
-        self.due.extend(names)
-
-    def readiness(self) -> dict[str, Any]:
-        return {"ready": True}
-
-    def status(self) -> dict[str, Any]:
-        return {}
-
-    def metrics_text(self) -> bytes:
-        return b""
-
-    def status_token(self) -> str | None:
-        return None
-
-    def metrics_token(self) -> str | None:
-        return None
-
-    def count_webhook(self, source: str, outcome: str) -> None:
-        return None
-
-    def file_erasures(self, items: list[Any]) -> None:
-        return None
 
 
 def _config(monkeypatch: pytest.MonkeyPatch, http_lines: str) -> Config:
@@ -88,7 +48,7 @@ def daemon_http(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], str
     servers: list[HttpServer] = []
 
     def start(http_lines: str) -> str:
-        server = HttpServer(_Service(_config(monkeypatch, http_lines)), "127.0.0.1", 0)
+        server = HttpServer(FakeService(_config(monkeypatch, http_lines)), "127.0.0.1", 0)
         host, port = server.start()
         servers.append(server)
         base = f"http://{host}:{port}"
