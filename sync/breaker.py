@@ -139,16 +139,17 @@ def check_deletes(
     if deletes <= limit or (allowance is not None and deletes <= int(allowance)):
         return
     trip = BreakerTrip(pipeline.name, direction, deletes, population, limit, now)
-    state.set_setting(conn, PREFIX + pipeline.name, trip.to_json())
-    log.warning(
-        TRIPPED_EVENT,
-        pipeline=pipeline.name,
-        direction=direction,
-        deletes=deletes,
-        population=population,
-        limit=limit,
-    )
+    _open(conn, trip, TRIPPED_EVENT, deletes=deletes)
     raise DeleteBreakerTripped(trip)
+
+
+def _open(conn: sa.Connection, trip: BreakerTrip, event: str, **what: object) -> None:
+    """Store ``trip`` as the pipeline's open trip and log ``event`` (counts, no values)."""
+    state.set_setting(conn, PREFIX + trip.pipeline, trip.to_json())
+    log.warning(
+        event, pipeline=trip.pipeline, direction=trip.direction, population=trip.population,
+        limit=trip.limit, **what,
+    )  # fmt: skip
 
 
 def check_blanks(
@@ -173,16 +174,7 @@ def check_blanks(
         trip = BreakerTrip(
             pipeline.name, direction, count, population, limit, now, kind="blank", field=field
         )
-        state.set_setting(conn, PREFIX + pipeline.name, trip.to_json())
-        log.warning(
-            BLANK_TRIPPED_EVENT,
-            pipeline=pipeline.name,
-            direction=direction,
-            field=field,
-            blanks=count,
-            population=population,
-            limit=limit,
-        )
+        _open(conn, trip, BLANK_TRIPPED_EVENT, field=field, blanks=count)
         raise BlankBreakerTripped(trip)
 
 

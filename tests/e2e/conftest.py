@@ -81,19 +81,27 @@ def _stack() -> Iterator[EmulatorStack]:
         yield stack
 
 
-@pytest.fixture
-def e2e(_stack: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[E2E]:
-    """The session's emulators, reset and re-seeded, and a fresh store for this test."""
-    for emu in _stack.emulators:
+def fresh_e2e(
+    stack: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[E2E]:
+    """``stack`` reset to the vendors' defaults and re-seeded, its variables and the master key
+    in the environment, and a fresh store with the shipped config; reset again afterwards."""
+    for emu in stack.emulators:
         emu.reset()
-    _stack.load_seed()
-    for key, value in _stack.env().items():
+    stack.load_seed()
+    for key, value in stack.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("B2SYNC_MASTER_KEY", MASTER_KEY)
     config, path = config_for(tmp_path)
-    yield E2E(_stack, config, path, [])
-    for emu in _stack.emulators:
+    yield E2E(stack, config, path, [])
+    for emu in stack.emulators:
         emu.reset()
+
+
+@pytest.fixture
+def e2e(_stack: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[E2E]:
+    """The session's emulators, reset and re-seeded, and a fresh store for this test."""
+    yield from fresh_e2e(_stack, tmp_path, monkeypatch)
 
 
 def by_key(records: list[dict[str, Any]], field: str) -> dict[str, list[dict[str, Any]]]:

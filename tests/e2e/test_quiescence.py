@@ -17,7 +17,7 @@ import pytest
 
 from emulators.stack import EmulatorStack
 from insights.refresh import InsightsRefresh
-from tests.e2e.conftest import E2E, MASTER_KEY, config_for
+from tests.e2e.conftest import fresh_e2e
 from tests.e2e.two_way_support import TwoWay, open_two_way
 
 #: values people type, each one a ping-pong before finding 8 was fixed
@@ -45,20 +45,16 @@ def big_stack() -> Iterator[EmulatorStack]:
 def shop(
     big_stack: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[TwoWay]:
-    for emu in big_stack.emulators:
-        emu.reset()
-    big_stack.load_seed()
-    for key, value in big_stack.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("B2SYNC_MASTER_KEY", MASTER_KEY)
-    config, path = config_for(tmp_path)
+    fresh = fresh_e2e(big_stack, tmp_path, monkeypatch)
+    e2e = next(fresh)
     customers = sorted(big_stack.b2connect.admin_list("customers"), key=lambda c: c["id"])
     for customer, changes in zip(customers[::7], AWKWARD, strict=False):
         patch = dict(changes)
         if "billingAddress" in patch:  # the address is written whole
             patch["billingAddress"] = {**customer["billingAddress"], **changes["billingAddress"]}
         big_stack.b2connect.admin_patch("customers", customer["id"], patch)
-    yield from open_two_way(E2E(big_stack, config, path, []), config)
+    yield from open_two_way(e2e, e2e.config)
+    next(fresh, None)  # reset the emulators again
 
 
 def _backfill(tw: TwoWay, *, full: bool) -> None:

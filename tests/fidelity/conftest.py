@@ -31,7 +31,7 @@ import pytest
 from simple_salesforce.api import Salesforce
 
 from emulators.stack import EmulatorStack
-from tests.e2e.conftest import E2E, MASTER_KEY, config_for
+from tests.e2e.conftest import E2E, fresh_e2e
 from tests.fixtures.hubspot import hubspot_client_for
 from tests.fixtures.salesforce import salesforce_client
 
@@ -174,13 +174,4 @@ def e2e(
     fidelity_stack: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[E2E]:
     """The emulators at their vendor defaults, re-seeded, and a fresh store for this test."""
-    for emu in fidelity_stack.emulators:
-        emu.reset()
-    fidelity_stack.load_seed()
-    for key, value in fidelity_stack.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("B2SYNC_MASTER_KEY", MASTER_KEY)
-    config, path = config_for(tmp_path)
-    yield E2E(fidelity_stack, config, path, [])
-    for emu in fidelity_stack.emulators:
-        emu.reset()
+    yield from fresh_e2e(fidelity_stack, tmp_path, monkeypatch)
