@@ -39,8 +39,8 @@ typecheck: $(STAMP)
 LOCK_FLAGS := --generate-hashes --python-version 3.11
 lock:
 	$(PY) -m pip install --quiet uv
-	$(PY) -m uv pip compile pyproject.toml --extra postgres --extra dev $(LOCK_FLAGS) -o requirements.lock
-	$(PY) -m uv pip compile pyproject.toml --extra postgres $(LOCK_FLAGS) -c requirements.lock -o requirements-runtime.lock
+	$(PY) -m uv pip compile pyproject.toml --extra postgres --extra scale --extra dev $(LOCK_FLAGS) -o requirements.lock
+	$(PY) -m uv pip compile pyproject.toml --extra postgres --extra scale $(LOCK_FLAGS) -c requirements.lock -o requirements-runtime.lock
 
 bench: $(STAMP)
 	$(BIN)/python bench/emulators.py
