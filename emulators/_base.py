@@ -1,10 +1,15 @@
 """Shared machinery of the three emulators: routing with call counting, fault injection,
-the admin API and an in-process uvicorn server bound to 127.0.0.1 on a free port.
+per-route latency (:mod:`emulators._latency`), the admin API and an in-process uvicorn
+server bound to 127.0.0.1 on a free port.
 
 Every emulator subclasses :class:`BaseEmulator`, registers its vendor routes with
 :meth:`BaseEmulator.route` and implements the small :class:`AdminStore` surface used by the
 ``/_emulator/...`` admin API. Handlers are plain functions ``(EmuRequest) -> Response``; they
-all run on the server's one event loop, so emulator state needs no locks.
+all run on the server's one event loop, so emulator state needs no locks. Injected latency
+is awaited on that loop (``asyncio.sleep``), so concurrent calls overlap instead of queueing.
+
+Besides the call counts, every emulator counts the 429s it answered per route and the calls
+in flight (now and at the peak): ``GET /_emulator/stats``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+
+from emulators._latency import LatencyError, LatencyPlan
 
 __all__ = [
     "BaseEmulator",
@@ -249,7 +256,15 @@ class BaseEmulator(abc.ABC):
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.calls: Counter[str] = Counter()
+        #: 429 answers sent, per route key
+        self.rejected: Counter[str] = Counter()
         self.faults = FaultPlan()
+        #: per-route latency; kept across :meth:`reset` (it is how the emulator was started)
+        self.latency = LatencyPlan()
+        #: start times (``clock``) of the vendor calls being served, by call serial
+        self.in_flight: dict[int, float] = {}
+        self.peak_in_flight = 0
+        self._serial = 0
         self._routes: list[Route] = []
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -285,8 +300,10 @@ class BaseEmulator(abc.ABC):
         raise HttpError(405, "NOT_SUPPORTED", f"cannot create {obj}")
 
     def reset(self) -> None:
-        """Forget all data (subclasses extend, then call super)."""
+        """Forget all data and counters (subclasses extend, then call super)."""
         self.calls.clear()
+        self.rejected.clear()
+        self.peak_in_flight = len(self.in_flight)
         self.faults = FaultPlan()
 
     def ssl_files(self) -> tuple[str, str] | None:
@@ -322,20 +339,78 @@ class BaseEmulator(abc.ABC):
                 body=body,
                 template=key,
             )
+            if not counted:
+                return emulator._serve(handler, req, key)
+            refused = emulator.admit(req)
+            if refused is not None:
+                return emulator._counted(key, refused)
+            serial = emulator._enter()
             try:
+                delay = emulator.latency.delay_s(req.method, req.path)
+                if delay > 0:
+                    await asyncio.sleep(delay)
                 if faults:
                     early = await emulator._apply_faults(key)
                     if early is not None:
-                        return early
-                return emulator.dispatch(handler, req)
-            except HttpError as err:
-                return emulator.error_response(err)
+                        return emulator._counted(key, early)
+                return emulator._serve(handler, req, key)
+            finally:
+                emulator.in_flight.pop(serial, None)
 
         self._routes.append(Route(path, endpoint, methods=[method]))
 
     def dispatch(self, handler: Callable[[EmuRequest], Response], req: EmuRequest) -> Response:
         """Run a handler; subclasses wrap this for auth, rate limits and headers."""
         return handler(req)
+
+    def admit(self, req: EmuRequest) -> Response | None:
+        """Check a vendor call as it arrives (before its latency); a response refuses it.
+        Subclasses enforce concurrency limits here."""
+        return None
+
+    def _serve(
+        self,
+        handler: Callable[[EmuRequest], Response],
+        req: EmuRequest,
+        key: str,
+    ) -> Response:
+        try:
+            return self._counted(key, self.dispatch(handler, req))
+        except HttpError as err:
+            return self._counted(key, self.error_response(err))
+
+    def _counted(self, key: str, response: Response) -> Response:
+        if response.status_code == 429:
+            self.rejected[key] += 1
+        return response
+
+    def _enter(self) -> int:
+        """Register a vendor call as in flight; its serial."""
+        self._serial += 1
+        self.in_flight[self._serial] = self.clock()
+        self.peak_in_flight = max(self.peak_in_flight, len(self.in_flight))
+        return self._serial
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for benchmarks and tests (``GET /_emulator/stats``); subclasses add
+        their limits."""
+        return {
+            "calls": dict(sorted(self.calls.items())),
+            "calls_total": sum(self.calls.values()),
+            "rejected_429": dict(sorted(self.rejected.items())),
+            "rejected_429_total": sum(self.rejected.values()),
+            "in_flight": len(self.in_flight),
+            "peak_in_flight": self.peak_in_flight,
+            "latency": self.latency.to_json(),
+        }
+
+    def set_latency(self, raw: Any, seed: int = 0) -> None:
+        """Replace the latency plan (milliseconds or ``{pattern: delay}``); a 400 in the
+        admin API when it does not parse."""
+        try:
+            self.latency = LatencyPlan.parse(raw, seed)
+        except LatencyError as exc:
+            raise HttpError(400, "INVALID_LATENCY", str(exc)) from exc
 
     async def _apply_faults(self, key: str) -> Response | None:
         fault = self.faults.pick(
@@ -392,6 +467,20 @@ class BaseEmulator(abc.ABC):
         def get_faults(_req: EmuRequest) -> Response:
             return json_response({"rules": self.faults.to_json()})
 
+        def get_stats(_req: EmuRequest) -> Response:
+            return json_response(self.stats())
+
+        def put_latency(req: EmuRequest) -> Response:
+            data = req.json()
+            if isinstance(data, dict) and "plan" in data:
+                self.set_latency(data["plan"], int(data.get("seed", 0)))
+            else:
+                self.set_latency(data)
+            return json_response(self.latency.to_json())
+
+        def get_latency(_req: EmuRequest) -> Response:
+            return json_response(self.latency.to_json())
+
         def do_reset(_req: EmuRequest) -> Response:
             self.reset()
             return json_response({"reset": True})
@@ -405,6 +494,9 @@ class BaseEmulator(abc.ABC):
         self.route("POST", "/_emulator/faults", set_faults, **admin)
         self.route("GET", "/_emulator/faults", get_faults, **admin)
         self.route("POST", "/_emulator/reset", do_reset, **admin)
+        self.route("GET", "/_emulator/stats", get_stats, **admin)
+        self.route("GET", "/_emulator/latency", get_latency, **admin)
+        self.route("PUT", "/_emulator/latency", put_latency, **admin)
 
     # ---- lifecycle
 

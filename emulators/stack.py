@@ -4,6 +4,11 @@
 reverse), loads :func:`emulators.seed.generate` into each, and writes the connection
 details as a JSON state file or as ``KEY=value`` lines for the variables ``config.yaml``
 references.
+
+Latency (see :mod:`emulators._latency`) is set per system at start: the ``latency`` argument
+``{"hubspot": 250, "salesforce": {"default": 500}}`` or, when it is not given, the same JSON
+in the ``B2SYNC_EMULATOR_LATENCY`` environment variable; at runtime through each emulator's
+``PUT /_emulator/latency``.
 """
 
 from __future__ import annotations
@@ -16,12 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from emulators._base import BaseEmulator, HttpError
+from emulators._latency import LatencyError, parse_latency
 from emulators.b2connect import B2ConnectEmulator
 from emulators.hubspot import HubSpotEmulator
 from emulators.salesforce import SalesforceEmulator
 from emulators.seed import SeedData, generate
 
-__all__ = ["ENV_VARS", "EmulatorStack"]
+__all__ = ["ENV_VARS", "LATENCY_ENV", "EmulatorStack", "latency_from_env"]
+
+#: JSON ``{system: latency}`` read when the stack is given no ``latency``
+LATENCY_ENV = "B2SYNC_EMULATOR_LATENCY"
+SYSTEMS = ("b2connect", "hubspot", "salesforce")
 
 #: environment variable -> (system, key in :meth:`EmulatorStack.state`)
 ENV_VARS = {
@@ -54,6 +64,7 @@ class EmulatorStack:
         b2connect_port: int = 0,
         hubspot_port: int = 0,
         salesforce_port: int = 0,
+        latency: dict[str, Any] | None = None,
     ) -> None:
         self.customers = customers
         self.seed = seed
@@ -67,10 +78,23 @@ class EmulatorStack:
         self.seed_rejects: list[tuple[str, str, str]] = []
         self._started: list[BaseEmulator] = []
         self._b2connect_token: str | None = None
+        self.set_latency(latency_from_env() if latency is None else latency)
 
     @property
     def emulators(self) -> list[BaseEmulator]:
         return [self.b2connect, self.hubspot, self.salesforce]
+
+    def set_latency(self, latency: dict[str, Any]) -> None:
+        """Give each named system its latency plan (milliseconds or ``{pattern: delay}``);
+        :class:`emulators.HttpError` (400 INVALID_LATENCY) for an unknown system or plan."""
+        unknown = sorted(set(latency) - set(SYSTEMS))
+        if unknown:
+            raise HttpError(
+                400, "INVALID_LATENCY", f"latency for unknown systems {unknown}; use {SYSTEMS}"
+            )
+        by_name = {emu.name: emu for emu in self.emulators}
+        for offset, (system, plan) in enumerate(latency.items()):
+            by_name[system].set_latency(plan, seed=self.seed + offset)
 
     # ---- lifecycle
 
@@ -168,6 +192,20 @@ class EmulatorStack:
         """Write ``KEY=value`` lines (shell-quoted) for ``set -a; . FILE``."""
         lines = [f"{k}={shlex.quote(v)}" for k, v in self.env().items()]
         return _write_private(Path(path), "\n".join(lines) + "\n")
+
+
+def latency_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ``{system: latency}`` of :data:`LATENCY_ENV` (empty when unset)."""
+    raw = (os.environ if environ is None else environ).get(LATENCY_ENV, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = parse_latency(raw)
+    except LatencyError as exc:
+        raise HttpError(400, "INVALID_LATENCY", f"{LATENCY_ENV}: {exc}") from exc
+    if not isinstance(value, dict):
+        raise HttpError(400, "INVALID_LATENCY", f'{LATENCY_ENV}: expected {{"hubspot": 250, ...}}')
+    return value
 
 
 def _write_private(path: Path, text: str) -> Path:

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -67,9 +67,34 @@ def up(
     duration: Annotated[
         float | None, typer.Option(min=0, help="Stop after this many seconds.")
     ] = None,
+    latency: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--latency",
+            metavar="SYSTEM=MS|PLAN",
+            help="Vendor latency per system, repeatable: hubspot=250, or a JSON plan such as "
+            'salesforce=\'{"default": 500, "/services/data/*/composite/*": '
+            '{"dist": "lognormal", "median_ms": 500, "p95_ms": 1200}}\'. '
+            "Default: the B2SYNC_EMULATOR_LATENCY variable (JSON {system: plan}), else none.",
+        ),
+    ] = None,
 ) -> None:
     """Start the seeded emulators and serve until SIGTERM/SIGINT or --duration."""
+    from emulators import HttpError
     from emulators.stack import EmulatorStack  # deferred: keeps `b2sync --help` fast
+
+    try:
+        plans = _latency_plans(latency) if latency else None
+        stack = EmulatorStack(
+            customers,
+            seed,
+            b2connect_port=b2connect_port,
+            hubspot_port=hubspot_port,
+            salesforce_port=salesforce_port,
+            latency=plans,
+        )
+    except HttpError as err:
+        raise typer.BadParameter(err.message, param_hint="--latency") from err
 
     console = Console()
     stop = threading.Event()
@@ -80,13 +105,6 @@ def up(
 
     for sig in previous:
         signal.signal(sig, on_signal)
-    stack = EmulatorStack(
-        customers,
-        seed,
-        b2connect_port=b2connect_port,
-        hubspot_port=hubspot_port,
-        salesforce_port=salesforce_port,
-    )
     try:
         stack.start()
         if state_file is not None:
@@ -100,6 +118,22 @@ def up(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     console.print("Emulators stopped.")
+
+
+def _latency_plans(options: list[str]) -> dict[str, Any]:
+    """``{system: plan}`` from ``SYSTEM=MS|PLAN`` options (later ones win)."""
+    from emulators import HttpError, LatencyError, parse_latency
+
+    plans: dict[str, Any] = {}
+    for option in options:
+        system, sep, spec = option.partition("=")
+        if not sep or not spec.strip():
+            raise HttpError(400, "INVALID_LATENCY", f"{option!r}: expected SYSTEM=MS|PLAN")
+        try:
+            plans[system.strip()] = parse_latency(spec)
+        except LatencyError as exc:
+            raise HttpError(400, "INVALID_LATENCY", str(exc)) from exc
+    return plans
 
 
 def _serve(

@@ -167,6 +167,10 @@ class HubSpotEmulator(BaseEmulator):
             resp.headers[k] = v
         return resp
 
+    def stats(self) -> dict[str, Any]:
+        """The base counters (429s sent among them) plus the portal's limits and usage."""
+        return {**super().stats(), "limits": self.limits.usage(self.token)}
+
     async def _no_route(self, request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         message = f"Unable to route {request.method} {request.url.path}"

@@ -65,6 +65,17 @@ class RateLimiter:
             "X-HubSpot-RateLimit-Remaining": str(max(0, self.per_10s - len(window))),
         }
 
+    def usage(self, token: str) -> dict[str, int]:
+        """The limits and what ``token`` used of them (window: the last 10 seconds)."""
+        now = self.clock()
+        window = self._prune(self._window.setdefault(token, deque()), now - 10)
+        return {
+            "per_10s": self.per_10s,
+            "window_used": len(window),
+            "daily": self.daily,
+            "daily_used": self._day_count(token, now)[1],
+        }
+
     def check(self, token: str, *, search: bool = False) -> str | None:
         """None when the call is admitted (and counted), else the policy name it hit."""
         now = self.clock()

@@ -70,6 +70,8 @@ class SalesforceEmulator(BaseEmulator):
         bulk_polls: int = 1,
         hard_delete_permission: bool = False,
         purged_visible_seconds: float = PURGED_VISIBLE_SECONDS,
+        long_running_s: float = 20.0,
+        long_running_limit: int = 25,
     ) -> None:
         self._initial_session = session_id
         self._session_id = session_id
@@ -77,6 +79,12 @@ class SalesforceEmulator(BaseEmulator):
         self.integration_user_id = integration_user_id
         self.admin_user_id = ADMIN_USER_ID
         self._initial_daily_limit = daily_limit
+        #: a call in flight this long counts as long-running; at ``long_running_limit`` of
+        #: them a new call is refused (403 ConcurrentPerOrgLongTxn, production orgs: 25)
+        self.long_running_s = long_running_s
+        self.long_running_limit = long_running_limit
+        self.long_running_peak = 0
+        self.long_running_rejected = 0
         self.query_batch_size = query_batch_size
         #: how many polls of a job see ``InProgress`` before it completes
         self.bulk_polls = bulk_polls
@@ -199,6 +207,37 @@ class SalesforceEmulator(BaseEmulator):
         response.headers["Sforce-Limit-Info"] = self.limits.header()
         return response
 
+    def admit(self, req: EmuRequest) -> Response | None:
+        """Refuse a call that arrives while ``long_running_limit`` calls have been in flight
+        for ``long_running_s`` or more (403 ConcurrentPerOrgLongTxn, as a production org
+        does at 25 calls of 20 s); the peak is the most long-running calls an arrival saw."""
+        if not req.path.startswith("/services/"):
+            return None
+        horizon = self.clock() - self.long_running_s
+        running = sum(1 for started in self.in_flight.values() if started <= horizon)
+        self.long_running_peak = max(self.long_running_peak, running)
+        if running < self.long_running_limit:
+            return None
+        self.long_running_rejected += 1
+        response = self.error_response(
+            HttpError(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.")
+        )
+        response.headers["Sforce-Limit-Info"] = self.limits.header()
+        return response
+
+    def stats(self) -> dict[str, Any]:
+        """The base counters plus the org's limits: daily API usage and long-running calls."""
+        return {
+            **super().stats(),
+            "api_usage": {"used": self.limits.api.used(), "max": self.limits.api.maximum},
+            "long_running": {
+                "threshold_s": self.long_running_s,
+                "limit": self.long_running_limit,
+                "peak": self.long_running_peak,
+                "rejected": self.long_running_rejected,
+            },
+        }
+
     def error_response(self, err: HttpError) -> Response:
         """Salesforce's error array: ``[{"message", "errorCode", "fields"?}]``."""
         code, message = err.code, err.message
@@ -213,6 +252,7 @@ class SalesforceEmulator(BaseEmulator):
 
     def reset(self) -> None:
         super().reset()
+        self.long_running_peak = self.long_running_rejected = 0
         self.store.clear()
         self.limits = Limits(self.clock, self._initial_daily_limit)
         self.jobs.clear()
