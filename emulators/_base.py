@@ -346,14 +346,18 @@ class BaseEmulator(abc.ABC):
                 return emulator._counted(key, refused)
             serial = emulator._enter()
             try:
-                delay = emulator.latency.delay_s(req.method, req.path)
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                response = None
                 if faults:
                     early = await emulator._apply_faults(key)
                     if early is not None:
-                        return emulator._counted(key, early)
-                return emulator._serve(handler, req, key)
+                        response = emulator._counted(key, early)
+                if response is None:
+                    response = emulator._serve(handler, req, key)
+                # served (limits counted, data changed) on arrival; the answer takes its time
+                delay = emulator.latency.delay_s(req.method, req.path)
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                return response
             finally:
                 emulator.in_flight.pop(serial, None)
 

@@ -14,8 +14,10 @@ route. A bare number is a fixed delay in milliseconds. Distributions: ``fixed`` 
 median and the 95th percentile, the way latency is usually quoted). Draws come from a seeded
 generator, so a run is repeatable. Admin routes (``/_emulator/...``) never wait.
 
-The emulators wait with ``asyncio.sleep`` on their event loop, so a slow call never holds
-up the others: concurrent calls overlap as they would against the vendor.
+A call is served when it arrives (rate limits counted, data changed, as the vendor's gateway
+counts a call when it comes in) and its answer is held back for the delay. The emulators
+wait with ``asyncio.sleep`` on their event loop, so a slow call never holds up the others:
+concurrent calls overlap as they would against the vendor.
 """
 
 from __future__ import annotations
