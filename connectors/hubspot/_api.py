@@ -2,13 +2,16 @@
 
 Every property access such as ``client.crm.objects.batch_api`` builds a new ApiClient and
 urllib3 pool, so each API object is built once per connector and kept. Every call goes
-through :meth:`HubSpotApi.call`: the governor waits or refuses first, the call is counted,
+through :meth:`HubSpotApi.call`: the governor waits or refuses first (one governor slot per
+call, so any number of threads may share the connector's budget), the call is counted,
 the ``*_with_http_info`` variant hands back the headers the governor learns from, and vendor
 exceptions become connector errors at this boundary.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from functools import cached_property
@@ -62,6 +65,7 @@ class HubSpotApi:
         self.governor = governor
         self.timeout_s = timeout_s
         self.calls: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
         self._token = token
         self._token_source = token_source
         # no urllib3 retries: the engine decides when to try again (status retries off,
@@ -142,30 +146,32 @@ class HubSpotApi:
         kwargs: dict[str, Any],
         search: bool,
     ) -> tuple[Any, int]:
-        self.governor.before_call(search=search)
-        self.calls[template] += 1
-        try:
-            data, status, headers = fn(*args, _request_timeout=self.timeout_s, **kwargs)
-        except API_EXCEPTIONS as exc:
-            err, headers = from_exception(exc, template)
-            if err.status != 429:
-                self.governor.observe(headers)
-            translated = translate(err, headers, self.governor)
-            if translated is not None:
-                log.warning(
-                    "hubspot.call_failed",
-                    call=template,
-                    status=err.status,
-                    category=err.body.category,
-                )
-                raise translated from exc
-            raise err from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise Retriable(
-                f"HubSpot at {display_url(self.url)} could not be reached for {template} ({type(exc).__name__})",
-                code="CONNECTION",
-            ) from exc
-        self.governor.observe(dict(headers or {}))
+        with self.governor.slot(search=search):
+            with self._count_lock:  # several threads may share the connector
+                self.calls[template] += 1
+            started = time.monotonic()
+            try:
+                data, status, headers = fn(*args, _request_timeout=self.timeout_s, **kwargs)
+            except API_EXCEPTIONS as exc:
+                err, headers = from_exception(exc, template)
+                if err.status != 429:
+                    self.governor.observe(headers, err.status, time.monotonic() - started)
+                translated = translate(err, headers, self.governor)
+                if translated is not None:
+                    log.warning(
+                        "hubspot.call_failed",
+                        call=template,
+                        status=err.status,
+                        category=err.body.category,
+                    )
+                    raise translated from exc
+                raise err from exc
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise Retriable(
+                    f"HubSpot at {display_url(self.url)} could not be reached for {template} ({type(exc).__name__})",
+                    code="CONNECTION",
+                ) from exc
+            self.governor.observe(dict(headers or {}), int(status), time.monotonic() - started)
         return data, int(status)
 
     def _refresh_token(self) -> bool:

@@ -14,6 +14,7 @@ through ``client.api_request``, governed and counted like the generated calls.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -98,24 +99,25 @@ class ConsentApi:
     ) -> tuple[int, dict[str, Any]]:
         """One governed, counted ``api_request``; raises for 401/403/429/5xx and transport."""
         key = f"{method} {template}"
-        self.api.governor.before_call()
-        self.api.calls[key] += 1
-        options: dict[str, Any] = {"method": method, "path": path}
-        if body is not None:
-            options["body"] = body
-        if qs:
-            options["qs"] = dict(qs)
-        try:
-            resp: requests.Response = self.api.client.api_request(options)
-        except requests.RequestException as exc:
-            raise Retriable(
-                f"HubSpot at {display_url(self.api.url)} could not be reached for {key} ({type(exc).__name__})",
-                code="CONNECTION",
-            ) from exc
-        headers = dict(resp.headers)
-        status = resp.status_code
-        if status != 429:
-            self.api.governor.observe(headers)
+        with self.api.governor.slot():
+            self.api.calls[key] += 1
+            options: dict[str, Any] = {"method": method, "path": path}
+            if body is not None:
+                options["body"] = body
+            if qs:
+                options["qs"] = dict(qs)
+            started = time.monotonic()
+            try:
+                resp: requests.Response = self.api.client.api_request(options)
+            except requests.RequestException as exc:
+                raise Retriable(
+                    f"HubSpot at {display_url(self.api.url)} could not be reached for {key} ({type(exc).__name__})",
+                    code="CONNECTION",
+                ) from exc
+            headers = dict(resp.headers)
+            status = resp.status_code
+            if status != 429:
+                self.api.governor.observe(headers, status, time.monotonic() - started)
         data = _json(resp)
         if status >= 400:
             err = HubSpotApiError(status, parse_body(data), key)

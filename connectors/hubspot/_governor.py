@@ -5,6 +5,15 @@ governor remembers the latest figures, counts its own calls in between and, befo
 says how long to wait so that a steady stream of calls never meets a 429. It waits through
 an injected ``waiter`` (``threading.Event().wait`` by default), never ``time.sleep``.
 
+One governor serves every thread that spends the app's budget (it implements
+:class:`connectors.budget.ApiBudget`): ``with governor.slot(): call()`` waits for a concurrency
+slot and a token. Calls are spread evenly (a token bucket sized from the window:
+``capacity + rate x (interval + margin) <= max - reserve``, so no rolling window can hold more
+than the limit even at full speed) instead of going out in bursts; bookings are made in order
+under a lock and waited out outside it. The cap on calls in flight adapts
+(:class:`connectors.budget.AdaptiveConcurrency`): halved after a 429, cut when latency climbs,
+raised while every slot is busy.
+
 The daily limit resets at midnight in the portal's time zone, not UTC (the ``timeZone`` of
 ``GET /account-info/v3/details``,
 https://developers.hubspot.com/docs/api-reference/latest/account/account-information/guide).
@@ -17,13 +26,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
+from connectors.budget import AdaptiveConcurrency, TokenBucket
 from connectors.errors import BudgetExhausted, ConnectorError, Retriable
 
 __all__ = ["RateGovernor", "next_midnight", "next_midnight_utc"]
@@ -35,6 +46,8 @@ _REMAINING = "x-hubspot-ratelimit-remaining"
 _INTERVAL = "x-hubspot-ratelimit-interval-milliseconds"
 _DAILY = "x-hubspot-ratelimit-daily"
 _DAILY_REMAINING = "x-hubspot-ratelimit-daily-remaining"
+#: share of the window's allowance the token bucket may bank (the rest flows at its rate)
+_BURST_SHARE = 0.05
 
 
 def next_midnight(now: float, zone: tzinfo) -> datetime:
@@ -102,6 +115,8 @@ class RateGovernor:
         reserve: int = 1,
         margin_s: float = 0.1,
         zone_source: Callable[[], str | None] | None = None,
+        max_in_flight: int = 4,
+        max_in_flight_cap: int = 16,
     ) -> None:
         self.daily_share = daily_share
         self.zone_source = zone_source
@@ -123,6 +138,39 @@ class RateGovernor:
         self.waited_s = 0.0
         self._calls: deque[float] = deque()
         self._searches: deque[float] = deque()
+        self._lock = threading.RLock()
+        self._bucket: TokenBucket | None = None
+        self._last_at = 0.0
+        #: calls in flight, adapted to how the portal answers
+        self.concurrency = AdaptiveConcurrency(max_in_flight, maximum=max_in_flight_cap)
+
+    # ---- the shared-budget interface (connectors.budget.ApiBudget)
+
+    @property
+    def max_in_flight(self) -> int:
+        """The current adaptive limit of calls in flight."""
+        return self.concurrency.max_in_flight
+
+    def acquire(self, *, search: bool = False) -> None:
+        """Wait for a concurrency slot, then for the call's turn (see :meth:`before_call`)."""
+        self.concurrency.acquire()
+        try:
+            self.before_call(search=search)
+        except BaseException:
+            self.concurrency.release()
+            raise
+
+    def release(self) -> None:
+        self.concurrency.release()
+
+    @contextmanager
+    def slot(self, *, search: bool = False) -> Iterator[None]:
+        """``acquire`` … ``release`` around one call."""
+        self.acquire(search=search)
+        try:
+            yield
+        finally:
+            self.release()
 
     # ---- the portal's day
 
@@ -150,36 +198,58 @@ class RateGovernor:
     # ---- before a call
 
     def before_call(self, *, search: bool = False) -> None:
-        """Raise when the daily share is spent, wait when the burst window is full."""
-        if not self._loading:  # the zone read itself is never refused by the share
-            self._check_daily()
-        wait = self.wait_needed(search=search)
+        """Raise when the daily share is spent, wait for the call's turn: the burst window,
+        the even spacing of the token bucket, the search pace. Thread-safe: the turn is
+        booked under the lock, the wait happens outside it."""
+        with self._lock:
+            if not self._loading:  # the zone read itself is never refused by the share
+                self._check_daily()
+            now = self.clock()
+            wait = self._book(now, search)
+            self.waited_s += wait
         if wait > 0:
             log.info("hubspot.rate_wait", seconds=round(wait, 3), search=search)
-            self.waited_s += wait
             self.waiter(wait)
-            if not search:
-                self._after_wait()
-        now = self.clock()
+
+    def wait_needed(self, *, search: bool = False) -> float:
+        """Seconds to wait before the next call (0 when there is headroom)."""
+        with self._lock:
+            now = self.clock()
+            return self._turn(now, search)[0] - now
+
+    def _turn(self, now: float, search: bool) -> tuple[float, bool]:
+        """When the next call may go (at or after ``now``) and whether the burst window held
+        it back; books nothing."""
+        self._forget(now)
+        if search:
+            if len(self._searches) < self.search_per_second:
+                return now, False
+            oldest = self._searches[-self.search_per_second]
+            return max(now, oldest + 1.0 + self.margin_s), False
+        start = max(now, self._last_at)  # in booking order: never before an earlier call
+        burst = self._burst_wait(start)
+        at = start + max(0.0, burst)
+        if self._bucket is not None:
+            at = max(at, self._bucket.ready_at(at))
+        return at, burst > 0
+
+    def _book(self, now: float, search: bool) -> float:
+        """Book the next call's turn; the seconds from ``now`` until it."""
+        at, held = self._turn(now, search)
         if search:  # search has its own per-second limit, outside the burst window
-            self._searches.append(now)
+            self._searches.append(at)
         else:
-            self._calls.append(now)
+            if self._bucket is not None:
+                at = self._bucket.reserve(at)
+            if held:
+                self._after_wait(at)
+            self._last_at = at
+            self._calls.append(at)
             if self.window_remaining is not None:
                 self.window_remaining -= 1
         if self.daily_remaining is not None:
             self.daily_remaining -= 1
-
-    def wait_needed(self, *, search: bool = False) -> float:
-        """Seconds to wait before the next call (0 when there is headroom)."""
-        now = self.clock()
-        self._forget(now)
-        if not search:
-            return max(0.0, self._burst_wait(now))
-        if len(self._searches) < self.search_per_second:
-            return 0.0
-        oldest = self._searches[-self.search_per_second]
-        return max(0.0, oldest + 1.0 + self.margin_s - now)
+        return at - now
 
     def _burst_wait(self, now: float) -> float:
         if self.window_remaining is None or self.window_remaining > self.reserve:
@@ -192,8 +262,7 @@ class RateGovernor:
         seen = self.observed_at if self.observed_at is not None else now
         return seen + self.interval_s + self.margin_s - now
 
-    def _after_wait(self) -> None:
-        now = self.clock()
+    def _after_wait(self, now: float) -> None:
         self._forget(now)
         if self.window_remaining is None:
             return
@@ -233,49 +302,86 @@ class RateGovernor:
 
     # ---- after a call
 
-    def observe(self, headers: Mapping[str, str] | None) -> None:
-        """Take the latest limits from a response's headers (search responses have none)."""
+    def observe(
+        self,
+        headers: Mapping[str, str] | None,
+        status: int | None = None,
+        latency_s: float | None = None,
+    ) -> None:
+        """Take the latest limits from a response's headers (search responses have none);
+        a 429 ``status`` halves the calls in flight, a success with its latency lets them
+        grow (or shrink when latency climbs)."""
+        if status == 429:
+            self.concurrency.on_throttle()
+        elif status is not None and status < 400:
+            self.concurrency.on_success(latency_s)
         if not headers:
             return
+        with self._lock:
+            read_zone = self._observe(headers)
+        if read_zone:
+            _ = self.zone  # outside the lock: the read is a call through this governor
+
+    def _observe(self, headers: Mapping[str, str]) -> bool:
+        """Update the limits from ``headers``; True when the portal's zone should be read."""
         low = {k.lower(): v for k, v in headers.items()}
         remaining = _int_header(low, _REMAINING)
         if remaining is not None:
             self.window_remaining = remaining
             self.observed_at = self.clock()
         maximum = _int_header(low, _MAX)
-        if maximum is not None:
-            self.window_max = maximum
         interval = _int_header(low, _INTERVAL)
         if interval:
             self.interval_s = interval / 1000.0
+        if maximum is not None and (maximum != self.window_max or self._bucket is None):
+            self.window_max = maximum
+            self._bucket = self._new_bucket(maximum)
         daily = _int_header(low, _DAILY)
         daily_remaining = _int_header(low, _DAILY_REMAINING)
         if daily is not None and daily_remaining is not None:
             self.daily, self.daily_remaining = daily, daily_remaining
             self.seen_at = self.clock()
-            self._read_zone_in_time()
+            return self._zone_due()
+        return False
 
-    def _read_zone_in_time(self) -> None:
-        """Read the portal's zone once half the day (or the whole share) is spent: early
-        enough that the read still gets through, never on a day that stays quiet."""
+    def _new_bucket(self, maximum: int) -> TokenBucket | None:
+        """A bucket for a window of ``maximum`` calls: ``capacity`` banked plus ``rate`` over
+        the window (and its margin) stays within ``maximum - reserve``."""
+        allowance = maximum - self.reserve
+        if allowance < 2:
+            return None
+        capacity = max(1.0, allowance * _BURST_SHARE)
+        rate = (allowance - capacity) / (self.interval_s + self.margin_s)
+        now = self.clock()
+        bucket = TokenBucket(rate, capacity, now)
+        # calls made before the limits were known are still in the window: they spent tokens
+        self._forget(now)
+        bucket.tokens -= len(self._calls)
+        return bucket
+
+    def _zone_due(self) -> bool:
+        """Whether to read the portal's zone now: once half the day (or the whole share) is
+        spent, early enough that the read still gets through, never on a quiet day."""
         if self._zone is not None or self._loading or self.zone_source is None:
-            return
+            return False
         if self.daily is None or self.daily_remaining is None:
-            return
+            return False
         used = self.daily - self.daily_remaining
-        if used >= min(int(self.daily * self.daily_share), self.daily // 2):
-            _ = self.zone
+        return used >= min(int(self.daily * self.daily_share), self.daily // 2)
 
     def on_429(self, policy: str | None, headers: Mapping[str, str] | None) -> ConnectorError:
         """The error for a 429 by its ``policyName``; also updates what the governor knows."""
         now = self.clock()
         self.observe(headers)
         policy = (policy or "").upper()
+        if policy != "DAILY":
+            self.concurrency.on_throttle()
         if policy == "DAILY":
-            self.daily_remaining = 0
-            if self.daily is None:
-                self.daily = 0
-            self.seen_at = now
+            with self._lock:
+                self.daily_remaining = 0
+                if self.daily is None:
+                    self.daily = 0
+                self.seen_at = now
             resume = next_midnight(now, self.zone)
             return BudgetExhausted(
                 f"HubSpot's daily API limit is reached; b2sync resumes at {resume.isoformat()}",
@@ -284,8 +390,9 @@ class RateGovernor:
             )
         if policy == "SECONDLY":
             return Retriable("HubSpot search rate limit reached", code=policy, retry_after=1.0)
-        self.window_remaining = 0
-        self.observed_at = now
+        with self._lock:
+            self.window_remaining = 0
+            self.observed_at = now
         retry = retry_after_seconds(headers)
         return Retriable(
             "HubSpot burst rate limit reached",

@@ -6,16 +6,27 @@ instant to wait for, calls simply age out one by one. So when the configured sha
 up, the connector pauses for one hour (``PAUSE``) and then lets one call through to read a
 fresh figure; if the org is still over the share it pauses again. An hour is long enough not
 to waste calls probing and short enough to resume soon after old calls age out.
+
+The budget is shared by every thread that calls the org (it implements
+:class:`connectors.budget.ApiBudget`): besides the daily share it caps the calls in flight
+(:class:`connectors.budget.AdaptiveConcurrency`, at most 25: the org refuses more than 25
+long-running calls at once, ``ConcurrentPerOrgLongTxn``). Salesforce has no per-second limit,
+so there is no token bucket; a ``ConcurrentPerOrgLongTxn`` refusal halves the cap, climbing
+latency cuts it, busy slots raise it. Every HTTP request of the connector holds a slot
+(:meth:`Budget.in_flight`), so paging and Bulk polling count too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 from simple_salesforce.api import Salesforce
 from simple_salesforce.util import Usage
 
+from connectors.budget import AdaptiveConcurrency
 from connectors.errors import BudgetExhausted
 
 __all__ = ["PAUSE", "Budget"]
@@ -26,19 +37,82 @@ PAUSE = dt.timedelta(hours=1)
 class Budget:
     """Tracks ``api-usage`` and refuses calls once ``share`` of the maximum is used."""
 
-    def __init__(self, share: float, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self,
+        share: float,
+        clock: Callable[[], dt.datetime],
+        *,
+        max_in_flight: int = 4,
+        max_in_flight_cap: int = 25,
+    ) -> None:
         self.share = share
         self.clock = clock
         self.used: int | None = None
         self.total: int | None = None
         self._resume_at: dt.datetime | None = None
         self._reason = "share"
+        self._lock = threading.RLock()
+        #: calls in flight, adapted to how the org answers
+        self.concurrency = AdaptiveConcurrency(max_in_flight, maximum=max_in_flight_cap)
 
-    def observe(self, limit_info: str) -> None:
+    # ---- the shared-budget interface (connectors.budget.ApiBudget)
+
+    @property
+    def max_in_flight(self) -> int:
+        """The current adaptive limit of calls in flight."""
+        return self.concurrency.max_in_flight
+
+    def acquire(self, *, search: bool = False) -> None:
+        """Refuse when the share is spent (:meth:`check`), else wait for a slot."""
+        self.check()
+        self.concurrency.acquire()
+
+    def release(self) -> None:
+        self.concurrency.release()
+
+    @contextmanager
+    def slot(self, *, search: bool = False) -> Iterator[None]:
+        """``acquire`` … ``release`` around one call."""
+        self.acquire(search=search)
+        try:
+            yield
+        finally:
+            self.release()
+
+    @contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """A concurrency slot only (the daily share is checked once per logical call)."""
+        self.concurrency.acquire()
+        try:
+            yield
+        finally:
+            self.concurrency.release()
+
+    def observe(
+        self,
+        headers: Mapping[str, str] | None,
+        status: int | None = None,
+        latency_s: float | None = None,
+    ) -> None:
+        """Learn from a response: ``Sforce-Limit-Info`` usage, a throttle (429, or the
+        caller's mapping of ``ConcurrentPerOrgLongTxn`` to it), the latency of a success."""
+        if status == 429:
+            self.concurrency.on_throttle()
+        elif status is not None and status < 400:
+            self.concurrency.on_success(latency_s)
+        info = None
+        for key, value in (headers or {}).items():
+            if key.lower() == "sforce-limit-info":
+                info = value
+        if info:
+            self.observe_limit_info(info)
+
+    def observe_limit_info(self, limit_info: str) -> None:
         """Record the usage an ``Sforce-Limit-Info`` header reports (parsed by the SDK)."""
         usage = Salesforce.parse_api_usage(limit_info).get("api-usage")
         if isinstance(usage, Usage):
-            self.used, self.total = usage.used, usage.total
+            with self._lock:
+                self.used, self.total = usage.used, usage.total
 
     @property
     def exhausted(self) -> bool:
@@ -49,20 +123,22 @@ class Budget:
 
     def check(self) -> None:
         """Raise :class:`BudgetExhausted` if the next call must wait."""
-        now = self.clock()
-        if self._resume_at is not None and now < self._resume_at:
-            raise self._error(self._resume_at, self._reason)
-        self._resume_at = None
-        if self.exhausted:
-            raise self.pause("share")
+        with self._lock:
+            now = self.clock()
+            if self._resume_at is not None and now < self._resume_at:
+                raise self._error(self._resume_at, self._reason)
+            self._resume_at = None
+            if self.exhausted:
+                raise self.pause("share")
 
     def pause(self, reason: str) -> BudgetExhausted:
         """Start a pause of :data:`PAUSE` and return the error announcing it; ``reason`` is
         ``"share"`` (our share used) or ``"limit"`` (Salesforce said REQUEST_LIMIT_EXCEEDED)."""
-        self._resume_at = self.clock() + PAUSE
-        self._reason = reason
-        self.used = None  # stale once paused: the first call after the pause re-reads it
-        return self._error(self._resume_at, reason)
+        with self._lock:
+            resume_at = self._resume_at = self.clock() + PAUSE
+            self._reason = reason
+            self.used = None  # stale once paused: the first call after the pause re-reads it
+        return self._error(resume_at, reason)
 
     def _error(self, resume_at: dt.datetime, reason: str) -> BudgetExhausted:
         if reason == "limit":

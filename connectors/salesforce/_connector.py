@@ -99,7 +99,7 @@ class SalesforceConnector(SalesforceActions):
         self.clock = clock
         self.budget = Budget(daily_share, clock)
         self.session = CountingSession(
-            timeout=timeout_s, on_limit_info=self.budget.observe, verify=ca_file or True
+            timeout=timeout_s, budget=self.budget, verify=ca_file or True
         )
         settings = _settings(instance_url, api_version, session_id, auth)
         self.api = Api(Authenticator(settings, secrets, self.session), self.budget)

@@ -3,18 +3,24 @@
 simple-salesforce shares one ``requests.Session`` between the client, every ``SFType`` and
 ``bulk2``, so this one subclass sees REST, query paging, Bulk 2.0 and OAuth token calls
 alike. It counts each call under a URL template in the emulators' style
-(``"PATCH /services/data/{version}/composite/sobjects/{sobject}/{field}"``) and hands every
-``Sforce-Limit-Info`` header to a callback (the budget).
+(``"PATCH /services/data/{version}/composite/sobjects/{sobject}/{field}"``), holds one of the
+budget's concurrency slots while the request is out, and hands every response (its
+``Sforce-Limit-Info`` header, status and latency) to the budget. A refusal for too many
+long-running calls (403 ``ConcurrentPerOrgLongTxn``) reaches the budget as a throttle (429).
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
+
+if TYPE_CHECKING:
+    from connectors.salesforce._budget import Budget
 
 __all__ = ["CountingSession", "template"]
 
@@ -72,33 +78,38 @@ def template(method: str, url: str) -> str:
 
 
 class CountingSession(requests.Session):
-    """A ``requests.Session`` with a default timeout, a call counter and a limit hook."""
+    """A ``requests.Session`` with a default timeout, a call counter and the budget."""
 
     def __init__(
         self,
         *,
         timeout: float,
-        on_limit_info: Callable[[str], None],
+        budget: Budget,
         verify: str | bool = True,
     ) -> None:
         super().__init__()
         self.timeout = timeout
-        self.on_limit_info = on_limit_info
+        self.budget = budget
         self.verify = verify
         self.calls: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
 
     def request(  # type: ignore[override]
         self, method: str, url: str, *args: Any, **kwargs: Any
     ) -> requests.Response:
-        """Send one request (counted even when it fails) and report its limit header."""
+        """Send one request (counted even when it fails) in a budget slot; report it."""
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         if kwargs.get("verify") is None:
             # explicit, so REQUESTS_CA_BUNDLE in the environment cannot override a ca_file
             kwargs["verify"] = self.verify
-        self.calls[template(method.upper(), url)] += 1
-        response = super().request(method, url, *args, **kwargs)
-        info = response.headers.get("Sforce-Limit-Info")
-        if info:
-            self.on_limit_info(info)
+        with self._count_lock:  # several threads may share the session
+            self.calls[template(method.upper(), url)] += 1
+        with self.budget.in_flight():
+            started = time.monotonic()
+            response = super().request(method, url, *args, **kwargs)
+            status = response.status_code
+            if status == 403 and b"ConcurrentPerOrg" in response.content[:2000]:
+                status = 429  # a throttle: the org has too many long calls in flight
+            self.budget.observe(response.headers, status, time.monotonic() - started)
         return response

@@ -20,9 +20,11 @@ LIST_PROPS = "GET /crm/v3/properties/{object_type}"
 Factory = Callable[..., HubSpotEmulator]
 
 
-def _headers(remaining: int, daily_remaining: int = 1000, daily: int = 1000) -> dict[str, str]:
+def _headers(
+    remaining: int, daily_remaining: int = 1000, daily: int = 1000, maximum: int = 10
+) -> dict[str, str]:
     return {
-        "X-HubSpot-RateLimit-Max": "10",
+        "X-HubSpot-RateLimit-Max": str(maximum),
         "X-HubSpot-RateLimit-Remaining": str(remaining),
         "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
         "X-HubSpot-RateLimit-Daily": str(daily),
@@ -39,12 +41,14 @@ def test_governor_no_wait_with_headroom() -> None:
 
 
 def test_governor_waits_for_own_calls_to_leave_the_window() -> None:
-    """With the window spent, the wait ends when our oldest call of the window rolls out."""
+    """With the window spent, the wait ends when our oldest call of the window rolls out
+    (one call a second stays under the even pace of a 100-call window: only the window
+    holds the next call back)."""
     clock = FakeClock()
     gov = RateGovernor(clock=clock, waiter=clock.wait, margin_s=0.0)
     for remaining in (3, 2, 1):
         gov.before_call()
-        gov.observe(_headers(remaining))
+        gov.observe(_headers(remaining, maximum=100))
         clock.advance(1.0)
     assert gov.wait_needed() == pytest.approx(10.0 - 3.0)
 

@@ -117,7 +117,7 @@ def test_timestamps_parse_in_both_offsets() -> None:
 def test_budget_below_share_allows_calls() -> None:
     """Usage under the share lets calls through."""
     budget = Budget(0.5, lambda: NOW)
-    budget.observe("api-usage=10/100")
+    budget.observe_limit_info("api-usage=10/100")
     budget.check()
     assert not budget.exhausted
 
@@ -126,7 +126,7 @@ def test_budget_at_share_pauses_an_hour() -> None:
     """Usage at the share refuses calls until now + 1 h, then lets one through."""
     now = [NOW]
     budget = Budget(0.5, lambda: now[0])
-    budget.observe("api-usage=50/100; per-app-api-usage=3/250(appName=b2sync)")
+    budget.observe_limit_info("api-usage=50/100; per-app-api-usage=3/250(appName=b2sync)")
     with pytest.raises(BudgetExhausted) as caught:
         budget.check()
     assert caught.value.resume_at == NOW + dt.timedelta(hours=1)

@@ -1,0 +1,207 @@
+"""API budgets shared by every thread that spends them: the interface and two building blocks.
+
+One budget per vendor API budget (a HubSpot private app's token, a Salesforce org): every
+thread of the process that calls that API goes through the same object, so the budget, not
+each caller, decides how fast and how many at once. The engine's worker threads use it as::
+
+    with budget.slot():          # blocks for a token and a concurrency slot
+        response = call()
+    budget.observe(headers, status, latency_s)   # or inside the slot, as the connectors do
+
+:class:`ApiBudget` is the interface (a ``typing.Protocol``): the connectors' in-process
+governors implement it today, a Redis-backed budget shared by several processes can
+implement it later. The building blocks, both thread-safe:
+
+- :class:`TokenBucket` spreads calls evenly (``rate`` per second, at most ``capacity`` at
+  once) instead of letting a window's allowance go out in one burst. Callers reserve a token
+  in order and then wait outside the lock, so N threads are spaced out, not stampeded.
+- :class:`AdaptiveConcurrency` caps the calls in flight and adapts the cap (AIMD): halved
+  after a rate-limit refusal, cut by a quarter when latency climbs well above its baseline,
+  raised by one per round of calls while every slot is busy. A nested call from a thread
+  that already holds a slot (e.g. a lookup made while handling a response) does not take a
+  second one, so it can never deadlock on its own slot.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Protocol, runtime_checkable
+
+__all__ = ["AdaptiveConcurrency", "ApiBudget", "TokenBucket", "slot"]
+
+
+@runtime_checkable
+class ApiBudget(Protocol):
+    """What every caller of one API budget uses, whatever keeps the count."""
+
+    @property
+    def max_in_flight(self) -> int:
+        """The current adaptive limit of calls in flight."""
+        ...
+
+    def acquire(self, *, search: bool = False) -> None:
+        """Block until a call may go out (a token and a concurrency slot); raise
+        :class:`connectors.errors.BudgetExhausted` when the budget's share is spent."""
+        ...
+
+    def release(self) -> None:
+        """Give back the concurrency slot of a call that finished (or failed)."""
+        ...
+
+    def observe(
+        self,
+        headers: Mapping[str, str] | None,
+        status: int | None = None,
+        latency_s: float | None = None,
+    ) -> None:
+        """Learn from a response: its rate-limit headers, status and latency."""
+        ...
+
+
+@contextmanager
+def slot(budget: ApiBudget, *, search: bool = False) -> Iterator[None]:
+    """``acquire`` then ``release`` around one call, whatever happens inside."""
+    budget.acquire(search=search)
+    try:
+        yield
+    finally:
+        budget.release()
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``capacity`` banked; :meth:`reserve` books one."""
+
+    def __init__(self, rate: float, capacity: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, capacity)
+        self.tokens = self.capacity
+        self.stamp = now
+        self._lock = threading.Lock()
+
+    def reserve(self, at: float) -> float:
+        """Book the next token at or after ``at``; the time it is there (callers wait for
+        it). Bookings are in order: a later caller never gets an earlier token."""
+        with self._lock:
+            at = max(at, self.stamp)
+            self.tokens = min(self.capacity, self.tokens + (at - self.stamp) * self.rate)
+            self.stamp = at
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return at
+            ready = at + (1.0 - self.tokens) / self.rate
+            self.tokens, self.stamp = 0.0, ready
+            return ready
+
+    def ready_at(self, at: float) -> float:
+        """When a token would be there for a call at ``at`` (nothing booked)."""
+        with self._lock:
+            at = max(at, self.stamp)
+            tokens = min(self.capacity, self.tokens + (at - self.stamp) * self.rate)
+            return at if tokens >= 1.0 else at + (1.0 - tokens) / self.rate
+
+
+class AdaptiveConcurrency:
+    """A cap on calls in flight that adapts: additive increase, multiplicative decrease."""
+
+    def __init__(
+        self,
+        initial: int = 4,
+        *,
+        minimum: int = 1,
+        maximum: int = 16,
+        slow_factor: float = 3.0,
+    ) -> None:
+        self.minimum = minimum
+        self.maximum = max(minimum, maximum)
+        self.limit = float(min(max(initial, minimum), self.maximum))
+        self.slow_factor = slow_factor
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        #: decreases so far (after refusals, after latency rises)
+        self.throttled = 0
+        self.slowed = 0
+        self._cond = threading.Condition()
+        self._held = threading.local()
+        self._waiting = 0
+        self._completed = 0
+        self._quiet_until = 0  # completions to see before the next decrease
+        self._baseline: float | None = None
+        self._recent: float | None = None
+        self._samples = 0
+
+    @property
+    def max_in_flight(self) -> int:
+        return int(self.limit)
+
+    def acquire(self) -> None:
+        """Wait for a free slot (none needed when this thread holds one already)."""
+        depth = getattr(self._held, "depth", 0)
+        self._held.depth = depth + 1
+        if depth:
+            return
+        with self._cond:
+            self._waiting += 1
+            try:
+                while self.in_flight >= int(self.limit):
+                    self._cond.wait()
+            finally:
+                self._waiting -= 1
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def release(self) -> None:
+        depth = getattr(self._held, "depth", 0)
+        if depth <= 0:
+            raise RuntimeError("release() without acquire()")
+        self._held.depth = depth - 1
+        if depth > 1:
+            return
+        with self._cond:
+            self.in_flight -= 1
+            self._completed += 1
+            self._cond.notify_all()
+
+    def on_success(self, latency_s: float | None) -> None:
+        """A call went through: grow while every slot is busy, shrink when latency climbs."""
+        with self._cond:
+            if latency_s is not None and self._latency_rose(latency_s):
+                self._decrease(0.75)
+                self.slowed += 1
+                return
+            busy = self._waiting > 0 or self.in_flight >= int(self.limit)
+            if busy and self.limit < self.maximum:
+                self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
+                self._cond.notify_all()
+
+    def on_throttle(self) -> None:
+        """The vendor refused a call for its rate: halve the cap (once per round of calls:
+        refusals of calls that were already in flight do not cut again)."""
+        with self._cond:
+            if self._decrease(0.5):
+                self.throttled += 1
+
+    def _decrease(self, factor: float) -> bool:
+        if self._completed < self._quiet_until:
+            return False
+        self.limit = max(float(self.minimum), self.limit * factor)
+        self._quiet_until = self._completed + self.in_flight
+        return True
+
+    def _latency_rose(self, latency_s: float) -> bool:
+        """True when the recent latency (fast average) is ``slow_factor`` x its baseline
+        (slow average, so a vendor that stays slower becomes the norm); judged after 20
+        calls, at most once per round."""
+        self._samples += 1
+        if self._recent is None or self._baseline is None:
+            self._recent = self._baseline = latency_s
+            return False
+        self._recent += (latency_s - self._recent) * 0.3
+        self._baseline += (latency_s - self._baseline) * 0.02
+        if self._samples < 20 or self._recent <= self.slow_factor * self._baseline:
+            return False
+        if self._completed < self._quiet_until:
+            return False
+        self._recent = self._baseline
+        return True

@@ -1,0 +1,271 @@
+"""Shared API budgets: many threads, one governor; even pacing, adaptive concurrency.
+
+The HubSpot governor and the Salesforce budget implement ``connectors.budget.ApiBudget``;
+several threads of one process share one of them. Checked by counts (calls, 429s, slots),
+never by wall-clock time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from connectors.budget import AdaptiveConcurrency, ApiBudget, TokenBucket, slot
+from connectors.errors import Retriable
+from connectors.hubspot import RateGovernor
+from connectors.salesforce import SalesforceConnector
+from emulators.hubspot import HubSpotEmulator
+from emulators.salesforce import SalesforceEmulator
+from tests.connectors.hubspot_support import START, connector, faults
+from tests.connectors.salesforce_support import connect
+
+Factory = Callable[..., HubSpotEmulator]
+
+
+def _threads(count: int, work: Callable[[], object]) -> list[BaseException]:
+    """Run ``work`` in ``count`` threads released together; what they raised."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            work()
+        except BaseException as exc:  # collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return errors
+
+
+def _headers(maximum: int) -> dict[str, str]:
+    return {
+        "X-HubSpot-RateLimit-Max": str(maximum),
+        "X-HubSpot-RateLimit-Remaining": str(maximum),
+        "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+        "X-HubSpot-RateLimit-Daily": "1000000",
+        "X-HubSpot-RateLimit-Daily-Remaining": "1000000",
+    }
+
+
+def _most_in_any_window(times: list[float], width: float) -> int:
+    times = sorted(times)
+    most, lo = 0, 0
+    for hi, t in enumerate(times):
+        while times[lo] <= t - width:
+            lo += 1
+        most = max(most, hi - lo + 1)
+    return most
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    maximum=st.integers(min_value=5, max_value=250),
+    threads=st.integers(min_value=2, max_value=8),
+    per_thread=st.integers(min_value=1, max_value=60),
+)
+def test_threads_sharing_a_governor_never_overfill_the_window(
+    maximum: int, threads: int, per_thread: int
+) -> None:
+    """N threads book calls on one governor at the same instant (the worst case); the times
+    they are given never put more than the window allows into any 10-second window, and
+    every call gets a distinct, ordered turn."""
+    now = START
+    booked: list[float] = []
+    lock = threading.Lock()
+
+    def waiter(seconds: float) -> None:
+        with lock:
+            booked.append(now + seconds)
+
+    gov = RateGovernor(clock=lambda: now, waiter=waiter, margin_s=0.0)
+    gov.observe(_headers(maximum))
+
+    def work() -> None:
+        for _ in range(per_thread):
+            with gov.slot():
+                pass
+
+    assert not _threads(threads, work)
+    calls = threads * per_thread
+    immediate = calls - len(booked)
+    assert _most_in_any_window([now] * immediate + booked, 10.0) <= maximum - gov.reserve
+    assert gov.concurrency.in_flight == 0
+
+
+def test_token_bucket_spreads_calls_at_its_rate() -> None:
+    """After the banked tokens, each booking is one interval after the last."""
+    bucket = TokenBucket(rate=2.0, capacity=3, now=0.0)
+    times = [bucket.reserve(0.0) for _ in range(7)]
+    assert times == [0.0, 0.0, 0.0, 0.5, 1.0, 1.5, 2.0]
+    assert bucket.ready_at(2.0) == 2.5
+
+
+def _hold(conc: AdaptiveConcurrency, count: int) -> Callable[[], None]:
+    """``count`` threads each holding a slot; the function that lets them all go."""
+    done = threading.Event()
+    threads = [
+        threading.Thread(target=lambda: (conc.acquire(), done.wait(), conc.release()))
+        for _ in range(count)
+    ]
+    for t in threads:
+        t.start()
+    while conc.in_flight < count:
+        threading.Event().wait(0.001)
+
+    def release() -> None:
+        done.set()
+        for t in threads:
+            t.join(timeout=10)
+
+    return release
+
+
+def test_adaptive_concurrency_halves_once_per_round_and_grows_when_busy() -> None:
+    """A refusal halves the cap; refusals of calls already in flight do not cut again;
+    successes while every slot is busy raise it by about one per round."""
+    conc = AdaptiveConcurrency(8, maximum=16)
+    release = _hold(conc, 8)
+    conc.on_throttle()
+    conc.on_throttle()  # a second refusal from the same round
+    release()
+    assert conc.max_in_flight == 4
+    assert conc.throttled == 1
+    release = _hold(conc, 4)
+    for _ in range(20):
+        conc.on_success(0.1)
+    release()
+    assert conc.max_in_flight > 4
+
+
+def test_a_nested_call_does_not_take_a_second_slot() -> None:
+    """A thread holding the only slot can make a nested call (no self-deadlock)."""
+    conc = AdaptiveConcurrency(1, maximum=1)
+    conc.acquire()
+    conc.acquire()
+    assert conc.in_flight == 1
+    conc.release()
+    conc.release()
+    assert conc.in_flight == 0
+
+
+def test_adaptive_concurrency_cuts_when_latency_climbs() -> None:
+    """Latency three times its baseline cuts the cap by a quarter."""
+    conc = AdaptiveConcurrency(8, maximum=16)
+    for _ in range(30):
+        conc.on_success(0.1)
+    before = conc.max_in_flight
+    for _ in range(10):
+        conc.on_success(1.0)
+    assert conc.slowed >= 1
+    assert conc.max_in_flight < before
+
+
+def test_governors_implement_the_budget_interface(tmp_path: object) -> None:
+    """HubSpot's governor and Salesforce's budget are both ApiBudgets (a Redis budget can
+    take their place)."""
+    assert isinstance(RateGovernor(), ApiBudget)
+    sf = SalesforceConnector(instance_url="https://127.0.0.1:1", session_id="x")
+    try:
+        assert isinstance(sf.budget, ApiBudget)
+        with slot(sf.budget):
+            assert sf.budget.concurrency.in_flight == 1
+        assert sf.budget.concurrency.in_flight == 0
+    finally:
+        sf.close()
+
+
+def test_eight_threads_hammering_hubspot_meet_no_429(hubspot_emulator_factory: Factory) -> None:
+    """Eight threads share one connector against the portal's real limit (190 per 10 s) and
+    make more calls than one window holds: the emulator sent no 429, and never more calls
+    were in flight than the governor's cap."""
+    emu = hubspot_emulator_factory()
+    conn = connector(emu)
+    per_thread = 28
+
+    def work() -> None:
+        for _ in range(per_thread):
+            conn.describe("contacts")
+
+    try:
+        errors = _threads(8, work)
+    finally:
+        conn.close()
+    stats = requests.get(f"{emu.url}/_emulator/stats", timeout=5).json()
+    assert not errors
+    assert stats["calls"]["GET /crm/v3/properties/{object_type}"] == 8 * per_thread
+    assert 8 * per_thread > 190
+    assert stats["rejected_429_total"] == 0
+    assert stats["peak_in_flight"] <= conn.governor.concurrency.maximum
+
+
+def test_a_429_halves_the_hubspot_calls_in_flight(hubspot_emulator: HubSpotEmulator) -> None:
+    """A 429 from the portal (another app spent the window) leaves the governor with half
+    the calls in flight it allowed before."""
+    conn = connector(hubspot_emulator)
+    try:
+        conn.describe("contacts")
+        before = conn.governor.max_in_flight
+        faults(hubspot_emulator, {"match": "*", "kind": "status", "status": 429, "times": 1})
+        with pytest.raises(Retriable):
+            conn.describe("contacts")
+        assert conn.governor.max_in_flight == before // 2
+        assert conn.governor.concurrency.throttled == 1
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def slow_salesforce(salesforce_emulator: SalesforceEmulator) -> Iterator[SalesforceEmulator]:
+    salesforce_emulator.set_latency({"*/sobjects/*/describe*": 100})
+    yield salesforce_emulator
+    salesforce_emulator.set_latency(None)
+
+
+def test_salesforce_threads_stay_within_the_budget_cap(
+    slow_salesforce: SalesforceEmulator,
+) -> None:
+    """Eight threads share one Salesforce connector whose cap is 3: the org never sees more
+    than 3 calls at once (its own count), however many threads ask."""
+    conn = connect(slow_salesforce)
+    conn.budget.concurrency = AdaptiveConcurrency(3, maximum=3)
+
+    def work() -> None:
+        for _ in range(4):
+            conn.describe("Contact")
+
+    try:
+        errors = _threads(8, work)
+    finally:
+        conn.close()
+    assert not errors
+    assert slow_salesforce.peak_in_flight == 3
+
+
+def test_concurrent_long_running_refusal_halves_salesforce_calls(
+    salesforce_emulator: SalesforceEmulator,
+) -> None:
+    """403 ConcurrentPerOrgLongTxn (too many long calls in the org) is retriable and halves
+    the budget's calls in flight."""
+    emu = salesforce_emulator
+    conn = connect(emu)
+    try:
+        conn.describe("Contact")
+        before = conn.budget.max_in_flight
+        emu.long_running_s, emu.long_running_limit = 0.0, 0
+        with pytest.raises(Retriable) as caught:
+            conn.describe("Account")
+    finally:
+        emu.long_running_s, emu.long_running_limit = 20.0, 25
+        conn.close()
+    assert "long-running" in str(caught.value)
+    assert conn.budget.max_in_flight == before // 2
