@@ -60,12 +60,20 @@ SYSTEMS = ("b2connect", "hubspot", "salesforce")
 HS_BATCH = 100
 SF_COLLECTION = 200
 
+#: emulator settings of this benchmark: limits out of the way, no latency
+UNLIMITED: dict[str, Any] = {
+    "hubspot_kwargs": {
+        "rate_limit_per_10s": 10**9,
+        "daily_limit": 10**10,
+        "search_per_second": 10**6,
+    },
+    "salesforce_kwargs": {"daily_limit": 10**9},
+}
+
 SERVE = """
 import json, signal, sys, threading
 from emulators.stack import EmulatorStack
-stack = EmulatorStack(customers=int(sys.argv[1]), seed=42,
-    hubspot_kwargs={"rate_limit_per_10s": 10**9, "daily_limit": 10**10, "search_per_second": 10**6},
-    salesforce_kwargs={"daily_limit": 10**9})
+stack = EmulatorStack(customers=int(sys.argv[1]), seed=42, **json.loads(sys.argv[3]))
 stack.start()
 stack.write_env(sys.argv[2])
 done = threading.Event()
@@ -76,9 +84,14 @@ stack.stop()
 """
 
 
-def start_emulators(customers: int, env_file: Path) -> subprocess.Popen[str]:
+def start_emulators(
+    customers: int, env_file: Path, options: dict[str, Any] | None = None
+) -> subprocess.Popen[str]:
+    """The seeded emulator stack in its own process (``options`` go to ``EmulatorStack``,
+    :data:`UNLIMITED` by default); returns once it serves, its env written to ``env_file``."""
+    options = UNLIMITED if options is None else options
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE, str(customers), str(env_file)],
+        [sys.executable, "-c", SERVE, str(customers), str(env_file), json.dumps(options)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -101,8 +114,9 @@ def read_env(path: Path) -> dict[str, str]:
     return out
 
 
-def calls(env: dict[str, str]) -> Counter[str]:
-    total: Counter[str] = Counter()
+def admin(env: dict[str, str], route: str) -> dict[str, Any]:
+    """``GET /_emulator/<route>`` of each emulator, by system."""
+    out: dict[str, Any] = {}
     with requests.Session() as session:
         session.trust_env = False
         for system, url_var, verify in (
@@ -110,8 +124,16 @@ def calls(env: dict[str, str]) -> Counter[str]:
             ("hubspot", "B2SYNC_HUBSPOT_URL", True),
             ("salesforce", "B2SYNC_SALESFORCE_URL", env["B2SYNC_SALESFORCE_CA_FILE"]),
         ):
-            answer = session.get(f"{env[url_var]}/_emulator/calls", verify=verify, timeout=60)
-            total.update({f"{system} {k}": v for k, v in answer.json().items()})
+            answer = session.get(f"{env[url_var]}/_emulator/{route}", verify=verify, timeout=60)
+            out[system] = answer.json()
+    return out
+
+
+def calls(env: dict[str, str]) -> Counter[str]:
+    """Every emulator's call counts, keyed ``"system METHOD path"``."""
+    total: Counter[str] = Counter()
+    for system, counts in admin(env, "calls").items():
+        total.update({f"{system} {k}": v for k, v in counts.items()})
     return total
 
 
@@ -167,6 +189,19 @@ def run_all(runner: Runner, *, full: bool) -> tuple[float, Counter[str], dict[st
     return time.perf_counter() - start, counts, written
 
 
+def config_text(tmp: str, *, audit: bool = True) -> str:
+    """The shipped config.yaml with its database in ``tmp`` and sObject Collections (not
+    Bulk) for Salesforce writes; the audit trail off when ``audit`` is False."""
+    text = (ROOT / "config.yaml").read_text()
+    text = text.replace("sqlite:///state/b2sync.db", f"sqlite:///{tmp}/bench.db")
+    if not audit:
+        text = text.replace("audit:\n  enabled: true", "audit:\n  enabled: false")
+    return text.replace(
+        "    ca_file: ${B2SYNC_SALESFORCE_CA_FILE}\n",
+        "    ca_file: ${B2SYNC_SALESFORCE_CA_FILE}\n    bulk_threshold: 1000000\n",
+    )
+
+
 def measure(customers: int, audit: bool) -> tuple[Any, ...]:
     """Backfill then no-op rerun against fresh emulators; calls counted by the emulators."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -175,15 +210,7 @@ def measure(customers: int, audit: bool) -> tuple[Any, ...]:
         try:
             env = read_env(env_file)
             os.environ.update(env)
-            text = (ROOT / "config.yaml").read_text()
-            text = text.replace("sqlite:///state/b2sync.db", f"sqlite:///{tmp}/bench.db")
-            if not audit:
-                text = text.replace("audit:\n  enabled: true", "audit:\n  enabled: false")
-            text = text.replace(
-                "    ca_file: ${B2SYNC_SALESFORCE_CA_FILE}\n",
-                "    ca_file: ${B2SYNC_SALESFORCE_CA_FILE}\n    bulk_threshold: 1000000\n",
-            )
-            runner = build_runner(parse_config(text))
+            runner = build_runner(parse_config(config_text(tmp, audit=audit)))
             try:
                 before = calls(env)
                 seconds, counts, written = run_all(runner, full=False)
