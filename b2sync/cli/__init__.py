@@ -1,11 +1,15 @@
 """The ``b2sync`` command line: every command group, added in one explicit list.
 
 Each module of this package owns one group of commands and exposes its Typer apps; nothing
-registers itself by being imported. To add a command group:
+registers itself by being imported. To add a command or a command group:
 
 1. write ``b2sync/cli/<group>.py`` with a ``typer.Typer`` (a named group, or ``commands`` for
    top-level commands) whose commands call library functions;
-2. add it to :data:`TOP_LEVEL` or :data:`GROUPS` below, where it should appear in ``--help``.
+2. add it to :data:`COMMANDS` below (name, module, attribute, its one-line help), where it
+   should appear in ``--help``.
+
+The modules are imported only when one of their commands runs, so ``b2sync --help`` starts
+without loading the SDKs, SQLAlchemy or cryptography (:mod:`b2sync.cli.lazy`).
 
 Exit codes: 0 success, 1 the work failed, 2 bad usage or bad config.
 """
@@ -17,50 +21,71 @@ from typing import Annotated
 
 import typer
 
-from b2sync.cli import (
-    audit,
-    config,
-    conflicts,
-    consent,
-    demo,
-    erasure,
-    insights,
-    keys,
-    service,
-    sync_commands,
-)
-from b2sync.demo import emulators
+from b2sync.cli.lazy import LazyCommand, LazyGroup
 
-__all__ = ["GROUPS", "TOP_LEVEL", "app", "main"]
+__all__ = ["COMMANDS", "app", "build_app", "main"]
 
-#: apps whose commands sit at the top level (``b2sync check``…), in ``--help`` order
-TOP_LEVEL: tuple[typer.Typer, ...] = (
-    config.commands,  # check
-    audit.commands,  # ui
-    sync_commands.commands,  # sync
-    erasure.commands,  # erase
-    demo.commands,  # demo
-    service.commands,  # run, reload, status
-)
+_CLI = "b2sync.cli"
 
-#: command groups (``b2sync <group> <command>``) as (name, app, help), in ``--help`` order;
-#: help None keeps the group's own
-GROUPS: tuple[tuple[str, typer.Typer, str | None], ...] = (
-    ("config", config.config_app, None),
-    ("db", config.db_app, None),
-    ("deadletters", sync_commands.deadletters_app, None),
-    ("audit", audit.audit_app, None),
-    ("keys", keys.keys_app, None),
-    ("mapping", sync_commands.mapping_app, None),
-    ("consent", consent.consent_app, None),
-    ("erasure", erasure.erasure_app, None),
-    ("retention", erasure.retention_app, None),
-    ("insights", insights.insights_app, None),
-    ("report", insights.report_app, None),
-    ("conflicts", conflicts.conflicts_app, None),
-    ("pipelines", conflicts.pipelines_app, None),
-    ("emulators", emulators.app, "Run the local B2Connect/HubSpot/Salesforce emulators."),
-)
+#: every root command in ``--help`` order: top-level commands (``b2sync check``…), then
+#: command groups (``b2sync <group> <command>``); each module is imported only when its
+#: command runs (see :mod:`b2sync.cli.lazy`)
+COMMANDS: tuple[LazyCommand, ...] = (
+    LazyCommand("check", f"{_CLI}.config", "commands",
+                "Validate the config file; exit 2 listing every problem with file:line:column."),
+    LazyCommand("ui", f"{_CLI}.audit", "commands",
+                "Serve the read-only compliance page (audit trail, erasures)."),
+    LazyCommand("sync", f"{_CLI}.sync_commands", "commands",
+                "Run pipelines once: backfill on the first run, incremental afterwards."),
+    LazyCommand("erase", f"{_CLI}.erasure", "commands",
+                "Erase a person everywhere (GDPR Art. 17): every CRM, B2Connect, local state, "
+                "audit keys."),
+    LazyCommand("demo", f"{_CLI}.demo", "commands",
+                "Emulators + SQLite: backfill both CRMs, then sync shopper activity live."),
+    LazyCommand("run", f"{_CLI}.service", "commands",
+                "Run every enabled pipeline on its schedule, serve webhooks/health/metrics "
+                "until SIGTERM."),
+    LazyCommand("reload", f"{_CLI}.service", "commands",
+                "Ask the running daemon to re-read its config (SIGHUP through the PID file)."),
+    LazyCommand("status", f"{_CLI}.service", "commands",
+                "Per pipeline: last run, outcome, records, lag, dead letters, conflicts, pause "
+                "(store only)."),
+    LazyCommand("config", f"{_CLI}.config", "config_app",
+                "Inspect the configuration format.", group=True),
+    LazyCommand("db", f"{_CLI}.config", "db_app", "Manage the state store.", group=True),
+    LazyCommand("deadletters", f"{_CLI}.sync_commands", "deadletters_app",
+                "Inspect and replay records the CRM rejected.", group=True),
+    LazyCommand("audit", f"{_CLI}.audit", "audit_app",
+                "The audit trail: verify the chain, search and export, shred, legal hold.",
+                group=True),
+    LazyCommand("keys", f"{_CLI}.keys", "keys_app",
+                "The master key: rotate it (tombstones, data keys and the audit chain keep "
+                "working).", group=True),
+    LazyCommand("mapping", f"{_CLI}.sync_commands", "mapping_app",
+                "Try field mappings without writing anything.", group=True),
+    LazyCommand("consent", f"{_CLI}.consent", "consent_app",
+                "Consent synced between B2Connect and the CRMs.", group=True),
+    LazyCommand("erasure", f"{_CLI}.erasure", "erasure_app",
+                "Follow GDPR erasure requests.", group=True),
+    LazyCommand("retention", f"{_CLI}.erasure", "retention_app",
+                "Purge people inactive for too long.", group=True),
+    LazyCommand("insights", f"{_CLI}.insights", "insights_app",
+                "Retention insights: explain, refresh.", group=True),
+    LazyCommand("report", f"{_CLI}.insights", "report_app",
+                "Reports for the CRM & retention programme.", group=True),
+    LazyCommand("conflicts", f"{_CLI}.conflicts", "conflicts_app",
+                "Decisions parked for a person: ambiguous matches, manual fields, restores.",
+                group=True),
+    LazyCommand("pipelines", f"{_CLI}.conflicts", "pipelines_app",
+                "Operate pipelines (resume after a delete breaker).", group=True),
+    LazyCommand("emulators", "b2sync.demo.emulators", "app",
+                "Run the local B2Connect/HubSpot/Salesforce emulators.", group=True,
+                override=True),
+)  # fmt: skip
+
+
+class _Root(LazyGroup):
+    table = COMMANDS
 
 
 def _version(value: bool) -> None:
@@ -79,22 +104,17 @@ def _root(
 
 
 def build_app() -> typer.Typer:
-    """The root ``b2sync`` app with every command of :data:`TOP_LEVEL` and :data:`GROUPS`."""
+    """The root ``b2sync`` app: every command of :data:`COMMANDS`, each module imported
+    only when its command runs."""
     root = typer.Typer(
         name="b2sync",
+        cls=_Root,
         help="Sync B2Connect with Salesforce and HubSpot: mappings, consent, erasure, audit.",
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
     )
     root.callback()(_root)
-    for commands in TOP_LEVEL:
-        root.add_typer(commands)
-    for name, group, help_text in GROUPS:
-        if help_text is None:
-            root.add_typer(group, name=name)
-        else:
-            root.add_typer(group, name=name, help=help_text)
     return root
 
 
