@@ -83,6 +83,7 @@ class SalesforceEmulator(BaseEmulator):
         #: them a new call is refused (403 ConcurrentPerOrgLongTxn, production orgs: 25)
         self.long_running_s = long_running_s
         self.long_running_limit = long_running_limit
+        self._initial_long_running = (long_running_s, long_running_limit)
         self.long_running_peak = 0
         self.long_running_rejected = 0
         self.query_batch_size = query_batch_size
@@ -253,6 +254,7 @@ class SalesforceEmulator(BaseEmulator):
     def reset(self) -> None:
         super().reset()
         self.long_running_peak = self.long_running_rejected = 0
+        self.long_running_s, self.long_running_limit = self._initial_long_running
         self.store.clear()
         self.limits = Limits(self.clock, self._initial_daily_limit)
         self.jobs.clear()

@@ -190,7 +190,7 @@ def test_eight_threads_hammering_hubspot_meet_no_429(hubspot_emulator_factory: F
     were in flight than the governor's cap."""
     emu = hubspot_emulator_factory()
     conn = connector(emu)
-    per_thread = 28
+    per_thread = 25
 
     def work() -> None:
         for _ in range(per_thread):
