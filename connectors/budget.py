@@ -163,15 +163,16 @@ class AdaptiveConcurrency:
             self._completed += 1
             self._cond.notify_all()
 
-    def on_success(self, latency_s: float | None) -> None:
-        """A call went through: grow while every slot is busy, shrink when latency climbs."""
+    def on_success(self, latency_s: float | None, *, room: bool = True) -> None:
+        """A call went through: grow while every slot is busy and the budget has ``room``
+        (calls are not already waiting for the rate), shrink when latency climbs."""
         with self._cond:
             if latency_s is not None and self._latency_rose(latency_s):
                 self._decrease(0.75)
                 self.slowed += 1
                 return
             busy = self._waiting > 0 or self.in_flight >= int(self.limit)
-            if busy and self.limit < self.maximum:
+            if busy and room and self.limit < self.maximum:
                 self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
                 self._cond.notify_all()
 

@@ -141,6 +141,8 @@ class RateGovernor:
         self._lock = threading.RLock()
         self._bucket: TokenBucket | None = None
         self._last_at = 0.0
+        #: when a call last had to wait for its turn (the rate, not a slot, was the limit)
+        self._paced_at = float("-inf")
         #: calls in flight, adapted to how the portal answers
         self.concurrency = AdaptiveConcurrency(max_in_flight, maximum=max_in_flight_cap)
 
@@ -244,6 +246,8 @@ class RateGovernor:
             if held:
                 self._after_wait(at)
             self._last_at = at
+            if at > now:
+                self._paced_at = now
             self._calls.append(at)
             if self.window_remaining is not None:
                 self.window_remaining -= 1
@@ -314,7 +318,9 @@ class RateGovernor:
         if status == 429:
             self.concurrency.on_throttle()
         elif status is not None and status < 400:
-            self.concurrency.on_success(latency_s)
+            # more calls in flight help only while none waits for the rate
+            room = self.clock() - self._paced_at > 1.0
+            self.concurrency.on_success(latency_s, room=room)
         if not headers:
             return
         with self._lock:

@@ -21,7 +21,7 @@ from connectors.hubspot import RateGovernor
 from connectors.salesforce import SalesforceConnector
 from emulators.hubspot import HubSpotEmulator
 from emulators.salesforce import SalesforceEmulator
-from tests.connectors.hubspot_support import START, connector, faults
+from tests.connectors.hubspot_support import START, FakeClock, connector, faults
 from tests.connectors.salesforce_support import connect
 
 Factory = Callable[..., HubSpotEmulator]
@@ -156,6 +156,29 @@ def test_a_nested_call_does_not_take_a_second_slot() -> None:
     conc.release()
     conc.release()
     assert conc.in_flight == 0
+
+
+def test_hubspot_concurrency_grows_only_while_the_rate_has_room() -> None:
+    """Busy slots raise the cap only when no call is waiting for the rate: while the token
+    bucket paces calls, more of them in flight would not go any faster."""
+    clock = FakeClock()
+    gov = RateGovernor(clock=clock, waiter=lambda _s: None, margin_s=0.0)
+    gov.observe(_headers(20))
+    gov.concurrency = AdaptiveConcurrency(1, maximum=8)
+    for _ in range(3):  # past the bucket's small burst: the third call is paced
+        with gov.slot():
+            pass
+    gov.acquire()  # every slot busy
+    try:
+        for _ in range(10):
+            gov.observe({}, 200, 0.1)
+        assert gov.max_in_flight == 1
+        clock.advance(2.0)  # no call waited for the rate lately
+        for _ in range(10):
+            gov.observe({}, 200, 0.1)
+        assert gov.max_in_flight > 1
+    finally:
+        gov.release()
 
 
 def test_adaptive_concurrency_cuts_when_latency_climbs() -> None:
