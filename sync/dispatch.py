@@ -51,4 +51,3 @@ def execute_directions(push: PipelineRun, parked: Sequence[Record] | None = None
     second.api_calls.update(first.api_calls)
     second.dry_run_plan[:0] = first.dry_run_plan
     return second
-

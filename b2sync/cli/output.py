@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import Counter
 from collections.abc import Mapping
@@ -10,7 +11,14 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from sync.run import RunSummary
@@ -30,15 +38,14 @@ class Bars:
     """Rich progress bars for one pipeline, counting what its summary row will say."""
 
     def __init__(self, console: Console, *, dry_run: bool = False) -> None:
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(bar_width=None),
-            TextColumn("{task.fields[detail]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
+        self.narrow = console.width < _WIDE  # then no bar and the table's short names
+        columns: list[ProgressColumn] = [SpinnerColumn(), TextColumn("[bold]{task.description}")]
+        if not self.narrow:
+            columns.append(BarColumn(bar_width=None))
+        columns.append(TextColumn("{task.fields[detail]}"))
+        if not self.narrow:
+            columns.append(TimeElapsedColumn())
+        self.progress = Progress(*columns, console=console, transient=False)
         self.dry_run = dry_run
         self.task: Any = None
         self.counts: Counter[str] = Counter()
@@ -50,14 +57,18 @@ class Bars:
     def update(self, counts: Mapping[str, int]) -> None:
         self.counts.update(counts)
         row = row_of(self.counts, dry_run=self.dry_run)
-        detail = "  ".join(f"{name} {row[name]}" for name in _BAR_COLUMNS)
+        names = _SHORT if self.narrow else {name: name for name in _BAR_COLUMNS}
+        detail = "  ".join(f"{names[name]} {row[name]}" for name in _BAR_COLUMNS)
         self.progress.update(self.task, completed=row["read"], detail=detail)
 
 
-def make_console(*, stderr: bool = False) -> Console:
-    """A console 140 columns wide when output is not a terminal (logs, CI, pipes)."""
+def make_console(*, stderr: bool = False, markup: bool = True) -> Console:
+    """A console 140 columns wide when output is not a terminal (logs, CI, pipes) unless
+    ``COLUMNS`` says otherwise. ``markup=False`` for consoles that print data (record keys,
+    messages, ``[erased]`` values): nothing in brackets is taken for Rich markup."""
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else 140)
+    sized = stream.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(stderr=stderr, width=None if sized else 140, markup=markup)
 
 
 def writes_of(counts: Counter[str], *, dry_run: bool = False) -> dict[str, int]:
@@ -118,6 +129,8 @@ _COLUMNS = (
 )
 #: narrower than this, the table uses the short headers and explains them below
 _WIDE = 120
+#: short name of each summary column
+_SHORT = {key: short for key, _wide, short in _COLUMNS}
 
 
 def summary_json(summary: RunSummary) -> dict[str, Any]:

@@ -203,7 +203,7 @@ def deadletters_list(
             str(r["id"]), r["pipeline"], r["record_key"], r["error_code"], r["error_field"] or "",
             r["error_message"][:80], str(r["attempts"]), str(r["next_attempt_at"] or "-"), str(r["status"]),
         )  # fmt: skip
-    make_console().print(table)
+    make_console(markup=False).print(table)
 
 
 @deadletters_app.command("retry")

@@ -83,7 +83,9 @@ def test_the_progress_line_agrees_with_the_summary(e2e: E2E) -> None:
     """A two-way pipeline's last progress line shows the numbers of its summary row (the pull
     half's reads are not added to the push's)."""
     out = invoke(e2e, "sync", "customers-to-hubspot").stdout
-    [bar] = [line for line in out.splitlines() if "customers-to-hubspot" in line and " read " in line]
+    [bar] = [
+        line for line in out.splitlines() if "customers-to-hubspot" in line and " read " in line
+    ]
     shown = dict(re.findall(r"(read|created|updated|unchanged|dead|conflicts) (\d+)", bar))
     row = _row(out, "customers-to-hubspot")
     # the table: status read created updated b2connect-updated unchanged dead conflicts …
@@ -100,7 +102,9 @@ def test_every_write_call_is_in_the_summary(e2e: E2E) -> None:
     first = sync_json(e2e)
     _assert_calls_counted(e2e, before, first)
     key, contact = next(iter(by_key(e2e.records("hubspot", "contacts"), "b2connect_id").items()))
-    e2e.stack.hubspot.admin_patch("contacts", contact[0]["id"], {"properties": {"firstname": "Zelda"}})
+    e2e.stack.hubspot.admin_patch(
+        "contacts", contact[0]["id"], {"properties": {"firstname": "Zelda"}}
+    )
     e2e.faults("salesforce", [{"match": "PATCH /services/data/*", "status": 503, "times": 1}])
     before = write_calls(e2e)
     second = sync_json(e2e)
@@ -131,3 +135,30 @@ def _row(table: str, pipeline: str) -> list[str]:
         if line.split()[:1] == [pipeline] and "succeeded" in line
     ]  # fmt: skip
     return line.split()[1:]
+
+
+def test_the_summary_fits_80_columns(e2e: E2E) -> None:
+    """At 80 columns the progress lines and the summary table cut no header, name or number
+    (short headers, explained below), and the row says what the dry run planned."""
+    planned = sync_json(e2e, "--dry-run", "customers-to-salesforce")["customers-to-salesforce"]
+    out = invoke(e2e, "sync", "customers-to-salesforce", columns=80).stdout
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines), out
+    assert "…" not in out and "..." not in out, out
+    header = next(line.split() for line in lines if line.split()[:1] == ["pipeline"])
+    assert header == ["pipeline", "read", "new", "upd", "b2c", "same", "dead", "confl", "defer",
+                      "calls"]  # fmt: skip
+    assert "new = created, upd = updated" in out
+    [row] = [line.split() for line in lines if line.split()[:1] == ["customers-to-salesforce"]]
+    assert all(cell.isdigit() for cell in row[1:]) and len(row) == len(header)
+    writes = planned["writes"]
+    assert row[2] == str(writes["crm_created"] - 1)  # the one Salesforce refuses (> 80 chars)
+    assert row[3] == str(writes["crm_updated"])
+
+
+def test_dead_letter_messages_keep_their_brackets(e2e: E2E) -> None:
+    """`deadletters list` prints Salesforce's "data value too large: [email]" with the
+    redaction mark, not swallowed as Rich markup."""
+    invoke(e2e, "sync", "customers-to-salesforce")
+    out = invoke(e2e, "deadletters", "list", "--pipeline", "customers-to-salesforce").stdout
+    assert "data value too large: [email]" in out
