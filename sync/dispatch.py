@@ -20,7 +20,7 @@ from store.models import RunStatus
 from sync.pull.engine import PullRun
 from sync.pull.guard import PushGuard
 from sync.push.engine import PipelineRun
-from sync.run import Run, RunSummary
+from sync.run import Run, RunSummary, prefixed_progress
 
 __all__ = ["execute_directions"]
 
@@ -38,9 +38,11 @@ def execute_directions(push: PipelineRun, parked: Sequence[Record] | None = None
         return PullRun(**init, parked=parked).execute()
     if push.replay or direction is Direction.push:
         return push.execute()
-    pull = PullRun(**init)
     if direction is Direction.pull:
-        return pull.execute()
+        return PullRun(**init).execute()
+    if push.progress is not None:  # the pull half's progress is counted as ``pull_*`` too
+        init["progress"] = prefixed_progress(push.progress, "pull_")
+    pull = PullRun(**init)
     first = pull.execute()
     if first.status is not RunStatus.SUCCEEDED:
         return first

@@ -42,7 +42,15 @@ from sync.hashing import FieldHasher
 from sync.hooks import HookContext, RecordHook
 from sync.retry import RetryPolicy
 
-__all__ = ["LOCK_TTL", "Clock", "Progress", "Run", "RunSummary", "latest_per_key"]
+__all__ = [
+    "LOCK_TTL",
+    "Clock",
+    "Progress",
+    "Run",
+    "RunSummary",
+    "latest_per_key",
+    "prefixed_progress",
+]
 
 log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
@@ -68,6 +76,8 @@ class RunSummary:
     dry_run_plan: list[dict[str, Any]] = field(default_factory=list)
     #: things the operator should know about this run (one line each)
     notes: list[str] = field(default_factory=list)
+    #: a dry run: its counts are ``would_*`` (what the same real run would count)
+    dry_run: bool = False
 
 
 @dataclass
@@ -97,7 +107,7 @@ class Run(ABC):
     def __post_init__(self) -> None:
         self.run_id = str(uuid.uuid4())
         self.mapping: CompiledMapping = compile_fields(self.pipeline.fields)
-        self.summary = RunSummary(self.pipeline.name, self.run_id)
+        self.summary = RunSummary(self.pipeline.name, self.run_id, dry_run=self.dry_run)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{self.run_id}"
         self._calls_before = Counter(getattr(self.crm, "calls", {}))
         self._shop_calls_before = Counter(getattr(self.shop, "calls", {}))
@@ -213,6 +223,12 @@ class Run(ABC):
             self.summary.counts.update({k: v for k, v in counts.items() if v})
             if self.progress is not None:
                 self.progress(counts)
+
+
+def prefixed_progress(progress: Progress, prefix: str) -> Progress:
+    """``progress`` with every count renamed ``<prefix><name>`` (a run's second half, a
+    replay), as the summary adds that half's counts."""
+    return lambda counts: progress({f"{prefix}{k}": v for k, v in counts.items()})
 
 
 def latest_per_key(records: Sequence[Record]) -> list[Record]:

@@ -17,9 +17,11 @@ Exit codes: 0 success, 1 the work failed, 2 bad usage or bad config.
 from __future__ import annotations
 
 from importlib import metadata
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
+from typer.core import TyperGroup
 
 from b2sync.cli.lazy import LazyCommand, LazyGroup
 
@@ -101,6 +103,37 @@ def _root(
     ] = False,
 ) -> None:
     """b2sync: keep B2Connect, Salesforce and HubSpot in step."""
+
+
+class _Root(TyperGroup):
+    """The root group: help texts are plain text, whatever Typer's Rich help makes of them.
+
+    Typer renders every help text as Rich markup (``rich_markup_mode="rich"``), which would
+    swallow bracketed words such as ``[erased]``; our help texts use no markup, so each one is
+    escaped here, once, for the whole command tree. Flags show no ``<bool>`` type either.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _plain_help(self)
+
+
+def _plain_help(command: Any) -> None:
+    """Escape ``command``'s help texts and blank its flags' type label, then its children's."""
+    for attr in ("help", "short_help", "epilog"):
+        text = getattr(command, attr, None)
+        if text:
+            setattr(command, attr, escape(text))
+    context = command.context_class(command)
+    for param in [*command.params, command.get_help_option(context)]:
+        if param is None:
+            continue
+        if getattr(param, "help", None):
+            param.help = escape(param.help)
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""  # typer would print "<bool>"
+    for child in getattr(command, "commands", {}).values():
+        _plain_help(child)
 
 
 def build_app() -> typer.Typer:

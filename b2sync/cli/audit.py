@@ -185,7 +185,7 @@ def _print(views: list[EventView], fmt: str) -> None:
                 v.subject or "",
                 ", ".join(v.changed_fields),
             )
-        Console(width=200).print(table)
+        Console(width=200, markup=False).print(table)  # [erased] stays
 
 
 @audit_app.command("search")

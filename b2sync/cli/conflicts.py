@@ -84,7 +84,7 @@ def list_command(
             str(row.id), row.pipeline, row.record_key, row.field or "-", row.kind, row.status,
             row.created_at.isoformat()[:19],
         )  # fmt: skip
-    make_console().print(table)
+    make_console(markup=False).print(table)
 
 
 def _load(cfg_path: Any, conflict_id: int) -> tuple[Any, ConflictRow]:
@@ -108,7 +108,7 @@ def show_command(
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
-    console = make_console()
+    console = make_console(markup=False)
     for key in ("id", "pipeline", "record_key", "field", "kind", "status", "created_at"):
         console.print(f"{key}: {data[key]}")
     if row.resolved_at:

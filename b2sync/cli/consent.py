@@ -40,7 +40,7 @@ def consent_sync(config: ConfigOption = None, as_json: JsonOption = False) -> No
     _, cfg = load_or_exit(config)
     if cfg.consent is None:
         fail("the config has no consent: section; see docs/consent.md", EXIT_BAD_CONFIG)
-    console = make_console()
+    console = make_console(markup=False)
     with open_runner(cfg) as runner:
         try:
             job = consent_sync_for(runner)
@@ -132,4 +132,4 @@ def consent_show(
             row["wording_version"] or "",
             systems,
         )
-    make_console().print(table)
+    make_console(markup=False).print(table)

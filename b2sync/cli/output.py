@@ -2,65 +2,135 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from sync.run import RunSummary
 
-__all__ = ["Bars", "make_console", "print_plan", "print_summaries", "summary_json", "writes_of"]
+__all__ = [
+    "Bars",
+    "make_console",
+    "print_plan",
+    "print_summaries",
+    "row_of",
+    "summary_json",
+    "writes_of",
+]
 
 
 class Bars:
-    """Rich progress bars for one pipeline: records read/written, API calls, errors."""
+    """Rich progress bars for one pipeline, counting what its summary row will say."""
 
-    def __init__(self, console: Console) -> None:
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(bar_width=None),
-            TextColumn("{task.fields[detail]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
+    def __init__(self, console: Console, *, dry_run: bool = False) -> None:
+        self.narrow = console.width < _WIDE  # then no bar and the table's short names
+        columns: list[ProgressColumn] = [SpinnerColumn(), TextColumn("[bold]{task.description}")]
+        if not self.narrow:
+            columns.append(BarColumn(bar_width=None))
+        columns.append(TextColumn("{task.fields[detail]}"))
+        if not self.narrow:
+            columns.append(TimeElapsedColumn())
+        self.progress = Progress(*columns, console=console, transient=False)
+        self.dry_run = dry_run
         self.task: Any = None
         self.counts: Counter[str] = Counter()
 
     def start(self, name: str) -> None:
         self.counts = Counter()
-        self.task = self.progress.add_task(name, total=None, detail="")
+        self.task = self.progress.add_task(escape(name), total=None, detail="")
 
     def update(self, counts: Mapping[str, int]) -> None:
         self.counts.update(counts)
-        c = self.counts
-        detail = (
-            f"read {c['read']}  written {c['written']}  unchanged {c['unchanged']}  "
-            f"dead-lettered {c['dead_lettered']}  conflicts {c['conflicts']}"
-        )
-        self.progress.update(self.task, completed=c["read"], detail=detail)
+        row = row_of(self.counts, dry_run=self.dry_run)
+        names = _SHORT if self.narrow else {name: name for name in _BAR_COLUMNS}
+        detail = "  ".join(f"{names[name]} {row[name]}" for name in _BAR_COLUMNS)
+        self.progress.update(self.task, completed=row["read"], detail=detail)
 
 
-def make_console(*, stderr: bool = False) -> Console:
-    """A console 140 columns wide when output is not a terminal (logs, CI, pipes)."""
+def make_console(*, stderr: bool = False, markup: bool = True) -> Console:
+    """A console 140 columns wide when output is not a terminal (logs, CI, pipes) unless
+    ``COLUMNS`` says otherwise. ``markup=False`` for consoles that print data (record keys,
+    messages, ``[erased]`` values): nothing in brackets is taken for Rich markup."""
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else 140)
+    sized = stream.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(stderr=stderr, width=None if sized else 140, markup=markup)
 
 
-def writes_of(counts: Counter[str]) -> dict[str, int]:
-    """Every record update of a run, whichever half made it: CRM creates, CRM updates (push
-    and the pull's merge) and B2Connect updates (the pull's write-backs; a ``both`` run
-    carries its pull half's counts as ``pull_*``)."""
+def writes_of(counts: Counter[str], *, dry_run: bool = False) -> dict[str, int]:
+    """Every record update of a run, whichever half made it: CRM creates, CRM updates (push,
+    the pull's merge, dead-letter replays) and B2Connect updates (the pull's write-backs; a
+    ``both`` run carries its pull half's counts as ``pull_*``, a ``sync``'s replay as
+    ``replay_*``). A dry run's are what the same real run would count (``would_*``)."""
+    if dry_run:
+        return {
+            "crm_created": counts["would_create"],
+            "crm_updated": counts["would_update"] + counts["would_to_crm"]
+            + counts["pull_would_to_crm"],
+            "b2connect_updated": counts["would_to_b2connect"] + counts["pull_would_to_b2connect"],
+        }  # fmt: skip
     return {
-        "crm_created": counts["created"],
-        "crm_updated": counts["updated"] + counts["to_crm"] + counts["pull_to_crm"],
-        "b2connect_updated": counts["to_b2connect"] + counts["pull_to_b2connect"],
+        "crm_created": counts["created"] + counts["replay_created"],
+        "crm_updated": sum(
+            counts[f"{prefix}{name}"]
+            for prefix in ("", "pull_", "replay_")
+            for name in ("updated", "to_crm")
+        ),
+        "b2connect_updated": sum(
+            counts[f"{prefix}to_b2connect"] for prefix in ("", "pull_", "replay_")
+        ),
     }
+
+
+def row_of(counts: Counter[str], *, dry_run: bool = False) -> dict[str, int]:
+    """The numbers of a pipeline's summary row (and of its progress line)."""
+    writes = writes_of(counts, dry_run=dry_run)
+    dead = counts["would_dead_letter"] if dry_run else counts["dead_lettered"]
+    conflicts = counts["would_conflict"] if dry_run else counts["conflicts"]
+    return {
+        "read": counts["read"],
+        "created": writes["crm_created"],
+        "updated": writes["crm_updated"],
+        "b2connect updated": writes["b2connect_updated"],
+        "unchanged": counts["unchanged"],
+        "dead": dead,
+        "conflicts": conflicts,
+        "deferred": counts["deferred"],
+    }
+
+
+#: the counts the progress line shows, named as in the summary table
+_BAR_COLUMNS = ("read", "created", "updated", "unchanged", "dead", "conflicts")
+#: summary table columns: (name in :func:`row_of` or "calls", header when wide, when narrow)
+_COLUMNS = (
+    ("read", "read", "read"),
+    ("created", "created", "new"),
+    ("updated", "updated", "upd"),
+    ("b2connect updated", "b2connect updated", "b2c"),
+    ("unchanged", "unchanged", "same"),
+    ("dead", "dead", "dead"),
+    ("conflicts", "conflicts", "confl"),
+    ("deferred", "deferred", "defer"),
+    ("calls", "calls", "calls"),
+)
+#: narrower than this, the table uses the short headers and explains them below
+_WIDE = 120
+#: short name of each summary column
+_SHORT = {key: short for key, _wide, short in _COLUMNS}
 
 
 def summary_json(summary: RunSummary) -> dict[str, Any]:
@@ -68,7 +138,8 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "pipeline": summary.pipeline,
         "run_id": summary.run_id,
         "status": summary.status.value,
-        "writes": writes_of(summary.counts),
+        "dry_run": summary.dry_run,
+        "writes": writes_of(summary.counts, dry_run=summary.dry_run),
         "counts": dict(summary.counts),
         "api_calls": dict(summary.api_calls),
         "error": summary.error,
@@ -78,40 +149,39 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
 
 
 def print_summaries(console: Console, summaries: list[RunSummary], dry_run: bool) -> None:
-    table = Table(title="dry run: nothing was written" if dry_run else "sync summary")
-    for column in ("pipeline", "status", "read", "created", "updated", "b2connect updated",
-                   "unchanged", "dead", "conflicts", "deferred", "calls"):  # fmt: skip
-        left = column in ("pipeline", "status")
-        table.add_column(column, justify="left" if left else "right", no_wrap=left)
+    """One row per pipeline; at under 120 columns, short headers (explained below the table)
+    and the status under the pipeline's name, so that 80 columns hold it without cutting a
+    header or a number."""
+    narrow = console.width < _WIDE
+    title = "dry run: nothing was written, numbers are planned" if dry_run else "sync summary"
+    table = Table(title=title, box=box.SIMPLE_HEAD, collapse_padding=narrow, pad_edge=not narrow)
+    table.add_column("pipeline", overflow="fold")
+    if not narrow:
+        table.add_column("status", no_wrap=True)
+    for _key, wide, short in _COLUMNS:
+        header = short if narrow else wide
+        table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
     for s in summaries:
-        c = s.counts
-        created = c["would_write"] if dry_run else c["created"]
-        writes = writes_of(c)
-        table.add_row(
-            s.pipeline,
-            s.status.value,
-            str(c["read"]),
-            str(created),
-            "-" if dry_run else str(writes["crm_updated"]),
-            "-" if dry_run else str(writes["b2connect_updated"]),
-            str(c["unchanged"]),
-            str(c["would_dead_letter"] if dry_run else c["dead_lettered"]),
-            str(c["conflicts"]),
-            str(c["deferred"]),
-            str(sum(s.api_calls.values())),
-        )
+        row = row_of(s.counts, dry_run=dry_run)
+        row["calls"] = sum(s.api_calls.values())
+        name = escape(s.pipeline)
+        cells = [f"{name}\n[dim]{s.status.value}[/]"] if narrow else [name, s.status.value]
+        table.add_row(*cells, *(str(row[key]) for key, _w, _s in _COLUMNS))
     console.print(table)
+    if narrow:
+        legend = ", ".join(f"{short} = {wide}" for _k, wide, short in _COLUMNS if short != wide)
+        console.print(f"[dim]{legend}[/]", overflow="fold")
     for s in summaries:
         if s.error:
-            console.print(f"[yellow]{s.pipeline}: {s.error}")
+            console.print(f"[yellow]{escape(s.pipeline)}: {escape(s.error)}[/]")
         for note in s.notes:
-            console.print(f"{s.pipeline}: {note}")
+            console.print(f"{escape(s.pipeline)}: {escape(note)}")
         if dry_run and s.dry_run_plan:
             print_plan(console, s)
 
 
 def print_plan(console: Console, summary: RunSummary, limit: int = 50) -> None:
-    table = Table(title=f"{summary.pipeline}: planned writes (first {limit})")
+    table = Table(title=f"{escape(summary.pipeline)}: planned writes (first {limit})")
     for column in ("action", "object", "key", "fields"):
         table.add_column(column)
     for row in summary.dry_run_plan[:limit]:
@@ -119,5 +189,7 @@ def print_plan(console: Console, summary: RunSummary, limit: int = 50) -> None:
         shown = (
             ", ".join(f"{k}={v!s}" for k, v in fields.items()) if fields else row.get("error", "")
         )
-        table.add_row(row["action"], row["object"], row["key"], shown)
+        table.add_row(
+            escape(row["action"]), escape(row["object"]), escape(row["key"]), escape(str(shown))
+        )
     console.print(table)

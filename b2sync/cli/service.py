@@ -172,7 +172,7 @@ def _print_status(rows: list[dict[str, Any]], totals: dict[str, int]) -> None:
             str(row["conflicts_open"]),
             row["paused_until"] or ("until resumed" if row.get("delete_breaker") else "-"),
         )  # fmt: skip
-    console = make_console()
+    console = make_console(markup=False)
     console.print(table)
     for row in rows:
         if row.get("delete_breaker"):

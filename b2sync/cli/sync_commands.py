@@ -34,7 +34,7 @@ from mapping.config import Direction
 from store.models import DeadLetterStatus, RunStatus, metadata
 from sync.logs import configure_logging
 from sync.replay import pending_dead_letters
-from sync.run import RunSummary
+from sync.run import RunSummary, prefixed_progress
 from sync.runner import Runner
 
 __all__ = ["commands", "deadletters_app", "mapping_app"]
@@ -75,7 +75,7 @@ def sync(
         except KeyError as exc:
             fail(str(exc.args[0]), EXIT_BAD_CONFIG)
         refuse_missing_fields(path, runner, selected)
-        bars = Bars(console)
+        bars = Bars(console, dry_run=dry_run)
         with bars.progress:
             for pipe in selected:
                 bars.start(pipe.name)
@@ -84,16 +84,19 @@ def sync(
                 )
                 summaries.append(summary)
                 if not dry_run and summary.status is RunStatus.SUCCEEDED:
-                    replayed = runner.replay(pipe, progress=bars.update)
-                    if replayed is not None:
+                    replayed = runner.replay(
+                        pipe, progress=prefixed_progress(bars.update, "replay_")
+                    )
+                    if replayed is not None:  # its writes and calls are this sync's too
                         summary.counts.update(
                             {f"replay_{k}": v for k, v in replayed.counts.items()}
                         )
+                        summary.api_calls.update(replayed.api_calls)
                         if replayed.status is RunStatus.FAILED:  # the dead letters stay parked
                             summary.status = RunStatus.FAILED
                             summary.error = f"dead-letter replay: {replayed.error}"
         if not dry_run and runner.config.insights.enabled:
-            _refresh_insights(runner, console)
+            _refresh_insights(runner, console, summaries)
         overdue = 0 if dry_run else _count_dead_letters(runner, summaries)
     if as_json:
         sys.stdout.write(
@@ -124,11 +127,17 @@ def _count_dead_letters(runner: Runner, summaries: list[RunSummary]) -> int:
     return sum(late for _total, late in pending.values())
 
 
-def _refresh_insights(runner: Runner, console: Console) -> None:
+def _refresh_insights(runner: Runner, console: Console, summaries: list[RunSummary]) -> None:
     """Recompute the insights of customers whose orders changed and push the changed fields
-    (the daemon does this on its own schedule; a one-off ``sync`` does it at the end)."""
+    (the daemon does this on its own schedule; a one-off ``sync`` does it at the end).
+
+    The pushes are counted in the summary of the pipeline that carries them
+    (``insights_<count>`` and its CRM calls), so the summary names every write call."""
     from insights.refresh import InsightsRefresh  # imported when used: fast CLI start-up
 
+    by_name = {s.pipeline: s for s in summaries}
+    connections = {s.pipeline: runner.config.pipeline(s.pipeline).crm.connection for s in summaries}
+    before = {c: _calls(runner, c) for c in set(connections.values())}
     for done in InsightsRefresh.for_runner(runner).run():
         pushed = sum(sum(c.values()) for c in done.pushed.values())
         console.print(
@@ -136,6 +145,20 @@ def _refresh_insights(runner: Runner, console: Console) -> None:
             f"{pushed} CRM updates, {sum(done.fired.values())} rules fired"
             + (f", {len(done.errors)} errors" if done.errors else "")
         )
+        for name, counts in done.pushed.items():
+            if name in by_name:
+                by_name[name].counts.update({f"insights_{k}": v for k, v in counts.items() if v})
+    for connection, old in before.items():
+        grown = _calls(runner, connection)
+        grown.subtract(old)
+        owners = [n for n, c in connections.items() if c == connection]
+        pushers = [n for n in owners if by_name[n].counts["insights_written"]] or owners
+        by_name[pushers[0]].api_calls.update({k: v for k, v in grown.items() if v > 0})
+
+
+def _calls(runner: Runner, connection: str) -> Counter[str]:
+    """The API calls a connection's connector made so far."""
+    return Counter(getattr(runner.connector(connection), "calls", {}))
 
 
 @deadletters_app.command("list")
@@ -180,7 +203,7 @@ def deadletters_list(
             str(r["id"]), r["pipeline"], r["record_key"], r["error_code"], r["error_field"] or "",
             r["error_message"][:80], str(r["attempts"]), str(r["next_attempt_at"] or "-"), str(r["status"]),
         )  # fmt: skip
-    make_console().print(table)
+    make_console(markup=False).print(table)
 
 
 @deadletters_app.command("retry")

@@ -19,6 +19,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from mapping.config._base import is_reference
+from mapping.config._contradictions import contradictions
 from mapping.config._models import Config
 
 __all__ = [
@@ -82,7 +83,7 @@ def parse_config(
     except ValidationError as exc:
         issues.extend(_validation_issues(exc, raw, filename, secret_paths))
         raise ConfigError(_dedupe(issues)) from None
-    problems = config.reference_problems()
+    problems = [*config.reference_problems(), *contradictions(config)]
     for check in checks:
         problems.extend(check(config))
     issues.extend(_located(raw, filename, problems))

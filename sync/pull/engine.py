@@ -257,7 +257,11 @@ class PullRun(Run):
             plan.extend({"key": link.key, "action": "deactivate", "object": stream}
                         for _record, link in deletes)  # fmt: skip
         writes = sum(1 for m in merged if m.to_b2connect or m.to_crm)
-        self._bump({"would_write": writes, "would_delete": len(deletes)})
+        self._bump({
+            "would_write": writes, "would_delete": len(deletes),
+            "would_to_b2connect": sum(1 for m in merged if m.to_b2connect),
+            "would_to_crm": sum(1 for m in merged if m.to_crm),
+        })  # fmt: skip
 
     def _retry(self, fn: Any, what: str) -> Any:
         return call(fn, what=what, stop=self.stop, policy=self.retry)

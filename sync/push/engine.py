@@ -148,11 +148,11 @@ class PipelineRun(Run):
         plan = hold_first_blanks(plan, links)
         self._bump({"unchanged": len(plan.unchanged), "parked": len(plan.parked)})
         if self.dry_run:
-            self.summary.dry_run_plan.extend(writer.describe(plan))
+            rows, would = writer.preview(plan)
             deletes = describe_deletions(writer, plan)
-            self.summary.dry_run_plan.extend(deletes)
-            self._bump({"would_write": len(plan.writes), "would_dead_letter": len(plan.dead)})
-            self._bump({"would_delete": len(deletes)})
+            self.summary.dry_run_plan.extend([*rows, *deletes])
+            would["would_write"] = would["would_create"] + would["would_update"]
+            self._bump({**would, "would_delete": len(deletes)})
             return
         self.blanks.admit(push_blanks(plan.writes, links, self.hasher))
         flushed = execute_isolated(writer.execute, plan)

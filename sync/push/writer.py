@@ -227,6 +227,7 @@ class Writer:
                 self._audit(out, planned, f"rejected:{error.code if error else 'UNKNOWN'}")
                 out.dead.append(self.rejected(planned.record, result))
                 out.counts["dead_lettered"] += 1
+                out.counts["rejected"] += 1  # by the CRM (a dry run cannot know it)
                 if planned.is_new and not (result.error and result.error.retriable):
                     self._park(planned, "rejected", out)
         self._associate(written, out)
@@ -464,17 +465,45 @@ class Writer:
 
     # ------------------------------------------------------------------ dry run
 
+    def preview(self, plan: Plan) -> tuple[list[dict[str, Any]], Counter[str]]:
+        """What a flush would write, for ``--dry-run``, counted as :meth:`execute` counts it.
+
+        New records are matched by the match key as the real run matches them (a read-only
+        lookup), so a record that will update an existing CRM record is an update here too,
+        and an ambiguous match is a conflict, not a create. Returns the plan rows and the
+        ``would_*`` counts (``would_create``, ``would_update``, ``would_conflict``,
+        ``would_dead_letter``).
+        """
+        out = self.flushed()
+        writes = self._resolve_identities(list(plan.writes), out)
+        sent = [p for p in writes if p.is_new or any(not c.startswith("@") for c in p.changed)]
+        creates = sum(1 for p in sent if p.is_new and not p.crm_id)
+        counts: Counter[str] = Counter(
+            would_create=creates,
+            would_update=len(sent) - creates,
+            would_conflict=out.counts["conflicts"],
+            would_dead_letter=len(plan.dead),
+        )
+        rows = self.describe(Plan(writes=sent, dead=plan.dead))
+        rows.extend(
+            {"key": key, "action": "conflict", "object": self.pipeline.crm.object,
+             "error": f"{kind}: {details.get('reason', '')}"}
+            for key, kind, details in out.conflicts
+        )  # fmt: skip
+        return rows, counts
+
     def describe(self, plan: Plan) -> list[dict[str, Any]]:
-        """What a flush would write, for ``--dry-run``."""
+        """What a flush would write, for ``--dry-run`` (a matched new record is an update)."""
         rows: list[dict[str, Any]] = []
         for planned in plan.writes:
+            create = planned.is_new and not planned.crm_id
             fields = {k: planned.send.get(k) for k in planned.changed if not k.startswith("@")}
             rows.append(
                 {
                     "key": planned.key,
-                    "action": "create" if planned.is_new else "update",
+                    "action": "create" if create else "update",
                     "object": self.pipeline.crm.object,
-                    "fields": fields if not planned.is_new else dict(planned.send),
+                    "fields": dict(planned.send) if planned.is_new else fields,
                     "match": planned.match_value,
                 }
             )
