@@ -86,10 +86,6 @@ COMMANDS: tuple[LazyCommand, ...] = (
 )  # fmt: skip
 
 
-class _Root(LazyGroup):
-    table = COMMANDS
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"b2sync {metadata.version('b2sync')}")
@@ -105,17 +101,34 @@ def _root(
     """b2sync: keep B2Connect, Salesforce and HubSpot in step."""
 
 
-class _Root(TyperGroup):
-    """The root group: help texts are plain text, whatever Typer's Rich help makes of them.
+class _Root(LazyGroup):
+    """The root group: the commands of :data:`COMMANDS`, their help texts plain text,
+    whatever Typer's Rich help makes of them.
 
     Typer renders every help text as Rich markup (``rich_markup_mode="rich"``), which would
     swallow bracketed words such as ``[erased]``; our help texts use no markup, so each one is
-    escaped here, once, for the whole command tree. Flags show no ``<bool>`` type either.
+    escaped here, once per command as it is loaded. Flags show no ``<bool>`` type either.
     """
+
+    table = COMMANDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _plain_help(self)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        loaded = cmd_name in self.commands
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not loaded and command.help:
+            command.help = escape(command.help)  # the stand-in of a command not loaded yet
+        return command
+
+    def load(self, name: str) -> Any:
+        fresh = name not in self.commands
+        command = super().load(name)
+        if fresh:
+            _plain_help(command)
+        return command
 
 
 def _plain_help(command: Any) -> None:

@@ -12,11 +12,19 @@ import typer
 from typer.testing import CliRunner
 
 from b2sync.cli import app
+from b2sync.cli.lazy import LazyGroup
+
+
+def _children(command: Any) -> dict[str, Any]:
+    """A group's commands; the root's are loaded first (it imports them only on use)."""
+    if isinstance(command, LazyGroup):
+        return {name: command.load(name) for name in command.list_commands(None)}
+    return dict(getattr(command, "commands", {}))
 
 
 def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
     yield path, command
-    for name, child in sorted(getattr(command, "commands", {}).items()):
+    for name, child in sorted(_children(command).items()):
         yield from _commands(child, (*path, name))
 
 
