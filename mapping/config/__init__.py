@@ -19,6 +19,7 @@ from mapping.config._consent import (
     SalesforceConsent,
     SalesforceConsentField,
     SalesforceConsentRecord,
+    SalesforceIndividualFlag,
 )
 from mapping.config._dead_letters import DeadLetterSettings
 from mapping.config._deletes import (
@@ -124,6 +125,7 @@ __all__ = [
     "SalesforceConsentField",
     "SalesforceConsentRecord",
     "SalesforceErasure",
+    "SalesforceIndividualFlag",
     "Schedule",
     "Segment",
     "SyncDirection",
