@@ -14,6 +14,7 @@ from connectors.records import (
     ErasureResult,
     FieldInfo,
     Page,
+    Record,
     StreamSchema,
     Subject,
     WriteItem,
@@ -39,7 +40,7 @@ from connectors.salesforce._consent_records import CONSENT_OBJECT, READ_FIELDS
 from connectors.salesforce._erase import delete_by_keys, erase
 from connectors.salesforce._erase_related import RelatedPolicy
 from connectors.salesforce._http import CountingSession
-from connectors.salesforce._read import lookup, read_changes
+from connectors.salesforce._read import lookup, members, read_changes
 from connectors.salesforce._write import update_matched, upsert_collections
 from connectors.salesforce.soql import soql_identifier
 from mapping.config import SalesforceAuth, SalesforceConnection, SalesforceConsent
@@ -241,6 +242,16 @@ class SalesforceConnector(SalesforceActions):
     def lookup(self, stream: str, field: str, values: Sequence[str]) -> dict[str, list[str]]:
         """Every record id whose ``field`` equals each value (emails case-insensitively)."""
         return lookup(self.api, stream, field, values)
+
+    def members(
+        self,
+        company_object: str,
+        company_ids: Sequence[str],
+        contact_object: str,
+        fields: Sequence[str],
+    ) -> dict[str, list[Record]]:
+        """Each Account's live Contacts with ``fields`` (``AccountId`` lookup)."""
+        return members(self.api, company_object, company_ids, contact_object, fields)
 
     def integration_user(self) -> str | None:
         """Id of the user b2sync acts as (``/services/oauth2/userinfo``, asked once): changes

@@ -21,6 +21,7 @@ from mapping.config._consent import (
     SalesforceConsentRecord,
     SalesforceIndividualFlag,
 )
+from mapping.config._create import CreateInShop, ShopCondition
 from mapping.config._dead_letters import DeadLetterSettings
 from mapping.config._deletes import (
     BlankBreaker,
@@ -92,6 +93,7 @@ __all__ = [
     "ConsentRequirement",
     "ConsentSchedule",
     "ConsentSettings",
+    "CreateInShop",
     "CrmSide",
     "DeadLetterSettings",
     "DeleteBreaker",
@@ -128,6 +130,7 @@ __all__ = [
     "SalesforceIndividualFlag",
     "Schedule",
     "Segment",
+    "ShopCondition",
     "SyncDirection",
     "Transition",
     "UnresolvedReference",
