@@ -37,9 +37,11 @@ __all__ = [
     "SupportsActions",
     "SupportsAssociations",
     "SupportsConsent",
+    "SupportsCreate",
     "SupportsEngagement",
     "SupportsFetch",
     "SupportsIdentity",
+    "SupportsMembers",
     "TaskSpec",
     "UnknownConnector",
     "available",
@@ -121,11 +123,39 @@ class SupportsFetch(Protocol):
 
 
 @runtime_checkable
+class SupportsCreate(Protocol):
+    """Connectors that create records another system asked for (B2Connect customers and
+    companies a CRM user marked for the shop)."""
+
+    def create(self, stream: str, batch: Sequence[WriteItem]) -> list[WriteResult]:
+        """Create each item (its ``key`` is the caller's reference); a result's ``crm_id`` is
+        the new record's id, or with ``created=False`` the id of the live record that already
+        holds the item's identity (email, VAT id)."""
+        ...
+
+
+@runtime_checkable
 class SupportsIdentity(Protocol):
     """Connectors that know which user their writes are stamped with (Salesforce)."""
 
     def integration_user(self) -> str | None:
         """The id of the user b2sync writes as, or None if the system cannot tell."""
+        ...
+
+
+@runtime_checkable
+class SupportsMembers(Protocol):
+    """CRM connectors that read the contacts of companies (Salesforce Account → Contact,
+    HubSpot company → associated contacts)."""
+
+    def members(
+        self,
+        company_object: str,
+        company_ids: Sequence[str],
+        contact_object: str,
+        fields: Sequence[str],
+    ) -> dict[str, list[Record]]:
+        """Company id -> its live contacts, each with ``fields`` (and its own id as key)."""
         ...
 
 

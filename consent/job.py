@@ -37,11 +37,13 @@ from consent.model import ConsentKey
 from mapping.config import ConsentSettings, Pipeline
 from sync.hashing import FieldHasher
 
-__all__ = ["SALESFORCE_RECORDS", "ConsentSummary", "ConsentSync"]
+__all__ = ["SALESFORCE_INDIVIDUAL", "SALESFORCE_RECORDS", "ConsentSummary", "ConsentSync"]
 
 #: Salesforce's ContactPointTypeConsent records, kept apart from its Contact checkboxes: each
 #: holds its own state, so a default checkbox never contradicts an explicit record
 SALESFORCE_RECORDS = "salesforce_records"
+#: the privacy checkboxes of Salesforce Individuals (HasOptedOutProcessing, ...), likewise
+SALESFORCE_INDIVIDUAL = "salesforce_individual"
 
 log = structlog.get_logger(__name__)
 
@@ -141,12 +143,20 @@ class ConsentSync:
             out.append(Target("hubspot", self.connector(s.hubspot.connection), s.hubspot, hs_keys))
         if s.salesforce is not None:
             conn = self.connector(s.salesforce.connection)
+            none: dict[str, Any] = {"fields": [], "consent_records": [], "individual": []}
             if s.salesforce.fields:  # Contact checkboxes
-                boxes = s.salesforce.model_copy(update={"consent_records": []})
+                boxes = s.salesforce.model_copy(update={**none, "fields": s.salesforce.fields})
                 out.append(Target("salesforce", conn, boxes, boxes.keys()))
             if s.salesforce.consent_records:  # ContactPointTypeConsent: a system of its own
-                records = s.salesforce.model_copy(update={"fields": []})
+                records = s.salesforce.model_copy(
+                    update={**none, "consent_records": s.salesforce.consent_records}
+                )
                 out.append(Target(SALESFORCE_RECORDS, conn, records, records.keys()))
+            if s.salesforce.individual:  # Individual privacy checkboxes: a system of its own
+                flags = s.salesforce.model_copy(
+                    update={**none, "individual": s.salesforce.individual}
+                )
+                out.append(Target(SALESFORCE_INDIVIDUAL, conn, flags, flags.keys()))
         return out
 
     def _emails_of(self, customer_ids: Sequence[str]) -> dict[str, str]:

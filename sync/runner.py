@@ -26,7 +26,7 @@ from sync import state
 from sync.breaker import BreakerTrip, clear_allowance, tripped
 from sync.dispatch import execute_directions
 from sync.hashing import FieldHasher
-from sync.hooks import HookFactory, hooks_for
+from sync.hooks import HookFactory, RecordHook, hooks_for
 from sync.keys import open_keys
 from sync.locks import Locks, guarded
 from sync.push.engine import PipelineRun
@@ -264,12 +264,20 @@ class Runner:
             target_system=self.config.connections[pipe.crm.connection].type,
             hooks=hooks_for(self.hooks, self.config, pipe),
         )
-        summary = execute_directions(run, parked)
+        summary = execute_directions(run, parked, self._members(pipe))
         if summary.status is RunStatus.SUCCEEDED and not dry_run:
             with begin_write(self.db) as conn:
                 state.set_setting(conn, f"paused_until:{pipe.name}", None)
                 clear_allowance(conn, pipe.name)
         return summary
+
+    def _members(self, pipe: Pipeline) -> tuple[Pipeline, list[RecordHook]] | None:
+        """The customers pipeline (and its hooks) creating a marked company's contacts."""
+        spec = pipe.create_in_shop
+        if spec is None or spec.contacts is None:
+            return None
+        contacts = self.config.pipeline(spec.contacts)
+        return contacts, hooks_for(self.hooks, self.config, contacts)
 
     def replay(
         self, pipe: Pipeline, *, everything: bool = False, progress: Progress | None = None

@@ -53,7 +53,13 @@ def consent_sync(config: ConfigOption = None, as_json: JsonOption = False) -> No
         table = Table(title="consent sync")
         for column in ("system", "facts read", "applied", "not applied", "not there", "failed"):
             table.add_column(column, justify="left" if column == "system" else "right")
-        for system in ("b2connect", "hubspot", "salesforce", "salesforce_records"):
+        for system in (
+            "b2connect",
+            "hubspot",
+            "salesforce",
+            "salesforce_records",
+            "salesforce_individual",
+        ):
             table.add_row(
                 system,
                 *(

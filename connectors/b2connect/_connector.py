@@ -164,6 +164,10 @@ class B2ConnectConnector:
         """Write CRM edits back; orders fail per record with ``READ_ONLY``."""
         return self._writer.write(stream, batch)
 
+    def create(self, stream: str, batch: Sequence[WriteItem]) -> list[WriteResult]:
+        """Create customers or companies a CRM user marked for the shop (one call each)."""
+        return self._writer.create(stream, batch)
+
     def delete(self, stream: str, keys: Sequence[str]) -> list[WriteResult]:
         """B2Connect accepts no deletes from b2sync: every key fails with ``NOT_SUPPORTED``."""
         return [

@@ -22,7 +22,7 @@ from connectors.b2connect._http import ApiResponse, B2ConnectHttp
 from connectors.errors import Fatal
 from connectors.records import WriteItem, WriteResult
 
-__all__ = ["ENTITY_ROUTE", "WRITABLE", "BackWriter"]
+__all__ = ["CREATABLE", "ENTITY_ROUTE", "WRITABLE", "BackWriter"]
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +34,8 @@ PATCH_ROUTES = {
     "erasures": "/api/crm/erasures/{rid}",
 }
 WRITABLE = frozenset({*PATCH_ROUTES, "consents"})
+CREATE_ROUTES = {"customers": "/api/crm/customers", "companies": "/api/crm/companies"}
+CREATABLE = frozenset(CREATE_ROUTES)
 READ_ONLY_STREAMS = frozenset({"orders"})
 
 
@@ -62,6 +64,29 @@ class BackWriter:
         results = [self._one(stream, item) for item in batch]
         failed = sum(1 for r in results if not r.ok)
         log.info("b2connect.write", stream=stream, records=len(batch), failed=failed)
+        return results
+
+    def create(self, stream: str, batch: Sequence[WriteItem]) -> list[WriteResult]:
+        """Create records (``POST /api/crm/customers|companies``), one call each. A 409 that
+        names the live record already holding the email (customers) or VAT id (companies)
+        is a match, not a failure: its result carries that id with ``created=False``."""
+        if stream not in CREATABLE:
+            raise Fatal(
+                f"B2Connect has no create route for stream '{stream}'; "
+                f"creatable streams: {', '.join(sorted(CREATABLE))}",
+                code="UNKNOWN_STREAM",
+            )
+        results = []
+        for item in batch:
+            resp = self.http.request("POST", CREATE_ROUTES[stream], json_body=dict(item.payload))
+            body: Any = resp.body if isinstance(resp.body, dict) else {}
+            existing = body.get("existingId") if resp.status == 409 else None
+            if existing:
+                results.append(WriteResult.success(item.key, str(existing), created=False))
+            else:
+                results.append(outcome(stream, item.key, resp))
+        created = sum(1 for r in results if r.ok and r.created)
+        log.info("b2connect.create", stream=stream, records=len(batch), created=created)
         return results
 
     def _one(self, stream: str, item: WriteItem) -> WriteResult:

@@ -15,6 +15,7 @@ from connectors.records import (
     Capability,
     ErasureResult,
     Page,
+    Record,
     StreamSchema,
     Subject,
     WriteItem,
@@ -28,6 +29,7 @@ from ._consent import ConsentApi, read_properties
 from ._engagement import read_engagement
 from ._errors import AuthFailed
 from ._governor import RateGovernor
+from ._members import members
 from ._ops import Operations
 from ._properties import PropertyKeeper
 from ._read import DEFAULT_OVERLAP_S, ChangeReader
@@ -176,6 +178,16 @@ class HubSpotConnector(HubSpotActions):
         )
         wanted.append(self.id_property)
         return self._reader.read(stream, cursor, wanted)
+
+    def members(
+        self,
+        company_object: str,
+        company_ids: Sequence[str],
+        contact_object: str,
+        fields: Sequence[str],
+    ) -> dict[str, list[Record]]:
+        """Each company's live associated contacts with ``fields`` (v4 associations)."""
+        return members(self.api, company_object, company_ids, contact_object, fields)
 
     def lookup(self, stream: str, field: str, values: Sequence[str]) -> dict[str, list[str]]:
         """Ids of existing records whose ``field`` equals each value (keys lower-cased)."""

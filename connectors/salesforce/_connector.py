@@ -14,6 +14,7 @@ from connectors.records import (
     ErasureResult,
     FieldInfo,
     Page,
+    Record,
     StreamSchema,
     Subject,
     WriteItem,
@@ -30,11 +31,16 @@ from connectors.salesforce._consent import (
     record_consent_pages,
     write_consents,
 )
+from connectors.salesforce._consent_individual import (
+    INDIVIDUAL,
+    individual_pages,
+    individual_read_fields,
+)
 from connectors.salesforce._consent_records import CONSENT_OBJECT, READ_FIELDS
 from connectors.salesforce._erase import delete_by_keys, erase
 from connectors.salesforce._erase_related import RelatedPolicy
 from connectors.salesforce._http import CountingSession
-from connectors.salesforce._read import lookup, read_changes
+from connectors.salesforce._read import lookup, members, read_changes
 from connectors.salesforce._write import update_matched, upsert_collections
 from connectors.salesforce.soql import soql_identifier
 from mapping.config import SalesforceAuth, SalesforceConnection, SalesforceConsent
@@ -200,11 +206,13 @@ class SalesforceConnector(SalesforceActions):
     def read_consents(
         self, mapping: SalesforceConsent, cursor: Mapping[str, Any] | None
     ) -> Iterator[ConsentPage]:
-        """Opt-out checkboxes of the Contacts and ContactPointTypeConsent records changed since
-        ``cursor`` (``{"contact": ..., "records": ...}``, one cursor per object)."""
+        """Opt-out checkboxes of the Contacts, ContactPointTypeConsent records and Individual
+        privacy checkboxes changed since ``cursor`` (``{"contact": ..., "records": ...,
+        "individual": ...}``, one cursor per object)."""
         state: dict[str, Any] = {
             "contact": (cursor or {}).get("contact"),
             "records": (cursor or {}).get("records"),
+            "individual": (cursor or {}).get("individual"),
         }
         if mapping.fields:
             fields = read_fields(mapping, self.id_field)
@@ -217,16 +225,33 @@ class SalesforceConnector(SalesforceActions):
             for page in record_consent_pages(self.api, pages, mapping, self.id_field):
                 state["records"] = page.cursor or state["records"]
                 yield ConsentPage(page.facts, dict(state))
+        if mapping.individual:
+            fields = individual_read_fields(mapping)
+            pages = self.read_changes(INDIVIDUAL, state["individual"], read_fields=fields)
+            for page in individual_pages(self.api, pages, mapping, self.id_field):
+                state["individual"] = page.cursor or state["individual"]
+                yield ConsentPage(page.facts, dict(state))
 
     def write_consents(
         self, mapping: SalesforceConsent, writes: Sequence[ConsentWrite]
     ) -> list[WriteResult]:
-        """Tick or untick the mapped opt-out checkbox on the person's Contacts."""
+        """Tick or untick the mapped opt-out checkbox on the person's Contacts (or Individual),
+        or write their consent records."""
         return write_consents(self.api, mapping, writes)
 
     def lookup(self, stream: str, field: str, values: Sequence[str]) -> dict[str, list[str]]:
         """Every record id whose ``field`` equals each value (emails case-insensitively)."""
         return lookup(self.api, stream, field, values)
+
+    def members(
+        self,
+        company_object: str,
+        company_ids: Sequence[str],
+        contact_object: str,
+        fields: Sequence[str],
+    ) -> dict[str, list[Record]]:
+        """Each Account's live Contacts with ``fields`` (``AccountId`` lookup)."""
+        return members(self.api, company_object, company_ids, contact_object, fields)
 
     def integration_user(self) -> str | None:
         """Id of the user b2sync acts as (``/services/oauth2/userinfo``, asked once): changes

@@ -19,6 +19,7 @@ import structlog
 from connectors.base import ConsentFact, ConsentPage, ConsentWrite
 from connectors.records import Page, WriteResult
 from connectors.salesforce._api import Api
+from connectors.salesforce._consent_individual import write_individual
 from connectors.salesforce._consent_records import RecordWriter, record_facts
 from connectors.salesforce._read import lookup
 from connectors.salesforce._write import COLLECTION_SIZE, _send, chunks, result_from
@@ -82,9 +83,14 @@ def write_consents(
     found = lookup(api, CONTACT, "Email", emails) if emails else {}
     boxes = _write_boxes(api, mapping, writes, found)
     records = RecordWriter(api, mapping).write(writes, found)
+    individual = write_individual(api, mapping, writes, found)
     out: list[WriteResult] = []
     for write in writes:
-        parts = [r for r in (boxes.get(write.key), records.get(write.key)) if r is not None]
+        parts = [
+            r
+            for r in (boxes.get(write.key), records.get(write.key), individual.get(write.key))
+            if r is not None
+        ]
         if not parts:
             out.append(_fail(write, "NOT_MAPPED", "no Salesforce field or record for this purpose"))
         else:

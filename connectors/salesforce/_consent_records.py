@@ -31,7 +31,7 @@ from connectors.salesforce.soql import in_clauses, select
 from mapping import normalise_email
 from mapping.config import SalesforceConsent, SalesforceConsentRecord
 
-__all__ = ["CONSENT_OBJECT", "READ_FIELDS", "RecordWriter", "record_facts"]
+__all__ = ["CONSENT_OBJECT", "READ_FIELDS", "RecordWriter", "contact_rows", "record_facts"]
 
 CONSENT_OBJECT = "ContactPointTypeConsent"
 READ_FIELDS = [
@@ -54,6 +54,13 @@ def _rows(
         soql = f"{select(fields, sobject)} WHERE {condition}"
         out.extend(api.call(_query(soql)))
     return out
+
+
+def contact_rows(
+    api: Api, fields: Sequence[str], field: str, values: Iterable[str]
+) -> list[dict[str, Any]]:
+    """Contacts whose ``field`` is one of ``values`` (one query per chunk of values)."""
+    return _rows(api, fields, "Contact", field, values)
 
 
 def _query(soql: str) -> Callable[[Salesforce], list[dict[str, Any]]]:
@@ -137,7 +144,7 @@ class RecordWriter:
         mine = [w for w in writes if (w.channel, w.purpose) in self.specs]
         if not mine:
             return {}
-        people = self._people(mine, found)
+        people = self.people(mine, found)
         purposes = self._purposes(
             {self.specs[(w.channel, w.purpose)].data_use_purpose for w in mine}
         )
@@ -211,7 +218,7 @@ class RecordWriter:
                 out[key] = result_from(key, raw)
         return out
 
-    def _people(
+    def people(
         self, writes: Sequence[ConsentWrite], found: Mapping[str, list[str]]
     ) -> dict[str, _Person]:
         """Write key -> the person's Contacts and Individual (created when missing)."""

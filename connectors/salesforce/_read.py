@@ -18,12 +18,13 @@ from typing import Any
 
 from simple_salesforce.api import Salesforce
 
+from connectors.errors import Fatal
 from connectors.records import Page, Record
 from connectors.salesforce._api import Api
 from connectors.salesforce._values import iso_utc, parse_timestamp
 from connectors.salesforce.soql import in_clauses, select, soql_identifier, soql_quote
 
-__all__ = ["SYSTEM_FIELDS", "change_query", "field_value", "lookup", "read_changes"]
+__all__ = ["SYSTEM_FIELDS", "change_query", "field_value", "lookup", "members", "read_changes"]
 
 #: Fields every change read selects, whatever else is asked for.
 SYSTEM_FIELDS = ("Id", "SystemModstamp", "IsDeleted", "LastModifiedById")
@@ -152,4 +153,34 @@ def lookup(api: Api, sobject: str, field: str, values: Sequence[str]) -> dict[st
             found = field_value(row, field)
             if isinstance(found, str) and norm(found) in out:
                 out[norm(found)].append(str(row["Id"]))
+    return out
+
+
+#: the lookup from a contact-like sObject to its company
+PARENT_FIELDS = {("Account", "Contact"): "AccountId"}
+
+
+def members(
+    api: Api,
+    company_object: str,
+    company_ids: Sequence[str],
+    contact_object: str,
+    fields: Sequence[str],
+) -> dict[str, list[Record]]:
+    """Each company's live contacts with ``fields`` (company id -> records), one SOQL query
+    per chunk of ids."""
+    parent = PARENT_FIELDS.get((company_object, contact_object))
+    if parent is None:
+        raise Fatal(
+            f"Salesforce: no known lookup from {contact_object} to {company_object}",
+            code="NO_PARENT_FIELD",
+        )
+    names = list(dict.fromkeys([*SYSTEM_FIELDS, parent, *fields]))
+    out: dict[str, list[Record]] = {cid: [] for cid in company_ids}
+    wanted = sorted(set(company_ids))
+    for _chunk, condition in in_clauses(parent, wanted, max_chars=LOOKUP_CHARS):
+        soql = f"{select(names, contact_object)} WHERE {condition}"
+        for raw in api.call(_all_rows(soql)):
+            stamp = parse_timestamp(str(raw["SystemModstamp"]))
+            out.setdefault(str(raw.get(parent)), []).append(_record(contact_object, raw, stamp))
     return out

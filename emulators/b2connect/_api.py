@@ -57,6 +57,8 @@ class CrmApi:
         return [
             ("GET", "/api/crm/{entity}/delta", self.delta),
             ("GET", "/api/crm/{entity}/{rid}", self.get_record),
+            ("POST", "/api/crm/customers", self.post_customer),
+            ("POST", "/api/crm/companies", self.post_company),
             ("PATCH", "/api/crm/customers/{rid}", self.patch_customer),
             ("PATCH", "/api/crm/companies/{rid}", self.patch_company),
             ("POST", "/api/crm/consents", self.post_consent),
@@ -121,6 +123,38 @@ class CrmApi:
             ]
             if clash:
                 raise HttpError(409, "CONFLICT", "Another customer of this tenant has that email.")
+
+    # ---- creates (records a CRM user marked for the shop)
+
+    def post_customer(self, req: EmuRequest, who: Principal) -> Response:
+        """Create a customer; 409 naming the live customer that already has the email."""
+        data = validate(
+            req.json(), CUSTOMER_FIELDS, readonly=CUSTOMER_READONLY, required=("email",)
+        )
+        self._refuse_twin("customers", who.tenant, "email", data["email"])
+        self.check_customer_refs(Row("customers", who.tenant, {"id": ""}), data)
+        row = self.shop.create("customers", who.tenant, data, notify=False)
+        return json_ok(row.data, 201, headers={"Location": f"/api/crm/customers/{row.id}"})
+
+    def post_company(self, req: EmuRequest, who: Principal) -> Response:
+        """Create a company; 409 naming the live company that already has the VAT id."""
+        data = validate(req.json(), COMPANY_FIELDS, readonly=COMPANY_READONLY, required=("name",))
+        if data.get("vatId"):
+            self._refuse_twin("companies", who.tenant, "vatId", data["vatId"])
+        row = self.shop.create("companies", who.tenant, data, notify=False)
+        return json_ok(row.data, 201, headers={"Location": f"/api/crm/companies/{row.id}"})
+
+    def _refuse_twin(self, entity: str, tenant: str, field: str, value: str) -> None:
+        wanted = value.strip().casefold()
+        for row in self.store.rows[entity].values():
+            same = str(row.data.get(field) or "").strip().casefold() == wanted
+            if row.tenant == tenant and not row.deleted and same:
+                raise HttpError(
+                    409,
+                    "CONFLICT",
+                    f"A live record of {entity} in this tenant has that {field}.",
+                    members={"existingId": row.id},
+                )
 
     def patch_company(self, req: EmuRequest, who: Principal) -> Response:
         row = self._live("companies", req.path_params["rid"], who.tenant)

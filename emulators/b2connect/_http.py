@@ -51,6 +51,7 @@ def problem(err: HttpError) -> Response:
         "detail": err.message,
         "traceId": trace_id(),
     }
+    body.update(err.extra.get("members") or {})  # RFC 7807 extension members
     errors = err.extra.get("errors")
     if errors:
         body["title"] = "One or more validation errors occurred."

@@ -132,6 +132,8 @@ _ACCOUNT = sobject(
         money("AnnualRevenue"),
         ext_id(),
         text("VAT_Id__c", 32, label="VAT Id", external_id=True),
+        # the org's marker for accounts the shop should get (b2sync's create_in_shop)
+        flag("B2C_Create_In_Shop__c", "Create in shop"),
     ],
 )
 

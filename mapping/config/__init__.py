@@ -19,7 +19,9 @@ from mapping.config._consent import (
     SalesforceConsent,
     SalesforceConsentField,
     SalesforceConsentRecord,
+    SalesforceIndividualFlag,
 )
+from mapping.config._create import CreateInShop, ShopCondition
 from mapping.config._dead_letters import DeadLetterSettings
 from mapping.config._deletes import (
     BlankBreaker,
@@ -91,6 +93,7 @@ __all__ = [
     "ConsentRequirement",
     "ConsentSchedule",
     "ConsentSettings",
+    "CreateInShop",
     "CrmSide",
     "DeadLetterSettings",
     "DeleteBreaker",
@@ -124,8 +127,10 @@ __all__ = [
     "SalesforceConsentField",
     "SalesforceConsentRecord",
     "SalesforceErasure",
+    "SalesforceIndividualFlag",
     "Schedule",
     "Segment",
+    "ShopCondition",
     "SyncDirection",
     "Transition",
     "UnresolvedReference",

@@ -23,6 +23,7 @@ __all__ = [
     "SalesforceConsent",
     "SalesforceConsentField",
     "SalesforceConsentRecord",
+    "SalesforceIndividualFlag",
 ]
 
 #: the channels a consent can be about
@@ -101,6 +102,24 @@ class SalesforceConsentField(_Frozen):
     )
 
 
+class SalesforceIndividualFlag(_Frozen):
+    """An Individual privacy checkbox (Data Protection & Privacy) that is true when the
+    person objected to a purpose: ``HasOptedOutProcessing`` (Don't Process),
+    ``HasOptedOutTracking`` (Don't Track), ...; read through ``Contact.IndividualId``."""
+
+    channel: Channel = Field(
+        default="email", description="Channel the decision is recorded under (default email)"
+    )
+    purpose: str = Field(pattern=PURPOSE_PATTERN)
+    field: Literal[
+        "HasOptedOutProcessing",
+        "HasOptedOutTracking",
+        "HasOptedOutProfiling",
+        "HasOptedOutSolicit",
+        "HasOptedOutGeoTracking",
+    ] = Field(description="Individual opt-out checkbox (true = withdrawn)")
+
+
 #: ContactPointTypeConsent.ContactPointType of each channel
 CONTACT_POINT_TYPES: dict[str, str] = {
     "email": "Email",
@@ -135,13 +154,21 @@ class SalesforceConsent(_Frozen):
     consent_records: list[SalesforceConsentRecord] = Field(
         default_factory=list, description="ContactPointTypeConsent per channel and purpose"
     )
+    individual: list[SalesforceIndividualFlag] = Field(
+        default_factory=list,
+        description="Privacy checkboxes of the person's Individual (HasOptedOutProcessing, "
+        "HasOptedOutTracking, ...) per channel and purpose",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> SalesforceConsent:
-        if not self.fields and not self.consent_records:
-            raise ValueError("map at least one channel/purpose in fields or consent_records")
+        if not self.fields and not self.consent_records and not self.individual:
+            raise ValueError(
+                "map at least one channel/purpose in fields, consent_records or individual"
+            )
         for kind, keys in (
             ("fields", [(f.channel, f.purpose) for f in self.fields]),
+            ("Individual fields", [(f.channel, f.purpose) for f in self.individual]),
             (
                 "consent records",
                 [(r.contact_point_type, r.data_use_purpose) for r in self.consent_records],
@@ -156,6 +183,7 @@ class SalesforceConsent(_Frozen):
         return frozenset(
             [(f.channel, f.purpose) for f in self.fields]
             + [(r.channel, r.purpose) for r in self.consent_records]
+            + [(f.channel, f.purpose) for f in self.individual]
         )
 
 

@@ -23,6 +23,7 @@ from mapping.config._connections import (
     Connection,
 )
 from mapping.config._consent import ConsentRequirement, ConsentSettings, OnWithdraw
+from mapping.config._create import CreateInShop
 from mapping.config._dead_letters import DeadLetterSettings
 from mapping.config._deletes import (
     BlankBreaker,
@@ -294,6 +295,11 @@ class Pipeline(_Frozen):
     fields: list[FieldMapping] = Field(min_length=1)
     associations: list[Association] = Field(default_factory=list)
     lines: Lines | None = None
+    create_in_shop: CreateInShop | None = Field(
+        default=None,
+        description="Create B2Connect customers/companies from CRM records marked for the shop "
+        "(off unless set)",
+    )
 
     @model_validator(mode="after")
     def _unique_crm_fields(self) -> Pipeline:
@@ -445,6 +451,7 @@ class Config(_Frozen):
                             f"pipeline '{assoc.pipeline}' is not defined",
                         )
                     )
+            problems.extend(self._create_problems(index, pipe))
             for f_index, spec in enumerate(pipe.fields):
                 for step in spec.transform:
                     if isinstance(step, dict) and "link" in step and step["link"] not in names:
@@ -455,6 +462,29 @@ class Config(_Frozen):
                             )
                         )
         return problems
+
+    def _create_problems(
+        self, index: int, pipe: Pipeline
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """``create_in_shop`` only on customers/companies pipelines; ``contacts`` names a
+        customers pipeline on the same CRM connection."""
+        spec = pipe.create_in_shop
+        if spec is None:
+            return []
+        here: tuple[str | int, ...] = ("pipelines", index, "create_in_shop")
+        stream = pipe.b2connect.stream
+        if stream not in ("customers", "companies"):
+            return [(here, f"create_in_shop needs a customers or companies pipeline, not {stream}")]
+        if spec.contacts is None:
+            return []
+        if stream != "companies":
+            return [((*here, "contacts"), "contacts: is for companies pipelines only")]
+        target = next((p for p in self.pipelines if p.name == spec.contacts), None)
+        if target is None or target.b2connect.stream != "customers":
+            return [((*here, "contacts"), f"'{spec.contacts}' is not a customers pipeline")]
+        if target.crm.connection != pipe.crm.connection:
+            return [((*here, "contacts"), f"'{spec.contacts}' uses another CRM connection")]
+        return []
 
     def _connection_problem(self, name: str, kinds: tuple[str, ...]) -> str | None:
         conn = self.connections.get(name)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +19,6 @@ from consent.erasure.model import StepStatus, SubjectIds
 from consent.erasure.report import erasure_status
 from consent.erasure.service import desk_for, processor_for
 from consent.erasure.tombstones import hits
-from mapping.config import parse_config
 from store.models import metadata
 from sync.replay import ReplaySource
 from sync.runner import Runner
@@ -247,11 +245,7 @@ def test_stale_crm_copy_is_not_pulled_back_into_b2connect(e2e: E2E) -> None:
     """With two-way sync, a CRM user re-entering the erased person's old data (old id, old
     email) brings nobody back: the pull finds no link, B2Connect stays erased and the blocked
     attempt is recorded."""
-    text = e2e.config_path.read_text(encoding="utf-8")
-    marker = "  - name: customers-to-salesforce\n"
-    text = text.replace(marker, marker + "    direction: both\n", 1)
-    config = parse_config(text, str(e2e.config_path))
-    e2e = replace(e2e, config=config)
+    assert e2e.config.pipeline("customers-to-salesforce").direction == "both"  # as shipped
     e2e.sync(*PEOPLE)
     person = _synced_person(e2e)
     runner = _runner(e2e)
@@ -262,7 +256,7 @@ def test_stale_crm_copy_is_not_pulled_back_into_b2connect(e2e: E2E) -> None:
             {"LastName": person.get("lastName") or "Old", "Email": person["email"],
              "B2Connect_Id__c": person["id"]},
         )  # fmt: skip
-        summary = runner.run_pipeline(config.pipeline(PEOPLE[1]))
+        summary = runner.run_pipeline(e2e.config.pipeline(PEOPLE[1]))
         with runner.db.connect() as conn:
             blocked = [(h["pipeline"], h["origin"], h["reason"]) for h in hits(conn)]
     finally:
