@@ -21,7 +21,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from typer.core import TyperGroup
 
 from b2sync.cli.lazy import LazyCommand, LazyGroup
 
