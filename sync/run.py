@@ -114,20 +114,23 @@ class Run(ABC):
 
     def execute(self) -> RunSummary:
         """Run once; never raises for data or vendor problems (they end up in the summary)."""
-        structlog.contextvars.bind_contextvars(pipeline=self.pipeline.name, run_id=self.run_id)
-        try:
-            if not self.dry_run and not self._start():
-                self.summary.status = RunStatus.INTERRUPTED
-                self.summary.error = "another run of this pipeline holds the lock"
-                return self.summary
-            status, error = self._run_guarded()
-            self.summary.status = status
-            self.summary.error = error
-        finally:
-            self._count_calls()
-            if not self.dry_run:
-                self._finish()
-            structlog.contextvars.unbind_contextvars("pipeline", "run_id")
+        # bound for this run only: the caller's own context (e.g. the daemon's trigger) is
+        # restored afterwards, never wiped
+        with structlog.contextvars.bound_contextvars(
+            pipeline=self.pipeline.name, run_id=self.run_id
+        ):
+            try:
+                if not self.dry_run and not self._start():
+                    self.summary.status = RunStatus.INTERRUPTED
+                    self.summary.error = "another run of this pipeline holds the lock"
+                    return self.summary
+                status, error = self._run_guarded()
+                self.summary.status = status
+                self.summary.error = error
+            finally:
+                self._count_calls()
+                if not self.dry_run:
+                    self._finish()
         return self.summary
 
     @abstractmethod
