@@ -44,9 +44,7 @@ def test_daemon_run_lines_carry_pipeline_and_run_id(daemon: DaemonProcess) -> No
     assert {"uvicorn.error", "alembic.runtime.migration"} <= loggers
 
 
-def test_sync_command_stderr_is_json_with_run_context(
-    stack: EmulatorStack, tmp_path: Path
-) -> None:
+def test_sync_command_stderr_is_json_with_run_context(stack: EmulatorStack, tmp_path: Path) -> None:
     """`b2sync sync` off a TTY: its stderr is JSON lines only (the summary goes to stdout); a
     retry warning inside the run carries the pipeline and the id of the run it recorded."""
     fresh(stack)
