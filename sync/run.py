@@ -42,12 +42,23 @@ from sync.hashing import FieldHasher
 from sync.hooks import HookContext, RecordHook
 from sync.retry import RetryPolicy
 
-__all__ = ["LOCK_TTL", "Clock", "Progress", "Run", "RunSummary", "latest_per_key"]
+__all__ = [
+    "LOCK_HELD",
+    "LOCK_TTL",
+    "Clock",
+    "Progress",
+    "Run",
+    "RunSummary",
+    "latest_per_key",
+    "running_elsewhere",
+]
 
 log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
 Progress = Callable[[Mapping[str, int]], None]
 LOCK_TTL = timedelta(minutes=30)
+#: the error of a run that did not start: another run of its pipeline holds the lease
+LOCK_HELD = "another run of this pipeline holds the lock"
 
 
 def _utcnow() -> datetime:
@@ -122,7 +133,7 @@ class Run(ABC):
             try:
                 if not self.dry_run and not self._start():
                     self.summary.status = RunStatus.INTERRUPTED
-                    self.summary.error = "another run of this pipeline holds the lock"
+                    self.summary.error = LOCK_HELD
                     return self.summary
                 status, error = self._run_guarded()
                 self.summary.status = status
@@ -224,6 +235,12 @@ def latest_per_key(records: Sequence[Record]) -> list[Record]:
     for record in records:
         latest[record.key] = record
     return list(latest.values())
+
+
+def running_elsewhere(db: sa.Engine, pipeline: str, now: datetime) -> leases.LeaseHolder | None:
+    """The live run of ``pipeline`` that holds its lease (another process, e.g. the daemon),
+    if any: a run started now would not start (:data:`LOCK_HELD`)."""
+    return leases.lease_holder(db, f"pipeline:{pipeline}", now, _dead_owner)
 
 
 def _stale_holder(owner: str) -> bool:
