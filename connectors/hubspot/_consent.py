@@ -38,6 +38,7 @@ log = structlog.get_logger(__name__)
 
 V4_STATUSES = "/communication-preferences/v4/statuses/{email}"
 V4_BATCH_READ = "/communication-preferences/v4/statuses/batch/read"
+V4_BATCH_WRITE = "/communication-preferences/v4/statuses/batch/write"
 BATCH_SIZE = 100
 #: contacts per consent page where each one costs a status call (v3, or v4 without batch read):
 #: a page is the caller's unit of work (and of holding the connection), so it stays short
@@ -230,43 +231,92 @@ class ConsentApi:
             (s.channel, s.purpose): s.subscription_id for s in mapping.subscriptions
         }
         api = mapping.api
-        out: list[WriteResult] = []
+        ready: list[tuple[ConsentWrite, str, int]] = []
+        refused: dict[str, WriteResult] = {}
         for write in writes:
             sid = subs.get((write.channel, write.purpose))
             email = normalise_email(write.email or "")
             if sid is None:
-                out.append(_fail(write, "NOT_MAPPED", "no HubSpot subscription for this purpose"))
+                refused[write.key] = _fail(
+                    write, "NOT_MAPPED", "no HubSpot subscription for this purpose"
+                )
             elif not email:
-                out.append(_fail(write, "NO_EMAIL", "HubSpot subscriptions need the email"))
+                refused[write.key] = _fail(
+                    write, "NO_EMAIL", "HubSpot subscriptions need the email"
+                )
             elif email not in known:
-                out.append(_fail(write, "NOT_IN_CRM", "HubSpot has no contact with this email"))
+                refused[write.key] = _fail(
+                    write, "NOT_IN_CRM", "HubSpot has no contact with this email"
+                )
             elif write.status not in ("granted", "withdrawn"):
-                out.append(_fail(write, "NOT_A_DECISION", f"status {write.status}"))
-            elif api == "v4":
+                refused[write.key] = _fail(write, "NOT_A_DECISION", f"status {write.status}")
+            else:
+                ready.append((write, email, sid))
+        done: dict[str, WriteResult] = {}
+        if api == "v4" and ready:
+            batched = self._write_v4_batches(mapping, ready)
+            if batched is not None:
+                done, ready = batched, []
+        for write, email, sid in ready:
+            if api == "v4":
                 try:
-                    out.append(self._write_v4(mapping, write, email, sid))
+                    done[write.key] = self._write_v4(mapping, write, email, sid)
                 except Fatal as exc:
                     if exc.code not in ("MISSING_SCOPES", "NOT_FOUND", "404"):
                         raise
                     log.warning("hubspot.consent_v4_unavailable", code=exc.code)
                     api = "v3"  # this portal has no v4: fall back for the rest of the batch
-                    out.append(self._write_v3(mapping, write, email, sid))
+                    done[write.key] = self._write_v3(mapping, write, email, sid)
             else:
-                out.append(self._write_v3(mapping, write, email, sid))
+                done[write.key] = self._write_v3(mapping, write, email, sid)
+        out = [refused.get(w.key) or done[w.key] for w in writes]
         failed = sum(1 for r in out if not r.ok)
         log.info("hubspot.consents_written", writes=len(writes), failed=failed, api=api)
+        return out
+
+    def _write_v4_batches(
+        self, mapping: HubSpotConsent, ready: Sequence[tuple[ConsentWrite, str, int]]
+    ) -> dict[str, WriteResult] | None:
+        """v4 ``statuses/batch/write``, 100 statuses per call; None where the portal has no
+        batch API (403: it needs Marketing Hub Enterprise; 404), so each is written alone."""
+        out: dict[str, WriteResult] = {}
+        for start in range(0, len(ready), BATCH_SIZE):
+            chunk = ready[start : start + BATCH_SIZE]
+            inputs = [
+                {"subscriberIdString": email, **_v4_status_body(mapping, write, sid)}
+                for write, email, sid in chunk
+            ]
+            try:
+                _, data = self.request(
+                    "POST", V4_BATCH_WRITE, V4_BATCH_WRITE, body={"inputs": inputs}
+                )
+            except Fatal as exc:
+                unavailable = isinstance(exc, HubSpotApiError) and exc.status in (403, 404)
+                if not unavailable or out:
+                    raise
+                log.info("hubspot.consent_batch_write_unavailable", code=exc.code)
+                return None
+            written = {
+                (
+                    str(row.get("subscriberIdString") or "").strip().lower(),
+                    row.get("subscriptionId"),
+                )
+                for row in data.get("results") or []
+                if isinstance(row, dict)
+            }
+            refused = _batch_errors(data)
+            for write, email, sid in chunk:
+                if (email, sid) in written:
+                    out[write.key] = WriteResult.success(write.key, write.ref)
+                else:
+                    code, message = refused.get(email, ("BATCH", "HubSpot did not apply it"))
+                    out[write.key] = _fail(write, code, message)
         return out
 
     def _write_v4(
         self, mapping: HubSpotConsent, write: ConsentWrite, email: str, sid: int
     ) -> WriteResult:
-        body = {
-            "channel": "EMAIL",
-            "subscriptionId": sid,
-            "statusState": "SUBSCRIBED" if write.status == "granted" else "UNSUBSCRIBED",
-            "legalBasis": to_hubspot_basis(write.legal_basis),
-            "legalBasisExplanation": mapping.legal_basis_explanation,
-        }
+        body = _v4_status_body(mapping, write, sid)
         try:
             self.request("POST", V4_STATUSES, _path(V4_STATUSES, email), body=body)
         except HubSpotApiError as err:
@@ -328,6 +378,32 @@ class ConsentApi:
                     facts.extend(self.facts(mapping, props, record.updated_at, prefetched))
                 last = n == len(chunks)  # the cursor moves once the whole page is read
                 yield ConsentPage(facts, dict(page.cursor) if last and page.cursor else None)
+
+
+def _v4_status_body(mapping: HubSpotConsent, write: ConsentWrite, sid: int) -> dict[str, Any]:
+    """A v4 status write (the body of ``POST statuses/{email}``, an input of batch/write)."""
+    return {
+        "channel": "EMAIL",
+        "subscriptionId": sid,
+        "statusState": "SUBSCRIBED" if write.status == "granted" else "UNSUBSCRIBED",
+        "legalBasis": to_hubspot_basis(write.legal_basis),
+        "legalBasisExplanation": mapping.legal_basis_explanation,
+    }
+
+
+def _batch_errors(data: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """(category, message) per lower-cased email of a 207 body's ``errors``."""
+    out: dict[str, tuple[str, str]] = {}
+    for err in data.get("errors") or []:
+        if not isinstance(err, dict):
+            continue
+        ids = (err.get("context") or {}).get("ids") or []
+        for email in ids:
+            out[str(email).strip().lower()] = (
+                str(err.get("category") or "BATCH"),
+                str(err.get("message") or "refused"),
+            )
+    return out
 
 
 def _v4_rows(results: list[Any]) -> list[Row]:

@@ -183,4 +183,4 @@ class CommPrefsV4:
                 rows.append(self._write(item.get("subscriberIdString"), item))
             except HttpError as err:
                 errors.append(standard_error(err, [str(item.get("subscriberIdString"))]))
-        return json_response(self._envelope(started, rows, errors))
+        return json_response(self._envelope(started, rows, errors), 207 if errors else 200)
