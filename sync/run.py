@@ -29,7 +29,7 @@ import structlog
 from audit import KeyRing
 from connectors.base import Connector
 from connectors.errors import BudgetExhausted, ConnectorError
-from connectors.records import Record
+from connectors.records import Page, Record
 from mapping.compiler import CompiledMapping, compile_fields
 from mapping.config import Pipeline
 from store import begin_write
@@ -221,6 +221,15 @@ class Run(ABC):
             now=self.clock(),
             dry_run=self.dry_run,
         )
+
+    def _page_read(self, page: Page) -> None:
+        """Count a page read; where the API told the read's size, tell the progress display
+        how many records are left (``remaining``: it shows a total and an ETA)."""
+        self._bump({"read": len(page.records)})
+        if page.total is not None and self.progress is not None:
+            with self._counts_lock:
+                left = max(0, page.total - self.summary.counts["read"])
+            self.progress({"remaining": left})
 
     def _bump(self, counts: Mapping[str, int]) -> None:
         with self._counts_lock:  # the push's commit thread counts too

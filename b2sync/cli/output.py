@@ -8,7 +8,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from sync.run import RunSummary
@@ -17,15 +25,19 @@ __all__ = ["Bars", "make_console", "print_plan", "print_summaries", "summary_jso
 
 
 class Bars:
-    """Rich progress bars for one pipeline: records read/written, API calls, errors."""
+    """Rich progress bars for one pipeline: records read/written, API calls, errors; records
+    read of the total and the time left where the read's size is known (B2Connect's
+    ``remainingCount``, Salesforce's ``totalSize``), elapsed time otherwise."""
 
     def __init__(self, console: Console) -> None:
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
             BarColumn(bar_width=None),
+            MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),
             console=console,
             transient=False,
         )
@@ -37,6 +49,9 @@ class Bars:
         self.task = self.progress.add_task(name, total=None, detail="")
 
     def update(self, counts: Mapping[str, int]) -> None:
+        if "remaining" in counts:  # the read's size is known: a total, hence an ETA
+            self.progress.update(self.task, total=self.counts["read"] + counts["remaining"])
+            return
         self.counts.update(counts)
         c = self.counts
         detail = (
