@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -103,6 +104,10 @@ def test_template_is_production_ready_and_validates(
     shipped = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
     for section in ("pipelines", "consent", "insights", "audit"):
         assert raw[section] == shipped[section], section
+    generator = runpy.run_path(str(ROOT / "deploy" / "production_config.py"))
+    assert TEMPLATE.read_text(encoding="utf-8") == generator["render"](
+        (ROOT / "config.yaml").read_text(encoding="utf-8")
+    ), "config.yaml changed: run `python deploy/production_config.py`"
     for key in [k for k in os.environ if k.startswith("B2SYNC_")]:
         monkeypatch.delenv(key)
     for name in _template_variables() | {"B2SYNC_MASTER_KEY"}:
