@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from emulators import FaultPlan
 from emulators.stack import EmulatorStack
-from tests.daemon.conftest import B2SYNC, DaemonProcess, fresh
+from tests.daemon.conftest import B2SYNC, DaemonProcess, fresh, wait_for
 from tests.e2e.conftest import MASTER_KEY, config_for
 
 #: loggers whose lines are written inside a pipeline run or a task, never outside one
@@ -28,6 +28,11 @@ def _json_lines(text: str) -> list[dict[str, object]]:
 def test_daemon_run_lines_carry_pipeline_and_run_id(daemon: DaemonProcess) -> None:
     """The backfill's lines (engine, connectors, consent task) and `run.finished` carry the
     run's context; uvicorn's and alembic's lines are JSON too."""
+    wait_for(
+        lambda: any(e.get("event") == "consent.run_finished" for e in daemon.events()),
+        60,
+        "the consent task's first run",
+    )
     assert daemon.stop() == 0
     lines = _json_lines(daemon.log())
     finished = [line for line in lines if line["event"] == "run.finished"]
