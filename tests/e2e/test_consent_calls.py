@@ -69,7 +69,12 @@ def test_consent_of_200_customers_is_written_in_batches_and_idle_runs_read_nothi
     written = first.applied["hubspot"]
     assert written > 150  # the seed's decisions HubSpot did not hold
     assert calls[f"hubspot {V4_SINGLE}"] == 0
-    assert calls[f"hubspot {V4_BATCH}"] == math.ceil(written / 100)
+    tried = sum(
+        counts.get("hubspot", 0)
+        for counts in (first.applied, first.not_applied, first.absent, first.failed)
+    )
+    # 100 statuses per call (decisions HubSpot cannot take, e.g. unknown people, are not sent)
+    assert math.ceil(written / 100) <= calls[f"hubspot {V4_BATCH}"] <= math.ceil(tried / 100)
     assert sum(calls.values()) <= 20, calls
 
     _consent_run(e2e200)  # reads back the echo of its own writes
