@@ -29,8 +29,9 @@ from mapping import normalise_email
 from mapping.config import HubSpotConsent
 
 from ._api import HubSpotApi
-from ._errors import HubSpotApiError, parse_body, translate
+from ._errors import ErrorBody, HubSpotApiError, parse_body, translate
 from ._values import from_epoch_ms, parse_ts
+from ._write import failure_from
 
 __all__ = ["ConsentApi", "from_hubspot_basis", "to_hubspot_basis"]
 
@@ -308,9 +309,13 @@ class ConsentApi:
             for write, email, sid in chunk:
                 if (email, sid) in written:
                     out[write.key] = WriteResult.success(write.key, write.ref)
+                elif email in refused:  # a 207: transient categories are tried again
+                    error = failure_from(write.key, 207, refused[email]).error
+                    assert error is not None
+                    out[write.key] = _fail(write, error.code, error.message, error.retriable)
                 else:
-                    code, message = refused.get(email, ("BATCH", "HubSpot did not apply it"))
-                    out[write.key] = _fail(write, code, message)
+                    message = "HubSpot returned no outcome for this status"
+                    out[write.key] = _fail(write, "NO_RESULT", message, retriable=True)
         return out
 
     def _write_v4(
@@ -391,18 +396,14 @@ def _v4_status_body(mapping: HubSpotConsent, write: ConsentWrite, sid: int) -> d
     }
 
 
-def _batch_errors(data: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
-    """(category, message) per lower-cased email of a 207 body's ``errors``."""
-    out: dict[str, tuple[str, str]] = {}
+def _batch_errors(data: Mapping[str, Any]) -> dict[str, ErrorBody]:
+    """The error of each lower-cased email of a 207 body's ``errors``."""
+    out: dict[str, ErrorBody] = {}
     for err in data.get("errors") or []:
         if not isinstance(err, dict):
             continue
-        ids = (err.get("context") or {}).get("ids") or []
-        for email in ids:
-            out[str(email).strip().lower()] = (
-                str(err.get("category") or "BATCH"),
-                str(err.get("message") or "refused"),
-            )
+        for email in (err.get("context") or {}).get("ids") or []:
+            out[str(email).strip().lower()] = parse_body(err)
     return out
 
 
@@ -419,11 +420,11 @@ def _v4_rows(results: list[Any]) -> list[Row]:
     return rows
 
 
-def _fail(write: ConsentWrite, code: str, message: str) -> WriteResult:
+def _fail(write: ConsentWrite, code: str, message: str, retriable: bool = False) -> WriteResult:
     """A failure whose message never quotes the email (HubSpot's messages do)."""
     if write.email:
         message = re.sub(re.escape(write.email.strip()), "<email>", message, flags=re.IGNORECASE)
-    return WriteResult.failure(write.key, code, message)
+    return WriteResult.failure(write.key, code, message, retriable=retriable)
 
 
 def _json(resp: requests.Response) -> dict[str, Any]:

@@ -82,3 +82,22 @@ def test_consent_of_200_customers_is_written_in_batches_and_idle_runs_read_nothi
     assert idle.ok and idle.decisions == 0
     assert idle.facts.get("salesforce", 0) == 0, idle.facts
     assert sum(calls.values()) <= 6, calls
+
+
+def test_statuses_hubspot_refuses_in_a_batch_are_written_on_the_next_run(e2e: E2E) -> None:
+    """A 207 from batch/write: the refused statuses count as failed (the others as applied)
+    and the next run writes only those, in one call."""
+    e2e.sync("customers-to-hubspot")
+    e2e.faults(
+        "hubspot",
+        [{"match": V4_BATCH, "kind": "partial", "every": 3, "status": 500,
+          "code": "INTERNAL_ERROR", "times": 1}],
+    )  # fmt: skip
+    first, calls = _consent_run(e2e)
+    refused = first.failed.get("hubspot", 0)
+    assert calls[f"hubspot {V4_BATCH}"] == 1 and refused > 0
+    assert first.applied["hubspot"] >= refused  # two of every three went through
+    e2e.faults("hubspot", [])
+    second, calls = _consent_run(e2e)
+    assert second.applied.get("hubspot", 0) == refused and not second.failed.get("hubspot")
+    assert calls[f"hubspot {V4_BATCH}"] == 1 and calls[f"hubspot {V4_SINGLE}"] == 0
