@@ -62,6 +62,8 @@ class Page:
     records: Sequence[Record]
     cursor: Cursor | None
     has_more: bool = False
+    #: records of the whole read (this page, those before and after it), where the API says
+    total: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

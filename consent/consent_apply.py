@@ -33,7 +33,7 @@ __all__ = ["Outcome", "Propagator", "Target", "redact"]
 log = structlog.get_logger(__name__)
 #: decisions written to one system per call (and recorded per transaction): a call holds the
 #: connection, so a propagation of thousands of decisions lets pipeline runs in between
-WRITE_BATCH = 50
+WRITE_BATCH = 100
 
 _EMAIL = re.compile(r"[^\s@<>()\[\]\"',;:]+@[^\s@<>()\[\]\"',;:]+")
 

@@ -9,6 +9,7 @@ whose holder died on this host is taken over; an expired one is free.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -17,9 +18,51 @@ from store import begin_write, insert_on_conflict
 from store.models import RunStatus, metadata
 from sync import state
 
-__all__ = ["acquire_lock", "lock_owner", "release_lock", "renew_lock", "start_locked_run"]
+__all__ = [
+    "LeaseHolder",
+    "acquire_lock",
+    "lease_holder",
+    "lock_owner",
+    "release_lock",
+    "renew_lock",
+    "start_locked_run",
+]
 
 _locks = metadata.tables["locks"]
+_runs = metadata.tables["runs"]
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """The run holding a lease: its owner (``host:pid:run_id``) and how it was started."""
+
+    owner: str
+    run_id: str
+    #: the run's trigger (``manual`` for `b2sync sync`; the daemon's are schedule, webhook...)
+    trigger: str | None
+
+    @property
+    def by_daemon(self) -> bool:
+        """True unless another one-off `b2sync sync` holds it."""
+        return self.trigger != "manual"
+
+
+def lease_holder(
+    db: sa.Engine, name: str, now: datetime, stale: Callable[[str], bool]
+) -> LeaseHolder | None:
+    """Who holds the unexpired lease ``name`` (a holder for which ``stale`` is true, whose
+    process died, holds nothing: the next run takes it over). Reads only."""
+    with db.connect() as conn:
+        owner = conn.execute(
+            sa.select(_locks.c.owner).where(_locks.c.name == name, _locks.c.expires_at >= now)
+        ).scalar_one_or_none()
+        if owner is None or stale(owner):
+            return None
+        run_id = owner.rsplit(":", 1)[-1]
+        trigger = conn.execute(
+            sa.select(_runs.c.trigger).where(_runs.c.id == run_id)
+        ).scalar_one_or_none()
+    return LeaseHolder(owner, run_id, trigger)
 
 
 def acquire_lock(

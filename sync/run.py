@@ -29,7 +29,7 @@ import structlog
 from audit import KeyRing
 from connectors.base import Connector
 from connectors.errors import BudgetExhausted, ConnectorError
-from connectors.records import Record
+from connectors.records import Page, Record
 from mapping.compiler import CompiledMapping, compile_fields
 from mapping.config import Pipeline
 from store import begin_write
@@ -43,6 +43,7 @@ from sync.hooks import HookContext, RecordHook
 from sync.retry import RetryPolicy
 
 __all__ = [
+    "LOCK_HELD",
     "LOCK_TTL",
     "Clock",
     "Progress",
@@ -50,12 +51,15 @@ __all__ = [
     "RunSummary",
     "latest_per_key",
     "prefixed_progress",
+    "running_elsewhere",
 ]
 
 log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
 Progress = Callable[[Mapping[str, int]], None]
 LOCK_TTL = timedelta(minutes=30)
+#: the error of a run that did not start: another run of its pipeline holds the lease
+LOCK_HELD = "another run of this pipeline holds the lock"
 
 
 def _utcnow() -> datetime:
@@ -124,20 +128,23 @@ class Run(ABC):
 
     def execute(self) -> RunSummary:
         """Run once; never raises for data or vendor problems (they end up in the summary)."""
-        structlog.contextvars.bind_contextvars(pipeline=self.pipeline.name, run_id=self.run_id)
-        try:
-            if not self.dry_run and not self._start():
-                self.summary.status = RunStatus.INTERRUPTED
-                self.summary.error = "another run of this pipeline holds the lock"
-                return self.summary
-            status, error = self._run_guarded()
-            self.summary.status = status
-            self.summary.error = error
-        finally:
-            self._count_calls()
-            if not self.dry_run:
-                self._finish()
-            structlog.contextvars.unbind_contextvars("pipeline", "run_id")
+        # bound for this run only: the caller's own context (e.g. the daemon's trigger) is
+        # restored afterwards, never wiped
+        with structlog.contextvars.bound_contextvars(
+            pipeline=self.pipeline.name, run_id=self.run_id
+        ):
+            try:
+                if not self.dry_run and not self._start():
+                    self.summary.status = RunStatus.INTERRUPTED
+                    self.summary.error = LOCK_HELD
+                    return self.summary
+                status, error = self._run_guarded()
+                self.summary.status = status
+                self.summary.error = error
+            finally:
+                self._count_calls()
+                if not self.dry_run:
+                    self._finish()
         return self.summary
 
     @abstractmethod
@@ -218,6 +225,15 @@ class Run(ABC):
             dry_run=self.dry_run,
         )
 
+    def _page_read(self, page: Page) -> None:
+        """Count a page read; where the API told the read's size, tell the progress display
+        how many records are left (``remaining``: it shows a total and an ETA)."""
+        self._bump({"read": len(page.records)})
+        if page.total is not None and self.progress is not None:
+            with self._counts_lock:
+                left = max(0, page.total - self.summary.counts["read"])
+            self.progress({"remaining": left})
+
     def _bump(self, counts: Mapping[str, int]) -> None:
         with self._counts_lock:  # the push's commit thread counts too
             self.summary.counts.update({k: v for k, v in counts.items() if v})
@@ -237,6 +253,12 @@ def latest_per_key(records: Sequence[Record]) -> list[Record]:
     for record in records:
         latest[record.key] = record
     return list(latest.values())
+
+
+def running_elsewhere(db: sa.Engine, pipeline: str, now: datetime) -> leases.LeaseHolder | None:
+    """The live run of ``pipeline`` that holds its lease (another process, e.g. the daemon),
+    if any: a run started now would not start (:data:`LOCK_HELD`)."""
+    return leases.lease_holder(db, f"pipeline:{pipeline}", now, _dead_owner)
 
 
 def _stale_holder(owner: str) -> bool:

@@ -25,6 +25,7 @@ from sync.settings import SecretError, config_path, load_config, resolve, secret
 
 __all__ = [
     "EXIT_BAD_CONFIG",
+    "EXIT_BUSY",
     "EXIT_FAILED",
     "ConfigOption",
     "exit_with_issues",
@@ -39,6 +40,8 @@ __all__ = [
 
 EXIT_FAILED = 1
 EXIT_BAD_CONFIG = 2
+#: the daemon (or another `b2sync sync`) kept running the pipeline for longer than --wait
+EXIT_BUSY = 3
 
 ConfigOption = Annotated[
     Path | None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import random
+import re
 import secrets
 import signal
 import threading
@@ -44,7 +45,12 @@ def demo(
     config: ConfigOption = None,
     customers: Annotated[int, typer.Option(min=1, help="Seeded shop customers.")] = 200,
     duration: Annotated[
-        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
+        float | None,
+        typer.Option(
+            min=0,
+            help="Stop after this many seconds, start-up and backfill included "
+            "(default: until Ctrl-C).",
+        ),
     ] = None,
     interval: Annotated[float, typer.Option(min=0.5, help="Seconds between sync rounds.")] = 5.0,
     state_dir: Annotated[Path, typer.Option(help="Where the demo store lives.")] = Path("state"),
@@ -54,15 +60,23 @@ def demo(
 
     configure_logging(level="error")
     console = make_console()
-    _, cfg = load_or_exit(config)
+    path, cfg = load_or_exit(config)
     stop = threading.Event()
     _on_signals(stop)
+    if duration is not None:  # the whole demo, from here: start-up, backfill, live rounds
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True
+        timer.start()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    key_file = None
     if demo_cfg_needs_key(cfg):
-        # a throwaway master key: the demo's audit trail is readable only while it runs
-        os.environ["B2SYNC_MASTER_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
+        # a demo-only master key, kept beside the demo store so its audit trail stays readable
+        key_file = state_dir / "demo.key"
+        key_file.write_text(base64.b64encode(secrets.token_bytes(32)).decode(), encoding="utf-8")
+        key_file.chmod(0o600)
+        os.environ["B2SYNC_MASTER_KEY_FILE"] = str(key_file.resolve())
     with EmulatorStack(customers=customers) as stack:
         os.environ.update(stack.env())
-        state_dir.mkdir(parents=True, exist_ok=True)
         db_file = state_dir / "demo.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_file}{suffix}").unlink(missing_ok=True)
@@ -71,10 +85,12 @@ def demo(
             f"[bold]emulators up[/]: B2Connect {stack.b2connect.url}, HubSpot {stack.hubspot.url}, "
             f"Salesforce {stack.salesforce.url}; {customers} seeded customers; store {db_file}"
         )
-        failed = _backfill_and_follow(
-            demo_cfg, stack, console, stop, duration, interval, state_dir / "reports"
-        )
+        reports = state_dir / "reports"
+        failed = _backfill_and_follow(demo_cfg, stack, console, stop, interval, reports)
         print_calls(console, stack)
+        if duration is not None and stop.is_set():
+            console.print(f"--duration {duration:g}s reached", markup=False)
+        print_next_steps(console, stack, demo_config(path, state_dir, db_file), key_file, reports)
     console.print("[bold]demo stopped cleanly[/]")
     if failed:
         raise typer.Exit(EXIT_FAILED)
@@ -92,7 +108,6 @@ def _backfill_and_follow(
     stack: object,
     console: Console,
     stop: threading.Event,
-    duration: float | None,
     interval: float,
     reports: Path,
 ) -> bool:
@@ -109,22 +124,19 @@ def _backfill_and_follow(
         summaries: list[RunSummary] = []
         with bars.progress:
             for pipe in pipelines:
+                if stop.is_set():  # --duration or Ctrl-C: the pipelines left are not started
+                    break
                 bars.start(pipe.name)
                 summaries.append(runner.run_pipeline(pipe, trigger="demo", progress=bars.update))
         print_summaries(console, summaries, dry_run=False)
         failed = any(s.status is RunStatus.FAILED for s in summaries)
-        _consent(runner, stack, console)
-        demo_erasure(runner, stack, console)
-        _insights(runner, console)
-        _two_way(runner, stack, console)
-        rng = random.Random(7)  # noqa: S311 - reproducible shopper simulation, not crypto
-        waited = 0.0
-        rounds = 0
-        while not stop.is_set() and (duration is None or waited < duration):
-            step = interval if duration is None else min(interval, duration - waited)
-            if stop.wait(step):
+        for show in (_consent, demo_erasure, _insights_step, _two_way):
+            if stop.is_set():
                 break
-            waited += step
+            show(runner, stack, console)
+        rng = random.Random(7)  # noqa: S311 - reproducible shopper simulation, not crypto
+        rounds = 0
+        while not stop.wait(interval):
             events = stack.b2connect.simulate_shoppers(rng, 5)
             totals: Counter[str] = Counter()
             for pipe in pipelines:
@@ -145,6 +157,50 @@ def _backfill_and_follow(
             _insights(runner, console)
         _monthly_report(runner, console, reports)
     return failed
+
+
+def _insights_step(runner: Runner, _stack: object, console: Console) -> None:
+    _insights(runner, console)
+
+
+def demo_config(config: Path, state_dir: Path, db_file: Path) -> Path:
+    """``state/demo.yaml``: the demo's config with its own store, for the commands that look
+    at what the demo did after it stopped."""
+    text = config.read_text(encoding="utf-8")
+    line = f"state_url: sqlite:///{db_file.resolve()}"
+    text, found = re.subn(r"(?m)^state_url:.*$", line, text, count=1)
+    if not found:
+        text += f"\n{line}\n"
+    out = state_dir / "demo.yaml"
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+def print_next_steps(
+    console: Console, stack: object, config: Path, key_file: Path | None, reports: Path
+) -> None:
+    """How to look at what the demo did: store commands, the report, the CRMs' emulators."""
+    from b2sync.demo.stack import EmulatorStack
+
+    assert isinstance(stack, EmulatorStack)
+    c = f"--config {config}"
+    report = next(iter(sorted(reports.glob("*.html"))), reports)
+    lines = ["look at what the demo did (its store stays in place):"]
+    if key_file is not None:
+        lines.append(f"  export B2SYNC_MASTER_KEY_FILE={key_file}   # the demo's own audit key")
+    lines += [
+        f"  b2sync status {c}                each pipeline's runs",
+        f"  b2sync audit verify {c}          the audit trail's chain",
+        f"  b2sync audit export {c} --format csv -o audit.csv",
+        f"  B2SYNC_UI_TOKEN=<32+ characters> b2sync ui {c}   the compliance page",
+        f"  b2sync report monthly {c} --format html   the insights report (now: {report})",
+        "  the CRMs as the demo left them (the emulators stop with the demo; "
+        "`b2sync emulators up` runs them on their own):",
+        f"    HubSpot contacts     {stack.hubspot.url}/_emulator/records/contacts",
+        f"    Salesforce contacts  {stack.salesforce.url}/_emulator/records/Contact",
+        f"    B2Connect customers  {stack.b2connect.url}/_emulator/records/customers",
+    ]
+    console.print("\n".join(lines), markup=False, highlight=False)
 
 
 def _insights(runner: Runner, console: Console) -> None:

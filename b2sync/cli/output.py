@@ -13,11 +13,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
+    MofNCompleteColumn,
     Progress,
     ProgressColumn,
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -35,16 +37,18 @@ __all__ = [
 
 
 class Bars:
-    """Rich progress bars for one pipeline, counting what its summary row will say."""
+    """Rich progress bars for one pipeline, counting what its summary row will say: records
+    read/written, API calls, errors; records read of the total and the time left where the
+    read's size is known (B2Connect's ``remainingCount``, Salesforce's ``totalSize``)."""
 
     def __init__(self, console: Console, *, dry_run: bool = False) -> None:
         self.narrow = console.width < _WIDE  # then no bar and the table's short names
         columns: list[ProgressColumn] = [SpinnerColumn(), TextColumn("[bold]{task.description}")]
         if not self.narrow:
             columns.append(BarColumn(bar_width=None))
-        columns.append(TextColumn("{task.fields[detail]}"))
+        columns += [MofNCompleteColumn(), TextColumn("{task.fields[detail]}")]
         if not self.narrow:
-            columns.append(TimeElapsedColumn())
+            columns += [TimeElapsedColumn(), TimeRemainingColumn()]
         self.progress = Progress(*columns, console=console, transient=False)
         self.dry_run = dry_run
         self.task: Any = None
@@ -55,6 +59,9 @@ class Bars:
         self.task = self.progress.add_task(escape(name), total=None, detail="")
 
     def update(self, counts: Mapping[str, int]) -> None:
+        if "remaining" in counts:  # the read's size is known: a total, hence an ETA
+            self.progress.update(self.task, total=self.counts["read"] + counts["remaining"])
+            return
         self.counts.update(counts)
         row = row_of(self.counts, dry_run=self.dry_run)
         names = _SHORT if self.narrow else {name: name for name in _BAR_COLUMNS}

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from collections import Counter
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +23,7 @@ from rich.table import Table
 
 from b2sync.cli.common import (
     EXIT_BAD_CONFIG,
+    EXIT_BUSY,
     EXIT_FAILED,
     ConfigOption,
     fail,
@@ -34,7 +39,7 @@ from mapping.config import Direction
 from store.models import DeadLetterStatus, RunStatus, metadata
 from sync.logs import configure_logging
 from sync.replay import pending_dead_letters
-from sync.run import RunSummary, prefixed_progress
+from sync.run import LOCK_HELD, RunSummary, prefixed_progress, running_elsewhere
 from sync.runner import Runner
 
 __all__ = ["commands", "deadletters_app", "mapping_app"]
@@ -62,8 +67,19 @@ def sync(
         bool, typer.Option("--dry-run", help="Show creates/updates and field diffs; write nothing.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            metavar="SECONDS",
+            min=0,
+            help="While the daemon runs a pipeline, wait up to this long for its run to finish, "
+            "then give up on that pipeline (exit code 3).",
+        ),
+    ] = 600.0,
 ) -> None:
-    """Run pipelines once: backfill on the first run, incremental afterwards."""
+    """Run pipelines once: backfill on the first run, incremental afterwards. Next to a
+    running daemon, each pipeline waits for the daemon's run of it to finish (--wait)."""
     configure_logging(level="warning")
     path, cfg = load_or_exit(config)
     refuse_unresolved(path, cfg)
@@ -76,12 +92,17 @@ def sync(
             fail(str(exc.args[0]), EXIT_BAD_CONFIG)
         refuse_missing_fields(path, runner, selected)
         bars = Bars(console, dry_run=dry_run)
+        busy: list[str] = []
         with bars.progress:
             for pipe in selected:
                 bars.start(pipe.name)
-                summary = runner.run_pipeline(
-                    pipe, full=full, dry_run=dry_run, progress=bars.update
+                job = partial(
+                    runner.run_pipeline, pipe, full=full, dry_run=dry_run, progress=bars.update
                 )
+                summary = _run_when_free(runner, console, pipe.name, wait, dry_run, job)
+                if summary is None:
+                    busy.append(pipe.name)
+                    continue
                 summaries.append(summary)
                 if not dry_run and summary.status is RunStatus.SUCCEEDED:
                     replayed = runner.replay(
@@ -110,8 +131,51 @@ def sync(
             f"[yellow]{overdue} dead letters pending for longer than {age} "
             "(dead_letters.max_pending_age): see `b2sync deadletters list`"
         )
+    if busy:
+        fail(
+            f"gave up after --wait {wait:g}s: the daemon is still running {', '.join(busy)}; "
+            "those pipelines were not run (try again later, or raise --wait)",
+            EXIT_BUSY,
+        )
     if overdue or any(s.status is RunStatus.FAILED for s in summaries):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _run_when_free(
+    runner: Runner,
+    console: Console,
+    name: str,
+    wait: float,
+    dry_run: bool,
+    run: Callable[[], RunSummary],
+) -> RunSummary | None:
+    """``run()`` once no other process (the daemon) runs pipeline ``name``: wait for its run to
+    finish, saying so once, for up to ``wait`` seconds; None if it is still running then. A
+    dry run takes no lease, so it never waits."""
+    deadline = time.monotonic() + wait
+    pause = threading.Event()
+    said = False
+    while True:
+        holder = None if dry_run else running_elsewhere(runner.db, name, runner.clock())
+        if holder is None:
+            summary = run()
+            if summary.error != LOCK_HELD:
+                return summary
+            if time.monotonic() >= deadline:  # the daemon started a run between our look and
+                return None  # our start, and keeps starting them
+            continue
+        if not said:
+            who = "the daemon's" if holder.by_daemon else "another `b2sync sync`'s"
+            console.print(
+                f"waiting for {who} run of {name} to finish… (run {holder.run_id}, "
+                f"up to --wait {wait:g}s)",
+                markup=False,
+            )
+            said = True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        pause.wait(min(0.5, left))
 
 
 def _count_dead_letters(runner: Runner, summaries: list[RunSummary]) -> int:

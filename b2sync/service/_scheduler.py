@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -155,10 +156,12 @@ class PipelineScheduler:
         it takes :meth:`connection_lock` around its own calls. Added again: rescheduled."""
 
         def run() -> None:
-            try:
-                fn()
-            except Exception as exc:  # a bug must not kill the scheduler thread
-                log.exception("task.crashed", task=name, error=type(exc).__name__)
+            # every line the task logs carries its name and a run id, like a pipeline run's
+            with structlog.contextvars.bound_contextvars(task=name, run_id=str(uuid.uuid4())):
+                try:
+                    fn()
+                except Exception as exc:  # a bug must not kill the scheduler thread
+                    log.exception("task.crashed", error=type(exc).__name__)
 
         self._scheduler.add_job(
             run, IntervalTrigger(seconds=seconds, timezone=UTC), id=TASK_PREFIX + name,
@@ -259,6 +262,7 @@ class PipelineScheduler:
             self._metrics.observe_budget(connection, connector)
         log.info(
             "run.finished",
+            run_id=summary.run_id,
             status=summary.status.value,
             read=summary.counts["read"],
             written=summary.counts["written"],

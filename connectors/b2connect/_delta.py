@@ -48,6 +48,8 @@ class FeedPage:
     new_watermark: Any
     continuation_token: str | None
     has_more: bool
+    #: changes from this page on, this page included (``remainingCount``, optional)
+    remaining: int | None = None
 
 
 class DeltaReader:
@@ -64,6 +66,7 @@ class DeltaReader:
         ordinal = 0
         while True:
             page = self.fetch(stream, watermark, token, self.batch_size)
+            before = ordinal
             records = []
             for raw in page.changes:
                 ordinal += 1
@@ -78,6 +81,7 @@ class DeltaReader:
                 records=records,
                 cursor={"watermark": watermark, "continuationToken": token},
                 has_more=page.has_more,
+                total=None if page.remaining is None else before + page.remaining,
             )
             if not page.has_more:
                 return
@@ -177,7 +181,15 @@ def check_page(stream: str, body: Any, text_error: str | None) -> FeedPage:
         new_watermark=body["newWatermark"],
         continuation_token=body.get("continuationToken"),
         has_more=body["hasMore"],
+        remaining=_count(body.get("remainingCount")),
     )
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative integer count, or None (absent or not one)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
 
 
 def change_problem(raw: Any) -> str | None:

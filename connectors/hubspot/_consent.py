@@ -30,8 +30,9 @@ from mapping import normalise_email
 from mapping.config import HubSpotConsent
 
 from ._api import HubSpotApi
-from ._errors import HubSpotApiError, parse_body, translate
+from ._errors import ErrorBody, HubSpotApiError, parse_body, translate
 from ._values import from_epoch_ms, parse_ts
+from ._write import failure_from
 
 __all__ = ["ConsentApi", "from_hubspot_basis", "to_hubspot_basis"]
 
@@ -39,6 +40,7 @@ log = structlog.get_logger(__name__)
 
 V4_STATUSES = "/communication-preferences/v4/statuses/{email}"
 V4_BATCH_READ = "/communication-preferences/v4/statuses/batch/read"
+V4_BATCH_WRITE = "/communication-preferences/v4/statuses/batch/write"
 BATCH_SIZE = 100
 #: contacts per consent page where each one costs a status call (v3, or v4 without batch read):
 #: a page is the caller's unit of work (and of holding the connection), so it stays short
@@ -232,43 +234,96 @@ class ConsentApi:
             (s.channel, s.purpose): s.subscription_id for s in mapping.subscriptions
         }
         api = mapping.api
-        out: list[WriteResult] = []
+        ready: list[tuple[ConsentWrite, str, int]] = []
+        refused: dict[str, WriteResult] = {}
         for write in writes:
             sid = subs.get((write.channel, write.purpose))
             email = normalise_email(write.email or "")
             if sid is None:
-                out.append(_fail(write, "NOT_MAPPED", "no HubSpot subscription for this purpose"))
+                refused[write.key] = _fail(
+                    write, "NOT_MAPPED", "no HubSpot subscription for this purpose"
+                )
             elif not email:
-                out.append(_fail(write, "NO_EMAIL", "HubSpot subscriptions need the email"))
+                refused[write.key] = _fail(
+                    write, "NO_EMAIL", "HubSpot subscriptions need the email"
+                )
             elif email not in known:
-                out.append(_fail(write, "NOT_IN_CRM", "HubSpot has no contact with this email"))
+                refused[write.key] = _fail(
+                    write, "NOT_IN_CRM", "HubSpot has no contact with this email"
+                )
             elif write.status not in ("granted", "withdrawn"):
-                out.append(_fail(write, "NOT_A_DECISION", f"status {write.status}"))
-            elif api == "v4":
+                refused[write.key] = _fail(write, "NOT_A_DECISION", f"status {write.status}")
+            else:
+                ready.append((write, email, sid))
+        done: dict[str, WriteResult] = {}
+        if api == "v4" and ready:
+            batched = self._write_v4_batches(mapping, ready)
+            if batched is not None:
+                done, ready = batched, []
+        for write, email, sid in ready:
+            if api == "v4":
                 try:
-                    out.append(self._write_v4(mapping, write, email, sid))
+                    done[write.key] = self._write_v4(mapping, write, email, sid)
                 except Fatal as exc:
                     if exc.code not in ("MISSING_SCOPES", "NOT_FOUND", "404"):
                         raise
                     log.warning("hubspot.consent_v4_unavailable", code=exc.code)
                     api = "v3"  # this portal has no v4: fall back for the rest of the batch
-                    out.append(self._write_v3(mapping, write, email, sid))
+                    done[write.key] = self._write_v3(mapping, write, email, sid)
             else:
-                out.append(self._write_v3(mapping, write, email, sid))
+                done[write.key] = self._write_v3(mapping, write, email, sid)
+        out = [refused.get(w.key) or done[w.key] for w in writes]
         failed = sum(1 for r in out if not r.ok)
         log.info("hubspot.consents_written", writes=len(writes), failed=failed, api=api)
+        return out
+
+    def _write_v4_batches(
+        self, mapping: HubSpotConsent, ready: Sequence[tuple[ConsentWrite, str, int]]
+    ) -> dict[str, WriteResult] | None:
+        """v4 ``statuses/batch/write``, 100 statuses per call; None where the portal has no
+        batch API (403: it needs Marketing Hub Enterprise; 404), so each is written alone."""
+        out: dict[str, WriteResult] = {}
+        for start in range(0, len(ready), BATCH_SIZE):
+            chunk = ready[start : start + BATCH_SIZE]
+            inputs = [
+                {"subscriberIdString": email, **_v4_status_body(mapping, write, sid)}
+                for write, email, sid in chunk
+            ]
+            try:
+                _, data = self.request(
+                    "POST", V4_BATCH_WRITE, V4_BATCH_WRITE, body={"inputs": inputs}
+                )
+            except Fatal as exc:
+                unavailable = isinstance(exc, HubSpotApiError) and exc.status in (403, 404)
+                if not unavailable or out:
+                    raise
+                log.info("hubspot.consent_batch_write_unavailable", code=exc.code)
+                return None
+            written = {
+                (
+                    str(row.get("subscriberIdString") or "").strip().lower(),
+                    row.get("subscriptionId"),
+                )
+                for row in data.get("results") or []
+                if isinstance(row, dict)
+            }
+            refused = _batch_errors(data)
+            for write, email, sid in chunk:
+                if (email, sid) in written:
+                    out[write.key] = WriteResult.success(write.key, write.ref)
+                elif email in refused:  # a 207: transient categories are tried again
+                    error = failure_from(write.key, 207, refused[email]).error
+                    assert error is not None
+                    out[write.key] = _fail(write, error.code, error.message, error.retriable)
+                else:
+                    message = "HubSpot returned no outcome for this status"
+                    out[write.key] = _fail(write, "NO_RESULT", message, retriable=True)
         return out
 
     def _write_v4(
         self, mapping: HubSpotConsent, write: ConsentWrite, email: str, sid: int
     ) -> WriteResult:
-        body = {
-            "channel": "EMAIL",
-            "subscriptionId": sid,
-            "statusState": "SUBSCRIBED" if write.status == "granted" else "UNSUBSCRIBED",
-            "legalBasis": to_hubspot_basis(write.legal_basis),
-            "legalBasisExplanation": mapping.legal_basis_explanation,
-        }
+        body = _v4_status_body(mapping, write, sid)
         try:
             self.request("POST", V4_STATUSES, _path(V4_STATUSES, email), body=body)
         except HubSpotApiError as err:
@@ -332,6 +387,28 @@ class ConsentApi:
                 yield ConsentPage(facts, dict(page.cursor) if last and page.cursor else None)
 
 
+def _v4_status_body(mapping: HubSpotConsent, write: ConsentWrite, sid: int) -> dict[str, Any]:
+    """A v4 status write (the body of ``POST statuses/{email}``, an input of batch/write)."""
+    return {
+        "channel": "EMAIL",
+        "subscriptionId": sid,
+        "statusState": "SUBSCRIBED" if write.status == "granted" else "UNSUBSCRIBED",
+        "legalBasis": to_hubspot_basis(write.legal_basis),
+        "legalBasisExplanation": mapping.legal_basis_explanation,
+    }
+
+
+def _batch_errors(data: Mapping[str, Any]) -> dict[str, ErrorBody]:
+    """The error of each lower-cased email of a 207 body's ``errors``."""
+    out: dict[str, ErrorBody] = {}
+    for err in data.get("errors") or []:
+        if not isinstance(err, dict):
+            continue
+        for email in (err.get("context") or {}).get("ids") or []:
+            out[str(email).strip().lower()] = parse_body(err)
+    return out
+
+
 def _v4_rows(results: list[Any]) -> list[Row]:
     """(subscription id, status, decided at, legal basis) of v4 ``PublicStatus`` rows."""
     rows: list[Row] = []
@@ -345,11 +422,11 @@ def _v4_rows(results: list[Any]) -> list[Row]:
     return rows
 
 
-def _fail(write: ConsentWrite, code: str, message: str) -> WriteResult:
+def _fail(write: ConsentWrite, code: str, message: str, retriable: bool = False) -> WriteResult:
     """A failure whose message never quotes the email (HubSpot's messages do)."""
     if write.email:
         message = re.sub(re.escape(write.email.strip()), "<email>", message, flags=re.IGNORECASE)
-    return WriteResult.failure(write.key, code, message)
+    return WriteResult.failure(write.key, code, message, retriable=retriable)
 
 
 def _json(resp: requests.Response) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from connectors.salesforce._consent import (
     consent_pages,
     read_fields,
     record_consent_pages,
+    unseen,
     write_consents,
 )
 from connectors.salesforce._consent_individual import (
@@ -53,6 +54,11 @@ _SKIPPED_TYPES = frozenset({"base64", "address", "location"})
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _copy(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A consent cursor to hand out (its watermark maps copied, never shared)."""
+    return {**state, "seen": {k: dict(v) for k, v in state["seen"].items()}}
 
 
 def _literal(value: str) -> str:
@@ -213,24 +219,32 @@ class SalesforceConnector(SalesforceActions):
             "contact": (cursor or {}).get("contact"),
             "records": (cursor or {}).get("records"),
             "individual": (cursor or {}).get("individual"),
+            # records delivered within the overlap margin: not handed over again unchanged
+            "seen": dict((cursor or {}).get("seen") or {}),
         }
         if mapping.fields:
             fields = read_fields(mapping, self.id_field)
             pages = self.read_changes("Contact", state["contact"], read_fields=fields)
-            for page in consent_pages(pages, mapping, self.id_field):
-                state["contact"] = page.cursor or state["contact"]
-                yield ConsentPage(page.facts, dict(state))
+            for page, marks in unseen(pages, state["seen"].get("contact") or {}, self.overlap):
+                for done in consent_pages(iter([page]), mapping, self.id_field):
+                    state["contact"] = done.cursor or state["contact"]
+                    state["seen"] = {**state["seen"], "contact": marks}
+                    yield ConsentPage(done.facts, _copy(state))
         if mapping.consent_records:
             pages = self.read_changes(CONSENT_OBJECT, state["records"], read_fields=READ_FIELDS)
-            for page in record_consent_pages(self.api, pages, mapping, self.id_field):
-                state["records"] = page.cursor or state["records"]
-                yield ConsentPage(page.facts, dict(state))
+            for page, marks in unseen(pages, state["seen"].get("records") or {}, self.overlap):
+                for done in record_consent_pages(self.api, iter([page]), mapping, self.id_field):
+                    state["records"] = done.cursor or state["records"]
+                    state["seen"] = {**state["seen"], "records": marks}
+                    yield ConsentPage(done.facts, _copy(state))
         if mapping.individual:
             fields = individual_read_fields(mapping)
             pages = self.read_changes(INDIVIDUAL, state["individual"], read_fields=fields)
-            for page in individual_pages(self.api, pages, mapping, self.id_field):
-                state["individual"] = page.cursor or state["individual"]
-                yield ConsentPage(page.facts, dict(state))
+            for page, marks in unseen(pages, state["seen"].get("individual") or {}, self.overlap):
+                for done in individual_pages(self.api, iter([page]), mapping, self.id_field):
+                    state["individual"] = done.cursor or state["individual"]
+                    state["seen"] = {**state["seen"], "individual": marks}
+                    yield ConsentPage(done.facts, _copy(state))
 
     def write_consents(
         self, mapping: SalesforceConsent, writes: Sequence[ConsentWrite]

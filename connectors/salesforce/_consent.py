@@ -11,6 +11,8 @@ Salesforce does not know fails with ``NOT_IN_CRM``.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -22,11 +24,12 @@ from connectors.salesforce._api import Api
 from connectors.salesforce._consent_individual import write_individual
 from connectors.salesforce._consent_records import RecordWriter, record_facts
 from connectors.salesforce._read import lookup
+from connectors.salesforce._values import iso_utc, parse_timestamp
 from connectors.salesforce._write import COLLECTION_SIZE, _send, chunks, result_from
 from mapping import normalise_email
 from mapping.config import SalesforceConsent
 
-__all__ = ["consent_pages", "read_fields", "record_consent_pages", "write_consents"]
+__all__ = ["consent_pages", "read_fields", "record_consent_pages", "unseen", "write_consents"]
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +67,34 @@ def consent_pages(
                     )
                 )
         yield ConsentPage(facts, dict(page.cursor) if page.cursor else None)
+
+
+def unseen(
+    pages: Iterator[Page], seen: Mapping[str, str], overlap: dt.timedelta
+) -> Iterator[tuple[Page, dict[str, str]]]:
+    """Pages without the records already delivered at the same ``SystemModstamp``, each with
+    the watermark to store beside its cursor.
+
+    A change read re-reads the overlap margin before its cursor (commits become visible after
+    their stamp), so without this every idle consent run would hand the unchanged consent facts
+    of each record stamped in that margin to the consent sync again. The watermark maps record
+    id -> stamp for the records stamped within the margin before the cursor: small, however
+    many records the object has."""
+    marks = dict(seen)
+    for page in pages:
+        fresh = [
+            r
+            for r in page.records
+            if r.updated_at is None or marks.get(r.key) != iso_utc(r.updated_at)
+        ]
+        for record in fresh:
+            if record.updated_at is not None:
+                marks[record.key] = iso_utc(record.updated_at)
+        ts = (page.cursor or {}).get("ts")
+        if ts:
+            floor = parse_timestamp(str(ts)) - overlap
+            marks = {k: v for k, v in marks.items() if parse_timestamp(v) >= floor}
+        yield dataclasses.replace(page, records=fresh), dict(marks)
 
 
 def record_consent_pages(

@@ -86,6 +86,8 @@ def read_changes(
     soql = change_query(sobject, fields, since, start)
     result = api.call(lambda sf: sf.query(soql, include_deleted=True))
     ts, ids = prev_ts, set(prev_ids)
+    size = result.get("totalSize")
+    total = size if isinstance(size, int) and not isinstance(size, bool) else None
     while True:
         records: list[Record] = []
         for raw in result.get("records", []):
@@ -100,7 +102,7 @@ def read_changes(
                 ids.add(rid)
         done = bool(result.get("done", True))
         next_cursor = {"ts": iso_utc(ts), "ids": sorted(ids)} if ts is not None else None
-        yield Page(records=records, cursor=next_cursor, has_more=not done)
+        yield Page(records=records, cursor=next_cursor, has_more=not done, total=total)
         if done:
             return
         result = api.call(_next_page(str(result["nextRecordsUrl"])))

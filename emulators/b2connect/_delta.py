@@ -104,5 +104,6 @@ def delta_page(
         if more
         else None,
         "hasMore": more,
+        "remainingCount": store.count(tenant, entity, after, high),
         "serverTimestamp": now,
     }

@@ -127,6 +127,11 @@ class Store:
         page = self._feeds.get(key, [])[start : min(stop, start + limit)]
         return page, start + limit < stop
 
+    def count(self, tenant: str, entity: str, after: int, high: int) -> int:
+        """How many changes have ``after < seq <= high``."""
+        seqs = self._seqs.get((tenant, entity), [])
+        return bisect.bisect_right(seqs, high) - bisect.bisect_right(seqs, after)
+
     def scrub(self, row: Row) -> None:
         """Replace the record's data in its whole history by the keys only (erasure)."""
         for change in self._feeds.get((row.tenant, row.entity), []):

@@ -177,10 +177,19 @@ class CommPrefsV4:
     def batch_write(self, req: EmuRequest) -> Response:
         started = self.emu.clock()
         rows, errors = [], []
-        for raw in require_inputs(req.json()):
+        inputs = require_inputs(req.json())
+        # a ``partial`` fault fails some inputs (the others are applied): a 207
+        failing, rule = self.emu.faults.partial_fault(req.template, len(inputs))
+        for i, raw in enumerate(inputs):
             item = raw if isinstance(raw, dict) else {}
             try:
+                if i in failing:
+                    raise HttpError(
+                        rule.status if rule else 500,
+                        (rule.code if rule else None) or "INTERNAL_ERROR",
+                        (rule.message if rule else None) or "Injected per-input failure",
+                    )
                 rows.append(self._write(item.get("subscriberIdString"), item))
             except HttpError as err:
                 errors.append(standard_error(err, [str(item.get("subscriberIdString"))]))
-        return json_response(self._envelope(started, rows, errors))
+        return json_response(self._envelope(started, rows, errors), 207 if errors else 200)

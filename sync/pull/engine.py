@@ -138,7 +138,7 @@ class PullRun(Run):
         for page in self._pages(cursor, wanted):
             buffer.extend(page.records)
             last = page.cursor if page.cursor is not None else last
-            self._bump({"read": len(page.records)})
+            self._page_read(page)
             if len(buffer) >= flush_size or not page.has_more:
                 self._pull_flush(buffer, last)
                 buffer = []

@@ -84,7 +84,7 @@ class PipelineRun(Run):
             ):
                 buffer.extend(page.records)
                 last_cursor = page.cursor
-                self._bump({"read": len(page.records)})
+                self._page_read(page)
                 if len(buffer) >= flush_size or not page.has_more:
                     self._flush(writer, buffer, last_cursor)
                     buffer = []
