@@ -37,7 +37,9 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand("ui", f"{_CLI}.audit", "commands",
                 "Serve the read-only compliance page (audit trail, erasures)."),
     LazyCommand("sync", f"{_CLI}.sync_commands", "commands",
-                "Run pipelines once: backfill on the first run, incremental afterwards."),
+                "Run pipelines once: backfill on the first run, incremental afterwards. Next "
+                "to a running daemon, each pipeline waits for the daemon's run of it to finish "
+                "(--wait)."),
     LazyCommand("erase", f"{_CLI}.erasure", "commands",
                 "Erase a person everywhere (GDPR Art. 17): every CRM, B2Connect, local state, "
                 "audit keys."),

@@ -149,7 +149,9 @@ def test_the_summary_fits_80_columns(e2e: E2E) -> None:
     assert header == ["pipeline", "read", "new", "upd", "b2c", "same", "dead", "confl", "defer",
                       "calls"]  # fmt: skip
     assert "new = created, upd = updated" in out
-    [row] = [line.split() for line in lines if line.split()[:1] == ["customers-to-salesforce"]]
+    # the progress line names the pipeline too; the table's row comes after the header
+    below = lines[next(i for i, line in enumerate(lines) if line.split()[:1] == ["pipeline"]) :]
+    [row] = [line.split() for line in below if line.split()[:1] == ["customers-to-salesforce"]]
     assert all(cell.isdigit() for cell in row[1:]) and len(row) == len(header)
     writes = planned["writes"]
     assert row[2] == str(writes["crm_created"] - 1)  # the one Salesforce refuses (> 80 chars)
