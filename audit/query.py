@@ -19,11 +19,13 @@ import structlog
 
 from audit._chain import events_table
 from audit.anchors import PURGED_PREFIX, put_signed
-from audit.events import decrypt_payload
+from audit.events import aliases_table, decrypt_payload
 from audit.keys import KeyRing
 from store import Setting, SubjectKey, utc_now
 
 ERASED: Final = "[erased]"
+#: prefix of a pipeline's actor name in the trail (``pipeline:customers-to-hubspot``)
+PIPELINE_ACTOR: Final = "pipeline:"
 CSV_COLUMNS: Final = (
     "tenant_id",
     "seq",
@@ -96,7 +98,7 @@ def search(conn: sa.Connection, keys: KeyRing, filters: Filters) -> list[EventVi
     table = events_table
     query = sa.select(table)
     if filters.subject:
-        query = query.where(table.c.subject_hash == keys.subject_hash(filters.subject))
+        query = query.where(subject_clause(keys, filters.subject))
     if filters.since is not None:
         query = query.where(table.c.occurred_at >= filters.since)
     if filters.until is not None:
@@ -104,7 +106,8 @@ def search(conn: sa.Connection, keys: KeyRing, filters: Filters) -> list[EventVi
     if filters.action:
         query = query.where(table.c.action == filters.action)
     if filters.pipeline:
-        query = query.where(table.c.actor == filters.pipeline)
+        name = filters.pipeline.removeprefix(PIPELINE_ACTOR)
+        query = query.where(table.c.actor.in_((name, PIPELINE_ACTOR + name)))
     if filters.system:
         query = query.where(
             sa.or_(table.c.source_system == filters.system, table.c.target_system == filters.system)
@@ -118,6 +121,15 @@ def search(conn: sa.Connection, keys: KeyRing, filters: Filters) -> list[EventVi
     key_ids = {row.key_id for row in rows if row.key_id is not None}
     keys.ciphers(conn, key_ids, create=False, now=utc_now())
     return [_view(keys, row) for row in rows]
+
+
+def subject_clause(keys: KeyRing, identifier: str) -> sa.ColumnElement[bool]:
+    """Events of the subject ``identifier`` names: its own hash (a customer id, or an email
+    used as subject) or that of a subject whose events recorded it as their email (alias)."""
+    wanted = keys.subject_hash(identifier)
+    aliased = sa.select(aliases_table.c.subject_hash).where(aliases_table.c.alias_hash == wanted)
+    column = events_table.c.subject_hash
+    return sa.or_(column == wanted, column.in_(aliased))
 
 
 def _view(keys: KeyRing, row: sa.Row[Any]) -> EventView:

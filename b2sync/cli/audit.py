@@ -192,7 +192,9 @@ def _print(views: list[EventView], fmt: str) -> None:
 def search_command(
     config: ConfigOption = None,
     state: StateUrlOption = None,
-    subject: Annotated[str | None, typer.Option("--subject", help="Email.")] = None,
+    subject: Annotated[
+        str | None, typer.Option("--subject", help="Email or customer id of the person.")
+    ] = None,
     customer_id: Annotated[str | None, typer.Option("--customer-id")] = None,
     since: Annotated[str | None, typer.Option(help="ISO date/time, inclusive.")] = None,
     until: Annotated[str | None, typer.Option(help="ISO date/time, exclusive.")] = None,
