@@ -62,7 +62,9 @@ class Operations:
                     found.setdefault(norm(value), []).append(rid)
         return {k: sorted(set(v), key=_id_order) for k, v in found.items()}
 
-    def read_by(self, stream: str, id_property: str, values: list[str]) -> list[Pair]:
+    def read_by(
+        self, stream: str, id_property: str, values: list[str], *, archived: bool = False
+    ) -> list[Pair]:
         """(id property value, HubSpot id) for the values that exist (batch read, <= 100)."""
         body = {
             "idProperty": id_property,
@@ -72,7 +74,7 @@ class Operations:
         }
         try:
             data, _ = self.api.call(
-                BATCH_READ, self.api.batch.read_with_http_info, stream, body, archived=False
+                BATCH_READ, self.api.batch.read_with_http_info, stream, body, archived=archived
             )
         except HubSpotApiError as err:
             raise Fatal(
@@ -200,9 +202,19 @@ class Operations:
     # ---- erasure
 
     def erase(self, subject: Subject) -> ErasureResult:
-        """GDPR-delete the contact by email (or HubSpot id); HubSpot also blocklists the email."""
+        """GDPR-delete the contact by email (or HubSpot id); HubSpot also blocklists the email.
+
+        HubSpot answers 204 for an email no contact has (it only blocklists it), so the
+        contact is looked up first (live, then archived) to report what was really there.
+        """
+        found: bool | None = None
         if subject.email:
-            body = PublicGdprDeleteInput(object_id=subject.email.strip(), id_property="email")
+            email = subject.email.strip()
+            found = any(
+                self.read_by("contacts", "email", [email], archived=archived)
+                for archived in (False, True)
+            )
+            body = PublicGdprDeleteInput(object_id=email, id_property="email")
         elif subject.crm_ids.get("hubspot"):
             body = PublicGdprDeleteInput(object_id=subject.crm_ids["hubspot"])
         else:
@@ -213,15 +225,18 @@ class Operations:
             _, status = self.api.call(GDPR_DELETE, self.api.contacts.purge_with_http_info, body)
         except HubSpotApiError as err:
             if err.status == 404:
-                return ErasureResult(
-                    "hubspot", True, "no such contact; HubSpot blocklists the email anyway"
-                )
+                return ErasureResult("hubspot", True, "not found: no such contact", found=False)
             raise Fatal(
                 f"HubSpot refused the GDPR delete ({err.status}: {err.body.message})",
                 code=err.body.category or str(err.status),
             ) from err
-        log.info("hubspot.gdpr_deleted", request=subject.request_id, status=status)
-        return ErasureResult("hubspot", True, "contact permanently deleted (GDPR)", removed=1)
+        log.info("hubspot.gdpr_deleted", request=subject.request_id, status=status, found=found)
+        if found is False:
+            detail = "not found: no contact with this email; HubSpot blocklisted the address"
+            return ErasureResult("hubspot", True, detail, found=False)
+        return ErasureResult(
+            "hubspot", True, "contact permanently deleted (GDPR)", removed=1, found=True
+        )
 
 
 def _id_order(rid: str) -> tuple[int, str]:
