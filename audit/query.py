@@ -92,6 +92,19 @@ class EventView:
         data["occurred_at"] = self.occurred_at.isoformat()
         return data
 
+    @property
+    def changed_by(self) -> str:
+        """Who made a CRM-side change (``hubspot user 4711``), from ``details.changed_by``;
+        empty when the event is not one or the CRM did not say."""
+        source = (self.details or {}).get("changed_by")
+        if not isinstance(source, dict):
+            return ""
+        system = str(source.get("system") or "crm")
+        if source.get("user_id"):
+            return f"{system} user {source['user_id']}"
+        how = " ".join(str(source[k]) for k in ("source_type", "source_id") if source.get(k))
+        return f"{system} {how}".strip()
+
 
 def search(conn: sa.Connection, keys: KeyRing, filters: Filters) -> list[EventView]:
     """Events matching ``filters``, oldest first, decrypted where the key still exists."""

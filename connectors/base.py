@@ -36,6 +36,7 @@ __all__ = [
     "SecretResolver",
     "SupportsActions",
     "SupportsAssociations",
+    "SupportsChangeSources",
     "SupportsConsent",
     "SupportsEngagement",
     "SupportsFetch",
@@ -126,6 +127,19 @@ class SupportsIdentity(Protocol):
 
     def integration_user(self) -> str | None:
         """The id of the user b2sync writes as, or None if the system cannot tell."""
+        ...
+
+
+@runtime_checkable
+class SupportsChangeSources(Protocol):
+    """CRM connectors that can say who changed a record's properties (HubSpot's property
+    history; Salesforce needs none: ``Record.modified_by`` is ``LastModifiedById``)."""
+
+    def change_sources(
+        self, stream: str, ids: Sequence[str], properties: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Per record id, who set the newest value of the given properties:
+        ``{"user_id": ..., "source_type": ..., "source_id": ...}`` (absent: unknown)."""
         ...
 
 

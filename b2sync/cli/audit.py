@@ -172,6 +172,7 @@ def _print(views: list[EventView], fmt: str) -> None:
             "Record",
             "Person",
             "Fields",
+            "Changed by",
         )
         for v in views:
             table.add_row(
@@ -184,6 +185,7 @@ def _print(views: list[EventView], fmt: str) -> None:
                 f"{v.stream}/{v.record_key}",
                 v.subject or "",
                 ", ".join(v.changed_fields),
+                v.changed_by,
             )
         Console(width=200).print(table)
 

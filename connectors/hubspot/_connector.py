@@ -177,6 +177,12 @@ class HubSpotConnector(HubSpotActions):
         wanted.append(self.id_property)
         return self._reader.read(stream, cursor, wanted)
 
+    def change_sources(
+        self, stream: str, ids: Sequence[str], properties: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Who changed the properties last (property history: user id, source type/id)."""
+        return self._ops.change_sources(stream, ids, properties)
+
     def lookup(self, stream: str, field: str, values: Sequence[str]) -> dict[str, list[str]]:
         """Ids of existing records whose ``field`` equals each value (keys lower-cased)."""
         return self._ops.lookup(stream, field, values)
