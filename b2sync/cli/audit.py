@@ -310,8 +310,10 @@ def ui(
     """Serve the read-only compliance page.
 
     The access token (32+ characters) comes from --token-file / $B2SYNC_UI_TOKEN_FILE or
-    $B2SYNC_UI_TOKEN, never from the command line; browsers log in at /login.
+    $B2SYNC_UI_TOKEN, never from the command line; browsers log in at /login. Logs are
+    structured JSON lines (one ``http.request`` per request), redacted like every log line.
     """
+    configure_logging()
     try:
         token = load_token(token_file)
     except TokenError as exc:
@@ -332,6 +334,5 @@ commands = typer.Typer()
 @commands.command("ui", help="Serve the read-only compliance page (audit trail, erasures).")
 @functools.wraps(ui)
 def _ui(*args: Any, **kwargs: Any) -> None:
-    """``b2sync ui`` with the redacting log setup (uvicorn's lines included)."""
-    configure_logging()
+    """``b2sync ui``: the same as ``b2sync audit ui``."""
     ui(*args, **kwargs)
