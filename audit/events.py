@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from audit._chain import (
     HASHED_COLUMNS,
+    aliases_table,
     bulk_insert,
     chain_head,
     event_hash,
@@ -31,10 +32,7 @@ from audit._chain import (
 )
 from audit.anchors import mark_keyed
 from audit.keys import NONCE_BYTES, KeyRing
-from store import AuditSubjectAlias, insert_on_conflict, utc_now
-
-#: alias hash (keyed hash of a normalised email) -> subject hash
-aliases_table: sa.Table = AuditSubjectAlias.__table__  # type: ignore[attr-defined]
+from store import insert_on_conflict, utc_now
 
 CRM_WRITE: Final = "crm.write"
 CRM_DELETE: Final = "crm.delete"

@@ -17,9 +17,9 @@ from typing import Any, Final
 import sqlalchemy as sa
 import structlog
 
-from audit._chain import events_table
+from audit._chain import aliases_table, events_table
 from audit.anchors import PURGED_PREFIX, put_signed
-from audit.events import aliases_table, decrypt_payload
+from audit.events import decrypt_payload
 from audit.keys import KeyRing
 from store import Setting, SubjectKey, utc_now
 

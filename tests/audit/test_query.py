@@ -7,6 +7,7 @@ import io
 import json
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from audit import (
@@ -156,3 +157,26 @@ def test_search_by_email_finds_the_customer_keyed_events(
     assert [v.seq for v in by_email] == [v.seq for v in by_id] == [1, 2, 3]
     assert len(aliases) == 1
     assert "example.com" not in repr(aliases).lower()
+
+
+def test_shred_and_hold_by_email_reach_the_customer_key(
+    append: Append, store_engine: sa.Engine, keys: KeyRing
+) -> None:
+    """`audit hold`/`shred --subject EMAIL` act on the customer-keyed events that recorded the
+    email: a hold blocks the shred; once lifted, shredding by email erases their values."""
+    from dataclasses import replace
+
+    from audit import LegalHoldError, shred
+
+    append([replace(write_event("C-7", key="C-7"), email="ada@example.com")])
+    with store_engine.begin() as conn:
+        set_legal_hold(conn, keys, "ADA@example.com")
+    with pytest.raises(LegalHoldError), store_engine.begin() as conn:
+        shred(conn, keys, "ada@example.com")
+    with store_engine.begin() as conn:
+        set_legal_hold(conn, keys, "ada@example.com", on=False)
+    with store_engine.begin() as conn:
+        assert shred(conn, keys, "ada@example.com")
+    with store_engine.connect() as conn:
+        [view] = search(conn, KeyRing(bytes(range(32))), Filters(subject="C-7"))
+    assert view.values == "[erased]"
