@@ -24,7 +24,16 @@ from audit.events import (
     record_events,
 )
 from audit.keys import KeyRing, load_master_key, normalise_subject, set_legal_hold, shred
-from audit.query import ERASED, EventView, Filters, purge_older_than, search, to_csv, to_json
+from audit.query import (
+    ERASED,
+    EventView,
+    Filters,
+    count,
+    purge_older_than,
+    search,
+    to_csv,
+    to_json,
+)
 from audit.verify import Problem, VerifyReport, anchor, verify
 
 __all__ = [
@@ -50,6 +59,7 @@ __all__ = [
     "anchor_path",
     "chain_head",
     "config_loaded_event",
+    "count",
     "event_hash",
     "events_table",
     "load_master_key",

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from store import AuditEvent as EventRow
+from store import AuditSubjectAlias
 
 GENESIS = "0" * 64
 #: every stored column the hash covers (all but the surrogate id and the hash itself)
@@ -42,6 +43,8 @@ HASHED_COLUMNS: tuple[str, ...] = (
     "prev_hash",
 )
 events_table: sa.Table = EventRow.__table__  # type: ignore[attr-defined]
+#: alias hash (keyed hash of a normalised email) -> subject hash (of the customer id)
+aliases_table: sa.Table = AuditSubjectAlias.__table__  # type: ignore[attr-defined]
 
 
 _AT = HASHED_COLUMNS.index("occurred_at")

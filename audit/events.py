@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from audit._chain import (
     HASHED_COLUMNS,
+    aliases_table,
     bulk_insert,
     chain_head,
     event_hash,
@@ -31,7 +32,7 @@ from audit._chain import (
 )
 from audit.anchors import mark_keyed
 from audit.keys import NONCE_BYTES, KeyRing
-from store import utc_now
+from store import insert_on_conflict, utc_now
 
 CRM_WRITE: Final = "crm.write"
 CRM_DELETE: Final = "crm.delete"
@@ -69,6 +70,8 @@ class AuditEvent:
     ``subject`` is the person's email or customer id (None when no person is involved);
     ``values`` and ``subject`` and ``record_key`` end up encrypted with the subject's data
     key; ``details`` holds non-personal facts (config hash, pipelines, erasure request id).
+    ``email`` (the person's email when the subject is a customer id) is never stored: only
+    its keyed hash, as an alias of the subject, so a search by email finds the events.
     """
 
     actor: str
@@ -86,6 +89,7 @@ class AuditEvent:
     values: Values | None = None
     details: Mapping[str, Any] | None = None
     occurred_at: datetime | None = None
+    email: str | None = None
 
 
 def config_loaded_event(
@@ -148,7 +152,28 @@ def record_events(
             row["hash"] = prev = event_hash(row, keys.chain_key)
             rows.append(row)
     bulk_insert(conn, events_table, rows)
+    _record_aliases(conn, keys, batch, key_ids, when)
     return len(rows)
+
+
+def _record_aliases(
+    conn: sa.Connection,
+    keys: KeyRing,
+    batch: list[AuditEvent],
+    key_ids: list[str],
+    when: datetime,
+) -> None:
+    """Keyed hashes of the events' emails as aliases of their subjects (new pairs only)."""
+    pairs = {
+        (keys.subject_hash(event.email), key_id)
+        for event, key_id in zip(batch, key_ids, strict=True)
+        if event.subject is not None and event.email and "@" in event.email
+    }
+    pairs = {(alias, subject) for alias, subject in pairs if alias != subject}
+    if not pairs:
+        return
+    rows = [{"alias_hash": a, "subject_hash": s, "created_at": when} for a, s in sorted(pairs)]
+    conn.execute(insert_on_conflict(conn, aliases_table).on_conflict_do_nothing(), rows)
 
 
 def is_legacy_head(conn: sa.Connection, tenant: str, seq: int, keys: KeyRing) -> bool:

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from audit._chain import bulk_insert
+from audit._chain import aliases_table, bulk_insert
 from audit.errors import LegalHoldError, MasterKeyError
 from mapping import normalise_email
 from store import SubjectKey, utc_now
@@ -36,6 +36,10 @@ _HOW = (
     f"(e.g. `openssl rand -base64 32`) or {MASTER_KEY_FILE_ENV} to a file holding it"
 )
 _keys: sa.Table = SubjectKey.__table__  # type: ignore[attr-defined]
+_HELD = (
+    "this subject is under legal hold; lift it with `b2sync audit hold --subject ... --off` "
+    "once the hold has ended, then shred again"
+)
 
 
 def load_master_key(env: Mapping[str, str] | None = None) -> bytes:
@@ -173,14 +177,45 @@ class KeyRing:
         return AESGCM(raw)
 
 
+def aliased_subjects(conn: sa.Connection, keys: KeyRing, identifier: str) -> list[str]:
+    """Subject hashes whose events recorded ``identifier`` (an email) as theirs."""
+    wanted = keys.subject_hash(identifier)
+    rows = conn.execute(
+        sa.select(aliases_table.c.subject_hash).where(aliases_table.c.alias_hash == wanted)
+    )
+    return sorted({str(h) for (h,) in rows} - {wanted})
+
+
 def shred(conn: sa.Connection, keys: KeyRing, subject: str, *, now: datetime | None = None) -> bool:
     """Destroy a subject's data key; their events stay but their values read ``[erased]``.
 
     Returns False when the subject had no key yet (a shredded row is still written, so no
-    later event can create one). Raises :class:`LegalHoldError` under legal hold.
+    later event can create one). Raises :class:`LegalHoldError` under legal hold. An email
+    also shreds the keys of the customers whose events recorded it (their aliases).
     """
-    key_id = keys.subject_hash(subject)
+    aliased = aliased_subjects(conn, keys, subject)
+    held = conn.execute(
+        sa.select(_keys.c.subject_hash).where(
+            _keys.c.subject_hash.in_(aliased), _keys.c.legal_hold.is_(True)
+        )
+    ).first()
+    if held is not None:
+        raise LegalHoldError(_HELD)
     when = now or utc_now()
+    shredded_alias = False
+    for key_id in aliased:
+        keys.forget(key_id)
+        shredded_alias |= bool(
+            conn.execute(
+                _keys.update()
+                .where(_keys.c.subject_hash == key_id, _keys.c.wrapped_key.is_not(None))
+                .values(wrapped_key=None, shredded_at=when)
+            ).rowcount
+        )
+    return _shred_one(conn, keys, keys.subject_hash(subject), when) or shredded_alias
+
+
+def _shred_one(conn: sa.Connection, keys: KeyRing, key_id: str, when: datetime) -> bool:
     row = conn.execute(
         sa.select(_keys.c.legal_hold, _keys.c.wrapped_key).where(_keys.c.subject_hash == key_id)
     ).first()
@@ -197,10 +232,7 @@ def shred(conn: sa.Connection, keys: KeyRing, subject: str, *, now: datetime | N
         )
         return False
     if row.legal_hold:
-        raise LegalHoldError(
-            "this subject is under legal hold; lift it with `b2sync audit hold --subject ... --off` "
-            "once the hold has ended, then shred again"
-        )
+        raise LegalHoldError(_HELD)
     conn.execute(
         _keys.update()
         .where(_keys.c.subject_hash == key_id, _keys.c.wrapped_key.is_not(None))
@@ -210,8 +242,13 @@ def shred(conn: sa.Connection, keys: KeyRing, subject: str, *, now: datetime | N
 
 
 def set_legal_hold(conn: sa.Connection, keys: KeyRing, subject: str, *, on: bool = True) -> None:
-    """Put a subject under legal hold (or lift it): no shredding, no retention purge."""
-    key_id = keys.subject_hash(subject)
+    """Put a subject under legal hold (or lift it): no shredding, no retention purge. An
+    email also holds (or releases) the customers whose events recorded it."""
+    for key_id in [keys.subject_hash(subject), *aliased_subjects(conn, keys, subject)]:
+        _hold_one(conn, keys, key_id, on=on)
+
+
+def _hold_one(conn: sa.Connection, keys: KeyRing, key_id: str, *, on: bool) -> None:
     updated = conn.execute(
         _keys.update().where(_keys.c.subject_hash == key_id).values(legal_hold=on)
     ).rowcount

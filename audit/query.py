@@ -17,13 +17,15 @@ from typing import Any, Final
 import sqlalchemy as sa
 import structlog
 
-from audit._chain import events_table
+from audit._chain import aliases_table, events_table
 from audit.anchors import PURGED_PREFIX, put_signed
 from audit.events import decrypt_payload
 from audit.keys import KeyRing
 from store import Setting, SubjectKey, utc_now
 
 ERASED: Final = "[erased]"
+#: prefix of a pipeline's actor name in the trail (``pipeline:customers-to-hubspot``)
+PIPELINE_ACTOR: Final = "pipeline:"
 CSV_COLUMNS: Final = (
     "tenant_id",
     "seq",
@@ -60,6 +62,10 @@ class Filters:
     system: str | None = None
     tenant_id: str | None = None
     limit: int | None = None
+    #: events to skip (a page of the compliance page)
+    offset: int = 0
+    #: newest event first (the compliance page); oldest first otherwise
+    newest_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,34 +96,73 @@ class EventView:
         data["occurred_at"] = self.occurred_at.isoformat()
         return data
 
+    @property
+    def changed_by(self) -> str:
+        """Who made a CRM-side change (``hubspot user 4711``), from ``details.changed_by``;
+        empty when the event is not one or the CRM did not say."""
+        source = (self.details or {}).get("changed_by")
+        if not isinstance(source, dict):
+            return ""
+        system = str(source.get("system") or "crm")
+        if source.get("user_id"):
+            return f"{system} user {source['user_id']}"
+        how = " ".join(str(source[k]) for k in ("source_type", "source_id") if source.get(k))
+        return f"{system} {how}".strip()
+
 
 def search(conn: sa.Connection, keys: KeyRing, filters: Filters) -> list[EventView]:
-    """Events matching ``filters``, oldest first, decrypted where the key still exists."""
+    """Events matching ``filters``, oldest first (``newest_first``: the other way), from
+    ``offset``, at most ``limit``, decrypted where the key still exists."""
     table = events_table
-    query = sa.select(table)
-    if filters.subject:
-        query = query.where(table.c.subject_hash == keys.subject_hash(filters.subject))
-    if filters.since is not None:
-        query = query.where(table.c.occurred_at >= filters.since)
-    if filters.until is not None:
-        query = query.where(table.c.occurred_at < filters.until)
-    if filters.action:
-        query = query.where(table.c.action == filters.action)
-    if filters.pipeline:
-        query = query.where(table.c.actor == filters.pipeline)
-    if filters.system:
-        query = query.where(
-            sa.or_(table.c.source_system == filters.system, table.c.target_system == filters.system)
-        )
-    if filters.tenant_id:
-        query = query.where(table.c.tenant_id == filters.tenant_id)
-    query = query.order_by(table.c.occurred_at, table.c.tenant_id, table.c.seq)
+    query = sa.select(table).where(*_where(keys, filters))
+    order = (table.c.occurred_at, table.c.tenant_id, table.c.seq)
+    query = query.order_by(*(c.desc() for c in order) if filters.newest_first else order)
+    if filters.offset:
+        query = query.offset(filters.offset)
     if filters.limit:
         query = query.limit(filters.limit)
     rows = conn.execute(query).all()
     key_ids = {row.key_id for row in rows if row.key_id is not None}
     keys.ciphers(conn, key_ids, create=False, now=utc_now())
     return [_view(keys, row) for row in rows]
+
+
+def count(conn: sa.Connection, keys: KeyRing, filters: Filters) -> int:
+    """How many events match ``filters`` (``limit`` and ``offset`` ignored)."""
+    query = sa.select(sa.func.count()).select_from(events_table).where(*_where(keys, filters))
+    return int(conn.execute(query).scalar_one())
+
+
+def _where(keys: KeyRing, filters: Filters) -> list[sa.ColumnElement[bool]]:
+    table = events_table
+    where: list[sa.ColumnElement[bool]] = []
+    if filters.subject:
+        where.append(subject_clause(keys, filters.subject))
+    if filters.since is not None:
+        where.append(table.c.occurred_at >= filters.since)
+    if filters.until is not None:
+        where.append(table.c.occurred_at < filters.until)
+    if filters.action:
+        where.append(table.c.action == filters.action)
+    if filters.pipeline:
+        name = filters.pipeline.removeprefix(PIPELINE_ACTOR)
+        where.append(table.c.actor.in_((name, PIPELINE_ACTOR + name)))
+    if filters.system:
+        where.append(
+            sa.or_(table.c.source_system == filters.system, table.c.target_system == filters.system)
+        )
+    if filters.tenant_id:
+        where.append(table.c.tenant_id == filters.tenant_id)
+    return where
+
+
+def subject_clause(keys: KeyRing, identifier: str) -> sa.ColumnElement[bool]:
+    """Events of the subject ``identifier`` names: its own hash (a customer id, or an email
+    used as subject) or that of a subject whose events recorded it as their email (alias)."""
+    wanted = keys.subject_hash(identifier)
+    aliased = sa.select(aliases_table.c.subject_hash).where(aliases_table.c.alias_hash == wanted)
+    column = events_table.c.subject_hash
+    return sa.or_(column == wanted, column.in_(aliased))
 
 
 def _view(keys: KeyRing, row: sa.Row[Any]) -> EventView:

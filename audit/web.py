@@ -8,8 +8,9 @@ runs it with uvicorn; the daemon can mount :func:`make_app`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
@@ -18,15 +19,18 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from audit import _html
+from audit._access import AccessLog
 from audit._auth import COOKIE, SESSION_SECONDS, Gate
 from audit.headers import SecurityHeaders
 from audit.keys import KeyRing
-from audit.query import Filters, search, to_csv
+from audit.query import EventView, Filters, count, search, to_csv
 from store import ErasureRequest
 
 __all__ = ["make_app", "parse_time", "serve"]
 
 MAX_ROWS = 1000
+#: events per page of the history (server-side pagination)
+PAGE_SIZE = 50
 MAX_FORM_BYTES = 4096
 _erasures: sa.Table = ErasureRequest.__table__  # type: ignore[attr-defined]
 _FILTER_PARAMS = ("subject", "since", "until", "action", "pipeline", "system")
@@ -63,15 +67,14 @@ def make_app(engine: sa.Engine, keys: KeyRing, token: str) -> SecurityHeaders:
             return refused
         params = {k: request.query_params.get(k, "").strip() for k in _FILTER_PARAMS}
         try:
-            filters = _filters(params)
+            filters = _filters(params, limit=PAGE_SIZE)
+            wanted = _page_number(request.query_params.get("page", ""))
         except ValueError as exc:
             body = _html.search_form(params) + _html.error(str(exc))
             return HTMLResponse(_html.page("Audit trail", body), status_code=400)
         with engine.connect() as conn:
-            views = search(conn, keys, filters)
-        csv_href = "/export.csv?" + request.url.query
-        body = _html.search_form(params) + _html.history_table(views, csv_href)
-        return HTMLResponse(_html.page("Audit trail", body))
+            views, paging = _page(conn, keys, filters, wanted, params)
+        return HTMLResponse(_history_page(params, views, paging))
 
     def export_csv(request: Request) -> Response:
         if (refused := guarded(request)) is not None:
@@ -139,7 +142,7 @@ def make_app(engine: sa.Engine, keys: KeyRing, token: str) -> SecurityHeaders:
             Route("/logout", logout, methods=["POST"]),
         ]
     )
-    return SecurityHeaders(app, _html.CSP)
+    return SecurityHeaders(AccessLog(app), _html.CSP)
 
 
 def _safe_next(path: str) -> str:
@@ -180,6 +183,35 @@ def parse_time(text: str) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def _page(
+    conn: sa.Connection, keys: KeyRing, filters: Filters, wanted: int, params: dict[str, str]
+) -> tuple[list[EventView], _html.Paging]:
+    """Page ``wanted`` (or the last one) of the matches, newest first."""
+    query = urlencode({k: v for k, v in params.items() if v})
+    total = count(conn, keys, filters)
+    paging = _html.Paging(min(wanted, max(1, -(-total // PAGE_SIZE))), PAGE_SIZE, total, query)
+    at = replace(filters, offset=(paging.page - 1) * PAGE_SIZE, newest_first=True)
+    return search(conn, keys, at), paging
+
+
+def _history_page(params: dict[str, str], views: list[EventView], paging: _html.Paging) -> str:
+    """The history page: the refilled form, then the page of events (a person's timeline
+    when the person field is filled)."""
+    csv_href = "/export.csv" + (f"?{paging.query}" if paging.query else "")
+    subject = params["subject"] or None
+    body = _html.search_form(params) + _html.history(views, paging, csv_href, subject)
+    return _html.page(f"Timeline of {subject}" if subject else "Audit trail", body)
+
+
+def _page_number(text: str) -> int:
+    """The 1-based page asked for (empty: the first)."""
+    if not text:
+        return 1
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"page must be a whole number from 1, not '{text[:20]}'")
+    return int(text)
+
+
 def _filters(params: dict[str, str], limit: int | None = MAX_ROWS) -> Filters:
     return Filters(
         subject=params["subject"] or None,
@@ -195,8 +227,10 @@ def _filters(params: dict[str, str], limit: int | None = MAX_ROWS) -> Filters:
 def serve(url_of_store: str, token: str, host: str = "127.0.0.1", port: int = 8766) -> None:
     """Serve the page until interrupted (the master key comes from the environment).
 
-    uvicorn's own logging config is off: its records, access lines included, go through the
-    caller's logging setup (``b2sync ui`` redacts them like every other log line).
+    uvicorn's own logging config is off and its plain access log too: each request is one
+    structured ``http.request`` event (:mod:`audit._access`; the path without its query, which
+    may name a person), and uvicorn's other records go through the caller's logging setup
+    (``b2sync ui`` / ``b2sync audit ui`` render them as JSON, redacted, like every log line).
     """
     import uvicorn
 
@@ -207,6 +241,9 @@ def serve(url_of_store: str, token: str, host: str = "127.0.0.1", port: int = 87
     try:
         with begin_write(engine) as conn:
             keys = load_keyring(conn)  # the store's root: still opens after `keys rotate`
-        uvicorn.run(make_app(engine, keys, token), host=host, port=port, log_config=None)
+        uvicorn.run(
+            make_app(engine, keys, token), host=host, port=port, log_config=None,
+            access_log=False,
+        )  # fmt: skip
     finally:
         engine.dispose()

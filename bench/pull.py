@@ -145,6 +145,10 @@ def _pull(tmp: str, env: dict[str, str], system: str, edited: int) -> dict[str, 
         "records_pulled": pulled,
         "crm_read_calls": reads,
         "crm_read_minimum": math.ceil(summary.counts["read"] / PAGE),
+        # who changed it: HubSpot property history of the applied edits, 50 records a call
+        "history_read_calls": sum(
+            v for k, v in used.items() if k.startswith(system) and k.endswith("/batch/read")
+        ),
         "b2connect_calls": sum(v for k, v in used.items() if k.startswith("b2connect")),
         "records_per_s": round(pulled / seconds) if seconds else 0,
         "seconds": round(seconds, 1),

@@ -36,6 +36,7 @@ __all__ = [
     "SecretResolver",
     "SupportsActions",
     "SupportsAssociations",
+    "SupportsChangeSources",
     "SupportsConsent",
     "SupportsCreate",
     "SupportsEngagement",
@@ -156,6 +157,17 @@ class SupportsMembers(Protocol):
         fields: Sequence[str],
     ) -> dict[str, list[Record]]:
         """Company id -> its live contacts, each with ``fields`` (and its own id as key)."""
+
+
+class SupportsChangeSources(Protocol):
+    """CRM connectors that can say who changed a record's properties (HubSpot's property
+    history; Salesforce needs none: ``Record.modified_by`` is ``LastModifiedById``)."""
+
+    def change_sources(
+        self, stream: str, ids: Sequence[str], properties: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Per record id, who set the newest value of the given properties:
+        ``{"user_id": ..., "source_type": ..., "source_id": ...}`` (absent: unknown)."""
         ...
 
 

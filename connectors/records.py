@@ -149,3 +149,5 @@ class ErasureResult:
     done: bool
     detail: str = ""
     removed: int = 0
+    #: whether the system knew the person (None: it cannot tell, e.g. a registered request)
+    found: bool | None = None

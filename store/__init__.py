@@ -23,6 +23,7 @@ from store._urls import unavailable
 from store.errors import StoreConfigError, StoreError, StoreUnavailable
 from store.models import (
     AuditEvent,
+    AuditSubjectAlias,
     Conflict,
     ConflictStatus,
     Cursor,
@@ -46,6 +47,7 @@ from store.models import (
 __all__ = [
     "SQLITE_PRAGMAS",
     "AuditEvent",
+    "AuditSubjectAlias",
     "Conflict",
     "ConflictStatus",
     "Cursor",

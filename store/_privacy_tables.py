@@ -100,6 +100,17 @@ class AuditEvent(SQLModel, table=True):
     hash: str = column(sa.String(HASH))
 
 
+class AuditSubjectAlias(SQLModel, table=True):
+    """Another identifier of an audit subject (a keyed hash of the normalised email of the
+    customer id the events are keyed by), so a search by email finds the person's events."""
+
+    __tablename__ = "audit_subject_aliases"
+
+    alias_hash: str = column(sa.String(HASH), primary_key=True)
+    subject_hash: str = column(sa.String(HASH), primary_key=True)
+    created_at: datetime = column(UTCDateTime(), default_factory=utc_now)
+
+
 class SubjectKey(SQLModel, table=True):
     """A subject's wrapped data key; shredding sets ``wrapped_key`` to None."""
 

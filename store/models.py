@@ -12,7 +12,13 @@ from store._insights_tables import (
     InsightsOrder,
     RuleFiring,
 )
-from store._privacy_tables import AuditEvent, ErasureRequest, SubjectKey, Tombstone
+from store._privacy_tables import (
+    AuditEvent,
+    AuditSubjectAlias,
+    ErasureRequest,
+    SubjectKey,
+    Tombstone,
+)
 from store._sync_tables import (
     Conflict,
     Cursor,
@@ -29,6 +35,7 @@ from store._webhook_tables import ErasureInboxItem, WebhookReceipt
 __all__ = [
     "NAMING_CONVENTION",
     "AuditEvent",
+    "AuditSubjectAlias",
     "Conflict",
     "ConflictStatus",
     "ConsentHold",

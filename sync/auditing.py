@@ -18,7 +18,7 @@ from mapping.transforms import get_path, is_blank
 if TYPE_CHECKING:
     from sync.plan import Planned
 
-__all__ = ["AuditTrail", "subject_of"]
+__all__ = ["AuditTrail", "email_of", "subject_of"]
 
 #: B2Connect streams whose records are people, and the field naming the person elsewhere
 _SUBJECT_FIELD = {"customers": "id", "orders": "customerId", "consents": "subjectId"}
@@ -31,6 +31,14 @@ def subject_of(stream: str, fields: Any) -> str | None:
         return None
     value = get_path(fields, name) if hasattr(fields, "get") else None
     return None if is_blank(value) else str(value)
+
+
+def email_of(stream: str, fields: Any) -> str | None:
+    """The email of a B2Connect customer record (recorded only as a keyed-hash alias)."""
+    if stream != "customers" or not hasattr(fields, "get"):
+        return None
+    value = get_path(fields, "email")
+    return value.strip() if isinstance(value, str) and "@" in value else None
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,9 @@ class AuditTrail:
             subject=subject_of(parent_stream, planned.record.fields)
             if crm_object == pipeline.crm.object
             else subject,
+            email=email_of(parent_stream, planned.record.fields)
+            if crm_object == pipeline.crm.object
+            else None,
             changed_fields=tuple(changed),
             run_id=self.run_id,
             values=values or None,

@@ -21,7 +21,7 @@ from store.models import (
     Side,
     metadata,
 )
-from sync.safe_errors import safe_error
+from sync.safe_errors import safe_dead_letter_message, safe_error
 
 __all__ = [
     "DeadLetterRow",
@@ -270,7 +270,7 @@ def add_dead_letters(
                 "record_key": row.key,
                 "payload": row.payload,
                 "error_code": row.code,
-                "error_message": safe_error(row.message) or "",
+                "error_message": safe_dead_letter_message(row.message, row.payload.get("source")),
                 "error_field": row.field,
                 "attempts": attempts,
                 "next_attempt_at": next_at,

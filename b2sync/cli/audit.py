@@ -172,6 +172,7 @@ def _print(views: list[EventView], fmt: str) -> None:
             "Record",
             "Person",
             "Fields",
+            "Changed by",
         )
         for v in views:
             table.add_row(
@@ -184,6 +185,7 @@ def _print(views: list[EventView], fmt: str) -> None:
                 f"{v.stream}/{v.record_key}",
                 v.subject or "",
                 ", ".join(v.changed_fields),
+                v.changed_by,
             )
         Console(width=200, markup=False).print(table)  # [erased] stays
 
@@ -192,7 +194,9 @@ def _print(views: list[EventView], fmt: str) -> None:
 def search_command(
     config: ConfigOption = None,
     state: StateUrlOption = None,
-    subject: Annotated[str | None, typer.Option("--subject", help="Email.")] = None,
+    subject: Annotated[
+        str | None, typer.Option("--subject", help="Email or customer id of the person.")
+    ] = None,
     customer_id: Annotated[str | None, typer.Option("--customer-id")] = None,
     since: Annotated[str | None, typer.Option(help="ISO date/time, inclusive.")] = None,
     until: Annotated[str | None, typer.Option(help="ISO date/time, exclusive.")] = None,
@@ -306,8 +310,10 @@ def ui(
     """Serve the read-only compliance page.
 
     The access token (32+ characters) comes from --token-file / $B2SYNC_UI_TOKEN_FILE or
-    $B2SYNC_UI_TOKEN, never from the command line; browsers log in at /login.
+    $B2SYNC_UI_TOKEN, never from the command line; browsers log in at /login. Logs are
+    structured JSON lines (one ``http.request`` per request), redacted like every log line.
     """
+    configure_logging()
     try:
         token = load_token(token_file)
     except TokenError as exc:
@@ -328,6 +334,5 @@ commands = typer.Typer()
 @commands.command("ui", help="Serve the read-only compliance page (audit trail, erasures).")
 @functools.wraps(ui)
 def _ui(*args: Any, **kwargs: Any) -> None:
-    """``b2sync ui`` with the redacting log setup (uvicorn's lines included)."""
-    configure_logging()
+    """``b2sync ui``: the same as ``b2sync audit ui``."""
     ui(*args, **kwargs)

@@ -1,7 +1,7 @@
 """``b2sync erase``, ``b2sync erasure status|process`` and ``b2sync retention run``.
 
 Exit codes: 0 done (or filed and in progress), 1 the work failed (a system refused, an
-unknown subject), 2 bad usage (no identifier, a malformed email, an unknown tenant).
+unknown subject, a person known in no system: the request stays filed), 2 bad usage (no identifier, a malformed email, an unknown tenant).
 """
 
 from __future__ import annotations
@@ -24,8 +24,14 @@ from b2sync.cli.common import (
 from b2sync.cli.output import make_console
 from consent.erasure.model import SubjectIds
 from consent.erasure.process import StepOutcome
-from consent.erasure.report import erasure_status
+from consent.erasure.report import (
+    KNOWN_NOWHERE,
+    erasure_status,
+    known_nowhere,
+    record_known_nowhere,
+)
 from consent.erasure.service import desk_for, processor_for
+from store import begin_write
 from sync.logs import configure_logging
 
 __all__ = ["commands", "erasure_app", "retention_app"]
@@ -69,7 +75,16 @@ def erase(
             _print_outcomes(console, processor_for(runner).process(intake.request_id))
         with runner.db.connect() as conn:
             rows = erasure_status(conn, runner.clock(), request_id=intake.request_id)
+        nowhere = bool(rows) and process and known_nowhere(rows[0]["steps"])
+        if nowhere:
+            with begin_write(runner.db) as conn:
+                subject = SubjectIds(email=email, customer_id=customer_id)
+                who = subject.customer_id or subject.email
+                record_known_nowhere(conn, runner.audit_keys, rows[0], who, runner.clock())
     _print_requests(console, rows)
+    if nowhere:
+        console.print(KNOWN_NOWHERE, markup=False)
+        raise typer.Exit(EXIT_FAILED)
     if rows and rows[0]["status"] == "failed":
         raise typer.Exit(EXIT_FAILED)
 
@@ -121,7 +136,7 @@ def _print_requests(console: Any, rows: list[dict[str, Any]]) -> None:
         table.add_column(name)
     for row in rows:
         systems = "\n".join(
-            f"{s['system']}: {s['status']}"
+            f"{s['system']}: {s['finding']}"
             + (f" (next {s['next_attempt_at']})" if s["next_attempt_at"] else "")
             + (f" · {s['detail']}" if s["detail"] else "")
             for s in row["steps"]

@@ -52,8 +52,11 @@ class Eraser:
         data = resp.body if isinstance(resp.body, dict) else {}
         rid, status = data.get("id"), data.get("status")
         log.info("b2connect.erasure_registered", erasure=rid, status=status)
-        return ErasureResult(
-            SYSTEM,
-            done=True,
-            detail=f"erasure request {rid or '?'} registered ({status or 'accepted'})",
-        )
+        registered = f"erasure request {rid or '?'} registered ({status or 'accepted'})"
+        if "subjectId" in body:
+            return ErasureResult(SYSTEM, done=True, detail=registered)
+        # asked by email only: B2Connect names the customer it matched, if any
+        if data.get("subjectId"):
+            return ErasureResult(SYSTEM, done=True, detail=registered, found=True)
+        detail = f"not found: no customer with this email; {registered}"
+        return ErasureResult(SYSTEM, done=True, detail=detail, found=False)

@@ -189,6 +189,12 @@ class HubSpotConnector(HubSpotActions):
         """Each company's live associated contacts with ``fields`` (v4 associations)."""
         return members(self.api, company_object, company_ids, contact_object, fields)
 
+    def change_sources(
+        self, stream: str, ids: Sequence[str], properties: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Who changed the properties last (property history: user id, source type/id)."""
+        return self._ops.change_sources(stream, ids, properties)
+
     def lookup(self, stream: str, field: str, values: Sequence[str]) -> dict[str, list[str]]:
         """Ids of existing records whose ``field`` equals each value (keys lower-cased)."""
         return self._ops.lookup(stream, field, values)

@@ -32,6 +32,8 @@ BATCH_READ = "POST /crm/v3/objects/{object_type}/batch/read"
 BATCH_ARCHIVE = "POST /crm/v3/objects/{object_type}/batch/archive"
 ASSOC_CREATE = "POST /crm/v4/associations/{from_type}/{to_type}/batch/create"
 GDPR_DELETE = "POST /crm/v3/objects/contacts/gdpr-delete"
+#: inputs per batch read that asks for property history (HubSpot allows 50, not 100)
+HISTORY_BATCH_LIMIT = 50
 
 Pair = tuple[str, str]
 
@@ -62,7 +64,9 @@ class Operations:
                     found.setdefault(norm(value), []).append(rid)
         return {k: sorted(set(v), key=_id_order) for k, v in found.items()}
 
-    def read_by(self, stream: str, id_property: str, values: list[str]) -> list[Pair]:
+    def read_by(
+        self, stream: str, id_property: str, values: list[str], *, archived: bool = False
+    ) -> list[Pair]:
         """(id property value, HubSpot id) for the values that exist (batch read, <= 100)."""
         body = {
             "idProperty": id_property,
@@ -72,7 +76,7 @@ class Operations:
         }
         try:
             data, _ = self.api.call(
-                BATCH_READ, self.api.batch.read_with_http_info, stream, body, archived=False
+                BATCH_READ, self.api.batch.read_with_http_info, stream, body, archived=archived
             )
         except HubSpotApiError as err:
             raise Fatal(
@@ -85,6 +89,32 @@ class Operations:
             value = (row.properties or {}).get(id_property)
             if value:
                 out.append((str(value), str(row.id)))
+        return out
+
+    def change_sources(
+        self, stream: str, ids: Sequence[str], properties: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Who set the newest value of ``properties`` on each record: one batch read with
+        ``propertiesWithHistory`` per 50 ids (HubSpot's limit for history reads). The newest
+        entry across the properties wins; a record HubSpot does not return is left out."""
+        names = sorted(set(properties))
+        out: dict[str, dict[str, Any]] = {}
+        if not names:
+            return out
+        for chunk in _chunks(list(dict.fromkeys(ids)), HISTORY_BATCH_LIMIT):
+            body = {"inputs": [{"id": i} for i in chunk], "properties": [],
+                    "propertiesWithHistory": names}  # fmt: skip
+            try:
+                data, _ = self.api.call(
+                    BATCH_READ, self.api.batch.read_with_http_info, stream, body, archived=False
+                )
+            except HubSpotApiError as err:
+                log.warning("hubspot.history_unreadable", status=err.status, object=stream)
+                continue
+            for row in getattr(data, "results", None) or []:
+                source = _newest_source(getattr(row, "properties_with_history", None) or {})
+                if source:
+                    out[str(row.id)] = source
         return out
 
     def _search_in(self, stream: str, field: str, values: list[str]) -> list[Pair]:
@@ -200,9 +230,19 @@ class Operations:
     # ---- erasure
 
     def erase(self, subject: Subject) -> ErasureResult:
-        """GDPR-delete the contact by email (or HubSpot id); HubSpot also blocklists the email."""
+        """GDPR-delete the contact by email (or HubSpot id); HubSpot also blocklists the email.
+
+        HubSpot answers 204 for an email no contact has (it only blocklists it), so the
+        contact is looked up first (live, then archived) to report what was really there.
+        """
+        found: bool | None = None
         if subject.email:
-            body = PublicGdprDeleteInput(object_id=subject.email.strip(), id_property="email")
+            email = subject.email.strip()
+            found = any(
+                self.read_by("contacts", "email", [email], archived=archived)
+                for archived in (False, True)
+            )
+            body = PublicGdprDeleteInput(object_id=email, id_property="email")
         elif subject.crm_ids.get("hubspot"):
             body = PublicGdprDeleteInput(object_id=subject.crm_ids["hubspot"])
         else:
@@ -213,15 +253,36 @@ class Operations:
             _, status = self.api.call(GDPR_DELETE, self.api.contacts.purge_with_http_info, body)
         except HubSpotApiError as err:
             if err.status == 404:
-                return ErasureResult(
-                    "hubspot", True, "no such contact; HubSpot blocklists the email anyway"
-                )
+                return ErasureResult("hubspot", True, "not found: no such contact", found=False)
             raise Fatal(
                 f"HubSpot refused the GDPR delete ({err.status}: {err.body.message})",
                 code=err.body.category or str(err.status),
             ) from err
-        log.info("hubspot.gdpr_deleted", request=subject.request_id, status=status)
-        return ErasureResult("hubspot", True, "contact permanently deleted (GDPR)", removed=1)
+        log.info("hubspot.gdpr_deleted", request=subject.request_id, status=status, found=found)
+        if found is False:
+            detail = "not found: no contact with this email; HubSpot blocklisted the address"
+            return ErasureResult("hubspot", True, detail, found=False)
+        return ErasureResult(
+            "hubspot", True, "contact permanently deleted (GDPR)", removed=1, found=True
+        )
+
+
+def _newest_source(history: dict[str, Any]) -> dict[str, Any]:
+    """The source of the newest history entry over all properties (HubSpot lists each
+    property's values newest first)."""
+    newest: Any = None
+    for entries in history.values():
+        for entry in (entries or [])[:1]:
+            if newest is None or str(entry.timestamp) > str(newest.timestamp):
+                newest = entry
+    if newest is None:
+        return {}
+    source = {
+        "user_id": None if newest.updated_by_user_id is None else str(newest.updated_by_user_id),
+        "source_type": newest.source_type,
+        "source_id": newest.source_id,
+    }
+    return {k: v for k, v in source.items() if v not in (None, "")}
 
 
 def _id_order(rid: str) -> tuple[int, str]:

@@ -163,6 +163,9 @@ def erase(
     policy = related or RelatedPolicy()
     found = _find(api, where)
     ids = [str(r["Id"]) for r in found]
+    if not ids:
+        detail = "not found: no Contact with this email or id (live or in the Recycle Bin)"
+        return ErasureResult(SYSTEM, done=True, detail=detail, found=False)
     individuals = sorted({str(r["IndividualId"]) for r in found if r.get("IndividualId")})
     purged: set[str] = set()
     notes: set[str] = set()
@@ -202,4 +205,5 @@ def erase(
         done=not left and not related_left,
         detail="; ".join(parts),
         removed=removed_now,
+        found=True,
     )

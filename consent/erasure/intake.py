@@ -19,7 +19,7 @@ import structlog
 
 from audit import KeyRing
 from consent.erasure.local import find_people, purge_local, tenants_of
-from consent.erasure.model import Origin, StepStatus, SubjectIds, deadline, is_email
+from consent.erasure.model import NOT_FOUND, Origin, StepStatus, SubjectIds, deadline, is_email
 from consent.erasure.plan import PlannedStep, file_acknowledgement, plan_steps
 from consent.erasure.store import (
     insert_request,
@@ -278,7 +278,7 @@ class ErasureDesk:
         )
         write_tombstones(conn, self.hasher, ids, request_id=rid, erased_at=now)
         purged = purge_local(conn, self.config, ids, hasher=self.hasher, tenant=tenant)
-        detail = ", ".join(f"{n} {table}" for table, n in sorted(purged.items())) or "nothing kept"
+        detail = ", ".join(f"{n} {table}" for table, n in sorted(purged.items()))
         subject = ids.customer_id or ids.email
         events = [
             step_event(
@@ -294,8 +294,10 @@ class ErasureDesk:
         ]
         for system, kind, position, planned, note in self._plan(b2connect, origin, external_ref):
             status, text = planned, note
-            if kind == "local":
+            if kind == "local" and any(purged.values()):
                 status, text = StepStatus.DONE, f"purged {detail}; tombstoned"
+            elif kind == "local":
+                status, text = StepStatus.DONE, f"{NOT_FOUND} b2sync kept nothing; tombstoned"
             conn.execute(
                 steps_table.insert().values(
                     request_id=rid,

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -25,6 +25,7 @@ from mapping import normalise_email
 __all__ = [
     "DEADLINE",
     "MAX_ATTEMPTS",
+    "NOT_FOUND",
     "Origin",
     "StepStatus",
     "SubjectIds",
@@ -33,6 +34,8 @@ __all__ = [
     "normalise_email",
 ]
 
+#: how a step's detail starts when the system did not know the person (nothing to erase)
+NOT_FOUND: Final = "not found:"
 #: GDPR Art. 12(3): answer within one month; B2Connect documents 30 days
 DEADLINE = timedelta(days=30)
 #: after this many failed attempts a step stays failed and waits for an operator

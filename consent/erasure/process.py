@@ -28,7 +28,7 @@ from connectors.base import Connector
 from connectors.errors import BudgetExhausted, ConnectorError, Retriable
 from connectors.records import ErasureResult, Subject, WriteItem
 from connectors.salesforce import SalesforceConnector
-from consent.erasure.model import MAX_ATTEMPTS, StepStatus, SubjectIds, backoff
+from consent.erasure.model import MAX_ATTEMPTS, NOT_FOUND, StepStatus, SubjectIds, backoff
 from consent.erasure.related import salesforce_policy, unreachable_orders
 from consent.erasure.store import (
     StepRow,
@@ -164,7 +164,10 @@ class ErasureProcessor:
             return StepStatus.FAILED, message
         result_of = self._erase(connector, step, subject)
         if result_of.done:
-            return StepStatus.DONE, result_of.detail or "erased"
+            detail = result_of.detail or "erased"
+            if result_of.found is False and not detail.startswith(NOT_FOUND):
+                detail = f"{NOT_FOUND} {detail}"
+            return StepStatus.DONE, detail
         return StepStatus.FAILED, result_of.detail or "the system did not erase"
 
     def _erase(self, connector: Connector, step: StepRow, subject: Subject) -> ErasureResult:

@@ -72,6 +72,7 @@ class HubSpotEmulator(BaseEmulator):
         #: changeSource INTEGRATION); off by default so a sync does not wake itself up
         self.webhook_api_changes = False
         self.store = CrmStore(clock)
+        self.store.app_id = self.app_id
         self.store.listener = self._on_change
         self.store.search_lag_s = search_lag_s
         self.limits = RateLimiter(
@@ -289,9 +290,13 @@ class HubSpotEmulator(BaseEmulator):
         rec = self.store.get(ot, rid)
         if rec is None:
             raise HttpError(404, "OBJECT_NOT_FOUND", f"no {obj} {rid}")
-        props = data.get("properties", {k: v for k, v in data.items() if k != "archived"})
+        user = data.get("_userId")  # the HubSpot user making the edit (default 1)
+        props = data.get(
+            "properties", {k: v for k, v in data.items() if k not in ("archived", "_userId")}
+        )
         if props:
-            self.store.update(rec, self._clean(ot, props, rec.id), UI)
+            user_id = int(user) if user is not None else None
+            self.store.update(rec, self._clean(ot, props, rec.id), UI, user_id)
         if data.get("archived") is True:
             self.store.archive(rec, UI)
         elif data.get("archived") is False:

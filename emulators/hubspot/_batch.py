@@ -259,6 +259,7 @@ class BatchRoutes:
         started = self.emu.clock()
         archived = flag(req, "archived")
         wanted = body.get("properties") or None
+        history = [str(n) for n in body.get("propertiesWithHistory") or []]
         prop = body.get("idProperty") or "hs_object_id"
         if prop != "hs_object_id" and not self.store.is_unique(ot, prop):
             raise bad_request(f"{prop} is not a unique property and cannot be used as idProperty")
@@ -270,7 +271,7 @@ class BatchRoutes:
                 missing.append(rid)
             elif rec.id not in seen:
                 seen.add(rec.id)
-                results.append(rec.to_json(wanted))
+                results.append(_with_history(rec.to_json(wanted), rec, history))
         errors = [standard_error(_missing(ot, missing), missing)] if missing else []
         return json_response(
             batch_body(results, errors, started, self.emu.clock()), 207 if errors else 200
@@ -283,6 +284,13 @@ class BatchRoutes:
             if rec is not None:
                 self.store.archive(rec, API)
         return Response(status_code=204)
+
+
+def _with_history(row: dict[str, Any], rec: Any, names: list[str]) -> dict[str, Any]:
+    """``propertiesWithHistory``: each asked property's values, newest first, with who set it."""
+    if names:
+        row["propertiesWithHistory"] = {n: list(rec.history.get(n, [])) for n in names}
+    return row
 
 
 def _with_trace(row: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,8 @@ class Record:
     #: (time it becomes searchable, properties) versions, for the search index lag;
     #: empty: search sees ``properties``
     versions: list[tuple[float, dict[str, str]]] = field(default_factory=list)
+    #: property -> its values, newest first, each with who set it (``propertiesWithHistory``)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def to_json(self, wanted: list[str] | None = None) -> dict[str, Any]:
         """The SimplePublicObject shape with the properties in ``wanted`` (default set if None)."""
@@ -218,7 +220,9 @@ class CrmStore:
 
     # ---- writes
 
-    def create(self, ot: ObjectType, props: dict[str, str], source: str) -> Record:
+    def create(
+        self, ot: ObjectType, props: dict[str, str], source: str, user_id: int | None = None
+    ) -> Record:
         now = self.clock()
         self._next_id += 1
         rid = str(self._next_id)
@@ -226,6 +230,7 @@ class CrmStore:
         values = {k: v for k, v in props.items() if v != ""}
         values.update({"hs_object_id": rid, ot.created_prop: stamp, ot.modified_prop: stamp})
         rec = Record(rid, ot, values, now, now)
+        self._remember(rec, [k for k in props if props[k] != ""], source, user_id, now)
         self._derive(rec)
         self._snapshot(rec)
         self.records[ot.name][rid] = rec
@@ -233,8 +238,14 @@ class CrmStore:
         self._emit("creation", rec, sorted(k for k in props if props[k] != ""), source)
         return rec
 
-    def update(self, rec: Record, props: dict[str, str], source: str) -> list[str]:
-        """Apply ``props`` ("" clears); bumps the last-modified date on every write."""
+    def update(
+        self, rec: Record, props: dict[str, str], source: str, user_id: int | None = None
+    ) -> list[str]:
+        """Apply ``props`` ("" clears); bumps the last-modified date on every write.
+
+        ``source`` is HubSpot's ``sourceType`` (``CRM_UI`` for a user, ``INTEGRATION`` for
+        an app); ``user_id`` the HubSpot user behind a ``CRM_UI`` change (default user 1).
+        """
         changed = []
         before = dict(rec.properties)
         for name, value in props.items():
@@ -246,6 +257,7 @@ class CrmStore:
             if old != value:
                 changed.append(name)
         now = self.clock()
+        self._remember(rec, changed, source, user_id, now)
         rec.updated = now
         rec.properties[rec.type.modified_prop] = iso_ms(now)
         self._derive(rec)
@@ -323,6 +335,27 @@ class CrmStore:
         discount = to_number(rec.properties.get("discount")) or 0.0
         amount = round((price - discount) * qty, 2)
         rec.properties["amount"] = str(int(amount)) if amount.is_integer() else str(amount)
+
+    #: the app whose API writes are recorded as ``INTEGRATION`` changes (``sourceId``)
+    app_id: int = 0
+
+    def _remember(
+        self, rec: Record, names: list[str], source: str, user_id: int | None, now: float
+    ) -> None:
+        """One property-history entry per changed property, as HubSpot records it: a user's
+        change has ``sourceId: userId:N`` and ``updatedByUserId: N``; an app's its app id."""
+        for name in names:
+            entry: dict[str, Any] = {
+                "value": rec.properties.get(name, ""),
+                "timestamp": iso_ms(now),
+                "sourceType": source,
+            }
+            if source == "CRM_UI":
+                user = user_id or 1
+                entry.update(sourceId=f"userId:{user}", updatedByUserId=user)
+            else:
+                entry["sourceId"] = str(self.app_id)
+            rec.history.setdefault(name, []).insert(0, entry)
 
     def _emit(self, kind: str, rec: Record, changed: list[str], source: str) -> None:
         if self.listener is not None:

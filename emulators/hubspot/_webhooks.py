@@ -86,7 +86,7 @@ class WebhookSender:
             "subscriptionType": base_type,
             "objectId": int(rec.id),
             "changeSource": source,
-            "sourceId": "userId:1" if source == "CRM_UI" else str(self.app_id),
+            "sourceId": _source_id(rec, changed, source, self.app_id),
         }
         if ot.webhook_prefix == "object":
             common["objectTypeId"] = ot.type_id
@@ -201,3 +201,13 @@ class WebhookSender:
                 return
             if self._stop.wait(self.retry_delay_s * (attempt + 1)):
                 return
+
+
+def _source_id(rec: Record, changed: list[str], source: str, app_id: int) -> str:
+    """The change's ``sourceId`` as the property history recorded it (``userId:N`` for the
+    user who made a ``CRM_UI`` change), else the app's id."""
+    for name in changed:
+        entries = rec.history.get(name) or []
+        if entries and entries[0].get("sourceId"):
+            return str(entries[0]["sourceId"])
+    return "userId:1" if source == "CRM_UI" else str(app_id)

@@ -30,8 +30,10 @@ def pull_event(
     fields: Sequence[str],
     outcome: str,
     values: Mapping[str, Any] | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
-    """One event; ``values`` (the new values, encrypted by the trail) may be nested patches."""
+    """One event; ``values`` (the new values, encrypted by the trail) may be nested patches;
+    ``details`` non-personal facts (``changed_by``: the CRM user behind a CRM-side change)."""
     to_b2c = action == B2CONNECT_WRITE
     stream = pipeline.b2connect.stream
     return AuditEvent(
@@ -47,6 +49,7 @@ def pull_event(
         changed_fields=tuple(fields),
         run_id=facts.run_id,
         values={k: {"old": None, "new": _jsonable(v)} for k, v in (values or {}).items()} or None,
+        details=details,
     )
 
 

@@ -40,8 +40,8 @@ import structlog
 
 from audit import AuditEvent, record_events
 from audit.events import B2CONNECT_WRITE, CRM_WRITE
-from connectors.base import Connector, SupportsFetch, SupportsIdentity
-from connectors.errors import Fatal
+from connectors.base import Connector, SupportsChangeSources, SupportsFetch, SupportsIdentity
+from connectors.errors import ConnectorError, Fatal
 from connectors.records import Page, Record, WriteItem, WriteResult
 from mapping.config import DeletePolicy
 from store import begin_write
@@ -343,9 +343,12 @@ class PullRun(Run):
         crm_items = [WriteItem(m.pending.key, m.to_crm) for m in merged if m.to_crm]
         b2c = self._send(self.shop, stream, b2c_items, {})
         crm = self._send(self.crm, crm_object, crm_items, {"id_property": self.id_property})
+        pulled = [m for m in merged if m.to_b2connect and _ok(b2c.get(m.pending.key))]
+        sources = self._change_sources(pulled)
         out = _Outcome([], [], [], [], [], [], Counter())
         for item in merged:
-            self._settle(item, b2c.get(item.pending.key), crm.get(item.pending.key), out)
+            b2c_result, crm_result = b2c.get(item.pending.key), crm.get(item.pending.key)
+            self._settle(item, b2c_result, crm_result, out, sources.get(item.pending.key))
         for record, link in deletes:
             result = b2c.get(link.key) if policy != "ignore" else None
             if result is not None and not result.ok:
@@ -370,8 +373,44 @@ class PullRun(Run):
         )
         return {result.key: result for result in results}
 
+    def _change_sources(self, pulled: list[Merged]) -> dict[str, dict[str, Any]]:
+        """Who made the CRM-side changes written back, per B2Connect key: HubSpot's property
+        history (one read per 50 records, only for records whose edit was applied) or
+        Salesforce's ``LastModifiedById`` (already on the record). Unknown stays out; a
+        failed history read costs the names, never the pull."""
+        system = self.target_system
+        if not pulled:
+            return {}
+        crm = self.crm
+        if not isinstance(crm, SupportsChangeSources):
+            return {
+                m.pending.key: {"system": system, "user_id": m.pending.record.modified_by}
+                for m in pulled
+                if m.pending.record.modified_by
+            }
+        names = sorted({d.field for m in pulled for d in m.decisions if d.action == "to_b2connect"})
+        by_crm_id = {m.pending.record.key: m.pending.key for m in pulled}
+        try:
+            found: dict[str, dict[str, Any]] = self._retry(
+                lambda: crm.change_sources(self.pipeline.crm.object, list(by_crm_id), names),
+                "read property history",
+            )
+        except ConnectorError as exc:
+            log.warning("pull.change_sources_unread", code=exc.code, error=exc.message)
+            return {}
+        return {
+            by_crm_id[crm_id]: {"system": system, **source}
+            for crm_id, source in found.items()
+            if crm_id in by_crm_id
+        }
+
     def _settle(
-        self, item: Merged, b2c: WriteResult | None, crm: WriteResult | None, out: _Outcome
+        self,
+        item: Merged,
+        b2c: WriteResult | None,
+        crm: WriteResult | None,
+        out: _Outcome,
+        source: Mapping[str, Any] | None = None,
     ) -> None:
         """One merged record's link row, dead letters, conflicts and audit events."""
         key, record = item.pending.key, item.pending.record
@@ -388,8 +427,9 @@ class PullRun(Run):
         if b2c is not None and b2c.ok:
             out.counts["to_b2connect"] += 1
             changed = [d.field for d in item.decisions if d.action == "to_b2connect"]
+            by = {"changed_by": dict(source)} if source else None
             out.audit.append(
-                self._event(B2CONNECT_WRITE, key, changed, "updated", item.to_b2connect)
+                self._event(B2CONNECT_WRITE, key, changed, "updated", item.to_b2connect, by)
             )
         if crm is not None and crm.ok:
             out.counts["to_crm"] += 1
@@ -408,6 +448,7 @@ class PullRun(Run):
         fields: Sequence[str],
         outcome: str,
         values: Mapping[str, Any] | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> AuditEvent:
         return pull_event(
             self.pipeline,
@@ -417,6 +458,7 @@ class PullRun(Run):
             fields,
             outcome,
             values,
+            details,
         )
 
     # ------------------------------------------------------------------ commit
@@ -471,3 +513,7 @@ def _rejected(record: Record, result: WriteResult, now: datetime) -> DeadLetterR
         error.field if error else None,
         retry_at=now if error and error.retriable else None,
     )
+
+
+def _ok(result: WriteResult | None) -> bool:
+    return result is not None and result.ok

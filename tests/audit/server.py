@@ -7,18 +7,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 
 import sqlalchemy as sa
 import uvicorn
 from starlette.types import ASGIApp
 
-from audit import KeyRing, record_events
+from audit import AuditEvent, KeyRing, record_events
 from audit.web import make_app
 from store import ErasureRequest, ErasureStatus
 from tests.audit.conftest import T0, write_event
 
 TOKEN = "test-ui-token-0123456789abcdefghijklmnop"
+#: the customer of :func:`many_events` and the non-ASCII name in their values
+PERSON = "C-1000"
+NAME = "Zoë Ünal-Ølsen"
 _erasures: sa.Table = ErasureRequest.__table__  # type: ignore[attr-defined]
 
 
@@ -48,6 +52,19 @@ def seed(engine: sa.Engine, keys: KeyRing) -> None:
                 attempts=1,
             )
         )
+
+
+def many_events(n: int) -> list[AuditEvent]:
+    """``n`` writes for one customer (keyed by id, as the engine writes them, with their
+    email as alias), three for someone else; values hold a non-ASCII name."""
+    out = []
+    for i in range(n):
+        event = write_event(PERSON, minutes=i, key=PERSON)
+        values = {"email": {"old": None, "new": f"person.{i}@example.org"},
+                  "firstName": {"old": None, "new": NAME}}  # fmt: skip
+        out.append(replace(event, email="person@example.org", values=values))
+    out += [write_event("C-2", minutes=i, key="C-2", action="consent.change") for i in range(3)]
+    return out
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import io
 import json
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from audit import (
@@ -131,3 +132,51 @@ def test_second_purge_with_longer_retention_verifies(
         assert purge_older_than(conn, 10, keys=keys, now=now) == 0
     with store_engine.connect() as conn:
         assert verify(conn, keys=keys).ok
+
+
+def test_search_by_email_finds_the_customer_keyed_events(
+    append: Append, store_engine: sa.Engine, keys: KeyRing
+) -> None:
+    """Events keyed by customer id carry the email's keyed hash as an alias: a search by the
+    email (any case) finds them, twice-recorded aliases do not duplicate, and the alias table
+    holds hashes only."""
+    from dataclasses import replace
+
+    from audit.events import aliases_table
+
+    ada = [
+        replace(write_event("C-7", minutes=m, key="C-7"), email="Ada@Example.com") for m in (0, 1)
+    ]
+    append(ada)
+    append([replace(write_event("C-7", minutes=2, key="C-7"), email="ada@example.com")])
+    append([write_event("C-8", minutes=3, key="C-8")])
+    with store_engine.connect() as conn:
+        by_email = search(conn, keys, Filters(subject=" ADA@example.com "))
+        by_id = search(conn, keys, Filters(subject="C-7"))
+        aliases = conn.execute(sa.select(aliases_table)).all()
+    assert [v.seq for v in by_email] == [v.seq for v in by_id] == [1, 2, 3]
+    assert len(aliases) == 1
+    assert "example.com" not in repr(aliases).lower()
+
+
+def test_shred_and_hold_by_email_reach_the_customer_key(
+    append: Append, store_engine: sa.Engine, keys: KeyRing
+) -> None:
+    """`audit hold`/`shred --subject EMAIL` act on the customer-keyed events that recorded the
+    email: a hold blocks the shred; once lifted, shredding by email erases their values."""
+    from dataclasses import replace
+
+    from audit import LegalHoldError, shred
+
+    append([replace(write_event("C-7", key="C-7"), email="ada@example.com")])
+    with store_engine.begin() as conn:
+        set_legal_hold(conn, keys, "ADA@example.com")
+    with pytest.raises(LegalHoldError), store_engine.begin() as conn:
+        shred(conn, keys, "ada@example.com")
+    with store_engine.begin() as conn:
+        set_legal_hold(conn, keys, "ada@example.com", on=False)
+    with store_engine.begin() as conn:
+        assert shred(conn, keys, "ada@example.com")
+    with store_engine.connect() as conn:
+        [view] = search(conn, KeyRing(bytes(range(32))), Filters(subject="C-7"))
+    assert view.values == "[erased]"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import socket
@@ -80,8 +81,9 @@ def test_missing_weak_or_command_line_token_refuses_to_start(
 def test_token_file_serves_bearer_clients(
     sqlite_store_url: str, env: dict[str, str], tmp_path: Path
 ) -> None:
-    """--token-file is read; the page answers the bearer token and refuses it in the URL,
-    and uvicorn's access line for that refused URL is logged with the token masked."""
+    """--token-file is read; the page answers the bearer token and refuses it in the URL;
+    each request is one structured JSON ``http.request`` line (path without the query, so
+    neither the token nor a searched person reaches the log), no plain access line."""
     token_file = tmp_path / "ui-token"
     token_file.write_text(TOKEN + "\n")
     port = _free_port()
@@ -99,4 +101,11 @@ def test_token_file_serves_bearer_clients(
     assert ok.status_code == 200 and "ER-77" in ok.text
     assert in_url.status_code == 400
     assert TOKEN not in output
-    assert "GET /erasures?token=[redacted]" in output  # uvicorn's access line, redacted
+    requests_logged = [
+        json.loads(line) for line in output.splitlines()
+        if line.startswith("{") and '"http.request"' in line
+    ]  # fmt: skip
+    assert [(r["path"], r["status"]) for r in requests_logged if r["path"] == "/erasures"] == [
+        ("/erasures", 200), ("/erasures", 400),
+    ]  # fmt: skip
+    assert "GET /erasures" not in output  # uvicorn's plain access line is off

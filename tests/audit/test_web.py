@@ -129,12 +129,13 @@ def test_every_response_carries_the_security_headers(base: str) -> None:
 
 
 def test_history_of_a_person(base: str) -> None:
-    """A subject search lists that person's events only."""
+    """A subject search shows that person's timeline: their events only."""
     response = requests.get(
         base + "/", params={"subject": "Ada@example.com"}, headers=BEARER, timeout=10
     )
     assert response.status_code == 200
-    assert response.text.count("ada@example.com</td>") == 2
+    assert "Timeline of Ada@example.com" in response.text
+    assert response.text.count("<li>") == 2
     assert "bob@example.com" not in response.text
 
 

@@ -95,3 +95,44 @@ def test_retention_dry_run_lists_ids_not_emails(e2e: E2E) -> None:
     code, out = _cli(e2e, "retention", "run", "--dry-run")
     assert code == 0, out
     assert "inactive since" in out and "@" not in out
+
+
+def test_erase_of_an_unknown_email_reports_not_found_and_exits_1(e2e: E2E) -> None:
+    """erase --email of someone no system knows: each system says `not found` (no "contact
+    permanently deleted"), exit 1 saying so; the request stays on file, HubSpot blocklisted
+    the address, and the trail records `known_nowhere`."""
+    e2e.sync("customers-to-hubspot")
+    email = "nobody-known@example.org"
+    code, out = _cli(e2e, "erase", "--email", email)
+    assert code == 1, out
+    assert "permanently deleted" not in out
+    assert "known nowhere" in out and "stays on file" in out
+    for system in ("local", "hubspot", "salesforce", "shop"):
+        assert f"{system}: not found" in out, (system, out)
+    _, listed = _cli(e2e, "erasure", "status", "--json")
+    [row] = json.loads(listed)
+    findings = {s["system"]: s["finding"] for s in row["steps"]}
+    assert findings == {
+        "local": "not found", "hubspot": "not found", "salesforce": "not found",
+        "shop": "not found", "audit": "done",
+    }  # fmt: skip
+    assert email in e2e.stack.hubspot.store.blocklist
+    code, trail = _cli(e2e, "audit", "search", "--subject", email, "--format", "json")
+    assert code == 0, trail
+    outcomes = [e["outcome"] for e in json.loads(trail) if e["action"] == "erasure.step"]
+    assert "known_nowhere" in outcomes
+
+
+def test_erase_of_a_known_email_reports_what_each_system_held(e2e: E2E) -> None:
+    """A person synced to HubSpot only: HubSpot and b2sync found and erased them, Salesforce
+    did not know them; exit 0."""
+    e2e.sync("customers-to-hubspot")
+    person = next(iter(by_key(e2e.records("hubspot", "contacts"), "b2connect_id").values()))[0]
+    code, out = _cli(e2e, "erase", "--email", person["properties"]["email"])
+    assert code == 0, out
+    _, listed = _cli(e2e, "erasure", "status", "--json")
+    [row] = json.loads(listed)
+    findings = {s["system"]: s["finding"] for s in row["steps"]}
+    assert findings["hubspot"] == findings["local"] == "found and erased"
+    assert findings["salesforce"] == "not found"
+    assert findings["shop"] in ("found and erased", "registered")

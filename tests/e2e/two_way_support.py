@@ -126,7 +126,7 @@ class TwoWay:
         for system, counts in after.items():
             for key, value in counts.items():
                 method, _, path = key.partition(" ")
-                if method in WRITE_METHODS and not path.endswith("/search"):
+                if method in WRITE_METHODS and not path.endswith(("/search", "/batch/read")):
                     grown = value - before[system].get(key, 0)
                     if grown:
                         out[f"{system} {key}"] = grown

@@ -10,6 +10,7 @@ from store import Run, current_revision, downgrade, head_revision, metadata, ses
 
 TABLES = {
     "audit_events",
+    "audit_subject_aliases",
     "conflicts",
     "consent_holds",
     "consent_states",
