@@ -111,6 +111,7 @@ def _ledger_row(tenant_id: str, fact: OrderFact, now: datetime) -> dict[str, Any
         "currency": fact.currency,
         "total_minor": to_minor(fact.total),
         "refunded_minor": to_minor(fact.refunded),
+        "source": fact.source,
         "updated_at": now,
     }
 
@@ -225,6 +226,7 @@ def orders_of(conn: sa.Connection, tenant_id: str, customer_key: str) -> list[Or
             currency=r["currency"],
             total=from_minor(r["total_minor"]),
             refunded=from_minor(r["refunded_minor"]),
+            source=r["source"],
         )
         for r in rows
     ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from insights.acquisition import Acquisition
 from insights.lifecycle import (
     CustomerSegment,
     LifecycleStage,
@@ -44,10 +45,12 @@ class CustomerInsights:
     stage: LifecycleStage
     vip: bool
     segments: frozenset[CustomerSegment]
+    #: cohort, channel and CAC (None: no marketing spend configured, or no order)
+    acquisition: Acquisition | None = None
 
     def fields(self) -> dict[str, FieldValue]:
         """Flat, CRM-ready values; ``segments`` is ``;``-joined and sorted (multi-select)."""
-        m, rfm = self.metrics, self.rfm
+        m, rfm, acq = self.metrics, self.rfm, self.acquisition
         return {
             "currency": m.currency,
             "ltv": m.lifetime_value,
@@ -65,6 +68,10 @@ class CustomerInsights:
             "lifecycle_stage": self.stage.value,
             "vip": self.vip,
             "segments": ";".join(sorted(s.value for s in self.segments)),
+            "acquisition_channel": acq.channel if acq else None,
+            "cac": acq.cac if acq else None,
+            "net_ltv": acq.net_ltv(m.lifetime_value) if acq else None,
+            "ltv_cac_ratio": acq.ratio(m.lifetime_value) if acq else None,
         }
 
 
@@ -92,6 +99,7 @@ def score(
     population: PopulationThresholds,
     settings: InsightsSettings,
     b2b: bool = False,
+    acquisition: Acquisition | None = None,
 ) -> CustomerInsights:
     """Score one customer's metrics (orders already summed: the report, ``insights show``)."""
     rfm = rfm_score(metrics, now=now, thresholds=population.monetary, settings=settings)
@@ -103,4 +111,5 @@ def score(
         segments=customer_segments(
             metrics, now=now, rfm=rfm, population=population, b2b=b2b, settings=settings
         ),
+        acquisition=acquisition,
     )

@@ -29,6 +29,7 @@ import structlog
 
 from audit import AuditEvent, KeyRing, record_events
 from connectors.base import Connector, SupportsEngagement
+from insights.acquisition import Acquisition, acquisitions, cac_table
 from insights.compute import (
     Scored,
     aggregate_metrics,
@@ -166,6 +167,9 @@ class InsightsRefresh:
             population = stored[0]
         summary.errors = errors
         good = [k for k in keys if k not in errors]
+        acquired = self._acquisitions(
+            tenant_id, None if summary.full else good, recount=summary.full or stored is None
+        )
         scored = score_customers(
             good,
             metrics,
@@ -174,6 +178,7 @@ class InsightsRefresh:
             now=now,
             config=settings,
             engagement=engagement,
+            acquisitions=acquired,
         )
         summary.recomputed = len(scored)
         run_id = str(uuid.uuid4())
@@ -188,6 +193,16 @@ class InsightsRefresh:
             fired=sum(summary.fired.values()),
         )
         return summary
+
+    def _acquisitions(
+        self, tenant_id: str, keys: list[str] | None, *, recount: bool
+    ) -> dict[str, Acquisition]:
+        """Cohort, channel and CAC of ``keys`` (everyone: None); none without spend data."""
+        if self.config.insights.marketing_spend is None:
+            return {}
+        with begin_write(self.db) as conn:
+            table = cac_table(conn, tenant_id, self.config.insights, recount=recount)
+            return acquisitions(conn, tenant_id, table, keys)
 
     def _read_engagement(self, tenant_id: str, now: datetime, *, full: bool) -> int:
         """Read the email counters of linked contacts from each CRM that reports them (when

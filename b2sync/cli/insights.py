@@ -13,6 +13,7 @@ import typer
 from b2sync.cli.common import EXIT_BAD_CONFIG, ConfigOption, fail, load_or_exit, open_runner
 from insights.compute import load_population
 from insights.engagement import recent_engagement
+from insights.errors import SpendError
 from insights.explain import explain
 from insights.ledger import CUSTOMERS, orders_of
 from insights.lifecycle import PopulationThresholds
@@ -69,9 +70,12 @@ def write_report(
         fail(str(exc), EXIT_BAD_CONFIG)
     chosen = choose_tenant(runner, tenant)
     with runner.db.connect() as conn:
-        report: MonthlyReport = build_report(
-            conn, chosen, start, runner.config.insights, runner.clock()
-        )
+        try:
+            report: MonthlyReport = build_report(
+                conn, chosen, start, runner.config.insights, runner.clock()
+            )
+        except SpendError as exc:  # the spend CSV changed since the config was loaded
+            fail(str(exc), EXIT_BAD_CONFIG)
     text = render_html(report) if fmt == "html" else render_markdown(report)
     path = output or Path("reports") / f"b2sync-report-{month}.{fmt}"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -235,6 +235,10 @@ def _insights_properties() -> list[PropertyDef]:
         _p("b2c_lead_tier", "Lead tier", **custom),
         _p("b2c_loyalty_tier", "Loyalty tier", **custom),
         _p("b2c_segments", "Segments", **custom),
+        _p("b2c_acquisition_channel", "Acquisition channel", **custom),
+        _p("b2c_cac", "Acquisition cost (CAC)", "number", **custom),
+        _p("b2c_net_ltv", "Net lifetime value", "number", **custom),
+        _p("b2c_ltv_cac_ratio", "LTV:CAC ratio", "number", **custom),
     ]
 
 

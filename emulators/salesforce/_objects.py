@@ -113,6 +113,10 @@ def _insights_fields() -> list[Field]:
         text("Lead_Tier__c", 16, label="Lead Tier"),
         text("Loyalty_Tier__c", 16, label="Loyalty Tier"),
         text("Segments__c", 255, label="Segments"),
+        text("Acquisition_Channel__c", 100, label="Acquisition Channel"),
+        money("CAC__c", label="Acquisition Cost"),
+        money("Net_LTV__c", label="Net Lifetime Value"),
+        Field("LTV_CAC_Ratio__c", "double", label="LTV:CAC Ratio", precision=18, scale=2),
     ]
 
 

@@ -26,6 +26,7 @@ from insights.engagement import has_engagement, month_email
 from insights.history import History, month_start, months_back
 from insights.lifecycle import LifecycleStage
 from insights.profile import CustomerInsights
+from insights.report.acquisition import AcquisitionSection, acquisition_section
 from insights.segments import Segment
 from mapping.config import InsightsConfig
 from store.models import metadata
@@ -75,7 +76,7 @@ class Kpi:
     value: float | None
     previous: float | None
     target: float | None
-    unit: str  # "%", "money", "score", "count"
+    unit: str  # "%", "money", "score", "count", "ratio"
 
     @property
     def delta(self) -> float | None:
@@ -119,6 +120,8 @@ class MonthlyReport:
     notes: list[str] = field(default_factory=list)
     #: delivered, open rate, click rate (empty: the CRMs share no engagement)
     email_kpis: list[Kpi] = field(default_factory=list)
+    #: CAC, net LTV and LTV:CAC per cohort and channel (None: no marketing spend configured)
+    acquisition: AcquisitionSection | None = None
 
 
 def _month_label(moment: datetime) -> str:
@@ -241,6 +244,23 @@ def build_report(
         Kpi("Repeat-purchase rate", repeat, prev_repeat, targets.repeat_purchase_rate, "%"),
         Kpi("NPS", None, None, float(targets.nps), "score"),
     ]
+    acquisition = acquisition_section(history, month, current, previous, config)
+    kpis += [
+        Kpi(
+            "CAC (new customers)",
+            acquisition.cac if acquisition else None,
+            acquisition.previous_cac if acquisition else None,
+            None,
+            "money",
+        ),
+        Kpi(
+            "LTV:CAC",
+            acquisition.ratio if acquisition else None,
+            acquisition.previous_ratio if acquisition else None,
+            float(targets.ltv_cac_ratio),
+            "ratio",
+        ),
+    ]
     sizes = {
         m: Counter(i.rfm.segment.value for i in s.values() if i.rfm) for m, s in snapshots.items()
     }
@@ -292,6 +312,7 @@ def build_report(
         sync=_sync_health(conn, month, end),
         notes=notes,
         email_kpis=email_kpis,
+        acquisition=acquisition,
     )
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from html import escape
 
 from insights.report.data import COHORT_OFFSETS, MonthlyReport
-from insights.report.markdown import fmt_delta, fmt_kpi
+from insights.report.markdown import (
+    ACQUISITION_HEAD,
+    ACQUISITION_NOTE,
+    NO_SPEND,
+    acquisition_cells,
+    fmt_delta,
+    fmt_kpi,
+)
 
 __all__ = ["cohort_heatmap", "render_html", "segment_chart"]
 
@@ -157,6 +164,11 @@ def render_html(report: MonthlyReport) -> str:
         f"{churn['lost_ltv']:,.2f} {escape(cur)}.</li>"
         f"<li>At risk now: {churn['at_risk_now']}.</li>"
         f"<li>Their segment last month: {escape(from_seg)}.</li></ul>",
+        "<h2>Acquisition: CAC and net LTV</h2>",
+        f"<p>{escape(NO_SPEND if report.acquisition is None else ACQUISITION_NOTE)}</p>",
+        _table(ACQUISITION_HEAD, acquisition_cells(report), set(range(2, 8)))
+        if report.acquisition is not None
+        else "",
         "<h2>Email performance</h2>",
         f"<p>{escape(report.email)}</p>",
         _table(["Metric", "This month", "Last month", "Δ vs last month"], email_rows, {1, 2, 3})

@@ -35,8 +35,10 @@ from mapping.config._insights import (
     INSIGHTS_PREFIX,
     InsightsConfig,
     LoyaltyTiers,
+    MarketingSpend,
     ReportTargets,
     RuleAction,
+    SpendRow,
     Transition,
     WorkflowRule,
 )
@@ -69,6 +71,7 @@ from mapping.config._references import UnresolvedReference, references, resolve_
 from mapping.config._retention import RetentionSettings
 from mapping.config._schema import json_schema
 from mapping.config._segments import Segment
+from mapping.config._spend import SpendFileError, normalise_channel
 from mapping.config._thresholds import DEFAULT_SETTINGS, InsightsSettings, LeadPoints, LeadTiers
 
 __all__ = [
@@ -109,6 +112,7 @@ __all__ = [
     "LeadTiers",
     "Lines",
     "LoyaltyTiers",
+    "MarketingSpend",
     "MatchKey",
     "OnDelete",
     "OnWithdraw",
@@ -126,6 +130,8 @@ __all__ = [
     "SalesforceErasure",
     "Schedule",
     "Segment",
+    "SpendFileError",
+    "SpendRow",
     "SyncDirection",
     "Transition",
     "UnresolvedReference",
@@ -135,6 +141,7 @@ __all__ = [
     "json_schema",
     "load_config",
     "locate",
+    "normalise_channel",
     "parse_config",
     "references",
     "resolve_reference",
