@@ -12,6 +12,7 @@ from insights.report.markdown import (
     acquisition_cells,
     fmt_delta,
     fmt_kpi,
+    fmt_target,
 )
 
 __all__ = ["cohort_heatmap", "render_html", "segment_chart"]
@@ -124,7 +125,7 @@ def render_html(report: MonthlyReport) -> str:
     """The whole report as one HTML document."""
     cur = report.currency
     kpi_rows = [
-        [k.name, fmt_kpi(k, k.value, cur), fmt_kpi(k, k.target, cur), fmt_delta(k, cur)]
+        [k.name, fmt_kpi(k, k.value, cur), fmt_target(k, cur), fmt_delta(k, cur)]
         for k in report.kpis
     ]
     cohort_rows = [

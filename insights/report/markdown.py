@@ -12,6 +12,7 @@ __all__ = [
     "NO_SPEND",
     "acquisition_cells",
     "fmt_kpi",
+    "fmt_target",
     "render_markdown",
 ]
 
@@ -73,6 +74,11 @@ def fmt_kpi(kpi: Kpi, value: float | None, currency: str) -> str:
     return f"{value:.0f}"
 
 
+def fmt_target(kpi: Kpi, currency: str) -> str:
+    """The target as text ("—" for a figure without one)."""
+    return "—" if kpi.target is None else fmt_kpi(kpi, kpi.target, currency)
+
+
 def fmt_delta(kpi: Kpi, currency: str) -> str:
     """The change since last month, signed ("—" when either month has no data)."""
     delta = kpi.delta
@@ -106,7 +112,7 @@ def render_markdown(report: MonthlyReport) -> str:
     ]
     for kpi in report.kpis:
         out.append(
-            f"| {kpi.name} | {fmt_kpi(kpi, kpi.value, cur)} | {fmt_kpi(kpi, kpi.target, cur)} "
+            f"| {kpi.name} | {fmt_kpi(kpi, kpi.value, cur)} | {fmt_target(kpi, cur)} "
             f"| {fmt_delta(kpi, cur)} |"
         )
     out += ["", "NPS: no data (no survey source is connected).", ""]
