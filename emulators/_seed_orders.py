@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-import zlib
 import uuid
+import zlib
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any

@@ -21,6 +21,8 @@ class ObjectType:
     created_prop: str  # "createdate" or "hs_createdate"
     defaults: tuple[str, ...]  # properties returned when none are asked for
     webhook_prefix: str  # "contact", or "object" for generic objects
+    #: records only HubSpot's own tools create (feedback submissions): the API reads them
+    read_only: bool = False
 
     @property
     def basics(self) -> tuple[str, ...]:
@@ -84,6 +86,35 @@ OBJECT_TYPES: dict[str, ObjectType] = {
             "hs_createdate",
             ("hs_createdate", "hs_lastmodifieddate", "hs_object_id", "hs_task_subject"),
             "object",
+        ),
+        ObjectType(
+            "tickets",
+            "0-5",
+            "ticket",
+            "hs_lastmodifieddate",
+            "createdate",
+            (
+                "content",
+                "createdate",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "hs_pipeline",
+                "hs_pipeline_stage",
+                "hs_ticket_category",
+                "hs_ticket_priority",
+                "subject",
+            ),
+            "object",
+        ),
+        ObjectType(
+            "feedback_submissions",
+            "0-19",
+            "feedback_submission",
+            "hs_lastmodifieddate",
+            "hs_createdate",
+            ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
+            "object",
+            read_only=True,
         ),
         ObjectType(
             "orders",
@@ -352,6 +383,10 @@ def _seed_specific(name: str) -> list[PropertyDef]:
             _p("tax", "Tax", "number"),
             _p("hs_line_item_currency_code", "Currency"),
         ]
+    if name in ("tickets", "feedback_submissions"):
+        from ._service import service_properties  # it builds on this module's helpers
+
+        return service_properties(name)
     if name == "tasks":
         return [
             _p("hs_timestamp", "Due date", "datetime"),
@@ -398,6 +433,8 @@ DEFAULT_GROUPS = {
     "deals": ("dealinformation", "Deal information"),
     "line_items": ("lineiteminformation", "Line item information"),
     "tasks": ("taskinformation", "Task information"),
+    "tickets": ("ticketinformation", "Ticket information"),
+    "feedback_submissions": ("feedbacksubmissioninformation", "Feedback submission information"),
     "orders": ("orderinformation", "Order information"),
 }
 
@@ -448,6 +485,11 @@ _PAIRS: dict[tuple[str, str], list[tuple[int, int, str | None]]] = {
     ("deal", "order"): [(511, 512, None)],
     ("order", "line_item"): [(513, 514, None)],
     ("task", "contact"): [(204, 203, None)],
+    ("ticket", "contact"): [(16, 15, None)],
+    # feedback submission -> contact: the ids are the emulator's own (not verified against a
+    # portal's /crm/v4/associations/feedback_submissions/contacts/labels); b2sync reads the
+    # association targets, never these ids
+    ("feedback_submission", "contact"): [(1191, 1192, None)],
 }
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from ._schema import Field, SObject
 
-__all__ = ["ADMIN_USER_ID", "SCHEMA", "children_of"]
+__all__ = ["ADMIN_USER_ID", "CASE_CLOSED_STATUSES", "SCHEMA", "children_of"]
 
 ADMIN_USER_ID = "005000000000002AAA"
 
@@ -289,6 +289,36 @@ _USER = sobject(
     createable=False,
 )
 
+#: Service Cloud cases; IsClosed and ClosedDate follow Status (``Store``), like the org's
+#: closed case statuses do
+CASE_CLOSED_STATUSES = frozenset({"Closed"})
+
+_CASE = sobject(
+    "Case",
+    "500",
+    [
+        text(
+            "CaseNumber",
+            30,
+            label="Case Number",
+            createable=False,
+            updateable=False,
+            nillable=False,
+            name_field=True,
+            auto_number=True,
+        ),
+        ref("ContactId", "Contact", label="Contact ID"),
+        ref("AccountId", "Account", label="Account ID"),
+        text("Subject", 255),
+        Field("Description", "textarea", length=32000),
+        pick("Status", ("New", "Working", "Escalated", "Closed"), nillable=False, default="New"),
+        pick("Priority", ("High", "Medium", "Low"), default="Medium"),
+        pick("Origin", ("Phone", "Email", "Web")),
+        flag("IsClosed", "Closed", createable=False, updateable=False),
+        Field("ClosedDate", "datetime", label="Closed", createable=False, updateable=False),
+    ],
+)
+
 _ORDER_STATUSES = ("pending", "confirmed", "processing", "shipped", "delivered", "cancelled")
 _PAYMENT_STATUSES = ("pending", "paid", "failed", "refunded")
 
@@ -359,6 +389,7 @@ SCHEMA: dict[str, SObject] = {
         _DATA_USE_PURPOSE,
         _CONSENT,
         _TASK,
+        _CASE,
         _CAMPAIGN,
         _CAMPAIGN_MEMBER,
         _USER,
