@@ -24,6 +24,7 @@ from insights.lead import LeadSignals, lead_score
 from insights.ledger import CUSTOMERS, ORDERS, from_minor, get_value, set_value
 from insights.lifecycle import PopulationThresholds, population_thresholds
 from insights.metrics import CENT, CustomerMetrics
+from insights.nps import SupportSignals
 from insights.profile import CustomerInsights, FieldValue, score
 from mapping.config import InsightsConfig, InsightsSettings
 
@@ -236,10 +237,13 @@ def insight_fields(
     """
     e = engagement or RecentEngagement()
     moments = [m for m in (ci.metrics.last_order_at, e.last_engaged_at) if m is not None]
+    support = ci.support
     signals = LeadSignals(
         last_activity_at=max(moments, default=None),
         recent_opens=e.opens,
         recent_clicks=e.clicks,
+        nps_score=support.nps_score if support else None,
+        open_tickets=support.open_tickets if support else 0,
     )
     lead = lead_score(signals, now=now, settings=config)
     return {
@@ -260,11 +264,13 @@ def score_customers(
     config: InsightsConfig,
     engagement: Mapping[str, RecentEngagement] | None = None,
     acquisitions: Mapping[str, Acquisition] | None = None,
+    support: Mapping[str, SupportSignals] | None = None,
 ) -> list[Scored]:
     """Score each customer (prospects without orders included)."""
     empty = empty_metrics(config)
     recent = engagement or {}
     acquired = acquisitions or {}
+    tickets = support or {}
     out: list[Scored] = []
     for key in keys:
         ci = score(
@@ -274,6 +280,7 @@ def score_customers(
             config,
             b2b.get(key, False),
             acquired.get(key),
+            tickets.get(key),
         )
         fields = insight_fields(ci, now=now, config=config, engagement=recent.get(key))
         out.append(Scored(key, ci, fields))

@@ -30,6 +30,7 @@ from insights.ledger import CustomerRow, remove_orders, touch_customers, upsert_
 from insights.lifecycle import PopulationThresholds, is_b2b, population_thresholds
 from insights.orders import OrderFact, order_fact, parse_time
 from insights.push import insight_mapping
+from insights.support import support_signals
 from mapping.config import Config, InsightsConfig, Pipeline
 from store import begin_write
 from sync.hooks import HookContext, RecordHook
@@ -123,6 +124,9 @@ def _customers_hook(config: Config) -> RecordHook:
             engagement = recent_engagement(
                 conn, ctx.tenant_id, keys, now=ctx.now, days=settings.lead_activity_days
             )
+            support = support_signals(
+                conn, ctx.tenant_id, keys, now=ctx.now, days=settings.support_days
+            )
         # no cut points yet, or only ones from an empty ledger (customers pipelines run before
         # the orders): establish them from the ledger as it is now, as the refresh pass would
         fresh = stored is None or not int(stored[1].get("size", 0))
@@ -140,6 +144,7 @@ def _customers_hook(config: Config) -> RecordHook:
                 config=settings,
                 engagement=engagement,
                 acquisitions=acquired,
+                support=support,
             )
         }
         out: list[Record] = []

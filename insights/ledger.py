@@ -246,11 +246,13 @@ def set_value(conn: sa.Connection, name: str, value: str) -> None:
 
 
 def forget_customer(conn: sa.Connection, tenant_id: str, customer_key: str) -> int:
-    """Erasure: drop the customer's orders, insights state, engagement and rule firings."""
+    """Erasure: drop the customer's orders, insights state, engagement, support tickets and
+    NPS answers, and rule firings."""
     firings = metadata.tables["rule_firings"]
     engagement = (
         metadata.tables["insights_engagement"],
         metadata.tables["insights_engagement_totals"],
+        metadata.tables["insights_support"],
     )
     removed = 0
     for table in (ORDERS, CUSTOMERS, firings, *engagement):

@@ -21,6 +21,7 @@ from insights.lifecycle import (
     lifecycle_stage,
 )
 from insights.metrics import CustomerMetrics, OrderInput, customer_metrics
+from insights.nps import SupportSignals
 from insights.rfm import RfmScore, rfm_score
 from mapping.config import DEFAULT_SETTINGS, INSIGHT_FIELDS, InsightsSettings
 
@@ -47,10 +48,13 @@ class CustomerInsights:
     segments: frozenset[CustomerSegment]
     #: cohort, channel and CAC (None: no marketing spend configured, or no order)
     acquisition: Acquisition | None = None
+    #: tickets and the last NPS answer read back from the CRMs (None: nothing known)
+    support: SupportSignals | None = None
 
     def fields(self) -> dict[str, FieldValue]:
         """Flat, CRM-ready values; ``segments`` is ``;``-joined and sorted (multi-select)."""
         m, rfm, acq = self.metrics, self.rfm, self.acquisition
+        sup = self.support or SupportSignals()
         return {
             "currency": m.currency,
             "ltv": m.lifetime_value,
@@ -72,6 +76,10 @@ class CustomerInsights:
             "cac": acq.cac if acq else None,
             "net_ltv": acq.net_ltv(m.lifetime_value) if acq else None,
             "ltv_cac_ratio": acq.ratio(m.lifetime_value) if acq else None,
+            "open_tickets": sup.open_tickets,
+            "recent_tickets": sup.recent_tickets,
+            "nps_score": sup.nps_score,
+            "nps_category": sup.nps_category,
         }
 
 
@@ -100,6 +108,7 @@ def score(
     settings: InsightsSettings,
     b2b: bool = False,
     acquisition: Acquisition | None = None,
+    support: SupportSignals | None = None,
 ) -> CustomerInsights:
     """Score one customer's metrics (orders already summed: the report, ``insights show``)."""
     rfm = rfm_score(metrics, now=now, thresholds=population.monetary, settings=settings)
@@ -109,7 +118,14 @@ def score(
         stage=lifecycle_stage(metrics, now=now, settings=settings),
         vip=is_vip(metrics, settings),
         segments=customer_segments(
-            metrics, now=now, rfm=rfm, population=population, b2b=b2b, settings=settings
+            metrics,
+            now=now,
+            rfm=rfm,
+            population=population,
+            b2b=b2b,
+            settings=settings,
+            support=support,
         ),
         acquisition=acquisition,
+        support=support,
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 import structlog
 
 from audit import AuditEvent, KeyRing, record_events
-from connectors.base import Connector, SupportsEngagement
+from connectors.base import Connector, SupportsEngagement, SupportsTouchpoints
 from insights.acquisition import Acquisition, acquisitions, cac_table
 from insights.compute import (
     Scored,
@@ -45,6 +45,7 @@ from insights.lifecycle import PopulationThresholds
 from insights.push import insight_mapping, push_insights
 from insights.rules import Firing, Snapshot, Target, detect, run_action
 from insights.snapshots import FIRINGS, firing_counts, load_state, save_snapshots
+from insights.support import record_touchpoints, support_signals
 from mapping.config import Config, Pipeline
 from store import begin_write
 from store.models import metadata
@@ -60,7 +61,8 @@ log = structlog.get_logger(__name__)
 FULL_EVERY = timedelta(days=1)
 _LAST_FULL = "insights:last_full:{tenant}"
 _BASELINE = "insights:baseline:{tenant}"
-_ENGAGEMENT_READ = "insights:engagement_read:{tenant}:{source}"
+#: when a CRM connection's engagement / support data was last read for a tenant
+_CRM_READ = "insights:{kind}_read:{tenant}:{source}"
 
 
 @dataclass
@@ -76,6 +78,8 @@ class RefreshSummary:
     fired: Counter[str] = field(default_factory=Counter)
     #: customers with new email engagement read back from the CRMs
     engaged: int = 0
+    #: customers whose support tickets or NPS answers changed in the CRMs
+    supported: int = 0
 
 
 @dataclass
@@ -138,6 +142,7 @@ class InsightsRefresh:
         settings, now = self.config.insights, self.clock()
         summary = RefreshSummary(tenant_id)
         summary.engaged = self._read_engagement(tenant_id, now, full=full)
+        summary.supported = self._read_support(tenant_id, now, full=full)
         with self.db.connect() as conn:
             stored = load_population(conn, tenant_id)
             dirty = dirty_keys(conn, tenant_id)
@@ -155,6 +160,13 @@ class InsightsRefresh:
                 None if summary.full else keys,
                 now=now,
                 days=settings.lead_activity_days,
+            )
+            support = support_signals(
+                conn,
+                tenant_id,
+                None if summary.full else keys,
+                now=now,
+                days=settings.support_days,
             )
             summary.baseline = get_value(conn, _BASELINE.format(tenant=tenant_id)) is None
         population: PopulationThresholds
@@ -179,6 +191,7 @@ class InsightsRefresh:
             config=settings,
             engagement=engagement,
             acquisitions=acquired,
+            support=support,
         )
         summary.recomputed = len(scored)
         run_id = str(uuid.uuid4())
@@ -204,24 +217,38 @@ class InsightsRefresh:
             table = cac_table(conn, tenant_id, self.config.insights, recount=recount)
             return acquisitions(conn, tenant_id, table, keys)
 
-    def _read_engagement(self, tenant_id: str, now: datetime, *, full: bool) -> int:
-        """Read the email counters of linked contacts from each CRM that reports them (when
-        due); returns how many customers have new engagement (marked dirty)."""
-        every = timedelta(minutes=self.config.insights.engagement_every_minutes)
+    def _due_reads(
+        self, tenant_id: str, now: datetime, *, full: bool, kind: str, every_minutes: int,
+        protocol: type,
+    ) -> Iterator[tuple[str, Pipeline, Any, dict[str, str], str]]:  # fmt: skip
+        """Per CRM connection of the tenant's customers pipelines that implements ``protocol``
+        and is due for a ``kind`` read: (connection, pipeline, connector, {customer key: live
+        CRM id}, the settings name that marks the read)."""
+        every = timedelta(minutes=every_minutes)
         seen: set[str] = set()
-        engaged = 0
         for pipe in self.customer_pipelines(tenant_id):
             source = pipe.crm.connection
             connector = self.connector(source)
-            if source in seen or not isinstance(connector, SupportsEngagement):
+            if source in seen or not isinstance(connector, protocol):
                 continue
             seen.add(source)
-            mark = _ENGAGEMENT_READ.format(tenant=tenant_id, source=source)
+            mark = _CRM_READ.format(kind=kind, tenant=tenant_id, source=source)
             with self.db.connect() as conn:
                 last = get_value(conn, mark)
                 if not full and last and now - datetime.fromisoformat(last) < every:
                     continue
                 ids = _live_links(conn, pipe.name)
+            yield source, pipe, connector, ids, mark
+
+    def _read_engagement(self, tenant_id: str, now: datetime, *, full: bool) -> int:
+        """Read the email counters of linked contacts from each CRM that reports them (when
+        due); returns how many customers have new engagement (marked dirty)."""
+        engaged = 0
+        every = self.config.insights.engagement_every_minutes
+        for source, pipe, connector, ids, mark in self._due_reads(
+            tenant_id, now, full=full, kind="engagement", every_minutes=every,
+            protocol=SupportsEngagement,
+        ):  # fmt: skip
             readings = call(
                 partial(connector.read_engagement, pipe.crm.object, sorted(set(ids.values()))),
                 what=f"read email engagement from {source}",
@@ -233,6 +260,27 @@ class InsightsRefresh:
                 engaged += len(record_engagement(conn, tenant_id, source, by_key, now))
                 set_value(conn, mark, now.isoformat())
         return engaged
+
+    def _read_support(self, tenant_id: str, now: datetime, *, full: bool) -> int:
+        """Read the linked contacts' tickets/cases and NPS answers from each CRM that has
+        them (when due); returns how many customers' support rows changed (marked dirty)."""
+        changed = 0
+        every = self.config.insights.support_every_minutes
+        for source, pipe, connector, ids, mark in self._due_reads(
+            tenant_id, now, full=full, kind="support", every_minutes=every,
+            protocol=SupportsTouchpoints,
+        ):  # fmt: skip
+            found = call(
+                partial(connector.read_touchpoints, pipe.crm.object, sorted(set(ids.values()))),
+                what=f"read support tickets and NPS answers from {source}",
+                stop=self.stop,
+                policy=self.retry,
+            )
+            by_key = {k: found.get(i, []) for k, i in ids.items()}
+            with begin_write(self.db) as conn:
+                changed += len(record_touchpoints(conn, tenant_id, source, by_key))
+                set_value(conn, mark, now.isoformat())
+        return changed
 
     def _full_due(
         self,

@@ -270,6 +270,10 @@ def _insights_properties() -> list[PropertyDef]:
         _p("b2c_cac", "Acquisition cost (CAC)", "number", **custom),
         _p("b2c_net_ltv", "Net lifetime value", "number", **custom),
         _p("b2c_ltv_cac_ratio", "LTV:CAC ratio", "number", **custom),
+        _p("b2c_open_tickets", "Open support tickets", "number", **custom),
+        _p("b2c_recent_tickets", "Support tickets, last 90 days", "number", **custom),
+        _p("b2c_nps_score", "Last NPS score", "number", **custom),
+        _p("b2c_nps_category", "NPS category", **custom),
     ]
 
 

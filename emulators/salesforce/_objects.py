@@ -117,6 +117,10 @@ def _insights_fields() -> list[Field]:
         money("CAC__c", label="Acquisition Cost"),
         money("Net_LTV__c", label="Net Lifetime Value"),
         Field("LTV_CAC_Ratio__c", "double", label="LTV:CAC Ratio", precision=18, scale=2),
+        Field("Open_Tickets__c", "double", label="Open Cases", **number),
+        Field("Recent_Tickets__c", "double", label="Cases Last 90 Days", **number),
+        Field("NPS_Score__c", "double", label="Last NPS Score", **number),
+        pick("NPS_Category__c", ("promoter", "passive", "detractor"), label="NPS Category"),
     ]
 
 

@@ -72,7 +72,13 @@ from mapping.config._retention import RetentionSettings
 from mapping.config._schema import json_schema
 from mapping.config._segments import Segment
 from mapping.config._spend import SpendFileError, normalise_channel
-from mapping.config._thresholds import DEFAULT_SETTINGS, InsightsSettings, LeadPoints, LeadTiers
+from mapping.config._thresholds import (
+    DEFAULT_SETTINGS,
+    ChurnRiskSignals,
+    InsightsSettings,
+    LeadPoints,
+    LeadTiers,
+)
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -86,6 +92,7 @@ __all__ = [
     "B2ConnectConnection",
     "B2ConnectSide",
     "BlankBreaker",
+    "ChurnRiskSignals",
     "Config",
     "ConfigCheck",
     "ConfigError",

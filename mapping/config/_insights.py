@@ -54,6 +54,10 @@ INSIGHT_FIELDS: tuple[str, ...] = (
     "cac",
     "net_ltv",
     "ltv_cac_ratio",
+    "open_tickets",
+    "recent_tickets",
+    "nps_score",
+    "nps_category",
     "lead_score",
     "lead_tier",
     "loyalty_tier",
@@ -198,6 +202,12 @@ class InsightsConfig(InsightsSettings):
         ge=0,
         description="Read email engagement (opens, clicks) back from the CRM at most this "
         "often, in minutes (0: on every refresh pass; a full pass always reads it)",
+    )
+    support_every_minutes: int = Field(
+        default=60,
+        ge=0,
+        description="Read support tickets/cases and NPS answers back from the CRM at most "
+        "this often, in minutes (0: on every refresh pass; a full pass always reads them)",
     )
     loyalty: LoyaltyTiers = Field(default_factory=LoyaltyTiers)
     targets: ReportTargets = Field(default_factory=ReportTargets)
