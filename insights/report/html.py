@@ -139,6 +139,10 @@ def render_html(report: MonthlyReport) -> str:
         [k.name, fmt_kpi(k, k.value, cur), fmt_kpi(k, k.previous, cur), fmt_delta(k, cur)]
         for k in report.email_kpis
     ]
+    support_rows = [
+        [k.name, fmt_kpi(k, k.value, cur), fmt_kpi(k, k.previous, cur), fmt_delta(k, cur)]
+        for k in report.support_kpis
+    ]
     churn, sync = report.churn, report.sync
     from_seg = ", ".join(f"{s} {n}" for s, n in churn["from_segment"].items()) or "—"
     status = ", ".join(f"{k} {v}" for k, v in sync["runs_by_status"].items()) or "none"
@@ -149,7 +153,6 @@ def render_html(report: MonthlyReport) -> str:
         f"money in {escape(cur)}.</p>",
         "<h2>Summary</h2>",
         _table(["KPI", "This month", "Target", "Δ vs last month"], kpi_rows, {1, 2, 3}),
-        '<p class="muted">NPS: no data (no survey source is connected).</p>',
         "<h2>Cohort retention</h2>",
         cohort_heatmap(report),
         _table(
@@ -174,6 +177,11 @@ def render_html(report: MonthlyReport) -> str:
         f"<p>{escape(report.email)}</p>",
         _table(["Metric", "This month", "Last month", "Δ vs last month"], email_rows, {1, 2, 3})
         if email_rows
+        else "",
+        "<h2>Support and satisfaction</h2>",
+        f"<p>{escape(report.support)}</p>",
+        _table(["Metric", "This month", "Last month", "Δ vs last month"], support_rows, {1, 2, 3})
+        if support_rows
         else "",
         "<h2>Sync health</h2>",
         f"<ul><li>Pipeline runs: {sync['runs']} ({escape(status)}).</li>"

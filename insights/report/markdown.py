@@ -115,7 +115,7 @@ def render_markdown(report: MonthlyReport) -> str:
             f"| {kpi.name} | {fmt_kpi(kpi, kpi.value, cur)} | {fmt_target(kpi, cur)} "
             f"| {fmt_delta(kpi, cur)} |"
         )
-    out += ["", "NPS: no data (no survey source is connected).", ""]
+    out.append("")
     out += [
         "## Cohort retention",
         "",
@@ -174,6 +174,15 @@ def render_markdown(report: MonthlyReport) -> str:
             f"| {k.name} | {fmt_kpi(k, k.value, cur)} | {fmt_kpi(k, k.previous, cur)} "
             f"| {fmt_delta(k, cur)} |"
             for k in report.email_kpis
+        ]
+        out.append("")
+    out += ["## Support and satisfaction", "", report.support, ""]
+    if report.support_kpis:
+        out += ["| Metric | This month | Last month | Δ vs last month |", "|---|---:|---:|---:|"]
+        out += [
+            f"| {k.name} | {fmt_kpi(k, k.value, cur)} | {fmt_kpi(k, k.previous, cur)} "
+            f"| {fmt_delta(k, cur)} |"
+            for k in report.support_kpis
         ]
         out.append("")
     out += [
