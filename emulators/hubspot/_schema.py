@@ -7,6 +7,7 @@ from typing import Any
 
 from emulators._base import HttpError
 
+from ._service import FEEDBACK_PROPERTIES, TICKET_PROPERTIES
 from ._util import iso_ms
 
 
@@ -317,6 +318,15 @@ def _address(prefix: str = "") -> list[PropertyDef]:
     ]
 
 
+SERVICE_PROPERTIES = {"tickets": TICKET_PROPERTIES, "feedback_submissions": FEEDBACK_PROPERTIES}
+
+
+def _from_spec(name: str, label: str, kind: str, kw: dict[str, Any]) -> PropertyDef:
+    """A Service Hub property (:mod:`._service`), its options made option lists."""
+    options = {"options": _opts(*kw["options"])} if "options" in kw else {}
+    return _p(name, label, kind, **{**kw, **options})
+
+
 def _seed_specific(name: str) -> list[PropertyDef]:
     if name == "contacts":
         return [
@@ -388,9 +398,7 @@ def _seed_specific(name: str) -> list[PropertyDef]:
             _p("hs_line_item_currency_code", "Currency"),
         ]
     if name in ("tickets", "feedback_submissions"):
-        from ._service import service_properties  # it builds on this module's helpers
-
-        return service_properties(name)
+        return [_from_spec(*spec) for spec in SERVICE_PROPERTIES[name]]
     if name == "tasks":
         return [
             _p("hs_timestamp", "Due date", "datetime"),

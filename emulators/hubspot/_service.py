@@ -12,49 +12,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._schema import PropertyDef, _opts, _p
+__all__ = ["CLOSED_STAGES", "FEEDBACK_PROPERTIES", "TICKET_PROPERTIES", "derive_ticket"]
 
-__all__ = ["CLOSED_STAGES", "derive_ticket", "service_properties"]
-
-PIPELINE = _opts(("0", "Support Pipeline"))
-STAGES = _opts(("1", "New"), ("2", "Waiting on contact"), ("3", "Waiting on us"), ("4", "Closed"))
+#: option lists as (value, label)
+PIPELINE = (("0", "Support Pipeline"),)
+STAGES = (("1", "New"), ("2", "Waiting on contact"), ("3", "Waiting on us"), ("4", "Closed"))
 CLOSED_STAGES = frozenset({"4"})
-PRIORITY = _opts("LOW", "MEDIUM", "HIGH", "URGENT")
-SURVEY_TYPES = _opts("NPS", "CSAT", "CES", "CUSTOM")
-RESPONSE_GROUPS = _opts("PROMOTER", "PASSIVE", "DETRACTOR")
+PRIORITY = tuple((v, v.title()) for v in ("LOW", "MEDIUM", "HIGH", "URGENT"))
+SURVEY_TYPES = tuple((v, v) for v in ("NPS", "CSAT", "CES", "CUSTOM"))
+RESPONSE_GROUPS = tuple((v, v.title()) for v in ("PROMOTER", "PASSIVE", "DETRACTOR"))
 
+Spec = tuple[str, str, str, dict[str, Any]]
+"""(name, label, kind, keyword arguments of the property definition)"""
 
-def _tickets() -> list[PropertyDef]:
-    return [
-        _p("subject", "Ticket name"),
-        _p("content", "Ticket description", field_type="textarea"),
-        _p("hs_pipeline", "Pipeline", "enumeration", options=PIPELINE),
-        _p("hs_pipeline_stage", "Ticket status", "enumeration", options=STAGES),
-        _p("hs_ticket_priority", "Priority", "enumeration", options=PRIORITY),
-        _p("hs_ticket_category", "Category"),
-        _p("hubspot_owner_id", "Ticket owner"),
-        _p("closed_date", "Close date", "datetime", read_only=True, calculated=True),
-    ]
-
-
-def _feedback() -> list[PropertyDef]:
-    kw: dict[str, Any] = {"read_only": True}
-    return [
-        _p("hs_survey_type", "Survey type", "enumeration", options=SURVEY_TYPES, **kw),
-        _p("hs_survey_id", "Survey id", **kw),
-        _p("hs_survey_name", "Survey name", **kw),
-        _p("hs_survey_channel", "Survey channel", **kw),
-        _p("hs_value", "Response value", "number", **kw),
-        _p("hs_response_group", "Response group", "enumeration", options=RESPONSE_GROUPS, **kw),
-        _p("hs_content", "Response", field_type="textarea", **kw),
-        _p("hs_submission_timestamp", "Submitted at", "datetime", **kw),
-        _p("hs_contact_id", "Contact id", **kw),
-    ]
-
-
-def service_properties(name: str) -> list[PropertyDef]:
-    """The seeded properties of ``tickets`` or ``feedback_submissions``."""
-    return _tickets() if name == "tickets" else _feedback()
+TICKET_PROPERTIES: tuple[Spec, ...] = (
+    ("subject", "Ticket name", "string", {}),
+    ("content", "Ticket description", "string", {"field_type": "textarea"}),
+    ("hs_pipeline", "Pipeline", "enumeration", {"options": PIPELINE}),
+    ("hs_pipeline_stage", "Ticket status", "enumeration", {"options": STAGES}),
+    ("hs_ticket_priority", "Priority", "enumeration", {"options": PRIORITY}),
+    ("hs_ticket_category", "Category", "string", {}),
+    ("hubspot_owner_id", "Ticket owner", "string", {}),
+    ("closed_date", "Close date", "datetime", {"read_only": True, "calculated": True}),
+)
+_RO: dict[str, Any] = {"read_only": True}
+FEEDBACK_PROPERTIES: tuple[Spec, ...] = (
+    ("hs_survey_type", "Survey type", "enumeration", {"options": SURVEY_TYPES, **_RO}),
+    ("hs_survey_id", "Survey id", "string", _RO),
+    ("hs_survey_name", "Survey name", "string", _RO),
+    ("hs_survey_channel", "Survey channel", "string", _RO),
+    ("hs_value", "Response value", "number", _RO),
+    ("hs_response_group", "Response group", "enumeration", {"options": RESPONSE_GROUPS, **_RO}),
+    ("hs_content", "Response", "string", {"field_type": "textarea", **_RO}),
+    ("hs_submission_timestamp", "Submitted at", "datetime", _RO),
+    ("hs_contact_id", "Contact id", "string", _RO),
+)
 
 
 def derive_ticket(props: dict[str, str], stamp: str) -> None:
