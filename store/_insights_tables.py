@@ -132,8 +132,8 @@ class InsightsSupport(SQLModel, table=True):
 
     __tablename__ = "insights_support"
     __table_args__ = (
-        sa.UniqueConstraint("tenant_id", "source", "kind", "item_id"),
-        sa.Index("ix_insights_support_tenant_id_customer_key", "tenant_id", "customer_key"),
+        # one ticket may be associated with several contacts (so several customers)
+        sa.UniqueConstraint("tenant_id", "customer_key", "source", "kind", "item_id"),
     )
 
     id: int | None = column(sa.Integer(), primary_key=True, default=None)

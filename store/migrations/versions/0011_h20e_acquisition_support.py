@@ -40,22 +40,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_insights_support")),
         sa.UniqueConstraint(
             "tenant_id",
+            "customer_key",
             "source",
             "kind",
             "item_id",
-            name=op.f("uq_insights_support_tenant_id_source_kind_item_id"),
+            name=op.f("uq_insights_support_tenant_id_customer_key_source_kind_item_id"),
         ),
-    )
-    op.create_index(
-        "ix_insights_support_tenant_id_customer_key",
-        "insights_support",
-        ["tenant_id", "customer_key"],
     )
 
 
 def downgrade() -> None:
     """Drop ``insights_support`` and ``insights_orders.source``."""
-    op.drop_index("ix_insights_support_tenant_id_customer_key", table_name="insights_support")
     op.drop_table("insights_support")
     with op.batch_alter_table("insights_orders") as batch:
         batch.drop_column("source")
