@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from b2sync.cli.common import EXIT_BAD_CONFIG, ConfigOption, fail, load_or_exit, open_runner
+from insights.acquisition import acquisitions, cac_table
 from insights.compute import load_population
 from insights.engagement import recent_engagement
 from insights.errors import SpendError
@@ -21,6 +22,7 @@ from insights.refresh import InsightsRefresh
 from insights.report.data import MonthlyReport, build_report, parse_month
 from insights.report.html import render_html
 from insights.report.markdown import render_markdown
+from insights.support import support_signals
 from sync import state
 from sync.runner import Runner
 
@@ -143,6 +145,14 @@ def insights_show(
                     CUSTOMERS.c.tenant_id == tenant, CUSTOMERS.c.customer_key == key
                 )
             ).first()
+            support = support_signals(
+                conn, tenant, [key], now=runner.clock(), days=cfg.insights.support_days
+            )
+            try:
+                table = cac_table(conn, tenant, cfg.insights, recount=False, save=False)
+            except SpendError as exc:
+                fail(str(exc), EXIT_BAD_CONFIG)
+            acquired = acquisitions(conn, tenant, table, [key])
         if row is None and not orders:
             fail(f"b2sync knows no customer {key}")
         zero = Decimal(0)
@@ -155,6 +165,8 @@ def insights_show(
             now=runner.clock(),
             config=cfg.insights,
             engagement=engaged.get(key),
+            acquisition=acquired.get(key),
+            support=support.get(key),
         )
     typer.echo("\n".join(lines))
 

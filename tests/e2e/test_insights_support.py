@@ -87,6 +87,12 @@ def test_tickets_nps_and_cases_reach_profile_segments_and_report(e2e: E2E, tmp_p
     assert fields["Open_Tickets__c"] == 1 and not props.get("b2c_nps_score")
     assert "churn_risk" not in props["b2c_segments"]  # one open case is not a risk
 
+    shown = cli(e2e, "insights", "show", "--customer", detractor,
+                "--config", str(e2e.config_path))  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "last NPS 4 (detractor)" in shown.stdout
+    assert "churn risk when NPS < 7 or open tickets ≥ 3: yes" in shown.stdout
+
     out = tmp_path / "report.md"
     month = datetime.now(UTC).strftime("%Y-%m")
     report = cli(e2e, "report", "monthly", "--month", month, "-o", str(out),

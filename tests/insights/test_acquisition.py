@@ -244,3 +244,19 @@ def test_incremental_passes_keep_the_full_pass_counts(sqlite_store_engine: sa.En
     assert _fields(sqlite_store_engine, spend, ["e"])["e"]["cac"] == "240.00"
     refresh.run(full=True, tenants=[TENANT])  # e and f share June's social spend now
     assert _fields(sqlite_store_engine, spend, ["e", "f"])["f"]["cac"] == "120.00"
+
+
+def test_insights_show_explains_cac_and_net_ltv(tmp_path: Path, store: str) -> None:
+    """`insights show --customer` names the cohort, channel, CAC, net LTV and LTV:CAC."""
+    spend = tmp_path / "spend.csv"
+    spend.write_text(CSV, encoding="utf-8")
+    config = _config(tmp_path, store, _spend_yaml(spend))
+
+    result = runner.invoke(app, ["insights", "show", "--customer", "a", "-c", str(config)])
+
+    assert result.exit_code == 0, result.output
+    assert "Acquisition: cohort 2026-05, channel email (source of the first order); CAC 150.00" in (
+        result.output
+    )
+    assert "net LTV 150.00 (LTV 300.00 − CAC) · LTV:CAC 2.0 : 1 (target 3 : 1)" in result.output
+    assert "Support: no tickets or NPS answers in the CRMs" in result.output
