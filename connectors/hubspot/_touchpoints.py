@@ -23,7 +23,7 @@ from ._types import BATCH_LIMIT
 
 __all__ = ["read_touchpoints"]
 
-ASSOC_READ = "POST /crm/v4/associations/{from}/{to}/batch/read"
+ASSOC_READ = "POST /crm/v4/associations/{from_type}/{to_type}/batch/read"
 TICKET_PROPERTIES = ("hs_pipeline_stage", "closed_date", "createdate")
 FEEDBACK_PROPERTIES = ("hs_survey_type", "hs_value", "hs_submission_timestamp")
 
