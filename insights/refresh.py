@@ -7,7 +7,8 @@ yet, once a day (recency and stages move with time, and orders leave the 12-mont
 and when more than ``insights.population_drift_percent`` % of customers changed since the cut
 points were computed (drift). Between full passes, incremental scores use the stored cut points.
 
-After recomputing, changed ``insights.*`` fields go to every customers pipeline's CRM
+First, what the CRMs know of the linked customers is read back when due (email engagement,
+support tickets and NPS answers: :mod:`insights.readback`). After recomputing, changed ``insights.*`` fields go to every customers pipeline's CRM
 (:mod:`insights.push`), rules fire on transitions (:mod:`insights.rules`), and snapshots,
 rule firings and their audit events commit in one transaction.
 """
@@ -17,18 +18,17 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
 
 from audit import AuditEvent, KeyRing, record_events
-from connectors.base import Connector, SupportsEngagement, SupportsTouchpoints
+from connectors.base import Connector
 from insights.acquisition import Acquisition, acquisitions, cac_table
 from insights.compute import (
     Scored,
@@ -39,20 +39,20 @@ from insights.compute import (
     refresh_population,
     score_customers,
 )
-from insights.engagement import recent_engagement, record_engagement
+from insights.engagement import recent_engagement
 from insights.ledger import clear_dirty, dirty_keys, get_value, set_value
 from insights.lifecycle import PopulationThresholds
 from insights.push import insight_mapping, push_insights
+from insights.readback import CrmReadBack
 from insights.rules import Firing, Snapshot, Target, detect, run_action
 from insights.snapshots import FIRINGS, firing_counts, load_state, save_snapshots
-from insights.support import record_touchpoints, support_signals
+from insights.support import support_signals
 from mapping.config import Config, Pipeline
 from store import begin_write
-from store.models import metadata
 from sync import state
 from sync.deleted_links import deleted_links
 from sync.hashing import FieldHasher
-from sync.retry import RetryPolicy, call
+from sync.retry import RetryPolicy
 
 __all__ = ["FULL_EVERY", "InsightsRefresh", "RefreshSummary"]
 
@@ -61,8 +61,6 @@ log = structlog.get_logger(__name__)
 FULL_EVERY = timedelta(days=1)
 _LAST_FULL = "insights:last_full:{tenant}"
 _BASELINE = "insights:baseline:{tenant}"
-#: when a CRM connection's engagement / support data was last read for a tenant
-_CRM_READ = "insights:{kind}_read:{tenant}:{source}"
 
 
 @dataclass
@@ -141,8 +139,11 @@ class InsightsRefresh:
         """Recompute (incrementally unless a full pass is due), push, fire, commit."""
         settings, now = self.config.insights, self.clock()
         summary = RefreshSummary(tenant_id)
-        summary.engaged = self._read_engagement(tenant_id, now, full=full)
-        summary.supported = self._read_support(tenant_id, now, full=full)
+        reads = CrmReadBack(
+            self.config, self.db, self.connector, self.customer_pipelines, self.retry, self.stop
+        )
+        summary.engaged = reads.engagement(tenant_id, now, full=full)
+        summary.supported = reads.support(tenant_id, now, full=full)
         with self.db.connect() as conn:
             stored = load_population(conn, tenant_id)
             dirty = dirty_keys(conn, tenant_id)
@@ -216,71 +217,6 @@ class InsightsRefresh:
         with begin_write(self.db) as conn:
             table = cac_table(conn, tenant_id, self.config.insights, recount=recount)
             return acquisitions(conn, tenant_id, table, keys)
-
-    def _due_reads(
-        self, tenant_id: str, now: datetime, *, full: bool, kind: str, every_minutes: int,
-        protocol: type,
-    ) -> Iterator[tuple[str, Pipeline, Any, dict[str, str], str]]:  # fmt: skip
-        """Per CRM connection of the tenant's customers pipelines that implements ``protocol``
-        and is due for a ``kind`` read: (connection, pipeline, connector, {customer key: live
-        CRM id}, the settings name that marks the read)."""
-        every = timedelta(minutes=every_minutes)
-        seen: set[str] = set()
-        for pipe in self.customer_pipelines(tenant_id):
-            source = pipe.crm.connection
-            connector = self.connector(source)
-            if source in seen or not isinstance(connector, protocol):
-                continue
-            seen.add(source)
-            mark = _CRM_READ.format(kind=kind, tenant=tenant_id, source=source)
-            with self.db.connect() as conn:
-                last = get_value(conn, mark)
-                if not full and last and now - datetime.fromisoformat(last) < every:
-                    continue
-                ids = _live_links(conn, pipe.name)
-            yield source, pipe, connector, ids, mark
-
-    def _read_engagement(self, tenant_id: str, now: datetime, *, full: bool) -> int:
-        """Read the email counters of linked contacts from each CRM that reports them (when
-        due); returns how many customers have new engagement (marked dirty)."""
-        engaged = 0
-        every = self.config.insights.engagement_every_minutes
-        for source, pipe, connector, ids, mark in self._due_reads(
-            tenant_id, now, full=full, kind="engagement", every_minutes=every,
-            protocol=SupportsEngagement,
-        ):  # fmt: skip
-            readings = call(
-                partial(connector.read_engagement, pipe.crm.object, sorted(set(ids.values()))),
-                what=f"read email engagement from {source}",
-                stop=self.stop,
-                policy=self.retry,
-            )
-            by_key = {k: readings[i] for k, i in ids.items() if i in readings}
-            with begin_write(self.db) as conn:
-                engaged += len(record_engagement(conn, tenant_id, source, by_key, now))
-                set_value(conn, mark, now.isoformat())
-        return engaged
-
-    def _read_support(self, tenant_id: str, now: datetime, *, full: bool) -> int:
-        """Read the linked contacts' tickets/cases and NPS answers from each CRM that has
-        them (when due); returns how many customers' support rows changed (marked dirty)."""
-        changed = 0
-        every = self.config.insights.support_every_minutes
-        for source, pipe, connector, ids, mark in self._due_reads(
-            tenant_id, now, full=full, kind="support", every_minutes=every,
-            protocol=SupportsTouchpoints,
-        ):  # fmt: skip
-            found = call(
-                partial(connector.read_touchpoints, pipe.crm.object, sorted(set(ids.values()))),
-                what=f"read support tickets and NPS answers from {source}",
-                stop=self.stop,
-                policy=self.retry,
-            )
-            by_key = {k: found.get(i, []) for k, i in ids.items()}
-            with begin_write(self.db) as conn:
-                changed += len(record_touchpoints(conn, tenant_id, source, by_key))
-                set_value(conn, mark, now.isoformat())
-        return changed
 
     def _full_due(
         self,
@@ -429,19 +365,6 @@ class InsightsRefresh:
                 set_value(conn, _LAST_FULL.format(tenant=tenant_id), now.isoformat())
             elif stored is not None:
                 count_changes(conn, tenant_id, stored[1], len(scored))
-
-
-def _live_links(conn: sa.Connection, pipeline: str) -> dict[str, str]:
-    """B2Connect key → CRM id of the pipeline's links to live CRM records."""
-    links = metadata.tables["links"]
-    rows = conn.execute(
-        sa.select(links.c.b2connect_key, links.c.crm_id).where(
-            links.c.pipeline == pipeline,
-            links.c.crm_id.is_not(None),
-            links.c.deleted_at.is_(None),
-        )
-    )
-    return {str(key): str(crm_id) for key, crm_id in rows}
 
 
 def _event(tenant_id: str, firing: Firing, run_id: str) -> AuditEvent:

@@ -41,10 +41,8 @@ def _associated(api: HubSpotApi, stream: str, to: str, ids: list[str]) -> dict[s
     pending = [{"id": i} for i in ids]
     while pending:
         try:
-            data, _ = api.call(
-                ASSOC_READ, api.associations.get_page_with_http_info, stream, to,
-                {"inputs": pending},
-            )  # fmt: skip
+            read = api.associations.get_page_with_http_info
+            data, _ = api.call(ASSOC_READ, read, stream, to, {"inputs": pending})
         except HubSpotApiError as err:
             raise _refused(f"the {to} of {stream}", err) from err
         pending = []
