@@ -43,7 +43,9 @@ __all__ = [
     "SupportsFetch",
     "SupportsIdentity",
     "SupportsMembers",
+    "SupportsTouchpoints",
     "TaskSpec",
+    "Touchpoint",
     "UnknownConnector",
     "available",
     "load",
@@ -159,6 +161,7 @@ class SupportsMembers(Protocol):
         """Company id -> its live contacts, each with ``fields`` (and its own id as key)."""
 
 
+@runtime_checkable
 class SupportsChangeSources(Protocol):
     """CRM connectors that can say who changed a record's properties (HubSpot's property
     history; Salesforce needs none: ``Record.modified_by`` is ``LastModifiedById``)."""
@@ -269,6 +272,30 @@ class EmailEngagement:
     delivered: int = 0
     last_open_at: datetime | None = None
     last_click_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Touchpoint:
+    """A contact's support ticket (HubSpot ticket, Salesforce Case) or NPS answer, as counts
+    and dates only: no subject, description or comment leaves the CRM."""
+
+    kind: str
+    """``ticket`` or ``nps``"""
+    item_id: str
+    created_at: datetime
+    closed: bool = False
+    """a ticket that is closed (always True for an answer)"""
+    score: int | None = None
+    """the NPS answer, 0..10"""
+
+
+@runtime_checkable
+class SupportsTouchpoints(Protocol):
+    """CRM connectors that report support tickets and NPS answers per contact."""
+
+    def read_touchpoints(self, stream: str, crm_ids: Sequence[str]) -> dict[str, list[Touchpoint]]:
+        """``{CRM id: its tickets and answers}`` of the records ``crm_ids`` (none: left out)."""
+        ...
 
 
 @runtime_checkable

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+import zlib
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -153,6 +154,7 @@ def _order(gen: fake.Gen, tenant: str, customer: dict[str, Any], number: int) ->
         **_flat_address("billing", customer, bill),
         "notes": "Cancelled: Kunde hat storniert" if status == "cancelled" else None,
         "discountCode": discount_code,
+        "source": _source(oid),
         "items": items,
         "statusHistory": history,
         "returns": returns,
@@ -161,6 +163,16 @@ def _order(gen: fake.Gen, tenant: str, customer: dict[str, Any], number: int) ->
     }
     flat: dict[str, Any] = plain(order)
     return flat
+
+
+#: marketing channels the seed's orders came through (None: no attribution recorded)
+SOURCES = ("email", "paid_search", "social", "affiliate", None, None)
+
+
+def _source(order_id: str) -> str | None:
+    """A stable channel per order id (no draw from the seed's random stream, which would
+    shift every value generated after it)."""
+    return SOURCES[zlib.crc32(order_id.encode()) % len(SOURCES)]
 
 
 def _flat_address(side: str, customer: dict[str, Any], addr: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ the lead score. Every threshold lives in :class:`InsightsSettings`.
 
 from __future__ import annotations
 
-from insights.errors import InsightsError, InvalidOrder, UnknownCurrency
+from insights.errors import InsightsError, InvalidOrder, SpendError, UnknownCurrency
 from insights.lead import LeadScore, LeadSignals, LeadTier, lead_score, lead_tier
 from insights.lifecycle import (
     CustomerSegment,
@@ -53,6 +53,7 @@ __all__ = [
     "PopulationThresholds",
     "RfmScore",
     "Segment",
+    "SpendError",
     "UnknownCurrency",
     "customer_insights",
     "customer_metrics",

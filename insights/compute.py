@@ -17,20 +17,15 @@ from typing import Any
 import sqlalchemy as sa
 from dateutil.relativedelta import relativedelta
 
+from insights.acquisition import Acquisition
 from insights.engagement import RecentEngagement
 from insights.errors import InsightsError, UnknownCurrency
 from insights.lead import LeadSignals, lead_score
 from insights.ledger import CUSTOMERS, ORDERS, from_minor, get_value, set_value
-from insights.lifecycle import (
-    PopulationThresholds,
-    customer_segments,
-    is_vip,
-    lifecycle_stage,
-    population_thresholds,
-)
+from insights.lifecycle import PopulationThresholds, population_thresholds
 from insights.metrics import CENT, CustomerMetrics
-from insights.profile import CustomerInsights, FieldValue
-from insights.rfm import rfm_score
+from insights.nps import SupportSignals
+from insights.profile import CustomerInsights, FieldValue, score
 from mapping.config import InsightsConfig, InsightsSettings
 
 __all__ = [
@@ -242,10 +237,13 @@ def insight_fields(
     """
     e = engagement or RecentEngagement()
     moments = [m for m in (ci.metrics.last_order_at, e.last_engaged_at) if m is not None]
+    support = ci.support
     signals = LeadSignals(
         last_activity_at=max(moments, default=None),
         recent_opens=e.opens,
         recent_clicks=e.clicks,
+        nps_score=support.nps_score if support else None,
+        open_tickets=support.open_tickets if support else 0,
     )
     lead = lead_score(signals, now=now, settings=config)
     return {
@@ -265,32 +263,25 @@ def score_customers(
     now: datetime,
     config: InsightsConfig,
     engagement: Mapping[str, RecentEngagement] | None = None,
+    acquisitions: Mapping[str, Acquisition] | None = None,
+    support: Mapping[str, SupportSignals] | None = None,
 ) -> list[Scored]:
     """Score each customer (prospects without orders included)."""
     empty = empty_metrics(config)
     recent = engagement or {}
+    acquired = acquisitions or {}
+    tickets = support or {}
     out: list[Scored] = []
     for key in keys:
-        ci = _score(metrics.get(key, empty), population, b2b.get(key, False), now, config)
+        ci = score(
+            metrics.get(key, empty),
+            now,
+            population,
+            config,
+            b2b.get(key, False),
+            acquired.get(key),
+            tickets.get(key),
+        )
         fields = insight_fields(ci, now=now, config=config, engagement=recent.get(key))
         out.append(Scored(key, ci, fields))
     return out
-
-
-def _score(
-    metrics: CustomerMetrics,
-    population: PopulationThresholds,
-    b2b: bool,
-    now: datetime,
-    config: InsightsConfig,
-) -> CustomerInsights:
-    rfm = rfm_score(metrics, now=now, thresholds=population.monetary, settings=config)
-    return CustomerInsights(
-        metrics=metrics,
-        rfm=rfm,
-        stage=lifecycle_stage(metrics, now=now, settings=config),
-        vip=is_vip(metrics, config),
-        segments=customer_segments(
-            metrics, now=now, rfm=rfm, population=population, b2b=b2b, settings=config
-        ),
-    )

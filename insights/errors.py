@@ -5,14 +5,16 @@ Tree::
     InsightsError (ValueError)   one customer's data cannot be scored: dead-letter that
     │                            record, name the reason, move on
     ├── UnknownCurrency          an order's currency has no rate in ``insights.rates``
-    └── InvalidOrder             an order lacks a field the metrics need, or it is malformed
+    ├── InvalidOrder             an order lacks a field the metrics need, or it is malformed
+    └── SpendError               the marketing-spend CSV became unreadable or malformed after
+                                 the config was loaded (file:line): no CAC this pass
 
 Messages never carry personal data, only field names, order ids and currency codes.
 """
 
 from __future__ import annotations
 
-__all__ = ["InsightsError", "InvalidOrder", "UnknownCurrency"]
+__all__ = ["InsightsError", "InvalidOrder", "SpendError", "UnknownCurrency"]
 
 
 class InsightsError(ValueError):
@@ -37,3 +39,7 @@ class InvalidOrder(InsightsError):
         super().__init__(f"order '{order_id}': field '{field}' {problem}")
         self.order_id = order_id
         self.field = field
+
+
+class SpendError(InsightsError):
+    """The marketing-spend CSV cannot be read or has a malformed row (names file:line)."""

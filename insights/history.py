@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -45,6 +45,8 @@ class History:
     amounts: dict[str, list[Decimal]]
     settings: InsightsSettings
     skipped: int = 0
+    #: the source (marketing channel) of each customer's first counted order
+    sources: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
     def load(cls, conn: sa.Connection, tenant_id: str, settings: InsightsSettings) -> History:
@@ -55,21 +57,24 @@ class History:
                 ORDERS.c.created_at,
                 ORDERS.c.currency,
                 ORDERS.c.total_minor - ORDERS.c.refunded_minor,
+                ORDERS.c.source,
             )
             .where(ORDERS.c.tenant_id == tenant_id, ORDERS.c.status != "cancelled")
-            .order_by(ORDERS.c.customer_key, ORDERS.c.created_at)
+            .order_by(ORDERS.c.customer_key, ORDERS.c.created_at, ORDERS.c.order_id)
         )
         dates: dict[str, list[datetime]] = {}
         amounts: dict[str, list[Decimal]] = {}
+        sources: dict[str, str | None] = {}
         skipped = 0
-        for key, created, currency, net in rows:
+        for key, created, currency, net, source in rows:
             rate = settings.rate(currency)
             if rate is None:
                 skipped += 1
                 continue
             dates.setdefault(key, []).append(created)
             amounts.setdefault(key, []).append(from_minor(int(net)) * rate)
-        return cls(dates, amounts, settings, skipped)
+            sources.setdefault(key, source)
+        return cls(dates, amounts, settings, skipped, sources)
 
     def metrics_at(self, moment: datetime) -> dict[str, CustomerMetrics]:
         """Each customer's metrics counting the orders placed before ``moment``."""

@@ -22,6 +22,7 @@ from decimal import Decimal
 import structlog
 
 from connectors.records import Record
+from insights.acquisition import Acquisition, acquisitions, cac_table
 from insights.compute import aggregate_metrics, load_population, refresh_population, score_customers
 from insights.engagement import recent_engagement
 from insights.errors import InsightsError
@@ -29,6 +30,7 @@ from insights.ledger import CustomerRow, remove_orders, touch_customers, upsert_
 from insights.lifecycle import PopulationThresholds, is_b2b, population_thresholds
 from insights.orders import OrderFact, order_fact, parse_time
 from insights.push import insight_mapping
+from insights.support import support_signals
 from mapping.config import Config, InsightsConfig, Pipeline
 from store import begin_write
 from sync.hooks import HookContext, RecordHook
@@ -88,6 +90,17 @@ def _first_population(ctx: HookContext, settings: InsightsConfig) -> PopulationT
         )
 
 
+def _acquisitions(
+    ctx: HookContext, settings: InsightsConfig, keys: list[str]
+) -> dict[str, Acquisition]:
+    """The customers' cohort, channel and CAC (new-customer counts stored unless dry run)."""
+    if settings.marketing_spend is None or not keys:
+        return {}
+    with begin_write(ctx.db) as conn:
+        table = cac_table(conn, ctx.tenant_id, settings, recount=False, save=not ctx.dry_run)
+        return acquisitions(conn, ctx.tenant_id, table, keys)
+
+
 def _customers_hook(config: Config) -> RecordHook:
     settings = config.insights
 
@@ -111,11 +124,15 @@ def _customers_hook(config: Config) -> RecordHook:
             engagement = recent_engagement(
                 conn, ctx.tenant_id, keys, now=ctx.now, days=settings.lead_activity_days
             )
+            support = support_signals(
+                conn, ctx.tenant_id, keys, now=ctx.now, days=settings.support_days
+            )
         # no cut points yet, or only ones from an empty ledger (customers pipelines run before
         # the orders): establish them from the ledger as it is now, as the refresh pass would
         fresh = stored is None or not int(stored[1].get("size", 0))
         population = _first_population(ctx, settings) if fresh or stored is None else stored[0]
         good = [k for k in keys if k not in errors]
+        acquired = _acquisitions(ctx, settings, good)
         scored = {
             s.key: s
             for s in score_customers(
@@ -126,6 +143,8 @@ def _customers_hook(config: Config) -> RecordHook:
                 now=ctx.now,
                 config=settings,
                 engagement=engagement,
+                acquisitions=acquired,
+                support=support,
             )
         }
         out: list[Record] = []

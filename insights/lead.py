@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from insights.nps import nps_category
 from mapping.config import DEFAULT_SETTINGS, InsightsSettings, LeadTiers
 
 __all__ = ["LeadScore", "LeadSignals", "LeadTier", "lead_score", "lead_tier"]
@@ -48,6 +49,9 @@ class LeadSignals:
     #: opens and clicks already counted within the window (the engagement table's sums)
     recent_opens: int = 0
     recent_clicks: int = 0
+    #: the last NPS answer and the open support tickets (points off unless configured)
+    nps_score: int | None = None
+    open_tickets: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,13 @@ def lead_score(
         parts.append(("email_opens", opens * table.email_open))
     if clicks:
         parts.append(("email_clicks", clicks * table.email_click))
+    category = nps_category(signals.nps_score)
+    if category == "promoter" and table.nps_promoter:
+        parts.append(("nps_promoter", table.nps_promoter))
+    if category == "detractor" and table.nps_detractor:
+        parts.append(("nps_detractor", table.nps_detractor))
+    if signals.open_tickets and table.open_ticket:
+        parts.append(("open_tickets", signals.open_tickets * table.open_ticket))
     moments = [*signals.email_opens, *signals.email_clicks]
     if signals.last_activity_at is not None:
         moments.append(signals.last_activity_at)

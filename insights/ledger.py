@@ -111,6 +111,7 @@ def _ledger_row(tenant_id: str, fact: OrderFact, now: datetime) -> dict[str, Any
         "currency": fact.currency,
         "total_minor": to_minor(fact.total),
         "refunded_minor": to_minor(fact.refunded),
+        "source": fact.source,
         "updated_at": now,
     }
 
@@ -225,6 +226,7 @@ def orders_of(conn: sa.Connection, tenant_id: str, customer_key: str) -> list[Or
             currency=r["currency"],
             total=from_minor(r["total_minor"]),
             refunded=from_minor(r["refunded_minor"]),
+            source=r["source"],
         )
         for r in rows
     ]
@@ -244,11 +246,13 @@ def set_value(conn: sa.Connection, name: str, value: str) -> None:
 
 
 def forget_customer(conn: sa.Connection, tenant_id: str, customer_key: str) -> int:
-    """Erasure: drop the customer's orders, insights state, engagement and rule firings."""
+    """Erasure: drop the customer's orders, insights state, engagement, support tickets and
+    NPS answers, and rule firings."""
     firings = metadata.tables["rule_firings"]
     engagement = (
         metadata.tables["insights_engagement"],
         metadata.tables["insights_engagement_totals"],
+        metadata.tables["insights_support"],
     )
     removed = 0
     for table in (ORDERS, CUSTOMERS, firings, *engagement):

@@ -15,6 +15,7 @@ from typing import Any
 
 from insights.errors import InsightsError
 from insights.metrics import CustomerMetrics
+from insights.nps import SupportSignals
 from insights.rfm import MonetaryThresholds, RfmScore, monetary_quintiles, percentile_threshold
 from mapping.config import DEFAULT_SETTINGS, InsightsSettings
 
@@ -101,6 +102,20 @@ def is_b2b(customer: Mapping[str, Any]) -> bool:
     return customer.get("customerType") in B2B_CUSTOMER_TYPES
 
 
+def unhappy(support: SupportSignals | None, settings: InsightsSettings) -> bool:
+    """Does the support picture alone make the customer a churn risk?"""
+    if support is None:
+        return False
+    rule = settings.churn_risk_signals
+    low_nps = (
+        rule.nps_below is not None
+        and support.nps_score is not None
+        and support.nps_score < rule.nps_below
+    )
+    tickets = rule.open_tickets_at_least
+    return low_nps or (tickets is not None and support.open_tickets >= tickets)
+
+
 def customer_segments(
     metrics: CustomerMetrics,
     *,
@@ -109,13 +124,16 @@ def customer_segments(
     population: PopulationThresholds,
     b2b: bool = False,
     settings: InsightsSettings = DEFAULT_SETTINGS,
+    support: SupportSignals | None = None,
 ) -> frozenset[CustomerSegment]:
     """The playbook segments the customer belongs to.
 
     - High-Value: lifetime value in the top ``high_value_percent`` % of the population.
     - Growth Potential: not High-Value, RFM segment in ``settings.growth_segments``.
     - Churn-Risk (declining activity): stage At-Risk, or RFM segment in
-      ``settings.churn_risk_segments``; never once churned.
+      ``settings.churn_risk_segments``, or an unhappy customer (``churn_risk_signals``: last
+      NPS answer below ``nps_below``, ``open_tickets_at_least`` open tickets); never once
+      churned.
     - New: first order at most ``new_days`` days ago.
     - B2B: the caller says the record is a business account (see :func:`is_b2b`).
     """
@@ -130,7 +148,9 @@ def customer_segments(
         found.add(CustomerSegment.GROWTH_POTENTIAL)
     stage = lifecycle_stage(metrics, now=now, settings=settings)
     if stage is not LifecycleStage.CHURNED and (
-        stage is LifecycleStage.AT_RISK or segment in settings.churn_risk_segments
+        stage is LifecycleStage.AT_RISK
+        or segment in settings.churn_risk_segments
+        or unhappy(support, settings)
     ):
         found.add(CustomerSegment.CHURN_RISK)
     if now - metrics.first_order_at <= timedelta(days=settings.new_days):

@@ -13,8 +13,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from insights.errors import InvalidOrder
+from mapping.config import normalise_channel
 
-__all__ = ["REFUND_RETURN_STATUSES", "OrderFact", "order_fact", "parse_money", "parse_time"]
+__all__ = [
+    "REFUND_RETURN_STATUSES",
+    "OrderFact",
+    "order_fact",
+    "parse_money",
+    "parse_time",
+]
 
 REFUND_RETURN_STATUSES = frozenset({"refunded"})
 """Return statuses whose ``refundAmount`` has left the shop (approved/received are pending)."""
@@ -34,6 +41,8 @@ class OrderFact:
     total: Decimal
     refunded: Decimal
     """Money given back (refunded returns, or the whole total when payment is refunded)."""
+    source: str | None = None
+    """Marketing source/channel of the order (B2Connect ``source``); None: unattributed."""
 
     @property
     def cancelled(self) -> bool:
@@ -138,4 +147,5 @@ def order_fact(order: Mapping[str, Any]) -> OrderFact:
         currency=currency.upper(),
         total=total,
         refunded=_refunded(order, order_id, total),
+        source=normalise_channel(order.get("source")),
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from insights.acquisition import Acquisition
 from insights.lifecycle import (
     CustomerSegment,
     LifecycleStage,
@@ -20,6 +21,7 @@ from insights.lifecycle import (
     lifecycle_stage,
 )
 from insights.metrics import CustomerMetrics, OrderInput, customer_metrics
+from insights.nps import SupportSignals
 from insights.rfm import RfmScore, rfm_score
 from mapping.config import DEFAULT_SETTINGS, INSIGHT_FIELDS, InsightsSettings
 
@@ -44,10 +46,15 @@ class CustomerInsights:
     stage: LifecycleStage
     vip: bool
     segments: frozenset[CustomerSegment]
+    #: cohort, channel and CAC (None: no marketing spend configured, or no order)
+    acquisition: Acquisition | None = None
+    #: tickets and the last NPS answer read back from the CRMs (None: nothing known)
+    support: SupportSignals | None = None
 
     def fields(self) -> dict[str, FieldValue]:
         """Flat, CRM-ready values; ``segments`` is ``;``-joined and sorted (multi-select)."""
-        m, rfm = self.metrics, self.rfm
+        m, rfm, acq = self.metrics, self.rfm, self.acquisition
+        sup = self.support or SupportSignals()
         return {
             "currency": m.currency,
             "ltv": m.lifetime_value,
@@ -65,6 +72,14 @@ class CustomerInsights:
             "lifecycle_stage": self.stage.value,
             "vip": self.vip,
             "segments": ";".join(sorted(s.value for s in self.segments)),
+            "acquisition_channel": acq.channel if acq else None,
+            "cac": acq.cac if acq else None,
+            "net_ltv": acq.net_ltv(m.lifetime_value) if acq else None,
+            "ltv_cac_ratio": acq.ratio(m.lifetime_value) if acq else None,
+            "open_tickets": sup.open_tickets,
+            "recent_tickets": sup.recent_tickets,
+            "nps_score": sup.nps_score,
+            "nps_category": sup.nps_category,
         }
 
 
@@ -92,6 +107,8 @@ def score(
     population: PopulationThresholds,
     settings: InsightsSettings,
     b2b: bool = False,
+    acquisition: Acquisition | None = None,
+    support: SupportSignals | None = None,
 ) -> CustomerInsights:
     """Score one customer's metrics (orders already summed: the report, ``insights show``)."""
     rfm = rfm_score(metrics, now=now, thresholds=population.monetary, settings=settings)
@@ -101,6 +118,14 @@ def score(
         stage=lifecycle_stage(metrics, now=now, settings=settings),
         vip=is_vip(metrics, settings),
         segments=customer_segments(
-            metrics, now=now, rfm=rfm, population=population, b2b=b2b, settings=settings
+            metrics,
+            now=now,
+            rfm=rfm,
+            population=population,
+            b2b=b2b,
+            settings=settings,
+            support=support,
         ),
+        acquisition=acquisition,
+        support=support,
     )

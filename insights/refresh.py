@@ -7,7 +7,8 @@ yet, once a day (recency and stages move with time, and orders leave the 12-mont
 and when more than ``insights.population_drift_percent`` % of customers changed since the cut
 points were computed (drift). Between full passes, incremental scores use the stored cut points.
 
-After recomputing, changed ``insights.*`` fields go to every customers pipeline's CRM
+First, what the CRMs know of the linked customers is read back when due (email engagement,
+support tickets and NPS answers: :mod:`insights.readback`). After recomputing, changed ``insights.*`` fields go to every customers pipeline's CRM
 (:mod:`insights.push`), rules fire on transitions (:mod:`insights.rules`), and snapshots,
 rule firings and their audit events commit in one transaction.
 """
@@ -21,14 +22,14 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
 
 from audit import AuditEvent, KeyRing, record_events
-from connectors.base import Connector, SupportsEngagement
+from connectors.base import Connector
+from insights.acquisition import Acquisition, acquisitions, cac_table
 from insights.compute import (
     Scored,
     aggregate_metrics,
@@ -38,19 +39,20 @@ from insights.compute import (
     refresh_population,
     score_customers,
 )
-from insights.engagement import recent_engagement, record_engagement
+from insights.engagement import recent_engagement
 from insights.ledger import clear_dirty, dirty_keys, get_value, set_value
 from insights.lifecycle import PopulationThresholds
 from insights.push import insight_mapping, push_insights
+from insights.readback import CrmReadBack
 from insights.rules import Firing, Snapshot, Target, detect, run_action
 from insights.snapshots import FIRINGS, firing_counts, load_state, save_snapshots
+from insights.support import support_signals
 from mapping.config import Config, Pipeline
 from store import begin_write
-from store.models import metadata
 from sync import state
 from sync.deleted_links import deleted_links
 from sync.hashing import FieldHasher
-from sync.retry import RetryPolicy, call
+from sync.retry import RetryPolicy
 
 __all__ = ["FULL_EVERY", "InsightsRefresh", "RefreshSummary"]
 
@@ -59,7 +61,6 @@ log = structlog.get_logger(__name__)
 FULL_EVERY = timedelta(days=1)
 _LAST_FULL = "insights:last_full:{tenant}"
 _BASELINE = "insights:baseline:{tenant}"
-_ENGAGEMENT_READ = "insights:engagement_read:{tenant}:{source}"
 
 
 @dataclass
@@ -75,6 +76,8 @@ class RefreshSummary:
     fired: Counter[str] = field(default_factory=Counter)
     #: customers with new email engagement read back from the CRMs
     engaged: int = 0
+    #: customers whose support tickets or NPS answers changed in the CRMs
+    supported: int = 0
 
 
 @dataclass
@@ -136,7 +139,11 @@ class InsightsRefresh:
         """Recompute (incrementally unless a full pass is due), push, fire, commit."""
         settings, now = self.config.insights, self.clock()
         summary = RefreshSummary(tenant_id)
-        summary.engaged = self._read_engagement(tenant_id, now, full=full)
+        reads = CrmReadBack(
+            self.config, self.db, self.connector, self.customer_pipelines, self.retry, self.stop
+        )
+        summary.engaged = reads.engagement(tenant_id, now, full=full)
+        summary.supported = reads.support(tenant_id, now, full=full)
         with self.db.connect() as conn:
             stored = load_population(conn, tenant_id)
             dirty = dirty_keys(conn, tenant_id)
@@ -155,6 +162,13 @@ class InsightsRefresh:
                 now=now,
                 days=settings.lead_activity_days,
             )
+            support = support_signals(
+                conn,
+                tenant_id,
+                None if summary.full else keys,
+                now=now,
+                days=settings.support_days,
+            )
             summary.baseline = get_value(conn, _BASELINE.format(tenant=tenant_id)) is None
         population: PopulationThresholds
         if summary.full or stored is None:
@@ -166,6 +180,9 @@ class InsightsRefresh:
             population = stored[0]
         summary.errors = errors
         good = [k for k in keys if k not in errors]
+        acquired = self._acquisitions(
+            tenant_id, None if summary.full else good, recount=summary.full or stored is None
+        )
         scored = score_customers(
             good,
             metrics,
@@ -174,6 +191,8 @@ class InsightsRefresh:
             now=now,
             config=settings,
             engagement=engagement,
+            acquisitions=acquired,
+            support=support,
         )
         summary.recomputed = len(scored)
         run_id = str(uuid.uuid4())
@@ -189,35 +208,15 @@ class InsightsRefresh:
         )
         return summary
 
-    def _read_engagement(self, tenant_id: str, now: datetime, *, full: bool) -> int:
-        """Read the email counters of linked contacts from each CRM that reports them (when
-        due); returns how many customers have new engagement (marked dirty)."""
-        every = timedelta(minutes=self.config.insights.engagement_every_minutes)
-        seen: set[str] = set()
-        engaged = 0
-        for pipe in self.customer_pipelines(tenant_id):
-            source = pipe.crm.connection
-            connector = self.connector(source)
-            if source in seen or not isinstance(connector, SupportsEngagement):
-                continue
-            seen.add(source)
-            mark = _ENGAGEMENT_READ.format(tenant=tenant_id, source=source)
-            with self.db.connect() as conn:
-                last = get_value(conn, mark)
-                if not full and last and now - datetime.fromisoformat(last) < every:
-                    continue
-                ids = _live_links(conn, pipe.name)
-            readings = call(
-                partial(connector.read_engagement, pipe.crm.object, sorted(set(ids.values()))),
-                what=f"read email engagement from {source}",
-                stop=self.stop,
-                policy=self.retry,
-            )
-            by_key = {k: readings[i] for k, i in ids.items() if i in readings}
-            with begin_write(self.db) as conn:
-                engaged += len(record_engagement(conn, tenant_id, source, by_key, now))
-                set_value(conn, mark, now.isoformat())
-        return engaged
+    def _acquisitions(
+        self, tenant_id: str, keys: list[str] | None, *, recount: bool
+    ) -> dict[str, Acquisition]:
+        """Cohort, channel and CAC of ``keys`` (everyone: None); none without spend data."""
+        if self.config.insights.marketing_spend is None:
+            return {}
+        with begin_write(self.db) as conn:
+            table = cac_table(conn, tenant_id, self.config.insights, recount=recount)
+            return acquisitions(conn, tenant_id, table, keys)
 
     def _full_due(
         self,
@@ -366,19 +365,6 @@ class InsightsRefresh:
                 set_value(conn, _LAST_FULL.format(tenant=tenant_id), now.isoformat())
             elif stored is not None:
                 count_changes(conn, tenant_id, stored[1], len(scored))
-
-
-def _live_links(conn: sa.Connection, pipeline: str) -> dict[str, str]:
-    """B2Connect key → CRM id of the pipeline's links to live CRM records."""
-    links = metadata.tables["links"]
-    rows = conn.execute(
-        sa.select(links.c.b2connect_key, links.c.crm_id).where(
-            links.c.pipeline == pipeline,
-            links.c.crm_id.is_not(None),
-            links.c.deleted_at.is_(None),
-        )
-    )
-    return {str(key): str(crm_id) for key, crm_id in rows}
 
 
 def _event(tenant_id: str, firing: Firing, run_id: str) -> AuditEvent:

@@ -36,6 +36,8 @@ class InsightsOrder(SQLModel, table=True):
     total_minor: int = column(sa.BigInteger())
     #: money given back (refunded returns or a refunded payment), minor units
     refunded_minor: int = column(sa.BigInteger(), default=0)
+    #: the order's marketing source/channel (B2Connect ``source``), None: unattributed
+    source: str | None = column(sa.String(100), nullable=True, default=None)
     updated_at: datetime = column(UTCDateTime(), default_factory=utc_now)
 
 
@@ -122,3 +124,28 @@ class InsightsEngagementTotal(SQLModel, table=True):
     last_open_at: datetime | None = column(UTCDateTime(), nullable=True, default=None)
     last_click_at: datetime | None = column(UTCDateTime(), nullable=True, default=None)
     read_at: datetime = column(UTCDateTime(), default_factory=utc_now)
+
+
+class InsightsSupport(SQLModel, table=True):
+    """One support ticket (HubSpot ticket, Salesforce Case) or NPS answer of a customer, read
+    back from a CRM: dates, open/closed and the score only (no subjects, no comments)."""
+
+    __tablename__ = "insights_support"
+    __table_args__ = (
+        # one ticket may be associated with several contacts (so several customers)
+        sa.UniqueConstraint("tenant_id", "customer_key", "source", "kind", "item_id"),
+    )
+
+    id: int | None = column(sa.Integer(), primary_key=True, default=None)
+    tenant_id: str = column(sa.String(64))
+    customer_key: str = column(sa.String(KEY))
+    #: the CRM connection it was read from
+    source: str = column(sa.String(64))
+    #: ``ticket`` or ``nps``
+    kind: str = column(sa.String(16))
+    item_id: str = column(sa.String(KEY))
+    created_at: datetime = column(UTCDateTime())
+    #: a ticket that is closed (always True for an NPS answer)
+    closed: bool = column(sa.Boolean(), default=False)
+    #: the NPS answer, 0..10 (None for a ticket)
+    score: int | None = column(sa.Integer(), nullable=True, default=None)

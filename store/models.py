@@ -10,6 +10,7 @@ from store._insights_tables import (
     InsightsEngagement,
     InsightsEngagementTotal,
     InsightsOrder,
+    InsightsSupport,
     RuleFiring,
 )
 from store._privacy_tables import (
@@ -54,6 +55,7 @@ __all__ = [
     "InsightsEngagement",
     "InsightsEngagementTotal",
     "InsightsOrder",
+    "InsightsSupport",
     "Link",
     "Lock",
     "PendingLink",

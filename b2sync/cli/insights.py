@@ -11,8 +11,10 @@ from typing import Annotated
 import typer
 
 from b2sync.cli.common import EXIT_BAD_CONFIG, ConfigOption, fail, load_or_exit, open_runner
+from insights.acquisition import acquisitions, cac_table
 from insights.compute import load_population
 from insights.engagement import recent_engagement
+from insights.errors import SpendError
 from insights.explain import explain
 from insights.ledger import CUSTOMERS, orders_of
 from insights.lifecycle import PopulationThresholds
@@ -20,6 +22,7 @@ from insights.refresh import InsightsRefresh
 from insights.report.data import MonthlyReport, build_report, parse_month
 from insights.report.html import render_html
 from insights.report.markdown import render_markdown
+from insights.support import support_signals
 from sync import state
 from sync.runner import Runner
 
@@ -69,9 +72,12 @@ def write_report(
         fail(str(exc), EXIT_BAD_CONFIG)
     chosen = choose_tenant(runner, tenant)
     with runner.db.connect() as conn:
-        report: MonthlyReport = build_report(
-            conn, chosen, start, runner.config.insights, runner.clock()
-        )
+        try:
+            report: MonthlyReport = build_report(
+                conn, chosen, start, runner.config.insights, runner.clock()
+            )
+        except SpendError as exc:  # the spend CSV changed since the config was loaded
+            fail(str(exc), EXIT_BAD_CONFIG)
     text = render_html(report) if fmt == "html" else render_markdown(report)
     path = output or Path("reports") / f"b2sync-report-{month}.{fmt}"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,6 +145,14 @@ def insights_show(
                     CUSTOMERS.c.tenant_id == tenant, CUSTOMERS.c.customer_key == key
                 )
             ).first()
+            support = support_signals(
+                conn, tenant, [key], now=runner.clock(), days=cfg.insights.support_days
+            )
+            try:
+                table = cac_table(conn, tenant, cfg.insights, recount=False, save=False)
+            except SpendError as exc:
+                fail(str(exc), EXIT_BAD_CONFIG)
+            acquired = acquisitions(conn, tenant, table, [key])
         if row is None and not orders:
             fail(f"b2sync knows no customer {key}")
         zero = Decimal(0)
@@ -151,6 +165,8 @@ def insights_show(
             now=runner.clock(),
             config=cfg.insights,
             engagement=engaged.get(key),
+            acquisition=acquired.get(key),
+            support=support.get(key),
         )
     typer.echo("\n".join(lines))
 

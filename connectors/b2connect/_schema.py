@@ -114,6 +114,7 @@ _ORDERS = [
     ),
     _f("notes", length=1000, ro=True),
     _f("discountCode", length=100, ro=True),
+    _f("source", length=100, ro=True),
     _f("items", "array", nillable=False, ro=True),
     _f("statusHistory", "array", ro=True),
     _f("returns", "array", ro=True),

@@ -9,7 +9,13 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel
 
-from connectors.base import ConsentPage, ConsentWrite, EmailEngagement, SecretResolver
+from connectors.base import (
+    ConsentPage,
+    ConsentWrite,
+    EmailEngagement,
+    SecretResolver,
+    Touchpoint,
+)
 from connectors.errors import BudgetExhausted, Fatal, Retriable, display_url
 from connectors.records import (
     Capability,
@@ -33,6 +39,7 @@ from ._members import members
 from ._ops import Operations
 from ._properties import PropertyKeeper
 from ._read import DEFAULT_OVERLAP_S, ChangeReader
+from ._touchpoints import read_touchpoints
 from ._types import DEFAULT_ID_PROPERTY
 from ._write import Upserter
 
@@ -245,6 +252,10 @@ class HubSpotConnector(HubSpotActions):
     def read_engagement(self, stream: str, crm_ids: Sequence[str]) -> dict[str, EmailEngagement]:
         """Marketing-email counters of the contacts ``crm_ids`` (batch read, 100 per call)."""
         return read_engagement(self.api, stream, crm_ids)
+
+    def read_touchpoints(self, stream: str, crm_ids: Sequence[str]) -> dict[str, list[Touchpoint]]:
+        """Tickets and NPS answers (feedback submissions) associated with the contacts."""
+        return read_touchpoints(self.api, stream, crm_ids)
 
     def erase(self, subject: Subject) -> ErasureResult:
         """GDPR delete of the contact (permanent; HubSpot blocklists the email)."""

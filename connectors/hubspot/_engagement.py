@@ -18,7 +18,7 @@ from ._api import HubSpotApi
 from ._errors import HubSpotApiError
 from ._types import BATCH_LIMIT
 
-__all__ = ["ENGAGEMENT_PROPERTIES", "read_engagement"]
+__all__ = ["BATCH_READ", "ENGAGEMENT_PROPERTIES", "moment", "read_engagement"]
 
 BATCH_READ = "POST /crm/v3/objects/{object_type}/batch/read"
 ENGAGEMENT_PROPERTIES = (
@@ -37,7 +37,8 @@ def _count(raw: Any) -> int:
         return 0
 
 
-def _moment(raw: Any) -> datetime | None:
+def moment(raw: Any) -> datetime | None:
+    """A HubSpot date-time (epoch milliseconds or ISO 8601) as an aware datetime, or None."""
     if raw in (None, ""):
         return None
     text = str(raw)
@@ -55,8 +56,8 @@ def _engagement(props: dict[str, Any]) -> EmailEngagement:
         opens=_count(props.get("hs_email_open")),
         clicks=_count(props.get("hs_email_click")),
         delivered=_count(props.get("hs_email_delivered")),
-        last_open_at=_moment(props.get("hs_email_last_open_date")),
-        last_click_at=_moment(props.get("hs_email_last_click_date")),
+        last_open_at=moment(props.get("hs_email_last_open_date")),
+        last_click_at=moment(props.get("hs_email_last_click_date")),
     )
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from connectors.base import ConsentPage, ConsentWrite, SecretResolver
+from connectors.base import ConsentPage, ConsentWrite, SecretResolver, Touchpoint
 from connectors.errors import ConnectorError, Fatal
 from connectors.records import (
     Capability,
@@ -42,6 +42,7 @@ from connectors.salesforce._erase import delete_by_keys, erase
 from connectors.salesforce._erase_related import RelatedPolicy
 from connectors.salesforce._http import CountingSession
 from connectors.salesforce._read import lookup, members, read_changes
+from connectors.salesforce._touchpoints import read_cases
 from connectors.salesforce._write import update_matched, upsert_collections
 from connectors.salesforce.soql import soql_identifier
 from mapping.config import SalesforceAuth, SalesforceConnection, SalesforceConsent
@@ -266,6 +267,10 @@ class SalesforceConnector(SalesforceActions):
     ) -> dict[str, list[Record]]:
         """Each Account's live Contacts with ``fields`` (``AccountId`` lookup)."""
         return members(self.api, company_object, company_ids, contact_object, fields)
+
+    def read_touchpoints(self, stream: str, crm_ids: Sequence[str]) -> dict[str, list[Touchpoint]]:
+        """Cases of the contacts (``Case.ContactId``); Salesforce has no NPS object here."""
+        return read_cases(self.api, crm_ids) if stream == "Contact" else {}
 
     def integration_user(self) -> str | None:
         """Id of the user b2sync acts as (``/services/oauth2/userinfo``, asked once): changes

@@ -24,7 +24,15 @@ from connectors.salesforce._api import Api
 from connectors.salesforce._values import iso_utc, parse_timestamp
 from connectors.salesforce.soql import in_clauses, select, soql_identifier, soql_quote
 
-__all__ = ["SYSTEM_FIELDS", "change_query", "field_value", "lookup", "members", "read_changes"]
+__all__ = [
+    "SYSTEM_FIELDS",
+    "all_rows",
+    "change_query",
+    "field_value",
+    "lookup",
+    "members",
+    "read_changes",
+]
 
 #: Fields every change read selects, whatever else is asked for.
 SYSTEM_FIELDS = ("Id", "SystemModstamp", "IsDeleted", "LastModifiedById")
@@ -108,7 +116,8 @@ def read_changes(
         result = api.call(_next_page(str(result["nextRecordsUrl"])))
 
 
-def _all_rows(soql: str) -> Callable[[Salesforce], list[dict[str, Any]]]:
+def all_rows(soql: str) -> Callable[[Salesforce], list[dict[str, Any]]]:
+    """Every row of ``soql`` (following ``nextRecordsUrl``), as a call for :class:`Api`."""
     return lambda sf: list(sf.query_all_iter(soql))
 
 
@@ -150,7 +159,7 @@ def lookup(api: Api, sobject: str, field: str, values: Sequence[str]) -> dict[st
     head = select(["Id", field], sobject)
     for _chunk, condition in in_clauses(field, wanted, max_chars=LOOKUP_CHARS):
         soql = f"{head} WHERE {condition}"
-        rows = api.call(_all_rows(soql))
+        rows = api.call(all_rows(soql))
         for row in rows:
             found = field_value(row, field)
             if isinstance(found, str) and norm(found) in out:
@@ -182,7 +191,7 @@ def members(
     wanted = sorted(set(company_ids))
     for _chunk, condition in in_clauses(parent, wanted, max_chars=LOOKUP_CHARS):
         soql = f"{select(names, contact_object)} WHERE {condition}"
-        for raw in api.call(_all_rows(soql)):
+        for raw in api.call(all_rows(soql)):
             stamp = parse_timestamp(str(raw["SystemModstamp"]))
             out.setdefault(str(raw.get(parent)), []).append(_record(contact_object, raw, stamp))
     return out

@@ -62,6 +62,7 @@ ORDER_FIELDS = (
     "billingPhone",
     "notes",
     "discountCode",
+    "source",
     "items",
     "statusHistory",
     "returns",

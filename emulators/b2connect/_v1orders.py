@@ -14,7 +14,8 @@ from emulators.b2connect._common import iso, parse_iso
 from emulators.b2connect._orders import ORDER_FIELDS
 from emulators.b2connect._store import Row, Store
 
-V1_FIELDS = tuple(f for f in ORDER_FIELDS if f not in ("statusHistory", "returns"))
+#: the real ``/api/v1/orders`` has no ``source`` (marketing channel): the contract adds it
+V1_FIELDS = tuple(f for f in ORDER_FIELDS if f not in ("statusHistory", "returns", "source"))
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 

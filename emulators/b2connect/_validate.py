@@ -131,6 +131,7 @@ ORDER_ADMIN_FIELDS = {
     "transactionId": F("str", 100),
     "notes": F("str", 1000),
     "discountCode": F("str", 100),
+    "source": F("str", 100),
     **_SHIP_BILL,
 }
 

@@ -329,9 +329,10 @@ class HubSpotEmulator(BaseEmulator):
     def _clean(self, ot: ObjectType, props: Any, exclude: str | None) -> dict[str, str]:
         defs = self.store.properties[ot.name]
         analytics: dict[str, Any] = {}
-        if isinstance(props, dict) and ot.name == "contacts":
-            # the email tool's counters: read-only for apps, set here as HubSpot itself would
-            analytics = {k: v for k, v in props.items() if k in EMAIL_ANALYTICS}
+        if isinstance(props, dict) and (ot.name == "contacts" or ot.read_only):
+            # the email tool's counters and the survey tool's answers: read-only for apps,
+            # set here as HubSpot itself would
+            analytics = {k: v for k, v in props.items() if ot.read_only or k in EMAIL_ANALYTICS}
             props = {k: v for k, v in props.items() if k not in analytics}
         clean, details = normalize(ot, defs, props, blocklist=self.store.blocklist)
         if analytics:

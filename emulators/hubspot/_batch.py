@@ -20,7 +20,7 @@ from starlette.responses import Response
 from emulators._base import EmuRequest, FaultRule, HttpError, json_response
 
 from ._host import HubSpotHost
-from ._objects import API, ObjectRoutes, flag
+from ._objects import API, ObjectRoutes, flag, refuse_read_only
 from ._schema import ObjectType, resolve_type
 from ._store import Record
 from ._util import bad_request, batch_body, require_inputs, standard_error, validation_error
@@ -279,6 +279,7 @@ class BatchRoutes:
 
     def archive(self, req: EmuRequest) -> Response:
         ot = resolve_type(req.path_params["object_type"])
+        refuse_read_only(ot)
         for item in require_inputs(req.json()):
             rec = self.store.get(ot, str(item.get("id", ""))) if isinstance(item, dict) else None
             if rec is not None:

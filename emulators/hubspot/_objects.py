@@ -27,6 +27,18 @@ def not_found(rid: str) -> HttpError:
     return HttpError(404, "OBJECT_NOT_FOUND", "resource not found", context={"id": [rid]})
 
 
+def refuse_read_only(ot: ObjectType) -> None:
+    """Feedback submissions are read through the API only (HubSpot's survey tool writes
+    them); the SDK has no create, update or archive for them. The status is the emulator's."""
+    if ot.read_only:
+        raise HttpError(
+            405,
+            "METHOD_NOT_ALLOWED",
+            f"{ot.name} are read-only through the API",
+            context={"objectType": [ot.name]},
+        )
+
+
 def wanted_properties(req: EmuRequest) -> list[str] | None:
     """``properties`` query values (repeated or comma-separated); None when absent."""
     names = req.q_list("properties")
@@ -63,6 +75,7 @@ class ObjectRoutes:
         exclude: str | None,
     ) -> dict[str, str]:
         """Validated, normalised properties; raises the 400/409 HubSpot would send."""
+        refuse_read_only(ot)
         clean, details = normalize(
             ot, self.store.properties[ot.name], props, blocklist=self.store.blocklist
         )
@@ -200,6 +213,7 @@ class ObjectRoutes:
 
     def archive(self, req: EmuRequest) -> Response:
         ot = resolve_type(req.path_params["object_type"])
+        refuse_read_only(ot)
         rec = self.store.get(ot, req.path_params["object_id"])
         if rec is not None:
             self.store.archive(rec, API)

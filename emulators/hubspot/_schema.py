@@ -7,6 +7,7 @@ from typing import Any
 
 from emulators._base import HttpError
 
+from ._service import FEEDBACK_PROPERTIES, TICKET_PROPERTIES
 from ._util import iso_ms
 
 
@@ -21,6 +22,8 @@ class ObjectType:
     created_prop: str  # "createdate" or "hs_createdate"
     defaults: tuple[str, ...]  # properties returned when none are asked for
     webhook_prefix: str  # "contact", or "object" for generic objects
+    #: records only HubSpot's own tools create (feedback submissions): the API reads them
+    read_only: bool = False
 
     @property
     def basics(self) -> tuple[str, ...]:
@@ -84,6 +87,35 @@ OBJECT_TYPES: dict[str, ObjectType] = {
             "hs_createdate",
             ("hs_createdate", "hs_lastmodifieddate", "hs_object_id", "hs_task_subject"),
             "object",
+        ),
+        ObjectType(
+            "tickets",
+            "0-5",
+            "ticket",
+            "hs_lastmodifieddate",
+            "createdate",
+            (
+                "content",
+                "createdate",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "hs_pipeline",
+                "hs_pipeline_stage",
+                "hs_ticket_category",
+                "hs_ticket_priority",
+                "subject",
+            ),
+            "object",
+        ),
+        ObjectType(
+            "feedback_submissions",
+            "0-19",
+            "feedback_submission",
+            "hs_lastmodifieddate",
+            "hs_createdate",
+            ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
+            "object",
+            read_only=True,
         ),
         ObjectType(
             "orders",
@@ -235,6 +267,14 @@ def _insights_properties() -> list[PropertyDef]:
         _p("b2c_lead_tier", "Lead tier", **custom),
         _p("b2c_loyalty_tier", "Loyalty tier", **custom),
         _p("b2c_segments", "Segments", **custom),
+        _p("b2c_acquisition_channel", "Acquisition channel", **custom),
+        _p("b2c_cac", "Acquisition cost (CAC)", "number", **custom),
+        _p("b2c_net_ltv", "Net lifetime value", "number", **custom),
+        _p("b2c_ltv_cac_ratio", "LTV:CAC ratio", "number", **custom),
+        _p("b2c_open_tickets", "Open support tickets", "number", **custom),
+        _p("b2c_recent_tickets", "Support tickets, last 90 days", "number", **custom),
+        _p("b2c_nps_score", "Last NPS score", "number", **custom),
+        _p("b2c_nps_category", "NPS category", **custom),
     ]
 
 
@@ -276,6 +316,15 @@ def _address(prefix: str = "") -> list[PropertyDef]:
         _p(f"{prefix}zip", "Postal Code"),
         _p(f"{prefix}country", "Country/Region"),
     ]
+
+
+SERVICE_PROPERTIES = {"tickets": TICKET_PROPERTIES, "feedback_submissions": FEEDBACK_PROPERTIES}
+
+
+def _from_spec(name: str, label: str, kind: str, kw: dict[str, Any]) -> PropertyDef:
+    """A Service Hub property (:mod:`._service`), its options made option lists."""
+    options = {"options": _opts(*kw["options"])} if "options" in kw else {}
+    return _p(name, label, kind, **{**kw, **options})
 
 
 def _seed_specific(name: str) -> list[PropertyDef]:
@@ -348,6 +397,8 @@ def _seed_specific(name: str) -> list[PropertyDef]:
             _p("tax", "Tax", "number"),
             _p("hs_line_item_currency_code", "Currency"),
         ]
+    if name in ("tickets", "feedback_submissions"):
+        return [_from_spec(*spec) for spec in SERVICE_PROPERTIES[name]]
     if name == "tasks":
         return [
             _p("hs_timestamp", "Due date", "datetime"),
@@ -394,6 +445,8 @@ DEFAULT_GROUPS = {
     "deals": ("dealinformation", "Deal information"),
     "line_items": ("lineiteminformation", "Line item information"),
     "tasks": ("taskinformation", "Task information"),
+    "tickets": ("ticketinformation", "Ticket information"),
+    "feedback_submissions": ("feedbacksubmissioninformation", "Feedback submission information"),
     "orders": ("orderinformation", "Order information"),
 }
 
@@ -444,6 +497,11 @@ _PAIRS: dict[tuple[str, str], list[tuple[int, int, str | None]]] = {
     ("deal", "order"): [(511, 512, None)],
     ("order", "line_item"): [(513, 514, None)],
     ("task", "contact"): [(204, 203, None)],
+    ("ticket", "contact"): [(16, 15, None)],
+    # feedback submission -> contact: the ids are the emulator's own (not verified against a
+    # portal's /crm/v4/associations/feedback_submissions/contacts/labels); b2sync reads the
+    # association targets, never these ids
+    ("feedback_submission", "contact"): [(1191, 1192, None)],
 }
 
 

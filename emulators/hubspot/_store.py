@@ -17,6 +17,7 @@ from ._schema import (
     seed_groups,
     seed_properties,
 )
+from ._service import derive_ticket
 from ._util import iso_ms, to_number
 
 
@@ -322,7 +323,10 @@ class CrmStore:
             rec.versions = [v for i, v in enumerate(rec.versions) if i not in drop]
 
     def _derive(self, rec: Record) -> None:
-        """Calculated properties (line item net price)."""
+        """Calculated properties (line item net price, ticket close date)."""
+        if rec.type.name == "tickets":
+            derive_ticket(rec.properties, iso_ms(self.clock()))
+            return
         if rec.type.name != "line_items":
             return
         qty, price = (

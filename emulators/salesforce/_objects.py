@@ -6,7 +6,7 @@ from typing import Any
 
 from ._schema import Field, SObject
 
-__all__ = ["ADMIN_USER_ID", "SCHEMA", "children_of"]
+__all__ = ["ADMIN_USER_ID", "CASE_CLOSED_STATUSES", "SCHEMA", "children_of"]
 
 ADMIN_USER_ID = "005000000000002AAA"
 
@@ -113,6 +113,14 @@ def _insights_fields() -> list[Field]:
         text("Lead_Tier__c", 16, label="Lead Tier"),
         text("Loyalty_Tier__c", 16, label="Loyalty Tier"),
         text("Segments__c", 255, label="Segments"),
+        text("Acquisition_Channel__c", 100, label="Acquisition Channel"),
+        money("CAC__c", label="Acquisition Cost"),
+        money("Net_LTV__c", label="Net Lifetime Value"),
+        Field("LTV_CAC_Ratio__c", "double", label="LTV:CAC Ratio", precision=18, scale=2),
+        Field("Open_Tickets__c", "double", label="Open Cases", **number),
+        Field("Recent_Tickets__c", "double", label="Cases Last 90 Days", **number),
+        Field("NPS_Score__c", "double", label="Last NPS Score", **number),
+        pick("NPS_Category__c", ("promoter", "passive", "detractor"), label="NPS Category"),
     ]
 
 
@@ -287,6 +295,36 @@ _USER = sobject(
     createable=False,
 )
 
+#: Service Cloud cases; IsClosed and ClosedDate follow Status (``Store``), like the org's
+#: closed case statuses do
+CASE_CLOSED_STATUSES = frozenset({"Closed"})
+
+_CASE = sobject(
+    "Case",
+    "500",
+    [
+        text(
+            "CaseNumber",
+            30,
+            label="Case Number",
+            createable=False,
+            updateable=False,
+            nillable=False,
+            name_field=True,
+            auto_number=True,
+        ),
+        ref("ContactId", "Contact", label="Contact ID"),
+        ref("AccountId", "Account", label="Account ID"),
+        text("Subject", 255),
+        Field("Description", "textarea", length=32000),
+        pick("Status", ("New", "Working", "Escalated", "Closed"), nillable=False, default="New"),
+        pick("Priority", ("High", "Medium", "Low"), default="Medium"),
+        pick("Origin", ("Phone", "Email", "Web")),
+        flag("IsClosed", "Closed", createable=False, updateable=False),
+        Field("ClosedDate", "datetime", label="Closed", createable=False, updateable=False),
+    ],
+)
+
 _ORDER_STATUSES = ("pending", "confirmed", "processing", "shipped", "delivered", "cancelled")
 _PAYMENT_STATUSES = ("pending", "paid", "failed", "refunded")
 
@@ -357,6 +395,7 @@ SCHEMA: dict[str, SObject] = {
         _DATA_USE_PURPOSE,
         _CONSENT,
         _TASK,
+        _CASE,
         _CAMPAIGN,
         _CAMPAIGN_MEMBER,
         _USER,

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ._ids import IdFactory, to18
-from ._objects import SCHEMA, children_of
+from ._objects import CASE_CLOSED_STATUSES, SCHEMA, children_of
 from ._schema import SObject
 from ._validate import prepare
 from ._values import SaveError, format_stamp
@@ -174,6 +174,7 @@ class Store:
         if "OwnerId" in rec and rec["OwnerId"] in {None, "$user"}:
             rec["OwnerId"] = user
         self._derive_name(sobj, rec, creating=True)
+        self._derive_case(sobj, rec, stamp, creating=True)
         self._put(obj, rid, rec, None)
         return rec
 
@@ -184,6 +185,7 @@ class Store:
         rec = {**current, **values}
         rec.update(LastModifiedDate=stamp, LastModifiedById=user, SystemModstamp=stamp)
         self._derive_name(self.schema[obj], rec, creating=False)
+        self._derive_case(self.schema[obj], rec, stamp, creating=False)
         self._put(obj, rec["Id"], rec, None)
         return rec
 
@@ -318,6 +320,17 @@ class Store:
         elif sobj.name_kind == "auto" and creating:
             self.auto_numbers[sobj.name] = self.auto_numbers.get(sobj.name, 0) + 1
             rec["Name"] = f"{sobj.key_prefix.upper()}-{self.auto_numbers[sobj.name]:06d}"
+
+    def _derive_case(self, sobj: SObject, rec: Record, stamp: str, *, creating: bool) -> None:
+        """A Case's number on create; IsClosed and ClosedDate follow its Status."""
+        if sobj.name != "Case":
+            return
+        if creating:
+            self.auto_numbers["Case"] = self.auto_numbers.get("Case", 1000) + 1
+            rec["CaseNumber"] = f"{self.auto_numbers['Case']:08d}"
+        closed = rec.get("Status") in CASE_CLOSED_STATUSES
+        rec["ClosedDate"] = (rec.get("ClosedDate") or stamp) if closed else None
+        rec["IsClosed"] = closed
 
     def _put(self, obj: str, rid: str, rec: Record | None, deleted: float | None) -> None:
         old = self.rows[obj].get(rid)

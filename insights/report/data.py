@@ -26,7 +26,9 @@ from insights.engagement import has_engagement, month_email
 from insights.history import History, month_start, months_back
 from insights.lifecycle import LifecycleStage
 from insights.profile import CustomerInsights
+from insights.report.acquisition import AcquisitionSection, acquisition_section
 from insights.segments import Segment
+from insights.support import has_support, month_support
 from mapping.config import InsightsConfig
 from store.models import metadata
 
@@ -75,7 +77,7 @@ class Kpi:
     value: float | None
     previous: float | None
     target: float | None
-    unit: str  # "%", "money", "score", "count"
+    unit: str  # "%", "money", "score", "count", "ratio"
 
     @property
     def delta(self) -> float | None:
@@ -119,6 +121,11 @@ class MonthlyReport:
     notes: list[str] = field(default_factory=list)
     #: delivered, open rate, click rate (empty: the CRMs share no engagement)
     email_kpis: list[Kpi] = field(default_factory=list)
+    #: CAC, net LTV and LTV:CAC per cohort and channel (None: no marketing spend configured)
+    acquisition: AcquisitionSection | None = None
+    #: the support section's note and figures (empty: no CRM shares tickets or NPS answers)
+    support: str = ""
+    support_kpis: list[Kpi] = field(default_factory=list)
 
 
 def _month_label(moment: datetime) -> str:
@@ -239,7 +246,25 @@ def build_report(
         Kpi("Churn rate", churn_rate, prev_churn, targets.churn_rate, "%"),
         Kpi("Average LTV", ltv, prev_ltv, float(targets.average_ltv), "money"),
         Kpi("Repeat-purchase rate", repeat, prev_repeat, targets.repeat_purchase_rate, "%"),
-        Kpi("NPS", None, None, float(targets.nps), "score"),
+    ]
+    support_note, support_kpis, nps = _support(conn, tenant_id, month, end, prev_start)
+    kpis.append(Kpi("NPS", nps[0], nps[1], float(targets.nps), "score"))
+    acquisition = acquisition_section(history, month, current, previous, config)
+    kpis += [
+        Kpi(
+            "CAC (new customers)",
+            acquisition.cac if acquisition else None,
+            acquisition.previous_cac if acquisition else None,
+            None,
+            "money",
+        ),
+        Kpi(
+            "LTV:CAC",
+            acquisition.ratio if acquisition else None,
+            acquisition.previous_ratio if acquisition else None,
+            float(targets.ltv_cac_ratio),
+            "ratio",
+        ),
     ]
     sizes = {
         m: Counter(i.rfm.segment.value for i in s.values() if i.rfm) for m, s in snapshots.items()
@@ -292,6 +317,9 @@ def build_report(
         sync=_sync_health(conn, month, end),
         notes=notes,
         email_kpis=email_kpis,
+        acquisition=acquisition,
+        support=support_note,
+        support_kpis=support_kpis,
     )
 
 
@@ -321,3 +349,31 @@ def _email(
         "counters; rates are per delivered email."
     )
     return note, kpis
+
+
+def _support(
+    conn: sa.Connection, tenant_id: str, month: datetime, end: datetime, prev_start: datetime
+) -> tuple[str, list[Kpi], tuple[float | None, float | None]]:
+    """The support section's note and figures, and (NPS this month, last month)."""
+    if not has_support(conn, tenant_id):
+        note = (
+            "No data: no connected CRM has shared support tickets or NPS answers with b2sync "
+            "yet, so NPS and ticket load cannot be reported here."
+        )
+        return note, [], (None, None)
+    now, before = (
+        month_support(conn, tenant_id, month, end),
+        month_support(conn, tenant_id, prev_start, month),
+    )
+    kpis = [
+        Kpi("NPS answers", float(now.answers), float(before.answers), None, "count"),
+        Kpi("NPS", now.nps, before.nps, None, "score"),
+        Kpi("Tickets opened", float(now.opened), float(before.opened), None, "count"),
+    ]
+    note = (
+        f"Tickets (HubSpot tickets, Salesforce Cases) and NPS answers (HubSpot feedback "
+        f"submissions) of the customers linked in the CRMs. Open now: {now.open_now} tickets "
+        f"of {now.customers_with_open} customers. NPS = % promoters (9-10) - % detractors "
+        "(0-6) of the month's answers."
+    )
+    return note, kpis, (now.nps, before.nps)

@@ -5,7 +5,15 @@ from __future__ import annotations
 from html import escape
 
 from insights.report.data import COHORT_OFFSETS, MonthlyReport
-from insights.report.markdown import fmt_delta, fmt_kpi
+from insights.report.markdown import (
+    ACQUISITION_HEAD,
+    ACQUISITION_NOTE,
+    NO_SPEND,
+    acquisition_cells,
+    fmt_delta,
+    fmt_kpi,
+    fmt_target,
+)
 
 __all__ = ["cohort_heatmap", "render_html", "segment_chart"]
 
@@ -117,7 +125,7 @@ def render_html(report: MonthlyReport) -> str:
     """The whole report as one HTML document."""
     cur = report.currency
     kpi_rows = [
-        [k.name, fmt_kpi(k, k.value, cur), fmt_kpi(k, k.target, cur), fmt_delta(k, cur)]
+        [k.name, fmt_kpi(k, k.value, cur), fmt_target(k, cur), fmt_delta(k, cur)]
         for k in report.kpis
     ]
     cohort_rows = [
@@ -131,6 +139,10 @@ def render_html(report: MonthlyReport) -> str:
         [k.name, fmt_kpi(k, k.value, cur), fmt_kpi(k, k.previous, cur), fmt_delta(k, cur)]
         for k in report.email_kpis
     ]
+    support_rows = [
+        [k.name, fmt_kpi(k, k.value, cur), fmt_kpi(k, k.previous, cur), fmt_delta(k, cur)]
+        for k in report.support_kpis
+    ]
     churn, sync = report.churn, report.sync
     from_seg = ", ".join(f"{s} {n}" for s, n in churn["from_segment"].items()) or "—"
     status = ", ".join(f"{k} {v}" for k, v in sync["runs_by_status"].items()) or "none"
@@ -141,7 +153,6 @@ def render_html(report: MonthlyReport) -> str:
         f"money in {escape(cur)}.</p>",
         "<h2>Summary</h2>",
         _table(["KPI", "This month", "Target", "Δ vs last month"], kpi_rows, {1, 2, 3}),
-        '<p class="muted">NPS: no data (no survey source is connected).</p>',
         "<h2>Cohort retention</h2>",
         cohort_heatmap(report),
         _table(
@@ -157,10 +168,20 @@ def render_html(report: MonthlyReport) -> str:
         f"{churn['lost_ltv']:,.2f} {escape(cur)}.</li>"
         f"<li>At risk now: {churn['at_risk_now']}.</li>"
         f"<li>Their segment last month: {escape(from_seg)}.</li></ul>",
+        "<h2>Acquisition: CAC and net LTV</h2>",
+        f"<p>{escape(NO_SPEND if report.acquisition is None else ACQUISITION_NOTE)}</p>",
+        _table(ACQUISITION_HEAD, acquisition_cells(report), set(range(2, 8)))
+        if report.acquisition is not None
+        else "",
         "<h2>Email performance</h2>",
         f"<p>{escape(report.email)}</p>",
         _table(["Metric", "This month", "Last month", "Δ vs last month"], email_rows, {1, 2, 3})
         if email_rows
+        else "",
+        "<h2>Support and satisfaction</h2>",
+        f"<p>{escape(report.support)}</p>",
+        _table(["Metric", "This month", "Last month", "Δ vs last month"], support_rows, {1, 2, 3})
+        if support_rows
         else "",
         "<h2>Sync health</h2>",
         f"<ul><li>Pipeline runs: {sync['runs']} ({escape(status)}).</li>"

@@ -2,9 +2,63 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from insights.report.data import COHORT_OFFSETS, Kpi, MonthlyReport
 
-__all__ = ["fmt_kpi", "render_markdown"]
+__all__ = [
+    "ACQUISITION_HEAD",
+    "ACQUISITION_NOTE",
+    "NO_SPEND",
+    "acquisition_cells",
+    "fmt_kpi",
+    "fmt_target",
+    "render_markdown",
+]
+
+ACQUISITION_HEAD = [
+    "Cohort",
+    "Channel",
+    "Spend",
+    "New customers",
+    "CAC",
+    "Avg LTV",
+    "Avg net LTV",
+    "LTV:CAC",
+]
+NO_SPEND = (
+    "No data: no marketing spend is configured (`insights.marketing_spend`: a CSV file or "
+    "rows in the YAML), so CAC, net LTV and LTV:CAC cannot be computed."
+)
+ACQUISITION_NOTE = (
+    "New customers by first-order month and the `source` of that order (first-order "
+    "attribution; none: unattributed). CAC = spend / new customers; net LTV = LTV − CAC; "
+    "LTV as of this month's end."
+)
+
+
+def _money(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value:,.2f}"
+
+
+def acquisition_cells(report: MonthlyReport) -> list[list[str]]:
+    """The acquisition table's rows as text."""
+    section = report.acquisition
+    if section is None:
+        return []
+    return [
+        [
+            r.month,
+            r.channel,
+            _money(r.spend),
+            str(r.new),
+            _money(r.cac),
+            _money(r.average_ltv),
+            _money(r.average_net_ltv),
+            "—" if r.ratio is None else f"{r.ratio:.1f} : 1",
+        ]
+        for r in section.rows
+    ]
 
 
 def fmt_kpi(kpi: Kpi, value: float | None, currency: str) -> str:
@@ -15,7 +69,14 @@ def fmt_kpi(kpi: Kpi, value: float | None, currency: str) -> str:
         return f"{value * 100:.1f} %"
     if kpi.unit == "money":
         return f"{value:,.2f} {currency}"
+    if kpi.unit == "ratio":
+        return f"{value:.1f} : 1"
     return f"{value:.0f}"
+
+
+def fmt_target(kpi: Kpi, currency: str) -> str:
+    """The target as text ("—" for a figure without one)."""
+    return "—" if kpi.target is None else fmt_kpi(kpi, kpi.target, currency)
 
 
 def fmt_delta(kpi: Kpi, currency: str) -> str:
@@ -27,6 +88,8 @@ def fmt_delta(kpi: Kpi, currency: str) -> str:
         return f"{delta * 100:+.1f} pt"
     if kpi.unit == "money":
         return f"{delta:+,.2f} {currency}"
+    if kpi.unit == "ratio":
+        return f"{delta:+.1f}"
     return f"{delta:+.0f}"
 
 
@@ -49,10 +112,10 @@ def render_markdown(report: MonthlyReport) -> str:
     ]
     for kpi in report.kpis:
         out.append(
-            f"| {kpi.name} | {fmt_kpi(kpi, kpi.value, cur)} | {fmt_kpi(kpi, kpi.target, cur)} "
+            f"| {kpi.name} | {fmt_kpi(kpi, kpi.value, cur)} | {fmt_target(kpi, cur)} "
             f"| {fmt_delta(kpi, cur)} |"
         )
-    out += ["", "NPS: no data (no survey source is connected).", ""]
+    out.append("")
     out += [
         "## Cohort retention",
         "",
@@ -86,6 +149,15 @@ def render_markdown(report: MonthlyReport) -> str:
     if churn["from_segment"]:
         parts = ", ".join(f"{seg} {n}" for seg, n in churn["from_segment"].items())
         out.append(f"- Segment last month of those who churned: {parts}.")
+    out += ["", "## Acquisition: CAC and net LTV", ""]
+    if report.acquisition is None:
+        out.append(NO_SPEND)
+    else:
+        out += [ACQUISITION_NOTE, ""]
+        out += ["| " + " | ".join(ACQUISITION_HEAD) + " |", "|---|---|" + "---:|" * 6]
+        out += ["| " + " | ".join(row) + " |" for row in acquisition_cells(report)]
+        if not report.acquisition.rows:
+            out.append("| (no spend or new customers in the last 12 months) |" + " |" * 7)
     sync = report.sync
     status = ", ".join(f"{k} {v}" for k, v in sync["runs_by_status"].items()) or "none"
     erasures = ", ".join(f"{k} {v}" for k, v in sync["erasures_by_status"].items()) or "none"
@@ -102,6 +174,15 @@ def render_markdown(report: MonthlyReport) -> str:
             f"| {k.name} | {fmt_kpi(k, k.value, cur)} | {fmt_kpi(k, k.previous, cur)} "
             f"| {fmt_delta(k, cur)} |"
             for k in report.email_kpis
+        ]
+        out.append("")
+    out += ["## Support and satisfaction", "", report.support, ""]
+    if report.support_kpis:
+        out += ["| Metric | This month | Last month | Δ vs last month |", "|---|---:|---:|---:|"]
+        out += [
+            f"| {k.name} | {fmt_kpi(k, k.value, cur)} | {fmt_kpi(k, k.previous, cur)} "
+            f"| {fmt_delta(k, cur)} |"
+            for k in report.support_kpis
         ]
         out.append("")
     out += [

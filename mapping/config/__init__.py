@@ -37,8 +37,10 @@ from mapping.config._insights import (
     INSIGHTS_PREFIX,
     InsightsConfig,
     LoyaltyTiers,
+    MarketingSpend,
     ReportTargets,
     RuleAction,
+    SpendRow,
     Transition,
     WorkflowRule,
 )
@@ -71,7 +73,14 @@ from mapping.config._references import UnresolvedReference, references, resolve_
 from mapping.config._retention import RetentionSettings
 from mapping.config._schema import json_schema
 from mapping.config._segments import Segment
-from mapping.config._thresholds import DEFAULT_SETTINGS, InsightsSettings, LeadPoints, LeadTiers
+from mapping.config._spend import SpendFileError, normalise_channel
+from mapping.config._thresholds import (
+    DEFAULT_SETTINGS,
+    ChurnRiskSignals,
+    InsightsSettings,
+    LeadPoints,
+    LeadTiers,
+)
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -85,6 +94,7 @@ __all__ = [
     "B2ConnectConnection",
     "B2ConnectSide",
     "BlankBreaker",
+    "ChurnRiskSignals",
     "Config",
     "ConfigCheck",
     "ConfigError",
@@ -112,6 +122,7 @@ __all__ = [
     "LeadTiers",
     "Lines",
     "LoyaltyTiers",
+    "MarketingSpend",
     "MatchKey",
     "OnDelete",
     "OnWithdraw",
@@ -131,6 +142,8 @@ __all__ = [
     "Schedule",
     "Segment",
     "ShopCondition",
+    "SpendFileError",
+    "SpendRow",
     "SyncDirection",
     "Transition",
     "UnresolvedReference",
@@ -140,6 +153,7 @@ __all__ = [
     "json_schema",
     "load_config",
     "locate",
+    "normalise_channel",
     "parse_config",
     "references",
     "resolve_reference",

@@ -13,6 +13,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mapping.config._spend import normalise_channel, read_spend_csv
 from mapping.config._thresholds import InsightsSettings
 
 __all__ = [
@@ -20,8 +21,10 @@ __all__ = [
     "INSIGHT_FIELDS",
     "InsightsConfig",
     "LoyaltyTiers",
+    "MarketingSpend",
     "ReportTargets",
     "RuleAction",
+    "SpendRow",
     "Transition",
     "WorkflowRule",
 ]
@@ -47,6 +50,14 @@ INSIGHT_FIELDS: tuple[str, ...] = (
     "lifecycle_stage",
     "vip",
     "segments",
+    "acquisition_channel",
+    "cac",
+    "net_ltv",
+    "ltv_cac_ratio",
+    "open_tickets",
+    "recent_tickets",
+    "nps_score",
+    "nps_category",
     "lead_score",
     "lead_tier",
     "loyalty_tier",
@@ -126,6 +137,50 @@ class ReportTargets(_Frozen):
     repeat_purchase_rate: Ratio = 0.30
     average_ltv: Decimal = Decimal(250)
     nps: int = Field(default=40, ge=-100, le=100)
+    ltv_cac_ratio: Decimal = Field(
+        default=Decimal(3), gt=0, description="LTV:CAC ratio to reach (the playbook's 3:1)"
+    )
+
+
+class SpendRow(_Frozen):
+    """Marketing spend of one month and channel (reporting currency)."""
+
+    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+    channel: str = Field(min_length=1, max_length=100)
+    amount: Decimal = Field(ge=0)
+
+
+class MarketingSpend(_Frozen):
+    """Where the marketing spend per month and channel comes from (CAC = spend / new
+    customers of that month and channel): a CSV file, rows in the YAML, or both (added up).
+
+    The CSV has a header ``month,channel,amount`` (``YYYY-MM``, a channel name matching
+    B2Connect's order ``source``, an amount in the reporting currency); a relative path is
+    relative to the working directory, like ``state_url``.
+    """
+
+    csv: str | None = Field(default=None, description="Path of a month,channel,amount CSV")
+    rows: list[SpendRow] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.csv is None and not self.rows:
+            raise ValueError("marketing_spend needs 'csv' (a file path) or 'rows'")
+        if self.csv is not None:
+            read_spend_csv(self.csv)  # a bad row: SpendFileError (a ValueError) with file:line
+        return self
+
+    def load(self) -> dict[tuple[str, str], Decimal]:
+        """Spend per (``YYYY-MM``, channel): the CSV's rows plus the YAML's, added up.
+
+        Raises:
+            SpendFileError: the CSV cannot be read or a row is malformed (file:line).
+        """
+        out = read_spend_csv(self.csv) if self.csv else {}
+        for row in self.rows:
+            cell = (row.month, normalise_channel(row.channel) or row.channel)
+            out[cell] = out.get(cell, Decimal(0)) + row.amount
+        return out
 
 
 class InsightsConfig(InsightsSettings):
@@ -148,8 +203,18 @@ class InsightsConfig(InsightsSettings):
         description="Read email engagement (opens, clicks) back from the CRM at most this "
         "often, in minutes (0: on every refresh pass; a full pass always reads it)",
     )
+    support_every_minutes: int = Field(
+        default=60,
+        ge=0,
+        description="Read support tickets/cases and NPS answers back from the CRM at most "
+        "this often, in minutes (0: on every refresh pass; a full pass always reads them)",
+    )
     loyalty: LoyaltyTiers = Field(default_factory=LoyaltyTiers)
     targets: ReportTargets = Field(default_factory=ReportTargets)
+    marketing_spend: MarketingSpend | None = Field(
+        default=None,
+        description="Marketing spend per month and channel, for CAC, net LTV and LTV:CAC",
+    )
     rules: list[WorkflowRule] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mapping.config._segments import Segment
 
-__all__ = ["DEFAULT_SETTINGS", "InsightsSettings", "LeadPoints", "LeadTiers"]
+__all__ = ["DEFAULT_SETTINGS", "ChurnRiskSignals", "InsightsSettings", "LeadPoints", "LeadTiers"]
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -44,6 +44,13 @@ class LeadPoints(BaseModel):
     pricing_page_visit: int = 30
     unsubscribe: int = -50
     no_activity: int = -20
+    #: support and satisfaction (not in the playbook's table: 0, off, unless configured)
+    nps_promoter: int = 0
+    """the customer's last NPS answer is 9-10"""
+    nps_detractor: int = 0
+    """the customer's last NPS answer is 0-6"""
+    open_ticket: int = 0
+    """per open support ticket (HubSpot ticket, Salesforce Case)"""
 
 
 class LeadTiers(BaseModel):
@@ -60,6 +67,18 @@ class LeadTiers(BaseModel):
         if not self.cold < self.warm < self.hot:
             raise ValueError("lead tiers must satisfy cold < warm < hot")
         return self
+
+
+class ChurnRiskSignals(BaseModel):
+    """Support signals that put a (not churned) buyer in Churn-Risk, besides declining
+    activity; None switches a condition off."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nps_below: int | None = Field(default=7, ge=1, le=11)
+    """the last NPS answer is below this (7: detractors, 0-6)"""
+    open_tickets_at_least: PositiveInt | None = 3
+    """this many open support tickets or more"""
 
 
 class InsightsSettings(BaseModel):
@@ -96,6 +115,10 @@ class InsightsSettings(BaseModel):
     lead_points: LeadPoints = LeadPoints()
     lead_tiers: LeadTiers = LeadTiers()
     lead_activity_days: PositiveInt = 30
+
+    support_days: PositiveInt = 90
+    """Tickets opened within this many days are the customer's recent ticket load."""
+    churn_risk_signals: ChurnRiskSignals = ChurnRiskSignals()
 
     @field_validator("reporting_currency")
     @classmethod

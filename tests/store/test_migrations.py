@@ -26,6 +26,7 @@ TABLES = {
     "insights_engagement",
     "insights_engagement_totals",
     "insights_orders",
+    "insights_support",
     "links",
     "locks",
     "pending_links",

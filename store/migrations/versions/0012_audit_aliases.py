@@ -1,7 +1,7 @@
 """Audit trail: ``audit_subject_aliases``, the keyed hash of a person's email per subject.
 
-Revision ID: 0011_h20a
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-06
 
 Events are keyed by the B2Connect customer id; this table maps the keyed hash of each
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_h20a"
-down_revision: str | None = "0010"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

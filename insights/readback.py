@@ -1,0 +1,141 @@
+"""What the CRMs know about linked customers, read back for the insights pass.
+
+Per tenant and CRM connection of its customers pipelines, when due (every full pass, else at
+most every ``insights.engagement_every_minutes`` / ``insights.support_every_minutes``):
+email engagement counters (:mod:`insights.engagement`, connectors that are
+:class:`~connectors.base.SupportsEngagement`) and support tickets and NPS answers
+(:mod:`insights.support`, :class:`~connectors.base.SupportsTouchpoints`). Customers whose
+data changed are marked dirty, so the pass rescores them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.base import Connector, SupportsEngagement, SupportsTouchpoints
+from insights.engagement import record_engagement
+from insights.ledger import get_value, set_value
+from insights.support import record_touchpoints
+from mapping.config import Config, Pipeline
+from store import begin_write
+from store.models import metadata
+from sync.retry import RetryPolicy, call
+
+__all__ = ["CrmReadBack"]
+
+#: when a CRM connection's engagement / support data was last read for a tenant
+_CRM_READ = "insights:{kind}_read:{tenant}:{source}"
+
+
+@dataclass
+class CrmReadBack:
+    """Reads engagement and support data of a tenant's linked contacts from its CRMs."""
+
+    config: Config
+    db: sa.Engine
+    connector: Callable[[str], Connector]
+    #: the tenant's enabled customers pipelines
+    pipelines: Callable[[str], list[Pipeline]]
+    retry: RetryPolicy
+    stop: threading.Event
+
+    def _due(
+        self,
+        tenant_id: str,
+        now: datetime,
+        *,
+        full: bool,
+        kind: str,
+        every_minutes: int,
+        protocol: type,
+    ) -> Iterator[tuple[str, Pipeline, Any, dict[str, str], str]]:
+        """Per CRM connection of the tenant's customers pipelines that implements ``protocol``
+        and is due for a ``kind`` read: (connection, pipeline, connector, {customer key: live
+        CRM id}, the settings name that marks the read)."""
+        every = timedelta(minutes=every_minutes)
+        seen: set[str] = set()
+        for pipe in self.pipelines(tenant_id):
+            source = pipe.crm.connection
+            connector = self.connector(source)
+            if source in seen or not isinstance(connector, protocol):
+                continue
+            seen.add(source)
+            mark = _CRM_READ.format(kind=kind, tenant=tenant_id, source=source)
+            with self.db.connect() as conn:
+                last = get_value(conn, mark)
+                if not full and last and now - datetime.fromisoformat(last) < every:
+                    continue
+                ids = _live_links(conn, pipe.name)
+            yield source, pipe, connector, ids, mark
+
+    def engagement(self, tenant_id: str, now: datetime, *, full: bool) -> int:
+        """Read the email counters of linked contacts from each CRM that reports them (when
+        due); returns how many customers have new engagement (marked dirty)."""
+        engaged = 0
+        every = self.config.insights.engagement_every_minutes
+        due = self._due(
+            tenant_id,
+            now,
+            full=full,
+            kind="engagement",
+            every_minutes=every,
+            protocol=SupportsEngagement,
+        )
+        for source, pipe, connector, ids, mark in due:
+            readings = call(
+                partial(connector.read_engagement, pipe.crm.object, sorted(set(ids.values()))),
+                what=f"read email engagement from {source}",
+                stop=self.stop,
+                policy=self.retry,
+            )
+            by_key = {k: readings[i] for k, i in ids.items() if i in readings}
+            with begin_write(self.db) as conn:
+                engaged += len(record_engagement(conn, tenant_id, source, by_key, now))
+                set_value(conn, mark, now.isoformat())
+        return engaged
+
+    def support(self, tenant_id: str, now: datetime, *, full: bool) -> int:
+        """Read the linked contacts' tickets/cases and NPS answers from each CRM that has
+        them (when due); returns how many customers' support rows changed (marked dirty)."""
+        changed = 0
+        every = self.config.insights.support_every_minutes
+        due = self._due(
+            tenant_id,
+            now,
+            full=full,
+            kind="support",
+            every_minutes=every,
+            protocol=SupportsTouchpoints,
+        )
+        for source, pipe, connector, ids, mark in due:
+            found = call(
+                partial(connector.read_touchpoints, pipe.crm.object, sorted(set(ids.values()))),
+                what=f"read support tickets and NPS answers from {source}",
+                stop=self.stop,
+                policy=self.retry,
+            )
+            by_key = {k: found.get(i, []) for k, i in ids.items()}
+            with begin_write(self.db) as conn:
+                changed += len(record_touchpoints(conn, tenant_id, source, by_key))
+                set_value(conn, mark, now.isoformat())
+        return changed
+
+
+def _live_links(conn: sa.Connection, pipeline: str) -> dict[str, str]:
+    """B2Connect key → CRM id of the pipeline's links to live CRM records."""
+    links = metadata.tables["links"]
+    rows = conn.execute(
+        sa.select(links.c.b2connect_key, links.c.crm_id).where(
+            links.c.pipeline == pipeline,
+            links.c.crm_id.is_not(None),
+            links.c.deleted_at.is_(None),
+        )
+    )
+    return {str(key): str(crm_id) for key, crm_id in rows}
