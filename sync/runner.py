@@ -100,9 +100,10 @@ class Runner:
             self.db.dispose()
             raise
         self._connectors: dict[str, Connector] = {}
-        #: connection and pipeline locks: every connector call holds its connection's lock
-        #: (one batch at a time), every run holds its pipeline's (see :mod:`sync.locks`)
-        self.locks = Locks()
+        #: connection gates and pipeline locks: every connector call passes its connection's
+        #: gate (up to the connection's ``concurrency`` at once), every run holds its
+        #: pipeline's lock (see :mod:`sync.locks`)
+        self.locks = Locks({name: c.concurrency for name, c in config.connections.items()})
         self._guarded: dict[str, Connector] = {}
         self.connector_options = dict(connector_options or {})
         if self.audit_keys is not None:
@@ -171,6 +172,11 @@ class Runner:
         conn_cfg = self.config.connections[pipe.b2connect.connection]
         assert isinstance(conn_cfg, B2ConnectConnection)
         return resolve(conn_cfg.tenant_id)
+
+    def concurrency_of(self, pipe: Pipeline) -> int:
+        """Write batches a run of ``pipe`` keeps in flight: its own ``concurrency``, else its
+        CRM connection's (the connection's gate caps all runs together)."""
+        return pipe.concurrency or self.config.connections[pipe.crm.connection].concurrency
 
     def close(self) -> None:
         """Close connectors and the store."""
@@ -263,6 +269,7 @@ class Runner:
             audit_keys=self.audit_keys,
             target_system=self.config.connections[pipe.crm.connection].type,
             hooks=hooks_for(self.hooks, self.config, pipe),
+            concurrency=self.concurrency_of(pipe),
         )
         summary = execute_directions(run, parked)
         if summary.status is RunStatus.SUCCEEDED and not dry_run:

@@ -27,7 +27,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from b2sync.service._metrics import CallTracker, Metrics
 from mapping.config import Pipeline
 from store.models import RunStatus
-from sync.locks import FairLock
+from sync.locks import Gate
 from sync.runner import Runner
 
 __all__ = ["TASK_PREFIX", "PipelineScheduler", "trigger_for"]
@@ -166,9 +166,9 @@ class PipelineScheduler:
             next_run_time=self._clock() + timedelta(seconds=first_in_s),
         )  # fmt: skip
 
-    def connection_lock(self, connection: str) -> FairLock:
-        """The lock every call on ``connection``'s connector holds (a task may hold it around a
-        multi-call step; one step, never the whole task)."""
+    def connection_lock(self, connection: str) -> Gate:
+        """The gate every call on ``connection``'s connector passes (a task may hold it
+        exclusively around a multi-call step; one step, never the whole task)."""
         return self._runner().locks.connection(connection)
 
     def remove_task(self, name: str) -> None:

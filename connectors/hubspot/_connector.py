@@ -31,7 +31,7 @@ from ._governor import RateGovernor
 from ._ops import Operations
 from ._properties import PropertyKeeper
 from ._read import DEFAULT_OVERLAP_S, ChangeReader
-from ._types import DEFAULT_ID_PROPERTY
+from ._types import BATCH_LIMIT, DEFAULT_ID_PROPERTY
 from ._write import Upserter
 
 __all__ = ["HubSpotConnector"]
@@ -60,6 +60,8 @@ class HubSpotConnector(HubSpotActions):
             Capability.ASSOCIATIONS,
         }
     )
+    #: records per batch write call (the engine sends such batches concurrently)
+    write_chunk: ClassVar[int] = BATCH_LIMIT
 
     def __init__(
         self,

@@ -103,6 +103,7 @@ class PipelineRun(Run):
                     remember_mapping(conn, self.pipeline.name, fingerprint)
         finally:
             self._await_commit()
+            writer.close()
             if self._committer is not None:
                 self._committer.shutdown(wait=True)
                 self._committer = None
@@ -271,6 +272,7 @@ class PipelineRun(Run):
             clock=self.clock,
             db=self.db,
             steps=WriterSteps(deletions=apply_deletions, lines=write_lines),
+            concurrency=self.concurrency,
             trail=AuditTrail(self.tenant_id, self.run_id, self.target_system, self.replay)
             if self.audit_keys is not None
             else None,

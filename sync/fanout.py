@@ -1,0 +1,105 @@
+"""Independent write batches of one object type in flight at once; results in input order.
+
+A flush's upserts are independent of each other (every one is keyed on the B2Connect id), so
+with ``concurrency`` above 1 the writer cuts them into the connector's own batch size
+(``write_chunk``: HubSpot 100, Salesforce 200) and sends those batches through a bounded
+pool: as many API calls as one serial call would have made, but up to ``concurrency`` of
+them in flight. The connection's gate (:mod:`sync.locks`) bounds what all runs together keep
+in flight on one connection.
+
+Nothing is committed here: the engine commits the flush (links, hashes, dead letters, cursor)
+only once every batch of it has come back, so the cursor never passes a batch the CRM has
+not acknowledged, whatever order the batches complete in.
+
+The first batch goes alone (it warms what the connector caches: properties checked, field
+lengths, a session) and its error is raised, as nothing else was sent; a later batch that
+still meets a transient error after its retries comes back as retriable failures of its
+records (:func:`connectors.chunks.unsent`), so the writer retries only those, like
+:func:`connectors.chunks.send_chunks` does for a serial batch. A spent budget and every other
+error are raised once all batches in flight have finished.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from connectors.chunks import unsent
+from connectors.errors import BudgetExhausted, Retriable
+from connectors.records import WriteItem, WriteResult
+
+__all__ = ["Fanout", "write_chunk", "write_chunks"]
+
+Send = Callable[[list[WriteItem]], list[WriteResult]]
+
+
+def write_chunk(target: Any) -> int | None:
+    """The connector's records per write call (None: it does not say; never split)."""
+    size = getattr(target, "write_chunk", None)
+    return size if isinstance(size, int) and size > 0 else None
+
+
+def write_chunks(items: Sequence[WriteItem], size: int) -> list[list[WriteItem]]:
+    """``items`` in batches of ``size``: upserts first, then updates by CRM id (a connector
+    sends those two kinds in separate calls, so mixing them would add calls)."""
+    upserts = [item for item in items if not item.crm_id]
+    updates = [item for item in items if item.crm_id]
+    return [
+        part[start : start + size]
+        for part in (upserts, updates)
+        for start in range(0, len(part), size)
+    ]
+
+
+class Fanout:
+    """A bounded pool that sends write batches of one run concurrently (see module doc)."""
+
+    def __init__(self, concurrency: int, name: str = "b2sync-write") -> None:
+        self.concurrency = max(1, concurrency)
+        self._name = name
+        self._pool: ThreadPoolExecutor | None = None
+
+    def send(self, chunks: Sequence[list[WriteItem]], send: Send) -> list[WriteResult]:
+        """``send`` every chunk; one result per item, in the chunks' order."""
+        if not chunks:
+            return []
+        first = send(chunks[0])
+        if len(chunks) == 1:
+            return first
+        if self.concurrency == 1:
+            return first + [r for chunk in chunks[1:] for r in _settled(send, chunk)]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self._name)
+        futures: list[Future[list[WriteResult]]] = [
+            self._pool.submit(contextvars.copy_context().run, _settled, send, chunk)
+            for chunk in chunks[1:]
+        ]
+        out = list(first)
+        error: BaseException | None = None
+        for future in futures:
+            exc = future.exception()  # waits: every batch in flight finishes first
+            if exc is not None:
+                error = error or exc
+            else:
+                out.extend(future.result())
+        if error is not None:
+            raise error
+        return out
+
+    def close(self) -> None:
+        """Stop the pool's threads (after what they are sending)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
+def _settled(send: Send, chunk: list[WriteItem]) -> list[WriteResult]:
+    """A later batch: a transient error after its retries fails its records, retriable."""
+    try:
+        return send(chunk)
+    except Retriable as exc:
+        if isinstance(exc, BudgetExhausted):
+            raise
+        return [unsent(item.key, exc) for item in chunk]
