@@ -32,7 +32,9 @@ def with_concurrency(e2e: E2E, n: int) -> None:
     """Set every connection's ``concurrency`` to ``n`` in the test's config."""
     text = e2e.config_path.read_text(encoding="utf-8")
     head, sep, rest = text.partition("\nconnections:\n")
-    rest = re.sub(r"(?m)^(    type: (b2connect|hubspot|salesforce)\n)", rf"\1    concurrency: {n}\n", rest)
+    rest = re.sub(
+        r"(?m)^(    type: (b2connect|hubspot|salesforce)\n)", rf"\1    concurrency: {n}\n", rest
+    )
     text = head + sep + rest
     assert rest.count(f"concurrency: {n}") == 3
     e2e.config_path.write_text(text, encoding="utf-8")
@@ -46,7 +48,9 @@ def _backfill(e2e: E2E) -> tuple[dict[str, int], dict[str, int], dict[str, objec
     sf = by_key(e2e.records("salesforce", "Contact"), "B2Connect_Id__c")
     orders = by_key(e2e.records("hubspot", "orders"), "b2connect_id")
     state = {
-        "contacts": sorted((k, len(v), v[0]["properties"].get("email")) for k, v in contacts.items()),
+        "contacts": sorted(
+            (k, len(v), v[0]["properties"].get("email")) for k, v in contacts.items()
+        ),
         "sf": sorted((k, len(v), v[0].get("Email")) for k, v in sf.items()),
         "orders": sorted((k, len(v)) for k, v in orders.items()),
     }
@@ -75,7 +79,9 @@ def test_concurrency_4_makes_the_serial_api_calls_and_writes_the_same(
 def test_a_concurrency_of_zero_is_refused_with_its_line(e2e: E2E) -> None:
     """``concurrency: 0`` stops ``b2sync check`` with the file:line of the setting."""
     with_concurrency(e2e, 1)
-    text = e2e.config_path.read_text(encoding="utf-8").replace("concurrency: 1", "concurrency: 0", 1)
+    text = e2e.config_path.read_text(encoding="utf-8").replace(
+        "concurrency: 1", "concurrency: 0", 1
+    )
     e2e.config_path.write_text(text, encoding="utf-8")
     line = next(n for n, row in enumerate(text.splitlines(), 1) if "concurrency: 0" in row)
     result = cli(e2e, "check", "--config", str(e2e.config_path))
