@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from audit import record_events
+from audit import prepare_events, record_prepared
 from connectors.records import Record
 from store import begin_write
 from store.models import Side
@@ -229,13 +229,17 @@ class PipelineRun(Run):
     def _commit(self, flushed: Flushed, plan: Plan, cursor: Mapping[str, Any] | None) -> None:
         now = self.clock()
         name = self.pipeline.name
-        audited = self.audit_keys is not None and bool(flushed.audit)
+        prepared = None
+        if self.audit_keys is not None and flushed.audit:
+            # keys and encryption before the write lock: only the chaining happens under it
+            with self.db.connect() as conn:
+                prepared = prepare_events(conn, flushed.audit, keys=self.audit_keys, now=now)
         # the audit chain is appended in the same transaction; on SQLite take the write lock
         # at BEGIN so two writers cannot fork a tenant's chain
         with begin_write(self.db) as conn:
             flushed.apply(conn, now=now)
-            if audited and self.audit_keys is not None:
-                record_events(conn, flushed.audit, keys=self.audit_keys, now=now)
+            if prepared is not None:
+                record_prepared(conn, prepared)
             if not self.replay:
                 state.set_cursor(
                     conn, name, self.pipeline.b2connect.stream, Side.B2CONNECT, cursor, now
