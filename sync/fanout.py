@@ -22,17 +22,20 @@ error are raised once all batches in flight have finished.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from connectors.chunks import unsent
 from connectors.errors import BudgetExhausted, Retriable
 from connectors.records import WriteItem, WriteResult
 
-__all__ = ["Fanout", "write_chunk", "write_chunks"]
+__all__ = ["Fanout", "read_ahead", "write_chunk", "write_chunks"]
 
+T = TypeVar("T")
+R = TypeVar("R")
 Send = Callable[[list[WriteItem]], list[WriteResult]]
+_END: Any = object()
 
 
 def write_chunk(target: Any) -> int | None:
@@ -61,6 +64,33 @@ class Fanout:
         self._name = name
         self._pool: ThreadPoolExecutor | None = None
 
+    def write(self, target: Any, batch: list[WriteItem], send: Send) -> list[WriteResult]:
+        """``send`` ``batch`` as one call, or cut into ``target``'s batch size and sent
+        concurrently (above concurrency 1); results in ``batch``'s order either way."""
+        size = write_chunk(target)
+        if self.concurrency == 1 or size is None or len(batch) <= size:
+            return send(batch)
+        by_key = {r.key: r for r in self.send(write_chunks(batch, size), send)}
+        return [by_key[item.key] for item in batch]
+
+    def map(self, fn: Callable[[T], R], parts: Sequence[T]) -> list[R]:
+        """``fn`` of every part, up to ``concurrency`` at once; results in order, the first
+        error raised once all parts are done."""
+        if self.concurrency == 1 or len(parts) <= 1:
+            return [fn(part) for part in parts]
+        pool = self._executor()
+        futures = [pool.submit(contextvars.copy_context().run, fn, part) for part in parts]
+        errors = [f.exception() for f in futures]  # waits for all
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            raise first
+        return [f.result() for f in futures]
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self._name)
+        return self._pool
+
     def send(self, chunks: Sequence[list[WriteItem]], send: Send) -> list[WriteResult]:
         """``send`` every chunk; one result per item, in the chunks' order."""
         if not chunks:
@@ -70,10 +100,9 @@ class Fanout:
             return first
         if self.concurrency == 1:
             return first + [r for chunk in chunks[1:] for r in _settled(send, chunk)]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self._name)
+        pool = self._executor()
         futures: list[Future[list[WriteResult]]] = [
-            self._pool.submit(contextvars.copy_context().run, _settled, send, chunk)
+            pool.submit(contextvars.copy_context().run, _settled, send, chunk)
             for chunk in chunks[1:]
         ]
         out = list(first)
@@ -103,3 +132,32 @@ def _settled(send: Send, chunk: list[WriteItem]) -> list[WriteResult]:
         if isinstance(exc, BudgetExhausted):
             raise
         return [unsent(item.key, exc) for item in chunk]
+
+
+def read_ahead(pages: Iterator[T]) -> Iterator[T]:
+    """``pages`` with the next one fetched (on a thread of its own) while the caller works on
+    the current one: one page ahead, never more. Closing the result waits for a fetch in
+    progress, then closes ``pages``."""
+    with ThreadPoolExecutor(1, thread_name_prefix="b2sync-read") as pool:
+
+        def fetch() -> Future[T]:
+            return pool.submit(contextvars.copy_context().run, _next, pages)
+
+        pending = fetch()
+        try:
+            while True:
+                page = pending.result()
+                if page is _END:
+                    return
+                pending = fetch()
+                yield page
+        finally:
+            pending.exception()  # a generator cannot be closed while it runs
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+
+
+def _next(pages: Iterator[T]) -> T:
+    page: T = next(pages, _END)
+    return page

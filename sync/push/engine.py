@@ -10,7 +10,7 @@ B2Connect key, so a crash anywhere replays safely: nothing lost, nothing duplica
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from audit import prepare_events, record_prepared
-from connectors.records import Record
+from connectors.records import Page, Record
 from store import begin_write
 from store.models import Side
 from sync import state
@@ -26,6 +26,7 @@ from sync.auditing import AuditTrail
 from sync.blanks import hold_first_blanks, push_blanks
 from sync.conflicts.store import decisions
 from sync.deleted_links import deleted_links
+from sync.fanout import read_ahead
 from sync.fingerprint import mapping_changed, mapping_fingerprint, remember_mapping
 from sync.isolation import execute_isolated, hooks_isolated, screened
 from sync.plan import Plan
@@ -73,15 +74,19 @@ class PipelineRun(Run):
         buffer: list[Record] = []
         flush_size = self.pipeline.batch_size or DEFAULT_FLUSH
         last_cursor: Mapping[str, Any] | None = cursor
+        source: Iterator[Page] = iter(())
         try:
             shop, stream = self.shop, self.pipeline.b2connect.stream
-            for page in pages(
+            feed = pages(
                 lambda at: shop.read_changes(stream, at),
                 cursor,
                 what=f"read {stream}",
                 stop=self.stop,
                 policy=self.retry,
-            ):
+            )
+            # the next B2Connect page is fetched while this one is planned and written
+            source = read_ahead(feed) if self.concurrency > 1 else feed
+            for page in source:
                 buffer.extend(page.records)
                 last_cursor = page.cursor
                 self._bump({"read": len(page.records)})
@@ -102,6 +107,9 @@ class PipelineRun(Run):
                 with begin_write(self.db) as conn:
                     remember_mapping(conn, self.pipeline.name, fingerprint)
         finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()  # waits for a page being read ahead
             self._await_commit()
             writer.close()
             if self._committer is not None:

@@ -36,7 +36,7 @@ from sync.conflicts.store import (
     shop_duplicates,
 )
 from sync.deleted_links import clear_deleted, mark_deleted
-from sync.fanout import Fanout, write_chunk, write_chunks
+from sync.fanout import Fanout
 from sync.hashing import FieldHasher
 from sync.plan import ASSOC_PREFIX, Plan, Planned, dead_letter, parked_hashes
 from sync.retry import RetryPolicy, call, retry_failures
@@ -425,12 +425,7 @@ class Writer:
                 lambda: self.target.write(crm_object, part, **kwargs), f"write {crm_object}"
             )
 
-        size = write_chunk(self.target)
-        if self.concurrency == 1 or size is None or len(batch) <= size:
-            return send(batch)
-        chunks = write_chunks(batch, size)
-        by_key = {r.key: r for r in self.fanout.send(chunks, send)}
-        return [by_key[item.key] for item in batch]
+        return self.fanout.write(self.target, batch, send)
 
     def _associate(self, written: list[tuple[Planned, str]], out: Flushed) -> None:
         if (

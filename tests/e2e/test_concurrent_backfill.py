@@ -87,3 +87,27 @@ def test_a_concurrency_of_zero_is_refused_with_its_line(e2e: E2E) -> None:
     result = cli(e2e, "check", "--config", str(e2e.config_path))
     assert result.returncode != 0
     assert f"{e2e.config_path}:{line}" in result.stderr, result.stderr
+
+
+def test_b2connect_write_back_at_concurrency_4_makes_one_get_and_patch_per_record(
+    e2e: E2E, tmp_path: Path
+) -> None:
+    """CRM edits of six contacts flow back to B2Connect with one GET and one PATCH each,
+    sent several at once, and every edit lands."""
+    from tests.e2e.two_way_support import HS, open_two_way, two_way_config
+
+    config, _ = two_way_config(tmp_path)
+    assert config.connections["shop"].concurrency == 4
+    for tw in open_two_way(e2e, config):
+        tw.settle()
+        linked = sorted(tw.linked(HS).items())[:6]
+        for n, (_key, contact_id) in enumerate(linked):
+            tw.hubspot_user(contact_id, {"firstname": f"Back{n}"})
+        before = e2e.calls("b2connect")
+        [hs, _sf] = tw.cycle()
+        after = e2e.calls("b2connect")
+        grown = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+        assert hs.counts["pull_to_b2connect"] == 6
+        assert grown.get("PATCH /api/crm/customers/{rid}") == 6
+        assert grown.get("GET /api/crm/{entity}/{rid}") == 6
+        assert [tw.customer(k)["firstName"] for k, _ in linked] == [f"Back{n}" for n in range(6)]

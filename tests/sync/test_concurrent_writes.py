@@ -181,3 +181,35 @@ def test_transient_failure_of_a_later_batch_resends_only_that_batch(
     assert summary.counts["created"] == 16 and crm.count("contacts") == 16
     assert sent == {"c0000": 1, "c0004": 1, "c0008": 3, "c0012": 1}
     assert rows(db, "dead_letters") == []
+
+
+def test_the_next_page_is_read_while_this_one_is_written(config: Config, db: sa.Engine) -> None:
+    """With concurrency above 1 the second B2Connect page is asked for before the first
+    page's write returns (one page of read-ahead); the cursor still ends at the end."""
+    asked = threading.Event()
+
+    class Shop(FakeConnector):
+        def read_changes(self, stream: str, cursor: Any) -> Any:
+            for number, page in enumerate(super().read_changes(stream, cursor)):
+                if number == 1:
+                    asked.set()
+                yield page
+
+    class Crm(FakeConnector):
+        def write(self, stream: str, batch: Sequence[WriteItem], **kw: Any) -> list[WriteResult]:
+            if batch[0].key == "c0000":  # the first page's write waits for the read-ahead
+                assert asked.wait(TURN_TIMEOUT_S), "the next page was not read ahead"
+            return super().write(stream, batch, **kw)
+
+    shop, crm = Shop(page_size=4), Crm()
+    shop.feed("customers", _records(12))
+    pipe = config.pipeline("customers").model_copy(update={"batch_size": 4})
+    summary = PipelineRun(
+        pipeline=pipe, shop=shop, crm=crm, db=db, hasher=FieldHasher(b"k" * 32),
+        tenant_id="t1", concurrency=2,
+    ).execute()  # fmt: skip
+    assert summary.status is RunStatus.SUCCEEDED, summary.error
+    assert summary.counts["created"] == 12 and shop.calls["GET /feed/customers"] == 3
+    with db.connect() as conn:
+        cursor = state.get_cursor(conn, "customers", "customers", Side.B2CONNECT)
+    assert cursor == {"position": 12}
