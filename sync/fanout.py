@@ -73,6 +73,19 @@ class Fanout:
         by_key = {r.key: r for r in self.send(write_chunks(batch, size), send)}
         return [by_key[item.key] for item in batch]
 
+    def pairs(
+        self,
+        target: Any,
+        pairs: list[tuple[str, str]],
+        send: Callable[[list[tuple[str, str]]], list[WriteResult]],
+    ) -> list[WriteResult]:
+        """Association pairs as :meth:`write` sends records (results keyed by the from id)."""
+        size = write_chunk(target)
+        if self.concurrency == 1 or size is None or len(pairs) <= size:
+            return send(pairs)
+        chunks = [pairs[start : start + size] for start in range(0, len(pairs), size)]
+        return self.send(chunks, send, key=lambda pair: str(pair[0]))
+
     def map(self, fn: Callable[[T], R], parts: Sequence[T]) -> list[R]:
         """``fn`` of every part, up to ``concurrency`` at once; results in order, the first
         error raised once all parts are done."""
@@ -91,18 +104,24 @@ class Fanout:
             self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self._name)
         return self._pool
 
-    def send(self, chunks: Sequence[list[WriteItem]], send: Send) -> list[WriteResult]:
-        """``send`` every chunk; one result per item, in the chunks' order."""
+    def send(
+        self,
+        chunks: Sequence[list[Any]],
+        send: Callable[[list[Any]], list[WriteResult]],
+        key: Callable[[Any], str] = lambda item: str(item.key),
+    ) -> list[WriteResult]:
+        """``send`` every chunk; one result per item, in the chunks' order (``key``: the
+        result key of an item, for the records of a batch that could not be sent)."""
         if not chunks:
             return []
         first = send(chunks[0])
         if len(chunks) == 1:
             return first
         if self.concurrency == 1:
-            return first + [r for chunk in chunks[1:] for r in _settled(send, chunk)]
+            return first + [r for chunk in chunks[1:] for r in _settled(send, chunk, key)]
         pool = self._executor()
         futures: list[Future[list[WriteResult]]] = [
-            pool.submit(contextvars.copy_context().run, _settled, send, chunk)
+            pool.submit(contextvars.copy_context().run, _settled, send, chunk, key)
             for chunk in chunks[1:]
         ]
         out = list(first)
@@ -124,14 +143,16 @@ class Fanout:
             self._pool = None
 
 
-def _settled(send: Send, chunk: list[WriteItem]) -> list[WriteResult]:
+def _settled(
+    send: Callable[[list[Any]], list[WriteResult]], chunk: list[Any], key: Callable[[Any], str]
+) -> list[WriteResult]:
     """A later batch: a transient error after its retries fails its records, retriable."""
     try:
         return send(chunk)
     except Retriable as exc:
         if isinstance(exc, BudgetExhausted):
             raise
-        return [unsent(item.key, exc) for item in chunk]
+        return [unsent(key(item), exc) for item in chunk]
 
 
 def read_ahead(pages: Iterator[T]) -> Iterator[T]:

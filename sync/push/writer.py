@@ -472,7 +472,10 @@ class Writer:
                 f"associate {from_object}",
             )
 
-        return retry_failures(send, pairs, stop=self.stop, policy=self.retry)
+        def spread(part: list[tuple[str, str]]) -> list[WriteResult]:
+            return self.fanout.pairs(target, part, send)  # batches in flight at once
+
+        return retry_failures(spread, pairs, stop=self.stop, policy=self.retry)
 
     def _call(self, fn: Callable[[], T], what: str) -> T:
         return call(fn, what=what, stop=self.stop, policy=self.retry)
