@@ -35,7 +35,7 @@ from sync.retry import RetryPolicy
 from sync.run import Progress, RunSummary
 from sync.settings import resolve
 
-__all__ = ["Runner", "combined", "dependency_order"]
+__all__ = ["Runner", "combined", "dependency_order", "parallel_groups"]
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +58,32 @@ def dependency_order(pipelines: Sequence[Pipeline]) -> list[Pipeline]:
     for pipe in pipelines:
         visit(pipe, ())
     return ordered
+
+
+def parallel_groups(pipelines: Sequence[Pipeline]) -> list[list[Pipeline]]:
+    """``pipelines`` split into groups that may run at the same time: pipelines that share a
+    CRM connection (one API budget) or depend on each other (links, associations) stay in one
+    group, in dependency order; different groups touch neither each other's budget nor state.
+    """
+    ordered = dependency_order(pipelines)
+    parent = {p.name: p.name for p in ordered}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    first_of: dict[str, str] = {}
+    for pipe in ordered:
+        others = [first_of.setdefault(pipe.crm.connection, pipe.name)]
+        others += [d for d in _dependencies(pipe) if d in parent]
+        for other in others:
+            parent[root(other)] = root(pipe.name)
+    groups: dict[str, list[Pipeline]] = {}
+    for pipe in ordered:
+        groups.setdefault(root(pipe.name), []).append(pipe)
+    return list(groups.values())
 
 
 def _dependencies(pipe: Pipeline) -> list[str]:

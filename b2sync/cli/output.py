@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rich.console import Console
@@ -31,19 +31,29 @@ class Bars:
         )
         self.task: Any = None
         self.counts: Counter[str] = Counter()
+        self._last: Callable[[Mapping[str, int]], None] | None = None
 
-    def start(self, name: str) -> None:
-        self.counts = Counter()
-        self.task = self.progress.add_task(name, total=None, detail="")
+    def start(self, name: str) -> Callable[[Mapping[str, int]], None]:
+        """A bar for pipeline ``name``; returns its updater (pipelines may run at once)."""
+        counts: Counter[str] = Counter()
+        task = self.progress.add_task(name, total=None, detail="")
+
+        def update(more: Mapping[str, int]) -> None:
+            counts.update(more)
+            c = counts
+            detail = (
+                f"read {c['read']}  written {c['written']}  unchanged {c['unchanged']}  "
+                f"dead-lettered {c['dead_lettered']}  conflicts {c['conflicts']}"
+            )
+            self.progress.update(task, completed=c["read"], detail=detail)
+
+        self.task, self.counts, self._last = task, counts, update
+        return update
 
     def update(self, counts: Mapping[str, int]) -> None:
-        self.counts.update(counts)
-        c = self.counts
-        detail = (
-            f"read {c['read']}  written {c['written']}  unchanged {c['unchanged']}  "
-            f"dead-lettered {c['dead_lettered']}  conflicts {c['conflicts']}"
-        )
-        self.progress.update(self.task, completed=c["read"], detail=detail)
+        """Update the bar started last."""
+        if self._last is not None:
+            self._last(counts)
 
 
 def make_console(*, stderr: bool = False) -> Console:

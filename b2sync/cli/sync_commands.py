@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,12 +31,12 @@ from b2sync.cli.common import (
 )
 from b2sync.cli.output import Bars, make_console, print_summaries, summary_json
 from mapping.compiler import compile_fields
-from mapping.config import Direction
+from mapping.config import Direction, Pipeline
 from store.models import DeadLetterStatus, RunStatus, metadata
 from sync.logs import configure_logging
 from sync.replay import pending_dead_letters
 from sync.run import RunSummary
-from sync.runner import Runner
+from sync.runner import Runner, parallel_groups
 
 __all__ = ["commands", "deadletters_app", "mapping_app"]
 
@@ -77,21 +78,9 @@ def sync(
         refuse_missing_fields(path, runner, selected)
         bars = Bars(console)
         with bars.progress:
-            for pipe in selected:
-                bars.start(pipe.name)
-                summary = runner.run_pipeline(
-                    pipe, full=full, dry_run=dry_run, progress=bars.update
-                )
-                summaries.append(summary)
-                if not dry_run and summary.status is RunStatus.SUCCEEDED:
-                    replayed = runner.replay(pipe, progress=bars.update)
-                    if replayed is not None:
-                        summary.counts.update(
-                            {f"replay_{k}": v for k, v in replayed.counts.items()}
-                        )
-                        if replayed.status is RunStatus.FAILED:  # the dead letters stay parked
-                            summary.status = RunStatus.FAILED
-                            summary.error = f"dead-letter replay: {replayed.error}"
+            # pipelines of different CRMs (budgets) that do not depend on each other run at
+            # the same time; each group runs in dependency order
+            summaries = _run_groups(runner, selected, bars, full=full, dry_run=dry_run)
         if not dry_run and runner.config.insights.enabled:
             _refresh_insights(runner, console)
         overdue = 0 if dry_run else _count_dead_letters(runner, summaries)
@@ -109,6 +98,37 @@ def sync(
         )
     if overdue or any(s.status is RunStatus.FAILED for s in summaries):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _run_groups(
+    runner: Runner, selected: list[Pipeline], bars: Bars, *, full: bool, dry_run: bool
+) -> list[RunSummary]:
+    """Run ``selected`` group by group at once (:func:`sync.runner.parallel_groups`); the
+    summaries in ``selected``'s order."""
+
+    def run_group(group: list[Pipeline]) -> list[RunSummary]:
+        return [_run_one(runner, pipe, bars, full=full, dry_run=dry_run) for pipe in group]
+
+    groups = parallel_groups(selected)
+    with ThreadPoolExecutor(max(1, len(groups)), thread_name_prefix="b2sync-group") as pool:
+        done = [s for part in pool.map(run_group, groups) for s in part]
+    order = {pipe.name: index for index, pipe in enumerate(selected)}
+    return sorted(done, key=lambda s: order[s.pipeline])
+
+
+def _run_one(
+    runner: Runner, pipe: Pipeline, bars: Bars, *, full: bool, dry_run: bool
+) -> RunSummary:
+    progress = bars.start(pipe.name)
+    summary = runner.run_pipeline(pipe, full=full, dry_run=dry_run, progress=progress)
+    if not dry_run and summary.status is RunStatus.SUCCEEDED:
+        replayed = runner.replay(pipe, progress=progress)
+        if replayed is not None:
+            summary.counts.update({f"replay_{k}": v for k, v in replayed.counts.items()})
+            if replayed.status is RunStatus.FAILED:  # the dead letters stay parked
+                summary.status = RunStatus.FAILED
+                summary.error = f"dead-letter replay: {replayed.error}"
+    return summary
 
 
 def _count_dead_letters(runner: Runner, summaries: list[RunSummary]) -> int:

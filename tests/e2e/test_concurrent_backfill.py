@@ -111,3 +111,27 @@ def test_b2connect_write_back_at_concurrency_4_makes_one_get_and_patch_per_recor
         assert grown.get("PATCH /api/crm/customers/{rid}") == 6
         assert grown.get("GET /api/crm/{entity}/{rid}") == 6
         assert [tw.customer(k)["firstName"] for k, _ in linked] == [f"Back{n}" for n in range(6)]
+
+
+def test_sync_runs_the_hubspot_and_salesforce_pipelines_at_the_same_time(e2e: E2E) -> None:
+    """`b2sync sync` runs the HubSpot chain and the Salesforce chain side by side (different
+    budgets, no links between them), each in dependency order: the Salesforce chain starts
+    before the HubSpot chain ends, though HubSpot comes first in the config."""
+    import sqlalchemy as sa
+
+    from sync.runner import parallel_groups
+
+    groups = parallel_groups(e2e.config.pipelines)
+    assert [[p.crm.connection for p in g] for g in groups] == [["hubspot"] * 3, ["salesforce"] * 3]
+    names = [p.name for p in groups[0]]
+    assert names.index("customers-to-hubspot") < names.index("orders-to-hubspot")
+    e2e.faults("hubspot", [{"match": "*", "kind": "slow", "delay_s": 0.2}])  # a slow vendor
+    result = cli(e2e, "sync", "--config", str(e2e.config_path))
+    assert result.returncode == 0, result.stderr
+    engine = sa.create_engine(e2e.config.state_url)
+    with engine.connect() as conn:
+        runs = conn.execute(sa.text("SELECT pipeline, started_at, finished_at FROM runs")).all()
+    engine.dispose()
+    hubspot_end = max(r.finished_at for r in runs if r.pipeline.endswith("-to-hubspot"))
+    salesforce_start = min(r.started_at for r in runs if r.pipeline.endswith("-to-salesforce"))
+    assert salesforce_start < hubspot_end
