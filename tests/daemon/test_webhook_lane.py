@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from emulators import FaultPlan
-from tests.daemon.conftest import DaemonProcess, wait_for
-from tests.daemon.test_webhooks import _first_names, _synced_customer
+from tests.daemon.conftest import DaemonProcess, first_names, synced_customer, wait_for
 
 DELTA = "GET /api/crm/{entity}/delta"
 #: how long the orders run's read is held: longer than the customer's path needs by far (the
@@ -27,7 +26,7 @@ def _orders_running(daemon: DaemonProcess) -> list[str]:
 def test_webhook_edit_lands_while_an_orders_run_is_held_in_a_read(daemon: DaemonProcess) -> None:
     """The orders run holds a B2Connect read; the customer edit's run reads the same B2Connect
     connection and writes both CRMs before that read returns."""
-    customer = _synced_customer(daemon)
+    customer = synced_customer(daemon)
     order = daemon.stack.b2connect.admin_list("orders")[0]
     shop = daemon.stack.b2connect
     shop.faults = FaultPlan.from_json(
@@ -39,7 +38,7 @@ def test_webhook_edit_lands_while_an_orders_run_is_held_in_a_read(daemon: Daemon
 
     shop.admin_patch("customers", customer["id"], {"firstName": "Laned"})  # webhook: customers
     wait_for(
-        lambda: _first_names(daemon, customer["id"]) == ("Laned", "Laned"),
+        lambda: first_names(daemon, customer["id"]) == ("Laned", "Laned"),
         30,
         "the edit in both CRMs",
     )
