@@ -24,7 +24,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from audit._chain import (
     HASHED_COLUMNS,
     bulk_insert,
+    canonical_body,
     chain_head,
+    chained_hash,
     event_hash,
     events_table,
     lock_chain,
@@ -135,6 +137,8 @@ class PreparedEvents:
     events: list[AuditEvent]
     key_ids: list[str]
     rows: list[dict[str, Any]]
+    #: each row's canonical form but for ``seq`` and ``prev_hash`` (see audit._chain)
+    bodies: list[tuple[str, str]]
     #: data keys made for subjects that had none (stored with the events)
     new_keys: list[dict[str, Any]]
     new_ciphers: dict[str, AESGCM]
@@ -160,7 +164,8 @@ def prepare_events(
         _row(event, keys, key_id, ciphers[key_id], when)
         for event, key_id in zip(batch, key_ids, strict=True)
     ]
-    return PreparedEvents(keys, when, batch, key_ids, rows, new_rows, new_ciphers)
+    bodies = [canonical_body(row) for row in rows]
+    return PreparedEvents(keys, when, batch, key_ids, rows, bodies, new_rows, new_ciphers)
 
 
 def record_prepared(conn: sa.Connection, prepared: PreparedEvents) -> int:
@@ -172,7 +177,7 @@ def record_prepared(conn: sa.Connection, prepared: PreparedEvents) -> int:
     """
     if not prepared.rows:
         return 0
-    keys, rows = prepared.keys, prepared.rows
+    keys, rows, bodies = prepared.keys, prepared.rows, list(prepared.bodies)
     now_stored = keys.stored(conn, set(prepared.key_ids))
     fresh = [r for r in prepared.new_keys if r["subject_hash"] not in now_stored]
     raced = {k for k in prepared.new_ciphers if k in now_stored}
@@ -180,9 +185,11 @@ def record_prepared(conn: sa.Connection, prepared: PreparedEvents) -> int:
     for index, key_id in enumerate(prepared.key_ids):
         if now_stored.get(key_id) is False and rows[index]["payload_ciphertext"] is not None:
             rows[index] = {**rows[index], "payload_ciphertext": None}  # shredded meanwhile
+            bodies[index] = canonical_body(rows[index])
         elif key_id in raced:
             event = prepared.events[index]
             rows[index] = _row(event, keys, key_id, late.get(key_id), prepared.when)
+            bodies[index] = canonical_body(rows[index])
     if fresh:
         keys.store_new_keys(conn, fresh, now=prepared.when)
     by_tenant: dict[str, list[int]] = defaultdict(list)
@@ -202,7 +209,7 @@ def record_prepared(conn: sa.Connection, prepared: PreparedEvents) -> int:
             row = dict(rows[index])
             row["seq"] = seq
             row["prev_hash"] = prev
-            row["hash"] = prev = event_hash(row, keys.chain_key)
+            row["hash"] = prev = chained_hash(bodies[index], seq, prev, keys.chain_key)
             out.append(row)
     bulk_insert(conn, events_table, out)
     return len(out)
