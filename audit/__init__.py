@@ -1,7 +1,8 @@
 """The audit trail: append-only, hash-chained, crypto-shredded, queryable.
 
 The engine calls :func:`record_events` on its open connection inside the transaction that
-commits the sync state; compliance reads it through :func:`search`, ``b2sync audit`` and the
+commits the sync state (or :func:`prepare_events` before it and :func:`record_prepared` in it,
+so the encryption is not done under the write lock); compliance reads it through :func:`search`, ``b2sync audit`` and the
 read-only web page (:mod:`audit.web`).
 """
 
@@ -20,8 +21,11 @@ from audit.errors import (
 from audit.events import (
     ACTIONS,
     AuditEvent,
+    PreparedEvents,
     config_loaded_event,
+    prepare_events,
     record_events,
+    record_prepared,
 )
 from audit.keys import KeyRing, load_master_key, normalise_subject, set_legal_hold, shred
 from audit.query import (
@@ -52,6 +56,7 @@ __all__ = [
     "KeyRing",
     "LegalHoldError",
     "MasterKeyError",
+    "PreparedEvents",
     "Problem",
     "TokenError",
     "VerifyReport",
@@ -65,8 +70,10 @@ __all__ = [
     "load_master_key",
     "load_token",
     "normalise_subject",
+    "prepare_events",
     "purge_older_than",
     "record_events",
+    "record_prepared",
     "search",
     "set_legal_hold",
     "shred",

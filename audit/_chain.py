@@ -76,6 +76,33 @@ def event_hash(row: Mapping[str, Any], key: bytes | None) -> str:
     return hmac.digest(key, text.encode("utf-8"), "sha256").hex()
 
 
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+_SEQ = HASHED_COLUMNS.index("seq")
+_PREV = HASHED_COLUMNS.index("prev_hash")
+assert (1, len(HASHED_COLUMNS) - 1) == (_SEQ, _PREV)
+
+
+def canonical_body(row: Mapping[str, Any]) -> tuple[str, str]:
+    """The canonical form of ``row`` without its ``seq`` and ``prev_hash``, as two texts, so
+    the costly encoding happens before the chain is locked (see :func:`chained_hash`)."""
+    values = [row.get(name) for name in HASHED_COLUMNS]
+    values[_AT] = _canonical_time(values[_AT])
+    ciphertext = values[_CIPHERTEXT]
+    if ciphertext is not None:
+        values[_CIPHERTEXT] = base64.b64encode(bytes(ciphertext)).decode("ascii")
+    middle = ",".join(_canonical_json(v) for v in values[_SEQ + 1 : _PREV])
+    return _canonical_json(values[0]), middle
+
+
+def chained_hash(body: tuple[str, str], seq: int, prev: str, key: bytes) -> str:
+    """:func:`event_hash` (keyed) of a row whose :func:`canonical_body` is ``body``."""
+    text = f"[{body[0]},{_canonical_json(seq)},{body[1]},{_canonical_json(prev)}]"
+    return hmac.digest(key, text.encode("utf-8"), "sha256").hex()
+
+
 def chain_head(conn: sa.Connection, tenant_id: str) -> tuple[int, str]:
     """``(seq, hash)`` of the tenant's newest event, or ``(0, GENESIS)``."""
     row = conn.execute(

@@ -25,7 +25,9 @@ from audit._chain import (
     HASHED_COLUMNS,
     aliases_table,
     bulk_insert,
+    canonical_body,
     chain_head,
+    chained_hash,
     event_hash,
     events_table,
     lock_chain,
@@ -126,16 +128,78 @@ def record_events(
     Returns the number of events written. Each tenant chain is locked first (see
     :func:`audit._chain.lock_chain`); on SQLite begin the transaction IMMEDIATE.
     """
+    return record_prepared(conn, prepare_events(conn, events, keys=keys, now=now))
+
+
+@dataclass
+class PreparedEvents:
+    """Events encrypted and keyed ahead of the write transaction (:func:`prepare_events`);
+    :func:`record_prepared` chains and inserts them."""
+
+    keys: KeyRing
+    when: datetime
+    events: list[AuditEvent]
+    key_ids: list[str]
+    rows: list[dict[str, Any]]
+    #: each row's canonical form but for ``seq`` and ``prev_hash`` (see audit._chain)
+    bodies: list[tuple[str, str]]
+    #: data keys made for subjects that had none (stored with the events)
+    new_keys: list[dict[str, Any]]
+    new_ciphers: dict[str, AESGCM]
+
+
+def prepare_events(
+    conn: sa.Connection,
+    events: Iterable[AuditEvent],
+    *,
+    keys: KeyRing,
+    now: datetime | None = None,
+) -> PreparedEvents:
+    """The costly part of an append, on any connection and before the write transaction:
+    key ids, data keys (new ones made, not stored yet) and the encrypted payloads. Holding
+    SQLite's write lock only for :func:`record_prepared` keeps other writers waiting less."""
     batch = list(events)
-    if not batch:
-        return 0
     when = now or utc_now()
     key_ids = [_key_id(keys, event) for event in batch]
-    ciphers = keys.ciphers(conn, set(key_ids), create=True, now=when)
+    ciphers = keys.ciphers(conn, set(key_ids), create=False, now=when)
+    new_rows, new_ciphers = keys.new_keys(set(key_ids) - ciphers.keys())
+    ciphers.update(new_ciphers)
+    rows = [
+        _row(event, keys, key_id, ciphers[key_id], when)
+        for event, key_id in zip(batch, key_ids, strict=True)
+    ]
+    bodies = [canonical_body(row) for row in rows]
+    return PreparedEvents(keys, when, batch, key_ids, rows, bodies, new_rows, new_ciphers)
+
+
+def record_prepared(conn: sa.Connection, prepared: PreparedEvents) -> int:
+    """Chain and insert prepared events inside the caller's (write) transaction.
+
+    Keys are checked again under the lock: a subject key another writer created meanwhile is
+    used instead of the one made ahead (those payloads are encrypted again), and a subject
+    shredded meanwhile gets no payload, exactly as if everything had been done here.
+    """
+    if not prepared.rows:
+        return 0
+    keys, rows, bodies = prepared.keys, prepared.rows, list(prepared.bodies)
+    now_stored = keys.stored(conn, set(prepared.key_ids))
+    fresh = [r for r in prepared.new_keys if r["subject_hash"] not in now_stored]
+    raced = {k for k in prepared.new_ciphers if k in now_stored}
+    late = keys.ciphers(conn, raced, create=False, now=prepared.when) if raced else {}
+    for index, key_id in enumerate(prepared.key_ids):
+        if now_stored.get(key_id) is False and rows[index]["payload_ciphertext"] is not None:
+            rows[index] = {**rows[index], "payload_ciphertext": None}  # shredded meanwhile
+            bodies[index] = canonical_body(rows[index])
+        elif key_id in raced:
+            event = prepared.events[index]
+            rows[index] = _row(event, keys, key_id, late.get(key_id), prepared.when)
+            bodies[index] = canonical_body(rows[index])
+    if fresh:
+        keys.store_new_keys(conn, fresh, now=prepared.when)
     by_tenant: dict[str, list[int]] = defaultdict(list)
-    for index, event in enumerate(batch):
+    for index, event in enumerate(prepared.events):
         by_tenant[event.tenant_id].append(index)
-    rows: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
     for tenant in sorted(by_tenant):
         lock_chain(conn, tenant)
         seq, prev = chain_head(conn, tenant)
@@ -146,14 +210,14 @@ def record_events(
                 keys.keyed_tenants.add(tenant)
         for index in by_tenant[tenant]:
             seq += 1
-            row = _row(batch[index], keys, key_ids[index], ciphers[key_ids[index]], when)
+            row = dict(rows[index])
             row["seq"] = seq
             row["prev_hash"] = prev
-            row["hash"] = prev = event_hash(row, keys.chain_key)
-            rows.append(row)
-    bulk_insert(conn, events_table, rows)
-    _record_aliases(conn, keys, batch, key_ids, when)
-    return len(rows)
+            row["hash"] = prev = chained_hash(bodies[index], seq, prev, keys.chain_key)
+            out.append(row)
+    bulk_insert(conn, events_table, out)
+    _record_aliases(conn, keys, prepared.events, prepared.key_ids, prepared.when)
+    return len(out)
 
 
 def _record_aliases(

@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes
@@ -161,6 +162,35 @@ class KeyRing:
                 conn, _keys, [{**row, "created_at": now, "legal_hold": False} for row in new_rows]
             )
         return out
+
+    def new_keys(self, key_ids: Iterable[str]) -> tuple[list[dict[str, Any]], dict[str, AESGCM]]:
+        """Fresh data keys for ``key_ids``, not stored yet: their rows (wrapped, for
+        :meth:`store_new_keys`) and their ciphers. Nothing is cached until they are stored."""
+        rows: list[dict[str, Any]] = []
+        out: dict[str, AESGCM] = {}
+        for key_id in sorted(set(key_ids)):
+            raw = secrets.token_bytes(KEY_BYTES)
+            rows.append({"subject_hash": key_id, "wrapped_key": self._wrap_key(key_id, raw)})
+            out[key_id] = AESGCM(raw)
+        return rows, out
+
+    def stored(self, conn: sa.Connection, key_ids: Iterable[str]) -> dict[str, bool]:
+        """Which of ``key_ids`` have a key row now: True live, False shredded (absent: none)."""
+        wanted = set(key_ids)
+        if not wanted:
+            return {}
+        rows = conn.execute(
+            sa.select(_keys.c.subject_hash, _keys.c.wrapped_key.is_(None)).where(
+                _keys.c.subject_hash.in_(wanted)
+            )
+        ).all()
+        return {key_id: not shredded for key_id, shredded in rows}
+
+    def store_new_keys(
+        self, conn: sa.Connection, rows: list[dict[str, Any]], *, now: datetime
+    ) -> None:
+        """Insert keys made by :meth:`new_keys` in the caller's transaction."""
+        bulk_insert(conn, _keys, [{**row, "created_at": now, "legal_hold": False} for row in rows])
 
     def _wrap_key(self, key_id: str, raw: bytes) -> bytes:
         nonce = secrets.token_bytes(NONCE_BYTES)

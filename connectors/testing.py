@@ -59,8 +59,10 @@ class FakeConnector:
     config_model: ClassVar[type[BaseModel]] = FakeConnection
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
 
-    def __init__(self, *, page_size: int = 500) -> None:
+    def __init__(self, *, page_size: int = 500, write_chunk: int | None = None) -> None:
         self.page_size = page_size
+        #: records per write call, as a real connector batches them (None: any number)
+        self.write_chunk = write_chunk
         self.feeds: dict[str, list[Record]] = {}
         self.objects: dict[str, dict[str, dict[str, Any]]] = {}
         self.ids: dict[str, dict[str, str]] = {}
@@ -101,30 +103,26 @@ class FakeConnector:
         return []
 
     def write(self, stream: str, batch: Sequence[WriteItem], **_options: Any) -> list[WriteResult]:
-        self.calls[f"POST /objects/{stream}/batch/upsert"] += 1
+        size = self.write_chunk or max(1, len(batch))
+        with self._lock:  # several write batches may be in flight at once
+            self.calls[f"POST /objects/{stream}/batch/upsert"] += -(-len(batch) // size) or 1
+            return [self._upsert(stream, item) for item in batch]
+
+    def _upsert(self, stream: str, item: WriteItem) -> WriteResult:
         store = self.objects.setdefault(stream, {})
         ids = self.ids.setdefault(stream, {})
-        results = []
-        for item in batch:
-            if item.key in self.reject:
-                results.append(
-                    WriteResult.failure(item.key, self.reject[item.key], "rejected by the fake")
-                )
-                continue
-            if self.transient[item.key] > 0:
-                self.transient[item.key] -= 1
-                results.append(
-                    WriteResult.failure(item.key, "UNABLE_TO_LOCK_ROW", "busy", retriable=True)
-                )
-                continue
-            created = item.key not in ids
-            if created:
-                ids[item.key] = item.crm_id or f"{stream[:3]}-{next(self._seq)}"
-            current = store.setdefault(ids[item.key], {})
-            current.update(item.payload)
-            current["b2connect_id"] = item.key
-            results.append(WriteResult.success(item.key, ids[item.key], created=created))
-        return results
+        if item.key in self.reject:
+            return WriteResult.failure(item.key, self.reject[item.key], "rejected by the fake")
+        if self.transient[item.key] > 0:
+            self.transient[item.key] -= 1
+            return WriteResult.failure(item.key, "UNABLE_TO_LOCK_ROW", "busy", retriable=True)
+        created = item.key not in ids
+        if created:
+            ids[item.key] = item.crm_id or f"{stream[:3]}-{next(self._seq)}"
+        current = store.setdefault(ids[item.key], {})
+        current.update(item.payload)
+        current["b2connect_id"] = item.key
+        return WriteResult.success(item.key, ids[item.key], created=created)
 
     def associate(
         self, from_object: str, to_object: str, pairs: Sequence[tuple[str, str]], type_id: int

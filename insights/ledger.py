@@ -170,24 +170,38 @@ class CustomerRow:
 
 
 def touch_customers(conn: sa.Connection, tenant_id: str, rows: Sequence[CustomerRow]) -> None:
-    """Record customers seen on a customers pipeline (new ones start dirty, as prospects)."""
+    """Record customers seen on a customers pipeline (new ones start dirty, as prospects).
+
+    Set-based: one lookup per chunk of keys, one executemany update of the known customers
+    and one multi-row insert of the new ones, whatever the number of customers.
+    """
     if not rows:
         return
-    known = _existing(conn, tenant_id, [r.key for r in rows])
-    for row in rows:
-        values = {"b2b": row.b2b, "registered_at": row.registered_at}
-        if row.key in known:
-            conn.execute(
-                sa.update(CUSTOMERS)
-                .where(CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.customer_key == row.key)
-                .values(**values)
+    latest = {row.key: row for row in rows}  # a key twice in one flush: the last one counts
+    known = _existing(conn, tenant_id, list(latest))
+    updates = [
+        {"t": tenant_id, "k": key, "v_b2b": row.b2b, "v_at": row.registered_at}
+        for key, row in latest.items()
+        if key in known
+    ]
+    if updates:
+        conn.execute(
+            sa.update(CUSTOMERS)
+            .where(
+                CUSTOMERS.c.tenant_id == sa.bindparam("t"),
+                CUSTOMERS.c.customer_key == sa.bindparam("k"),
             )
-        else:
-            conn.execute(
-                sa.insert(CUSTOMERS).values(
-                    tenant_id=tenant_id, customer_key=row.key, dirty=True, **values
-                )
-            )
+            .values(b2b=sa.bindparam("v_b2b"), registered_at=sa.bindparam("v_at")),
+            updates,
+        )
+    new = [
+        {"tenant_id": tenant_id, "customer_key": key, "dirty": True, "b2b": row.b2b,
+         "registered_at": row.registered_at}
+        for key, row in latest.items()
+        if key not in known
+    ]  # fmt: skip
+    if new:
+        conn.execute(sa.insert(CUSTOMERS), new)
 
 
 def dirty_keys(conn: sa.Connection, tenant_id: str) -> list[str]:

@@ -1,6 +1,10 @@
-"""In-process locks: one per connection, held for one call (one batch), and one per pipeline.
+"""In-process locks: a gate per connection, passed for one call (one batch), and one lock per
+pipeline.
 
-Connectors are not thread-safe, so two threads must not use one at the same time; but a
+A connection's :class:`Gate` lets up to its ``concurrency`` calls through at once (the
+connectors and their rate governors are thread-safe; the gate bounds what one process keeps in
+flight on one API budget), and a task that needs the connection to itself for a multi-call
+step (an erasure step) holds the gate exclusively. Concurrency 1 is one call at a time. A
 long task (the consent sync over every contact, the insights refresh, an erasure sweep) must
 not keep a connection from a webhook-triggered run for its whole length either. So the
 :class:`~sync.runner.Runner` hands out :func:`guarded` connectors: every method call, and every
@@ -22,11 +26,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
-__all__ = ["FairLock", "Locks", "guarded"]
+__all__ = ["FairLock", "Gate", "Locks", "guarded"]
 
 T = TypeVar("T")
 
@@ -85,12 +90,120 @@ class FairLock:
         self.release()
 
 
-class Locks:
-    """Named re-entrant locks, created on first use."""
+class Gate:
+    """Up to ``limit`` shared passes at once, or one re-entrant exclusive holder; first come,
+    first served (a waiting exclusive holder is not starved by later shared calls).
 
-    def __init__(self) -> None:
+    ``with gate:`` (or :meth:`acquire`) holds it exclusively, like a :class:`FairLock`;
+    :meth:`shared` is one call's pass. A thread that holds the gate exclusively, or a pass
+    already, goes through again at once.
+    """
+
+    def __init__(self, limit: int = 1) -> None:
+        if limit < 1:
+            raise ValueError("a gate lets at least one call through")
+        self.limit = limit
+        self._cond = threading.Condition(threading.Lock())
+        self._owner: int | None = None
+        self._depth = 0
+        self._passes: dict[int, int] = {}
+        self._queue: deque[tuple[object, bool]] = deque()
+
+    def _admit(self, ticket: object, exclusive: bool) -> bool:
+        if self._owner is not None or self._queue[0][0] is not ticket:
+            return False
+        return not self._passes if exclusive else len(self._passes) < self.limit
+
+    def _wait(self, exclusive: bool) -> None:
+        ticket = object()
+        self._queue.append((ticket, exclusive))
+        while not self._admit(ticket, exclusive):
+            self._cond.wait()
+        self._queue.popleft()
+        self._cond.notify_all()  # the next shared waiter may fit too
+
+    def acquire(self, blocking: bool = True) -> bool:
+        """Hold the gate exclusively (see :meth:`FairLock.acquire`)."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            if not blocking and (self._owner is not None or self._queue or self._passes):
+                return False
+            if me in self._passes:
+                raise RuntimeError("a thread inside a shared pass cannot take the gate exclusively")
+            self._wait(exclusive=True)
+            self._owner, self._depth = me, 1
+            return True
+
+    def release(self) -> None:
+        """Give one level of the exclusive hold back."""
+        with self._cond:
+            if self._owner != threading.get_ident():
+                raise RuntimeError("cannot release a gate this thread does not hold")
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._cond.notify_all()
+
+    def has_waiters(self) -> bool:
+        """True while some thread waits at the gate."""
+        with self._cond:
+            return bool(self._queue)
+
+    def in_flight(self) -> int:
+        """Threads passing the gate now (shared passes, or 1 for an exclusive holder)."""
+        with self._cond:
+            return len(self._passes) + (self._owner is not None)
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        """One call's pass: waits while ``limit`` calls are in flight or the gate is held."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                inside = True
+            elif me in self._passes:
+                self._passes[me] += 1
+                inside = False
+            else:
+                self._wait(exclusive=False)
+                self._passes[me] = 1
+                inside = False
+        try:
+            yield
+        finally:
+            if not inside:
+                with self._cond:
+                    self._passes[me] -= 1
+                    if not self._passes[me]:
+                        del self._passes[me]
+                        self._cond.notify_all()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+class Locks:
+    """Named locks and connection gates, created on first use.
+
+    ``limits`` are the connections' ``concurrency`` (calls in flight at once; 1 if unnamed).
+    """
+
+    def __init__(self, limits: Mapping[str, int] | None = None) -> None:
         self._guard = threading.Lock()
         self._locks: dict[str, FairLock] = {}
+        self._gates: dict[str, Gate] = {}
+        self._limits = dict(limits or {})
 
     def _named(self, name: str) -> FairLock:
         with self._guard:
@@ -99,16 +212,21 @@ class Locks:
                 lock = self._locks[name] = FairLock()
             return lock
 
-    def connection(self, name: str) -> FairLock:
-        """The lock of connection ``name`` (hold it for one call or one batch, not a task)."""
-        return self._named(f"connection:{name}")
+    def connection(self, name: str) -> Gate:
+        """The gate of connection ``name`` (pass it for one call; hold it for one multi-call
+        step, never a whole task)."""
+        with self._guard:
+            gate = self._gates.get(name)
+            if gate is None:
+                gate = self._gates[name] = Gate(self._limits.get(name, 1))
+            return gate
 
     def pipeline(self, name: str) -> FairLock:
         """The lock a run of pipeline ``name`` holds for the whole run."""
         return self._named(f"pipeline:{name}")
 
 
-def guarded(connector: T, lock: FairLock) -> T:
+def guarded(connector: T, lock: FairLock | Gate) -> T:
     """``connector`` whose every call (and every page of an iterator it returns) holds ``lock``."""
     return cast(T, _Guarded(connector, lock))
 
@@ -118,7 +236,7 @@ class _Guarded:
 
     __slots__ = ("_inner", "_lock")
 
-    def __init__(self, inner: Any, lock: FairLock) -> None:
+    def __init__(self, inner: Any, lock: FairLock | Gate) -> None:
         object.__setattr__(self, "_inner", inner)
         object.__setattr__(self, "_lock", lock)
 
@@ -129,7 +247,7 @@ class _Guarded:
         lock = self._lock
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            with lock:
+            with _pass(lock):
                 result = value(*args, **kwargs)
             if isinstance(result, Iterator):
                 return _GuardedIterator(result, lock)
@@ -155,17 +273,22 @@ class _GuardedIterator(Iterator[Any]):
 
     __slots__ = ("_inner", "_lock")
 
-    def __init__(self, inner: Iterator[Any], lock: FairLock) -> None:
+    def __init__(self, inner: Iterator[Any], lock: FairLock | Gate) -> None:
         self._inner = inner
         self._lock = lock
 
     def __next__(self) -> Any:
-        with self._lock:
+        with _pass(self._lock):
             return next(self._inner)
 
     def close(self) -> None:
         """Close a wrapped generator (under the lock: its ``finally`` may call the API)."""
         close = getattr(self._inner, "close", None)
         if close is not None:
-            with self._lock:
+            with _pass(self._lock):
                 close()
+
+
+def _pass(lock: FairLock | Gate) -> AbstractContextManager[Any]:
+    """One call's hold: a gate's shared pass, or the whole lock."""
+    return lock.shared() if isinstance(lock, Gate) else lock

@@ -107,6 +107,9 @@ class Run(ABC):
     audit_keys: KeyRing | None = None
     target_system: str = "crm"
     hooks: Sequence[RecordHook] = ()
+    #: write batches in flight at once (the pipeline's ``concurrency``, else its CRM
+    #: connection's; 1: one at a time)
+    concurrency: int = 1
 
     def __post_init__(self) -> None:
         self.run_id = str(uuid.uuid4())

@@ -35,7 +35,7 @@ from sync.retry import RetryPolicy
 from sync.run import Progress, RunSummary
 from sync.settings import resolve
 
-__all__ = ["Runner", "combined", "dependency_order"]
+__all__ = ["Runner", "combined", "dependency_order", "parallel_groups"]
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +58,32 @@ def dependency_order(pipelines: Sequence[Pipeline]) -> list[Pipeline]:
     for pipe in pipelines:
         visit(pipe, ())
     return ordered
+
+
+def parallel_groups(pipelines: Sequence[Pipeline]) -> list[list[Pipeline]]:
+    """``pipelines`` split into groups that may run at the same time: pipelines that share a
+    CRM connection (one API budget) or depend on each other (links, associations) stay in one
+    group, in dependency order; different groups touch neither each other's budget nor state.
+    """
+    ordered = dependency_order(pipelines)
+    parent = {p.name: p.name for p in ordered}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    first_of: dict[str, str] = {}
+    for pipe in ordered:
+        others = [first_of.setdefault(pipe.crm.connection, pipe.name)]
+        others += [d for d in _dependencies(pipe) if d in parent]
+        for other in others:
+            parent[root(other)] = root(pipe.name)
+    groups: dict[str, list[Pipeline]] = {}
+    for pipe in ordered:
+        groups.setdefault(root(pipe.name), []).append(pipe)
+    return list(groups.values())
 
 
 def _dependencies(pipe: Pipeline) -> list[str]:
@@ -100,9 +126,10 @@ class Runner:
             self.db.dispose()
             raise
         self._connectors: dict[str, Connector] = {}
-        #: connection and pipeline locks: every connector call holds its connection's lock
-        #: (one batch at a time), every run holds its pipeline's (see :mod:`sync.locks`)
-        self.locks = Locks()
+        #: connection gates and pipeline locks: every connector call passes its connection's
+        #: gate (up to the connection's ``concurrency`` at once), every run holds its
+        #: pipeline's lock (see :mod:`sync.locks`)
+        self.locks = Locks({name: c.concurrency for name, c in config.connections.items()})
         self._guarded: dict[str, Connector] = {}
         self.connector_options = dict(connector_options or {})
         if self.audit_keys is not None:
@@ -171,6 +198,11 @@ class Runner:
         conn_cfg = self.config.connections[pipe.b2connect.connection]
         assert isinstance(conn_cfg, B2ConnectConnection)
         return resolve(conn_cfg.tenant_id)
+
+    def concurrency_of(self, pipe: Pipeline) -> int:
+        """Write batches a run of ``pipe`` keeps in flight: its own ``concurrency``, else its
+        CRM connection's (the connection's gate caps all runs together)."""
+        return pipe.concurrency or self.config.connections[pipe.crm.connection].concurrency
 
     def close(self) -> None:
         """Close connectors and the store."""
@@ -263,6 +295,7 @@ class Runner:
             audit_keys=self.audit_keys,
             target_system=self.config.connections[pipe.crm.connection].type,
             hooks=hooks_for(self.hooks, self.config, pipe),
+            concurrency=self.concurrency_of(pipe),
         )
         summary = execute_directions(run, parked, self._members(pipe))
         if summary.status is RunStatus.SUCCEEDED and not dry_run:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rich import box
@@ -53,20 +53,30 @@ class Bars:
         self.dry_run = dry_run
         self.task: Any = None
         self.counts: Counter[str] = Counter()
+        self._last: Callable[[Mapping[str, int]], None] | None = None
 
-    def start(self, name: str) -> None:
-        self.counts = Counter()
-        self.task = self.progress.add_task(escape(name), total=None, detail="")
+    def start(self, name: str) -> Callable[[Mapping[str, int]], None]:
+        """A bar for pipeline ``name``; returns its updater (pipelines may run at once)."""
+        counts: Counter[str] = Counter()
+        task = self.progress.add_task(escape(name), total=None, detail="")
+        names = _SHORT if self.narrow else {name: name for name in _BAR_COLUMNS}
+
+        def update(more: Mapping[str, int]) -> None:
+            if "remaining" in more:  # the read's size is known: a total, hence an ETA
+                self.progress.update(task, total=counts["read"] + more["remaining"])
+                return
+            counts.update(more)
+            row = row_of(counts, dry_run=self.dry_run)
+            detail = "  ".join(f"{names[name]} {row[name]}" for name in _BAR_COLUMNS)
+            self.progress.update(task, completed=row["read"], detail=detail)
+
+        self.task, self.counts, self._last = task, counts, update
+        return update
 
     def update(self, counts: Mapping[str, int]) -> None:
-        if "remaining" in counts:  # the read's size is known: a total, hence an ETA
-            self.progress.update(self.task, total=self.counts["read"] + counts["remaining"])
-            return
-        self.counts.update(counts)
-        row = row_of(self.counts, dry_run=self.dry_run)
-        names = _SHORT if self.narrow else {name: name for name in _BAR_COLUMNS}
-        detail = "  ".join(f"{names[name]} {row[name]}" for name in _BAR_COLUMNS)
-        self.progress.update(self.task, completed=row["read"], detail=detail)
+        """Update the bar started last."""
+        if self._last is not None:
+            self._last(counts)
 
 
 def make_console(*, stderr: bool = False, markup: bool = True) -> Console:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,12 +36,12 @@ from b2sync.cli.common import (
 )
 from b2sync.cli.output import Bars, make_console, print_summaries, summary_json
 from mapping.compiler import compile_fields
-from mapping.config import Direction
+from mapping.config import Direction, Pipeline
 from store.models import DeadLetterStatus, RunStatus, metadata
 from sync.logs import configure_logging
 from sync.replay import pending_dead_letters
 from sync.run import LOCK_HELD, RunSummary, prefixed_progress, running_elsewhere
-from sync.runner import Runner
+from sync.runner import Runner, parallel_groups
 
 __all__ = ["commands", "deadletters_app", "mapping_app"]
 
@@ -94,28 +95,11 @@ def sync(
         bars = Bars(console, dry_run=dry_run)
         busy: list[str] = []
         with bars.progress:
-            for pipe in selected:
-                bars.start(pipe.name)
-                job = partial(
-                    runner.run_pipeline, pipe, full=full, dry_run=dry_run, progress=bars.update
-                )
-                summary = _run_when_free(runner, console, pipe.name, wait, dry_run, job)
-                if summary is None:
-                    busy.append(pipe.name)
-                    continue
-                summaries.append(summary)
-                if not dry_run and summary.status is RunStatus.SUCCEEDED:
-                    replayed = runner.replay(
-                        pipe, progress=prefixed_progress(bars.update, "replay_")
-                    )
-                    if replayed is not None:  # its writes and calls are this sync's too
-                        summary.counts.update(
-                            {f"replay_{k}": v for k, v in replayed.counts.items()}
-                        )
-                        summary.api_calls.update(replayed.api_calls)
-                        if replayed.status is RunStatus.FAILED:  # the dead letters stay parked
-                            summary.status = RunStatus.FAILED
-                            summary.error = f"dead-letter replay: {replayed.error}"
+            # pipelines of different CRMs (budgets) that do not depend on each other run at
+            # the same time; each group runs in dependency order
+            summaries = _run_groups(
+                runner, selected, bars, console, busy, full=full, dry_run=dry_run, wait=wait
+            )
         if not dry_run and runner.config.insights.enabled:
             _refresh_insights(runner, console, summaries)
         overdue = 0 if dry_run else _count_dead_letters(runner, summaries)
@@ -176,6 +160,64 @@ def _run_when_free(
         if left <= 0:
             return None
         pause.wait(min(0.5, left))
+
+
+def _run_groups(
+    runner: Runner,
+    selected: list[Pipeline],
+    bars: Bars,
+    console: Console,
+    busy: list[str],
+    *,
+    full: bool,
+    dry_run: bool,
+    wait: float,
+) -> list[RunSummary]:
+    """Run ``selected`` group by group at once (:func:`sync.runner.parallel_groups`); the
+    summaries in ``selected``'s order. A pipeline the daemon keeps running past ``wait`` is
+    added to ``busy`` and has no summary."""
+
+    def run_group(group: list[Pipeline]) -> list[RunSummary]:
+        done = []
+        for pipe in group:
+            summary = _run_one(runner, pipe, bars, console, full=full, dry_run=dry_run, wait=wait)
+            if summary is None:
+                busy.append(pipe.name)
+            else:
+                done.append(summary)
+        return done
+
+    groups = parallel_groups(selected)
+    with ThreadPoolExecutor(max(1, len(groups)), thread_name_prefix="b2sync-group") as pool:
+        done = [s for part in pool.map(run_group, groups) for s in part]
+    order = {pipe.name: index for index, pipe in enumerate(selected)}
+    busy.sort(key=order.__getitem__)
+    return sorted(done, key=lambda s: order[s.pipeline])
+
+
+def _run_one(
+    runner: Runner,
+    pipe: Pipeline,
+    bars: Bars,
+    console: Console,
+    *,
+    full: bool,
+    dry_run: bool,
+    wait: float,
+) -> RunSummary | None:
+    progress = bars.start(pipe.name)
+    job = partial(runner.run_pipeline, pipe, full=full, dry_run=dry_run, progress=progress)
+    summary = _run_when_free(runner, console, pipe.name, wait, dry_run, job)
+    if summary is None or dry_run or summary.status is not RunStatus.SUCCEEDED:
+        return summary
+    replayed = runner.replay(pipe, progress=prefixed_progress(progress, "replay_"))
+    if replayed is not None:  # its writes and calls are this sync's too
+        summary.counts.update({f"replay_{k}": v for k, v in replayed.counts.items()})
+        summary.api_calls.update(replayed.api_calls)
+        if replayed.status is RunStatus.FAILED:  # the dead letters stay parked
+            summary.status = RunStatus.FAILED
+            summary.error = f"dead-letter replay: {replayed.error}"
+    return summary
 
 
 def _count_dead_letters(runner: Runner, summaries: list[RunSummary]) -> int:

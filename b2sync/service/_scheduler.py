@@ -1,12 +1,14 @@
 """Pipelines on their schedules, one run at a time each, and "run now" for webhooks.
 
-Every pipeline is one APScheduler job (``coalesce``, ``max_instances=1``). ``mark_due`` pulls a
-job's next run forward by a short debounce, so a burst of webhooks becomes one run; a pipeline
-marked due while it runs is run again right after. Connectors are not thread-safe, so the
-runner's connectors hold their connection's lock for one call (one batch) at a time
-(:mod:`sync.locks`): a pipeline run, the consent sync, the insights refresh and the privacy
-tasks interleave their batches on a shared connection instead of waiting for each other's
-whole run.
+Every pipeline is one APScheduler job (``coalesce``, ``max_instances=1``). A webhook makes a
+pipeline due through its own lane: a thread pool of its own (one thread per pipeline) that runs
+the pipeline after a short debounce, so a burst of webhooks becomes one run and a webhook
+never waits for a worker that scheduled runs and long tasks (a backfill, the consent sync, the
+insights refresh) keep busy. A pipeline marked due while it runs is run again right after.
+Runs of different pipelines go on at the same time; the runner's connectors pass their
+connection's gate for one call at a time (:mod:`sync.locks`), up to the connection's
+``concurrency`` calls at once, so a webhook-triggered run's calls are not queued behind a
+backfill's on a shared connection (the B2Connect ``shop`` above all).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor as Lane
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from b2sync.service._metrics import CallTracker, Metrics
 from mapping.config import Pipeline
 from store.models import RunStatus
-from sync.locks import FairLock
+from sync.locks import Gate
 from sync.runner import Runner
 
 __all__ = ["TASK_PREFIX", "PipelineScheduler", "trigger_for"]
@@ -76,6 +79,10 @@ class PipelineScheduler:
             timezone=UTC,
         )
         self._scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
+        #: the webhook lane: runs a webhook made due, apart from the scheduler's workers
+        self._lane = Lane(max(1, workers), thread_name_prefix="b2sync-webhook")
+        self._lane_queued: set[str] = set()
+        self._closing = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -138,7 +145,9 @@ class PipelineScheduler:
             return self._idle.wait_for(lambda: not self._running, timeout)
 
     def shutdown(self) -> None:
-        """Stop the scheduler thread without waiting for runs."""
+        """Stop the scheduler thread and the webhook lane without waiting for runs."""
+        self._closing.set()
+        self._lane.shutdown(wait=False, cancel_futures=True)
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
@@ -169,9 +178,9 @@ class PipelineScheduler:
             next_run_time=self._clock() + timedelta(seconds=first_in_s),
         )  # fmt: skip
 
-    def connection_lock(self, connection: str) -> FairLock:
-        """The lock every call on ``connection``'s connector holds (a task may hold it around a
-        multi-call step; one step, never the whole task)."""
+    def connection_lock(self, connection: str) -> Gate:
+        """The gate every call on ``connection``'s connector passes (a task may hold it
+        exclusively around a multi-call step; one step, never the whole task)."""
         return self._runner().locks.connection(connection)
 
     def remove_task(self, name: str) -> None:
@@ -192,8 +201,31 @@ class PipelineScheduler:
             if name in self._running or not self._accepting:
                 self._pending.add(name)
                 return True
-        self._kick(name, self._debounce)
+        if trigger == "webhook":
+            self._to_lane(name)
+        else:
+            self._kick(name, self._debounce)
         return True
+
+    def _to_lane(self, name: str) -> None:
+        """Run ``name`` on the webhook lane after the debounce (once for a burst)."""
+        with self._lock:
+            if name in self._lane_queued or self._closing.is_set():
+                return
+            self._lane_queued.add(name)
+
+        def run() -> None:
+            if self._closing.wait(self._debounce.total_seconds()):
+                return
+            with self._lock:
+                self._lane_queued.discard(name)
+            self._job(name)
+
+        try:
+            self._lane.submit(run)
+        except RuntimeError:  # shut down meanwhile
+            with self._lock:
+                self._lane_queued.discard(name)
 
     def _kick(self, name: str, delay: timedelta) -> None:
         job = self._scheduler.get_job(name)
@@ -214,7 +246,7 @@ class PipelineScheduler:
 
     def _job(self, name: str) -> None:
         with self._lock:
-            if not self._accepting:
+            if not self._accepting or name in self._running:  # the lane's or the schedule's
                 self._pending.add(name)
                 return
             self._running[name] = self._clock()
@@ -228,8 +260,11 @@ class PipelineScheduler:
             with self._lock:
                 self._running.pop(name, None)
                 again = name in self._pending and self._accepting
+                lane = self._triggers.get(name) == "webhook"
                 self._idle.notify_all()
-        if again:
+        if again and lane:
+            self._to_lane(name)
+        elif again:
             self._kick(name, timedelta(0))
 
     def _run(self, name: str, trigger: str) -> None:

@@ -55,6 +55,9 @@ class B2ConnectConnector:
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.READ, Capability.WRITE, Capability.ERASE, Capability.WEBHOOKS}
     )
+    #: records per write call: B2Connect has no batch route (one GET + one PATCH each), so
+    #: the engine sends write-backs one record per call, several at once
+    write_chunk: ClassVar[int] = 1
 
     def __init__(
         self,

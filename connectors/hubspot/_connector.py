@@ -40,7 +40,7 @@ from ._ops import Operations
 from ._properties import PropertyKeeper
 from ._read import DEFAULT_OVERLAP_S, ChangeReader
 from ._touchpoints import read_touchpoints
-from ._types import DEFAULT_ID_PROPERTY
+from ._types import BATCH_LIMIT, DEFAULT_ID_PROPERTY
 from ._write import Upserter
 
 __all__ = ["HubSpotConnector"]
@@ -69,6 +69,8 @@ class HubSpotConnector(HubSpotActions):
             Capability.ASSOCIATIONS,
         }
     )
+    #: records per batch write call (the engine sends such batches concurrently)
+    write_chunk: ClassVar[int] = BATCH_LIMIT
 
     def __init__(
         self,

@@ -43,7 +43,7 @@ from connectors.salesforce._erase_related import RelatedPolicy
 from connectors.salesforce._http import CountingSession
 from connectors.salesforce._read import lookup, members, read_changes
 from connectors.salesforce._touchpoints import read_cases
-from connectors.salesforce._write import update_matched, upsert_collections
+from connectors.salesforce._write import COLLECTION_SIZE, update_matched, upsert_collections
 from connectors.salesforce.soql import soql_identifier
 from mapping.config import SalesforceAuth, SalesforceConnection, SalesforceConsent
 
@@ -81,6 +81,9 @@ class SalesforceConnector(SalesforceActions):
             Capability.BULK,
         }
     )
+    #: records per sObject Collections call (the engine sends such batches concurrently;
+    #: batches that small stay below the Bulk API threshold)
+    write_chunk: ClassVar[int] = COLLECTION_SIZE
 
     def __init__(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mapping.config._base import is_reference
 from mapping.config._connections import (
+    DEFAULT_CONCURRENCY,
     B2ConnectConnection,
     HubSpotConnection,
     SalesforceAuth,
@@ -83,6 +84,7 @@ from mapping.config._thresholds import (
 )
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
     "DEFAULT_CONFIG",
     "DEFAULT_SETTINGS",
     "INSIGHTS_PREFIX",

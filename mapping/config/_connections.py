@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -10,12 +10,30 @@ from mapping.config._base import Frozen as _Frozen
 from mapping.config._base import MaybeRef, SecretRef
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
     "B2ConnectConnection",
     "Connection",
     "HubSpotConnection",
     "SalesforceAuth",
     "SalesforceConnection",
 ]
+
+#: calls in flight at once on one connection unless its ``concurrency`` says otherwise: well
+#: inside HubSpot's 190 calls / 10 s per private app, Salesforce's 25 concurrent long-running
+#: requests and what one B2Connect tenant serves
+DEFAULT_CONCURRENCY = 4
+
+
+def _concurrency() -> Any:
+    return Field(
+        default=DEFAULT_CONCURRENCY,
+        ge=1,
+        le=32,
+        description=(
+            "Most calls in flight at once on this connection, shared by every pipeline and task"
+            " that uses it (1: one call at a time, the serial behaviour)"
+        ),
+    )
 
 
 class B2ConnectConnection(_Frozen):
@@ -33,6 +51,7 @@ class B2ConnectConnection(_Frozen):
         description="delta: /api/crm/{entity}/delta feeds; orders_api: rescan /api/v1/orders only",
     )
     timeout_s: float = Field(default=30.0, gt=0)
+    concurrency: int = _concurrency()
 
 
 class HubSpotConnection(_Frozen):
@@ -52,6 +71,7 @@ class HubSpotConnection(_Frozen):
         default=0.5, gt=0, le=1, description="Share of the portal's daily API limit b2sync may use"
     )
     timeout_s: float = Field(default=30.0, gt=0)
+    concurrency: int = _concurrency()
     search_overlap_s: float = Field(
         default=60.0,
         ge=0,
@@ -106,6 +126,7 @@ class SalesforceConnection(_Frozen):
         default=2000, ge=1, description="Use Bulk API 2.0 at or above this many records"
     )
     timeout_s: float = Field(default=60.0, gt=0)
+    concurrency: int = _concurrency()
 
 
 Connection = Annotated[

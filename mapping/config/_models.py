@@ -268,6 +268,13 @@ class Pipeline(_Frozen):
     batch_size: int | None = Field(
         default=None, ge=1, le=50_000, description="Records per write flush (default 2,000)"
     )
+    concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=32,
+        description="Write batches of this pipeline in flight at once (default: its CRM"
+        " connection's concurrency; 1: one batch at a time)",
+    )
     on_delete: OnDeleteSetting = Field(
         default_factory=OnDelete,
         description="What a deletion does on the other side: one policy (to the CRM) or "

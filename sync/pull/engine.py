@@ -50,6 +50,7 @@ from sync import state
 from sync.blanks import merge_blanks
 from sync.breaker import check_deletes, linked_population, on_delete_policy
 from sync.deleted_links import clear_deleted, deleted_links, mark_deleted
+from sync.fanout import Fanout
 from sync.hooks import run_hooks
 from sync.isolation import hooks_isolated, screened
 from sync.pull.audit import PullFacts, pull_event
@@ -119,10 +120,17 @@ class PullRun(Run):
         self.ours: str | None = None
         self._deletes_done = 0  # the breaker counts a run's deletions, not a flush's
         self._field_lengths: dict[str, int | None] | None = None
+        self.fanout = Fanout(self.concurrency, "b2sync-pull")
 
     # ------------------------------------------------------------------ the loop
 
     def _run(self) -> None:
+        try:
+            self._pull_all()
+        finally:
+            self.fanout.close()
+
+    def _pull_all(self) -> None:
         if not self.fields:
             return
         if isinstance(self.crm, SupportsIdentity):
@@ -329,7 +337,14 @@ class PullRun(Run):
                 code="NO_FETCH",
             )
         stream = self.pipeline.b2connect.stream
-        found: dict[str, Record] = self._retry(lambda: shop.fetch(stream, keys), "fetch")
+        # one GET per record on B2Connect: up to ``concurrency`` groups read at once
+        size = -(-len(keys) // self.fanout.concurrency)
+        groups = [keys[start : start + size] for start in range(0, len(keys), size)]
+        found: dict[str, Record] = {}
+        for part in self.fanout.map(
+            lambda group: self._retry(lambda: shop.fetch(stream, group), "fetch"), groups
+        ):
+            found.update(part)
         return found
 
     def _write(
@@ -368,9 +383,15 @@ class PullRun(Run):
         if not items:
             return {}
         writer = cast(Any, connector)
-        results: list[WriteResult] = self._retry(
-            lambda: writer.write(stream, items, **kwargs), f"write {stream}"
-        )
+
+        def send(part: list[WriteItem]) -> list[WriteResult]:
+            out: list[WriteResult] = self._retry(
+                lambda: writer.write(stream, part, **kwargs), f"write {stream}"
+            )
+            return out
+
+        # B2Connect write-back is one PATCH per record: sent ``concurrency`` at a time
+        results = self.fanout.write(connector, items, send)
         return {result.key: result for result in results}
 
     def _change_sources(self, pulled: list[Merged]) -> dict[str, dict[str, Any]]:

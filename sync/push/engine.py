@@ -10,15 +10,15 @@ B2Connect key, so a crash anywhere replays safely: nothing lost, nothing duplica
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-from audit import record_events
-from connectors.records import Record
+from audit import prepare_events, record_prepared
+from connectors.records import Page, Record
 from store import begin_write
 from store.models import Side
 from sync import state
@@ -26,6 +26,7 @@ from sync.auditing import AuditTrail
 from sync.blanks import hold_first_blanks, push_blanks
 from sync.conflicts.store import decisions
 from sync.deleted_links import deleted_links
+from sync.fanout import read_ahead
 from sync.fingerprint import mapping_changed, mapping_fingerprint, remember_mapping
 from sync.isolation import execute_isolated, hooks_isolated, screened
 from sync.plan import Plan
@@ -73,15 +74,19 @@ class PipelineRun(Run):
         buffer: list[Record] = []
         flush_size = self.pipeline.batch_size or DEFAULT_FLUSH
         last_cursor: Mapping[str, Any] | None = cursor
+        source: Iterator[Page] = iter(())
         try:
             shop, stream = self.shop, self.pipeline.b2connect.stream
-            for page in pages(
+            feed = pages(
                 lambda at: shop.read_changes(stream, at),
                 cursor,
                 what=f"read {stream}",
                 stop=self.stop,
                 policy=self.retry,
-            ):
+            )
+            # the next B2Connect page is fetched while this one is planned and written
+            source = read_ahead(feed) if self.concurrency > 1 else feed
+            for page in source:
                 buffer.extend(page.records)
                 last_cursor = page.cursor
                 self._page_read(page)
@@ -102,7 +107,11 @@ class PipelineRun(Run):
                 with begin_write(self.db) as conn:
                     remember_mapping(conn, self.pipeline.name, fingerprint)
         finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()  # waits for a page being read ahead
             self._await_commit()
+            writer.close()
             if self._committer is not None:
                 self._committer.shutdown(wait=True)
                 self._committer = None
@@ -228,13 +237,17 @@ class PipelineRun(Run):
     def _commit(self, flushed: Flushed, plan: Plan, cursor: Mapping[str, Any] | None) -> None:
         now = self.clock()
         name = self.pipeline.name
-        audited = self.audit_keys is not None and bool(flushed.audit)
+        prepared = None
+        if self.audit_keys is not None and flushed.audit:
+            # keys and encryption before the write lock: only the chaining happens under it
+            with self.db.connect() as conn:
+                prepared = prepare_events(conn, flushed.audit, keys=self.audit_keys, now=now)
         # the audit chain is appended in the same transaction; on SQLite take the write lock
         # at BEGIN so two writers cannot fork a tenant's chain
         with begin_write(self.db) as conn:
             flushed.apply(conn, now=now)
-            if audited and self.audit_keys is not None:
-                record_events(conn, flushed.audit, keys=self.audit_keys, now=now)
+            if prepared is not None:
+                record_prepared(conn, prepared)
             if not self.replay:
                 state.set_cursor(
                     conn, name, self.pipeline.b2connect.stream, Side.B2CONNECT, cursor, now
@@ -271,6 +284,7 @@ class PipelineRun(Run):
             clock=self.clock,
             db=self.db,
             steps=WriterSteps(deletions=apply_deletions, lines=write_lines),
+            concurrency=self.concurrency,
             trail=AuditTrail(self.tenant_id, self.run_id, self.target_system, self.replay)
             if self.audit_keys is not None
             else None,

@@ -36,6 +36,7 @@ from sync.conflicts.store import (
     shop_duplicates,
 )
 from sync.deleted_links import clear_deleted, mark_deleted
+from sync.fanout import Fanout
 from sync.hashing import FieldHasher
 from sync.plan import ASSOC_PREFIX, Plan, Planned, dead_letter, parked_hashes
 from sync.retry import RetryPolicy, call, retry_failures
@@ -146,6 +147,8 @@ class Writer:
     db: sa.Engine
     steps: WriterSteps
     trail: AuditTrail | None = None
+    #: write batches in flight at once (1: one call per write, as the connector batches it)
+    concurrency: int = 1
     #: deletions this run made so far, and its linked population (the delete breaker's)
     deletions_done: int = 0
     population: int | None = None
@@ -155,6 +158,11 @@ class Writer:
     def __post_init__(self) -> None:
         lines = self.pipeline.lines
         self.lines_mapping = compile_fields(lines.fields) if lines else None
+        self.fanout = Fanout(self.concurrency)
+
+    def close(self) -> None:
+        """Stop the write pool."""
+        self.fanout.close()
 
     # ------------------------------------------------------------------ lookups
 
@@ -323,8 +331,9 @@ class Writer:
             taken = state.crm_ids_taken(conn, self.pipeline.name, all_ids)
         keep: list[Planned] = []
         claimed: dict[str, str] = {}
+        candidate_keys = {p.key for p in candidates}  # a set: the flush is thousands long
         for planned in writes:
-            if planned not in candidates:
+            if planned.key not in candidate_keys:
                 keep.append(planned)
                 continue
             ids = normalised.get(str(planned.match_value).strip().lower(), [])
@@ -387,10 +396,7 @@ class Writer:
             if not todo:
                 break
             batch = todo
-            out = self._call(
-                lambda b=batch: self.target.write(crm_object, b, **kwargs),  # type: ignore[misc]
-                f"write {crm_object}",
-            )
+            out = self._send(crm_object, batch, kwargs)
             todo = []
             for item, result in zip(batch, out, strict=True):
                 retry = not result.ok and result.error is not None and result.error.retriable
@@ -408,6 +414,19 @@ class Writer:
                 ),
             )
         return results
+
+    def _send(
+        self, crm_object: str, batch: list[WriteItem], kwargs: dict[str, Any]
+    ) -> list[WriteResult]:
+        """One write of ``batch``: a single call, or its batches in flight at once
+        (:mod:`sync.fanout`); results in ``batch``'s order."""
+
+        def send(part: list[WriteItem]) -> list[WriteResult]:
+            return self._call(
+                lambda: self.target.write(crm_object, part, **kwargs), f"write {crm_object}"
+            )
+
+        return self.fanout.write(self.target, batch, send)
 
     def _associate(self, written: list[tuple[Planned, str]], out: Flushed) -> None:
         if (
@@ -454,7 +473,10 @@ class Writer:
                 f"associate {from_object}",
             )
 
-        return retry_failures(send, pairs, stop=self.stop, policy=self.retry)
+        def spread(part: list[tuple[str, str]]) -> list[WriteResult]:
+            return self.fanout.pairs(target, part, send)  # batches in flight at once
+
+        return retry_failures(spread, pairs, stop=self.stop, policy=self.retry)
 
     def _call(self, fn: Callable[[], T], what: str) -> T:
         return call(fn, what=what, stop=self.stop, policy=self.retry)

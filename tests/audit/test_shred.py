@@ -75,3 +75,45 @@ def test_lifted_hold_allows_shredding(
         set_legal_hold(conn, keys, "ada@example.com")
         set_legal_hold(conn, keys, "ada@example.com", on=False)
     assert _shred(store_engine, keys, "ada@example.com")
+
+
+def test_prepared_events_of_a_subject_shredded_meanwhile_carry_no_values(
+    store_engine: sa.Engine, keys: KeyRing
+) -> None:
+    """Events encrypted before the write transaction, whose subject is erased before they are
+    chained, are stored without values, as if all had happened under the lock."""
+    from audit import prepare_events, record_prepared
+
+    with store_engine.connect() as conn:
+        prepared = prepare_events(conn, [write_event()], keys=keys)
+    _shred(store_engine, keys, "ada@example.com")
+    with store_engine.begin() as conn:
+        assert record_prepared(conn, prepared) == 1
+    fresh = KeyRing(MASTER_KEY)
+    with store_engine.connect() as conn:
+        (view,) = search(conn, fresh, Filters(subject="ada@example.com"))
+        assert verify(conn, keys=keys).ok
+    assert view.values == ERASED
+
+
+def test_prepared_events_use_the_key_another_writer_created_meanwhile(
+    store_engine: sa.Engine, keys: KeyRing
+) -> None:
+    """Two writers prepare events of a new subject; the second one chains its events under
+    the key the first one stored, so both stay readable (one key per subject)."""
+    from audit import prepare_events, record_prepared
+
+    with store_engine.connect() as conn:
+        first = prepare_events(conn, [write_event()], keys=keys)
+        second = prepare_events(conn, [write_event(minutes=1)], keys=KeyRing(MASTER_KEY))
+    with store_engine.begin() as conn:
+        record_prepared(conn, first)
+    with store_engine.begin() as conn:
+        record_prepared(conn, second)
+    fresh = KeyRing(MASTER_KEY)
+    with store_engine.connect() as conn:
+        views = search(conn, fresh, Filters(subject="ada@example.com"))
+        assert verify(conn, keys=keys).ok
+        stored = conn.execute(sa.text("SELECT count(*) FROM subject_keys")).scalar()
+    assert len(views) == 2 and all(v.values not in (None, ERASED) for v in views)
+    assert stored == 1

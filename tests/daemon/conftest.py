@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from connectors.b2connect import sign_webhook
 from emulators.stack import EmulatorStack
-from tests.e2e.conftest import MASTER_KEY, ROOT, config_for
+from tests.e2e.conftest import MASTER_KEY, ROOT, by_key, config_for
 
 B2SYNC = shutil.which("b2sync", path=str(Path(sys.executable).parent)) or "b2sync"
 TOKEN = "status-token-for-tests"
@@ -46,6 +46,22 @@ def wait_for(check: Callable[[], T | None], timeout: float = 30.0, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         pause.wait(0.05)
+
+
+def synced_customer(daemon: DaemonProcess) -> dict[str, Any]:
+    """A B2Connect customer that exists in both CRMs after the backfill."""
+    hubspot = by_key(daemon.stack.hubspot.admin_list("contacts"), "b2connect_id")
+    salesforce = by_key(daemon.stack.salesforce.admin_list("Contact"), "B2Connect_Id__c")
+    for customer in daemon.stack.b2connect.admin_list("customers"):
+        if customer["id"] in hubspot and customer["id"] in salesforce:
+            return customer
+    raise AssertionError("no customer was synced to both CRMs")
+
+
+def first_names(daemon: DaemonProcess, key: str) -> tuple[str | None, str | None]:
+    hubspot = by_key(daemon.stack.hubspot.admin_list("contacts"), "b2connect_id")[key]
+    salesforce = by_key(daemon.stack.salesforce.admin_list("Contact"), "B2Connect_Id__c")[key]
+    return hubspot[0]["properties"].get("firstname"), salesforce[0].get("FirstName")
 
 
 def daemon_config_text(grace: str = "20s") -> str:

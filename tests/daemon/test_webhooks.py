@@ -3,26 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from tests.daemon.conftest import DaemonProcess, wait_for
-from tests.e2e.conftest import by_key
-
-
-def _synced_customer(daemon: DaemonProcess) -> dict[str, Any]:
-    """A B2Connect customer that exists in both CRMs after the backfill."""
-    hubspot = by_key(daemon.stack.hubspot.admin_list("contacts"), "b2connect_id")
-    salesforce = by_key(daemon.stack.salesforce.admin_list("Contact"), "B2Connect_Id__c")
-    for customer in daemon.stack.b2connect.admin_list("customers"):
-        if customer["id"] in hubspot and customer["id"] in salesforce:
-            return customer
-    raise AssertionError("no customer was synced to both CRMs")
-
-
-def _first_names(daemon: DaemonProcess, key: str) -> tuple[str | None, str | None]:
-    hubspot = by_key(daemon.stack.hubspot.admin_list("contacts"), "b2connect_id")[key]
-    salesforce = by_key(daemon.stack.salesforce.admin_list("Contact"), "B2Connect_Id__c")[key]
-    return hubspot[0]["properties"].get("firstname"), salesforce[0].get("FirstName")
+from tests.daemon.conftest import DaemonProcess, first_names, synced_customer, wait_for
 
 
 def _webhook_runs(daemon: DaemonProcess, pipeline: str) -> int:
@@ -31,10 +13,10 @@ def _webhook_runs(daemon: DaemonProcess, pipeline: str) -> int:
 
 def test_webhook_makes_a_shopper_edit_appear_in_both_crms(daemon: DaemonProcess) -> None:
     """A signed B2Connect webhook triggers runs that carry the edit to HubSpot and Salesforce."""
-    customer = _synced_customer(daemon)
+    customer = synced_customer(daemon)
     daemon.stack.b2connect.admin_patch("customers", customer["id"], {"firstName": "Webhooked"})
     wait_for(
-        lambda: _first_names(daemon, customer["id"]) == ("Webhooked", "Webhooked"),
+        lambda: first_names(daemon, customer["id"]) == ("Webhooked", "Webhooked"),
         30,
         "the edit in both CRMs",
     )

@@ -15,6 +15,7 @@ import pytest
 
 from emulators.stack import EmulatorStack
 from tests.e2e.conftest import E2E, MASTER_KEY, by_key, config_for
+from tests.e2e.test_concurrent_backfill import with_concurrency
 
 B2SYNC = shutil.which("b2sync", path=str(Path(sys.executable).parent)) or "b2sync"
 KILLS = 6
@@ -47,9 +48,12 @@ def big(tmp_path: Path) -> object:
 
 
 @pytest.mark.slow
-def test_sigkill_during_backfill_loses_and_duplicates_nothing(big: E2E) -> None:
-    """Killed six times mid-backfill, the sync still ends with each record once, correct."""
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_sigkill_during_backfill_loses_and_duplicates_nothing(big: E2E, concurrency: int) -> None:
+    """Killed six times mid-backfill, the sync still ends with each record once, correct,
+    with one write batch in flight at a time and with four."""
     e2e = big
+    with_concurrency(e2e, concurrency)
     rng = random.Random(20261125)
     killed = 0
     for _ in range(KILLS):

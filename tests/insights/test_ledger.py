@@ -117,3 +117,40 @@ def test_erasure_forgets_everything_about_a_customer(sqlite_store_engine: sa.Eng
         assert orders_of(conn, TENANT, "c-1") == []
         assert [o.order_id for o in orders_of(conn, TENANT, "c-2")] == ["o6"]
     assert removed == 6  # five orders and the state row
+
+
+def test_touching_customers_costs_a_few_statements_not_one_each(
+    sqlite_store_engine: sa.Engine,
+) -> None:
+    """300 customers (half known) are recorded in a handful of statements, values right."""
+    from datetime import UTC, datetime
+
+    from insights.ledger import CustomerRow, touch_customers
+    from store import begin_write
+
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+    with begin_write(sqlite_store_engine) as conn:
+        touch_customers(conn, TENANT, [CustomerRow(f"k{i}", False, None) for i in range(150)])
+        conn.execute(sa.text("UPDATE insights_customers SET dirty = 0"))
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    sa.event.listen(sqlite_store_engine, "before_cursor_execute", seen)
+    try:
+        with begin_write(sqlite_store_engine) as conn:
+            rows = [CustomerRow(f"k{i}", i % 2 == 0, when) for i in range(300)]
+            touch_customers(conn, TENANT, rows)
+    finally:
+        sa.event.remove(sqlite_store_engine, "before_cursor_execute", seen)
+    assert len([s for s in statements if "insights_customers" in s]) <= 4, statements
+    with sqlite_store_engine.connect() as conn:
+        got = conn.execute(
+            sa.text("SELECT customer_key, b2b, dirty, registered_at FROM insights_customers")
+        ).all()
+    assert len(got) == 300
+    by_key = {r[0]: r for r in got}
+    assert by_key["k2"][1] and not by_key["k3"][1] and by_key["k200"][1]
+    assert {r[0] for r in got if r[2]} == {f"k{i}" for i in range(150, 300)}
+    assert all(r[3] is not None for r in got)

@@ -1,0 +1,137 @@
+"""Concurrent write batches through the real SDKs: the same API calls and the same CRM records
+as one batch at a time; a bad ``concurrency`` is refused with file:line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emulators.stack import EmulatorStack
+from tests.e2e.conftest import E2E, by_key, config_for, fresh_e2e
+from tests.e2e.test_cli_sync import cli
+
+PIPELINES = ("customers-to-hubspot", "customers-to-salesforce", "orders-to-hubspot")
+
+
+@pytest.fixture(scope="module")
+def _wide() -> Iterator[EmulatorStack]:
+    """More customers than one HubSpot batch (100) and one Salesforce collection (200)."""
+    with EmulatorStack(customers=260, seed=5) as stack:
+        yield stack
+
+
+@pytest.fixture
+def wide(_wide: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[E2E]:
+    yield from fresh_e2e(_wide, tmp_path, monkeypatch)
+
+
+def with_concurrency(e2e: E2E, n: int) -> None:
+    """Set every connection's ``concurrency`` to ``n`` in the test's config."""
+    text = e2e.config_path.read_text(encoding="utf-8")
+    head, sep, rest = text.partition("\nconnections:\n")
+    rest = re.sub(
+        r"(?m)^(    type: (b2connect|hubspot|salesforce)\n)", rf"\1    concurrency: {n}\n", rest
+    )
+    text = head + sep + rest
+    assert rest.count(f"concurrency: {n}") == 3
+    e2e.config_path.write_text(text, encoding="utf-8")
+    e2e.config, _ = config_for(e2e.config_path.parent, text)
+
+
+def _backfill(e2e: E2E) -> tuple[dict[str, int], dict[str, int], dict[str, object]]:
+    summaries = e2e.sync(*PIPELINES)
+    assert all(s.status.value == "succeeded" for s in summaries), [s.error for s in summaries]
+    contacts = by_key(e2e.records("hubspot", "contacts"), "b2connect_id")
+    sf = by_key(e2e.records("salesforce", "Contact"), "B2Connect_Id__c")
+    orders = by_key(e2e.records("hubspot", "orders"), "b2connect_id")
+    state = {
+        "contacts": sorted(
+            (k, len(v), v[0]["properties"].get("email")) for k, v in contacts.items()
+        ),
+        "sf": sorted((k, len(v), v[0].get("Email")) for k, v in sf.items()),
+        "orders": sorted((k, len(v)) for k, v in orders.items()),
+    }
+    return e2e.calls("hubspot"), e2e.calls("salesforce"), state
+
+
+def test_concurrency_4_makes_the_serial_api_calls_and_writes_the_same(
+    wide: E2E, _wide: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backfill at concurrency 4 costs exactly the calls of concurrency 1, per endpoint, and
+    leaves the same records in both CRMs (each once)."""
+    with_concurrency(wide, 1)
+    serial_hs, serial_sf, serial_state = _backfill(wide)
+    assert max(len(v) for v in by_key(wide.records("hubspot", "contacts"), "b2connect_id").values())
+    (tmp_path / "again").mkdir()
+    again = next(fresh_e2e(_wide, tmp_path / "again", monkeypatch))
+    with_concurrency(again, 4)
+    hs, sf, state = _backfill(again)
+    assert hs == serial_hs
+    assert sf == serial_sf
+    assert state == serial_state
+    assert all(n == 1 for _, n, _ in state["contacts"])  # type: ignore[attr-defined]
+    assert len(state["contacts"]) > 200  # type: ignore[arg-type]
+
+
+def test_a_concurrency_of_zero_is_refused_with_its_line(e2e: E2E) -> None:
+    """``concurrency: 0`` stops ``b2sync check`` with the file:line of the setting."""
+    with_concurrency(e2e, 1)
+    text = e2e.config_path.read_text(encoding="utf-8").replace(
+        "concurrency: 1", "concurrency: 0", 1
+    )
+    e2e.config_path.write_text(text, encoding="utf-8")
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "concurrency: 0" in row)
+    result = cli(e2e, "check", "--config", str(e2e.config_path))
+    assert result.returncode != 0
+    assert f"{e2e.config_path}:{line}" in result.stderr, result.stderr
+
+
+def test_b2connect_write_back_at_concurrency_4_makes_one_get_and_patch_per_record(
+    e2e: E2E, tmp_path: Path
+) -> None:
+    """CRM edits of six contacts flow back to B2Connect with one GET and one PATCH each,
+    sent several at once, and every edit lands."""
+    from tests.e2e.two_way_support import HS, open_two_way, two_way_config
+
+    config, _ = two_way_config(tmp_path)
+    assert config.connections["shop"].concurrency == 4
+    for tw in open_two_way(e2e, config):
+        tw.settle()
+        linked = sorted(tw.linked(HS).items())[:6]
+        for n, (_key, contact_id) in enumerate(linked):
+            tw.hubspot_user(contact_id, {"firstname": f"Back{n}"})
+        before = e2e.calls("b2connect")
+        [hs, _sf] = tw.cycle()
+        after = e2e.calls("b2connect")
+        grown = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+        assert hs.counts["pull_to_b2connect"] == 6
+        assert grown.get("PATCH /api/crm/customers/{rid}") == 6
+        assert grown.get("GET /api/crm/{entity}/{rid}") == 6
+        assert [tw.customer(k)["firstName"] for k, _ in linked] == [f"Back{n}" for n in range(6)]
+
+
+def test_sync_runs_the_hubspot_and_salesforce_pipelines_at_the_same_time(e2e: E2E) -> None:
+    """`b2sync sync` runs the HubSpot chain and the Salesforce chain side by side (different
+    budgets, no links between them), each in dependency order: the Salesforce chain starts
+    before the HubSpot chain ends, though HubSpot comes first in the config."""
+    import sqlalchemy as sa
+
+    from sync.runner import parallel_groups
+
+    groups = parallel_groups(e2e.config.pipelines)
+    assert [[p.crm.connection for p in g] for g in groups] == [["hubspot"] * 3, ["salesforce"] * 3]
+    names = [p.name for p in groups[0]]
+    assert names.index("customers-to-hubspot") < names.index("orders-to-hubspot")
+    e2e.faults("hubspot", [{"match": "*", "kind": "slow", "delay_s": 0.2}])  # a slow vendor
+    result = cli(e2e, "sync", "--config", str(e2e.config_path))
+    assert result.returncode == 0, result.stderr
+    engine = sa.create_engine(e2e.config.state_url)
+    with engine.connect() as conn:
+        runs = conn.execute(sa.text("SELECT pipeline, started_at, finished_at FROM runs")).all()
+    engine.dispose()
+    hubspot_end = max(r.finished_at for r in runs if r.pipeline.endswith("-to-hubspot"))
+    salesforce_start = min(r.started_at for r in runs if r.pipeline.endswith("-to-salesforce"))
+    assert salesforce_start < hubspot_end
