@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from connectors.base import Connector, SecretResolver
+from connectors.calls import CallCounter
 from connectors.records import (
     Capability,
     ErasureResult,
@@ -69,7 +70,7 @@ class FakeConnector:
         self.associations: set[tuple[str, str, str, str, int]] = set()
         self.reject: dict[str, str] = {}
         self.transient: Counter[str] = Counter()
-        self.calls: Counter[str] = Counter()
+        self.calls: Counter[str] = CallCounter()
         self.erased: list[Subject] = []
         self._seq = count(1)
         self._lock = threading.Lock()

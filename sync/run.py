@@ -28,6 +28,7 @@ import structlog
 
 from audit import KeyRing
 from connectors.base import Connector
+from connectors.calls import call_scope
 from connectors.errors import BudgetExhausted, ConnectorError
 from connectors.records import Page, Record
 from mapping.compiler import CompiledMapping, compile_fields
@@ -116,8 +117,6 @@ class Run(ABC):
         self.mapping: CompiledMapping = compile_fields(self.pipeline.fields)
         self.summary = RunSummary(self.pipeline.name, self.run_id, dry_run=self.dry_run)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{self.run_id}"
-        self._calls_before = Counter(getattr(self.crm, "calls", {}))
-        self._shop_calls_before = Counter(getattr(self.shop, "calls", {}))
         self._counts_lock = threading.Lock()
         self.blanks = BlankGuard(
             self.pipeline, self.db, self.clock,
@@ -133,8 +132,11 @@ class Run(ABC):
         """Run once; never raises for data or vendor problems (they end up in the summary)."""
         # bound for this run only: the caller's own context (e.g. the daemon's trigger) is
         # restored afterwards, never wiped
-        with structlog.contextvars.bound_contextvars(
-            pipeline=self.pipeline.name, run_id=self.run_id
+        with (
+            structlog.contextvars.bound_contextvars(
+                pipeline=self.pipeline.name, run_id=self.run_id
+            ),
+            call_scope() as calls,  # this run's calls only: others may share the connectors
         ):
             try:
                 if not self.dry_run and not self._start():
@@ -145,7 +147,7 @@ class Run(ABC):
                 self.summary.status = status
                 self.summary.error = error
             finally:
-                self._count_calls()
+                self.summary.api_calls.update({k: v for k, v in calls.items() if v > 0})
                 if not self.dry_run:
                     self._finish()
         return self.summary
@@ -207,15 +209,6 @@ class Run(ABC):
             return
         with begin_write(self.db) as conn:
             state.set_setting(conn, f"paused_until:{self.pipeline.name}", until.isoformat())
-
-    def _count_calls(self) -> None:
-        for connector, before in (
-            (self.crm, self._calls_before),
-            (self.shop, self._shop_calls_before),
-        ):
-            after = Counter(getattr(connector, "calls", {}))
-            after.subtract(before)
-            self.summary.api_calls.update({k: v for k, v in after.items() if v > 0})
 
     def _hook_context(self) -> HookContext:
         return HookContext(

@@ -22,6 +22,7 @@ from typing import Any
 import requests
 import structlog
 
+from connectors.calls import CallCounter
 from connectors.errors import Fatal, Retriable, display_url
 
 __all__ = ["ApiResponse", "B2ConnectHttp", "Problem", "parse_retry_after", "user_agent"]
@@ -128,7 +129,7 @@ class B2ConnectHttp:
         self.base = url.rstrip("/")
         self.tenant_id = tenant_id
         self.timeout_s = timeout_s
-        self.calls: Counter[str] = Counter()
+        self.calls: Counter[str] = CallCounter()
         self._refresh_token = refresh_token
         self._token = token
         self.session = session or requests.Session()

@@ -28,6 +28,7 @@ from hubspot.crm.objects.tasks import exceptions as tasks_exc
 from hubspot.crm.properties import exceptions as properties_exc
 from urllib3.util.retry import Retry
 
+from connectors.calls import CallCounter
 from connectors.errors import Retriable, display_url
 
 from ._errors import AuthFailed, from_exception, translate
@@ -64,7 +65,7 @@ class HubSpotApi:
         self.url = url.rstrip("/")
         self.governor = governor
         self.timeout_s = timeout_s
-        self.calls: Counter[str] = Counter()
+        self.calls: Counter[str] = CallCounter()
         self._count_lock = threading.Lock()
         self._token = token
         self._token_source = token_source

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from connectors.calls import CallCounter
+
 if TYPE_CHECKING:
     from connectors.salesforce._budget import Budget
 
@@ -91,7 +93,7 @@ class CountingSession(requests.Session):
         self.timeout = timeout
         self.budget = budget
         self.verify = verify
-        self.calls: Counter[str] = Counter()
+        self.calls: Counter[str] = CallCounter()
         self._count_lock = threading.Lock()
 
     def request(  # type: ignore[override]

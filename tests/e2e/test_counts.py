@@ -159,8 +159,8 @@ def test_the_summary_fits_80_columns(e2e: E2E) -> None:
 
 
 def test_dead_letter_messages_keep_their_brackets(e2e: E2E) -> None:
-    """`deadletters list` prints Salesforce's "data value too large: [email]" with the
+    """`deadletters list` prints Salesforce's "data value too large: [value]" with the
     redaction mark, not swallowed as Rich markup."""
     invoke(e2e, "sync", "customers-to-salesforce")
     out = invoke(e2e, "deadletters", "list", "--pipeline", "customers-to-salesforce").stdout
-    assert "data value too large: [email]" in out
+    assert "data value too large: [value]" in out
