@@ -24,6 +24,7 @@ from connectors.salesforce._api import Api, sobject
 from connectors.salesforce._auth import Authenticator, AuthSettings, resolve_secret
 from connectors.salesforce._budget import Budget
 from connectors.salesforce._bulk import upsert_bulk
+from connectors.salesforce._bulk_jobs import Polling
 from connectors.salesforce._consent import (
     consent_pages,
     read_fields,
@@ -84,7 +85,7 @@ class SalesforceConnector(SalesforceActions):
         id_field: str = "B2Connect_Id__c",
         read_fields: Mapping[str, Sequence[str]] | None = None,
         overlap_s: float = 2.0,
-        bulk_wait_s: float = 1.0,
+        bulk_wait_s: float = 0.2,
         clock: Callable[[], dt.datetime] = _utcnow,
     ) -> None:
         """Build a connector; ``session_id`` (or ``auth``) values may be secret references.
@@ -94,7 +95,8 @@ class SalesforceConnector(SalesforceActions):
         self.id_field = soql_identifier(id_field)
         self.read_fields = {k: list(v) for k, v in (read_fields or {}).items()}
         self.bulk_threshold = bulk_threshold
-        self.bulk_wait_s = bulk_wait_s
+        #: Bulk job polling: first poll ``bulk_wait_s`` after closing a job, then doubling
+        self.bulk_polling = Polling(first_s=bulk_wait_s)
         self.overlap = dt.timedelta(seconds=overlap_s)
         self.clock = clock
         self.budget = Budget(daily_share, clock)
@@ -177,7 +179,7 @@ class SalesforceConnector(SalesforceActions):
             results.update(zip((i for i, _ in matched), updated, strict=True))
             return [results[i] for i in range(len(batch))]
         if len(batch) >= self.bulk_threshold:
-            return upsert_bulk(self.api, stream, ext, batch, self.bulk_wait_s)
+            return upsert_bulk(self.api, stream, ext, batch, self.bulk_polling)
         return upsert_collections(self.api, stream, ext, batch)
 
     def delete(
@@ -195,7 +197,7 @@ class SalesforceConnector(SalesforceActions):
     def erase(self, subject: Subject, *, related: RelatedPolicy | None = None) -> ErasureResult:
         """Remove the person's Contacts for good and flag their Individuals; ``related``
         (the ``erasure:`` policy) adds their orders and consent records."""
-        return erase(self.api, subject, self.id_field, self.bulk_wait_s, related)
+        return erase(self.api, subject, self.id_field, self.bulk_polling, related)
 
     def read_consents(
         self, mapping: SalesforceConsent, cursor: Mapping[str, Any] | None
