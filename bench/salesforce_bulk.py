@@ -10,7 +10,8 @@ the real connector (simple-salesforce over loopback), once per path:
 - ``collections_serial``: 200 per call, one call at a time (the connector's write of one
   batch below the bulk threshold);
 - ``collections_parallel``: the same calls, ``C`` in flight (the batch split into 200-record
-  writes on a pool of ``C`` threads, as an engine with a per-connection pool sends them);
+  writes on a pool of ``C`` threads sharing one connector and its budget, as an engine with
+  a per-connection pool sends them);
 - ``bulk``: one Bulk API 2.0 job through the connector (create, upload, close, polls backing
   off from 0.2 s, the result sets that have rows);
 - ``bulk_sdk``: the job as simple-salesforce's ``upsert(wait=1)`` runs it, plus the three
@@ -38,13 +39,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from b2sync.runtime import build_runner  # noqa: E402
 from bench.backfill import config_text, read_env, start_emulators  # noqa: E402
 from connectors.budget import AdaptiveConcurrency  # noqa: E402
 from connectors.records import WriteItem  # noqa: E402
 from connectors.salesforce import SalesforceConnector  # noqa: E402
-from mapping.config import parse_config  # noqa: E402
+from mapping.config import SalesforceConnection, parse_config  # noqa: E402
 from sync.logs import configure_logging  # noqa: E402
+from sync.settings import resolve  # noqa: E402
 
 PATHS = ("collections_serial", "collections_parallel", "bulk", "bulk_sdk")
 ID_FIELD = "B2Connect_Id__c"
@@ -103,10 +104,11 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
         proc = start_emulators(10, env_file, options)
         try:
             os.environ.update(read_env(env_file))
-            runner = build_runner(parse_config(config_text(tmp)))
+            config = parse_config(config_text(tmp)).connections["salesforce"]
+            assert isinstance(config, SalesforceConnection)
+            # the connector itself: the runner's wrapper holds the connection's lock per call
+            conn = SalesforceConnector.from_config(config, secrets=resolve)
             try:
-                conn = runner.connector("salesforce")
-                assert isinstance(conn, SalesforceConnector)
                 conn.budget.concurrency = AdaptiveConcurrency(
                     args.concurrency, maximum=args.concurrency
                 )
@@ -128,7 +130,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                         )
                         print(rows[-1], flush=True)
             finally:
-                runner.close()
+                conn.close()
         finally:
             proc.terminate()
             proc.wait(timeout=60)

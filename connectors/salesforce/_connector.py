@@ -80,7 +80,7 @@ class SalesforceConnector(SalesforceActions):
         api_version: str = "59.0",
         ca_file: str | None = None,
         daily_share: float = 0.5,
-        bulk_threshold: int = 2000,
+        bulk_threshold: int = 20_000,
         timeout_s: float = 60.0,
         id_field: str = "B2Connect_Id__c",
         read_fields: Mapping[str, Sequence[str]] | None = None,
