@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import math
 import os
 import shutil
 import signal
@@ -249,23 +250,27 @@ def measure_under_load(
             for i, k in enumerate(creates.keys)
             if k in seen and i in creates.received
         ]
-        out[crm] = {"visible": len(seen), **_stats(from_received, "received")}
-        out[crm].update(_stats(from_change, "change"))
+        total = len(creates.keys)
+        out[crm] = {"visible": len(seen), **_stats(from_received, "received", total)}
+        out[crm].update(_stats(from_change, "change", total))
     return out
 
 
-def _stats(values: list[float], since: str) -> dict[str, float | None]:
-    if not values:
-        return {
-            f"p50_from_{since}_s": None,
-            f"p95_from_{since}_s": None,
-            f"max_from_{since}_s": None,
-        }
+def _stats(values: list[float], since: str, total: int) -> dict[str, float | None]:
+    """p50/p95/max over all ``total`` events; one never seen counts as endless, so a
+    percentile that falls on one is None (not visible within ``--settle``)."""
+    padded = values + [math.inf] * max(0, total - len(values))
+    if not padded:
+        padded = [math.inf]
     return {
-        f"p50_from_{since}_s": round(statistics.median(values), 3),
-        f"p95_from_{since}_s": round(_percentile(values, 0.95), 3),
-        f"max_from_{since}_s": round(max(values), 3),
+        f"p50_from_{since}_s": _finite(_percentile(padded, 0.5)),
+        f"p95_from_{since}_s": _finite(_percentile(padded, 0.95)),
+        f"max_from_{since}_s": _finite(max(padded)),
     }
+
+
+def _finite(value: float) -> float | None:
+    return round(value, 3) if math.isfinite(value) else None
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -442,6 +447,7 @@ def report(args: argparse.Namespace, measured: dict[str, Any]) -> None:
             f"{crm:>11} {row['visible']:>8} {row['p50_from_received_s']!s:>8} "
             f"{row['p95_from_received_s']!s:>8} {row['max_from_received_s']!s:>8}"
         )
+    print(f"(None: not visible within --settle {args.settle:.0f} s of the last webhook)")
     print(
         f"backfill still running at the last webhook: {result['backfill_running_at_last_webhook']}"
     )
