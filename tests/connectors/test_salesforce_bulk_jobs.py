@@ -12,7 +12,7 @@ from connectors.errors import Retriable
 from connectors.records import WriteItem
 from connectors.salesforce import Polling, SalesforceConnector, run_ingest_job, split_csv
 from emulators.salesforce import SalesforceEmulator
-from tests.connectors.salesforce_support import connect, contacts
+from tests.connectors.salesforce_support import UPSERT, connect, contacts
 
 JOB = "/services/data/{version}/jobs/ingest/{job_id}"
 CREATE = "POST /services/data/{version}/jobs/ingest"
@@ -115,3 +115,16 @@ def test_split_csv_keeps_every_column_and_respects_the_size_limit() -> None:
     assert all(text.startswith("A,B,C\n") and len(text.encode()) <= 120 for _, text in files)
     assert files[-1][1].endswith("z,,1\n")
     assert split_csv([]) == []
+
+
+def test_a_default_flush_goes_through_parallelisable_collections(
+    salesforce_emulator: SalesforceEmulator,
+) -> None:
+    """A 2,000-record write (one default flush) uses 10 collection calls, not a Bulk job."""
+    conn = connect(salesforce_emulator)
+    assert conn.bulk_threshold == 20_000
+    results = conn.write("Contact", contacts(2000))
+    assert all(r.ok for r in results)
+    assert conn.calls[UPSERT] == 10
+    assert _bulk_calls(conn) == {}
+    conn.close()
