@@ -15,7 +15,9 @@ then the insights pass) through the real runner, and prints (and writes with --j
   and Salesforce's concurrent-long-running refusals;
 - ``write_calls`` against ``write_minimum`` (ceil(n/100) per HubSpot batch object,
   ceil(n/200) per Salesforce collection) and their ratio;
-- ``peak_rss_mb`` of the sync process;
+- ``peak_rss_mb`` of the sync process, and ``cpu_s``: the CPU seconds (user + system) the
+  sync process spent during the backfill, the local work that overlaps nothing in a serial
+  engine (the emulators run in their own process and are not counted);
 - ``efficiency = forced_s / wall_s``, where ``forced_s`` is what the rate limits alone
   force: ``max(HubSpot calls / 19 per s, Salesforce calls x latency / 25) + chain_s``.
   HubSpot allows 19 calls a second on average; Salesforce allows 25 long calls at once, so
@@ -136,9 +138,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 cap_governors(runner, args.concurrency)
                 before = calls(env)
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 _seconds, counts, written = run_all(runner, full=False)
                 wall = time.perf_counter() - started
+                cpu = time.process_time() - cpu_started
                 after = calls(env)
                 stats = admin(env, "stats")
             finally:
@@ -147,7 +150,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             proc.terminate()
             proc.wait(timeout=60)
     endpoints = after - before
-    return summarise(args, wall, counts, written, endpoints, stats, latency_s)
+    result = summarise(args, wall, counts, written, endpoints, stats, latency_s)
+    result["cpu_s"] = round(cpu, 1)
+    return result
 
 
 def summarise(

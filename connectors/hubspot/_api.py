@@ -6,10 +6,19 @@ through :meth:`HubSpotApi.call`: the governor waits or refuses first (one govern
 call, so any number of threads may share the connector's budget), the call is counted,
 the ``*_with_http_info`` variant hands back the headers the governor learns from, and vendor
 exceptions become connector errors at this boundary.
+
+:meth:`HubSpotApi.call_json` is the same path for the hot calls (batch upsert/update/read,
+search, association batches): the SDK still builds, authenticates and sends the request, but
+is told ``_preload_content=False`` and hands back the undecoded response, whose JSON is
+parsed here into plain dicts (the wire's camelCase keys). Deserialising a 100-record batch
+into generated models costs more CPU than the whole rest of the connector's work on it (each
+model instance deep-copies the client's default Configuration), and the connector only
+reads a few keys of each row.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -131,13 +140,33 @@ class HubSpotApi:
         Raises the connector error for 401/403/429/5xx/transport problems, and
         :class:`HubSpotApiError` for statuses the caller decides about (400, 404, 409...).
         """
+        return self._call(template, fn, args, kwargs, search, raw=False)
+
+    def call_json(
+        self, template: str, fn: Callable[..., Any], *args: Any, search: bool = False, **kwargs: Any
+    ) -> tuple[dict[str, Any], int]:
+        """Like :meth:`call`, but the 2xx body comes back as parsed JSON (plain dicts with the
+        wire's camelCase keys; ``{}`` for an empty body), not as generated models."""
+        data, status = self._call(template, fn, args, kwargs, search, raw=True)
+        return data, status
+
+    def _call(
+        self,
+        template: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        search: bool,
+        *,
+        raw: bool,
+    ) -> tuple[Any, int]:
         try:
-            return self._call_once(template, fn, args, kwargs, search)
+            return self._call_once(template, fn, args, kwargs, search, raw)
         except AuthFailed:
             if not self._refresh_token():
                 raise
             log.info("hubspot.token_rotated")
-            return self._call_once(template, fn, args, kwargs, search)
+            return self._call_once(template, fn, args, kwargs, search, raw)
 
     def _call_once(
         self,
@@ -146,13 +175,17 @@ class HubSpotApi:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         search: bool,
+        raw: bool,
     ) -> tuple[Any, int]:
         with self.governor.slot(search=search):
             with self._count_lock:  # several threads may share the connector
                 self.calls[template] += 1
             started = time.monotonic()
             try:
-                data, status, headers = fn(*args, _request_timeout=self.timeout_s, **kwargs)
+                if raw:
+                    data, status, headers = _undecoded(fn, args, kwargs, self.timeout_s)
+                else:
+                    data, status, headers = fn(*args, _request_timeout=self.timeout_s, **kwargs)
             except API_EXCEPTIONS as exc:
                 err, headers = from_exception(exc, template)
                 if err.status != 429:
@@ -193,3 +226,25 @@ class HubSpotApi:
         for api in self._built():
             api.api_client.rest_client.pool_manager.clear()
             api.api_client.close()
+
+
+def _undecoded(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout_s: float
+) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Run ``fn`` with ``_preload_content=False``; (parsed JSON body, status, headers).
+
+    The generated client still raises its ``ApiException`` for a non-2xx status; a 2xx
+    response is the urllib3 one, read to the end here and its connection given back.
+    """
+    response = fn(*args, _request_timeout=timeout_s, _preload_content=False, **kwargs)
+    try:
+        body = response.data
+    finally:
+        response.release_conn()
+    try:
+        data = json.loads(body) if body else {}
+    except ValueError as exc:
+        raise Retriable(
+            f"HubSpot sent a response that is not JSON ({response.status})", code="BAD_RESPONSE"
+        ) from exc
+    return (data if isinstance(data, dict) else {}), int(response.status), dict(response.headers)

@@ -74,7 +74,7 @@ def read_engagement(
             "propertiesWithHistory": [],
         }
         try:
-            data, _ = api.call(
+            data, _ = api.call_json(
                 BATCH_READ, api.batch.read_with_http_info, stream, body, archived=False
             )
         except HubSpotApiError as err:
@@ -83,6 +83,6 @@ def read_engagement(
                 f"{err.body.message})",
                 code=err.body.category or str(err.status),
             ) from err
-        for row in getattr(data, "results", None) or []:
-            out[str(row.id)] = _engagement(dict(row.properties or {}))
+        for row in data.get("results") or []:
+            out[str(row["id"])] = _engagement(dict(row.get("properties") or {}))
     return out

@@ -19,7 +19,7 @@ from connectors.records import ErasureResult, Subject, WriteResult
 
 from ._api import HubSpotApi
 from ._errors import HubSpotApiError, parse_body
-from ._read import SEARCH, search_fail
+from ._read import SEARCH, next_after, search_fail
 from ._types import BATCH_LIMIT, SEARCH_IN_LIMIT, SEARCH_PAGE_LIMIT
 from ._values import norm
 from ._write import failure_from, isolate
@@ -75,7 +75,7 @@ class Operations:
             "propertiesWithHistory": [],
         }
         try:
-            data, _ = self.api.call(
+            data, _ = self.api.call_json(
                 BATCH_READ, self.api.batch.read_with_http_info, stream, body, archived=archived
             )
         except HubSpotApiError as err:
@@ -85,10 +85,10 @@ class Operations:
                 code=err.body.category or str(err.status),
             ) from err
         out = []
-        for row in getattr(data, "results", None) or []:
-            value = (row.properties or {}).get(id_property)
+        for row in data.get("results") or []:
+            value = (row.get("properties") or {}).get(id_property)
             if value:
-                out.append((str(value), str(row.id)))
+                out.append((str(value), str(row["id"])))
         return out
 
     def change_sources(
@@ -131,16 +131,16 @@ class Operations:
                 after=after,
             )
             try:
-                data, _ = self.api.call(
+                data, _ = self.api.call_json(
                     SEARCH, self.api.search.do_search_with_http_info, stream, request, search=True
                 )
             except HubSpotApiError as err:
                 raise search_fail(stream, err) from err
-            for row in getattr(data, "results", None) or []:
-                value = (row.properties or {}).get(field)
+            for row in data.get("results") or []:
+                value = (row.get("properties") or {}).get(field)
                 if value is not None:
-                    out.append((str(value), str(row.id)))
-            after = getattr(getattr(getattr(data, "paging", None), "next", None), "after", None)
+                    out.append((str(value), str(row["id"])))
+            after = next_after(data)
             if after is None:
                 return out
 
@@ -198,14 +198,14 @@ class Operations:
         # default Configuration, which dominated the cost of large association batches
         spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}
         body = {"inputs": [{"from": {"id": f}, "to": {"id": t}, "types": [spec]} for f, t in part]}
-        data, _ = self.api.call(
+        data, _ = self.api.call_json(
             ASSOC_CREATE, self.api.associations.create_with_http_info, from_object, to_object, body
         )
         done: set[Pair] = set()
-        for row in getattr(data, "results", None) or []:
-            done.add((str(row.from_object_id), str(row.to_object_id)))
+        for row in data.get("results") or []:
+            done.add((str(row.get("fromObjectId")), str(row.get("toObjectId"))))
         failures: dict[Pair, WriteResult] = {}
-        for error in getattr(data, "errors", None) or []:
+        for error in data.get("errors") or []:
             body_err = parse_body(error)
             ids = body_err.ids()
             for pair in part:

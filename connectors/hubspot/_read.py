@@ -31,7 +31,7 @@ from ._errors import HubSpotApiError
 from ._types import BATCH_LIMIT, SEARCH_PAGE_LIMIT, SEARCH_RESULT_CAP, modified_property
 from ._values import from_epoch_ms, parse_ts
 
-__all__ = ["DEFAULT_OVERLAP_S", "LIST", "SEARCH", "ChangeReader", "search_fail"]
+__all__ = ["DEFAULT_OVERLAP_S", "LIST", "SEARCH", "ChangeReader", "next_after", "search_fail"]
 
 log = structlog.get_logger(__name__)
 
@@ -126,16 +126,16 @@ class ChangeReader:
         finished = False
         while True:
             data = self._search(stream, mod, wanted, low, cap, after)
-            rows = list(getattr(data, "results", None) or [])
+            rows = list(data.get("results") or [])
             records: list[Record] = []
             last_ts = low
             for row in rows:
                 ts = _row_ts(row, mod)
                 last_ts = ts if last_ts is None else max(last_ts, ts)
-                if not mark.seen(str(row.id), ts):
-                    mark.add(str(row.id), ts)
+                if not mark.seen(str(row["id"]), ts):
+                    mark.add(str(row["id"]), ts)
                     records.append(_record(stream, row, ts))
-            nxt = getattr(getattr(getattr(data, "paging", None), "next", None), "after", None)
+            nxt = next_after(data)
             more = nxt is not None and len(rows) > 0
             if more and last_ts is not None and (low is None or last_ts > low):
                 low, after = last_ts, None  # page by key: restart at the last timestamp seen
@@ -165,7 +165,7 @@ class ChangeReader:
 
     def _search(
         self, stream: str, mod: str, wanted: list[str], low: int | None, cap: int, after: str | None
-    ) -> Any:
+    ) -> dict[str, Any]:
         filters = [Filter(property_name=mod, operator="LTE", value=str(cap))]
         if low is not None:
             filters.insert(0, Filter(property_name=mod, operator="GTE", value=str(low)))
@@ -177,7 +177,7 @@ class ChangeReader:
             after=after,
         )
         try:
-            data, _ = self.api.call(
+            data, _ = self.api.call_json(
                 SEARCH, self.api.search.do_search_with_http_info, stream, request, search=True
             )
         except HubSpotApiError as err:
@@ -186,11 +186,11 @@ class ChangeReader:
 
     def _archived(self, stream: str, wanted: list[str], mark: _Mark, cap: int) -> list[Record]:
         """Records archived since the archive mark (HubSpot can only list all archived ones)."""
-        found: list[tuple[int, Any]] = []
+        found: list[tuple[int, dict[str, Any]]] = []
         after: str | None = None
         while True:
             try:
-                data, _ = self.api.call(
+                data, _ = self.api.call_json(
                     LIST,
                     self.api.basic.get_page_with_http_info,
                     stream,
@@ -201,37 +201,43 @@ class ChangeReader:
                 )
             except HubSpotApiError as err:
                 raise search_fail(stream, err) from err
-            for row in getattr(data, "results", None) or []:
-                ts = parse_ts(getattr(row, "archived_at", None))
+            for row in data.get("results") or []:
+                ts = parse_ts(row.get("archivedAt"))
                 if ts is None:
                     ts = _row_ts(row, modified_property(stream))
-                old = mark.ts is not None and (ts < mark.ts or mark.seen(str(row.id), ts))
+                old = mark.ts is not None and (ts < mark.ts or mark.seen(str(row["id"]), ts))
                 if ts <= cap and not old:
                     found.append((ts, row))
-            after = getattr(getattr(getattr(data, "paging", None), "next", None), "after", None)
+            after = next_after(data)
             if after is None:
                 break
         records = []
-        for ts, row in sorted(found, key=lambda pair: (pair[0], str(pair[1].id))):
-            mark.add(str(row.id), ts)
+        for ts, row in sorted(found, key=lambda pair: (pair[0], str(pair[1]["id"]))):
+            mark.add(str(row["id"]), ts)
             records.append(_record(stream, row, ts, deleted=True))
         mark.ts = cap if mark.ts is None else max(mark.ts, cap)
         log.info("hubspot.archived_read", object=stream, records=len(records))
         return records
 
 
-def _row_ts(row: Any, mod: str) -> int:
-    ts = parse_ts((getattr(row, "properties", None) or {}).get(mod))
+def next_after(data: Mapping[str, Any]) -> str | None:
+    """The ``paging.next.after`` token of a JSON page, None on the last page."""
+    after = ((data.get("paging") or {}).get("next") or {}).get("after")
+    return None if after is None else str(after)
+
+
+def _row_ts(row: Mapping[str, Any], mod: str) -> int:
+    ts = parse_ts((row.get("properties") or {}).get(mod))
     if ts is None:
-        ts = parse_ts(getattr(row, "updated_at", None))
+        ts = parse_ts(row.get("updatedAt"))
     return ts if ts is not None else 0
 
 
-def _record(stream: str, row: Any, ts: int, *, deleted: bool = False) -> Record:
+def _record(stream: str, row: Mapping[str, Any], ts: int, *, deleted: bool = False) -> Record:
     return Record(
         stream=stream,
-        key=str(row.id),
-        fields=dict(row.properties or {}),
+        key=str(row["id"]),
+        fields=dict(row.get("properties") or {}),
         updated_at=from_epoch_ms(ts),
         deleted=deleted,
         modified_by=None,

@@ -150,14 +150,14 @@ class Upserter:
             properties[id_property] = one.key
             inputs.append({"id": one.id_value, "properties": properties})
         body = {"inputs": inputs}
-        data, _ = self.api.call(UPDATE, self.api.batch.update_with_http_info, stream, body)
+        data, _ = self.api.call_json(UPDATE, self.api.batch.update_with_http_info, stream, body)
         out: dict[int, WriteResult] = {}
         by_id = {one.id_value: i for i, one in enumerate(part)}
-        for row in getattr(data, "results", None) or []:
-            index = by_id.get(str(row.id))
+        for row in data.get("results") or []:
+            index = by_id.get(str(row.get("id")))
             if index is not None:
-                out[index] = WriteResult.success(part[index].key, str(row.id), created=False)
-        for error in getattr(data, "errors", None) or []:
+                out[index] = WriteResult.success(part[index].key, str(row["id"]), created=False)
+        for error in data.get("errors") or []:
             body_ = parse_body(error)
             ids = set(body_.ids())
             for i, one in enumerate(part):
@@ -180,7 +180,7 @@ class Upserter:
     ) -> list[WriteResult]:
         body = {"inputs": [_upsert_input(one, id_property) for one in part]}
         try:
-            data, _ = self.api.call(UPSERT, self.api.batch.upsert_with_http_info, stream, body)
+            data, _ = self.api.call_json(UPSERT, self.api.batch.upsert_with_http_info, stream, body)
         except HubSpotApiError as err:
             if err.status == 404:
                 raise Fatal(
@@ -280,17 +280,19 @@ def _about_id_property(err: HubSpotApiError, id_property: str) -> bool:
     )
 
 
-def _map_results(part: list[_Input], data: Any, id_property: str) -> list[WriteResult]:
+def _map_results(part: list[_Input], data: dict[str, Any], id_property: str) -> list[WriteResult]:
+    """Per-input results from a batch upsert's JSON body (``results`` and ``errors``)."""
     by_trace = {one.key: i for i, one in enumerate(part)}
     by_id = {norm(one.id_value): i for i, one in enumerate(part)}
     out: dict[int, WriteResult] = {}
-    for row in getattr(data, "results", None) or []:
-        index = by_trace.get(str(row.object_write_trace_id or ""))
+    for row in data.get("results") or []:
+        index = by_trace.get(str(row.get("objectWriteTraceId") or ""))
         if index is None:
-            index = by_id.get(norm((row.properties or {}).get(id_property) or ""))
+            index = by_id.get(norm((row.get("properties") or {}).get(id_property) or ""))
         if index is not None:
-            out[index] = WriteResult.success(part[index].key, str(row.id), created=bool(row.new))
-    for error in getattr(data, "errors", None) or []:
+            created = bool(row.get("new"))
+            out[index] = WriteResult.success(part[index].key, str(row["id"]), created=created)
+    for error in data.get("errors") or []:
         body = parse_body(error)
         ids = {norm(v) for v in body.ids()}
         raw_ids = body.ids()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from connectors.salesforce._auth import AuthSettings
 from connectors.salesforce._budget import Budget
 from connectors.salesforce._bulk import parse_bulk_error
+from connectors.salesforce._bulk_jobs import JobOutcome, Polling, run_ingest_job, split_csv
 from connectors.salesforce._connector import SalesforceConnector
 from connectors.salesforce._erase_related import OrderObject, RelatedPolicy
 from connectors.salesforce._http import template
@@ -18,15 +19,19 @@ __all__ = [
     "AuthSettings",
     "Budget",
     "InvalidValue",
+    "JobOutcome",
     "OrderObject",
+    "Polling",
     "RelatedPolicy",
     "SalesforceConnector",
     "csv_value",
     "json_value",
     "parse_bulk_error",
     "parse_timestamp",
+    "run_ingest_job",
     "soql_identifier",
     "soql_like",
     "soql_quote",
+    "split_csv",
     "template",
 ]

@@ -1,12 +1,12 @@
 """Bulk API 2.0 ingest: upserts of large batches and the hard delete used by erasure.
 
-simple-salesforce creates the job, uploads CSV, closes it and polls (``wait`` seconds before
-the first poll, configurable so tests stay fast). Per-record outcomes come from the
-``successfulResults`` (``sf__Id``, ``sf__Created``), ``failedResults`` (``sf__Id``,
-``sf__Error`` = ``CODE:message:fields --``) and ``unprocessedrecords`` CSVs, matched back to
-the batch by the external id column. Jobs are never deleted afterwards: simple-salesforce's
-``delete_job`` parses the empty 204 body as JSON and fails, and Salesforce removes finished
-jobs after seven days anyway.
+Each job is driven by :func:`connectors.salesforce._bulk_jobs.run_ingest_job` (create,
+upload, close, polls backing off exponentially from a short first one, then only the result
+sets that have rows). Per-record outcomes come from the ``successfulResults`` (``sf__Id``,
+``sf__Created``), ``failedResults`` (``sf__Id``, ``sf__Error`` = ``CODE:message:fields --``)
+and ``unprocessedrecords`` CSVs, matched back to the batch by the external id column. Jobs
+are never deleted afterwards: simple-salesforce's ``delete_job`` parses the empty 204 body as
+JSON and fails, and Salesforce removes finished jobs after seven days anyway.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 
 import structlog
 from simple_salesforce.api import Salesforce
+from simple_salesforce.bulk2 import Operation
 
 from connectors.records import WriteItem, WriteResult
-from connectors.salesforce._api import Api, bulk2
+from connectors.salesforce._api import Api
+from connectors.salesforce._bulk_jobs import JobOutcome, Polling, run_ingest_job, split_csv
 from connectors.salesforce._errors import RETRIABLE_CODES
 from connectors.salesforce._values import InvalidValue, csv_value
 
@@ -60,28 +62,25 @@ def _csv_record(id_field: str, item: WriteItem) -> dict[str, str]:
     return row
 
 
-def _outcomes(
-    sf: Salesforce, sobject: str, id_field: str, job_id: str
-) -> Iterable[tuple[str, WriteResult]]:
+def _outcomes(job: JobOutcome, id_field: str) -> Iterable[tuple[str, WriteResult]]:
     """(external id, result) for every row the job reports."""
-    handler = bulk2(sf, sobject)
-    for row in _rows(handler.get_successful_records(job_id)):
+    for row in _rows(job.successful):
         key = row.get(id_field, "")
         created = row.get("sf__Created", "").lower() == "true"
         yield key, WriteResult.success(key, row.get("sf__Id") or None, created=created)
-    for row in _rows(handler.get_failed_records(job_id)):
+    for row in _rows(job.failed):
         key = row.get(id_field, "")
         code, message, name = parse_bulk_error(row.get("sf__Error", ""))
         retriable = code in RETRIABLE_CODES
         yield key, WriteResult.failure(key, code, message, name, retriable=retriable)
-    for row in _rows(handler.get_unprocessed_records(job_id)):
+    for row in _rows(job.unprocessed):
         key = row.get(id_field, "")
         message = "the Bulk API job stopped before processing this record"
         yield key, WriteResult.failure(key, "UNPROCESSED", message, retriable=True)
 
 
 def upsert_bulk(
-    api: Api, sobject: str, id_field: str, batch: Sequence[WriteItem], wait: float
+    api: Api, sobject: str, id_field: str, batch: Sequence[WriteItem], polling: Polling
 ) -> list[WriteResult]:
     """Upsert ``batch`` in Bulk API 2.0 job(s); one result per item, in order."""
     local: dict[int, WriteResult] = {}
@@ -92,21 +91,14 @@ def upsert_bulk(
         except InvalidValue as exc:
             local[index] = WriteResult.failure(item.key, "INVALID_VALUE", str(exc), exc.field)
     found: dict[str, deque[WriteResult]] = defaultdict(deque)
-    if records:
+    for data in split_csv(records):
 
-        def run(sf: Salesforce) -> list[tuple[str, WriteResult]]:
-            jobs = bulk2(sf, sobject).upsert(
-                records=records,
-                external_id_field=id_field,
-                wait=wait,  # type: ignore[arg-type]
+        def run(sf: Salesforce, data: tuple[int, str] = data) -> JobOutcome:
+            return run_ingest_job(
+                sf, sobject, Operation.upsert, data, polling=polling, external_id_field=id_field
             )
-            return [
-                pair
-                for job in jobs
-                for pair in _outcomes(sf, sobject, id_field, str(job["job_id"]))
-            ]
 
-        for key, result in api.call(run):
+        for key, result in _outcomes(api.call(run), id_field):
             found[key].append(result)
     out = [local.get(i) or _take(found, item.key) for i, item in enumerate(batch)]
     failed = sum(1 for r in out if not r.ok)
@@ -131,25 +123,18 @@ class HardDeleted:
     failed: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-def hard_delete(api: Api, sobject: str, ids: Sequence[str], wait: float) -> HardDeleted:
-    """Permanently delete ``ids`` with a Bulk 2.0 ``hardDelete`` job (Id-only CSV)."""
-    if not ids:
-        return HardDeleted()
+def hard_delete(api: Api, sobject: str, ids: Sequence[str], polling: Polling) -> HardDeleted:
+    """Permanently delete ``ids`` with Bulk 2.0 ``hardDelete`` job(s) (Id-only CSV)."""
+    out = HardDeleted()
+    for data in split_csv([{"Id": rid} for rid in ids]):
 
-    def run(sf: Salesforce) -> HardDeleted:
-        handler = bulk2(sf, sobject)
-        jobs = handler.hard_delete(
-            records=[{"Id": rid} for rid in ids],
-            wait=wait,  # type: ignore[arg-type]
-        )
-        out = HardDeleted()
-        for job in jobs:
-            job_id = str(job["job_id"])
-            for row in _rows(handler.get_successful_records(job_id)):
-                out.deleted.append(row.get("sf__Id") or row.get("Id", ""))
-            for row in _rows(handler.get_failed_records(job_id)):
-                code, message, _ = parse_bulk_error(row.get("sf__Error", ""))
-                out.failed[row.get("Id") or row.get("sf__Id", "")] = (code, message)
-        return out
+        def run(sf: Salesforce, data: tuple[int, str] = data) -> JobOutcome:
+            return run_ingest_job(sf, sobject, Operation.hard_delete, data, polling=polling)
 
-    return api.call(run)
+        job = api.call(run)
+        for row in _rows(job.successful):
+            out.deleted.append(row.get("sf__Id") or row.get("Id", ""))
+        for row in _rows(job.failed):
+            code, message, _ = parse_bulk_error(row.get("sf__Error", ""))
+            out.failed[row.get("Id") or row.get("sf__Id", "")] = (code, message)
+    return out

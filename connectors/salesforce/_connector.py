@@ -25,6 +25,7 @@ from connectors.salesforce._api import Api, sobject
 from connectors.salesforce._auth import Authenticator, AuthSettings, resolve_secret
 from connectors.salesforce._budget import Budget
 from connectors.salesforce._bulk import upsert_bulk
+from connectors.salesforce._bulk_jobs import Polling
 from connectors.salesforce._consent import (
     consent_pages,
     read_fields,
@@ -95,12 +96,12 @@ class SalesforceConnector(SalesforceActions):
         api_version: str = "59.0",
         ca_file: str | None = None,
         daily_share: float = 0.5,
-        bulk_threshold: int = 2000,
+        bulk_threshold: int = 20_000,
         timeout_s: float = 60.0,
         id_field: str = "B2Connect_Id__c",
         read_fields: Mapping[str, Sequence[str]] | None = None,
         overlap_s: float = 2.0,
-        bulk_wait_s: float = 1.0,
+        bulk_wait_s: float = 0.2,
         clock: Callable[[], dt.datetime] = _utcnow,
     ) -> None:
         """Build a connector; ``session_id`` (or ``auth``) values may be secret references.
@@ -110,7 +111,8 @@ class SalesforceConnector(SalesforceActions):
         self.id_field = soql_identifier(id_field)
         self.read_fields = {k: list(v) for k, v in (read_fields or {}).items()}
         self.bulk_threshold = bulk_threshold
-        self.bulk_wait_s = bulk_wait_s
+        #: Bulk job polling: first poll ``bulk_wait_s`` after closing a job, then doubling
+        self.bulk_polling = Polling(first_s=bulk_wait_s)
         self.overlap = dt.timedelta(seconds=overlap_s)
         self.clock = clock
         self.budget = Budget(daily_share, clock)
@@ -193,7 +195,7 @@ class SalesforceConnector(SalesforceActions):
             results.update(zip((i for i, _ in matched), updated, strict=True))
             return [results[i] for i in range(len(batch))]
         if len(batch) >= self.bulk_threshold:
-            return upsert_bulk(self.api, stream, ext, batch, self.bulk_wait_s)
+            return upsert_bulk(self.api, stream, ext, batch, self.bulk_polling)
         return upsert_collections(self.api, stream, ext, batch)
 
     def delete(
@@ -211,7 +213,7 @@ class SalesforceConnector(SalesforceActions):
     def erase(self, subject: Subject, *, related: RelatedPolicy | None = None) -> ErasureResult:
         """Remove the person's Contacts for good and flag their Individuals; ``related``
         (the ``erasure:`` policy) adds their orders and consent records."""
-        return erase(self.api, subject, self.id_field, self.bulk_wait_s, related)
+        return erase(self.api, subject, self.id_field, self.bulk_polling, related)
 
     def read_consents(
         self, mapping: SalesforceConsent, cursor: Mapping[str, Any] | None

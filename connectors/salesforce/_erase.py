@@ -22,6 +22,7 @@ from simple_salesforce.api import Salesforce
 
 from connectors.records import ErasureResult, Subject, WriteResult
 from connectors.salesforce._api import Api
+from connectors.salesforce._bulk_jobs import Polling
 from connectors.salesforce._erase_purge import Removal, delete_by_ids, remove_for_good, still_there
 from connectors.salesforce._erase_related import (
     INDIVIDUAL,
@@ -95,7 +96,7 @@ def _forget_individuals(api: Api, individual_ids: Sequence[str]) -> int:
     return marked
 
 
-def _remove(api: Api, group: Group, wait: float) -> tuple[int, Removal]:
+def _remove(api: Api, group: Group, wait: Polling) -> tuple[int, Removal]:
     """Remove one group for good; how many are gone, and how."""
     recycled = [rid for rid, binned in group.records.items() if binned]
     removal = remove_for_good(api, group.sobject, group.ids, recycled, wait)
@@ -113,7 +114,7 @@ def _remove_related(
     policy: RelatedPolicy,
     contact_ids: list[str],
     individuals: list[str],
-    wait: float,
+    wait: Polling,
     purged: set[str],
     notes: set[str],
 ) -> tuple[list[str], int]:
@@ -136,7 +137,7 @@ def _remove_related(
 
 
 def _remove_individuals(
-    api: Api, individuals: list[str], wait: float, purged: set[str]
+    api: Api, individuals: list[str], wait: Polling, purged: set[str]
 ) -> tuple[list[str], int]:
     """Remove for good the person's Individuals nothing (left) references any more."""
     spare = unshared(api, individuals, purged)
@@ -153,7 +154,7 @@ def _remove_individuals(
 
 
 def erase(
-    api: Api, subject: Subject, id_field: str, wait: float, related: RelatedPolicy | None = None
+    api: Api, subject: Subject, id_field: str, wait: Polling, related: RelatedPolicy | None = None
 ) -> ErasureResult:
     """Remove the subject's Contacts (and, per ``related``, their orders and consent records)
     for good; see the module docstring for the steps."""

@@ -29,6 +29,7 @@ from connectors.errors import Fatal
 from connectors.records import WriteResult
 from connectors.salesforce._api import Api
 from connectors.salesforce._bulk import hard_delete
+from connectors.salesforce._bulk_jobs import Polling
 from connectors.salesforce._write import COLLECTION_SIZE, chunks, result_from
 
 __all__ = [
@@ -155,7 +156,7 @@ def empty_recycle_bin(api: Api, ids: Sequence[str]) -> dict[str, tuple[str, str]
     return out
 
 
-def _try_hard_delete(api: Api, sobject: str, ids: list[str], wait: float, out: Removal) -> None:
+def _try_hard_delete(api: Api, sobject: str, ids: list[str], wait: Polling, out: Removal) -> None:
     try:
         result = hard_delete(api, sobject, ids, wait)
     except Fatal as exc:
@@ -168,7 +169,7 @@ def _try_hard_delete(api: Api, sobject: str, ids: list[str], wait: float, out: R
 
 
 def remove_for_good(
-    api: Api, sobject: str, ids: Sequence[str], recycled: Sequence[str], wait: float
+    api: Api, sobject: str, ids: Sequence[str], recycled: Sequence[str], wait: Polling
 ) -> Removal:
     """Remove ``ids`` permanently (``recycled``: those already in the Recycle Bin)."""
     out = Removal()

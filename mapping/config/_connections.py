@@ -123,7 +123,10 @@ class SalesforceConnection(_Frozen):
         description="Share of the org's daily API allocation b2sync may use",
     )
     bulk_threshold: int = Field(
-        default=2000, ge=1, description="Use Bulk API 2.0 at or above this many records"
+        default=20_000,
+        ge=1,
+        description="Use Bulk API 2.0 for a write of at least this many records; below it, "
+        "sObject Collections (200 per call) are as fast or faster (docs/performance.md)",
     )
     timeout_s: float = Field(default=60.0, gt=0)
     concurrency: int = _concurrency()
