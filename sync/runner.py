@@ -214,14 +214,16 @@ class Runner:
         progress: Progress | None = None,
         source_override: Any = None,
         parked: Sequence[Record] | None = None,
+        fence: int | None = None,
     ) -> RunSummary:
         """Run one pipeline once (honouring a pause unless it is a dry run); runs of one
         pipeline in this process take turns (the scheduler's, a consent release, a replay).
-        ``parked``: replay these CRM records (the pull's dead letters) through the pull."""
+        ``parked``: replay these CRM records (the pull's dead letters) through the pull.
+        ``fence``: the fencing token of a worker's distributed lock (:mod:`sync.fencing`)."""
         with self.locks.pipeline(pipe.name):
             return self._run_pipeline(
                 pipe, full=full, dry_run=dry_run, trigger=trigger, progress=progress,
-                source_override=source_override, parked=parked,
+                source_override=source_override, parked=parked, fence=fence,
             )  # fmt: skip
 
     def _run_pipeline(
@@ -234,6 +236,7 @@ class Runner:
         progress: Progress | None,
         source_override: Any,
         parked: Sequence[Record] | None,
+        fence: int | None = None,
     ) -> RunSummary:
         trip = None if dry_run else self.breaker_trip(pipe)
         if trip is not None:  # paused until an operator resets the delete breaker
@@ -263,6 +266,7 @@ class Runner:
             audit_keys=self.audit_keys,
             target_system=self.config.connections[pipe.crm.connection].type,
             hooks=hooks_for(self.hooks, self.config, pipe),
+            fence=fence,
         )
         summary = execute_directions(run, parked)
         if summary.status is RunStatus.SUCCEEDED and not dry_run:

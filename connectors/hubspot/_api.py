@@ -150,6 +150,8 @@ class HubSpotApi:
             err, headers = from_exception(exc, template)
             if err.status != 429:
                 self.governor.observe(headers)
+            else:
+                self.governor.rejected(headers)
             translated = translate(err, headers, self.governor)
             if translated is not None:
                 log.warning(

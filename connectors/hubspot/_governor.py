@@ -19,14 +19,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
 from connectors.errors import BudgetExhausted, ConnectorError, Retriable
 
-__all__ = ["RateGovernor", "next_midnight", "next_midnight_utc"]
+__all__ = ["RateGovernor", "SharedBudget", "next_midnight", "next_midnight_utc"]
 
 log = structlog.get_logger(__name__)
 
@@ -78,6 +78,14 @@ def _load_zone(source: Callable[[], str | None]) -> tzinfo | None:
         return None
 
 
+class SharedBudget(Protocol):
+    """A budget several processes share (``connectors.redis_budget.RedisBudget``)."""
+
+    def acquire(self, cost: int = 1) -> float: ...
+
+    def observe(self, headers: Mapping[str, str] | None, status: int | None = None) -> None: ...
+
+
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     """``Retry-After`` in seconds when the header holds a number."""
     if not headers:
@@ -102,7 +110,13 @@ class RateGovernor:
         reserve: int = 1,
         margin_s: float = 0.1,
         zone_source: Callable[[], str | None] | None = None,
+        shared: SharedBudget | None = None,
+        shared_search: SharedBudget | None = None,
     ) -> None:
+        #: budgets shared with other processes (``connectors.redis_budget``): a call also
+        #: waits for them, and they learn from every answer
+        self.shared = shared
+        self.shared_search = shared_search
         self.daily_share = daily_share
         self.zone_source = zone_source
         self._zone: tzinfo | None = None
@@ -169,6 +183,9 @@ class RateGovernor:
                 self.window_remaining -= 1
         if self.daily_remaining is not None:
             self.daily_remaining -= 1
+        shared = self.shared_search if search else self.shared
+        if shared is not None:
+            shared.acquire(1)
 
     def wait_needed(self, *, search: bool = False) -> float:
         """Seconds to wait before the next call (0 when there is headroom)."""
@@ -233,8 +250,16 @@ class RateGovernor:
 
     # ---- after a call
 
+    def rejected(self, headers: Mapping[str, str] | None) -> None:
+        """A 429: every process sharing the budget waits its ``Retry-After``."""
+        for shared in (self.shared, self.shared_search):
+            if shared is not None:
+                shared.observe(headers, 429)
+
     def observe(self, headers: Mapping[str, str] | None) -> None:
         """Take the latest limits from a response's headers (search responses have none)."""
+        if self.shared is not None:
+            self.shared.observe(headers, None)
         if not headers:
             return
         low = {k.lower(): v for k, v in headers.items()}
