@@ -252,6 +252,8 @@ class RedisBudget:
             low.get("x-hubspot-ratelimit-daily-remaining"),
         )
         if daily and remaining and daily.isdigit() and remaining.isdigit():
+            if self.daily_limit is None:  # learnt from the vendor's first answer
+                self.daily_limit = int(daily)
             day, _ = self.day()
             used = int(daily) - int(remaining)
             self._daily_seen(

@@ -28,6 +28,7 @@ from b2sync.cli import (
     keys,
     service,
     sync_commands,
+    worker,
 )
 from b2sync.demo import emulators
 
@@ -41,6 +42,7 @@ TOP_LEVEL: tuple[typer.Typer, ...] = (
     erasure.commands,  # erase
     demo.commands,  # demo
     service.commands,  # run, reload, status
+    worker.commands,  # worker, scheduler
 )
 
 #: command groups (``b2sync <group> <command>``) as (name, app, help), in ``--help`` order;
