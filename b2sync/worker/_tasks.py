@@ -28,7 +28,7 @@ from celery.exceptions import Reject
 from b2sync.features import FEATURES
 from b2sync.tenants import Tenants, load_tenants, single_tenant
 from b2sync.worker._enqueue import FEATURE_TASK, RUN_TASK, Enqueuer, queued_key
-from b2sync.worker._tenancy import TenantRunners, fenced
+from b2sync.worker._tenancy import HUBSPOT_PER_10S, TenantRunners, fenced
 from store.models import RunStatus, Side
 from sync import state
 
@@ -56,8 +56,10 @@ def _runners(app: Celery) -> TenantRunners:
         client = redis_lib.Redis.from_url(app.conf.broker_url)
         # runtime knobs the config does not carry, per connector type (docs/scale-out.md)
         options = json.loads(os.environ.get("B2SYNC_CONNECTOR_OPTIONS") or "{}")
+        # the portals' burst limit (HubSpot: 100 or 190 per 10 s by tier, 250 with the add-on)
+        per_10s = int(os.environ.get("B2SYNC_HUBSPOT_PER_10S") or HUBSPOT_PER_10S)
         runners = _process["runners"] = TenantRunners(
-            worker_tenants(), client, connector_options=options
+            worker_tenants(), client, connector_options=options, hubspot_per_10s=per_10s
         )
     return runners
 

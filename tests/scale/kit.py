@@ -58,6 +58,24 @@ pipelines:
       - {b2connect: email, crm: email, transform: [email], required: true}
       - {b2connect: firstName, crm: firstname, transform: [strip]}
       - {b2connect: lastName, crm: lastname, transform: [strip]}
+%(extra)s"""
+
+#: two more pipelines on the same portal (three runs of one tenant can go on at once)
+MORE_PIPELINES = """  - name: companies-to-hubspot
+    b2connect: {connection: shop, stream: companies}
+    crm: {connection: hubspot, object: companies, id_property: b2connect_id}
+    match_key: {b2connect: website, crm: domain}
+    schedule: {every: 1h}
+    fields:
+      - {b2connect: name, crm: name, transform: [strip]}
+      - {b2connect: website, crm: domain, transform: [strip, lower]}
+  - name: orders-to-hubspot
+    b2connect: {connection: shop, stream: orders}
+    crm: {connection: hubspot, object: orders, id_property: b2connect_id}
+    schedule: {every: 1h}
+    fields:
+      - {b2connect: orderNumber, crm: hs_order_name, transform: [{coalesce: [orderNumber, id]}]}
+      - {b2connect: currency, crm: hs_currency_code, transform: [upper]}
 """
 
 
@@ -85,6 +103,7 @@ class Fleet:
     guids: dict[str, str]
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     page_size: int = 500
+    rate_limit_per_10s: int = 190
 
     @property
     def tenants_file(self) -> Path:
@@ -93,6 +112,7 @@ class Fleet:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("B2SYNC_")}
         env.update(B2SYNC_MASTER_KEY=MASTER_KEY, B2SYNC_VISIBILITY_TIMEOUT_S="4", B2SYNC_LOCK_TTL_S="3",
+                   B2SYNC_HUBSPOT_PER_10S=str(self.rate_limit_per_10s),
                    PYTHONPATH=str(Path(__file__).resolve().parents[2]),
                    B2SYNC_CONNECTOR_OPTIONS=json.dumps(
                        {"b2connect": {"batch_size": self.page_size}}))  # fmt: skip
@@ -204,7 +224,7 @@ class Fleet:
 @contextmanager
 def fleet(root: Path, redis_url: str, tenants: int, customers: int, *, batch: int = 50,
           rate_limit_per_10s: int = 190, latency_s: float = 0.0,
-          page_size: int = 500) -> Iterator[Fleet]:  # fmt: skip
+          page_size: int = 500, extra: str = "") -> Iterator[Fleet]:  # fmt: skip
     """``tenants`` tenants (t01…), ``customers`` shoppers each, with a tenants.yaml."""
     ids = [f"t{i:02d}" for i in range(1, tenants + 1)]
     guids = {t: str(uuid.UUID(int=0x5CA1E000 + i)) for i, t in enumerate(ids, start=1)}
@@ -227,7 +247,7 @@ def fleet(root: Path, redis_url: str, tenants: int, customers: int, *, batch: in
         for i, t in enumerate(ids, start=1):
             shop.load(generate(customers, seed=1900 + i, tenant_id=guids[t]))
         (root / "tenants").mkdir(parents=True, exist_ok=True)
-        (root / "base.yaml").write_text(BASE % {"batch": batch}, encoding="utf-8")
+        (root / "base.yaml").write_text(BASE % {"batch": batch, "extra": extra}, encoding="utf-8")
         lines = ["tenants:"]
         for t in ids:
             (root / "tenants" / f"{t}.yaml").write_text(
@@ -237,7 +257,15 @@ def fleet(root: Path, redis_url: str, tenants: int, customers: int, *, batch: in
             lines.append(f"  - {{id: {t}, config: tenants/{t}.yaml, base: base.yaml, "
                          f"env_prefix: {prefix}}}")  # fmt: skip
         (root / "tenants.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        fl = Fleet(root, redis_url, shop, portals, guids, page_size=page_size)
+        fl = Fleet(
+            root,
+            redis_url,
+            shop,
+            portals,
+            guids,
+            page_size=page_size,
+            rate_limit_per_10s=rate_limit_per_10s,
+        )
         try:
             yield fl
         finally:
