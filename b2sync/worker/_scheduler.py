@@ -34,6 +34,18 @@ class SchedulerLoop:
     task_intervals: dict[str, int] = field(default_factory=dict)
     tick_s: float = 1.0
     stop: threading.Event = field(default_factory=threading.Event)
+    _configs: dict[str, tuple[tuple[int, ...], Any]] = field(default_factory=dict)
+
+    def _config(self, tenant_id: str) -> Any:
+        """The tenant's config, parsed again only when its files changed (1,000 tenants'
+        configs cannot be parsed every tick)."""
+        tenant = self.tenants.get(tenant_id)
+        files = [p for p in (tenant.config_path, tenant.base) if p is not None]
+        stamp = tuple(p.stat().st_mtime_ns for p in files)
+        cached = self._configs.get(tenant_id)
+        if cached is None or cached[0] != stamp:
+            cached = self._configs[tenant_id] = (stamp, tenant.config())
+        return cached[1]
 
     def _due(self, tenant: str, name: str, seconds: int) -> bool:
         redis: Any = self.enqueuer.redis
@@ -43,7 +55,7 @@ class SchedulerLoop:
         """Enqueue what is due now; how many runs were queued."""
         queued = 0
         for tenant_id in self.tenants.ids():
-            config = self.tenants.get(tenant_id).config()
+            config = self._config(tenant_id)
             for pipe in config.pipelines:
                 if not pipe.enabled:
                     continue

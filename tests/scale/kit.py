@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +26,7 @@ from emulators import FaultPlan
 from emulators.b2connect import B2ConnectEmulator
 from emulators.hubspot import HubSpotEmulator
 from emulators.seed import generate
+from store import make_engine
 from store.models import metadata
 
 B2SYNC = shutil.which("b2sync", path=str(Path(sys.executable).parent)) or "b2sync"
@@ -104,6 +105,8 @@ class Fleet:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     page_size: int = 500
     rate_limit_per_10s: int = 190
+    #: each tenant's state store (default: a SQLite file per tenant under ``root/state``)
+    store_urls: dict[str, str] = field(default_factory=dict)
 
     @property
     def tenants_file(self) -> Path:
@@ -126,6 +129,7 @@ class Fleet:
                 f"{prefix}B2SYNC_B2CONNECT_TENANT_ID": self.guids[tenant],
                 f"{prefix}B2SYNC_HUBSPOT_URL": portal.url,
                 f"{prefix}B2SYNC_HUBSPOT_TOKEN": portal.token,
+                f"{prefix}STATE_URL": self.store_urls[tenant],
             })  # fmt: skip
         return env
 
@@ -182,10 +186,10 @@ class Fleet:
         return out
 
     def dead_letters(self, tenant: str) -> set[str]:
-        path = self.root / "state" / f"{tenant}.db"
-        if not path.exists():
+        url = self.store_urls[tenant]
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
             return set()
-        engine = sa.create_engine(f"sqlite:///{path}")
+        engine = make_engine(url)
         table = metadata.tables["dead_letters"]
         try:
             with engine.connect() as conn:
@@ -193,7 +197,7 @@ class Fleet:
                     sa.select(table.c.record_key).where(table.c.pipeline == PIPE)
                 ).scalars()
                 return {str(r) for r in rows}
-        except sa.exc.OperationalError:
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
             return set()
         finally:
             engine.dispose()
@@ -224,7 +228,8 @@ class Fleet:
 @contextmanager
 def fleet(root: Path, redis_url: str, tenants: int, customers: int, *, batch: int = 50,
           rate_limit_per_10s: int = 190, latency_s: float = 0.0,
-          page_size: int = 500, extra: str = "") -> Iterator[Fleet]:  # fmt: skip
+          page_size: int = 500, extra: str = "",
+          store_url: Callable[[str], str] | None = None) -> Iterator[Fleet]:  # fmt: skip
     """``tenants`` tenants (t01…), ``customers`` shoppers each, with a tenants.yaml."""
     ids = [f"t{i:02d}" for i in range(1, tenants + 1)]
     guids = {t: str(uuid.UUID(int=0x5CA1E000 + i)) for i, t in enumerate(ids, start=1)}
@@ -249,9 +254,11 @@ def fleet(root: Path, redis_url: str, tenants: int, customers: int, *, batch: in
         (root / "tenants").mkdir(parents=True, exist_ok=True)
         (root / "base.yaml").write_text(BASE % {"batch": batch, "extra": extra}, encoding="utf-8")
         lines = ["tenants:"]
+        urls = {t: store_url(t) if store_url else f"sqlite:///{root}/state/{t}.db" for t in ids}
         for t in ids:
+            # the store URL is the tenant's secret too: ${STATE_URL} reads T01_STATE_URL
             (root / "tenants" / f"{t}.yaml").write_text(
-                f"state_url: sqlite:///{root}/state/{t}.db\n", encoding="utf-8"
+                "state_url: ${STATE_URL}\n", encoding="utf-8"
             )
             prefix = t.upper() + "_"
             lines.append(f"  - {{id: {t}, config: tenants/{t}.yaml, base: base.yaml, "
@@ -265,6 +272,7 @@ def fleet(root: Path, redis_url: str, tenants: int, customers: int, *, batch: in
             guids,
             page_size=page_size,
             rate_limit_per_10s=rate_limit_per_10s,
+            store_urls=urls,
         )
         try:
             yield fl
