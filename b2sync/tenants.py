@@ -81,6 +81,16 @@ class Tenant:
         YAML(typ="rt").dump(tree, out)
         return _ENV_REF.sub(self._reference, out.getvalue())
 
+    def config_file(self, folder: Path) -> Path:
+        """A file holding the tenant's whole config (its own file when it has no base and no
+        secret rewriting; else the merged text, references only, written under ``folder``)."""
+        plain = self.base is None and self.env_prefix is None and self.secrets_dir is None
+        if plain and _own_base(self.config_path) is None:
+            return self.config_path
+        target = folder / f"{self.id}.config.yaml"
+        target.write_text(self.config_text(), encoding="utf-8")
+        return target
+
     def _reference(self, match: re.Match[str]) -> str:
         name = match.group(1)
         if self.secrets_dir is not None:

@@ -13,6 +13,7 @@ Exit codes: 0 success, 1 the work failed, 2 bad usage or bad config.
 from __future__ import annotations
 
 from importlib import metadata
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -30,6 +31,7 @@ from b2sync.cli import (
     sync_commands,
     worker,
 )
+from b2sync.cli.worker import select_tenant
 from b2sync.demo import emulators
 
 __all__ = ["GROUPS", "TOP_LEVEL", "app", "main"]
@@ -72,12 +74,26 @@ def _version(value: bool) -> None:
 
 
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    tenant: Annotated[
+        str | None,
+        typer.Option(
+            "--tenant",
+            help="Act for this tenant of --tenants: its config, secrets and state store only.",
+        ),
+    ] = None,
+    tenants: Annotated[
+        Path | None,
+        typer.Option("--tenants", envvar="B2SYNC_TENANTS", help="tenants.yaml (with --tenant)."),
+    ] = None,
 ) -> None:
     """b2sync: keep B2Connect, Salesforce and HubSpot in step."""
+    if tenant is not None:
+        ctx.call_on_close(select_tenant(tenants, tenant))
 
 
 def build_app() -> typer.Typer:

@@ -1,26 +1,30 @@
-"""``b2sync worker`` and ``b2sync scheduler``: the scaled-out deployment (docs/scale-out.md).
+"""``b2sync worker`` and ``b2sync scheduler``: the scaled-out deployment (docs/scale-out.md);
+``b2sync --tenant ID <command>``: any command for one tenant of a tenants.yaml.
 
 Both serve the tenants of ``--tenants tenants.yaml`` (or the one tenant of ``--config``) and
-meet at the Redis broker of ``--broker`` (default ``$B2SYNC_BROKER_URL``).
+meet at the Redis broker of ``--broker`` (default ``$B2SYNC_BROKER_URL``). Celery and
+redis-py (the ``scale`` extra) are imported only by these two commands, so the embedded
+deployment does not need them.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import redis
 import typer
 
 from b2sync.cli.common import ConfigOption, exit_with_issues, fail
 from b2sync.tenants import Tenants, check_stores, load_tenants, single_tenant
-from b2sync.worker import LANES, Enqueuer, SchedulerLoop, WorkerSettings, make_app
 from mapping.config import ConfigError, config_path
 from sync.logs import configure_logging
 
-__all__ = ["commands"]
+__all__ = ["commands", "select_tenant"]
 
 #: top-level commands of this module (``worker``, ``scheduler``)
 commands = typer.Typer()
@@ -46,8 +50,38 @@ def _tenants(tenants: Path | None, config: Path | None) -> Tenants:
     return found
 
 
-def _export(tenants: Path | None, config: Path | None, broker: str | None) -> WorkerSettings:
+def select_tenant(tenants: Path | None, tenant_id: str) -> Callable[[], None]:
+    """``b2sync --tenant ID <command>``: every command's default config becomes the tenant's
+    (base + overrides, its secrets, its state store); returns how to undo it."""
+    if tenants is None:
+        fail("--tenant needs --tenants tenants.yaml (or $B2SYNC_TENANTS)", 2)
+    try:
+        tenant = load_tenants(tenants).get(tenant_id)
+    except ConfigError as exc:
+        exit_with_issues(tenants, exc.issues)
+    except KeyError:
+        known = ", ".join(load_tenants(tenants).ids())
+        fail(f"unknown tenant {tenant_id!r} in {tenants}; tenants: {known}", 2)
+    folder = Path(tempfile.mkdtemp(prefix="b2sync-tenant-"))
+    previous = os.environ.get("B2SYNC_CONFIG")
+    os.environ["B2SYNC_CONFIG"] = str(tenant.config_file(folder))
+
+    def undo() -> None:
+        if previous is None:
+            os.environ.pop("B2SYNC_CONFIG", None)
+        else:
+            os.environ["B2SYNC_CONFIG"] = previous
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return undo
+
+
+def _export(tenants: Path | None, config: Path | None, broker: str | None) -> Any:
     """Pass the choices to the worker processes (prefork children read the environment)."""
+    import redis
+
+    from b2sync.worker import WorkerSettings
+
     if tenants:
         os.environ["B2SYNC_TENANTS"] = str(tenants.resolve())
     else:
@@ -69,12 +103,14 @@ def worker(
     broker: BrokerOption = None,
     queues: Annotated[
         str, typer.Option("--queues", "-Q", help="Lanes to consume, highest priority first.")
-    ] = ",".join(LANES),
+    ] = "webhooks,scheduled,backfill",
     concurrency: Annotated[int, typer.Option("--concurrency", min=1)] = 1,
     pool: Annotated[str, typer.Option("--pool", help="prefork, threads or solo.")] = "prefork",
     hostname: Annotated[str | None, typer.Option("--name", help="Worker node name.")] = None,
 ) -> None:
     """Run a Celery worker: pipeline runs, webhook-driven runs and feature tasks."""
+    from b2sync.worker import LANES, make_app
+
     _tenants(tenants, config)
     configure_logging()
     settings = _export(tenants, config, broker)
@@ -98,6 +134,10 @@ def scheduler(
     once: Annotated[bool, typer.Option("--once", help="Enqueue what is due, then exit.")] = False,
 ) -> None:
     """Enqueue every tenant's due runs (one queued run per tenant and pipeline)."""
+    import redis
+
+    from b2sync.worker import Enqueuer, SchedulerLoop, make_app
+
     found = _tenants(tenants, config)
     configure_logging()
     settings = _export(tenants, config, broker)
