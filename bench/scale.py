@@ -157,7 +157,7 @@ def main() -> int:
             redis_proc.terminate()
             redis_proc.wait(timeout=10)
             stop_pg()
-    print(f"\n| tenants | workers | records/s | speed-up | HTTP 429 | lost | duplicated |")
+    print("\n| tenants | workers | records/s | speed-up | HTTP 429 | lost | duplicated |")
     print("|--:|--:|--:|--:|--:|--:|--:|")
     for run in runs:
         base = next(r for r in runs if r["tenants"] == run["tenants"])

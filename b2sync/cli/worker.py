@@ -153,3 +153,32 @@ def scheduler(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     loop.run_forever()
+
+
+@commands.command()
+def front(
+    config: ConfigOption = None,
+    tenants: TenantsOption = None,
+    broker: BrokerOption = None,
+    listen: Annotated[
+        str, typer.Option("--listen", help="host:port for webhooks, health and status.")
+    ] = "127.0.0.1:8765",
+) -> None:
+    """Serve every tenant's webhooks at /t/<tenant>/webhooks/...: verify, store, enqueue."""
+    import redis
+    import uvicorn
+
+    from b2sync.service import parse_listen
+    from b2sync.worker import Enqueuer, TenantRunners, front_app, make_app
+
+    found = _tenants(tenants, config)
+    configure_logging()
+    settings = _export(tenants, config, broker)
+    host, port = parse_listen(listen)
+    client = redis.Redis.from_url(settings.broker_url)
+    app = front_app(
+        TenantRunners(found, client),
+        Enqueuer(make_app(settings), client),
+        exposed=host not in ("127.0.0.1", "localhost", "::1"),
+    )
+    uvicorn.run(app, host=host, port=port, log_config=None)

@@ -43,6 +43,7 @@ connections:
     url: ${B2SYNC_B2CONNECT_URL}
     token: ${B2SYNC_B2CONNECT_TOKEN}
     tenant_id: ${B2SYNC_B2CONNECT_TENANT_ID}
+    webhook_secret: ${B2SYNC_B2CONNECT_WEBHOOK_SECRET}
   hubspot:
     type: hubspot
     url: ${B2SYNC_HUBSPOT_URL}
@@ -78,6 +79,11 @@ MORE_PIPELINES = """  - name: companies-to-hubspot
       - {b2connect: orderNumber, crm: hs_order_name, transform: [{coalesce: [orderNumber, id]}]}
       - {b2connect: currency, crm: hs_currency_code, transform: [upper]}
 """
+
+
+def webhook_secret(tenant: str) -> str:
+    """Each tenant's own B2Connect webhook secret (test value)."""
+    return f"whsec-{tenant}-test-only-0123456789"
 
 
 class CountingHubSpot(HubSpotEmulator):
@@ -127,6 +133,7 @@ class Fleet:
                     self.guids[tenant], lifetime_s=24 * 3600
                 ),
                 f"{prefix}B2SYNC_B2CONNECT_TENANT_ID": self.guids[tenant],
+                f"{prefix}B2SYNC_B2CONNECT_WEBHOOK_SECRET": webhook_secret(tenant),
                 f"{prefix}B2SYNC_HUBSPOT_URL": portal.url,
                 f"{prefix}B2SYNC_HUBSPOT_TOKEN": portal.token,
                 f"{prefix}STATE_URL": self.store_urls[tenant],

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import redis
+import requests
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from b2sync.cli import app
 from b2sync.tenants import load_tenants
 from b2sync.worker import Enqueuer, WorkerSettings, make_app
+from connectors.b2connect import sign_webhook
 from mapping.config import resolve_reference
-from tests.scale.kit import PIPE, fleet
+from store import make_engine
+from tests.scale.conftest import free_port
+from tests.scale.kit import B2SYNC, PIPE, fleet, webhook_secret
 
 BASE = """\
 version: 1
@@ -116,3 +123,61 @@ def test_no_task_or_command_of_one_tenant_touches_another(
         assert seen["t02"] == [None], "t02's store holds no run of t01"
         unknown = runner.invoke(app, [*base, "--tenant", "t99", "status"])
         assert unknown.exit_code == 2 and "unknown tenant 't99'" in unknown.output
+
+
+def _delivery(tenant_guid: str, secret: str, event_id: str) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps({"eventId": event_id, "eventType": "customer.updated",
+                       "tenantId": tenant_guid, "data": {"id": "c-1"}}).encode()  # fmt: skip
+    stamp = str(int(time.time()))
+    return body, {
+        "Content-Type": "application/json",
+        "X-B2Connect-Timestamp": stamp,
+        "X-B2Connect-Signature": sign_webhook(secret, stamp, body),
+    }
+
+
+def test_webhook_routes_are_per_tenant_and_only_enqueue(tmp_path: Path, redis_url: str) -> None:
+    """`b2sync front`: t01's delivery at /t/t01 is accepted, stored in t01's store and enqueued
+    once on the webhooks lane; the same delivery at /t/t02 is refused (401)."""
+    with fleet(tmp_path, redis_url, tenants=2, customers=5) as fl:
+        port = free_port()
+        proc = subprocess.Popen(
+            [B2SYNC, "front", "--tenants", str(fl.tenants_file), "--broker", redis_url,
+             "--listen", f"127.0.0.1:{port}"],
+            env=fl.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            with requests.Session() as http:
+                http.trust_env = False
+                for _ in range(200):
+                    try:
+                        if http.get(f"{url}/healthz", timeout=2).status_code == 200:
+                            break
+                    except requests.ConnectionError:
+                        threading.Event().wait(0.1)
+                body, headers = _delivery(fl.guids["t01"], webhook_secret("t01"), "ev-1")
+                crossed = http.post(f"{url}/t/t02/webhooks/b2connect", data=body, headers=headers)
+                assert crossed.status_code == 401
+                accepted = http.post(f"{url}/t/t01/webhooks/b2connect", data=body, headers=headers)
+                assert accepted.status_code == 202, accepted.text
+                body2, headers2 = _delivery(fl.guids["t01"], webhook_secret("t01"), "ev-2")
+                again = http.post(f"{url}/t/t01/webhooks/b2connect", data=body2, headers=headers2)
+                assert again.status_code == 202
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        client = redis.Redis.from_url(redis_url)
+        assert client.get(f"b2sync:queued:t01:{PIPE}") == b"webhooks"
+        assert client.llen("webhooks") == 1, "two changes, one queued run"
+        assert client.get(f"b2sync:queued:t02:{PIPE}") is None
+        counts = {}
+        for tenant in ("t01", "t02"):
+            engine = make_engine(fl.store_urls[tenant])
+            with engine.connect() as conn:
+                counts[tenant] = conn.execute(
+                    sa.text("SELECT count(*) FROM webhook_receipts")
+                ).scalar()
+            engine.dispose()
+        assert counts["t01"] and counts["t01"] >= 2, "the deliveries were stored before the 2xx"
+        assert counts["t02"] == 0
