@@ -64,10 +64,15 @@ def start_postgres(folder: Path) -> tuple[str, Callable[[], None]]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "B2SYNC_PG_PORT": str(port), "B2SYNC_PG_DIR": str(folder / "pg")}
-    out = subprocess.run(["bash", str(ROOT / ".ci/postgres.sh")], env=env, check=True,
-                         capture_output=True, text=True).stdout  # fmt: skip
-    url = out.strip().splitlines()[-1].split("=", 1)[1]
+    # its own port and folder (readable by the postgres user), never a shared cluster's
+    del folder
+    pg_dir = Path(tempfile.gettempdir()) / f"b2sync-scale-pg-{os.getpid()}"
+    env = {**os.environ, "B2SYNC_PG_PORT": str(port), "B2SYNC_PG_DIR": str(pg_dir)}
+    done = subprocess.run(["bash", str(ROOT / ".ci/postgres.sh")], env=env, check=False,
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"bench/scale.py: PostgreSQL did not start:\n{done.stderr[-2000:]}")
+    url = done.stdout.strip().splitlines()[-1].split("=", 1)[1]
 
     def stop() -> None:
         subprocess.run(["bash", str(ROOT / ".ci/postgres.sh"), "stop"], env=env,
@@ -83,7 +88,7 @@ def schema_urls(pg_url: str) -> Callable[[str], str]:
     url = sa.make_url(pg_url)
 
     def for_tenant(tenant: str) -> str:
-        schema = f"b_{run}_{tenant}"
+        schema = f"b_{run}_{uuid.uuid4().hex[:6]}_{tenant}"
         with engine.begin() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
         return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(

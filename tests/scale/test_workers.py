@@ -92,3 +92,20 @@ def test_twenty_tenants_three_workers_random_sigkills(tmp_path: Path, redis_url:
         assert killed >= 3
         assert redelivered >= 3
         assert_exact(fl, tenants)
+
+
+def test_erasure_feature_task_runs_on_a_worker(tmp_path: Path, redis_url: str) -> None:
+    """The scheduler enqueues each tenant's erasure task; a worker runs it under the
+    tenant's task lock, once per interval (a second tick enqueues nothing)."""
+    with fleet(tmp_path, redis_url, tenants=1, customers=5) as fl:
+        fl.start_worker("w0")
+        assert "2 run(s) enqueued" in fl.schedule_once()  # the pipeline and the erasure task
+        assert "0 run(s) enqueued" in fl.schedule_once()
+        log = fl.root / "w0.log"
+        for _ in range(240):
+            text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+            if "b2sync.feature_task" in text and "'status': 'done'" in text:
+                break
+            threading.Event().wait(0.25)
+        else:
+            raise AssertionError(text[-3000:])
