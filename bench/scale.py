@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -129,6 +130,53 @@ def measure(root: Path, redis_url: str, tenants: int, workers: int, args: Any,
         }
 
 
+def webhook_latency(folder: Path, redis_url: str, args: Any, edits: int = 10) -> dict[str, Any]:
+    """p95 from a small tenant's shop edit (then enqueued on the webhooks lane, as the HTTP
+    front does after storing the delivery) to the change in its portal, while a large
+    tenant backfills on the other worker's ``backfill`` lane."""
+    import redis
+
+    from b2sync.worker import Enqueuer, WorkerSettings, make_app
+    from emulators.seed import generate
+    from tests.scale.kit import PIPE
+
+    root = folder / "latency"
+    root.mkdir()
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    with fleet(root, redis_url, 2, 20, batch=20, page_size=20, latency_s=args.latency) as fl:
+        fl.shop.load(generate(args.backfill, seed=4242, tenant_id=fl.guids["t01"]))
+        for i in range(2):
+            fl.start_worker(f"w{i}")
+        enqueuer = Enqueuer(make_app(WorkerSettings(redis_url)), client)
+        enqueuer.run("t02", PIPE)
+        settle(fl, ["t02"], timeout_s=args.timeout)
+        enqueuer.run("t01", PIPE)
+        while not client.keys("b2sync:lock:t01:*"):
+            time.sleep(0.05)
+        small = sorted(fl.shop_customers("t02"))
+        seen = {k for k, v in fl.crm_contacts("t02").items() if v}
+        keys = [k for k in small if k in seen][:edits]
+        latencies = []
+        for i, key in enumerate(keys):
+            value = f"Edit{i}x"
+            fl.shop.admin_patch("customers", key, {"firstName": value})
+            started = time.monotonic()
+            enqueuer.mark_due("t02", PIPE)
+            while True:
+                contact = fl.crm_contacts("t02").get(key, [{}])[0]
+                if contact.get("properties", {}).get("firstname") == value:
+                    break
+                time.sleep(0.02)
+            latencies.append(time.monotonic() - started)
+        backfilling = bool(client.keys("b2sync:lock:t01:*"))
+        latencies.sort()
+        p95 = latencies[max(0, math.ceil(0.95 * len(latencies)) - 1)]
+        return {"edits": len(latencies), "p50_s": round(latencies[len(latencies) // 2], 2),
+                "p95_s": round(p95, 2), "max_s": round(latencies[-1], 2),
+                "large_tenant_still_backfilling": backfilling}  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tenants", default="10,50")
@@ -138,11 +186,14 @@ def main() -> int:
     parser.add_argument("--store", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--backfill", type=int, default=2000,
+                        help="customers of the large tenant in the latency run (0: skip it)")  # fmt: skip
     args = parser.parse_args()
     if shutil.which("redis-server") is None:
         print(f"bench/scale.py: redis-server is not installed; {INSTALL}", file=sys.stderr)
         return 2
     runs = []
+    latency = None
     with tempfile.TemporaryDirectory(prefix="b2sync-scale-") as tmp:
         folder = Path(tmp)
         redis_proc, redis_url = start_redis(folder)
@@ -152,6 +203,9 @@ def main() -> int:
             if args.store == "postgres":
                 pg_url, stop_pg = start_postgres(folder)
                 store_url = schema_urls(pg_url)
+            latency = webhook_latency(folder, redis_url, args) if args.backfill else None
+            if latency is not None:
+                print(json.dumps({"webhook_latency": latency}), flush=True)
             for tenants in _ints(args.tenants):
                 for workers in _ints(args.workers):
                     root = folder / f"t{tenants}-w{workers}"
@@ -170,7 +224,8 @@ def main() -> int:
         print(f"| {run['tenants']} | {run['workers']} | {run['records_per_s']} | "
               f"{speed:.2f}× | {run['http_429']} | {run['lost']} | {run['duplicated']} |")  # fmt: skip
     if args.json:
-        args.json.write_text(json.dumps({"runs": runs}, indent=2) + "\n", encoding="utf-8")
+        report = {"runs": runs, "webhook_latency": latency}
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
 
 
