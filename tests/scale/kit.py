@@ -209,12 +209,22 @@ class Fleet:
         finally:
             engine.dispose()
 
+    def erased(self, tenant: str) -> set[str]:
+        """Customers of the tenant's shop with an erasure request (the worker's erasure task
+        files and carries them out: they must not reach the CRM)."""
+        guid = self.guids[tenant]
+        return {
+            str(e["subjectId"])
+            for e in self.shop.admin_list("erasures")
+            if e.get("tenantId") == guid and e.get("subjectId")
+        }
+
     def verdict(self, tenant: str) -> dict[str, int]:
-        """lost (neither in the CRM nor dead-lettered), duplicated, crossed (another tenant's
-        or an unknown key in this portal), wrong (values differ from the shop)."""
+        """lost (neither in the CRM nor dead-lettered nor erased), duplicated, crossed (another
+        tenant's or an unknown key in this portal), wrong (values differ from the shop)."""
         shop = self.shop_customers(tenant)
         crm = self.crm_contacts(tenant)
-        dead = self.dead_letters(tenant)
+        dead = self.dead_letters(tenant) | self.erased(tenant)
         wrong = 0
         for key, contacts in crm.items():
             source = shop.get(key)
