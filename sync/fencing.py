@@ -29,13 +29,18 @@ from store import insert_on_conflict
 from store.models import metadata
 from sync.errors import StaleFence
 
-__all__ = ["RedisPipelineLock", "StaleFence", "check_fence", "fence_name"]
+__all__ = ["RedisPipelineLock", "StaleFence", "check_fence", "fence_name", "stored_fence"]
 
 _settings = metadata.tables["settings"]
 
-#: KEYS: lock, counter. ARGV: holder, ttl ms. Returns the new token, or 0 when held.
+#: KEYS: lock, counter. ARGV: holder, ttl ms, floor. Returns the new token (above the floor:
+#: the highest token the store has seen, so a Redis that lost its data cannot hand out tokens
+#: the store refuses), or 0 when held.
 _TAKE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) then
+  if tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[3]) then
+    redis.call('SET', KEYS[2], ARGV[3])
+  end
   local token = redis.call('INCR', KEYS[2])
   redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', tonumber(ARGV[2]))
   return token
@@ -82,6 +87,14 @@ def check_fence(conn: sa.Connection, pipeline: str, token: int) -> None:
         raise StaleFence(pipeline, token, int(str(seen)))
 
 
+def stored_fence(conn: sa.Connection, pipeline: str) -> int:
+    """The highest fencing token the store has seen for ``pipeline`` (0: none yet)."""
+    value = conn.execute(
+        sa.select(_settings.c.value).where(_settings.c.name == fence_name(pipeline))
+    ).scalar()
+    return int(str(value)) if value is not None else 0
+
+
 @dataclass
 class RedisPipelineLock:
     """The Redis lock of one tenant's pipeline; :meth:`acquire` returns its fencing token."""
@@ -102,12 +115,13 @@ class RedisPipelineLock:
     def key(self) -> str:
         return f"b2sync:lock:{self.tenant}:{self.pipeline}"
 
-    def acquire(self) -> int | None:
-        """Take the lock: the fencing token, or None when another holder has it."""
+    def acquire(self, floor: int = 0) -> int | None:
+        """Take the lock: the fencing token (above ``floor``, the highest the store has seen:
+        :func:`stored_fence`), or None when another holder has it."""
         token = int(
             self._take(
                 keys=[self.key, f"b2sync:fence:{self.tenant}:{self.pipeline}"],
-                args=[self.holder, int(self.ttl_s * 1000)],
+                args=[self.holder, int(self.ttl_s * 1000), floor],
             )
         )
         self.token = token or None

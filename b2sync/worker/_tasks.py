@@ -31,6 +31,7 @@ from b2sync.worker._enqueue import FEATURE_TASK, RUN_TASK, Enqueuer, queued_key
 from b2sync.worker._tenancy import HUBSPOT_PER_10S, TenantRunners, fenced
 from store.models import RunStatus, Side
 from sync import state
+from sync.fencing import stored_fence
 
 __all__ = ["register", "worker_tenants"]
 
@@ -123,10 +124,12 @@ def register(app: Celery) -> None:
             return {"status": "moved to backfill"}
         runner = runners.runner(tenant)
         pipe = runner.config.pipeline(pipeline)
+        with runner.db.connect() as conn:  # tokens stay above the store's even if Redis lost them
+            floor = stored_fence(conn, pipeline)
         ran, summary = fenced(
             runners.redis, tenant, pipeline,
             lambda token: runner.run_pipeline(pipe, trigger=trigger, fence=token),
-            float(app.conf.b2sync_lock_ttl_s),
+            float(app.conf.b2sync_lock_ttl_s), floor,
         )  # fmt: skip
         if not ran:  # another worker runs it: one run after it picks up what arrived meanwhile
             enqueuer.run(tenant, pipeline, lane=lane, trigger=trigger, countdown=BUSY_RETRY_S)

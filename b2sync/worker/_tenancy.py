@@ -112,12 +112,12 @@ def _heartbeat(lock: RedisPipelineLock) -> Iterator[None]:
 
 
 def fenced(
-    redis: Any, tenant: str, name: str, body: Callable[[int], T], ttl_s: float
+    redis: Any, tenant: str, name: str, body: Callable[[int], T], ttl_s: float, floor: int = 0
 ) -> tuple[bool, T | None]:
-    """Run ``body(token)`` holding the tenant's lock ``name`` (renewed while it runs);
-    ``(False, None)`` when another worker holds it."""
+    """Run ``body(token)`` holding the tenant's lock ``name`` (renewed while it runs; the
+    token above ``floor``); ``(False, None)`` when another worker holds it."""
     lock = RedisPipelineLock(redis, tenant, name, ttl_s=ttl_s)
-    token = lock.acquire()
+    token = lock.acquire(floor)
     if token is None:
         return False, None
     try:

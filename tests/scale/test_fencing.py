@@ -14,7 +14,7 @@ from emulators.stack import EmulatorStack
 from store import begin_write
 from store.models import RunStatus, metadata
 from sync import state
-from sync.fencing import RedisPipelineLock, StaleFence, check_fence
+from sync.fencing import RedisPipelineLock, StaleFence, check_fence, stored_fence
 from tests.e2e.conftest import E2E, by_key, fresh_e2e
 
 PIPE = "customers-to-hubspot"
@@ -46,6 +46,22 @@ def test_lock_hands_out_growing_tokens_and_excludes_a_second_holder(redis_url: s
     assert not first.renew(), "the stale holder learns it lost the lock"
     first.release()
     assert client.get(second.key) is not None, "a stale release leaves the new holder's lock"
+
+
+def test_tokens_stay_above_the_store_after_redis_lost_its_data(
+    redis_url: str, store_engine: sa.Engine
+) -> None:
+    """Redis restarted empty: the next token still beats the highest the store has seen."""
+    with begin_write(store_engine) as conn:
+        check_fence(conn, PIPE, 57)
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    with store_engine.connect() as conn:
+        floor = stored_fence(conn, PIPE)
+    token = RedisPipelineLock(client, "acme", PIPE).acquire(floor)
+    assert token == 58
+    with begin_write(store_engine) as conn:
+        check_fence(conn, PIPE, token)
 
 
 def test_stale_token_rolls_back_the_whole_commit(store_engine: sa.Engine) -> None:
