@@ -21,6 +21,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import redis as redis_lib
+import sqlalchemy as sa
 import structlog
 from celery import Celery, Task, signals
 from celery.exceptions import Reject
@@ -29,6 +30,7 @@ from b2sync.features import FEATURES
 from b2sync.tenants import Tenants, load_tenants, single_tenant
 from b2sync.worker._enqueue import FEATURE_TASK, RUN_TASK, Enqueuer, queued_key
 from b2sync.worker._tenancy import HUBSPOT_PER_10S, TenantRunners, fenced
+from store import StoreUnavailable
 from store.models import RunStatus, Side
 from sync import state
 from sync.fencing import stored_fence
@@ -38,6 +40,8 @@ __all__ = ["register", "worker_tenants"]
 log = structlog.get_logger(__name__)
 #: how soon a run that found its pipeline busy is tried again
 BUSY_RETRY_S = 2.0
+#: how soon a run that could not reach its tenant's store is tried again
+STORE_RETRY_S = 5.0
 
 _process: dict[str, TenantRunners] = {}
 
@@ -119,6 +123,19 @@ def register(app: Celery) -> None:
         lane = (self.request.delivery_info or {}).get("routing_key", "scheduled")
         enqueuer = Enqueuer(app, runners.redis)
         runners.redis.delete(queued_key(tenant, pipeline))
+        try:
+            return _run(runners, enqueuer, tenant, pipeline, lane, trigger)
+        except (StoreUnavailable, sa.exc.OperationalError) as exc:  # the store is away: later
+            log.warning("worker.store_unavailable", tenant=tenant, error=type(exc).__name__)
+            enqueuer.run(tenant, pipeline, lane=lane, trigger=trigger, countdown=STORE_RETRY_S)
+            return {"status": "store unavailable, queued again"}
+        finally:
+            runners.release(tenant)
+
+    def _run(
+        runners: TenantRunners, enqueuer: Enqueuer, tenant: str, pipeline: str, lane: str,
+        trigger: str,
+    ) -> dict[str, Any]:  # fmt: skip
         if lane != "backfill" and _needs_backfill(runners, tenant, pipeline):
             enqueuer.run(tenant, pipeline, lane="backfill", trigger=trigger)
             return {"status": "moved to backfill"}
@@ -144,12 +161,15 @@ def register(app: Celery) -> None:
     def feature_task(self: Task, tenant: str, name: str) -> dict[str, Any]:
         runners = _runners(app)
         runners.redis.delete(queued_key(tenant, f"task:{name}"))
-        tasks = feature_tasks(lambda: runners.runner(tenant))
-        fn = tasks.fns.get(name)
-        if fn is None:
-            return {"status": f"no task {name}"}
-        ran, _ = fenced(runners.redis, tenant, f"task:{name}", lambda _t: fn() and None, 600.0)
-        return {"status": "done" if ran else "busy"}
+        try:
+            tasks = feature_tasks(lambda: runners.runner(tenant))
+            fn = tasks.fns.get(name)
+            if fn is None:
+                return {"status": f"no task {name}"}
+            ran, _ = fenced(runners.redis, tenant, f"task:{name}", lambda _t: fn() and None, 600.0)
+            return {"status": "done" if ran else "busy"}
+        finally:
+            runners.release(tenant)
 
     @signals.worker_shutting_down.connect(weak=False)  # type: ignore[untyped-decorator]
     def _stop(**_: Any) -> None:

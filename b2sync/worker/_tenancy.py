@@ -84,6 +84,15 @@ class TenantRunners:
             )  # fmt: skip
         return options
 
+    def release(self, tenant_id: str) -> None:
+        """Close the tenant's pooled store connections after a task: a worker serving 1,000
+        tenants must not hold a pool per tenant (PostgreSQL allows ~100 connections); the
+        runner and its connectors stay, the next task reconnects."""
+        with self._guard:
+            runner = self._runners.get(tenant_id)
+        if runner is not None:
+            runner.db.dispose()
+
     def close(self) -> None:
         with self._guard:
             for runner in self._runners.values():
