@@ -3,41 +3,144 @@
 ``tenants.yaml`` names each tenant and its config file::
 
     tenants:
-      - {id: acme, config: tenants/acme.yaml}
-      - {id: globex, config: tenants/globex.yaml}
+      - {id: acme, config: tenants/acme.yaml, base: base.yaml, env_prefix: ACME_}
+      - {id: globex, config: tenants/globex.yaml, base: base.yaml, secrets_dir: /run/secrets/globex}
 
 A deployment without a tenants file has one tenant, ``default``, whose config is the usual
 ``--config`` file. Workers, the scheduler and the HTTP service look tenants up here by id.
+
+- **Base and overrides**: a tenant's config is its ``base`` (the entry's ``base:``, or a
+  ``base:`` key at the top of the tenant's file; paths relative to the file naming them) deep-
+  merged with the tenant's own file: mappings merge key by key, lists of named items
+  (``pipelines``) merge by ``name``, anything else in the tenant file replaces the base's.
+- **Its own state store**: each tenant's file names its own ``state_url`` (a PostgreSQL
+  database or schema, a SQLite file); a tenant's rows are reachable only through its store,
+  so no query of one tenant can touch another's. Two tenants naming one store is refused.
+- **Its own secrets**: secrets stay references (``${NAME}``). With ``env_prefix: ACME_`` the
+  tenant's ``${NAME}`` reads ``ACME_NAME``; with ``secrets_dir: DIR`` it reads the file
+  ``DIR/NAME``. A base file shared by every tenant can then name one set of variables.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from mapping.config import Config, ConfigError, ConfigIssue, load_config
+from mapping.config import Config, ConfigError, ConfigIssue, load_config, parse_config
 
-__all__ = ["DEFAULT_TENANT", "TENANT_ID", "Tenant", "Tenants", "load_tenants", "single_tenant"]
+__all__ = [
+    "DEFAULT_TENANT",
+    "TENANT_ID",
+    "Tenant",
+    "Tenants",
+    "check_stores",
+    "load_tenants",
+    "merge",
+    "single_tenant",
+]
 
 DEFAULT_TENANT = "default"
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
+_ENV_REF = re.compile(r"\$\{(?!file:)([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 @dataclass(frozen=True)
 class Tenant:
-    """One shop: its id and the path of its config file."""
+    """One shop: its id, the path of its config file, its base and where its secrets are."""
 
     id: str
     config_path: Path
+    base: Path | None = None
+    env_prefix: str | None = None
+    secrets_dir: Path | None = None
 
     def config(self) -> Config:
         """The tenant's validated config (read on each call: a reload sees edits)."""
-        return load_config(self.config_path)
+        plain = self.base is None and self.env_prefix is None and self.secrets_dir is None
+        if plain and _own_base(self.config_path) is None:
+            return load_config(self.config_path)
+        return parse_config(self.config_text(), str(self.config_path))
+
+    def config_text(self) -> str:
+        """The tenant's config as YAML: base merged with overrides, references rewritten."""
+        tree = _read_yaml(self.config_path)
+        base = self.base or _own_base(self.config_path)
+        if base is not None:
+            tree.pop("base", None)
+            tree = merge(_read_yaml(base), tree)
+        out = io.StringIO()
+        YAML(typ="rt").dump(tree, out)
+        return _ENV_REF.sub(self._reference, out.getvalue())
+
+    def config_file(self, folder: Path) -> Path:
+        """A file holding the tenant's whole config (its own file when it has no base and no
+        secret rewriting; else the merged text, references only, written under ``folder``)."""
+        plain = self.base is None and self.env_prefix is None and self.secrets_dir is None
+        if plain and _own_base(self.config_path) is None:
+            return self.config_path
+        target = folder / f"{self.id}.config.yaml"
+        target.write_text(self.config_text(), encoding="utf-8")
+        return target
+
+    def _reference(self, match: re.Match[str]) -> str:
+        name = match.group(1)
+        if self.secrets_dir is not None:
+            return f"${{file:{self.secrets_dir / name}}}"
+        return f"${{{self.env_prefix or ''}{name}}}"
+
+
+def merge(base: Any, override: Any) -> Any:
+    """``override`` deep-merged onto ``base``: mappings key by key, lists of named mappings by
+    ``name`` (a tenant's pipeline overrides the base's pipeline of that name), else override."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = merge(base[key], value) if key in base else value
+        return merged
+    if isinstance(base, list) and isinstance(override, list) and _named(base) and _named(override):
+        by_name = {item["name"]: item for item in base}
+        for item in override:
+            name = item["name"]
+            by_name[name] = merge(by_name[name], item) if name in by_name else item
+        return list(by_name.values())
+    return override
+
+
+def _named(items: list[Any]) -> bool:
+    return all(isinstance(item, dict) and "name" in item for item in items)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        tree = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _issue(path, 1, f"cannot be read ({exc})") from None
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise _issue(path, (mark.line + 1) if mark else 1, f"not valid YAML: {exc}") from None
+    if not isinstance(tree, dict):
+        raise _issue(path, 1, "expected a mapping at the top")
+    return tree
+
+
+def _own_base(path: Path) -> Path | None:
+    """The ``base:`` a tenant's file names at its top, resolved against its folder."""
+    try:
+        tree = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError):
+        return None
+    if isinstance(tree, dict) and isinstance(tree.get("base"), str):
+        return (path.parent / str(tree["base"])).resolve()
+    return None
 
 
 @dataclass(frozen=True)
@@ -89,5 +192,30 @@ def load_tenants(path: str | os.PathLike[str]) -> Tenants:
             raise _issue(file, line, f"tenant id {tenant_id!r}: use a-z, 0-9 and -, 40 at most")
         if tenant_id in tenants:
             raise _issue(file, line, f"tenant id {tenant_id!r} appears twice")
-        tenants[tenant_id] = Tenant(tenant_id, (file.parent / str(entry["config"])).resolve())
+        tenants[tenant_id] = Tenant(
+            tenant_id,
+            (file.parent / str(entry["config"])).resolve(),
+            base=(file.parent / str(entry["base"])).resolve() if entry.get("base") else None,
+            env_prefix=str(entry["env_prefix"]) if entry.get("env_prefix") else None,
+            secrets_dir=(
+                (file.parent / str(entry["secrets_dir"])).resolve()
+                if entry.get("secrets_dir")
+                else None
+            ),
+        )
     return Tenants(tenants)
+
+
+def check_stores(tenants: Tenants) -> None:
+    """Refuse two tenants naming one state store (their rows would mix)."""
+    seen: dict[str, str] = {}
+    for tenant_id in tenants.ids():
+        tenant = tenants.get(tenant_id)
+        url = tenant.config().state_url
+        if url in seen:
+            raise _issue(
+                tenant.config_path, 1,
+                f"tenant {tenant_id!r} names the state store of tenant {seen[url]!r}: give "
+                "each tenant its own database, schema or SQLite file",
+            )  # fmt: skip
+        seen[url] = tenant_id

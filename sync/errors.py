@@ -5,7 +5,9 @@ The tree::
     Exception
     └── EngineError                 anything the engine raises on purpose
         ├── Interrupted             shutdown requested while waiting to retry: the run stops
-        │                           between batches, status ``interrupted``
+        │   │                       between batches, status ``interrupted``
+        │   └── StaleFence          a newer holder of the pipeline's lock exists: this run's
+        │                           commit was rolled back (``sync.fencing``)
         ├── BreakerTripped          a run wanted to delete or blank more than its pipeline's
         │   │                       breakers allow: the run pauses, nothing is written
         │   ├── DeleteBreakerTripped
@@ -32,6 +34,7 @@ __all__ = [
     "EngineError",
     "Interrupted",
     "ResolveError",
+    "StaleFence",
 ]
 
 
@@ -41,6 +44,17 @@ class EngineError(Exception):
 
 class Interrupted(EngineError):
     """Shutdown was requested while waiting to retry."""
+
+
+class StaleFence(Interrupted):
+    """A commit carried a fencing token lower than one the store has seen: refused."""
+
+    def __init__(self, pipeline: str, token: int, seen: int) -> None:
+        self.pipeline, self.token, self.seen = pipeline, token, seen
+        super().__init__(
+            f"pipeline {pipeline}: fencing token {token} is stale (the store has seen {seen}); "
+            "a newer run holds the lock, this run's commit was rolled back"
+        )
 
 
 class BreakerTripped(EngineError):

@@ -35,10 +35,10 @@ from mapping.compiler import CompiledMapping, compile_fields
 from mapping.config import Pipeline
 from store import begin_write
 from store.models import RunStatus
-from sync import leases, state
+from sync import fencing, leases, state
 from sync.blanks import BlankGuard
 from sync.breaker import record_trip
-from sync.errors import BreakerTripped, Interrupted
+from sync.errors import BreakerTripped, Interrupted, StaleFence
 from sync.hashing import FieldHasher
 from sync.hooks import HookContext, RecordHook
 from sync.retry import RetryPolicy
@@ -111,6 +111,9 @@ class Run(ABC):
     #: write batches in flight at once (the pipeline's ``concurrency``, else its CRM
     #: connection's; 1: one at a time)
     concurrency: int = 1
+    #: the fencing token of the pipeline's distributed lock (workers): every commit checks it
+    #: against the highest the store has seen (:mod:`sync.fencing`); None in one process
+    fence: int | None = None
 
     def __post_init__(self) -> None:
         self.run_id = str(uuid.uuid4())
@@ -181,9 +184,19 @@ class Run(ABC):
         return RunStatus.SUCCEEDED, None
 
     def _start(self) -> bool:
+        # with a fence, the distributed lock decides: whoever held the lease before held an
+        # older token (its commits are refused from now on), so its lease is stale
+        stale = _stale_holder if self.fence is None else _fenced_out
+        if self.fence is not None:
+            try:
+                with begin_write(self.db) as conn:
+                    fencing.check_fence(conn, self.pipeline.name, self.fence)
+            except StaleFence as exc:
+                log.warning("run.stale_fence", token=exc.token, seen=exc.seen)
+                return False
         return leases.start_locked_run(
             self.db, self.lock, owner=self.owner, run_id=self.run_id, pipeline=self.pipeline.name,
-            trigger=self.trigger, now=self.clock(), ttl=LOCK_TTL, stale=_stale_holder,
+            trigger=self.trigger, now=self.clock(), ttl=LOCK_TTL, stale=stale,
         )  # fmt: skip
 
     def _finish(self) -> None:
@@ -201,7 +214,10 @@ class Run(ABC):
             leases.release_lock(conn, self.lock, self.owner)
 
     def _renew(self, conn: sa.Connection, now: datetime) -> None:
-        """Extend the run's lock (in the transaction that commits a flush)."""
+        """Extend the run's lock and check its fence (in the transaction that commits a
+        flush: a stale fence raises and the flush rolls back)."""
+        if self.fence is not None:
+            fencing.check_fence(conn, self.pipeline.name, self.fence)
         leases.renew_lock(conn, self.lock, self.owner, now + LOCK_TTL)
 
     def _remember_pause(self, until: datetime) -> None:
@@ -262,6 +278,12 @@ def _stale_holder(owner: str) -> bool:
     if not _dead_owner(owner):
         return False
     log.warning("run.stale_lock_released", holder=owner)
+    return True
+
+
+def _fenced_out(owner: str) -> bool:
+    """Under a fence every other lease holder is an older one (logged)."""
+    log.warning("run.fenced_lock_released", holder=owner)
     return True
 
 

@@ -246,14 +246,16 @@ class Runner:
         progress: Progress | None = None,
         source_override: Any = None,
         parked: Sequence[Record] | None = None,
+        fence: int | None = None,
     ) -> RunSummary:
         """Run one pipeline once (honouring a pause unless it is a dry run); runs of one
         pipeline in this process take turns (the scheduler's, a consent release, a replay).
-        ``parked``: replay these CRM records (the pull's dead letters) through the pull."""
+        ``parked``: replay these CRM records (the pull's dead letters) through the pull.
+        ``fence``: the fencing token of a worker's distributed lock (:mod:`sync.fencing`)."""
         with self.locks.pipeline(pipe.name):
             return self._run_pipeline(
                 pipe, full=full, dry_run=dry_run, trigger=trigger, progress=progress,
-                source_override=source_override, parked=parked,
+                source_override=source_override, parked=parked, fence=fence,
             )  # fmt: skip
 
     def _run_pipeline(
@@ -266,6 +268,7 @@ class Runner:
         progress: Progress | None,
         source_override: Any,
         parked: Sequence[Record] | None,
+        fence: int | None = None,
     ) -> RunSummary:
         trip = None if dry_run else self.breaker_trip(pipe)
         if trip is not None:  # paused until an operator resets the delete breaker
@@ -296,6 +299,7 @@ class Runner:
             target_system=self.config.connections[pipe.crm.connection].type,
             hooks=hooks_for(self.hooks, self.config, pipe),
             concurrency=self.concurrency_of(pipe),
+            fence=fence,
         )
         summary = execute_directions(run, parked, self._members(pipe))
         if summary.status is RunStatus.SUCCEEDED and not dry_run:

@@ -17,6 +17,7 @@ Exit codes: 0 success, 1 the work failed, 2 bad usage or bad config.
 from __future__ import annotations
 
 from importlib import metadata
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -53,6 +54,13 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand("status", f"{_CLI}.service", "commands",
                 "Per pipeline: last run, outcome, records, lag, dead letters, conflicts, pause "
                 "(store only)."),
+    LazyCommand("worker", f"{_CLI}.worker", "commands",
+                "Run a Celery worker: pipeline runs, webhook-driven runs and feature tasks."),
+    LazyCommand("scheduler", f"{_CLI}.worker", "commands",
+                "Enqueue every tenant's due runs (one queued run per tenant and pipeline)."),
+    LazyCommand("front", f"{_CLI}.worker", "commands",
+                "Serve every tenant's webhooks at /t/<tenant>/webhooks/...: verify, store, "
+                "enqueue."),
     LazyCommand("config", f"{_CLI}.config", "config_app",
                 "Inspect the configuration format.", group=True),
     LazyCommand("db", f"{_CLI}.config", "db_app", "Manage the state store.", group=True),
@@ -94,12 +102,28 @@ def _version(value: bool) -> None:
 
 
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    tenant: Annotated[
+        str | None,
+        typer.Option(
+            "--tenant",
+            help="Act for this tenant of --tenants: its config, secrets and state store only.",
+        ),
+    ] = None,
+    tenants: Annotated[
+        Path | None,
+        typer.Option("--tenants", envvar="B2SYNC_TENANTS", help="tenants.yaml (with --tenant)."),
+    ] = None,
 ) -> None:
     """b2sync: keep B2Connect, Salesforce and HubSpot in step."""
+    if tenant is not None:
+        from b2sync.cli.worker import select_tenant  # lazy: see b2sync.cli.lazy
+
+        ctx.call_on_close(select_tenant(tenants, tenant))
 
 
 class _Root(LazyGroup):

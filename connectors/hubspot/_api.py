@@ -190,6 +190,8 @@ class HubSpotApi:
                 err, headers = from_exception(exc, template)
                 if err.status != 429:
                     self.governor.observe(headers, err.status, time.monotonic() - started)
+                else:
+                    self.governor.rejected(headers)
                 translated = translate(err, headers, self.governor)
                 if translated is not None:
                     log.warning(

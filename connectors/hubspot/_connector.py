@@ -34,7 +34,7 @@ from ._api import HubSpotApi
 from ._consent import ConsentApi, read_properties
 from ._engagement import read_engagement
 from ._errors import AuthFailed
-from ._governor import RateGovernor
+from ._governor import RateGovernor, SharedBudget
 from ._members import members
 from ._ops import Operations
 from ._properties import PropertyKeeper
@@ -88,6 +88,8 @@ class HubSpotConnector(HubSpotActions):
         waiter: Callable[[float], Any] | None = None,
         search_per_second: int = 4,
         token_source: Callable[[], str] | None = None,
+        shared_budget: SharedBudget | None = None,
+        shared_search_budget: SharedBudget | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.id_property = id_property
@@ -101,6 +103,8 @@ class HubSpotConnector(HubSpotActions):
             waiter=waiter,
             search_per_second=search_per_second,
             zone_source=self._portal_time_zone,
+            shared=shared_budget,
+            shared_search=shared_search_budget,
         )
         self.api = HubSpotApi(
             url=self.url,

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
@@ -37,7 +37,7 @@ import structlog
 from connectors.budget import AdaptiveConcurrency, TokenBucket
 from connectors.errors import BudgetExhausted, ConnectorError, Retriable
 
-__all__ = ["RateGovernor", "next_midnight", "next_midnight_utc"]
+__all__ = ["RateGovernor", "SharedBudget", "next_midnight", "next_midnight_utc"]
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +91,14 @@ def _load_zone(source: Callable[[], str | None]) -> tzinfo | None:
         return None
 
 
+class SharedBudget(Protocol):
+    """A budget several processes share (``connectors.redis_budget.RedisBudget``)."""
+
+    def acquire(self, cost: int = 1) -> float: ...
+
+    def observe(self, headers: Mapping[str, str] | None, status: int | None = None) -> None: ...
+
+
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     """``Retry-After`` in seconds when the header holds a number."""
     if not headers:
@@ -117,7 +125,13 @@ class RateGovernor:
         zone_source: Callable[[], str | None] | None = None,
         max_in_flight: int = 4,
         max_in_flight_cap: int = 16,
+        shared: SharedBudget | None = None,
+        shared_search: SharedBudget | None = None,
     ) -> None:
+        #: budgets shared with other processes (``connectors.redis_budget``): a call also
+        #: waits for them, and they learn from every answer
+        self.shared = shared
+        self.shared_search = shared_search
         self.daily_share = daily_share
         self.zone_source = zone_source
         self._zone: tzinfo | None = None
@@ -212,6 +226,9 @@ class RateGovernor:
         if wait > 0:
             log.info("hubspot.rate_wait", seconds=round(wait, 3), search=search)
             self.waiter(wait)
+        shared = self.shared_search if search else self.shared
+        if shared is not None:  # then the budget other processes spend too
+            shared.acquire(1)
 
     def wait_needed(self, *, search: bool = False) -> float:
         """Seconds to wait before the next call (0 when there is headroom)."""
@@ -306,6 +323,12 @@ class RateGovernor:
 
     # ---- after a call
 
+    def rejected(self, headers: Mapping[str, str] | None) -> None:
+        """A 429: every process sharing the budget waits its ``Retry-After``."""
+        for shared in (self.shared, self.shared_search):
+            if shared is not None:
+                shared.observe(headers, 429)
+
     def observe(
         self,
         headers: Mapping[str, str] | None,
@@ -321,6 +344,8 @@ class RateGovernor:
             # more calls in flight help only while none waits for the rate
             room = self.clock() - self._paced_at > 1.0
             self.concurrency.on_success(latency_s, room=room)
+        if self.shared is not None and status != 429:
+            self.shared.observe(headers, None)
         if not headers:
             return
         with self._lock:

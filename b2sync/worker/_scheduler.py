@@ -1,0 +1,80 @@
+"""``b2sync scheduler``: enqueue every tenant's due pipeline runs and feature tasks.
+
+Due-ness lives in Redis, not in the scheduler's memory: a run of ``tenant``/``pipeline`` is
+due when ``SET b2sync:due:<tenant>:<pipeline> NX PX <interval>`` succeeds, so a restarted
+scheduler does not enqueue early and two scheduler replicas do not enqueue twice. What it
+enqueues is deduplicated again by :class:`~b2sync.worker.Enqueuer` (one queued run per
+tenant and pipeline). Cron schedules are enqueued every ``CRON_FALLBACK_S`` here.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from b2sync.tenants import Tenants
+from b2sync.worker._enqueue import Enqueuer
+
+__all__ = ["CRON_FALLBACK_S", "SchedulerLoop"]
+
+log = structlog.get_logger(__name__)
+CRON_FALLBACK_S = 300
+
+
+@dataclass
+class SchedulerLoop:
+    """Ticks every ``tick_s``: enqueues what is due for every tenant."""
+
+    tenants: Tenants
+    enqueuer: Enqueuer
+    #: feature task intervals by name (``b2sync.worker._tasks.feature_tasks``), empty: none
+    task_intervals: dict[str, int] = field(default_factory=dict)
+    tick_s: float = 1.0
+    stop: threading.Event = field(default_factory=threading.Event)
+    _configs: dict[str, tuple[tuple[int, ...], Any]] = field(default_factory=dict)
+
+    def _config(self, tenant_id: str) -> Any:
+        """The tenant's config, parsed again only when its files changed (1,000 tenants'
+        configs cannot be parsed every tick)."""
+        tenant = self.tenants.get(tenant_id)
+        files = [p for p in (tenant.config_path, tenant.base) if p is not None]
+        stamp = tuple(p.stat().st_mtime_ns for p in files)
+        cached = self._configs.get(tenant_id)
+        if cached is None or cached[0] != stamp:
+            cached = self._configs[tenant_id] = (stamp, tenant.config())
+        return cached[1]
+
+    def _due(self, tenant: str, name: str, seconds: int) -> bool:
+        redis: Any = self.enqueuer.redis
+        return bool(redis.set(f"b2sync:due:{tenant}:{name}", 1, nx=True, px=seconds * 1000))
+
+    def tick(self) -> int:
+        """Enqueue what is due now; how many runs were queued."""
+        queued = 0
+        for tenant_id in self.tenants.ids():
+            config = self._config(tenant_id)
+            for pipe in config.pipelines:
+                if not pipe.enabled:
+                    continue
+                seconds = pipe.schedule.seconds or CRON_FALLBACK_S
+                if self._due(tenant_id, pipe.name, seconds):
+                    queued += self.enqueuer.run(tenant_id, pipe.name, trigger="schedule")
+            for name, seconds in self.task_intervals.items():
+                if self._due(tenant_id, f"task:{name}", seconds):
+                    queued += self.enqueuer.feature_task(tenant_id, name)
+        return queued
+
+    def run_forever(self) -> None:
+        """Tick until :attr:`stop` is set (SIGTERM)."""
+        while not self.stop.is_set():
+            try:
+                count = self.tick()
+            except Exception as exc:  # noqa: BLE001  # Redis away, a broken tenant config: retry
+                log.error("scheduler.tick_failed", error=type(exc).__name__, reason=str(exc))
+            else:
+                if count:
+                    log.info("scheduler.enqueued", runs=count)
+            self.stop.wait(self.tick_s)

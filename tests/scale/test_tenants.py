@@ -1,0 +1,183 @@
+"""Tenants: base + overrides, per-tenant secrets and stores; no tenant reaches another's rows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from b2sync.cli import app
+from b2sync.tenants import load_tenants
+from b2sync.worker import Enqueuer, WorkerSettings, make_app
+from connectors.b2connect import sign_webhook
+from mapping.config import resolve_reference
+from store import make_engine
+from tests.scale.conftest import free_port
+from tests.scale.kit import B2SYNC, PIPE, fleet, webhook_secret
+
+BASE = """\
+version: 1
+state_url: sqlite:///base.db
+audit: {enabled: false}
+connections:
+  shop: {type: b2connect, url: "${SHOP_URL}", token: "${SHOP_TOKEN}", tenant_id: "${SHOP_TENANT}"}
+  hubspot: {type: hubspot, url: "${HUBSPOT_URL}", token: "${HUBSPOT_TOKEN}"}
+pipelines:
+  - name: customers-to-hubspot
+    b2connect: {connection: shop, stream: customers}
+    crm: {connection: hubspot, object: contacts, id_property: b2connect_id}
+    direction: push
+    schedule: {every: 5m}
+    fields:
+      - {b2connect: email, crm: email, transform: [email], required: true}
+      - {b2connect: firstName, crm: firstname}
+"""
+
+
+def write_tenants(tmp_path: Path, acme_store: str, globex_store: str) -> Path:
+    (tmp_path / "base.yaml").write_text(BASE, encoding="utf-8")
+    (tmp_path / "acme.yaml").write_text(
+        f"state_url: sqlite:///{acme_store}\n"
+        "pipelines:\n"
+        "  - name: customers-to-hubspot\n"
+        "    schedule: {every: 1m}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "globex.yaml").write_text(
+        f"base: base.yaml\nstate_url: sqlite:///{globex_store}\n", encoding="utf-8"
+    )
+    (tmp_path / "secrets").mkdir(exist_ok=True)
+    (tmp_path / "secrets" / "HUBSPOT_TOKEN").write_text("pat-globex-file\n", encoding="utf-8")
+    path = tmp_path / "tenants.yaml"
+    path.write_text(
+        "tenants:\n"
+        "  - {id: acme, config: acme.yaml, base: base.yaml, env_prefix: ACME_}\n"
+        "  - {id: globex, config: globex.yaml, secrets_dir: secrets}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_base_overrides_and_secrets_per_tenant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each tenant: the base merged with its overrides, its own store, its own secrets."""
+    path = write_tenants(tmp_path, "/srv/acme.db", "/srv/globex.db")
+    monkeypatch.setenv("ACME_HUBSPOT_TOKEN", "pat-acme-env")
+    monkeypatch.setenv("HUBSPOT_TOKEN", "pat-shared-never-used")
+    tenants = load_tenants(path)
+    acme, globex = tenants.get("acme").config(), tenants.get("globex").config()
+    assert acme.pipeline(PIPE).schedule.every == "1m", "the override wins"
+    assert [f.crm for f in acme.pipeline(PIPE).fields] == ["email", "firstname"], "base kept"
+    assert globex.pipeline(PIPE).schedule.every == "5m"
+    assert acme.state_url == "sqlite:////srv/acme.db" != globex.state_url
+    assert resolve_reference(acme.connections["hubspot"].token) == "pat-acme-env"  # type: ignore[union-attr]
+    assert resolve_reference(globex.connections["hubspot"].token) == "pat-globex-file"  # type: ignore[union-attr]
+
+
+def test_two_tenants_on_one_store_are_refused(tmp_path: Path) -> None:
+    """Two tenants naming one state store: the scheduler refuses to start (exit 2)."""
+    path = write_tenants(tmp_path, "/srv/same.db", "/srv/same.db")
+    result = CliRunner().invoke(app, ["scheduler", "--tenants", str(path), "--once"])
+    assert result.exit_code == 2
+    assert "names the state store of tenant 'acme'" in result.output
+
+
+def test_no_task_or_command_of_one_tenant_touches_another(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker runs tenant t01's task: only t01's portal and store change; `b2sync --tenant`
+    commands see only their own tenant's runs."""
+    with fleet(tmp_path, redis_url, tenants=2, customers=30) as fl:
+        fl.start_worker("w0")
+        client = redis.Redis.from_url(redis_url)
+        Enqueuer(make_app(WorkerSettings(redis_url)), client).run("t01", PIPE)
+        for _ in range(240):
+            if fl.verdict("t01")["synced"] and not client.keys("b2sync:lock:*"):
+                break
+            threading.Event().wait(0.25)
+        one, two = fl.verdict("t01"), fl.verdict("t02")
+        assert one["synced"] > 0 and one["crossed"] == 0 and one["lost"] == 0
+        assert two["synced"] == 0 and fl.portals["t02"].admin_list("contacts") == []
+        assert not Path(fl.store_urls["t02"].removeprefix("sqlite:///")).exists()
+        for key, value in fl.env().items():
+            monkeypatch.setenv(key, value)
+        runner = CliRunner()
+        base = ["--tenants", str(fl.tenants_file)]
+        assert runner.invoke(app, [*base, "--tenant", "t02", "db", "upgrade"]).exit_code == 0
+        seen = {}
+        for tenant in ("t01", "t02"):
+            result = runner.invoke(app, [*base, "--tenant", tenant, "status", "--json"])
+            assert result.exit_code == 0, result.output
+            rows = json.loads(result.stdout)["pipelines"]
+            seen[tenant] = [row.get("last_run") for row in rows]
+        assert seen["t01"] != [None], "t01's run is in t01's store"
+        assert seen["t02"] == [None], "t02's store holds no run of t01"
+        unknown = runner.invoke(app, [*base, "--tenant", "t99", "status"])
+        assert unknown.exit_code == 2 and "unknown tenant 't99'" in unknown.output
+
+
+def _delivery(tenant_guid: str, secret: str, event_id: str) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps({"eventId": event_id, "eventType": "customer.updated",
+                       "tenantId": tenant_guid, "data": {"id": "c-1"}}).encode()  # fmt: skip
+    stamp = str(int(time.time()))
+    return body, {
+        "Content-Type": "application/json",
+        "X-B2Connect-Timestamp": stamp,
+        "X-B2Connect-Signature": sign_webhook(secret, stamp, body),
+    }
+
+
+def test_webhook_routes_are_per_tenant_and_only_enqueue(tmp_path: Path, redis_url: str) -> None:
+    """`b2sync front`: t01's delivery at /t/t01 is accepted, stored in t01's store and enqueued
+    once on the webhooks lane; the same delivery at /t/t02 is refused (401)."""
+    with fleet(tmp_path, redis_url, tenants=2, customers=5) as fl:
+        port = free_port()
+        proc = subprocess.Popen(
+            [B2SYNC, "front", "--tenants", str(fl.tenants_file), "--broker", redis_url,
+             "--listen", f"127.0.0.1:{port}"],
+            env=fl.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            with requests.Session() as http:
+                http.trust_env = False
+                for _ in range(200):
+                    try:
+                        if http.get(f"{url}/healthz", timeout=2).status_code == 200:
+                            break
+                    except requests.ConnectionError:
+                        threading.Event().wait(0.1)
+                body, headers = _delivery(fl.guids["t01"], webhook_secret("t01"), "ev-1")
+                crossed = http.post(f"{url}/t/t02/webhooks/b2connect", data=body, headers=headers)
+                assert crossed.status_code == 401
+                accepted = http.post(f"{url}/t/t01/webhooks/b2connect", data=body, headers=headers)
+                assert accepted.status_code == 202, accepted.text
+                body2, headers2 = _delivery(fl.guids["t01"], webhook_secret("t01"), "ev-2")
+                again = http.post(f"{url}/t/t01/webhooks/b2connect", data=body2, headers=headers2)
+                assert again.status_code == 202
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        client = redis.Redis.from_url(redis_url)
+        assert client.get(f"b2sync:queued:t01:{PIPE}") == b"webhooks"
+        assert client.llen("webhooks") == 1, "two changes, one queued run"
+        assert client.get(f"b2sync:queued:t02:{PIPE}") is None
+        counts = {}
+        for tenant in ("t01", "t02"):
+            engine = make_engine(fl.store_urls[tenant])
+            with engine.connect() as conn:
+                counts[tenant] = conn.execute(
+                    sa.text("SELECT count(*) FROM webhook_receipts")
+                ).scalar()
+            engine.dispose()
+        assert counts["t01"] and counts["t01"] >= 2, "the deliveries were stored before the 2xx"
+        assert counts["t02"] == 0
