@@ -95,9 +95,10 @@ def engine_concurrency_supported() -> bool:
     return "concurrency" in HubSpotConnection.model_fields
 
 
-def with_concurrency(text: str, concurrency: int) -> str:
-    """``text`` with ``concurrency: N`` under each connection (when the schema has it)."""
-    if concurrency == 1 or not engine_concurrency_supported():
+def with_concurrency(text: str, concurrency: int | None) -> str:
+    """``text`` with ``concurrency: N`` under each connection (when the schema has it); None
+    keeps the config's defaults."""
+    if concurrency is None or not engine_concurrency_supported():
         return text
     for name in CONNECTIONS:
         marker = f"\n  {name}:\n"
@@ -136,7 +137,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             text = with_concurrency(config_text(tmp), args.concurrency)
             runner = build_runner(parse_config(text))
             try:
-                cap_governors(runner, args.concurrency)
+                if args.concurrency is not None:
+                    cap_governors(runner, args.concurrency)
                 before = calls(env)
                 started, cpu_started = time.perf_counter(), time.process_time()
                 _seconds, counts, written = run_all(runner, full=False)
@@ -213,7 +215,7 @@ def print_table(result: dict[str, Any]) -> None:
     print("\ncalls per endpoint (backfill)")
     for endpoint, n in result["endpoints"].items():
         print(f"  {n:>8}  {endpoint}")
-    if result["concurrency"] > 1 and not result["engine_concurrency_setting"]:
+    if (result["concurrency"] or 0) > 1 and not result["engine_concurrency_setting"]:
         print(
             "\nnote: this build's engine has no concurrency setting; only the governors' "
             "caps changed (the engine still makes one call at a time)"
@@ -226,10 +228,15 @@ def main() -> None:
     parser.add_argument("--hubspot-ms", type=float, default=250.0)
     parser.add_argument("--salesforce-ms", type=float, default=500.0)
     parser.add_argument("--b2connect-ms", type=float, default=0.0)
-    parser.add_argument("--concurrency", type=int, default=1, help="1 = today's serial engine")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="calls in flight per connection; 1 = the serial engine (default: the config's)",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    if args.concurrency < 1:
+    if args.concurrency is not None and args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
     configure_logging(level="error")
     os.environ.setdefault("B2SYNC_MASTER_KEY", base64.b64encode(secrets.token_bytes(32)).decode())

@@ -18,8 +18,10 @@ from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 
 from connectors.base import Connector, SupportsEngagement, SupportsTouchpoints
+from connectors.errors import ConnectorError
 from insights.engagement import record_engagement
 from insights.ledger import get_value, set_value
 from insights.support import record_touchpoints
@@ -27,6 +29,8 @@ from mapping.config import Config, Pipeline
 from store import begin_write
 from store.models import metadata
 from sync.retry import RetryPolicy, call
+
+log = structlog.get_logger(__name__)
 
 __all__ = ["CrmReadBack"]
 
@@ -89,17 +93,26 @@ class CrmReadBack:
             protocol=SupportsEngagement,
         )
         for source, pipe, connector, ids, mark in due:
-            readings = call(
+            readings = self._read(
                 partial(connector.read_engagement, pipe.crm.object, sorted(set(ids.values()))),
-                what=f"read email engagement from {source}",
-                stop=self.stop,
-                policy=self.retry,
+                f"read email engagement from {source}",
             )
+            if readings is None:
+                continue  # not marked read: the next pass tries again
             by_key = {k: readings[i] for k, i in ids.items() if i in readings}
             with begin_write(self.db) as conn:
                 engaged += len(record_engagement(conn, tenant_id, source, by_key, now))
                 set_value(conn, mark, now.isoformat())
         return engaged
+
+    def _read(self, read: Callable[[], Any], what: str) -> Any:
+        """``read()`` with retries; None, logged, when the CRM keeps failing: a read-back
+        only enriches the profiles, so the pass goes on with what it has."""
+        try:
+            return call(read, what=what, stop=self.stop, policy=self.retry)
+        except ConnectorError as exc:
+            log.warning("insights.readback_failed", what=what, code=exc.code, error=str(exc))
+            return None
 
     def support(self, tenant_id: str, now: datetime, *, full: bool) -> int:
         """Read the linked contacts' tickets/cases and NPS answers from each CRM that has
@@ -115,12 +128,12 @@ class CrmReadBack:
             protocol=SupportsTouchpoints,
         )
         for source, pipe, connector, ids, mark in due:
-            found = call(
+            found = self._read(
                 partial(connector.read_touchpoints, pipe.crm.object, sorted(set(ids.values()))),
-                what=f"read support tickets and NPS answers from {source}",
-                stop=self.stop,
-                policy=self.retry,
+                f"read support tickets and NPS answers from {source}",
             )
+            if found is None:
+                continue  # not marked read: the next pass tries again
             by_key = {k: found.get(i, []) for k, i in ids.items()}
             with begin_write(self.db) as conn:
                 changed += len(record_touchpoints(conn, tenant_id, source, by_key))

@@ -34,23 +34,23 @@ def members(
     links: dict[str, list[str]] = {cid: [] for cid in company_ids}
     for chunk in _chunks(sorted(set(company_ids)), BATCH_LIMIT):
         body = {"inputs": [{"id": c} for c in chunk]}
-        data, _ = api.call(
+        data, _ = api.call_json(
             ASSOC_READ, api.associations.get_page_with_http_info, company_object,
             contact_object, body,
         )  # fmt: skip
-        for row in getattr(data, "results", None) or []:
-            source = str(getattr(getattr(row, "_from", None), "id", "") or "")
-            for target in getattr(row, "to", None) or []:
-                links.setdefault(source, []).append(str(target.to_object_id))
+        for row in data.get("results") or []:
+            source = str((row.get("from") or {}).get("id") or "")
+            for target in row.get("to") or []:
+                links.setdefault(source, []).append(str(target["toObjectId"]))
     wanted = sorted({c for ids in links.values() for c in ids})
     found: dict[str, Record] = {}
     fields = sorted({*properties, MODIFIED})
     for chunk in _chunks(wanted, BATCH_LIMIT):
         read: dict[str, Any] = {"inputs": [{"id": c} for c in chunk], "properties": fields}
         read["propertiesWithHistory"] = []
-        data, _ = api.call(
+        data, _ = api.call_json(
             BATCH_READ, api.batch.read_with_http_info, contact_object, read, archived=False
         )
-        for row in getattr(data, "results", None) or []:
-            found[str(row.id)] = _record(contact_object, row, _row_ts(row, MODIFIED))
+        for row in data.get("results") or []:
+            found[str(row["id"])] = _record(contact_object, row, _row_ts(row, MODIFIED))
     return {c: [found[i] for i in ids if i in found] for c, ids in links.items()}

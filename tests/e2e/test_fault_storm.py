@@ -61,6 +61,7 @@ def sync(e2e: E2E) -> tuple[int, list[dict[str, object]]]:
         env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr[-2000:]
+    assert done.stdout.strip(), done.stderr[-4000:]
     return done.returncode, json.loads(done.stdout)
 
 
