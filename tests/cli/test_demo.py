@@ -49,12 +49,17 @@ def test_demo_ends_with_commands_that_show_what_it_did(tmp_path: Path) -> None:
     proc = _demo(tmp_path, "--interval", "600")
     assert proc.stdout is not None
     seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if line.startswith("two-way:"):  # the last step before the live rounds
-            proc.send_signal(signal.SIGINT)
-            break
-    rest, err = proc.communicate(timeout=300)
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("two-way:"):  # the last step before the live rounds
+                proc.send_signal(signal.SIGINT)
+                break
+        rest, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:  # never left running for the tests after this one
+            proc.kill()
+            proc.communicate()
     out = "".join(seen) + rest
     assert proc.returncode == 0, out + err
     tail = out[out.index("look at what the demo did") :]
