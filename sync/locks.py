@@ -36,14 +36,50 @@ __all__ = ["FairLock", "Gate", "Locks", "guarded"]
 T = TypeVar("T")
 
 
-class FairLock:
-    """A re-entrant lock granted in arrival order (first come, first served)."""
+class _ExclusiveHold:
+    """The re-entrant exclusive hold :class:`FairLock` and :class:`Gate` share (release, waiters,
+    ``with``); a subclass waits in ``acquire`` and queues waiters in ``_queue``."""
+
+    _noun = "lock"
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._owner: int | None = None
         self._depth = 0
-        self._queue: deque[object] = deque()
+        self._queue: deque[Any] = deque()
+
+    def acquire(self, blocking: bool = True) -> bool:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Give one level back; the lock goes to the longest waiter when the last one goes."""
+        with self._cond:
+            if self._owner != threading.get_ident():
+                raise RuntimeError(f"cannot release a {self._noun} this thread does not hold")
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._cond.notify_all()
+
+    def has_waiters(self) -> bool:
+        """True while some thread waits for it."""
+        with self._cond:
+            return bool(self._queue)
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+class FairLock(_ExclusiveHold):
+    """A re-entrant lock granted in arrival order (first come, first served)."""
 
     def acquire(self, blocking: bool = True) -> bool:
         """Wait for the lock (at once when this thread holds it already); ``blocking=False``:
@@ -63,34 +99,8 @@ class FairLock:
             self._owner, self._depth = me, 1
             return True
 
-    def release(self) -> None:
-        """Give one level back; the lock goes to the longest waiter when the last one goes."""
-        with self._cond:
-            if self._owner != threading.get_ident():
-                raise RuntimeError("cannot release a lock this thread does not hold")
-            self._depth -= 1
-            if self._depth == 0:
-                self._owner = None
-                self._cond.notify_all()
 
-    def has_waiters(self) -> bool:
-        """True while some thread waits for the lock."""
-        with self._cond:
-            return bool(self._queue)
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
-
-class Gate:
+class Gate(_ExclusiveHold):
     """Up to ``limit`` shared passes at once, or one re-entrant exclusive holder; first come,
     first served (a waiting exclusive holder is not starved by later shared calls).
 
@@ -99,15 +109,14 @@ class Gate:
     already, goes through again at once.
     """
 
+    _noun = "gate"
+
     def __init__(self, limit: int = 1) -> None:
         if limit < 1:
             raise ValueError("a gate lets at least one call through")
+        super().__init__()
         self.limit = limit
-        self._cond = threading.Condition(threading.Lock())
-        self._owner: int | None = None
-        self._depth = 0
         self._passes: dict[int, int] = {}
-        self._queue: deque[tuple[object, bool]] = deque()
 
     def _admit(self, ticket: object, exclusive: bool) -> bool:
         if self._owner is not None or self._queue[0][0] is not ticket:
@@ -137,21 +146,6 @@ class Gate:
             self._owner, self._depth = me, 1
             return True
 
-    def release(self) -> None:
-        """Give one level of the exclusive hold back."""
-        with self._cond:
-            if self._owner != threading.get_ident():
-                raise RuntimeError("cannot release a gate this thread does not hold")
-            self._depth -= 1
-            if self._depth == 0:
-                self._owner = None
-                self._cond.notify_all()
-
-    def has_waiters(self) -> bool:
-        """True while some thread waits at the gate."""
-        with self._cond:
-            return bool(self._queue)
-
     def in_flight(self) -> int:
         """Threads passing the gate now (shared passes, or 1 for an exclusive holder)."""
         with self._cond:
@@ -180,17 +174,6 @@ class Gate:
                     if not self._passes[me]:
                         del self._passes[me]
                         self._cond.notify_all()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
 
 class Locks:
