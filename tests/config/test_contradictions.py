@@ -9,46 +9,31 @@ import pytest
 from typer.testing import CliRunner
 
 from b2sync.cli import app
+from tests.config.texts import HEADER, contacts_pipeline
 
-CONFIG = """\
-version: 1
-connections:
-  shop:
-    type: b2connect
-    url: http://127.0.0.1:9
-    token: ${SHOP_TOKEN}
-    tenant_id: 3fa85f64-5717-4562-b3fc-2c963f66afa6
-  hs:
-    type: hubspot
-    token: ${HS_TOKEN}
-pipelines:
-  - name: people
-    b2connect: {connection: shop, stream: customers}
-    crm: {connection: hs, object: contacts}
-    direction: push
-    match_key: {b2connect: email, crm: email}
-    fields:
-      - {b2connect: email, crm: email, transform: [email], required: true}
-      - {b2connect: firstName, crm: firstname, direction: pull}
-  - name: people-both
-    b2connect: {connection: shop, stream: customers}
-    crm: {connection: hs, object: contacts}
-    direction: both
-    match_key: {b2connect: email, crm: email}
-    fields:
-      - {b2connect: email, crm: email, transform: [email], required: true, direction: push}
-      - {b2connect: lastName, crm: lastname, direction: push, rule: prefer_crm}
-      - {b2connect: phone, crm: phone, direction: pull, rule: b2connect_only}
-      - {b2connect: language, crm: hs_language, rule: crm_only, required: true}
-  - name: people-pull
-    b2connect: {connection: shop, stream: customers}
-    crm: {connection: hs, object: contacts}
-    direction: pull
-    match_key: {b2connect: email, crm: email}
-    fields:
-      - {b2connect: email, crm: email, transform: [email], direction: push}
-      - {b2connect: firstName, crm: firstname, direction: both}
-"""
+CONFIG = (
+    HEADER
+    + contacts_pipeline(
+        "people",
+        "push",
+        "{b2connect: email, crm: email, transform: [email], required: true}",
+        "{b2connect: firstName, crm: firstname, direction: pull}",
+    )
+    + contacts_pipeline(
+        "people-both",
+        "both",
+        "{b2connect: email, crm: email, transform: [email], required: true, direction: push}",
+        "{b2connect: lastName, crm: lastname, direction: push, rule: prefer_crm}",
+        "{b2connect: phone, crm: phone, direction: pull, rule: b2connect_only}",
+        "{b2connect: language, crm: hs_language, rule: crm_only, required: true}",
+    )
+    + contacts_pipeline(
+        "people-pull",
+        "pull",
+        "{b2connect: email, crm: email, transform: [email], direction: push}",
+        "{b2connect: firstName, crm: firstname, direction: both}",
+    )
+)
 
 #: (the field's line in CONFIG, the key reported, key path, words of the message)
 EXPECTED = [

@@ -8,22 +8,14 @@ import pytest
 
 from mapping.config import ConfigError, parse_config
 from sync.settings import load_config
+from tests.config.texts import HEADER
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = (ROOT / "config.yaml").read_text(encoding="utf-8")
 
-MINIMAL = """\
-version: 1
-connections:
-  shop:
-    type: b2connect
-    url: http://127.0.0.1:9
-    token: ${SHOP_TOKEN}
-    tenant_id: 3fa85f64-5717-4562-b3fc-2c963f66afa6
-  hs:
-    type: hubspot
-    token: ${HS_TOKEN}
-pipelines:
+MINIMAL = (
+    HEADER
+    + """\
   - name: people
     b2connect: {connection: shop, stream: customers}
     crm: {connection: hs, object: contacts}
@@ -31,6 +23,7 @@ pipelines:
       - {b2connect: email, crm: email, transform: [strip, lower]}
       - {b2connect: firstName, crm: firstname, rule: prefer_crm}
 """
+)
 
 
 def issues_of(text: str) -> list[str]:
