@@ -21,30 +21,11 @@ from connectors.hubspot import RateGovernor
 from connectors.salesforce import SalesforceConnector
 from emulators.hubspot import HubSpotEmulator
 from emulators.salesforce import SalesforceEmulator
+from tests.concurrency import busiest_window, together
 from tests.connectors.hubspot_support import START, FakeClock, connector, faults
 from tests.connectors.salesforce_support import connect
 
 Factory = Callable[..., HubSpotEmulator]
-
-
-def _threads(count: int, work: Callable[[], object]) -> list[BaseException]:
-    """Run ``work`` in ``count`` threads released together; what they raised."""
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        barrier.wait()
-        try:
-            work()
-        except BaseException as exc:  # collected for the assertion
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return errors
 
 
 def _headers(maximum: int) -> dict[str, str]:
@@ -55,16 +36,6 @@ def _headers(maximum: int) -> dict[str, str]:
         "X-HubSpot-RateLimit-Daily": "1000000",
         "X-HubSpot-RateLimit-Daily-Remaining": "1000000",
     }
-
-
-def _most_in_any_window(times: list[float], width: float) -> int:
-    times = sorted(times)
-    most, lo = 0, 0
-    for hi, t in enumerate(times):
-        while times[lo] <= t - width:
-            lo += 1
-        most = max(most, hi - lo + 1)
-    return most
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -95,10 +66,10 @@ def test_threads_sharing_a_governor_never_overfill_the_window(
             with gov.slot():
                 pass
 
-    assert not _threads(threads, work)
+    assert not together(threads, work)
     calls = threads * per_thread
     immediate = calls - len(booked)
-    assert _most_in_any_window([now] * immediate + booked, 10.0) <= maximum - gov.reserve
+    assert busiest_window([now] * immediate + booked, 10.0) <= maximum - gov.reserve
     assert gov.concurrency.in_flight == 0
 
 
@@ -220,7 +191,7 @@ def test_eight_threads_hammering_hubspot_meet_no_429(hubspot_emulator_factory: F
             conn.describe("contacts")
 
     try:
-        errors = _threads(8, work)
+        errors = together(8, work)
     finally:
         conn.close()
     stats = requests.get(f"{emu.url}/_emulator/stats", timeout=5).json()
@@ -267,7 +238,7 @@ def test_salesforce_threads_stay_within_the_budget_cap(
             conn.describe("Contact")
 
     try:
-        errors = _threads(8, work)
+        errors = together(8, work)
     finally:
         conn.close()
     assert not errors

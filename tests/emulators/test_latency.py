@@ -25,6 +25,7 @@ from emulators import LatencyError, LatencyPlan
 from emulators.hubspot import HubSpotEmulator
 from emulators.salesforce import SalesforceEmulator
 from emulators.stack import LATENCY_ENV, EmulatorStack, latency_from_env
+from tests.concurrency import together
 from tests.fixtures.hubspot import hubspot_client_for
 from tests.fixtures.salesforce import salesforce_client, salesforce_session
 
@@ -47,26 +48,6 @@ def _latency(emu: HubSpotEmulator | SalesforceEmulator, plan: Any) -> Iterator[N
         yield
     finally:
         emu.set_latency(None)
-
-
-def _together(count: int, call: Callable[[], object]) -> list[BaseException]:
-    """Run ``call`` in ``count`` threads released at once; the exceptions they raised."""
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        barrier.wait()
-        try:
-            call()
-        except BaseException as exc:  # collected for the assertion
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return errors
 
 
 def test_plan_matches_method_and_glob_first_then_default() -> None:
@@ -116,7 +97,7 @@ def test_slow_calls_overlap_instead_of_queueing(hubspot_emulator: HubSpotEmulato
     serialises them (counted by the emulator, not timed)."""
     client = hubspot_client_for(hubspot_emulator)
     with _latency(hubspot_emulator, {"GET /crm/v3/objects/*": 1000}):
-        errors = _together(8, lambda: client.crm.contacts.basic_api.get_page(limit=1))
+        errors = together(8, lambda: client.crm.contacts.basic_api.get_page(limit=1), timeout=60)
     assert not errors
     stats = hubspot_emulator.stats()
     assert stats["peak_in_flight"] == 8

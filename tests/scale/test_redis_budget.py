@@ -13,6 +13,7 @@ import redis
 
 from connectors.errors import BudgetExhausted
 from connectors.redis_budget import RedisBudget
+from tests.concurrency import busiest_window
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,17 +45,6 @@ def spend(url: str, key: str, *, calls: int, limit: int, window_s: float, daily:
         assert proc.returncode == 0
         results.append(json.loads(out))
     return results
-
-
-def busiest_window(times_ms: list[int], window_ms: int) -> int:
-    """The most admissions in any rolling window of ``window_ms`` (Redis's own clock)."""
-    times = sorted(times_ms)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while times[start] <= t - window_ms:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def test_three_processes_never_exceed_one_window_budget(redis_url: str) -> None:
