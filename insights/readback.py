@@ -79,31 +79,63 @@ class CrmReadBack:
                 ids = _live_links(conn, pipe.name)
             yield source, pipe, connector, ids, mark
 
-    def engagement(self, tenant_id: str, now: datetime, *, full: bool) -> int:
-        """Read the email counters of linked contacts from each CRM that reports them (when
-        due); returns how many customers have new engagement (marked dirty)."""
-        engaged = 0
-        every = self.config.insights.engagement_every_minutes
+    def _read_back(
+        self,
+        tenant_id: str,
+        now: datetime,
+        *,
+        full: bool,
+        kind: str,
+        every_minutes: int,
+        protocol: type,
+        read: Callable[[Any, str, list[str]], Any],
+        what: str,
+        record: Callable[[sa.Connection, str, Any, dict[str, str]], int],
+    ) -> int:
+        """One ``kind`` read of every due CRM connection: ``read(connector, object, ids)``
+        (``what`` names it in the log), then ``record(conn, source, found, {customer key: CRM
+        id})`` and the read's mark in one transaction; returns the sum of what ``record`` counts.
+        A connection whose read keeps failing is not marked read: the next pass tries again."""
+        total = 0
         due = self._due(
             tenant_id,
             now,
             full=full,
-            kind="engagement",
-            every_minutes=every,
-            protocol=SupportsEngagement,
+            kind=kind,
+            every_minutes=every_minutes,
+            protocol=protocol,
         )
         for source, pipe, connector, ids, mark in due:
-            readings = self._read(
-                partial(connector.read_engagement, pipe.crm.object, sorted(set(ids.values()))),
-                f"read email engagement from {source}",
+            found = self._read(
+                partial(read, connector, pipe.crm.object, sorted(set(ids.values()))),
+                f"{what} from {source}",
             )
-            if readings is None:
-                continue  # not marked read: the next pass tries again
-            by_key = {k: readings[i] for k, i in ids.items() if i in readings}
+            if found is None:
+                continue
             with begin_write(self.db) as conn:
-                engaged += len(record_engagement(conn, tenant_id, source, by_key, now))
+                total += record(conn, source, found, ids)
                 set_value(conn, mark, now.isoformat())
-        return engaged
+        return total
+
+    def engagement(self, tenant_id: str, now: datetime, *, full: bool) -> int:
+        """Read the email counters of linked contacts from each CRM that reports them (when
+        due); returns how many customers have new engagement (marked dirty)."""
+
+        def record(conn: sa.Connection, source: str, readings: Any, ids: dict[str, str]) -> int:
+            by_key = {k: readings[i] for k, i in ids.items() if i in readings}
+            return len(record_engagement(conn, tenant_id, source, by_key, now))
+
+        return self._read_back(
+            tenant_id,
+            now,
+            full=full,
+            kind="engagement",
+            every_minutes=self.config.insights.engagement_every_minutes,
+            protocol=SupportsEngagement,
+            read=lambda connector, obj, ids: connector.read_engagement(obj, ids),
+            what="read email engagement",
+            record=record,
+        )
 
     def _read(self, read: Callable[[], Any], what: str) -> Any:
         """``read()`` with retries; None, logged, when the CRM keeps failing: a read-back
@@ -117,28 +149,22 @@ class CrmReadBack:
     def support(self, tenant_id: str, now: datetime, *, full: bool) -> int:
         """Read the linked contacts' tickets/cases and NPS answers from each CRM that has
         them (when due); returns how many customers' support rows changed (marked dirty)."""
-        changed = 0
-        every = self.config.insights.support_every_minutes
-        due = self._due(
+
+        def record(conn: sa.Connection, source: str, found: Any, ids: dict[str, str]) -> int:
+            by_key = {k: found.get(i, []) for k, i in ids.items()}
+            return len(record_touchpoints(conn, tenant_id, source, by_key))
+
+        return self._read_back(
             tenant_id,
             now,
             full=full,
             kind="support",
-            every_minutes=every,
+            every_minutes=self.config.insights.support_every_minutes,
             protocol=SupportsTouchpoints,
+            read=lambda connector, obj, ids: connector.read_touchpoints(obj, ids),
+            what="read support tickets and NPS answers",
+            record=record,
         )
-        for source, pipe, connector, ids, mark in due:
-            found = self._read(
-                partial(connector.read_touchpoints, pipe.crm.object, sorted(set(ids.values()))),
-                f"read support tickets and NPS answers from {source}",
-            )
-            if found is None:
-                continue  # not marked read: the next pass tries again
-            by_key = {k: found.get(i, []) for k, i in ids.items()}
-            with begin_write(self.db) as conn:
-                changed += len(record_touchpoints(conn, tenant_id, source, by_key))
-                set_value(conn, mark, now.isoformat())
-        return changed
 
 
 def _live_links(conn: sa.Connection, pipeline: str) -> dict[str, str]:
