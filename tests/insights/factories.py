@@ -39,6 +39,29 @@ def order(
     }
 
 
+def dated_order(
+    oid: str,
+    customer: str,
+    when: str,
+    total: str = "100.00",
+    source: str | None = None,
+    status: str = "delivered",
+) -> dict[str, Any]:
+    """One paid order of ``customer`` placed on the day ``when`` (``YYYY-MM-DD``, UTC), with
+    its acquisition ``source`` if given."""
+    return {
+        "id": oid,
+        "customerId": customer,
+        "status": status,
+        "paymentStatus": "paid",
+        "totalAmount": total,
+        "currency": "EUR",
+        "createdAt": iso(datetime.fromisoformat(when).replace(tzinfo=UTC)),
+        "returns": [],
+        **({"source": source} if source is not None else {}),
+    }
+
+
 def refund(amount: str, status: str = "refunded") -> dict[str, Any]:
     """A return entry."""
     return {"id": "r", "status": status, "refundAmount": amount, "createdAt": iso(NOW)}

@@ -18,38 +18,23 @@ from insights.compute import aggregate_metrics, score_customers
 from insights.lifecycle import PopulationThresholds
 from mapping.config import MarketingSpend
 from store import make_engine, upgrade
-from tests.insights.factories import iso
+from tests.insights.factories import dated_order
 from tests.insights.kit import SETTINGS, TENANT, add, refresher
 
 runner = CliRunner()
 NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
 
 
-def _order(oid: str, customer: str, when: str, total: str, source: str | None = None,
-           status: str = "delivered") -> dict[str, Any]:  # fmt: skip
-    return {
-        "id": oid,
-        "customerId": customer,
-        "status": status,
-        "paymentStatus": "paid",
-        "totalAmount": total,
-        "currency": "EUR",
-        "createdAt": iso(datetime.fromisoformat(when).replace(tzinfo=UTC)),
-        "returns": [],
-        **({"source": source} if source is not None else {}),
-    }
-
-
 # May cohort: a and b by email, c unattributed; June cohort: d by paid search, e by social
 # (e's earlier order was cancelled, so it does not count as the first one)
 ORDERS = [
-    _order("a1", "a", "2026-05-03", "100.00", " Email "),
-    _order("a2", "a", "2026-06-01", "200.00", "social"),  # not a's first order: ignored
-    _order("b1", "b", "2026-05-10", "50.00", "email"),
-    _order("c1", "c", "2026-05-20", "80.00"),
-    _order("d1", "d", "2026-06-05", "300.00", "paid_search"),
-    _order("e0", "e", "2026-04-01", "999.00", "affiliate", status="cancelled"),
-    _order("e1", "e", "2026-06-10", "120.00", "Social"),
+    dated_order("a1", "a", "2026-05-03", "100.00", " Email "),
+    dated_order("a2", "a", "2026-06-01", "200.00", "social"),  # not a's first order: ignored
+    dated_order("b1", "b", "2026-05-10", "50.00", "email"),
+    dated_order("c1", "c", "2026-05-20", "80.00"),
+    dated_order("d1", "d", "2026-06-05", "300.00", "paid_search"),
+    dated_order("e0", "e", "2026-04-01", "999.00", "affiliate", status="cancelled"),
+    dated_order("e1", "e", "2026-06-10", "120.00", "Social"),
 ]
 CSV = "month,channel,amount\n2026-05,email,300\n2026-05,social,100\n2026-06,paid_search,150\n" \
       "2026-06,email,50.00\n"  # fmt: skip
@@ -237,7 +222,7 @@ def test_incremental_passes_keep_the_full_pass_counts(sqlite_store_engine: sa.En
     add(sqlite_store_engine, *ORDERS, now=NOW)
     refresh = refresher(sqlite_store_engine, marketing_spend=spend, population_drift_percent=100)
     refresh.run(full=True, tenants=[TENANT])  # counts June social: e
-    add(sqlite_store_engine, _order("f1", "f", "2026-06-20", "60.00", "social"), now=NOW)
+    add(sqlite_store_engine, dated_order("f1", "f", "2026-06-20", "60.00", "social"), now=NOW)
 
     assert _fields(sqlite_store_engine, spend, ["e"])["e"]["cac"] == "240.00"
     refresh.run(full=False, tenants=[TENANT])

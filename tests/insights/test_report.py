@@ -6,7 +6,6 @@ import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,38 +13,25 @@ import sqlalchemy as sa
 from insights.report.data import MonthlyReport, build_report, parse_month
 from insights.report.html import render_html
 from insights.report.markdown import render_markdown
-from tests.insights.factories import iso
+from tests.insights.factories import dated_order
 from tests.insights.kit import SETTINGS, TENANT, add
 
 REPORT_NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def _order(oid: str, customer: str, when: str, total: str = "100.00") -> dict[str, Any]:
-    return {
-        "id": oid,
-        "customerId": customer,
-        "status": "delivered",
-        "paymentStatus": "paid",
-        "totalAmount": total,
-        "currency": "EUR",
-        "createdAt": iso(datetime.fromisoformat(when).replace(tzinfo=UTC)),
-        "returns": [],
-    }
-
-
 # cohort 2026-01: a, b, c, d; a orders again in Feb (M1) and Apr (M3); b in Feb (M1)
 # cohort 2026-05: e; orders again in June (M1)
 ORDERS = [
-    _order("a1", "a", "2026-01-05"),
-    _order("a2", "a", "2026-02-10"),
-    _order("a3", "a", "2026-04-10", "900.00"),
-    _order("b1", "b", "2026-01-20"),
-    _order("b2", "b", "2026-02-02"),
-    _order("c1", "c", "2026-01-25"),
-    _order("d1", "d", "2026-01-28"),
-    _order("e1", "e", "2026-05-03"),
-    _order("e2", "e", "2026-06-01"),
+    dated_order("a1", "a", "2026-01-05"),
+    dated_order("a2", "a", "2026-02-10"),
+    dated_order("a3", "a", "2026-04-10", "900.00"),
+    dated_order("b1", "b", "2026-01-20"),
+    dated_order("b2", "b", "2026-02-02"),
+    dated_order("c1", "c", "2026-01-25"),
+    dated_order("d1", "d", "2026-01-28"),
+    dated_order("e1", "e", "2026-05-03"),
+    dated_order("e2", "e", "2026-06-01"),
 ]
 
 
