@@ -22,10 +22,9 @@ from connectors.base import ConsentFact, ConsentPage, ConsentWrite
 from connectors.records import Page, WriteResult
 from connectors.salesforce._api import Api
 from connectors.salesforce._consent_individual import write_individual
-from connectors.salesforce._consent_records import RecordWriter, record_facts
+from connectors.salesforce._consent_records import RecordWriter, record_facts, update_boxes
 from connectors.salesforce._read import lookup
 from connectors.salesforce._values import iso_utc, parse_timestamp
-from connectors.salesforce._write import COLLECTION_SIZE, _send, chunks, result_from
 from mapping import normalise_email
 from mapping.config import SalesforceConsent
 
@@ -159,31 +158,8 @@ def _write_boxes(
             values, keys = changes.setdefault(cid, ({}, []))
             values[field] = write.status == "withdrawn"
             keys.append(write.key)
-    outcomes = _update(api, changes)
-    for cid, (_, keys) in changes.items():
-        for key in keys:
-            outcome = outcomes[cid]
-            if key not in results or results[key].ok:
-                results[key] = WriteResult(key, outcome.ok, cid, False, outcome.error)
+    results.update(update_boxes(api, CONTACT, changes, "consent"))
     return results
-
-
-def _update(
-    api: Api, changes: Mapping[str, tuple[dict[str, Any], list[str]]]
-) -> dict[str, WriteResult]:
-    ids = list(changes)
-    out: dict[str, WriteResult] = {}
-    for chunk in chunks(ids, COLLECTION_SIZE):
-        records = [{"attributes": {"type": CONTACT}, "id": cid, **changes[cid][0]} for cid in chunk]
-        answer = _send(api, "composite/sobjects", records)
-        if isinstance(answer, list) and len(answer) == len(chunk):
-            out.update({cid: result_from(cid, raw) for cid, raw in zip(chunk, answer, strict=True)})
-        else:
-            message = "Salesforce answered the consent update with an unexpected body"
-            out.update(
-                {cid: WriteResult.failure(cid, "BODY", message, retriable=True) for cid in chunk}
-            )
-    return out
 
 
 def _fail(write: ConsentWrite, code: str, message: str) -> WriteResult:

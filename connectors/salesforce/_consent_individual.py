@@ -20,8 +20,7 @@ from typing import Any
 from connectors.base import ConsentFact, ConsentPage, ConsentWrite
 from connectors.records import Page, WriteResult
 from connectors.salesforce._api import Api
-from connectors.salesforce._consent_records import RecordWriter, contact_rows
-from connectors.salesforce._write import COLLECTION_SIZE, _send, chunks, result_from
+from connectors.salesforce._consent_records import RecordWriter, contact_rows, update_boxes
 from mapping import normalise_email
 from mapping.config import SalesforceConsent
 
@@ -105,7 +104,7 @@ def write_individual(
             values, keys = changes.setdefault(iid, ({}, []))
             values[boxes[(write.channel, write.purpose)]] = write.status == "withdrawn"
             keys.append(write.key)
-    results.update(_update(api, changes))
+    results.update(update_boxes(api, INDIVIDUAL, changes, "Individual"))
     return results
 
 
@@ -127,25 +126,3 @@ def _individuals(
         key: sorted({of_contact[c] for c in person.contact_ids if c in of_contact})
         for key, person in people.items()
     }
-
-
-def _update(
-    api: Api, changes: Mapping[str, tuple[dict[str, Any], list[str]]]
-) -> dict[str, WriteResult]:
-    """Update the Individuals, 200 a call; a write fails when one of its Individuals did."""
-    results: dict[str, WriteResult] = {}
-    ids = list(changes)
-    for chunk in chunks(ids, COLLECTION_SIZE):
-        records = [{"attributes": {"type": INDIVIDUAL}, "id": i, **changes[i][0]} for i in chunk]
-        answer = _send(api, "composite/sobjects", records)
-        answers = answer if isinstance(answer, list) and len(answer) == len(chunk) else None
-        for n, iid in enumerate(chunk):
-            for key in changes[iid][1]:
-                if answers is None:
-                    message = "Salesforce answered the Individual update with an unexpected body"
-                    results[key] = WriteResult.failure(key, "BODY", message, retriable=True)
-                    continue
-                outcome = result_from(iid, answers[n])
-                if key not in results or results[key].ok:
-                    results[key] = WriteResult(key, outcome.ok, iid, False, outcome.error)
-    return results

@@ -31,7 +31,14 @@ from connectors.salesforce.soql import in_clauses, select
 from mapping import normalise_email
 from mapping.config import SalesforceConsent, SalesforceConsentRecord
 
-__all__ = ["CONSENT_OBJECT", "READ_FIELDS", "RecordWriter", "contact_rows", "record_facts"]
+__all__ = [
+    "CONSENT_OBJECT",
+    "READ_FIELDS",
+    "RecordWriter",
+    "contact_rows",
+    "record_facts",
+    "update_boxes",
+]
 
 CONSENT_OBJECT = "ContactPointTypeConsent"
 READ_FIELDS = [
@@ -293,6 +300,29 @@ class RecordWriter:
                 if raw.get("success") and raw.get("id"):
                     found[name] = str(raw["id"])
         return found
+
+
+def update_boxes(
+    api: Api, sobject: str, changes: Mapping[str, tuple[dict[str, Any], list[str]]], what: str
+) -> dict[str, WriteResult]:
+    """Update the ``sobject`` records of ``changes`` (record id -> (field values, keys of the
+    writes they come from)), 200 a call; one result per write key, failed when one of its
+    records failed (``what`` names the records in the unexpected-body error)."""
+    results: dict[str, WriteResult] = {}
+    ids = list(changes)
+    for chunk in chunks(ids, COLLECTION_SIZE):
+        records = [{"attributes": {"type": sobject}, "id": rid, **changes[rid][0]} for rid in chunk]
+        answer = _send(api, "composite/sobjects", records)
+        if isinstance(answer, list) and len(answer) == len(chunk):
+            outcomes = [result_from(rid, raw) for rid, raw in zip(chunk, answer, strict=True)]
+        else:
+            message = f"Salesforce answered the {what} update with an unexpected body"
+            outcomes = [WriteResult.failure(rid, "BODY", message, retriable=True) for rid in chunk]
+        for rid, outcome in zip(chunk, outcomes, strict=True):
+            for key in changes[rid][1]:
+                if key not in results or results[key].ok:
+                    results[key] = WriteResult(key, outcome.ok, rid, False, outcome.error)
+    return results
 
 
 def _post(api: Api, records: list[dict[str, Any]]) -> Any:
