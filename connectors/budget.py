@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Protocol, runtime_checkable
 
-__all__ = ["AdaptiveConcurrency", "ApiBudget", "TokenBucket", "slot"]
+__all__ = ["AdaptiveBudget", "AdaptiveConcurrency", "ApiBudget", "TokenBucket", "slot"]
 
 
 @runtime_checkable
@@ -206,3 +206,31 @@ class AdaptiveConcurrency:
             return False
         self._recent = self._baseline
         return True
+
+
+class AdaptiveBudget:
+    """The part of :class:`ApiBudget` the in-process governors share: calls in flight capped
+    by their :class:`AdaptiveConcurrency` (``concurrency``, set by the subclass, which also
+    defines :meth:`acquire` and ``observe``)."""
+
+    concurrency: AdaptiveConcurrency
+
+    @property
+    def max_in_flight(self) -> int:
+        """The current adaptive limit of calls in flight."""
+        return self.concurrency.max_in_flight
+
+    def acquire(self, *, search: bool = False) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        self.concurrency.release()
+
+    @contextmanager
+    def slot(self, *, search: bool = False) -> Iterator[None]:
+        """``acquire`` … ``release`` around one call."""
+        self.acquire(search=search)
+        try:
+            yield
+        finally:
+            self.release()

@@ -26,15 +26,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
-from connectors.budget import AdaptiveConcurrency, TokenBucket
+from connectors.budget import AdaptiveBudget, AdaptiveConcurrency, TokenBucket
 from connectors.errors import BudgetExhausted, ConnectorError, Retriable
 
 __all__ = ["RateGovernor", "SharedBudget", "next_midnight", "next_midnight_utc"]
@@ -110,7 +109,7 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
         return None
 
 
-class RateGovernor:
+class RateGovernor(AdaptiveBudget):
     """Burst window, search pacing and daily share for one HubSpot connection."""
 
     def __init__(
@@ -162,11 +161,6 @@ class RateGovernor:
 
     # ---- the shared-budget interface (connectors.budget.ApiBudget)
 
-    @property
-    def max_in_flight(self) -> int:
-        """The current adaptive limit of calls in flight."""
-        return self.concurrency.max_in_flight
-
     def acquire(self, *, search: bool = False) -> None:
         """Wait for a concurrency slot, then for the call's turn (see :meth:`before_call`)."""
         self.concurrency.acquire()
@@ -175,18 +169,6 @@ class RateGovernor:
         except BaseException:
             self.concurrency.release()
             raise
-
-    def release(self) -> None:
-        self.concurrency.release()
-
-    @contextmanager
-    def slot(self, *, search: bool = False) -> Iterator[None]:
-        """``acquire`` … ``release`` around one call."""
-        self.acquire(search=search)
-        try:
-            yield
-        finally:
-            self.release()
 
     # ---- the portal's day
 

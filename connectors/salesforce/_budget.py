@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from simple_salesforce.api import Salesforce
 from simple_salesforce.util import Usage
 
-from connectors.budget import AdaptiveConcurrency
+from connectors.budget import AdaptiveBudget, AdaptiveConcurrency
 from connectors.errors import BudgetExhausted
 
 __all__ = ["PAUSE", "Budget"]
@@ -34,7 +34,7 @@ __all__ = ["PAUSE", "Budget"]
 PAUSE = dt.timedelta(hours=1)
 
 
-class Budget:
+class Budget(AdaptiveBudget):
     """Tracks ``api-usage`` and refuses calls once ``share`` of the maximum is used."""
 
     def __init__(
@@ -57,27 +57,10 @@ class Budget:
 
     # ---- the shared-budget interface (connectors.budget.ApiBudget)
 
-    @property
-    def max_in_flight(self) -> int:
-        """The current adaptive limit of calls in flight."""
-        return self.concurrency.max_in_flight
-
     def acquire(self, *, search: bool = False) -> None:
         """Refuse when the share is spent (:meth:`check`), else wait for a slot."""
         self.check()
         self.concurrency.acquire()
-
-    def release(self) -> None:
-        self.concurrency.release()
-
-    @contextmanager
-    def slot(self, *, search: bool = False) -> Iterator[None]:
-        """``acquire`` … ``release`` around one call."""
-        self.acquire(search=search)
-        try:
-            yield
-        finally:
-            self.release()
 
     @contextmanager
     def in_flight(self) -> Iterator[None]:
