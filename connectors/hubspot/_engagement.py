@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,28 +61,50 @@ def _engagement(props: dict[str, Any]) -> EmailEngagement:
     )
 
 
+def batch_rows(
+    api: HubSpotApi,
+    object_type: str,
+    ids: Sequence[str],
+    props: Sequence[str],
+    refused: Callable[[HubSpotApiError], Exception],
+    *,
+    raw: bool,
+) -> Iterator[Any]:
+    """The records among ``ids`` with ``props``, one batch read per :data:`BATCH_LIMIT` ids:
+    JSON dicts when ``raw``, else the SDK's models; a refusal raises ``refused(err)``."""
+    for start in range(0, len(ids), BATCH_LIMIT):
+        body = {
+            "inputs": [{"id": i} for i in ids[start : start + BATCH_LIMIT]],
+            "properties": list(props),
+            "propertiesWithHistory": [],
+        }
+        read = api.batch.read_with_http_info
+        try:
+            if raw:
+                data, _ = api.call_json(BATCH_READ, read, object_type, body, archived=False)
+                rows = data.get("results") or []
+            else:
+                model, _ = api.call(BATCH_READ, read, object_type, body, archived=False)
+                rows = getattr(model, "results", None) or []
+        except HubSpotApiError as err:
+            raise refused(err) from err
+        yield from rows
+
+
 def read_engagement(
     api: HubSpotApi, stream: str, crm_ids: Sequence[str]
 ) -> dict[str, EmailEngagement]:
     """``{HubSpot id: counters}`` of the records that exist among ``crm_ids``."""
     out: dict[str, EmailEngagement] = {}
     ids = list(dict.fromkeys(str(i) for i in crm_ids))
-    for start in range(0, len(ids), BATCH_LIMIT):
-        body = {
-            "inputs": [{"id": i} for i in ids[start : start + BATCH_LIMIT]],
-            "properties": list(ENGAGEMENT_PROPERTIES),
-            "propertiesWithHistory": [],
-        }
-        try:
-            data, _ = api.call_json(
-                BATCH_READ, api.batch.read_with_http_info, stream, body, archived=False
-            )
-        except HubSpotApiError as err:
-            raise Fatal(
-                f"HubSpot refused to read the email engagement of {stream} ({err.status}: "
-                f"{err.body.message})",
-                code=err.body.category or str(err.status),
-            ) from err
-        for row in data.get("results") or []:
-            out[str(row["id"])] = _engagement(dict(row.get("properties") or {}))
+
+    def refused(err: HubSpotApiError) -> Exception:
+        return Fatal(
+            f"HubSpot refused to read the email engagement of {stream} ({err.status}: "
+            f"{err.body.message})",
+            code=err.body.category or str(err.status),
+        )
+
+    for row in batch_rows(api, stream, ids, ENGAGEMENT_PROPERTIES, refused, raw=True):
+        out[str(row["id"])] = _engagement(dict(row.get("properties") or {}))
     return out

@@ -17,7 +17,7 @@ from connectors.base import Touchpoint
 from connectors.errors import Fatal
 
 from ._api import HubSpotApi
-from ._engagement import BATCH_READ, moment
+from ._engagement import batch_rows, moment
 from ._errors import HubSpotApiError
 from ._types import BATCH_LIMIT
 
@@ -58,21 +58,9 @@ def _associated(api: HubSpotApi, stream: str, to: str, ids: list[str]) -> dict[s
 
 
 def _read(api: HubSpotApi, object_type: str, ids: list[str], props: Sequence[str]) -> list[Any]:
-    rows: list[Any] = []
-    for start in range(0, len(ids), BATCH_LIMIT):
-        body = {
-            "inputs": [{"id": i} for i in ids[start : start + BATCH_LIMIT]],
-            "properties": list(props),
-            "propertiesWithHistory": [],
-        }
-        try:
-            data, _ = api.call(
-                BATCH_READ, api.batch.read_with_http_info, object_type, body, archived=False
-            )
-        except HubSpotApiError as err:
-            raise _refused(object_type, err) from err
-        rows.extend(getattr(data, "results", None) or [])
-    return rows
+    return list(
+        batch_rows(api, object_type, ids, props, lambda e: _refused(object_type, e), raw=False)
+    )
 
 
 def _ticket(row: Any) -> Touchpoint | None:
