@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import requests
@@ -96,6 +96,32 @@ def fresh_e2e(
     yield E2E(stack, config, path, [])
     for emu in stack.emulators:
         emu.reset()
+
+
+def stack_fixtures(
+    stack_name: str,
+    e2e_name: str,
+    *,
+    customers: int,
+    seed: int,
+    scope: Literal["module", "session"] = "module",
+) -> tuple[Any, Any]:
+    """Two fixtures: ``stack_name``, an :class:`EmulatorStack` of ``customers`` seeded with
+    ``seed`` for the ``scope``, and ``e2e_name``, that stack fresh for each test
+    (:func:`fresh_e2e`). Assign both to those names in the test module or conftest."""
+
+    @pytest.fixture(scope=scope, name=stack_name)
+    def stack() -> Iterator[EmulatorStack]:
+        with EmulatorStack(customers=customers, seed=seed) as emulators:
+            yield emulators
+
+    @pytest.fixture(name=e2e_name)
+    def e2e(
+        request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> Iterator[E2E]:
+        yield from fresh_e2e(request.getfixturevalue(stack_name), tmp_path, monkeypatch)
+
+    return stack, e2e
 
 
 @pytest.fixture

@@ -4,28 +4,19 @@ as one batch at a time; a bad ``concurrency`` is refused with file:line."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from emulators.stack import EmulatorStack
-from tests.e2e.conftest import E2E, by_key, config_for, fresh_e2e
+from tests.e2e.conftest import E2E, by_key, config_for, fresh_e2e, stack_fixtures
 from tests.e2e.test_cli_sync import cli
 
 PIPELINES = ("customers-to-hubspot", "customers-to-salesforce", "orders-to-hubspot")
 
 
-@pytest.fixture(scope="module")
-def _wide() -> Iterator[EmulatorStack]:
-    """More customers than one HubSpot batch (100) and one Salesforce collection (200)."""
-    with EmulatorStack(customers=260, seed=5) as stack:
-        yield stack
-
-
-@pytest.fixture
-def wide(_wide: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[E2E]:
-    yield from fresh_e2e(_wide, tmp_path, monkeypatch)
+#: more customers than one HubSpot batch (100) and one Salesforce collection (200)
+_wide, wide = stack_fixtures("_wide", "wide", customers=260, seed=5)
 
 
 def with_concurrency(e2e: E2E, n: int) -> None:

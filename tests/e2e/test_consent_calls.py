@@ -11,33 +11,19 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from b2sync.runtime import build_runner
 from consent.consent_service import consent_sync_for
 from consent.job import ConsentSummary
-from emulators.stack import EmulatorStack
-from tests.e2e.conftest import E2E, FAST_RETRY, fresh_e2e
+from tests.e2e.conftest import E2E, FAST_RETRY, stack_fixtures
 
 V4_SINGLE = "POST /communication-preferences/v4/statuses/{email}"
 V4_BATCH = "POST /communication-preferences/v4/statuses/batch/write"
 SYSTEMS = ("b2connect", "hubspot", "salesforce")
 
 
-@pytest.fixture(scope="module")
-def stack200() -> Iterator[EmulatorStack]:
-    with EmulatorStack(customers=200, seed=7) as stack:
-        yield stack
-
-
-@pytest.fixture
-def e2e200(
-    stack200: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[E2E]:
-    yield from fresh_e2e(stack200, tmp_path, monkeypatch)
+#: 200 customers for the module, fresh for each test
+stack200, e2e200 = stack_fixtures("stack200", "e2e200", customers=200, seed=7)
 
 
 def _calls(e2e: E2E) -> Counter[str]:

@@ -24,14 +24,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import hubspot
 import pytest
 from simple_salesforce.api import Salesforce
 
-from emulators.stack import EmulatorStack
-from tests.e2e.conftest import E2E, fresh_e2e
+from tests.e2e.conftest import stack_fixtures
 from tests.fixtures.hubspot import hubspot_client_for
 from tests.fixtures.salesforce import salesforce_client
 
@@ -162,16 +160,6 @@ def fidelity_salesforce(
     client.session.close()
 
 
-@pytest.fixture(scope="session")
-def fidelity_stack() -> Iterator[EmulatorStack]:
-    """The three emulators with the e2e suite's seed, for the whole session."""
-    with EmulatorStack(customers=40, seed=7) as stack:
-        yield stack
-
-
-@pytest.fixture
-def e2e(
-    fidelity_stack: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[E2E]:
-    """The emulators at their vendor defaults, re-seeded, and a fresh store for this test."""
-    yield from fresh_e2e(fidelity_stack, tmp_path, monkeypatch)
+#: the three emulators with the e2e suite's seed for the whole session, and a fresh store (the
+#: emulators at their vendor defaults, re-seeded) for each test
+fidelity_stack, e2e = stack_fixtures("fidelity_stack", "e2e", customers=40, seed=7, scope="session")

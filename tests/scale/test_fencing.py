@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 import sqlalchemy as sa
 
-from emulators.stack import EmulatorStack
 from store import begin_write
 from store.models import RunStatus, metadata
 from sync import state
 from sync.fencing import RedisPipelineLock, StaleFence, check_fence, stored_fence
-from tests.e2e.conftest import E2E, by_key, fresh_e2e
+from tests.e2e.conftest import E2E, by_key, stack_fixtures
 
 PIPE = "customers-to-hubspot"
 
 
-@pytest.fixture(scope="module")
-def _stack() -> Iterator[EmulatorStack]:
-    with EmulatorStack(customers=60, seed=19) as stack:
-        yield stack
-
-
-@pytest.fixture
-def e2e(_stack: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[E2E]:
-    yield from fresh_e2e(_stack, tmp_path, monkeypatch)
+_stack, e2e = stack_fixtures("_stack", "e2e", customers=60, seed=19)
 
 
 def test_lock_hands_out_growing_tokens_and_excludes_a_second_holder(redis_url: str) -> None:
