@@ -23,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import hubspot
@@ -140,33 +140,26 @@ class HubSpotApi:
         Raises the connector error for 401/403/429/5xx/transport problems, and
         :class:`HubSpotApiError` for statuses the caller decides about (400, 404, 409...).
         """
-        return self._call(template, fn, args, kwargs, search, raw=False)
+        return self._rotating(partial(self._call_once, template, fn, args, kwargs, search, False))
 
     def call_json(
         self, template: str, fn: Callable[..., Any], *args: Any, search: bool = False, **kwargs: Any
     ) -> tuple[dict[str, Any], int]:
         """Like :meth:`call`, but the 2xx body comes back as parsed JSON (plain dicts with the
         wire's camelCase keys; ``{}`` for an empty body), not as generated models."""
-        data, status = self._call(template, fn, args, kwargs, search, raw=True)
+        once = partial(self._call_once, template, fn, args, kwargs, search, True)
+        data, status = self._rotating(once)
         return data, status
 
-    def _call(
-        self,
-        template: str,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        search: bool,
-        *,
-        raw: bool,
-    ) -> tuple[Any, int]:
+    def _rotating(self, once: Callable[[], tuple[Any, int]]) -> tuple[Any, int]:
+        """``once()``; after a 401, once more if the token source has a rotated token."""
         try:
-            return self._call_once(template, fn, args, kwargs, search, raw)
+            return once()
         except AuthFailed:
             if not self._refresh_token():
                 raise
             log.info("hubspot.token_rotated")
-            return self._call_once(template, fn, args, kwargs, search, raw)
+            return once()
 
     def _call_once(
         self,
