@@ -38,6 +38,34 @@ __all__ = ["CrmReadBack"]
 _CRM_READ = "insights:{kind}_read:{tenant}:{source}"
 
 
+@dataclass(frozen=True)
+class _Kind:
+    """One kind of read-back: its name (in the mark), the protocol a connector implements
+    for it, how often (from the config), the read and its name in the log."""
+
+    name: str
+    protocol: type
+    every_minutes: Callable[[Config], int]
+    read: Callable[[Any, str, list[str]], Any]
+    what: str
+
+
+_ENGAGEMENT = _Kind(
+    "engagement",
+    SupportsEngagement,
+    lambda config: config.insights.engagement_every_minutes,
+    lambda connector, obj, ids: connector.read_engagement(obj, ids),
+    "read email engagement",
+)
+_SUPPORT = _Kind(
+    "support",
+    SupportsTouchpoints,
+    lambda config: config.insights.support_every_minutes,
+    lambda connector, obj, ids: connector.read_touchpoints(obj, ids),
+    "read support tickets and NPS answers",
+)
+
+
 @dataclass
 class CrmReadBack:
     """Reads engagement and support data of a tenant's linked contacts from its CRMs."""
@@ -56,22 +84,20 @@ class CrmReadBack:
         now: datetime,
         *,
         full: bool,
-        kind: str,
-        every_minutes: int,
-        protocol: type,
+        kind: _Kind,
     ) -> Iterator[tuple[str, Pipeline, Any, dict[str, str], str]]:
-        """Per CRM connection of the tenant's customers pipelines that implements ``protocol``
-        and is due for a ``kind`` read: (connection, pipeline, connector, {customer key: live
-        CRM id}, the settings name that marks the read)."""
-        every = timedelta(minutes=every_minutes)
+        """Per CRM connection of the tenant's customers pipelines that implements the
+        ``kind``'s protocol and is due for its read: (connection, pipeline, connector,
+        {customer key: live CRM id}, the settings name that marks the read)."""
+        every = timedelta(minutes=kind.every_minutes(self.config))
         seen: set[str] = set()
         for pipe in self.pipelines(tenant_id):
             source = pipe.crm.connection
             connector = self.connector(source)
-            if source in seen or not isinstance(connector, protocol):
+            if source in seen or not isinstance(connector, kind.protocol):
                 continue
             seen.add(source)
-            mark = _CRM_READ.format(kind=kind, tenant=tenant_id, source=source)
+            mark = _CRM_READ.format(kind=kind.name, tenant=tenant_id, source=source)
             with self.db.connect() as conn:
                 last = get_value(conn, mark)
                 if not full and last and now - datetime.fromisoformat(last) < every:
@@ -83,32 +109,20 @@ class CrmReadBack:
         self,
         tenant_id: str,
         now: datetime,
-        *,
         full: bool,
-        kind: str,
-        every_minutes: int,
-        protocol: type,
-        read: Callable[[Any, str, list[str]], Any],
-        what: str,
+        kind: _Kind,
         record: Callable[[sa.Connection, str, Any, dict[str, str]], int],
     ) -> int:
-        """One ``kind`` read of every due CRM connection: ``read(connector, object, ids)``
-        (``what`` names it in the log), then ``record(conn, source, found, {customer key: CRM
-        id})`` and the read's mark in one transaction; returns the sum of what ``record`` counts.
-        A connection whose read keeps failing is not marked read: the next pass tries again."""
+        """One ``kind`` read of every due CRM connection, then ``record(conn, source, found,
+        {customer key: CRM id})`` and the read's mark in one transaction; returns the sum of
+        what ``record`` counts. A connection whose read keeps failing is not marked read: the
+        next pass tries again."""
         total = 0
-        due = self._due(
-            tenant_id,
-            now,
-            full=full,
-            kind=kind,
-            every_minutes=every_minutes,
-            protocol=protocol,
-        )
+        due = self._due(tenant_id, now, full=full, kind=kind)
         for source, pipe, connector, ids, mark in due:
             found = self._read(
-                partial(read, connector, pipe.crm.object, sorted(set(ids.values()))),
-                f"{what} from {source}",
+                partial(kind.read, connector, pipe.crm.object, sorted(set(ids.values()))),
+                f"{kind.what} from {source}",
             )
             if found is None:
                 continue
@@ -125,17 +139,7 @@ class CrmReadBack:
             by_key = {k: readings[i] for k, i in ids.items() if i in readings}
             return len(record_engagement(conn, tenant_id, source, by_key, now))
 
-        return self._read_back(
-            tenant_id,
-            now,
-            full=full,
-            kind="engagement",
-            every_minutes=self.config.insights.engagement_every_minutes,
-            protocol=SupportsEngagement,
-            read=lambda connector, obj, ids: connector.read_engagement(obj, ids),
-            what="read email engagement",
-            record=record,
-        )
+        return self._read_back(tenant_id, now, full, _ENGAGEMENT, record)
 
     def _read(self, read: Callable[[], Any], what: str) -> Any:
         """``read()`` with retries; None, logged, when the CRM keeps failing: a read-back
@@ -154,17 +158,7 @@ class CrmReadBack:
             by_key = {k: found.get(i, []) for k, i in ids.items()}
             return len(record_touchpoints(conn, tenant_id, source, by_key))
 
-        return self._read_back(
-            tenant_id,
-            now,
-            full=full,
-            kind="support",
-            every_minutes=self.config.insights.support_every_minutes,
-            protocol=SupportsTouchpoints,
-            read=lambda connector, obj, ids: connector.read_touchpoints(obj, ids),
-            what="read support tickets and NPS answers",
-            record=record,
-        )
+        return self._read_back(tenant_id, now, full, _SUPPORT, record)
 
 
 def _live_links(conn: sa.Connection, pipeline: str) -> dict[str, str]:
