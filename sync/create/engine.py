@@ -32,7 +32,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any, cast
 
 import structlog
@@ -218,7 +217,7 @@ class ShopCreateRun(PullRun):
             values, hashes, bad = crm_side(record, side.fields, self.hasher, side.lengths)
             if bad is not None:
                 why = f"the CRM value of {bad} cannot be mapped to B2Connect"
-                dead = _dead(side, record, "BAD_VALUE", why, bad)
+                dead = _dead(side, _crm_dead_letter(record, "BAD_VALUE", why, bad))
                 made.dead.setdefault(side.pipeline.name, []).append(dead)
                 continue
             body: dict[str, Any] = dict(extra)
@@ -250,7 +249,7 @@ class ShopCreateRun(PullRun):
                     f"B2Connect's {side.pipeline.b2connect.stream} {link.key} (same identity) "
                     f"is already linked to CRM record {link.crm_id}: merge the duplicate in the CRM"
                 )
-                dead = _dead(side, record, DUPLICATE_IN_CRM, why)
+                dead = _dead(side, _crm_dead_letter(record, DUPLICATE_IN_CRM, why))
                 made.dead.setdefault(name, []).append(dead)
                 made.counts["duplicate_in_crm"] += 1
                 results.pop(record.key)
@@ -328,11 +327,13 @@ class ShopCreateRun(PullRun):
             made.dead.setdefault(name, []).append(
                 _dead(
                     side,
-                    record,
-                    error.code if error else "NO_RESULT",
-                    error.message if error else "B2Connect returned no outcome",
-                    error.field if error else None,
-                    retry_at=self.clock() if error is None or error.retriable else None,
+                    _crm_dead_letter(
+                        record,
+                        error.code if error else "NO_RESULT",
+                        error.message if error else "B2Connect returned no outcome",
+                        error.field if error else None,
+                        retry_at=self.clock() if error is None or error.retriable else None,
+                    ),
                 )
             )
             return
@@ -401,14 +402,7 @@ def _dead_stream(pipe: Pipeline) -> str:
     return CREATE_STREAM.format(object=pipe.crm.object)
 
 
-def _dead(
-    side: _Side,
-    record: Record,
-    code: str,
-    message: str,
-    field_name: str | None = None,
-    *,
-    retry_at: datetime | None = None,
-) -> DeadLetterRow:
-    row = _crm_dead_letter(record, code, message, field_name, retry_at=retry_at)
+def _dead(side: _Side, row: DeadLetterRow) -> DeadLetterRow:
+    """A pull's dead letter (:func:`sync.replay.crm_dead_letter`) moved to the create step's
+    stream."""
     return replace(row, stream=_dead_stream(side.pipeline))
