@@ -25,6 +25,7 @@ implement it later. The building blocks, both thread-safe:
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Protocol, runtime_checkable
@@ -208,7 +209,7 @@ class AdaptiveConcurrency:
         return True
 
 
-class AdaptiveBudget:
+class AdaptiveBudget(ABC):
     """The part of :class:`ApiBudget` the in-process governors share: calls in flight capped
     by their :class:`AdaptiveConcurrency` (``concurrency``, set by the subclass, which also
     defines :meth:`acquire` and ``observe``)."""
@@ -220,8 +221,9 @@ class AdaptiveBudget:
         """The current adaptive limit of calls in flight."""
         return self.concurrency.max_in_flight
 
+    @abstractmethod
     def acquire(self, *, search: bool = False) -> None:
-        raise NotImplementedError
+        """Wait for a slot and the call's turn (each governor its own way)."""
 
     def release(self) -> None:
         self.concurrency.release()

@@ -25,6 +25,7 @@ queues behind the webhook-triggered run that was waiting, instead of starving it
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -36,7 +37,7 @@ __all__ = ["FairLock", "Gate", "Locks", "guarded"]
 T = TypeVar("T")
 
 
-class _ExclusiveHold:
+class _ExclusiveHold(ABC):
     """The re-entrant exclusive hold :class:`FairLock` and :class:`Gate` share (release, waiters,
     ``with``); a subclass waits in ``acquire`` and queues waiters in ``_queue``."""
 
@@ -48,8 +49,9 @@ class _ExclusiveHold:
         self._depth = 0
         self._queue: deque[Any] = deque()
 
+    @abstractmethod
     def acquire(self, blocking: bool = True) -> bool:
-        raise NotImplementedError
+        """Take a level of the hold (waiting if ``blocking``); False when not taken."""
 
     def release(self) -> None:
         """Give one level back; the lock goes to the longest waiter when the last one goes."""
