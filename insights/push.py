@@ -31,6 +31,7 @@ from mapping.config import INSIGHTS_PREFIX, Direction, Pipeline
 from store import begin_write
 from sync import state
 from sync.deleted_links import deleted_links
+from sync.fanout import Fanout, write_chunk
 from sync.hashing import FieldHasher
 from sync.plan import PARKED
 from sync.retry import RetryPolicy, call
@@ -39,7 +40,10 @@ __all__ = ["INSIGHTS_PREFIX", "PushOutcome", "insight_mapping", "push_insights"]
 
 log = structlog.get_logger(__name__)
 
+#: records per write call when the connector does not say (``write_chunk``)
 BATCH = 100
+#: rounds of ``concurrency`` batches sent before their links commit
+WINDOW_BATCHES = 4
 
 
 def insight_mapping(pipe: Pipeline) -> CompiledMapping | None:
@@ -123,11 +127,16 @@ def push_insights(
     audit: Any = None,
     retry: RetryPolicy | None = None,
     stop: threading.Event | None = None,
+    concurrency: int = 1,
 ) -> PushOutcome:
     """Write the changed insight fields of ``scored`` customers to ``pipe``'s CRM.
 
-    Links (merged field hashes) and, with ``audit`` (a KeyRing), one ``crm.write`` event per
-    written customer commit in one transaction after the CRM acknowledged each batch.
+    The writes go out like the engine's (:class:`sync.fanout.Fanout`): cut into the
+    connector's batch size, up to ``concurrency`` batches in flight. Links (merged field
+    hashes) and, with ``audit`` (a KeyRing), one ``crm.write`` event per written customer
+    commit in one transaction once the CRM acknowledged every batch of a window
+    (:data:`WINDOW_BATCHES` rounds of ``concurrency`` batches); a crash before that replays
+    the window (every write is an upsert on the CRM id).
     """
     out = PushOutcome()
     mapping = insight_mapping(pipe)
@@ -141,16 +150,47 @@ def push_insights(
     todo = _plan(pipe, mapping, hasher, links, scored, out)
     _commit(db, pipe, tenant_id, out.reparked, [], None, now)
     policy, halt = retry or RetryPolicy(), stop or threading.Event()
-    for start in range(0, len(todo), BATCH):
-        batch = todo[start : start + BATCH]
-        items = [p.item for p in batch]
-        write: Any = target.write  # the CRM connectors take the id property as a keyword
+    write: Any = target.write  # the CRM connectors take the id property as a keyword
+
+    def send(items: list[WriteItem]) -> list[WriteResult]:
         results: list[WriteResult] = call(
             partial(write, pipe.crm.object, items, id_property=pipe.crm.id_property),
             what=f"write insights to {pipe.crm.object}",
             stop=halt,
             policy=policy,
         )
+        return results
+
+    fanout = Fanout(concurrency, "b2sync-insights")
+    window = (write_chunk(target) or BATCH) * fanout.concurrency * WINDOW_BATCHES
+    try:
+        for start in range(0, len(todo), window):
+            batch = todo[start : start + window]
+            results = fanout.write(target, [p.item for p in batch], send)
+            acked = _Acked(pipe, hasher, tenant_id, run_id, target_system)
+            rows, events = acked.collect(batch, results, out)
+            _commit(db, pipe, tenant_id, rows, events, audit, now)
+    finally:
+        fanout.close()
+    log.info("insights.pushed", pipeline=pipe.name, **dict(out.counts))
+    return out
+
+
+@dataclass(frozen=True)
+class _Acked:
+    """Turns a window's write results into link rows and ``crm.write`` events."""
+
+    pipe: Pipeline
+    hasher: FieldHasher
+    tenant_id: str
+    run_id: str
+    target_system: str
+
+    def collect(
+        self, batch: list[_Pending], results: list[WriteResult], out: PushOutcome
+    ) -> tuple[list[tuple[str, str | None, dict[str, str], str]], list[AuditEvent]]:
+        """The link rows and events of the written customers of ``batch``; the others count
+        as failed (they stay dirty: the next pass tries again)."""
         rows: list[tuple[str, str | None, dict[str, str], str]] = []
         events: list[AuditEvent] = []
         for pending, result in zip(batch, results, strict=True):
@@ -160,31 +200,31 @@ def push_insights(
                 out.counts["failed"] += 1
                 continue
             merged = {**pending.old, **pending.hashes}
-            rows.append((key, result.crm_id or pending.item.crm_id, merged, hasher.record(merged)))
+            crm_id = result.crm_id or pending.item.crm_id
+            rows.append((key, crm_id, merged, self.hasher.record(merged)))
             out.current.add(key)
             out.counts["written"] += 1
-            events.append(
-                AuditEvent(
-                    actor=f"insights:{pipe.name}",
-                    tenant_id=tenant_id,
-                    action="crm.write",
-                    outcome="written",
-                    source_system="b2sync",
-                    target_system=target_system,
-                    stream=pipe.crm.object,
-                    record_key=key,
-                    subject=key,  # the B2Connect customer id, as the engine's events
-                    changed_fields=tuple(pending.changed),
-                    run_id=run_id,
-                    values={
-                        n: {"old": None, "new": _plain(pending.item.payload[n])}
-                        for n in pending.changed
-                    },
-                )
-            )
-        _commit(db, pipe, tenant_id, rows, events, audit, now)
-    log.info("insights.pushed", pipeline=pipe.name, **dict(out.counts))
-    return out
+            events.append(self._event(pending))
+        return rows, events
+
+    def _event(self, pending: _Pending) -> AuditEvent:
+        key = pending.item.key
+        return AuditEvent(
+            actor=f"insights:{self.pipe.name}",
+            tenant_id=self.tenant_id,
+            action="crm.write",
+            outcome="written",
+            source_system="b2sync",
+            target_system=self.target_system,
+            stream=self.pipe.crm.object,
+            record_key=key,
+            subject=key,  # the B2Connect customer id, as the engine's events
+            changed_fields=tuple(pending.changed),
+            run_id=self.run_id,
+            values={
+                n: {"old": None, "new": _plain(pending.item.payload[n])} for n in pending.changed
+            },
+        )
 
 
 def _plain(value: Any) -> Any:

@@ -6,6 +6,12 @@ email engagement counters (:mod:`insights.engagement`, connectors that are
 :class:`~connectors.base.SupportsEngagement`) and support tickets and NPS answers
 (:mod:`insights.support`, :class:`~connectors.base.SupportsTouchpoints`). Customers whose
 data changed are marked dirty, so the pass rescores them.
+
+The reads do not wait for one another: every due read of every connection, cut into the
+connector's ``read_chunk`` (HubSpot: the 100 ids of one batch call; Salesforce: the ids one
+SOQL ``IN`` clause holds), goes through one bounded :class:`sync.fanout.Fanout`, and each
+connection's gate keeps its own calls in flight within its ``concurrency``. The cut costs no
+call: each piece is what the connector would have sent anyway.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from insights.support import record_touchpoints
 from mapping.config import Config, Pipeline
 from store import begin_write
 from store.models import metadata
+from sync.fanout import Fanout
 from sync.retry import RetryPolicy, call
 
 log = structlog.get_logger(__name__)
@@ -41,13 +48,41 @@ _CRM_READ = "insights:{kind}_read:{tenant}:{source}"
 @dataclass(frozen=True)
 class _Kind:
     """One kind of read-back: its name (in the mark), the protocol a connector implements
-    for it, how often (from the config), the read and its name in the log."""
+    for it, how often (from the config), the read, its name in the log, and how what was
+    read is recorded (``record(conn, tenant, source, found, {key: CRM id}, now)``: the
+    customers it marked dirty)."""
 
     name: str
     protocol: type
     every_minutes: Callable[[Config], int]
     read: Callable[[Any, str, list[str]], Any]
     what: str
+    record: Callable[[sa.Connection, str, str, Any, dict[str, str], datetime], int]
+
+
+def _record_engagement(
+    conn: sa.Connection,
+    tenant_id: str,
+    source: str,
+    readings: Any,
+    ids: dict[str, str],
+    now: datetime,
+) -> int:
+    by_key = {k: readings[i] for k, i in ids.items() if i in readings}
+    return len(record_engagement(conn, tenant_id, source, by_key, now))
+
+
+def _record_support(
+    conn: sa.Connection,
+    tenant_id: str,
+    source: str,
+    found: Any,
+    ids: dict[str, str],
+    now: datetime,
+) -> int:
+    del now
+    by_key = {k: found.get(i, []) for k, i in ids.items()}
+    return len(record_touchpoints(conn, tenant_id, source, by_key))
 
 
 _ENGAGEMENT = _Kind(
@@ -56,6 +91,7 @@ _ENGAGEMENT = _Kind(
     lambda config: config.insights.engagement_every_minutes,
     lambda connector, obj, ids: connector.read_engagement(obj, ids),
     "read email engagement",
+    _record_engagement,
 )
 _SUPPORT = _Kind(
     "support",
@@ -63,7 +99,30 @@ _SUPPORT = _Kind(
     lambda config: config.insights.support_every_minutes,
     lambda connector, obj, ids: connector.read_touchpoints(obj, ids),
     "read support tickets and NPS answers",
+    _record_support,
 )
+
+
+@dataclass(frozen=True)
+class _Due:
+    """One read that is due: a kind, on one CRM connection, of a pipeline's linked contacts
+    ({customer key: live CRM id}), and the settings name that marks it done."""
+
+    kind: _Kind
+    source: str
+    pipe: Pipeline
+    connector: Any
+    ids: dict[str, str]
+    mark: str
+
+    def parts(self) -> list[list[str]]:
+        """The CRM ids in the pieces read side by side: the connector's ``read_chunk`` ids
+        each (as many calls as one read of them all), or all at once when it does not say."""
+        ids = sorted(set(self.ids.values()))
+        size = getattr(self.connector, "read_chunk", None)
+        if not isinstance(size, int) or size <= 0:
+            return [ids]
+        return [ids[start : start + size] for start in range(0, len(ids), size)] or [[]]
 
 
 @dataclass
@@ -78,17 +137,9 @@ class CrmReadBack:
     retry: RetryPolicy
     stop: threading.Event
 
-    def _due(
-        self,
-        tenant_id: str,
-        now: datetime,
-        *,
-        full: bool,
-        kind: _Kind,
-    ) -> Iterator[tuple[str, Pipeline, Any, dict[str, str], str]]:
+    def _due(self, tenant_id: str, now: datetime, *, full: bool, kind: _Kind) -> Iterator[_Due]:
         """Per CRM connection of the tenant's customers pipelines that implements the
-        ``kind``'s protocol and is due for its read: (connection, pipeline, connector,
-        {customer key: live CRM id}, the settings name that marks the read)."""
+        ``kind``'s protocol and is due for its read."""
         every = timedelta(minutes=kind.every_minutes(self.config))
         seen: set[str] = set()
         for pipe in self.pipelines(tenant_id):
@@ -103,62 +154,53 @@ class CrmReadBack:
                 if not full and last and now - datetime.fromisoformat(last) < every:
                     continue
                 ids = _live_links(conn, pipe.name)
-            yield source, pipe, connector, ids, mark
+            yield _Due(kind, source, pipe, connector, ids, mark)
 
-    def _read_back(
-        self,
-        tenant_id: str,
-        now: datetime,
-        full: bool,
-        kind: _Kind,
-        record: Callable[[sa.Connection, str, Any, dict[str, str]], int],
-    ) -> int:
-        """One ``kind`` read of every due CRM connection, then ``record(conn, source, found,
-        {customer key: CRM id})`` and the read's mark in one transaction; returns the sum of
-        what ``record`` counts. A connection whose read keeps failing is not marked read: the
-        next pass tries again."""
-        total = 0
-        due = self._due(tenant_id, now, full=full, kind=kind)
-        for source, pipe, connector, ids, mark in due:
-            found = self._read(
-                partial(kind.read, connector, pipe.crm.object, sorted(set(ids.values()))),
-                f"{kind.what} from {source}",
-            )
-            if found is None:
+    def read_all(self, tenant_id: str, now: datetime, *, full: bool) -> tuple[int, int]:
+        """Every due read (email engagement, support) of every CRM connection, side by side:
+        the pieces of all of them through one bounded pool (each connection's gate caps its
+        own calls in flight), then each read's ``record`` and mark in one transaction.
+        Returns (customers with new engagement, customers whose support rows changed), all
+        marked dirty. A read of which a piece keeps failing is not marked read: the next pass
+        tries again."""
+        due = [d for kind in _KINDS for d in self._due(tenant_id, now, full=full, kind=kind)]
+        if not due:
+            return 0, 0
+        parts = [(d, chunk) for d in due for chunk in d.parts()]
+        sources = {d.source for d in due}
+        fanout = Fanout(sum(self.config.connections[s].concurrency for s in sources), _POOL)
+        try:
+            found = fanout.map(lambda part: self._piece(*part), parts)
+        finally:
+            fanout.close()
+        totals = {kind.name: 0 for kind in _KINDS}
+        for d in due:
+            pieces = [f for (owner, _), f in zip(parts, found, strict=True) if owner is d]
+            if any(piece is None for piece in pieces):
                 continue
+            merged: dict[str, Any] = {}
+            for piece in pieces:
+                merged.update(piece)
             with begin_write(self.db) as conn:
-                total += record(conn, source, found, ids)
-                set_value(conn, mark, now.isoformat())
-        return total
+                totals[d.kind.name] += d.kind.record(conn, tenant_id, d.source, merged, d.ids, now)
+                set_value(conn, d.mark, now.isoformat())
+        return totals[_ENGAGEMENT.name], totals[_SUPPORT.name]
 
-    def engagement(self, tenant_id: str, now: datetime, *, full: bool) -> int:
-        """Read the email counters of linked contacts from each CRM that reports them (when
-        due); returns how many customers have new engagement (marked dirty)."""
-
-        def record(conn: sa.Connection, source: str, readings: Any, ids: dict[str, str]) -> int:
-            by_key = {k: readings[i] for k, i in ids.items() if i in readings}
-            return len(record_engagement(conn, tenant_id, source, by_key, now))
-
-        return self._read_back(tenant_id, now, full, _ENGAGEMENT, record)
-
-    def _read(self, read: Callable[[], Any], what: str) -> Any:
-        """``read()`` with retries; None, logged, when the CRM keeps failing: a read-back
-        only enriches the profiles, so the pass goes on with what it has."""
+    def _piece(self, due: _Due, ids: list[str]) -> Any:
+        """One piece of a read, with retries; None, logged, when the CRM keeps failing: a
+        read-back only enriches the profiles, so the pass goes on with what it has."""
+        what = f"{due.kind.what} from {due.source}"
+        read = partial(due.kind.read, due.connector, due.pipe.crm.object, ids)
         try:
             return call(read, what=what, stop=self.stop, policy=self.retry)
         except ConnectorError as exc:
             log.warning("insights.readback_failed", what=what, code=exc.code, error=str(exc))
             return None
 
-    def support(self, tenant_id: str, now: datetime, *, full: bool) -> int:
-        """Read the linked contacts' tickets/cases and NPS answers from each CRM that has
-        them (when due); returns how many customers' support rows changed (marked dirty)."""
 
-        def record(conn: sa.Connection, source: str, found: Any, ids: dict[str, str]) -> int:
-            by_key = {k: found.get(i, []) for k, i in ids.items()}
-            return len(record_touchpoints(conn, tenant_id, source, by_key))
-
-        return self._read_back(tenant_id, now, full, _SUPPORT, record)
+_KINDS = (_ENGAGEMENT, _SUPPORT)
+#: the read-back pool's thread names
+_POOL = "b2sync-readback"
 
 
 def _live_links(conn: sa.Connection, pipeline: str) -> dict[str, str]:

@@ -142,8 +142,7 @@ class InsightsRefresh:
         reads = CrmReadBack(
             self.config, self.db, self.connector, self.customer_pipelines, self.retry, self.stop
         )
-        summary.engaged = reads.engagement(tenant_id, now, full=full)
-        summary.supported = reads.support(tenant_id, now, full=full)
+        summary.engaged, summary.supported = reads.read_all(tenant_id, now, full=full)
         with self.db.connect() as conn:
             stored = load_population(conn, tenant_id)
             dirty = dirty_keys(conn, tenant_id)
@@ -262,6 +261,8 @@ class InsightsRefresh:
                     audit=self.audit_keys,
                     retry=self.retry,
                     stop=self.stop,
+                    concurrency=pipe.concurrency
+                    or self.config.connections[pipe.crm.connection].concurrency,
                 )
             summary.pushed[pipe.name] = outcome.counts
             failed |= outcome.failed

@@ -71,6 +71,9 @@ class HubSpotConnector(HubSpotActions):
     )
     #: records per batch write call (the engine sends such batches concurrently)
     write_chunk: ClassVar[int] = BATCH_LIMIT
+    #: contact ids per read-back batch call (engagement, tickets, NPS answers): the insights
+    #: pass reads such pieces at once
+    read_chunk: ClassVar[int] = BATCH_LIMIT
 
     def __init__(
         self,

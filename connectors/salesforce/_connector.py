@@ -43,7 +43,7 @@ from connectors.salesforce._erase import delete_by_keys, erase
 from connectors.salesforce._erase_related import RelatedPolicy
 from connectors.salesforce._http import CountingSession
 from connectors.salesforce._read import lookup, members, read_changes
-from connectors.salesforce._touchpoints import read_cases
+from connectors.salesforce._touchpoints import CASES_PER_QUERY, read_cases
 from connectors.salesforce._write import COLLECTION_SIZE, update_matched, upsert_collections
 from connectors.salesforce.soql import soql_identifier
 from mapping.config import SalesforceAuth, SalesforceConnection, SalesforceConsent
@@ -85,6 +85,8 @@ class SalesforceConnector(SalesforceActions):
     #: records per sObject Collections call (the engine sends such batches concurrently;
     #: batches that small stay below the Bulk API threshold)
     write_chunk: ClassVar[int] = COLLECTION_SIZE
+    #: contact ids per read-back query (Cases): the insights pass reads such pieces at once
+    read_chunk: ClassVar[int] = CASES_PER_QUERY
 
     def __init__(
         self,

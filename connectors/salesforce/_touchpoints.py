@@ -15,10 +15,13 @@ from connectors.salesforce._read import all_rows
 from connectors.salesforce._values import parse_timestamp
 from connectors.salesforce.soql import in_clauses, select
 
-__all__ = ["CASE_FIELDS", "read_cases"]
+__all__ = ["CASES_PER_QUERY", "CASE_FIELDS", "read_cases"]
 
 CASE_FIELDS = ("Id", "ContactId", "IsClosed", "CreatedDate")
 _CHARS = 9000
+#: 18-character contact ids one ``ContactId IN (...)`` of ``_CHARS`` holds (22 characters
+#: each, quoted with their separator): a read of this many ids is one query
+CASES_PER_QUERY = 400
 
 
 def read_cases(api: Api, crm_ids: Sequence[str]) -> dict[str, list[Touchpoint]]:
