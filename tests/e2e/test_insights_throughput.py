@@ -1,0 +1,94 @@
+"""End to end (issue 18): the insights pass keeps the CRMs' wires busy, not idle, and sends
+nothing the customers push already wrote. Counted by the emulators, never timed."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from insights.refresh import InsightsRefresh, RefreshSummary
+from tests.e2e.conftest import E2E
+from tests.e2e.insights_support import backfill
+
+BATCH_READ = "POST /crm/v3/objects/{object_type}/batch/read"
+ASSOC_READ = "POST /crm/v4/associations/{from_type}/{to_type}/batch/read"
+BATCH_UPDATE = "POST /crm/v3/objects/{object_type}/batch/update"
+#: every read-back route of the HubSpot emulator (engagement, tickets, NPS answers)
+READ_BACKS = {"POST /crm/*/batch/read": 200}
+
+
+@contextmanager
+def _slow(emulator: Any, plan: dict[str, int]) -> Iterator[None]:
+    """``plan`` on ``emulator`` with its peak of calls in flight counted from zero."""
+    emulator.set_latency(plan)
+    emulator.peak_in_flight = 0
+    try:
+        yield
+    finally:
+        emulator.set_latency(None)
+
+
+def _refresh(e2e: E2E, *, full: bool, pieces: int | None = None, **changes: Any) -> RefreshSummary:
+    """One insights pass; ``pieces``: the HubSpot connector's ids per read and write call."""
+    runner = e2e.runner()
+    try:
+        if pieces is not None:
+            hubspot = runner.connector("hubspot")
+            hubspot.read_chunk = pieces  # type: ignore[attr-defined]
+            hubspot.write_chunk = pieces  # type: ignore[attr-defined]
+        refresh = dataclasses.replace(InsightsRefresh.for_runner(runner), **changes)
+        [summary] = refresh.run(full=full)
+        return summary
+    finally:
+        runner.close()
+
+
+def _grown(before: dict[str, int], after: dict[str, int], key: str) -> int:
+    return after.get(key, 0) - before.get(key, 0)
+
+
+def test_read_backs_of_one_crm_are_in_flight_together(e2e: E2E) -> None:
+    """Engagement, tickets and NPS reads of 10-id pieces overlap (peak in flight > 2 at
+    HubSpot), with exactly one engagement batch read per piece: no call added."""
+    backfill(e2e)
+    linked = len(e2e.records("hubspot", "contacts"))
+    before = e2e.calls("hubspot")
+    with _slow(e2e.stack.hubspot, READ_BACKS):
+        summary = _refresh(e2e, full=True, pieces=10)
+        peak = e2e.stack.hubspot.peak_in_flight
+    after = e2e.calls("hubspot")
+
+    assert not summary.errors
+    assert peak > 2  # the serial pass never had more than one call in flight
+    pieces = -(-linked // 10)
+    # one batch read per piece for engagement, plus the tickets' and answers' reads
+    assert _grown(before, after, BATCH_READ) >= pieces
+    assert _grown(before, after, ASSOC_READ) == 2 * pieces  # tickets + answers per piece
+
+
+def test_insights_push_sends_its_batches_concurrently(e2e: E2E) -> None:
+    """A year later every customer's recency moved: the pass's contact updates go out in
+    10-record batches with several in flight at once, one call per batch."""
+    backfill(e2e)
+    later = datetime.now(UTC) + timedelta(days=400)
+    before = e2e.calls("hubspot")
+    # not a forced full pass, and no read-back due: the push is the only traffic
+    runner = e2e.runner()
+    settings = runner.config.insights.model_copy(
+        update={"engagement_every_minutes": 10**9, "support_every_minutes": 10**9}
+    )
+    config = runner.config.model_copy(update={"insights": settings})
+    runner.close()
+    with _slow(e2e.stack.hubspot, {"POST /crm/v3/objects/*/batch/update": 200}):
+        summary = _refresh(e2e, full=False, pieces=10, clock=lambda: later, config=config)
+        peak = e2e.stack.hubspot.peak_in_flight
+    after = e2e.calls("hubspot")
+
+    written = summary.pushed["customers-to-hubspot"]["written"]
+    assert summary.full and summary.engaged == summary.supported == 0
+    assert written > 20
+    assert peak > 1
+    assert _grown(before, after, BATCH_UPDATE) == -(-written // 10)
