@@ -43,6 +43,12 @@ log = structlog.get_logger(__name__)
 def _orders_hook(ctx: HookContext, records: list[Record]) -> list[Record]:
     if ctx.origin != "b2connect" or ctx.dry_run:
         return records
+    _feed_ledger(ctx, records)
+    return records
+
+
+def _feed_ledger(ctx: HookContext, records: list[Record]) -> None:
+    """Orders into the ledger (a deleted order removed), their customers marked dirty."""
     facts: list[OrderFact] = []
     removed: list[str] = []
     skipped = 0
@@ -62,7 +68,32 @@ def _orders_hook(ctx: HookContext, records: list[Record]) -> list[Record]:
             remove_orders(conn, ctx.tenant_id, removed)
     if skipped:
         log.warning("insights.orders_skipped", count=skipped)
-    return records
+
+
+def _orders_ahead(config: Config, ctx: HookContext) -> None:
+    """Feed the ledger the orders the tenant's orders pipeline has not read yet, before the
+    customers are scored: the customers push then carries their final values, and the
+    refresh pass after the orders has nothing left to write for them. Read from that
+    pipeline's cursor, which does not move (its own run reads them again, an idempotent
+    upsert), through its hooks as a dry run (an erased person's orders stay out)."""
+    if ctx.upcoming is None:
+        return
+    source = ctx.pipeline.b2connect.connection
+    orders = next(
+        (
+            p
+            for p in config.pipelines
+            if p.enabled and p.b2connect.stream == "orders" and p.b2connect.connection == source
+        ),
+        None,
+    )
+    if orders is None:
+        return
+    fed = 0
+    for records in ctx.upcoming(orders.name):
+        _feed_ledger(ctx, records)
+        fed += len(records)
+    log.info("insights.orders_read_ahead", pipeline=orders.name, records=fed)
 
 
 def _registered(record: Record) -> datetime | None:
@@ -103,6 +134,7 @@ def _acquisitions(
 
 def _customers_hook(config: Config) -> RecordHook:
     settings = config.insights
+    ahead: list[bool] = []  # the orders were read ahead (once per run: one hook per run)
 
     def hook(ctx: HookContext, records: list[Record]) -> list[Record]:
         if ctx.origin != "b2connect":
@@ -110,6 +142,9 @@ def _customers_hook(config: Config) -> RecordHook:
         live = [r for r in records if not r.deleted and "_invalid" not in r.fields]
         if not live:
             return records
+        if not (ahead or ctx.dry_run):
+            ahead.append(True)
+            _orders_ahead(config, ctx)
         keys = [r.key for r in live]
         b2b = {r.key: is_b2b(r.fields) for r in live}
         if not ctx.dry_run:

@@ -14,7 +14,7 @@ contributes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -29,11 +29,15 @@ __all__ = [
     "HookContext",
     "HookFactory",
     "RecordHook",
+    "Upcoming",
     "hooks_for",
     "run_hooks",
 ]
 
 Origin = Literal["b2connect", "crm"]
+#: the records pipeline ``name`` would read next from B2Connect, page by page, from its
+#: cursor (which does not move), through its own hooks as a dry run (nothing recorded)
+Upcoming = Callable[[str], Iterator[list[Record]]]
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class HookContext:
     dry_run: bool
     #: ``b2connect`` for a push read, ``crm`` for a pull read
     origin: Origin = "b2connect"
+    #: another pipeline's next B2Connect records (a runner's runs have it; None otherwise)
+    upcoming: Upcoming | None = None
 
 
 RecordHook = Callable[[HookContext, list[Record]], list[Record]]

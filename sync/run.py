@@ -40,7 +40,7 @@ from sync.blanks import BlankGuard
 from sync.breaker import record_trip
 from sync.errors import BreakerTripped, Interrupted, StaleFence
 from sync.hashing import FieldHasher
-from sync.hooks import HookContext, RecordHook
+from sync.hooks import HookContext, RecordHook, Upcoming
 from sync.retry import RetryPolicy
 
 __all__ = [
@@ -114,6 +114,8 @@ class Run(ABC):
     #: the fencing token of the pipeline's distributed lock (workers): every commit checks it
     #: against the highest the store has seen (:mod:`sync.fencing`); None in one process
     fence: int | None = None
+    #: what another pipeline would read next (hooks see it: :class:`sync.hooks.HookContext`)
+    upcoming: Upcoming | None = None
 
     def __post_init__(self) -> None:
         self.run_id = str(uuid.uuid4())
@@ -235,6 +237,7 @@ class Run(ABC):
             run_id=self.run_id,
             now=self.clock(),
             dry_run=self.dry_run,
+            upcoming=self.upcoming,
         )
 
     def _page_read(self, page: Page) -> None:

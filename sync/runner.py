@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,17 +21,17 @@ from connectors.base import Connector, load
 from connectors.records import Record
 from mapping.config import B2ConnectConnection, Config, Pipeline
 from store import begin_write, make_engine, upgrade
-from store.models import RunStatus
+from store.models import RunStatus, Side
 from sync import state
 from sync.breaker import BreakerTrip, clear_allowance, tripped
 from sync.dispatch import execute_directions
 from sync.hashing import FieldHasher
-from sync.hooks import HookFactory, RecordHook, hooks_for
+from sync.hooks import HookContext, HookFactory, RecordHook, hooks_for, run_hooks
 from sync.keys import open_keys
 from sync.locks import Locks, guarded
 from sync.push.engine import PipelineRun
 from sync.replay import ReplaySource, due_dead_letters, due_pull_dead_letters
-from sync.retry import RetryPolicy
+from sync.retry import RetryPolicy, pages
 from sync.run import Progress, RunSummary
 from sync.settings import resolve
 
@@ -300,6 +300,7 @@ class Runner:
             hooks=hooks_for(self.hooks, self.config, pipe),
             concurrency=self.concurrency_of(pipe),
             fence=fence,
+            upcoming=self.upcoming,
         )
         summary = execute_directions(run, parked, self._members(pipe))
         if summary.status is RunStatus.SUCCEEDED and not dry_run:
@@ -307,6 +308,36 @@ class Runner:
                 state.set_setting(conn, f"paused_until:{pipe.name}", None)
                 clear_allowance(conn, pipe.name)
         return summary
+
+    def upcoming(self, name: str) -> Iterator[list[Record]]:
+        """The records pipeline ``name`` would read next from B2Connect, page by page: from
+        its cursor (which does not move), through its hooks as a dry run (nothing recorded,
+        nothing written). A feature's hook reads another pipeline's changes ahead with it
+        (:class:`sync.hooks.HookContext`)."""
+        pipe = self.config.pipeline(name)
+        stream = pipe.b2connect.stream
+        with self.db.connect() as conn:
+            cursor = state.get_cursor(conn, pipe.name, stream, Side.B2CONNECT)
+        shop = self.connector(pipe.b2connect.connection)
+        hooks = hooks_for(self.hooks, self.config, pipe)
+        context = HookContext(
+            pipeline=pipe,
+            db=self.db,
+            hasher=self.hasher,
+            tenant_id=self.tenant_of(pipe),
+            run_id=f"upcoming:{pipe.name}",
+            now=self.clock(),
+            dry_run=True,
+        )
+        feed = pages(
+            lambda at: shop.read_changes(stream, at),
+            cursor,
+            what=f"read {stream} ahead",
+            stop=self.stop,
+            policy=self.retry,
+        )
+        for page in feed:
+            yield run_hooks(hooks, context, list(page.records))
 
     def _members(self, pipe: Pipeline) -> tuple[Pipeline, list[RecordHook]] | None:
         """The customers pipeline (and its hooks) creating a marked company's contacts."""

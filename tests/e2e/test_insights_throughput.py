@@ -92,3 +92,27 @@ def test_insights_push_sends_its_batches_concurrently(e2e: E2E) -> None:
     assert written > 20
     assert peak > 1
     assert _grown(before, after, BATCH_UPDATE) == -(-written // 10)
+
+
+def test_the_pass_after_a_backfill_writes_nothing_the_customers_push_wrote(e2e: E2E) -> None:
+    """The orders reach the ledger before the customers push, so the contacts already carry
+    their final LTV and RFM: the insights pass after the backfill sends 0 contact updates
+    (and no write call) to either CRM."""
+    e2e.sync()
+    hubspot, salesforce = e2e.calls("hubspot"), e2e.calls("salesforce")
+
+    summary = _refresh(e2e, full=False)
+
+    assert summary.recomputed > 0 and not summary.errors
+    for name in ("customers-to-hubspot", "customers-to-salesforce"):
+        assert summary.pushed[name]["written"] == 0, summary.pushed[name]
+        assert summary.pushed[name]["unchanged"] > 0
+    assert _grown(hubspot, e2e.calls("hubspot"), BATCH_UPDATE) == 0
+    grown = {k: v - salesforce.get(k, 0) for k, v in e2e.calls("salesforce").items()}
+    assert not [k for k, v in grown.items() if v and ("PATCH" in k or "composite" in k)]
+    with_ltv = [
+        c
+        for c in e2e.records("hubspot", "contacts")
+        if c["properties"].get("b2c_ltv") not in (None, "", "0", "0.0", "0.00")
+    ]
+    assert with_ltv  # the values are in the CRM: written by the customers push
