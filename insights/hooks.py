@@ -8,9 +8,13 @@
   the stored ones come from an empty ledger), so the YAML maps ``insights.ltv`` and friends
   like any source field (mapped, hashed, only changed fields sent).
 
-Customers whose orders changed but whose own record did not are re-pushed by the refresh pass
-(:class:`insights.refresh.InsightsRefresh`), which the daemon runs after the orders pipelines
-and ``b2sync insights refresh`` runs by hand.
+Before a customers run scores its first flush, the orders the tenant's orders pipeline has not
+read yet are read ahead into the ledger (:attr:`sync.hooks.HookContext.upcoming`: from that
+pipeline's cursor, through its hooks as a dry run), so a backfill's customers push already
+carries the final LTV and RFM values and the refresh pass after the orders writes nothing for
+them. Customers whose orders changed but whose own record did not are re-pushed by the
+refresh pass (:class:`insights.refresh.InsightsRefresh`), which the daemon runs after the
+orders pipelines and ``b2sync insights refresh`` runs by hand.
 """
 
 from __future__ import annotations
