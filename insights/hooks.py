@@ -20,26 +20,40 @@ orders pipelines and ``b2sync insights refresh`` runs by hand.
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime
 from decimal import Decimal
 
 import structlog
 
+from connectors.errors import ConnectorError
 from connectors.records import Record
 from insights.acquisition import Acquisition, acquisitions, cac_table
 from insights.compute import aggregate_metrics, load_population, refresh_population, score_customers
 from insights.engagement import recent_engagement
 from insights.errors import InsightsError
-from insights.ledger import CustomerRow, remove_orders, touch_customers, upsert_orders
+from insights.ledger import (
+    CustomerRow,
+    get_value,
+    remove_orders,
+    set_value,
+    touch_customers,
+    upsert_orders,
+)
 from insights.lifecycle import PopulationThresholds, is_b2b, population_thresholds
 from insights.orders import OrderFact, order_fact, parse_time
 from insights.push import insight_mapping
 from insights.support import support_signals
 from mapping.config import Config, InsightsConfig, Pipeline
 from store import begin_write
+from store.models import Side
+from sync import state
 from sync.hooks import HookContext, RecordHook
 
 __all__ = ["insights_hook"]
+
+#: where the last read-ahead of an orders pipeline started (its cursor then) and ended
+_READ_AHEAD = "insights:orders_read_ahead:{pipeline}"
 
 log = structlog.get_logger(__name__)
 
@@ -77,9 +91,13 @@ def _feed_ledger(ctx: HookContext, records: list[Record]) -> None:
 def _orders_ahead(config: Config, ctx: HookContext) -> None:
     """Feed the ledger the orders the tenant's orders pipeline has not read yet, before the
     customers are scored: the customers push then carries their final values, and the
-    refresh pass after the orders has nothing left to write for them. Read from that
-    pipeline's cursor, which does not move (its own run reads them again, an idempotent
-    upsert), through its hooks as a dry run (an erased person's orders stay out)."""
+    refresh pass after the orders has nothing left to write for them.
+
+    Read from that pipeline's cursor, which does not move (its own run reads them again: an
+    idempotent upsert), through its hooks as a dry run (an erased person's orders stay out);
+    a second customers run before the orders run (the other CRM's) goes on from where this
+    read ended. A read that fails only costs the head start: the orders run feeds the ledger
+    as always."""
     if ctx.upcoming is None:
         return
     source = ctx.pipeline.b2connect.connection
@@ -93,10 +111,20 @@ def _orders_ahead(config: Config, ctx: HookContext) -> None:
     )
     if orders is None:
         return
-    fed = 0
-    for records in ctx.upcoming(orders.name):
-        _feed_ledger(ctx, records)
-        fed += len(records)
+    mark = _READ_AHEAD.format(pipeline=orders.name)
+    with ctx.db.connect() as conn:
+        stored = state.get_cursor(conn, orders.name, orders.b2connect.stream, Side.B2CONNECT)
+        before = json.loads(get_value(conn, mark) or "{}")
+    start = before.get("to") if "from" in before and before["from"] == stored else stored
+    fed, end = 0, start
+    try:
+        for records, cursor in ctx.upcoming(orders.name, start):
+            _feed_ledger(ctx, records)
+            fed, end = fed + len(records), cursor or end
+    except ConnectorError as exc:
+        log.warning("insights.orders_read_ahead_failed", pipeline=orders.name, error=str(exc))
+    with begin_write(ctx.db) as conn:
+        set_value(conn, mark, json.dumps({"from": stored, "to": end}, sort_keys=True, default=str))
     log.info("insights.orders_read_ahead", pipeline=orders.name, records=fed)
 
 

@@ -14,10 +14,10 @@ contributes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
@@ -35,9 +35,11 @@ __all__ = [
 ]
 
 Origin = Literal["b2connect", "crm"]
-#: the records pipeline ``name`` would read next from B2Connect, page by page, from its
-#: cursor (which does not move), through its own hooks as a dry run (nothing recorded)
-Upcoming = Callable[[str], Iterator[list[Record]]]
+#: what pipeline ``name`` reads from B2Connect after a cursor (its own does not move), page
+#: by page through its hooks as a dry run (nothing recorded): (records, the page's cursor)
+Upcoming = Callable[
+    [str, Mapping[str, Any] | None], Iterator[tuple[list[Record], Mapping[str, Any] | None]]
+]
 
 
 @dataclass(frozen=True)

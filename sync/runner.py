@@ -21,7 +21,7 @@ from connectors.base import Connector, load
 from connectors.records import Record
 from mapping.config import B2ConnectConnection, Config, Pipeline
 from store import begin_write, make_engine, upgrade
-from store.models import RunStatus, Side
+from store.models import RunStatus
 from sync import state
 from sync.breaker import BreakerTrip, clear_allowance, tripped
 from sync.dispatch import execute_directions
@@ -309,15 +309,15 @@ class Runner:
                 clear_allowance(conn, pipe.name)
         return summary
 
-    def upcoming(self, name: str) -> Iterator[list[Record]]:
-        """The records pipeline ``name`` would read next from B2Connect, page by page: from
-        its cursor (which does not move), through its hooks as a dry run (nothing recorded,
-        nothing written). A feature's hook reads another pipeline's changes ahead with it
-        (:class:`sync.hooks.HookContext`)."""
+    def upcoming(
+        self, name: str, cursor: Mapping[str, Any] | None
+    ) -> Iterator[tuple[list[Record], Mapping[str, Any] | None]]:
+        """What pipeline ``name`` reads from B2Connect after ``cursor`` (its stored cursor
+        does not move), page by page through its hooks as a dry run (nothing recorded,
+        nothing written): (records, the page's cursor). A feature's hook reads another
+        pipeline's changes ahead with it (:class:`sync.hooks.HookContext`)."""
         pipe = self.config.pipeline(name)
         stream = pipe.b2connect.stream
-        with self.db.connect() as conn:
-            cursor = state.get_cursor(conn, pipe.name, stream, Side.B2CONNECT)
         shop = self.connector(pipe.b2connect.connection)
         hooks = hooks_for(self.hooks, self.config, pipe)
         context = HookContext(
@@ -337,7 +337,7 @@ class Runner:
             policy=self.retry,
         )
         for page in feed:
-            yield run_hooks(hooks, context, list(page.records))
+            yield run_hooks(hooks, context, list(page.records)), page.cursor
 
     def _members(self, pipe: Pipeline) -> tuple[Pipeline, list[RecordHook]] | None:
         """The customers pipeline (and its hooks) creating a marked company's contacts."""
