@@ -9,9 +9,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
+
+from consent.erasure.model import SubjectIds
+from consent.erasure.service import desk_for, processor_for
+from insights.ledger import ORDERS
 from insights.refresh import InsightsRefresh, RefreshSummary
+from store.models import RunStatus
 from tests.e2e.conftest import E2E
-from tests.e2e.insights_support import backfill
+from tests.e2e.insights_support import backfill, seeded_orders_of
 
 BATCH_READ = "POST /crm/v3/objects/{object_type}/batch/read"
 ASSOC_READ = "POST /crm/v4/associations/{from_type}/{to_type}/batch/read"
@@ -116,3 +122,26 @@ def test_the_pass_after_a_backfill_writes_nothing_the_customers_push_wrote(e2e: 
         if c["properties"].get("b2c_ltv") not in (None, "", "0", "0.0", "0.00")
     ]
     assert with_ltv  # the values are in the CRM: written by the customers push
+
+
+def test_the_orders_read_ahead_keeps_an_erased_persons_orders_out(e2e: E2E) -> None:
+    """The customers run reads the orders ahead into the ledger through the orders pipeline's
+    tombstone hook: everyone's orders arrive before the orders run, the erased person's never."""
+    runner = e2e.runner()
+    try:
+        person = next(
+            c for c in e2e.records("b2connect", "customers") if seeded_orders_of(e2e, c["id"])
+        )
+        intake = desk_for(runner).file(SubjectIds(customer_id=person["id"]))
+        assert intake.request_id is not None
+        processor_for(runner).process(intake.request_id)
+        [summary] = [runner.run_pipeline(runner.config.pipeline("customers-to-hubspot"))]
+        with runner.db.connect() as conn:
+            owners = {row[0] for row in conn.execute(sa.select(ORDERS.c.customer_key))}
+    finally:
+        runner.close()
+
+    assert summary.status is RunStatus.SUCCEEDED
+    assert person["id"] not in owners
+    others = {o["customerId"] for o in e2e.stack.seed_data.orders} - {person["id"]}
+    assert others <= owners  # read ahead: the orders pipeline has not run yet
