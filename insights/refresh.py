@@ -8,9 +8,11 @@ and when more than ``insights.population_drift_percent`` % of customers changed 
 points were computed (drift). Between full passes, incremental scores use the stored cut points.
 
 First, what the CRMs know of the linked customers is read back when due (email engagement,
-support tickets and NPS answers: :mod:`insights.readback`). After recomputing, changed ``insights.*`` fields go to every customers pipeline's CRM
-(:mod:`insights.push`), rules fire on transitions (:mod:`insights.rules`), and snapshots,
-rule firings and their audit events commit in one transaction.
+support tickets and NPS answers: :mod:`insights.readback`, all reads side by side). After
+recomputing, changed ``insights.*`` fields go to every customers pipeline's CRM, the
+pipelines side by side (:mod:`insights.push`), rules fire on transitions
+(:mod:`insights.rules`), and snapshots, rule firings and their audit events commit in one
+transaction.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from insights.compute import (
 from insights.engagement import recent_engagement
 from insights.ledger import clear_dirty, dirty_keys, get_value, set_value
 from insights.lifecycle import PopulationThresholds
-from insights.push import insight_mapping, push_insights
+from insights.push import PushOutcome, insight_mapping, push_insights
 from insights.readback import CrmReadBack
 from insights.rules import Firing, Snapshot, Target, detect, run_action
 from insights.snapshots import FIRINGS, firing_counts, load_state, save_snapshots
@@ -51,6 +53,7 @@ from mapping.config import Config, Pipeline
 from store import begin_write
 from sync import state
 from sync.deleted_links import deleted_links
+from sync.fanout import Fanout
 from sync.hashing import FieldHasher
 from sync.retry import RetryPolicy
 
@@ -243,12 +246,13 @@ class InsightsRefresh:
         run_id: str,
         summary: RefreshSummary,
     ) -> set[str]:
-        failed: set[str] = set()
-        for pipe in self.customer_pipelines(tenant_id):
-            if insight_mapping(pipe) is None:
-                continue
+        """Each customers pipeline's push, side by side (each one's batches through its own
+        pool, within its connection's gate); returns the customers some push failed."""
+        pipes = [p for p in self.customer_pipelines(tenant_id) if insight_mapping(p) is not None]
+
+        def push(pipe: Pipeline) -> PushOutcome:
             with self.pipeline_lock(pipe.name):
-                outcome = push_insights(
+                return push_insights(
                     pipe=pipe,
                     target=self.connector(pipe.crm.connection),
                     db=self.db,
@@ -264,6 +268,14 @@ class InsightsRefresh:
                     concurrency=pipe.concurrency
                     or self.config.connections[pipe.crm.connection].concurrency,
                 )
+
+        fanout = Fanout(len(pipes), "b2sync-insights-push")
+        try:
+            outcomes = fanout.map(push, pipes)
+        finally:
+            fanout.close()
+        failed: set[str] = set()
+        for pipe, outcome in zip(pipes, outcomes, strict=True):
             summary.pushed[pipe.name] = outcome.counts
             failed |= outcome.failed
         return failed

@@ -4,6 +4,7 @@ nothing the customers push already wrote. Counted by the emulators, never timed.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,8 @@ ASSOC_READ = "POST /crm/v4/associations/{from_type}/{to_type}/batch/read"
 BATCH_UPDATE = "POST /crm/v3/objects/{object_type}/batch/update"
 #: every read-back route of the HubSpot emulator (engagement, tickets, NPS answers)
 READ_BACKS = {"POST /crm/*/batch/read": 200}
+#: Salesforce's Cases query and its insight updates by id
+SALESFORCE_SLOW = {"GET /services/data/*/query*": 300, "PATCH /services/data/*/composite/*": 300}
 
 
 @contextmanager
@@ -35,6 +38,26 @@ def _slow(emulator: Any, plan: dict[str, int]) -> Iterator[None]:
         yield
     finally:
         emulator.set_latency(None)
+
+
+@contextmanager
+def _together(*emulators: Any) -> Iterator[list[int]]:
+    """Counts the samples (every 2 ms) at which every one of ``emulators`` serves a call."""
+    seen = [0]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.002):
+            if all(emulator.in_flight for emulator in emulators):
+                seen[0] += 1
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join()
 
 
 def _refresh(e2e: E2E, *, full: bool, pieces: int | None = None, **changes: Any) -> RefreshSummary:
@@ -56,19 +79,23 @@ def _grown(before: dict[str, int], after: dict[str, int], key: str) -> int:
     return after.get(key, 0) - before.get(key, 0)
 
 
-def test_read_backs_of_one_crm_are_in_flight_together(e2e: E2E) -> None:
+def test_read_backs_are_in_flight_together(e2e: E2E) -> None:
     """Engagement, tickets and NPS reads of 10-id pieces overlap (peak in flight > 2 at
-    HubSpot), with exactly one engagement batch read per piece: no call added."""
+    HubSpot) and overlap Salesforce's Cases query, with exactly one engagement batch read
+    per piece: no call added."""
     backfill(e2e)
     linked = len(e2e.records("hubspot", "contacts"))
     before = e2e.calls("hubspot")
-    with _slow(e2e.stack.hubspot, READ_BACKS):
-        summary = _refresh(e2e, full=True, pieces=10)
-        peak = e2e.stack.hubspot.peak_in_flight
+    stack = e2e.stack
+    with _slow(stack.hubspot, READ_BACKS), _slow(stack.salesforce, SALESFORCE_SLOW):
+        with _together(stack.hubspot, stack.salesforce) as both:
+            summary = _refresh(e2e, full=True, pieces=10)
+        peak = stack.hubspot.peak_in_flight
     after = e2e.calls("hubspot")
 
     assert not summary.errors
     assert peak > 2  # the serial pass never had more than one call in flight
+    assert both[0] > 0  # nor a call at both CRMs at once
     pieces = -(-linked // 10)
     # one batch read per piece for engagement, plus the tickets' and answers' reads
     assert _grown(before, after, BATCH_READ) >= pieces
@@ -77,7 +104,8 @@ def test_read_backs_of_one_crm_are_in_flight_together(e2e: E2E) -> None:
 
 def test_insights_push_sends_its_batches_concurrently(e2e: E2E) -> None:
     """A year later every customer's recency moved: the pass's contact updates go out in
-    10-record batches with several in flight at once, one call per batch."""
+    10-record batches with several in flight at once, one call per batch, while the
+    Salesforce push runs."""
     backfill(e2e)
     later = datetime.now(UTC) + timedelta(days=400)
     before = e2e.calls("hubspot")
@@ -88,15 +116,21 @@ def test_insights_push_sends_its_batches_concurrently(e2e: E2E) -> None:
     )
     config = runner.config.model_copy(update={"insights": settings})
     runner.close()
-    with _slow(e2e.stack.hubspot, {"POST /crm/v3/objects/*/batch/update": 200}):
+    stack = e2e.stack
+    with (
+        _slow(stack.hubspot, {"POST /crm/v3/objects/*/batch/update": 200}),
+        _slow(stack.salesforce, SALESFORCE_SLOW),
+        _together(stack.hubspot, stack.salesforce) as both,
+    ):
         summary = _refresh(e2e, full=False, pieces=10, clock=lambda: later, config=config)
-        peak = e2e.stack.hubspot.peak_in_flight
+        peak = stack.hubspot.peak_in_flight
     after = e2e.calls("hubspot")
 
     written = summary.pushed["customers-to-hubspot"]["written"]
     assert summary.full and summary.engaged == summary.supported == 0
-    assert written > 20
+    assert written > 20 and summary.pushed["customers-to-salesforce"]["written"] > 0
     assert peak > 1
+    assert both[0] > 0  # the two CRMs' pushes overlap
     assert _grown(before, after, BATCH_UPDATE) == -(-written // 10)
 
 
