@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from itertools import zip_longest
 from typing import Any
 
 import sqlalchemy as sa
@@ -166,7 +167,7 @@ class CrmReadBack:
         due = [d for kind in _KINDS for d in self._due(tenant_id, now, full=full, kind=kind)]
         if not due:
             return 0, 0
-        parts = [(d, chunk) for d in due for chunk in d.parts()]
+        parts = _interleaved([(d, chunk) for d in due for chunk in d.parts()])
         sources = {d.source for d in due}
         fanout = Fanout(sum(self.config.connections[s].concurrency for s in sources), _POOL)
         try:
@@ -196,6 +197,16 @@ class CrmReadBack:
         except ConnectorError as exc:
             log.warning("insights.readback_failed", what=what, code=exc.code, error=str(exc))
             return None
+
+
+def _interleaved(parts: list[tuple[_Due, list[str]]]) -> list[tuple[_Due, list[str]]]:
+    """``parts`` taking turns by connection, so no connection's pieces wait for a thread
+    behind another's that wait for their connection's gate."""
+    by_source: dict[str, list[tuple[_Due, list[str]]]] = {}
+    for part in parts:
+        by_source.setdefault(part[0].source, []).append(part)
+    turns = zip_longest(*by_source.values())
+    return [part for turn in turns for part in turn if part is not None]
 
 
 _KINDS = (_ENGAGEMENT, _SUPPORT)
