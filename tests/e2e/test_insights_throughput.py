@@ -14,11 +14,13 @@ import sqlalchemy as sa
 
 from consent.erasure.model import SubjectIds
 from consent.erasure.service import desk_for, processor_for
-from insights.ledger import ORDERS
+from insights.ledger import ORDERS, get_value
 from insights.refresh import InsightsRefresh, RefreshSummary
+from insights.support import SUPPORT
 from store.models import RunStatus
 from tests.e2e.conftest import E2E
-from tests.e2e.insights_support import backfill, seeded_orders_of
+from tests.e2e.insights_support import backfill, hubspot_contacts, seeded_orders_of
+from tests.e2e.test_insights_support import _hubspot_ticket
 
 BATCH_READ = "POST /crm/v3/objects/{object_type}/batch/read"
 ASSOC_READ = "POST /crm/v4/associations/{from_type}/{to_type}/batch/read"
@@ -179,3 +181,30 @@ def test_the_orders_read_ahead_keeps_an_erased_persons_orders_out(e2e: E2E) -> N
     assert person["id"] not in owners
     others = {o["customerId"] for o in e2e.stack.seed_data.orders} - {person["id"]}
     assert others <= owners  # read ahead: the orders pipeline has not run yet
+
+
+def test_a_failed_piece_leaves_its_whole_read_for_the_next_pass(e2e: E2E) -> None:
+    """HubSpot refuses one later piece of the tickets read: none of that read is recorded
+    (a ticket of the first piece neither) and it is not marked read; the other reads are."""
+    backfill(e2e)
+    contacts = hubspot_contacts(e2e)
+    first = min(contacts.values(), key=lambda c: str(c["id"]))  # in the first 10-id piece
+    _hubspot_ticket(e2e, first["id"])
+    e2e.faults("hubspot", [{"match": ASSOC_READ, "status": 400, "after": 2, "times": 1}])
+    summary = _refresh(e2e, full=True, pieces=10)
+
+    tenant = summary.tenant_id
+    runner = e2e.runner()
+    try:
+        with runner.db.connect() as conn:
+            rows = conn.execute(sa.select(SUPPORT.c.source)).all()
+            marks = {
+                kind: get_value(conn, f"insights:{kind}_read:{tenant}:hubspot")
+                for kind in ("engagement", "support")
+            }
+    finally:
+        runner.close()
+    assert ("hubspot",) not in rows
+    assert summary.supported == 0
+    assert marks["support"] is not None and marks["engagement"] is not None
+    assert marks["support"] < marks["engagement"]  # still the backfill's read
