@@ -162,12 +162,13 @@ def push_insights(
         return results
 
     fanout = Fanout(concurrency, "b2sync-insights")
-    window = (write_chunk(target) or BATCH) * fanout.concurrency * WINDOW_BATCHES
+    rounds = WINDOW_BATCHES if fanout.concurrency > 1 else 1  # serial: a batch at a time
+    window = (write_chunk(target) or BATCH) * fanout.concurrency * rounds
+    acked = _Acked(pipe, hasher, tenant_id, run_id, target_system)
     try:
         for start in range(0, len(todo), window):
             batch = todo[start : start + window]
             results = fanout.write(target, [p.item for p in batch], send)
-            acked = _Acked(pipe, hasher, tenant_id, run_id, target_system)
             rows, events = acked.collect(batch, results, out)
             _commit(db, pipe, tenant_id, rows, events, audit, now)
     finally:
