@@ -10,6 +10,8 @@ from tests.e2e.conftest import E2E
 __all__ = [
     "backfill",
     "hubspot_contacts",
+    "hubspot_ticket",
+    "link_to_contact",
     "refresh_insights",
     "salesforce_contacts",
     "seeded_orders_of",
@@ -54,3 +56,19 @@ def seeded_orders_of(e2e: E2E, key: str) -> list[dict[str, Any]]:
     """The seeded orders of customer ``key``."""
     assert e2e.stack.seed_data is not None
     return [o for o in e2e.stack.seed_data.orders if o["customerId"] == key]
+
+
+def link_to_contact(e2e: E2E, kind: str, item: str, contact: str) -> None:
+    """Associate HubSpot ``kind`` record ``item`` with contact ``contact``."""
+    e2e.stack.hubspot.admin_create(
+        "associations",
+        {"fromObjectType": kind, "fromObjectId": item,
+         "toObjectType": "contacts", "toObjectId": contact},
+    )  # fmt: skip
+
+
+def hubspot_ticket(e2e: E2E, contact: str, stage: str = "1") -> None:
+    """A HubSpot ticket (stage ``stage``) of contact ``contact``."""
+    props = {"subject": "Lieferung fehlt", "hs_pipeline": "0", "hs_pipeline_stage": stage}
+    ticket = e2e.stack.hubspot.admin_create("tickets", {"properties": props})["id"]
+    link_to_contact(e2e, "tickets", str(ticket), contact)

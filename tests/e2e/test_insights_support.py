@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import E2E
-from tests.e2e.insights_support import backfill, hubspot_contacts, salesforce_contacts
+from tests.e2e.insights_support import (
+    backfill,
+    hubspot_contacts,
+    hubspot_ticket,
+    link_to_contact,
+    salesforce_contacts,
+)
 from tests.e2e.test_cli_sync import cli
 
 
@@ -25,25 +31,11 @@ def _calm_buyers(e2e: E2E, n: int) -> list[str]:
     return found[:n]
 
 
-def _link(e2e: E2E, kind: str, item: str, contact: str) -> None:
-    e2e.stack.hubspot.admin_create(
-        "associations",
-        {"fromObjectType": kind, "fromObjectId": item,
-         "toObjectType": "contacts", "toObjectId": contact},
-    )  # fmt: skip
-
-
-def _hubspot_ticket(e2e: E2E, contact: str, stage: str = "1") -> None:
-    props = {"subject": "Lieferung fehlt", "hs_pipeline": "0", "hs_pipeline_stage": stage}
-    ticket = e2e.stack.hubspot.admin_create("tickets", {"properties": props})["id"]
-    _link(e2e, "tickets", str(ticket), contact)
-
-
 def _nps(e2e: E2E, contact: str, score: int) -> None:
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     props = {"hs_survey_type": "NPS", "hs_value": str(score), "hs_submission_timestamp": now}
     answer = e2e.stack.hubspot.admin_create("feedback_submissions", {"properties": props})["id"]
-    _link(e2e, "feedback_submissions", str(answer), contact)
+    link_to_contact(e2e, "feedback_submissions", str(answer), contact)
 
 
 def _case(e2e: E2E, contact: str, status: str = "New") -> None:
@@ -64,8 +56,8 @@ def test_tickets_nps_and_cases_reach_profile_segments_and_report(e2e: E2E, tmp_p
     hs = hubspot_contacts(e2e)
     sf = salesforce_contacts(e2e)
     for _ in range(3):
-        _hubspot_ticket(e2e, hs[tickets]["id"])
-    _hubspot_ticket(e2e, hs[tickets]["id"], stage="4")  # closed: not open
+        hubspot_ticket(e2e, hs[tickets]["id"])
+    hubspot_ticket(e2e, hs[tickets]["id"], stage="4")  # closed: not open
     _nps(e2e, hs[detractor]["id"], 4)
     _case(e2e, sf[cases]["Id"])
     _case(e2e, sf[cases]["Id"], status="Closed")

@@ -19,8 +19,12 @@ from insights.refresh import InsightsRefresh, RefreshSummary
 from insights.support import SUPPORT
 from store.models import RunStatus
 from tests.e2e.conftest import E2E
-from tests.e2e.insights_support import backfill, hubspot_contacts, seeded_orders_of
-from tests.e2e.test_insights_support import _hubspot_ticket
+from tests.e2e.insights_support import (
+    backfill,
+    hubspot_contacts,
+    hubspot_ticket,
+    seeded_orders_of,
+)
 
 BATCH_READ = "POST /crm/v3/objects/{object_type}/batch/read"
 ASSOC_READ = "POST /crm/v4/associations/{from_type}/{to_type}/batch/read"
@@ -189,7 +193,7 @@ def test_a_failed_piece_leaves_its_whole_read_for_the_next_pass(e2e: E2E) -> Non
     backfill(e2e)
     contacts = hubspot_contacts(e2e)
     first = min(contacts.values(), key=lambda c: str(c["id"]))  # in the first 10-id piece
-    _hubspot_ticket(e2e, first["id"])
+    hubspot_ticket(e2e, first["id"])
     e2e.faults("hubspot", [{"match": ASSOC_READ, "status": 400, "after": 2, "times": 1}])
     summary = _refresh(e2e, full=True, pieces=10)
 
