@@ -38,7 +38,7 @@ from typing import Any
 
 from connectors.errors import BudgetExhausted
 
-__all__ = ["RedisBudget", "next_utc_day"]
+__all__ = ["RedisBudget", "next_utc_day", "utc_hour"]
 
 #: KEYS: window zset, daily counter, blocked-until, sequence. ARGV: cost, window_ms, window
 #: limit (-1: none), daily budget (-1: none), daily key ttl (s). Returns {wait_ms, daily_used}:
@@ -119,6 +119,16 @@ def next_utc_day(now: datetime) -> datetime:
     """The next 00:00 UTC after ``now`` (the default daily reset)."""
     day = now.astimezone(UTC).date() + timedelta(days=1)
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def utc_hour() -> tuple[str, datetime]:
+    """The current UTC hour's name and when it ends: the budget period of an allocation that
+    rolls over 24 hours (Salesforce). Each hour's count starts from the vendor's own figure
+    (the first answer's ``api-usage``), so calls that aged out are given back hour by hour,
+    and a spent share pauses until the next hour, when a fresh figure is read."""
+    now = datetime.now(UTC)
+    start = now.replace(minute=0, second=0, microsecond=0)
+    return now.strftime("%Y-%m-%dT%H"), start + timedelta(hours=1)
 
 
 def _utc_day() -> tuple[str, datetime]:
@@ -206,9 +216,13 @@ class RedisBudget:
         waited = 0.0
         if self.concurrency is not None:
             waited += self._take_slot()
-        while (wait := self.try_acquire(cost)) > 0:
-            self.waiter(wait)
-            waited += wait
+        try:
+            while (wait := self.try_acquire(cost)) > 0:
+                self.waiter(wait)
+                waited += wait
+        except BaseException:
+            self.release()  # a refused call holds no slot
+            raise
         self.waited_s += waited
         return waited
 
@@ -252,13 +266,18 @@ class RedisBudget:
             low.get("x-hubspot-ratelimit-daily-remaining"),
         )
         if daily and remaining and daily.isdigit() and remaining.isdigit():
-            if self.daily_limit is None:  # learnt from the vendor's first answer
-                self.daily_limit = int(daily)
-            day, _ = self.day()
-            used = int(daily) - int(remaining)
-            self._daily_seen(
-                keys=[self._k(f"day:{day}")], args=[used, int(timedelta(days=2).total_seconds())]
-            )
+            self.observe_usage(int(daily) - int(remaining), int(daily))
+
+    def observe_usage(self, used: int, total: int) -> None:
+        """The vendor's own count of the period (HubSpot's daily headers, Salesforce's
+        ``api-usage=used/max``): raises the shared count when something outside b2sync (or a
+        call not yet counted) spent more; learns the limit from the first answer."""
+        if self.daily_limit is None:
+            self.daily_limit = total
+        day, _ = self.day()
+        self._daily_seen(
+            keys=[self._k(f"day:{day}")], args=[used, int(timedelta(days=2).total_seconds())]
+        )
 
     def used_today(self) -> int:
         """Calls counted today across every process."""

@@ -29,7 +29,12 @@ from celery.exceptions import Reject
 from b2sync.features import FEATURES
 from b2sync.tenants import Tenants, load_tenants, single_tenant
 from b2sync.worker._enqueue import FEATURE_TASK, RUN_TASK, Enqueuer, queued_key
-from b2sync.worker._tenancy import HUBSPOT_PER_10S, TenantRunners, fenced
+from b2sync.worker._tenancy import (
+    HUBSPOT_PER_10S,
+    SALESFORCE_CONCURRENCY,
+    TenantRunners,
+    fenced,
+)
 from store import StoreUnavailable
 from store.models import RunStatus, Side
 from sync import state
@@ -63,9 +68,12 @@ def _runners(app: Celery) -> TenantRunners:
         options = json.loads(os.environ.get("B2SYNC_CONNECTOR_OPTIONS") or "{}")
         # the portals' burst limit (HubSpot: 100 or 190 per 10 s by tier, 250 with the add-on)
         per_10s = int(os.environ.get("B2SYNC_HUBSPOT_PER_10S") or HUBSPOT_PER_10S)
+        # the orgs' cap on long-running calls in flight (Salesforce: 25 per org)
+        org_slots = int(os.environ.get("B2SYNC_SALESFORCE_CONCURRENCY") or SALESFORCE_CONCURRENCY)
         runners = _process["runners"] = TenantRunners(
-            worker_tenants(), client, connector_options=options, hubspot_per_10s=per_10s
-        )
+            worker_tenants(), client, connector_options=options, hubspot_per_10s=per_10s,
+            salesforce_concurrency=org_slots,
+        )  # fmt: skip
     return runners
 
 

@@ -19,18 +19,23 @@ import structlog
 
 from b2sync.runtime import build_runner
 from b2sync.tenants import Tenants
-from connectors.redis_budget import RedisBudget
-from mapping.config import HubSpotConnection, resolve_reference
+from connectors.redis_budget import RedisBudget, utc_hour
+from mapping.config import HubSpotConnection, SalesforceConnection, resolve_reference
 from sync.fencing import RedisPipelineLock
 from sync.runner import Runner
 
-__all__ = ["HUBSPOT_PER_10S", "TenantRunners", "budget_key", "fenced"]
+__all__ = ["HUBSPOT_PER_10S", "SALESFORCE_CONCURRENCY", "TenantRunners", "budget_key", "fenced"]
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 #: HubSpot's burst limit for a private app (calls per rolling 10 s, per token)
 HUBSPOT_PER_10S = 190
+#: Salesforce's cap on long-running calls in flight per org (ConcurrentPerOrgLongTxn)
+SALESFORCE_CONCURRENCY = 25
+#: a Salesforce slot's lease: a killed process's slot frees itself after this long (longer
+#: than any one HTTP request of the connector: its timeout is 60 s by default)
+SALESFORCE_SLOT_TTL_S = 90.0
 #: the shared window is this much longer than the vendor's: a call admitted in Redis reaches
 #: the vendor a few milliseconds later, and must still fall in a window the vendor counts alike
 WINDOW_MARGIN_S = 0.25
@@ -52,6 +57,7 @@ class TenantRunners:
     #: extra connector options per type (tests: quick Salesforce bulk polling)
     connector_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     hubspot_per_10s: int = HUBSPOT_PER_10S
+    salesforce_concurrency: int = SALESFORCE_CONCURRENCY
     _runners: dict[str, Runner] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
@@ -81,6 +87,16 @@ class TenantRunners:
                     self.redis, f"{key}:search", window_limit=4,
                     window_s=1.0 + WINDOW_MARGIN_S, waiter=self.stop.wait,
                 ),
+            )  # fmt: skip
+        orgs = [c for c in config.connections.values() if isinstance(c, SalesforceConnection)]
+        for org in orgs[:1]:  # one org per tenant config; the key names the org, not a user
+            key = budget_key("salesforce", resolve_reference(org.instance_url), "")
+            options.setdefault("salesforce", {}).update(
+                shared_budget=RedisBudget(
+                    self.redis, key, daily_share=org.daily_share, day=utc_hour,
+                    concurrency=self.salesforce_concurrency,
+                    slot_ttl_s=SALESFORCE_SLOT_TTL_S, waiter=self.stop.wait,
+                )
             )  # fmt: skip
         return options
 

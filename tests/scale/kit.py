@@ -48,7 +48,7 @@ connections:
     type: hubspot
     url: ${B2SYNC_HUBSPOT_URL}
     token: ${B2SYNC_HUBSPOT_TOKEN}
-pipelines:
+%(connections)spipelines:
   - name: customers-to-hubspot
     b2connect: {connection: shop, stream: customers}
     crm: {connection: hubspot, object: contacts, id_property: b2connect_id}
@@ -113,6 +113,8 @@ class Fleet:
     rate_limit_per_10s: int = 190
     #: each tenant's state store (default: a SQLite file per tenant under ``root/state``)
     store_urls: dict[str, str] = field(default_factory=dict)
+    #: more environment for the workers (a Salesforce org's variables, budget knobs)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def tenants_file(self) -> Path:
@@ -138,6 +140,7 @@ class Fleet:
                 f"{prefix}B2SYNC_HUBSPOT_TOKEN": portal.token,
                 f"{prefix}STATE_URL": self.store_urls[tenant],
             })  # fmt: skip
+        env.update(self.extra_env)
         return env
 
     def start_worker(self, name: str) -> subprocess.Popen[bytes]:
@@ -245,7 +248,7 @@ class Fleet:
 @contextmanager
 def fleet(root: Path, redis_url: str, tenants: int, customers: int, *, batch: int = 50,
           rate_limit_per_10s: int = 190, latency_s: float = 0.0,
-          page_size: int = 500, extra: str = "",
+          page_size: int = 500, extra: str = "", connections: str = "",
           store_url: Callable[[str], str] | None = None) -> Iterator[Fleet]:  # fmt: skip
     """``tenants`` tenants (t01…), ``customers`` shoppers each, with a tenants.yaml."""
     ids = [f"t{i:02d}" for i in range(1, tenants + 1)]
@@ -269,7 +272,9 @@ def fleet(root: Path, redis_url: str, tenants: int, customers: int, *, batch: in
         for i, t in enumerate(ids, start=1):
             shop.load(generate(customers, seed=1900 + i, tenant_id=guids[t]))
         (root / "tenants").mkdir(parents=True, exist_ok=True)
-        (root / "base.yaml").write_text(BASE % {"batch": batch, "extra": extra}, encoding="utf-8")
+        (root / "base.yaml").write_text(
+            BASE % {"batch": batch, "extra": extra, "connections": connections}, encoding="utf-8"
+        )
         lines = ["tenants:"]
         urls = {t: store_url(t) if store_url else f"sqlite:///{root}/state/{t}.db" for t in ids}
         for t in ids:
