@@ -84,7 +84,8 @@ class TenantRunners:
                     waiter=self.stop.wait,
                 ),
                 shared_search_budget=RedisBudget(
-                    self.redis, f"{key}:search", window_limit=4,
+                    self.redis, f"{key}:search", window_limit=4, daily_key=key,
+                    daily_share=conn.daily_share,
                     window_s=1.0 + WINDOW_MARGIN_S, waiter=self.stop.wait,
                 ),
             )  # fmt: skip

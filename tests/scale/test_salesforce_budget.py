@@ -9,17 +9,11 @@ until its own last ``api-usage`` header says the share is gone.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
-import redis
-import sqlalchemy as sa
-
 from emulators.salesforce import SalesforceEmulator
-from store import make_engine
-from store.models import metadata
-from tests.scale.kit import Fleet, fleet
+from tests.scale.kit import fleet
 
 #: the org's (and the deployment's) cap on calls in flight at once, for the test
 ORG_SLOTS = 2
@@ -65,38 +59,6 @@ SF_PIPELINES = """\
 PIPELINES = ("customers-to-salesforce", "companies-to-salesforce", "orders-to-salesforce")
 
 
-def _latest_runs(fl: Fleet) -> dict[str, tuple[str, str]]:
-    """Each Salesforce pipeline's latest finished run: (status, error)."""
-    url = fl.store_urls["t01"]
-    if not Path(url.removeprefix("sqlite:///")).exists():
-        return {}
-    engine = make_engine(url)
-    runs = metadata.tables["runs"]
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(runs.c.pipeline, runs.c.status, runs.c.error)
-                .where(runs.c.finished_at.is_not(None))
-                .order_by(runs.c.finished_at)
-            ).all()
-    except sa.exc.OperationalError:
-        return {}
-    finally:
-        engine.dispose()
-    return {str(r.pipeline): (str(r.status), str(r.error or "")) for r in rows}
-
-
-def _until_all_ran(fl: Fleet, timeout_s: float = 180) -> dict[str, tuple[str, str]]:
-    client = redis.Redis.from_url(fl.redis_url)
-    for _ in range(int(timeout_s * 4)):
-        latest = _latest_runs(fl)
-        idle = not client.keys("b2sync:queued:*") and not client.keys("b2sync:lock:*")
-        if idle and all(p in latest for p in PIPELINES):
-            return latest
-        threading.Event().wait(0.25)
-    raise AssertionError(f"runs not finished: {_latest_runs(fl)}")
-
-
 def test_three_workers_share_one_orgs_concurrency_and_daily_share(
     tmp_path: Path, redis_url: str
 ) -> None:
@@ -121,7 +83,8 @@ def test_three_workers_share_one_orgs_concurrency_and_daily_share(
             for i in range(3):
                 fl.start_worker(f"w{i}")
             fl.schedule_once()
-            latest = _until_all_ran(fl)
+            fl.until_ran("t01", PIPELINES)
+            latest = fl.latest_runs("t01")
             stats: dict[str, Any] = org.stats()
     finally:
         org.stop()
