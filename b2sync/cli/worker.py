@@ -24,11 +24,7 @@ from b2sync.tenants import Tenants, check_stores, load_tenants, single_tenant
 from mapping.config import ConfigError, config_path
 from sync.logs import configure_logging
 
-__all__ = ["FEATURE_TASK_INTERVALS", "commands", "select_tenant"]
-
-#: the feature tasks the scheduler enqueues per tenant, and how often (seconds): the erasure
-#: steps (filing webhook requests, polling the feeds, running due steps)
-FEATURE_TASK_INTERVALS = (("erasure", 60),)
+__all__ = ["commands", "select_tenant"]
 
 #: top-level commands of this module (``worker``, ``scheduler``)
 commands = typer.Typer()
@@ -146,11 +142,7 @@ def scheduler(
     configure_logging()
     settings = _export(tenants, config, broker)
     app = make_app(settings)
-    loop = SchedulerLoop(
-        found,
-        Enqueuer(app, redis.Redis.from_url(settings.broker_url)),
-        task_intervals=dict(FEATURE_TASK_INTERVALS),
-    )
+    loop = SchedulerLoop(found, Enqueuer(app, redis.Redis.from_url(settings.broker_url)))
     if once:
         typer.echo(f"b2sync: {loop.tick()} run(s) enqueued")
         return

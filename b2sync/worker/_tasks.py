@@ -8,16 +8,19 @@ is queued again (deduplicated) for after it. A run stopped by the worker's shutd
 rejected back to the queue; a worker killed outright leaves its message unacknowledged and
 Redis delivers it again: the run resumes from the committed cursor.
 
-``b2sync.feature_task(tenant, name)``: one run of a feature's daemon task (the erasure
-steps, the consent sync, the insights refresh) under the tenant's ``task:<name>`` lock.
+After a run that succeeded, the pipeline's due dead letters are replayed under the same
+token, and an orders run that read orders enqueues the tenant's insights refresh (what the
+single daemon does after each run).
+
+``b2sync.feature_task(tenant, name)``: one run of one of a feature's daemon tasks (consent
+sync, insights refresh, erasure steps, retention, audit anchoring: :mod:`._features`) under
+the tenant's ``task:<name>`` lock, so two workers never run one tenant's task at once.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import redis as redis_lib
@@ -26,9 +29,9 @@ import structlog
 from celery import Celery, Task, signals
 from celery.exceptions import Reject
 
-from b2sync.features import FEATURES
 from b2sync.tenants import Tenants, load_tenants, single_tenant
 from b2sync.worker._enqueue import FEATURE_TASK, RUN_TASK, Enqueuer, queued_key
+from b2sync.worker._features import INSIGHTS_TASK, feature_tasks
 from b2sync.worker._tenancy import (
     HUBSPOT_PER_10S,
     SALESFORCE_CONCURRENCY,
@@ -39,6 +42,7 @@ from store import StoreUnavailable
 from store.models import RunStatus, Side
 from sync import state
 from sync.fencing import stored_fence
+from sync.run import RunSummary
 
 __all__ = ["register", "worker_tenants"]
 
@@ -84,44 +88,6 @@ def _needs_backfill(runners: TenantRunners, tenant: str, pipeline: str) -> bool:
         return state.get_cursor(conn, pipe.name, pipe.b2connect.stream, Side.B2CONNECT) is None
 
 
-class _Tasks:
-    """A feature's daemon tasks, collected by name instead of scheduled in-process."""
-
-    def __init__(self) -> None:
-        self.fns: dict[str, Callable[[], object]] = {}
-        self.every: dict[str, int] = {}
-
-    @property
-    def log(self) -> Any:
-        return log
-
-    def add_task(
-        self, name: str, fn: Callable[[], object], seconds: int, *, first_in_s: float = 0.0
-    ) -> None:
-        self.fns[name], self.every[name] = fn, seconds
-
-    def remove_task(self, name: str) -> None:
-        self.fns.pop(name, None)
-
-    def kick_task(self, name: str) -> None:
-        """A kicked task runs at its next turn (the scheduler's)."""
-
-    def connection_lock(self, connection: str) -> AbstractContextManager[object]:
-        return nullcontext()
-
-    def observe_calls(self, connections: Iterable[str]) -> None:
-        """Call counts are the connectors' own in this mode."""
-
-
-def feature_tasks(runner_of: Callable[[], Any]) -> _Tasks:
-    """Every feature's daemon tasks for one tenant's runner, by name, with their interval."""
-    tasks = _Tasks()
-    for feature in FEATURES:
-        for factory in feature.tasks:
-            factory(runner_of).schedule(tasks)
-    return tasks
-
-
 def register(app: Celery) -> None:
     """Register the tasks on ``app``."""
 
@@ -151,17 +117,24 @@ def register(app: Celery) -> None:
         pipe = runner.config.pipeline(pipeline)
         with runner.db.connect() as conn:  # tokens stay above the store's even if Redis lost them
             floor = stored_fence(conn, pipeline)
+
+        def body(token: int) -> RunSummary:
+            summary = runner.run_pipeline(pipe, trigger=trigger, fence=token)
+            if summary.status is RunStatus.SUCCEEDED:  # then the due dead letters, as the
+                runner.replay(pipe, fence=token)  # daemon does after each run
+            return summary
+
         ran, summary = fenced(
-            runners.redis, tenant, pipeline,
-            lambda token: runner.run_pipeline(pipe, trigger=trigger, fence=token),
-            float(app.conf.b2sync_lock_ttl_s), floor,
-        )  # fmt: skip
+            runners.redis, tenant, pipeline, body, float(app.conf.b2sync_lock_ttl_s), floor
+        )
         if not ran:  # another worker runs it: one run after it picks up what arrived meanwhile
             enqueuer.run(tenant, pipeline, lane=lane, trigger=trigger, countdown=BUSY_RETRY_S)
             return {"status": "busy, queued again"}
         assert summary is not None
         if summary.status is RunStatus.INTERRUPTED and runners.stop.is_set():
             raise Reject("worker shutting down", requeue=True)
+        if pipe.b2connect.stream == "orders" and summary.counts["read"]:
+            enqueuer.feature_task(tenant, INSIGHTS_TASK)  # new orders: recompute soon
         log.info("worker.run_done", tenant=tenant, pipeline=pipeline, status=summary.status)
         return {"status": str(summary.status), "counts": dict(summary.counts)}
 
@@ -170,7 +143,10 @@ def register(app: Celery) -> None:
         runners = _runners(app)
         runners.redis.delete(queued_key(tenant, f"task:{name}"))
         try:
-            tasks = feature_tasks(lambda: runners.runner(tenant))
+            enqueuer = Enqueuer(app, runners.redis)
+            tasks = feature_tasks(
+                lambda: runners.runner(tenant), lambda task: enqueuer.feature_task(tenant, task)
+            )
             fn = tasks.fns.get(name)
             if fn is None:
                 return {"status": f"no task {name}"}
