@@ -107,6 +107,16 @@ def worker(
     concurrency: Annotated[int, typer.Option("--concurrency", min=1)] = 1,
     pool: Annotated[str, typer.Option("--pool", help="prefork, threads or solo.")] = "prefork",
     hostname: Annotated[str | None, typer.Option("--name", help="Worker node name.")] = None,
+    max_tenants_cached: Annotated[
+        int,
+        typer.Option(
+            "--max-tenants-cached",
+            min=1,
+            envvar="B2SYNC_MAX_TENANTS_CACHED",
+            help="Tenant runners (connectors, engines) each worker process keeps; the least "
+            "recently used one beyond it is closed.",
+        ),
+    ] = 64,
 ) -> None:
     """Run a Celery worker: pipeline runs, webhook-driven runs and feature tasks."""
     from b2sync.worker import LANES, make_app
@@ -114,6 +124,7 @@ def worker(
     _tenants(tenants, config)
     configure_logging()
     settings = _export(tenants, config, broker)
+    os.environ["B2SYNC_MAX_TENANTS_CACHED"] = str(max_tenants_cached)  # for the pool's children
     app = make_app(settings)
     unknown = set(queues.split(",")) - set(LANES)
     if unknown:

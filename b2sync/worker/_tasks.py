@@ -34,6 +34,7 @@ from b2sync.worker._enqueue import FEATURE_TASK, RUN_TASK, Enqueuer, queued_key
 from b2sync.worker._features import INSIGHTS_TASK, feature_tasks
 from b2sync.worker._tenancy import (
     HUBSPOT_PER_10S,
+    MAX_TENANTS_CACHED,
     SALESFORCE_CONCURRENCY,
     TenantRunners,
     fenced,
@@ -74,9 +75,10 @@ def _runners(app: Celery) -> TenantRunners:
         per_10s = int(os.environ.get("B2SYNC_HUBSPOT_PER_10S") or HUBSPOT_PER_10S)
         # the orgs' cap on long-running calls in flight (Salesforce: 25 per org)
         org_slots = int(os.environ.get("B2SYNC_SALESFORCE_CONCURRENCY") or SALESFORCE_CONCURRENCY)
+        cached = int(os.environ.get("B2SYNC_MAX_TENANTS_CACHED") or MAX_TENANTS_CACHED)
         runners = _process["runners"] = TenantRunners(
             worker_tenants(), client, connector_options=options, hubspot_per_10s=per_10s,
-            salesforce_concurrency=org_slots,
+            salesforce_concurrency=org_slots, max_cached=cached,
         )  # fmt: skip
     return runners
 
@@ -97,14 +99,15 @@ def register(app: Celery) -> None:
         lane = (self.request.delivery_info or {}).get("routing_key", "scheduled")
         enqueuer = Enqueuer(app, runners.redis)
         runners.redis.delete(queued_key(tenant, pipeline))
-        try:
-            return _run(runners, enqueuer, tenant, pipeline, lane, trigger)
-        except (StoreUnavailable, sa.exc.OperationalError) as exc:  # the store is away: later
-            log.warning("worker.store_unavailable", tenant=tenant, error=type(exc).__name__)
-            enqueuer.run(tenant, pipeline, lane=lane, trigger=trigger, countdown=STORE_RETRY_S)
-            return {"status": "store unavailable, queued again"}
-        finally:
-            runners.release(tenant)
+        with runners.use(tenant):
+            try:
+                return _run(runners, enqueuer, tenant, pipeline, lane, trigger)
+            except (StoreUnavailable, sa.exc.OperationalError) as exc:  # the store is away
+                log.warning("worker.store_unavailable", tenant=tenant, error=type(exc).__name__)
+                enqueuer.run(
+                    tenant, pipeline, lane=lane, trigger=trigger, countdown=STORE_RETRY_S
+                )
+                return {"status": "store unavailable, queued again"}
 
     def _run(
         runners: TenantRunners, enqueuer: Enqueuer, tenant: str, pipeline: str, lane: str,
@@ -142,7 +145,7 @@ def register(app: Celery) -> None:
     def feature_task(self: Task, tenant: str, name: str) -> dict[str, Any]:
         runners = _runners(app)
         runners.redis.delete(queued_key(tenant, f"task:{name}"))
-        try:
+        with runners.use(tenant):
             enqueuer = Enqueuer(app, runners.redis)
             tasks = feature_tasks(
                 lambda: runners.runner(tenant), lambda task: enqueuer.feature_task(tenant, task)
@@ -152,8 +155,6 @@ def register(app: Celery) -> None:
                 return {"status": f"no task {name}"}
             ran, _ = fenced(runners.redis, tenant, f"task:{name}", lambda _t: fn() and None, 600.0)
             return {"status": "done" if ran else "busy"}
-        finally:
-            runners.release(tenant)
 
     @signals.worker_shutting_down.connect(weak=False)  # type: ignore[untyped-decorator]
     def _stop(**_: Any) -> None:

@@ -2,14 +2,19 @@
 with budgets shared through Redis, and the fenced run of one pipeline.
 
 A tenant's runner is built on first use from the tenant's config (base + overrides, its own
-secrets and state store: :mod:`b2sync.tenants`) and kept for the process's life, so a
-tenant's connections are opened once per worker process, not once per task.
+secrets and state store: :mod:`b2sync.tenants`) and kept, so a tenant's connectors and
+checked schema are built once per worker process, not once per task. At most
+``max_cached`` runners are kept (least recently used first out; ``b2sync worker
+--max-tenants-cached``): a worker serving 1,000 tenants does not hold 1,000 sets of HTTP
+pools and engines. An evicted runner is closed (connectors' HTTP pools, its engine); one in
+use by a task (``--pool threads``) is never evicted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,13 +29,22 @@ from mapping.config import HubSpotConnection, SalesforceConnection, resolve_refe
 from sync.fencing import RedisPipelineLock
 from sync.runner import Runner
 
-__all__ = ["HUBSPOT_PER_10S", "SALESFORCE_CONCURRENCY", "TenantRunners", "budget_key", "fenced"]
+__all__ = [
+    "HUBSPOT_PER_10S",
+    "MAX_TENANTS_CACHED",
+    "SALESFORCE_CONCURRENCY",
+    "TenantRunners",
+    "budget_key",
+    "fenced",
+]
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 #: HubSpot's burst limit for a private app (calls per rolling 10 s, per token)
 HUBSPOT_PER_10S = 190
+#: runners a worker process keeps by default (``--max-tenants-cached``)
+MAX_TENANTS_CACHED = 64
 #: Salesforce's cap on long-running calls in flight per org (ConcurrentPerOrgLongTxn)
 SALESFORCE_CONCURRENCY = 25
 #: a Salesforce slot's lease: a killed process's slot frees itself after this long (longer
@@ -58,19 +72,51 @@ class TenantRunners:
     connector_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     hubspot_per_10s: int = HUBSPOT_PER_10S
     salesforce_concurrency: int = SALESFORCE_CONCURRENCY
-    _runners: dict[str, Runner] = field(default_factory=dict)
+    #: runners kept at most (least recently used evicted and closed)
+    max_cached: int = MAX_TENANTS_CACHED
+    #: runners evicted (and closed) so far
+    evicted: int = 0
+    _runners: OrderedDict[str, Runner] = field(default_factory=OrderedDict)
+    _active: Counter[str] = field(default_factory=Counter)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
+    def __len__(self) -> int:
+        return len(self._runners)
+
     def runner(self, tenant_id: str) -> Runner:
+        """The tenant's runner (built now if it is not cached)."""
         with self._guard:
             runner = self._runners.get(tenant_id)
-            if runner is None:
-                config = self.tenants.get(tenant_id).config()
-                runner = build_runner(
-                    config, stop=self.stop, connector_options=self._options(config)
-                )
-                self._runners[tenant_id] = runner
-            return runner
+            if runner is not None:
+                self._runners.move_to_end(tenant_id)
+                return runner
+            config = self.tenants.get(tenant_id).config()
+            runner = build_runner(config, stop=self.stop, connector_options=self._options(config))
+            self._runners[tenant_id] = runner
+            idle = [t for t in self._runners if not self._active[t] and t != tenant_id]
+            evict = idle[: max(0, len(self._runners) - self.max_cached)]
+            gone = [self._runners.pop(t) for t in evict]
+            self.evicted += len(gone)
+        for old in gone:  # outside the guard: closing waits on sockets
+            old.close()
+        if gone:
+            log.info("worker.runners_evicted", count=len(gone), cached=len(self._runners))
+        return runner
+
+    @contextmanager
+    def use(self, tenant_id: str) -> Iterator[None]:
+        """A task of the tenant runs: its runner is not evicted meanwhile; its pooled store
+        connections are closed afterwards (:meth:`release`)."""
+        with self._guard:
+            self._active[tenant_id] += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._active[tenant_id] -= 1
+                if not self._active[tenant_id]:
+                    del self._active[tenant_id]
+            self.release(tenant_id)
 
     def _options(self, config: Any) -> dict[str, dict[str, Any]]:
         options = {k: dict(v) for k, v in self.connector_options.items()}
