@@ -104,9 +104,7 @@ def register(app: Celery) -> None:
                 return _run(runners, enqueuer, tenant, pipeline, lane, trigger)
             except (StoreUnavailable, sa.exc.OperationalError) as exc:  # the store is away
                 log.warning("worker.store_unavailable", tenant=tenant, error=type(exc).__name__)
-                enqueuer.run(
-                    tenant, pipeline, lane=lane, trigger=trigger, countdown=STORE_RETRY_S
-                )
+                enqueuer.run(tenant, pipeline, lane=lane, trigger=trigger, countdown=STORE_RETRY_S)
                 return {"status": "store unavailable, queued again"}
 
     def _run(
