@@ -49,7 +49,7 @@ def test_three_workers_respect_a_tenants_daily_share(tmp_path: Path, redis_url: 
     portal counts b2sync's calls: never more than the share, and every run that met the
     spent share ended ``paused`` saying why and when it resumes."""
     with fleet(tmp_path, redis_url, tenants=1, customers=120, batch=5, page_size=5,
-               extra=MORE_PIPELINES, latency_s=0.1, daily_limit=DAILY) as fl:  # fmt: skip
+               extra=MORE_PIPELINES, latency_s=0.05, daily_limit=DAILY) as fl:  # fmt: skip
         portal = fl.portals["t01"]
         for round_ in range(2):
             for i in range(3):
