@@ -5,7 +5,9 @@ Due-ness lives in Redis, not in the scheduler's memory: a run of ``tenant``/``pi
 due when ``SET b2sync:due:<tenant>:<pipeline> NX PX <interval>`` succeeds, so a restarted
 scheduler does not enqueue early and two scheduler replicas do not enqueue twice. What it
 enqueues is deduplicated again by :class:`~b2sync.worker.Enqueuer` (one queued run per
-tenant and pipeline). Cron schedules are enqueued every ``CRON_FALLBACK_S`` here.
+tenant and pipeline). A pipeline no worker has finished a first run of
+(``b2sync:backfilled:<tenant>``) goes straight to the ``backfill`` lane, instead of a hop
+through ``scheduled`` that would build the tenant's runner only to find no cursor. Cron schedules are enqueued every ``CRON_FALLBACK_S`` here.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import structlog
 
 from b2sync.tenants import Tenants
-from b2sync.worker._enqueue import Enqueuer
+from b2sync.worker._enqueue import Enqueuer, backfilled_key
 from b2sync.worker._features import task_intervals
 
 __all__ = ["CRON_FALLBACK_S", "SchedulerLoop"]
@@ -57,12 +59,16 @@ class SchedulerLoop:
         queued = 0
         for tenant_id in self.tenants.ids():
             config, intervals = self._config(tenant_id)
+            backfilled = {
+                name.decode() for name in self.enqueuer.redis.smembers(backfilled_key(tenant_id))
+            }
             for pipe in config.pipelines:
                 if not pipe.enabled:
                     continue
                 seconds = pipe.schedule.seconds or CRON_FALLBACK_S
                 if self._due(tenant_id, pipe.name, seconds):
-                    queued += self.enqueuer.run(tenant_id, pipe.name, trigger="schedule")
+                    lane = "scheduled" if pipe.name in backfilled else "backfill"
+                    queued += self.enqueuer.run(tenant_id, pipe.name, lane=lane, trigger="schedule")
             for name, seconds in intervals.items():
                 if self._due(tenant_id, f"task:{name}", seconds):
                     queued += self.enqueuer.feature_task(tenant_id, name)

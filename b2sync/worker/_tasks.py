@@ -30,7 +30,7 @@ from celery import Celery, Task, signals
 from celery.exceptions import Reject
 
 from b2sync.tenants import Tenants, load_tenants, single_tenant
-from b2sync.worker._enqueue import FEATURE_TASK, RUN_TASK, Enqueuer, queued_key
+from b2sync.worker._enqueue import FEATURE_TASK, RUN_TASK, Enqueuer, backfilled_key, queued_key
 from b2sync.worker._features import INSIGHTS_TASK, feature_tasks
 from b2sync.worker._tenancy import (
     HUBSPOT_PER_10S,
@@ -134,6 +134,8 @@ def register(app: Celery) -> None:
         assert summary is not None
         if summary.status is RunStatus.INTERRUPTED and runners.stop.is_set():
             raise Reject("worker shutting down", requeue=True)
+        if summary.status is RunStatus.SUCCEEDED:  # later runs: the scheduled lane
+            runners.redis.sadd(backfilled_key(tenant), pipeline)
         if pipe.b2connect.stream == "orders" and summary.counts["read"]:
             enqueuer.feature_task(tenant, INSIGHTS_TASK)  # new orders: recompute soon
         log.info("worker.run_done", tenant=tenant, pipeline=pipeline, status=summary.status)

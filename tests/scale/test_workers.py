@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from store import make_engine
 from store.models import metadata
-from tests.scale.kit import MORE_PIPELINES, Fleet, fleet
+from tests.scale.kit import MORE_PIPELINES, PIPE, Fleet, fleet
 
 DEADLINE_S = 240
 
@@ -166,3 +166,22 @@ def test_consent_and_insights_tasks_run_on_a_worker(tmp_path: Path, redis_url: s
             raise AssertionError(effects)
         log = (fl.root / "w0.log").read_text(encoding="utf-8", errors="replace")
         assert "'status': 'done'" in log
+
+
+def test_a_first_run_is_enqueued_on_the_backfill_lane(tmp_path: Path, redis_url: str) -> None:
+    """The scheduler sends a pipeline no worker has finished a first run of straight to the
+    ``backfill`` lane (no hop through ``scheduled``); once a worker finished one, its
+    scheduled runs go to ``scheduled``."""
+    with fleet(tmp_path, redis_url, tenants=1, customers=5) as fl:
+        client = redis.Redis.from_url(redis_url)
+        fl.schedule_once()
+        assert client.llen("backfill") == 1  # the pipeline's run
+        assert client.llen("scheduled") == 2  # the erasure and insights tasks
+        fl.start_worker("w0")
+        settle(fl, ["t01"])
+        assert client.smembers("b2sync:backfilled:t01") == {PIPE.encode()}
+        fl.stop_workers()
+        client.delete(f"b2sync:due:t01:{PIPE}")
+        fl.schedule_once()
+        assert client.llen("backfill") == 0
+        assert client.llen("scheduled") == 1
