@@ -10,6 +10,10 @@ tenant overrides, per-tenant secrets in the environment, each tenant's own state
 PostgreSQL schema, or a SQLite file with ``--store sqlite``), starts W ``b2sync worker``
 processes on Redis, enqueues every tenant's backfill with ``b2sync scheduler --once`` and
 waits until every tenant's HubSpot portal holds its shop's customers (or their dead letters).
+The tenants' stores are migrated before the clock starts (tenants are onboarded once; the
+benchmark measures syncing). Each run also reports where the CPU went (the workers, this
+process with the emulators, PostgreSQL, the whole machine, in cores) and the load average:
+on shared cores the speed-up is capped by the CPU the workers can get.
 It prints a table and writes ``{"runs": [{"tenants", "workers", "records_per_s", "http_429",
 "lost", "duplicated"}, ...]}``.
 
@@ -39,16 +43,90 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from store import make_engine  # noqa: E402
+from store import make_engine, upgrade  # noqa: E402
 from tests.scale.conftest import start_redis  # noqa: E402
 from tests.scale.kit import fleet  # noqa: E402
 from tests.scale.test_workers import settle  # noqa: E402
 
+#: the folder of the PostgreSQL cluster this script started (for its CPU accounting)
+PG_DIR: list[Path] = []
 INSTALL = "install them with: apt-get install redis-server postgresql (Debian/Ubuntu)"
 
 
 def _ints(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _tree_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) of process ``pid``, its live descendants and the children
+    it reaped; 0 when it is gone."""
+    if pid is None:
+        return 0.0
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def _own_cpu() -> float:
+    """This process's CPU seconds (the emulators' threads and the polling; not the workers,
+    its children)."""
+    t = os.times()
+    return t.user + t.system
+
+
+class CpuMeter:
+    """Where the CPU went during a run: the workers, this process (the emulators and the
+    polling), PostgreSQL, and the whole machine (other users of the cores included)."""
+
+    def __init__(self, workers: list[int], postgres: int | None) -> None:
+        import psutil
+
+        self.workers, self.postgres = workers, postgres
+        self._machine = psutil.cpu_times()
+        self._self = _own_cpu()
+        self._pg = _tree_cpu(postgres)
+        self._workers = sum(_tree_cpu(pid) for pid in workers)
+        self._started = time.monotonic()
+
+    def read(self) -> dict[str, Any]:
+        import psutil
+
+        elapsed = time.monotonic() - self._started
+        now = psutil.cpu_times()
+        busy = sum(getattr(now, f) - getattr(self._machine, f) for f in now._fields
+                   if f not in ("idle", "iowait"))  # fmt: skip
+        cores = psutil.cpu_count() or 1
+
+        def share(seconds: float) -> float:
+            return round(seconds / elapsed, 2)  # cores' worth
+
+        return {
+            "cpu_workers": share(sum(_tree_cpu(pid) for pid in self.workers) - self._workers),
+            "cpu_emulators_and_bench": share(_own_cpu() - self._self),
+            "cpu_postgres": share(_tree_cpu(self.postgres) - self._pg),
+            "cpu_machine": share(busy),
+            "cores": cores,
+            "load_avg_1m": round(os.getloadavg()[0], 1),
+        }
+
+
+def _postmaster_pid(pg_dir: Path | None) -> int | None:
+    pid_file = (pg_dir / "data" / "postmaster.pid") if pg_dir else None
+    if pid_file is None or not pid_file.exists():
+        return None
+    return int(pid_file.read_text(encoding="utf-8").split()[0])
 
 
 def start_postgres(folder: Path) -> tuple[str, Callable[[], None]]:
@@ -68,6 +146,7 @@ def start_postgres(folder: Path) -> tuple[str, Callable[[], None]]:
     # its own port and folder (readable by the postgres user), never a shared cluster's
     del folder
     pg_dir = Path(tempfile.gettempdir()) / f"b2sync-scale-pg-{os.getpid()}"
+    PG_DIR.append(pg_dir)
     env = {**os.environ, "B2SYNC_PG_PORT": str(port), "B2SYNC_PG_DIR": str(pg_dir)}
     done = subprocess.run(["bash", str(ROOT / ".ci/postgres.sh")], env=env, check=False,
                           capture_output=True, text=True)  # fmt: skip
@@ -108,13 +187,16 @@ def measure(root: Path, redis_url: str, tenants: int, workers: int, args: Any,
     ids = [f"t{i:02d}" for i in range(1, tenants + 1)]
     with fleet(root, redis_url, tenants, args.customers, batch=20, page_size=20,
                latency_s=args.latency, store_url=store_url) as fl:  # fmt: skip
-        for i in range(workers):
-            fl.start_worker(f"w{i}")
+        for url in fl.store_urls.values():  # tenants are onboarded before (not measured)
+            upgrade(url)
+        procs = [fl.start_worker(f"w{i}") for i in range(workers)]
         time.sleep(3)  # the workers connect (not measured)
+        meter = CpuMeter([p.pid for p in procs], _postmaster_pid(args.pg_dir))
         started = time.monotonic()
         fl.schedule_once()
         settle(fl, ids, timeout_s=args.timeout)
         elapsed = time.monotonic() - started
+        cpu = meter.read()
         verdicts = [fl.verdict(t) for t in ids]
         synced = sum(v["synced"] for v in verdicts)
         return {
@@ -127,6 +209,7 @@ def measure(root: Path, redis_url: str, tenants: int, workers: int, args: Any,
             "crossed": sum(v["crossed"] for v in verdicts),
             "records": synced,
             "seconds": round(elapsed, 1),
+            **cpu,
         }
 
 
@@ -206,6 +289,7 @@ def main() -> int:
             latency = webhook_latency(folder, redis_url, args) if args.backfill else None
             if latency is not None:
                 print(json.dumps({"webhook_latency": latency}), flush=True)
+            args.pg_dir = PG_DIR[0] if PG_DIR else None
             for tenants in _ints(args.tenants):
                 for workers in _ints(args.workers):
                     root = folder / f"t{tenants}-w{workers}"
@@ -216,13 +300,18 @@ def main() -> int:
             redis_proc.terminate()
             redis_proc.wait(timeout=10)
             stop_pg()
-    print("\n| tenants | workers | records/s | speed-up | HTTP 429 | lost | duplicated |")
-    print("|--:|--:|--:|--:|--:|--:|--:|")
+    print(
+        "\n| tenants | workers | records/s | speed-up | HTTP 429 | lost | duplicated "
+        "| CPU workers | CPU emulators | CPU PostgreSQL | CPU machine | load |"
+    )
+    print("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for run in runs:
         base = next(r for r in runs if r["tenants"] == run["tenants"])
         speed = run["records_per_s"] / base["records_per_s"] if base["records_per_s"] else 0
         print(f"| {run['tenants']} | {run['workers']} | {run['records_per_s']} | "
-              f"{speed:.2f}× | {run['http_429']} | {run['lost']} | {run['duplicated']} |")  # fmt: skip
+              f"{speed:.2f}× | {run['http_429']} | {run['lost']} | {run['duplicated']} | "
+              f"{run['cpu_workers']} | {run['cpu_emulators_and_bench']} | "
+              f"{run['cpu_postgres']} | {run['cpu_machine']} | {run['load_avg_1m']} |")  # fmt: skip
     if args.json:
         report = {"runs": runs, "webhook_latency": latency}
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

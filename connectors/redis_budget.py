@@ -38,12 +38,15 @@ from typing import Any
 
 from connectors.errors import BudgetExhausted
 
-__all__ = ["RedisBudget", "next_utc_day"]
+__all__ = ["RedisBudget", "next_utc_day", "utc_hour"]
 
-#: KEYS: window zset, daily counter, blocked-until, sequence. ARGV: cost, window_ms, window
-#: limit (-1: none), daily budget (-1: none), daily key ttl (s). Returns {wait_ms, daily_used}:
-#: wait 0 = admitted (then also Redis's time in ms), > 0 = retry after that many ms, -1 = the
-#: daily budget is spent.
+#: KEYS: window zset, daily counter, blocked-until, sequence, the learnt daily limit. ARGV:
+#: cost, window_ms, window limit (-1: none), daily budget (-1: not known to this process),
+#: daily key ttl (s), daily share (-1: no daily budget at all). A process that does not know
+#: the daily limit yet (a fresh worker) takes the one another process learnt (KEYS[5]), so its
+#: first calls are checked too; every admitted call is counted, known limit or not. Returns
+#: {wait_ms, daily_used}: wait 0 = admitted (then also Redis's time in ms), > 0 = retry after
+#: that many ms, -1 = the daily budget is spent.
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -51,6 +54,11 @@ local cost = tonumber(ARGV[1])
 local window_ms = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local daily = tonumber(ARGV[4])
+local share = tonumber(ARGV[6])
+if daily < 0 and share >= 0 then
+  local learnt = redis.call('GET', KEYS[5])
+  if learnt then daily = math.floor(tonumber(learnt) * share) end
+end
 local blocked = tonumber(redis.call('GET', KEYS[3]) or '0')
 if blocked > now then return {blocked - now, 0} end
 local used_today = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -70,7 +78,7 @@ if limit >= 0 then
   redis.call('PEXPIRE', KEYS[1], window_ms * 2)
   redis.call('PEXPIRE', KEYS[4], window_ms * 2)
 end
-if daily >= 0 then
+if share >= 0 then
   redis.call('INCRBY', KEYS[2], cost)
   redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
 end
@@ -106,11 +114,13 @@ end
 return until_ms
 """
 
-#: KEYS: daily counter. ARGV: used according to the vendor, ttl. Only ever raises the count.
+#: KEYS: daily counter, learnt daily limit. ARGV: used according to the vendor, ttl, the
+#: vendor's limit. Only ever raises the count; remembers the limit for processes to come.
 _DAILY_SEEN = """
 if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
 end
+redis.call('SET', KEYS[2], ARGV[3], 'EX', tonumber(ARGV[2]))
 return 1
 """
 
@@ -119,6 +129,16 @@ def next_utc_day(now: datetime) -> datetime:
     """The next 00:00 UTC after ``now`` (the default daily reset)."""
     day = now.astimezone(UTC).date() + timedelta(days=1)
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def utc_hour() -> tuple[str, datetime]:
+    """The current UTC hour's name and when it ends: the budget period of an allocation that
+    rolls over 24 hours (Salesforce). Each hour's count starts from the vendor's own figure
+    (the first answer's ``api-usage``), so calls that aged out are given back hour by hour,
+    and a spent share pauses until the next hour, when a fresh figure is read."""
+    now = datetime.now(UTC)
+    start = now.replace(minute=0, second=0, microsecond=0)
+    return now.strftime("%Y-%m-%dT%H"), start + timedelta(hours=1)
 
 
 def _utc_day() -> tuple[str, datetime]:
@@ -150,6 +170,9 @@ class RedisBudget:
     waited_s: float = 0.0
     #: Redis's time (ms) when the last call was admitted
     admitted_at_ms: int = 0
+    #: the account whose daily counter this budget spends (default ``key``): a portal's
+    #: search budget has its own window but spends the portal's one daily limit
+    daily_key: str | None = None
 
     def __post_init__(self) -> None:
         self._admit = self.redis.register_script(_ADMIT)
@@ -161,7 +184,13 @@ class RedisBudget:
     # ---- keys
 
     def _k(self, part: str) -> str:
-        return f"b2sync:budget:{{{self.key}}}:{part}"
+        if self.daily_key is None or self.daily_key == self.key:
+            return self._daily_k(part)
+        # one hash tag per account: a script's keys stay in one slot of a Redis Cluster
+        return self._daily_k(f"{self.key}:{part}")
+
+    def _daily_k(self, part: str) -> str:
+        return f"b2sync:budget:{{{self.daily_key or self.key}}}:{part}"
 
     @property
     def daily_budget(self) -> int | None:
@@ -178,22 +207,27 @@ class RedisBudget:
         day, resets = self.day()
         daily = self.daily_budget
         answer = self._admit(
-            keys=[self._k("window"), self._k(f"day:{day}"), self._k("blocked"), self._k("seq")],
+            keys=[
+                self._k("window"), self._daily_k(f"day:{day}"), self._k("blocked"), self._k("seq"),
+                self._daily_k("daily-limit"),
+            ],
             args=[
                 cost,
                 int(self.window_s * 1000),
                 -1 if self.window_limit is None else self.window_limit,
                 -1 if daily is None else daily,
                 int(timedelta(days=2).total_seconds()),
+                self.daily_share,
             ],
-        )
+        )  # fmt: skip
         wait_ms, used = int(answer[0]), int(answer[1])
         if wait_ms == 0:
             self.admitted_at_ms = int(answer[2])
         if wait_ms < 0:
+            limit = self.daily_limit or self.redis.get(self._daily_k("daily-limit"))
             raise BudgetExhausted(
                 f"the deployment used its share ({self.daily_share:.0%}) of {self.key}'s daily "
-                f"API limit ({used} of {self.daily_limit} calls, counted across every "
+                f"API limit ({used} of {int(limit or 0)} calls, counted across every "
                 f"worker); it resumes at {resets.isoformat()}, or raise daily_share",
                 resume_at=resets,
                 code="DAILY_SHARE",
@@ -206,9 +240,13 @@ class RedisBudget:
         waited = 0.0
         if self.concurrency is not None:
             waited += self._take_slot()
-        while (wait := self.try_acquire(cost)) > 0:
-            self.waiter(wait)
-            waited += wait
+        try:
+            while (wait := self.try_acquire(cost)) > 0:
+                self.waiter(wait)
+                waited += wait
+        except BaseException:
+            self.release()  # a refused call holds no slot
+            raise
         self.waited_s += waited
         return waited
 
@@ -252,15 +290,20 @@ class RedisBudget:
             low.get("x-hubspot-ratelimit-daily-remaining"),
         )
         if daily and remaining and daily.isdigit() and remaining.isdigit():
-            if self.daily_limit is None:  # learnt from the vendor's first answer
-                self.daily_limit = int(daily)
-            day, _ = self.day()
-            used = int(daily) - int(remaining)
-            self._daily_seen(
-                keys=[self._k(f"day:{day}")], args=[used, int(timedelta(days=2).total_seconds())]
-            )
+            self.observe_usage(int(daily) - int(remaining), int(daily))
+
+    def observe_usage(self, used: int, total: int) -> None:
+        """The vendor's own count of the period (HubSpot's daily headers, Salesforce's
+        ``api-usage=used/max``): raises the shared count when something outside b2sync (or a
+        call not yet counted) spent more; learns the limit from the first answer."""
+        self.daily_limit = total
+        day, _ = self.day()
+        self._daily_seen(
+            keys=[self._daily_k(f"day:{day}"), self._daily_k("daily-limit")],
+            args=[used, int(timedelta(days=2).total_seconds()), total],
+        )
 
     def used_today(self) -> int:
         """Calls counted today across every process."""
         day, _ = self.day()
-        return int(self.redis.get(self._k(f"day:{day}")) or 0)
+        return int(self.redis.get(self._daily_k(f"day:{day}")) or 0)

@@ -348,10 +348,16 @@ class Runner:
         return contacts, hooks_for(self.hooks, self.config, contacts)
 
     def replay(
-        self, pipe: Pipeline, *, everything: bool = False, progress: Progress | None = None
+        self,
+        pipe: Pipeline,
+        *,
+        everything: bool = False,
+        progress: Progress | None = None,
+        fence: int | None = None,
     ) -> RunSummary | None:
         """Re-run a pipeline's pending dead letters (due ones, or all with ``everything``):
-        the pull's through the pull, then the push's (records and order lines)."""
+        the pull's through the pull, then the push's (records and order lines); ``fence``:
+        the distributed lock's token, as for :meth:`run_pipeline`."""
         now = self.clock()
         with self.db.connect() as conn:
             pulled = due_pull_dead_letters(conn, pipe, now, everything=everything)
@@ -359,12 +365,18 @@ class Runner:
         summaries = []
         if pulled:
             summaries.append(
-                self.run_pipeline(pipe, trigger="replay", progress=progress, parked=pulled)
+                self.run_pipeline(
+                    pipe, trigger="replay", progress=progress, parked=pulled, fence=fence
+                )
             )
         if pushed:
             summaries.append(
                 self.run_pipeline(
-                    pipe, trigger="replay", progress=progress, source_override=ReplaySource(pushed)
+                    pipe,
+                    trigger="replay",
+                    progress=progress,
+                    source_override=ReplaySource(pushed),
+                    fence=fence,
                 )
             )
         return combined(summaries)

@@ -24,11 +24,7 @@ from b2sync.tenants import Tenants, check_stores, load_tenants, single_tenant
 from mapping.config import ConfigError, config_path
 from sync.logs import configure_logging
 
-__all__ = ["FEATURE_TASK_INTERVALS", "commands", "select_tenant"]
-
-#: the feature tasks the scheduler enqueues per tenant, and how often (seconds): the erasure
-#: steps (filing webhook requests, polling the feeds, running due steps)
-FEATURE_TASK_INTERVALS = (("erasure", 60),)
+__all__ = ["commands", "select_tenant"]
 
 #: top-level commands of this module (``worker``, ``scheduler``)
 commands = typer.Typer()
@@ -111,6 +107,16 @@ def worker(
     concurrency: Annotated[int, typer.Option("--concurrency", min=1)] = 1,
     pool: Annotated[str, typer.Option("--pool", help="prefork, threads or solo.")] = "prefork",
     hostname: Annotated[str | None, typer.Option("--name", help="Worker node name.")] = None,
+    max_tenants_cached: Annotated[
+        int,
+        typer.Option(
+            "--max-tenants-cached",
+            min=1,
+            envvar="B2SYNC_MAX_TENANTS_CACHED",
+            help="Tenant runners (connectors, engines) each worker process keeps; the least "
+            "recently used one beyond it is closed.",
+        ),
+    ] = 64,
 ) -> None:
     """Run a Celery worker: pipeline runs, webhook-driven runs and feature tasks."""
     from b2sync.worker import LANES, make_app
@@ -118,6 +124,7 @@ def worker(
     _tenants(tenants, config)
     configure_logging()
     settings = _export(tenants, config, broker)
+    os.environ["B2SYNC_MAX_TENANTS_CACHED"] = str(max_tenants_cached)  # for the pool's children
     app = make_app(settings)
     unknown = set(queues.split(",")) - set(LANES)
     if unknown:
@@ -146,11 +153,7 @@ def scheduler(
     configure_logging()
     settings = _export(tenants, config, broker)
     app = make_app(settings)
-    loop = SchedulerLoop(
-        found,
-        Enqueuer(app, redis.Redis.from_url(settings.broker_url)),
-        task_intervals=dict(FEATURE_TASK_INTERVALS),
-    )
+    loop = SchedulerLoop(found, Enqueuer(app, redis.Redis.from_url(settings.broker_url)))
     if once:
         typer.echo(f"b2sync: {loop.tick()} run(s) enqueued")
         return

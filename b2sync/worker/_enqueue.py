@@ -14,11 +14,17 @@ from typing import Any
 
 from celery import Celery
 
-__all__ = ["MARKER_TTL_S", "Enqueuer", "queued_key"]
+__all__ = ["MARKER_TTL_S", "Enqueuer", "backfilled_key", "queued_key"]
 
 MARKER_TTL_S = 3600
 RUN_TASK = "b2sync.run"
 FEATURE_TASK = "b2sync.feature_task"
+
+
+def backfilled_key(tenant: str) -> str:
+    """The set of the tenant's pipelines that have finished a first run (a worker adds each;
+    a pipeline not in it is enqueued on the ``backfill`` lane directly)."""
+    return f"b2sync:backfilled:{tenant}"
 
 
 def queued_key(tenant: str, name: str) -> str:

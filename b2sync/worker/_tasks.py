@@ -8,16 +8,19 @@ is queued again (deduplicated) for after it. A run stopped by the worker's shutd
 rejected back to the queue; a worker killed outright leaves its message unacknowledged and
 Redis delivers it again: the run resumes from the committed cursor.
 
-``b2sync.feature_task(tenant, name)``: one run of a feature's daemon task (the erasure
-steps, the consent sync, the insights refresh) under the tenant's ``task:<name>`` lock.
+After a run that succeeded, the pipeline's due dead letters are replayed under the same
+token, and an orders run that read orders enqueues the tenant's insights refresh (what the
+single daemon does after each run).
+
+``b2sync.feature_task(tenant, name)``: one run of one of a feature's daemon tasks (consent
+sync, insights refresh, erasure steps, retention, audit anchoring: :mod:`._features`) under
+the tenant's ``task:<name>`` lock, so two workers never run one tenant's task at once.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import redis as redis_lib
@@ -26,14 +29,21 @@ import structlog
 from celery import Celery, Task, signals
 from celery.exceptions import Reject
 
-from b2sync.features import FEATURES
 from b2sync.tenants import Tenants, load_tenants, single_tenant
-from b2sync.worker._enqueue import FEATURE_TASK, RUN_TASK, Enqueuer, queued_key
-from b2sync.worker._tenancy import HUBSPOT_PER_10S, TenantRunners, fenced
+from b2sync.worker._enqueue import FEATURE_TASK, RUN_TASK, Enqueuer, backfilled_key, queued_key
+from b2sync.worker._features import INSIGHTS_TASK, feature_tasks
+from b2sync.worker._tenancy import (
+    HUBSPOT_PER_10S,
+    MAX_TENANTS_CACHED,
+    SALESFORCE_CONCURRENCY,
+    TenantRunners,
+    fenced,
+)
 from store import StoreUnavailable
 from store.models import RunStatus, Side
 from sync import state
 from sync.fencing import stored_fence
+from sync.run import RunSummary
 
 __all__ = ["register", "worker_tenants"]
 
@@ -63,9 +73,13 @@ def _runners(app: Celery) -> TenantRunners:
         options = json.loads(os.environ.get("B2SYNC_CONNECTOR_OPTIONS") or "{}")
         # the portals' burst limit (HubSpot: 100 or 190 per 10 s by tier, 250 with the add-on)
         per_10s = int(os.environ.get("B2SYNC_HUBSPOT_PER_10S") or HUBSPOT_PER_10S)
+        # the orgs' cap on long-running calls in flight (Salesforce: 25 per org)
+        org_slots = int(os.environ.get("B2SYNC_SALESFORCE_CONCURRENCY") or SALESFORCE_CONCURRENCY)
+        cached = int(os.environ.get("B2SYNC_MAX_TENANTS_CACHED") or MAX_TENANTS_CACHED)
         runners = _process["runners"] = TenantRunners(
-            worker_tenants(), client, connector_options=options, hubspot_per_10s=per_10s
-        )
+            worker_tenants(), client, connector_options=options, hubspot_per_10s=per_10s,
+            salesforce_concurrency=org_slots, max_cached=cached,
+        )  # fmt: skip
     return runners
 
 
@@ -74,44 +88,6 @@ def _needs_backfill(runners: TenantRunners, tenant: str, pipeline: str) -> bool:
     pipe = runner.config.pipeline(pipeline)
     with runner.db.connect() as conn:
         return state.get_cursor(conn, pipe.name, pipe.b2connect.stream, Side.B2CONNECT) is None
-
-
-class _Tasks:
-    """A feature's daemon tasks, collected by name instead of scheduled in-process."""
-
-    def __init__(self) -> None:
-        self.fns: dict[str, Callable[[], object]] = {}
-        self.every: dict[str, int] = {}
-
-    @property
-    def log(self) -> Any:
-        return log
-
-    def add_task(
-        self, name: str, fn: Callable[[], object], seconds: int, *, first_in_s: float = 0.0
-    ) -> None:
-        self.fns[name], self.every[name] = fn, seconds
-
-    def remove_task(self, name: str) -> None:
-        self.fns.pop(name, None)
-
-    def kick_task(self, name: str) -> None:
-        """A kicked task runs at its next turn (the scheduler's)."""
-
-    def connection_lock(self, connection: str) -> AbstractContextManager[object]:
-        return nullcontext()
-
-    def observe_calls(self, connections: Iterable[str]) -> None:
-        """Call counts are the connectors' own in this mode."""
-
-
-def feature_tasks(runner_of: Callable[[], Any]) -> _Tasks:
-    """Every feature's daemon tasks for one tenant's runner, by name, with their interval."""
-    tasks = _Tasks()
-    for feature in FEATURES:
-        for factory in feature.tasks:
-            factory(runner_of).schedule(tasks)
-    return tasks
 
 
 def register(app: Celery) -> None:
@@ -123,14 +99,13 @@ def register(app: Celery) -> None:
         lane = (self.request.delivery_info or {}).get("routing_key", "scheduled")
         enqueuer = Enqueuer(app, runners.redis)
         runners.redis.delete(queued_key(tenant, pipeline))
-        try:
-            return _run(runners, enqueuer, tenant, pipeline, lane, trigger)
-        except (StoreUnavailable, sa.exc.OperationalError) as exc:  # the store is away: later
-            log.warning("worker.store_unavailable", tenant=tenant, error=type(exc).__name__)
-            enqueuer.run(tenant, pipeline, lane=lane, trigger=trigger, countdown=STORE_RETRY_S)
-            return {"status": "store unavailable, queued again"}
-        finally:
-            runners.release(tenant)
+        with runners.use(tenant):
+            try:
+                return _run(runners, enqueuer, tenant, pipeline, lane, trigger)
+            except (StoreUnavailable, sa.exc.OperationalError) as exc:  # the store is away
+                log.warning("worker.store_unavailable", tenant=tenant, error=type(exc).__name__)
+                enqueuer.run(tenant, pipeline, lane=lane, trigger=trigger, countdown=STORE_RETRY_S)
+                return {"status": "store unavailable, queued again"}
 
     def _run(
         runners: TenantRunners, enqueuer: Enqueuer, tenant: str, pipeline: str, lane: str,
@@ -143,17 +118,26 @@ def register(app: Celery) -> None:
         pipe = runner.config.pipeline(pipeline)
         with runner.db.connect() as conn:  # tokens stay above the store's even if Redis lost them
             floor = stored_fence(conn, pipeline)
+
+        def body(token: int) -> RunSummary:
+            summary = runner.run_pipeline(pipe, trigger=trigger, fence=token)
+            if summary.status is RunStatus.SUCCEEDED:  # then the due dead letters, as the
+                runner.replay(pipe, fence=token)  # daemon does after each run
+            return summary
+
         ran, summary = fenced(
-            runners.redis, tenant, pipeline,
-            lambda token: runner.run_pipeline(pipe, trigger=trigger, fence=token),
-            float(app.conf.b2sync_lock_ttl_s), floor,
-        )  # fmt: skip
+            runners.redis, tenant, pipeline, body, float(app.conf.b2sync_lock_ttl_s), floor
+        )
         if not ran:  # another worker runs it: one run after it picks up what arrived meanwhile
             enqueuer.run(tenant, pipeline, lane=lane, trigger=trigger, countdown=BUSY_RETRY_S)
             return {"status": "busy, queued again"}
         assert summary is not None
         if summary.status is RunStatus.INTERRUPTED and runners.stop.is_set():
             raise Reject("worker shutting down", requeue=True)
+        if summary.status is RunStatus.SUCCEEDED:  # later runs: the scheduled lane
+            runners.redis.sadd(backfilled_key(tenant), pipeline)
+        if pipe.b2connect.stream == "orders" and summary.counts["read"]:
+            enqueuer.feature_task(tenant, INSIGHTS_TASK)  # new orders: recompute soon
         log.info("worker.run_done", tenant=tenant, pipeline=pipeline, status=summary.status)
         return {"status": str(summary.status), "counts": dict(summary.counts)}
 
@@ -161,15 +145,16 @@ def register(app: Celery) -> None:
     def feature_task(self: Task, tenant: str, name: str) -> dict[str, Any]:
         runners = _runners(app)
         runners.redis.delete(queued_key(tenant, f"task:{name}"))
-        try:
-            tasks = feature_tasks(lambda: runners.runner(tenant))
+        with runners.use(tenant):
+            enqueuer = Enqueuer(app, runners.redis)
+            tasks = feature_tasks(
+                lambda: runners.runner(tenant), lambda task: enqueuer.feature_task(tenant, task)
+            )
             fn = tasks.fns.get(name)
             if fn is None:
                 return {"status": f"no task {name}"}
             ran, _ = fenced(runners.redis, tenant, f"task:{name}", lambda _t: fn() and None, 600.0)
             return {"status": "done" if ran else "busy"}
-        finally:
-            runners.release(tenant)
 
     @signals.worker_shutting_down.connect(weak=False)  # type: ignore[untyped-decorator]
     def _stop(**_: Any) -> None:

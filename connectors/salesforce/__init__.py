@@ -6,7 +6,7 @@ Streams are sObject API names (``Contact``, ``Account``, ``B2C_Order__c``, ...).
 from __future__ import annotations
 
 from connectors.salesforce._auth import AuthSettings
-from connectors.salesforce._budget import Budget
+from connectors.salesforce._budget import Budget, SharedOrgBudget
 from connectors.salesforce._bulk import parse_bulk_error
 from connectors.salesforce._bulk_jobs import JobOutcome, Polling, run_ingest_job, split_csv
 from connectors.salesforce._connector import SalesforceConnector
@@ -24,6 +24,7 @@ __all__ = [
     "Polling",
     "RelatedPolicy",
     "SalesforceConnector",
+    "SharedOrgBudget",
     "csv_value",
     "json_value",
     "parse_bulk_error",

@@ -14,6 +14,13 @@ long-running calls at once, ``ConcurrentPerOrgLongTxn``). Salesforce has no per-
 so there is no token bucket; a ``ConcurrentPerOrgLongTxn`` refusal halves the cap, climbing
 latency cuts it, busy slots raise it. Every HTTP request of the connector holds a slot
 (:meth:`Budget.in_flight`), so paging and Bulk polling count too.
+
+In the scaled-out deployment (``b2sync worker``) several processes call one org, and each
+process's budget sees only its own calls. A ``shared`` budget (``connectors.redis_budget``,
+one per org) then also admits every HTTP request: it counts the request against the share
+of the org's allocation across every process (raised to the org's own ``api-usage`` figure
+by every answer) and holds one of the org's concurrency slots (25) while the request is out;
+a killed process's slot frees itself when its lease runs out.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Protocol
 
 from simple_salesforce.api import Salesforce
 from simple_salesforce.util import Usage
@@ -29,9 +37,22 @@ from simple_salesforce.util import Usage
 from connectors.budget import AdaptiveBudget, AdaptiveConcurrency
 from connectors.errors import BudgetExhausted
 
-__all__ = ["PAUSE", "Budget"]
+__all__ = ["PAUSE", "Budget", "SharedOrgBudget"]
 
 PAUSE = dt.timedelta(hours=1)
+
+
+class SharedOrgBudget(Protocol):
+    """An org's budget several processes share (``connectors.redis_budget.RedisBudget`` with
+    a concurrency limit and the org's daily share)."""
+
+    def acquire(self, cost: int = 1) -> float: ...
+
+    def release(self) -> None: ...
+
+    def observe(self, headers: Mapping[str, str] | None, status: int | None = None) -> None: ...
+
+    def observe_usage(self, used: int, total: int) -> None: ...
 
 
 class Budget(AdaptiveBudget):
@@ -44,8 +65,11 @@ class Budget(AdaptiveBudget):
         *,
         max_in_flight: int = 4,
         max_in_flight_cap: int = 25,
+        shared: SharedOrgBudget | None = None,
     ) -> None:
         self.share = share
+        #: the org's budget across processes (``None``: this process is the only caller)
+        self.shared = shared
         self.clock = clock
         self.used: int | None = None
         self.total: int | None = None
@@ -67,9 +91,27 @@ class Budget(AdaptiveBudget):
         """A concurrency slot only (the daily share is checked once per logical call)."""
         self.concurrency.acquire()
         try:
-            yield
+            if self.shared is None:
+                yield
+                return
+            self._take_shared()
+            try:
+                yield
+            finally:
+                self.shared.release()
         finally:
             self.concurrency.release()
+
+    def _take_shared(self) -> None:
+        """One request against the org's shared share and one of its shared slots."""
+        assert self.shared is not None
+        try:
+            self.shared.acquire()
+        except BudgetExhausted as exc:  # the share is spent, counted across every process
+            with self._lock:
+                self._resume_at = exc.resume_at or self.clock() + PAUSE
+                self._reason = "share"
+            raise self._error(self._resume_at, "share") from exc
 
     def observe(
         self,
@@ -79,6 +121,8 @@ class Budget(AdaptiveBudget):
     ) -> None:
         """Learn from a response: ``Sforce-Limit-Info`` usage, a throttle (429, or the
         caller's mapping of ``ConcurrentPerOrgLongTxn`` to it), the latency of a success."""
+        if self.shared is not None and status == 429:
+            self.shared.observe(headers, status)  # every process backs off, not only this one
         if status == 429:
             self.concurrency.on_throttle()
         elif status is not None and status < 400:
@@ -96,6 +140,8 @@ class Budget(AdaptiveBudget):
         if isinstance(usage, Usage):
             with self._lock:
                 self.used, self.total = usage.used, usage.total
+            if self.shared is not None:
+                self.shared.observe_usage(usage.used, usage.total)
 
     @property
     def exhausted(self) -> bool:

@@ -23,7 +23,7 @@ from connectors.records import (
 from connectors.salesforce._actions import SalesforceActions
 from connectors.salesforce._api import Api, sobject
 from connectors.salesforce._auth import Authenticator, AuthSettings, resolve_secret
-from connectors.salesforce._budget import Budget
+from connectors.salesforce._budget import Budget, SharedOrgBudget
 from connectors.salesforce._bulk import upsert_bulk
 from connectors.salesforce._bulk_jobs import Polling
 from connectors.salesforce._consent import (
@@ -105,8 +105,11 @@ class SalesforceConnector(SalesforceActions):
         overlap_s: float = 2.0,
         bulk_wait_s: float = 0.2,
         clock: Callable[[], dt.datetime] = _utcnow,
+        shared_budget: SharedOrgBudget | None = None,
     ) -> None:
         """Build a connector; ``session_id`` (or ``auth``) values may be secret references.
+
+        ``shared_budget``: the org's budget shared with other processes (scaled-out workers).
 
         Nothing is sent until the first call; ``check()`` tries the credentials.
         """
@@ -117,7 +120,7 @@ class SalesforceConnector(SalesforceActions):
         self.bulk_polling = Polling(first_s=bulk_wait_s)
         self.overlap = dt.timedelta(seconds=overlap_s)
         self.clock = clock
-        self.budget = Budget(daily_share, clock)
+        self.budget = Budget(daily_share, clock, shared=shared_budget)
         self.session = CountingSession(
             timeout=timeout_s, budget=self.budget, verify=ca_file or True
         )

@@ -12,13 +12,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis
 import sqlalchemy as sa
 from starlette.responses import Response
 
@@ -48,7 +50,7 @@ connections:
     type: hubspot
     url: ${B2SYNC_HUBSPOT_URL}
     token: ${B2SYNC_HUBSPOT_TOKEN}
-pipelines:
+%(connections)spipelines:
   - name: customers-to-hubspot
     b2connect: {connection: shop, stream: customers}
     crm: {connection: hubspot, object: contacts, id_property: b2connect_id}
@@ -113,6 +115,8 @@ class Fleet:
     rate_limit_per_10s: int = 190
     #: each tenant's state store (default: a SQLite file per tenant under ``root/state``)
     store_urls: dict[str, str] = field(default_factory=dict)
+    #: more environment for the workers (a Salesforce org's variables, budget knobs)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def tenants_file(self) -> Path:
@@ -138,6 +142,7 @@ class Fleet:
                 f"{prefix}B2SYNC_HUBSPOT_TOKEN": portal.token,
                 f"{prefix}STATE_URL": self.store_urls[tenant],
             })  # fmt: skip
+        env.update(self.extra_env)
         return env
 
     def start_worker(self, name: str) -> subprocess.Popen[bytes]:
@@ -209,6 +214,39 @@ class Fleet:
         finally:
             engine.dispose()
 
+    def latest_runs(self, tenant: str) -> dict[str, tuple[str, str]]:
+        """Each pipeline's latest finished run in the tenant's store: (status, error)."""
+        url = self.store_urls[tenant]
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+            return {}
+        engine = make_engine(url)
+        runs = metadata.tables["runs"]
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(runs.c.pipeline, runs.c.status, runs.c.error)
+                    .where(runs.c.finished_at.is_not(None))
+                    .order_by(runs.c.finished_at)
+                ).all()
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+            return {}
+        finally:
+            engine.dispose()
+        return {str(r.pipeline): (str(r.status), str(r.error or "")) for r in rows}
+
+    def until_ran(self, tenant: str, pipelines: Sequence[str], timeout_s: float = 180) -> None:
+        """Wait until nothing is queued or running and each of ``pipelines`` has run."""
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            for _ in range(int(timeout_s * 4)):
+                idle = not client.keys("b2sync:queued:*") and not client.keys("b2sync:lock:*")
+                if idle and set(pipelines) <= set(self.latest_runs(tenant)):
+                    return
+                threading.Event().wait(0.25)
+        finally:
+            client.close()
+        raise AssertionError(f"runs not finished: {self.latest_runs(tenant)}")
+
     def erased(self, tenant: str) -> set[str]:
         """Customers of the tenant's shop with an erasure request (the worker's erasure task
         files and carries them out: they must not reach the CRM)."""
@@ -244,8 +282,8 @@ class Fleet:
 
 @contextmanager
 def fleet(root: Path, redis_url: str, tenants: int, customers: int, *, batch: int = 50,
-          rate_limit_per_10s: int = 190, latency_s: float = 0.0,
-          page_size: int = 500, extra: str = "",
+          rate_limit_per_10s: int = 190, latency_s: float = 0.0, daily_limit: int = 650_000,
+          page_size: int = 500, extra: str = "", connections: str = "",
           store_url: Callable[[str], str] | None = None) -> Iterator[Fleet]:  # fmt: skip
     """``tenants`` tenants (t01…), ``customers`` shoppers each, with a tenants.yaml."""
     ids = [f"t{i:02d}" for i in range(1, tenants + 1)]
@@ -253,7 +291,7 @@ def fleet(root: Path, redis_url: str, tenants: int, customers: int, *, batch: in
     shop = B2ConnectEmulator(tenants=list(guids.values()))
     portals = {
         t: CountingHubSpot(token=f"pat-{t}-token", portal_id=5000 + i,
-                           rate_limit_per_10s=rate_limit_per_10s)
+                           rate_limit_per_10s=rate_limit_per_10s, daily_limit=daily_limit)
         for i, t in enumerate(ids, start=1)
     }  # fmt: skip
     started: list[Any] = []
@@ -269,7 +307,9 @@ def fleet(root: Path, redis_url: str, tenants: int, customers: int, *, batch: in
         for i, t in enumerate(ids, start=1):
             shop.load(generate(customers, seed=1900 + i, tenant_id=guids[t]))
         (root / "tenants").mkdir(parents=True, exist_ok=True)
-        (root / "base.yaml").write_text(BASE % {"batch": batch, "extra": extra}, encoding="utf-8")
+        (root / "base.yaml").write_text(
+            BASE % {"batch": batch, "extra": extra, "connections": connections}, encoding="utf-8"
+        )
         lines = ["tenants:"]
         urls = {t: store_url(t) if store_url else f"sqlite:///{root}/state/{t}.db" for t in ids}
         for t in ids:

@@ -102,3 +102,21 @@ def test_concurrency_slots_are_shared(redis_url: str) -> None:
     second.waiter = waiter
     second.acquire()
     assert calls == 3, "the second holder waited until the first released its slot"
+
+
+def test_a_fresh_process_checks_its_first_call_against_the_learnt_limit(redis_url: str) -> None:
+    """A process that learnt the daily limit from the vendor leaves it in Redis: a fresh
+    process (after a deploy) is refused its very first call once the share is spent, and
+    the calls it made before knowing any limit were counted too."""
+    client = redis.Redis.from_url(redis_url)
+    first = RedisBudget(client, "hubspot:fresh", daily_share=0.5)
+    first.acquire(3)  # no limit known yet: admitted, and counted
+    assert first.used_today() == 3
+    first.observe({"X-HubSpot-RateLimit-Daily": "10", "X-HubSpot-RateLimit-Daily-Remaining": "5"})
+    assert first.used_today() == 5  # the vendor's own count
+    fresh = RedisBudget(client, "hubspot:fresh", daily_share=0.5)
+    with pytest.raises(BudgetExhausted, match=r"\(5 of 10 calls"):
+        fresh.acquire()
+    search = RedisBudget(client, "hubspot:fresh:search", daily_key="hubspot:fresh", daily_share=0.5)
+    with pytest.raises(BudgetExhausted):
+        search.acquire()  # a search spends the portal's one day

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 import redis
+import sqlalchemy as sa
 
-from tests.scale.kit import Fleet, fleet
+from store import make_engine
+from store.models import metadata
+from tests.scale.kit import MORE_PIPELINES, PIPE, Fleet, fleet
 
 DEADLINE_S = 240
 
@@ -99,7 +102,8 @@ def test_erasure_feature_task_runs_on_a_worker(tmp_path: Path, redis_url: str) -
     tenant's task lock, once per interval (a second tick enqueues nothing)."""
     with fleet(tmp_path, redis_url, tenants=1, customers=5) as fl:
         fl.start_worker("w0")
-        assert "2 run(s) enqueued" in fl.schedule_once()  # the pipeline and the erasure task
+        # the pipeline, the erasure task and the insights refresh (on by default)
+        assert "3 run(s) enqueued" in fl.schedule_once()
         assert "0 run(s) enqueued" in fl.schedule_once()
         log = fl.root / "w0.log"
         for _ in range(240):
@@ -109,3 +113,75 @@ def test_erasure_feature_task_runs_on_a_worker(tmp_path: Path, redis_url: str) -
             threading.Event().wait(0.25)
         else:
             raise AssertionError(text[-3000:])
+
+
+CONSENT = """
+consent:
+  b2connect: shop
+  schedule: {every: 5m}
+  hubspot:
+    connection: hubspot
+    api: v4
+    subscriptions:
+      - {channel: email, purpose: marketing, subscription_id: 101}
+"""
+
+
+def _feature_effects(fl: Fleet, tenant: str) -> dict[str, int]:
+    """What the consent sync and the insights refresh leave in the tenant's store."""
+    engine = make_engine(fl.store_urls[tenant])
+    tables = metadata.tables
+    customers = tables["insights_customers"]
+    try:
+        with engine.connect() as conn:
+            count = lambda query: int(conn.execute(query).scalar_one())  # noqa: E731
+            return {
+                "consent_seen": count(sa.select(sa.func.count()).select_from(
+                    tables["consent_system_states"])),
+                "insights_fresh": count(sa.select(sa.func.count()).where(~customers.c.dirty)),
+            }  # fmt: skip
+    except sa.exc.OperationalError:
+        return {}
+    finally:
+        engine.dispose()
+
+
+def test_consent_and_insights_tasks_run_on_a_worker(tmp_path: Path, redis_url: str) -> None:
+    """Every feature task of the single daemon is enqueued per tenant in the distributed
+    mode: the tenant's consent sync (configured in its own override) and its insights refresh
+    run on a worker, and their effects are in the tenant's store."""
+    with fleet(tmp_path, redis_url, tenants=1, customers=15, extra=MORE_PIPELINES) as fl:
+        override = fl.root / "tenants" / "t01.yaml"
+        override.write_text(override.read_text(encoding="utf-8") + CONSENT, encoding="utf-8")
+        fl.start_worker("w0")
+        # 3 pipelines, then the feature tasks: erasure, consent, insights
+        assert "6 run(s) enqueued" in fl.schedule_once()
+        effects: dict[str, int] = {}
+        for _ in range(480):
+            effects = _feature_effects(fl, "t01")
+            if effects.get("consent_seen") and effects.get("insights_fresh"):
+                break  # consent decisions seen; customers recomputed (they start dirty)
+            threading.Event().wait(0.25)
+        else:
+            raise AssertionError(effects)
+        log = (fl.root / "w0.log").read_text(encoding="utf-8", errors="replace")
+        assert "'status': 'done'" in log
+
+
+def test_a_first_run_is_enqueued_on_the_backfill_lane(tmp_path: Path, redis_url: str) -> None:
+    """The scheduler sends a pipeline no worker has finished a first run of straight to the
+    ``backfill`` lane (no hop through ``scheduled``); once a worker finished one, its
+    scheduled runs go to ``scheduled``."""
+    with fleet(tmp_path, redis_url, tenants=1, customers=5) as fl:
+        client = redis.Redis.from_url(redis_url)
+        fl.schedule_once()
+        assert client.llen("backfill") == 1  # the pipeline's run
+        assert client.llen("scheduled") == 2  # the erasure and insights tasks
+        fl.start_worker("w0")
+        settle(fl, ["t01"])
+        assert client.smembers("b2sync:backfilled:t01") == {PIPE.encode()}
+        fl.stop_workers()
+        client.delete(f"b2sync:due:t01:{PIPE}")
+        fl.schedule_once()
+        assert client.llen("backfill") == 0
+        assert client.llen("scheduled") == 1
