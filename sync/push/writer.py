@@ -316,15 +316,19 @@ class Writer:
         if match is None or not candidates or Capability.LOOKUP not in self.target.capabilities:
             return writes
         values = sorted({str(p.match_value) for p in candidates})
+        crm_object, field_name = self.pipeline.crm.object, match.crm
+
+        def look(chunk: list[str]) -> dict[str, list[str]]:
+            return self._call(lambda: self.target.lookup(crm_object, field_name, chunk), "lookup")
+
+        # each chunk its own call, retried on its own (a fault costs one chunk, not all), and
+        # all of them in flight together through the write pool
+        chunks = [
+            values[start : start + LOOKUP_CHUNK] for start in range(0, len(values), LOOKUP_CHUNK)
+        ]
         found: dict[str, list[str]] = {}
-        for start in range(0, len(values), LOOKUP_CHUNK):  # a fault costs one chunk, not all
-            chunk = values[start : start + LOOKUP_CHUNK]
-            found.update(
-                self._call(
-                    lambda c=chunk: self.target.lookup(self.pipeline.crm.object, match.crm, c),  # type: ignore[misc]
-                    "lookup",
-                )
-            )
+        for part in self.fanout.map(look, chunks):
+            found.update(part)
         normalised = {k.strip().lower(): v for k, v in found.items()}
         all_ids = sorted({i for ids in normalised.values() for i in ids})
         with self.db.connect() as conn:

@@ -100,9 +100,8 @@ def test_cursor_never_passes_an_unacknowledged_batch(
     n = data.draw(st.integers(8, 40), label="records")
     flush = data.draw(st.sampled_from([8, 12, 16]), label="flush")
     keys = [f"c{i:04d}" for i in range(0, n, CHUNK)]  # each batch's first key
-    # a flush's first batch goes alone (it warms the connector): the others race
-    racing = [k for k in keys if int(k[1:]) % flush]
-    order = data.draw(st.permutations(racing), label="completion order")
+    # every batch of a flush races, the first one too
+    order = data.draw(st.permutations(keys), label="completion order")
     fail = data.draw(st.none() | st.sampled_from(keys), label="failing batch")
     db = make_engine(f"sqlite:///{Path(tmp_path_factory.mktemp('s'))}/state.db")
     upgrade(db)
@@ -133,13 +132,13 @@ def test_cursor_never_passes_an_unacknowledged_batch(
 
 
 def test_batches_of_a_flush_are_in_flight_together(config: Config, db: sa.Engine) -> None:
-    """With concurrency 4, three later batches of one flush are inside the CRM at once."""
-    meet = threading.Barrier(3, timeout=TURN_TIMEOUT_S)
+    """With concurrency 4, all four batches of one flush are inside the CRM at once: the
+    first one is not sent alone."""
+    meet = threading.Barrier(4, timeout=TURN_TIMEOUT_S)
 
     class Meeting(FakeConnector):
         def write(self, stream: str, batch: Sequence[WriteItem], **kw: Any) -> list[WriteResult]:
-            if batch[0].key != "c0000":  # the first batch goes alone, the next three together
-                meet.wait()
+            meet.wait()  # the first batch too: it waits for the other three
             return super().write(stream, batch, **kw)
 
     shop, crm = FakeConnector(page_size=16), Meeting(write_chunk=CHUNK)
