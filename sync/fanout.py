@@ -28,6 +28,7 @@ its own call, all in flight together.
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -69,6 +70,7 @@ class Fanout:
         self.concurrency = max(1, concurrency)
         self._name = name
         self._pool: ThreadPoolExecutor | None = None
+        self._creating = threading.Lock()
 
     def write(self, target: Any, batch: list[WriteItem], send: Send) -> list[WriteResult]:
         """``send`` ``batch`` as one call, or cut into ``target``'s batch size and sent
@@ -106,9 +108,10 @@ class Fanout:
         return [f.result() for f in futures]
 
     def _executor(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self._name)
-        return self._pool
+        with self._creating:  # two stages of a flush may ask at once
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self._name)
+            return self._pool
 
     def send(
         self,

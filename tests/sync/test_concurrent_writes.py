@@ -212,3 +212,44 @@ def test_the_next_page_is_read_while_this_one_is_written(config: Config, db: sa.
     with db.connect() as conn:
         cursor = state.get_cursor(conn, "customers", "customers", Side.B2CONNECT)
     assert cursor == {"position": 12}
+
+
+def test_an_orders_associations_and_its_lines_are_in_flight_together(
+    config: Config, db: sa.Engine
+) -> None:
+    """The orders' associations to their contacts and the orders' lines depend on the written
+    orders only: at concurrency 2 the association call and the lines' write are inside the CRM
+    at once (each waits for the other), and everything is written and linked once."""
+    from tests.sync.conftest import order
+
+    meet = threading.Barrier(2, timeout=TURN_TIMEOUT_S)
+
+    class Meeting(FakeConnector):
+        def write(self, stream: str, batch: Sequence[WriteItem], **kw: Any) -> list[WriteResult]:
+            if stream == "line_items":
+                meet.wait()
+            return super().write(stream, batch, **kw)
+
+        def associate(
+            self, from_object: str, to_object: str, pairs: Sequence[tuple[str, str]], type_id: int
+        ) -> list[WriteResult]:
+            if to_object == "contacts":
+                meet.wait()
+            return super().associate(from_object, to_object, pairs, type_id)
+
+    shop, crm = FakeConnector(), Meeting()
+    shop.feed("customers", _records(2))
+    shop.feed("orders", [order("o1", "c0000", lines=3), order("o2", "c0001")])
+    runs = [
+        PipelineRun(
+            pipeline=config.pipeline(name), shop=shop, crm=crm, db=db,
+            hasher=FieldHasher(b"k" * 32), tenant_id="t1", concurrency=2,
+        ).execute()
+        for name in ("customers", "orders")
+    ]  # fmt: skip
+    assert [s.status for s in runs] == [RunStatus.SUCCEEDED] * 2, [s.error for s in runs]
+    assert not meet.broken
+    orders = runs[1]
+    assert orders.counts["associated"] == 2 and orders.counts["lines_written"] == 5
+    assert crm.calls["POST /associations/orders/contacts/batch/create"] == 1
+    assert len(rows(db, "links")) == 2 + 2 + 5
