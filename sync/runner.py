@@ -6,12 +6,14 @@ runs after it, so most orders find their customer's CRM id in the same ``b2sync 
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -35,9 +37,10 @@ from sync.retry import RetryPolicy
 from sync.run import Progress, RunSummary
 from sync.settings import resolve
 
-__all__ = ["Runner", "combined", "dependency_order", "parallel_groups"]
+__all__ = ["Runner", "combined", "dependency_order", "parallel_groups", "side_by_side"]
 
 log = structlog.get_logger(__name__)
+R = TypeVar("R")
 
 
 def dependency_order(pipelines: Sequence[Pipeline]) -> list[Pipeline]:
@@ -84,6 +87,27 @@ def parallel_groups(pipelines: Sequence[Pipeline]) -> list[list[Pipeline]]:
     for pipe in ordered:
         groups.setdefault(root(pipe.name), []).append(pipe)
     return list(groups.values())
+
+
+def side_by_side(pipelines: Sequence[Pipeline], run: Callable[[Pipeline], R]) -> list[R]:
+    """``run`` of every pipeline: each :func:`parallel_groups` group in its dependency order,
+    the groups at the same time (a thread each); results in ``pipelines``' order (None
+    results, a pipeline skipped, left out)."""
+    groups = parallel_groups(pipelines)
+
+    def run_group(group: list[Pipeline]) -> list[tuple[str, R]]:
+        return [(pipe.name, run(pipe)) for pipe in group]
+
+    if len(groups) <= 1:
+        done = [pair for group in groups for pair in run_group(group)]
+    else:
+        with ThreadPoolExecutor(len(groups), thread_name_prefix="b2sync-group") as pool:
+            futures = [
+                pool.submit(contextvars.copy_context().run, run_group, group) for group in groups
+            ]
+            done = [pair for future in futures for pair in future.result()]
+    by_name = dict(done)
+    return [by_name[p.name] for p in pipelines if by_name.get(p.name) is not None]
 
 
 def _dependencies(pipe: Pipeline) -> list[str]:
