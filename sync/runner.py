@@ -89,13 +89,13 @@ def parallel_groups(pipelines: Sequence[Pipeline]) -> list[list[Pipeline]]:
     return list(groups.values())
 
 
-def side_by_side(pipelines: Sequence[Pipeline], run: Callable[[Pipeline], R]) -> list[R]:
+def side_by_side(pipelines: Sequence[Pipeline], run: Callable[[Pipeline], R | None]) -> list[R]:
     """``run`` of every pipeline: each :func:`parallel_groups` group in its dependency order,
     the groups at the same time (a thread each); results in ``pipelines``' order (None
     results, a pipeline skipped, left out)."""
     groups = parallel_groups(pipelines)
 
-    def run_group(group: list[Pipeline]) -> list[tuple[str, R]]:
+    def run_group(group: list[Pipeline]) -> list[tuple[str, R | None]]:
         return [(pipe.name, run(pipe)) for pipe in group]
 
     if len(groups) <= 1:
@@ -107,7 +107,7 @@ def side_by_side(pipelines: Sequence[Pipeline], run: Callable[[Pipeline], R]) ->
             ]
             done = [pair for future in futures for pair in future.result()]
     by_name = dict(done)
-    return [by_name[p.name] for p in pipelines if by_name.get(p.name) is not None]
+    return [result for p in pipelines if (result := by_name.get(p.name)) is not None]
 
 
 def _dependencies(pipe: Pipeline) -> list[str]:

@@ -256,9 +256,9 @@ class Writer:
             try:
                 self.steps.lines(self, written, out)
             finally:
-                error = stage.exception()  # waits: the associations finish either way
-            if error is not None:
-                raise error
+                failed = stage.exception()  # waits: the associations finish either way
+            if failed is not None:
+                raise failed
             out.merge(associated)
         else:
             self._associate(written, out)
