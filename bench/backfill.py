@@ -168,7 +168,9 @@ def run_all(runner: Runner, *, full: bool) -> tuple[float, Counter[str], dict[st
     pipes = runner.select(None)
     # like `b2sync sync`: the two CRMs' pipeline chains side by side, each in dependency order
     summaries = side_by_side(
-        pipes, lambda pipe: runner.run_pipeline(pipe, full=full, trigger="bench")
+        pipes,
+        lambda pipe: runner.run_pipeline(pipe, full=full, trigger="bench"),
+        start=runner.warm_up,
     )
     for pipe, summary in zip(pipes, summaries, strict=True):
         counts.update(summary.counts)

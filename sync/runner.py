@@ -20,10 +20,11 @@ import structlog
 
 from audit import config_loaded_event, record_events
 from connectors.base import Connector, load
+from connectors.errors import ConnectorError
 from connectors.records import Record
-from mapping.config import B2ConnectConnection, Config, Pipeline
+from mapping.config import B2ConnectConnection, Config, Direction, Pipeline
 from store import begin_write, make_engine, upgrade
-from store.models import RunStatus
+from store.models import RunStatus, Side
 from sync import state
 from sync.breaker import BreakerTrip, clear_allowance, tripped
 from sync.dispatch import execute_directions
@@ -89,14 +90,25 @@ def parallel_groups(pipelines: Sequence[Pipeline]) -> list[list[Pipeline]]:
     return list(groups.values())
 
 
-def side_by_side(pipelines: Sequence[Pipeline], run: Callable[[Pipeline], R | None]) -> list[R]:
+def side_by_side(
+    pipelines: Sequence[Pipeline],
+    run: Callable[[Pipeline], R | None],
+    *,
+    start: Callable[[list[Pipeline]], Callable[[], None]] | None = None,
+) -> list[R]:
     """``run`` of every pipeline: each :func:`parallel_groups` group in its dependency order,
     the groups at the same time (a thread each); results in ``pipelines``' order (None
-    results, a pipeline skipped, left out)."""
+    results, a pipeline skipped, left out). ``start(group)`` runs as a group starts; what it
+    returns is called once the group is done (:meth:`Runner.warm_up`)."""
     groups = parallel_groups(pipelines)
 
     def run_group(group: list[Pipeline]) -> list[tuple[str, R | None]]:
-        return [(pipe.name, run(pipe)) for pipe in group]
+        done = start(group) if start is not None else None
+        try:
+            return [(pipe.name, run(pipe)) for pipe in group]
+        finally:
+            if done is not None:
+                done()
 
     if len(groups) <= 1:
         done = [pair for group in groups for pair in run_group(group)]
@@ -227,6 +239,49 @@ class Runner:
         """Write batches a run of ``pipe`` keeps in flight: its own ``concurrency``, else its
         CRM connection's (the connection's gate caps all runs together)."""
         return pipe.concurrency or self.config.connections[pipe.crm.connection].concurrency
+
+    def warm_up(self, group: Sequence[Pipeline]) -> Callable[[], None]:
+        """Start preparing, on a thread of its own, what the first backfill of ``group`` will
+        write into: the CRM objects (and line objects) of its push pipelines that have no
+        cursor yet, all at once on a connector that can (HubSpot checks or creates each id
+        property; the first write of each would, one after another). The same calls, earlier
+        and side by side; a failure is left to the pipeline's own write to report. Returns
+        the wait for it (call it once the group is done)."""
+        wanted: dict[str, list[tuple[str, str | None]]] = {}
+        with self.db.connect() as conn:
+            for pipe in group:
+                if pipe.direction is Direction.pull:
+                    continue
+                stream = pipe.b2connect.stream
+                if state.get_cursor(conn, pipe.name, stream, Side.B2CONNECT) is not None:
+                    continue
+                objects = wanted.setdefault(pipe.crm.connection, [])
+                objects.append((pipe.crm.object, pipe.crm.id_property))
+                if pipe.lines is not None:
+                    objects.append((pipe.lines.object, pipe.lines.id_property))
+        jobs = [
+            (name, prepare, objects)
+            for name, objects in wanted.items()
+            if (prepare := getattr(self.connector(name), "prepare_writes", None)) is not None
+        ]
+        if not jobs:
+            return lambda: None
+
+        def prepare_all() -> None:
+            for name, prepare, objects in jobs:
+                try:
+                    prepare(objects)
+                except ConnectorError as exc:  # the pipeline's own first write reports it
+                    log.info("warm_up.failed", connection=name, error=type(exc).__name__)
+
+        thread = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(prepare_all,),
+            name="b2sync-warm-up",
+            daemon=True,
+        )
+        thread.start()
+        return thread.join
 
     def close(self) -> None:
         """Close connectors and the store."""

@@ -182,7 +182,7 @@ def _run_groups(
             busy.append(pipe.name)
         return summary
 
-    done = side_by_side(selected, run_one)
+    done = side_by_side(selected, run_one, start=None if dry_run else runner.warm_up)
     order = {pipe.name: index for index, pipe in enumerate(selected)}
     busy.sort(key=order.__getitem__)
     return done

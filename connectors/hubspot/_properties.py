@@ -63,7 +63,9 @@ class PropertyKeeper:
         self.api = api
         self._ready: set[tuple[str, str]] = set()
         #: concurrent first writes of an object check its id property once, the others wait
-        self._checking = threading.Lock()
+        #: (one lock per object and property: different objects are checked at once)
+        self._checking: dict[tuple[str, str], threading.Lock] = {}
+        self._locks = threading.Lock()
 
     def _fetch(self, stream: str, name: str) -> Any | None:
         """The property definition, or None when it does not exist."""
@@ -101,7 +103,9 @@ class PropertyKeeper:
             self._ready.discard((stream, name))
         if (stream, name) in self._ready:
             return
-        with self._checking:
+        with self._locks:
+            checking = self._checking.setdefault((stream, name), threading.Lock())
+        with checking:
             if (stream, name) in self._ready:  # checked while this thread waited
                 return
             definition = self._fetch(stream, name)

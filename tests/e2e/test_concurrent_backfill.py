@@ -164,3 +164,24 @@ def test_lookups_and_first_batches_of_a_flush_are_in_flight_together(
         for route in routes:  # 260 records: 3 lookups, 3 HubSpot batches, 2 collections
             assert calls[route] >= 2, (system, route, calls)
             assert peaks[route] == calls[route], (system, route, peaks, calls)
+
+
+def test_a_first_sync_checks_every_hubspot_id_property_at_once(e2e: E2E) -> None:
+    """`b2sync sync` (a first backfill) checks and creates the id property of every HubSpot
+    object its pipelines write (contacts, companies, orders, line items) side by side as the
+    HubSpot chain starts, not one object's first write after another: the checks are in
+    flight together, each object checked and created once; the rerun checks nothing."""
+    get_property = "GET /crm/v3/properties/{object_type}/{property_name}"
+    create_property = "POST /crm/v3/properties/{object_type}"
+    e2e.stack.set_latency({"hubspot": 100})
+    try:
+        result = cli(e2e, "sync", "--config", str(e2e.config_path))
+    finally:
+        e2e.stack.set_latency({"hubspot": 0})
+    assert result.returncode == 0, result.stderr
+    calls = e2e.calls("hubspot")
+    assert calls[get_property] == 4 and calls[create_property] == 4, calls
+    assert _peaks(e2e, "hubspot")[get_property] >= 2
+    again = cli(e2e, "sync", "--config", str(e2e.config_path))
+    assert again.returncode == 0, again.stderr
+    assert e2e.calls("hubspot")[get_property] == 4  # cursors set: nothing to prepare
