@@ -253,3 +253,31 @@ def test_an_orders_associations_and_its_lines_are_in_flight_together(
     assert orders.counts["associated"] == 2 and orders.counts["lines_written"] == 5
     assert crm.calls["POST /associations/orders/contacts/batch/create"] == 1
     assert len(rows(db, "links")) == 2 + 2 + 5
+
+
+def test_a_crm_that_refuses_every_batch_fails_the_flush_as_a_serial_write_does(
+    config: Config, db: sa.Engine
+) -> None:
+    """All batches go out at once; when every one fails transiently through its retries
+    (nothing acknowledged: the CRM is down) the flush fails with that error, as one batch at
+    a time fails on the first: no dead letters, no links, the cursor stays where it was."""
+    from connectors.errors import Retriable
+
+    class Down(FakeConnector):
+        def write(self, stream: str, batch: Sequence[WriteItem], **kw: Any) -> list[WriteResult]:
+            self.calls["refused"] += 1
+            raise Retriable("503 from the CRM", code="SERVER_ERROR")
+
+    shop, crm = FakeConnector(page_size=16), Down(write_chunk=CHUNK)
+    shop.feed("customers", _records(16))
+    pipe = config.pipeline("customers").model_copy(update={"batch_size": 16})
+    summary = PipelineRun(
+        pipeline=pipe, shop=shop, crm=crm, db=db, hasher=FieldHasher(b"k" * 32), tenant_id="t1",
+        retry=RetryPolicy(attempts=2, initial=0.001, maximum=0.01), concurrency=4,
+    ).execute()  # fmt: skip
+    assert summary.status is not RunStatus.SUCCEEDED
+    assert "503" in (summary.error or "")
+    assert crm.calls["refused"] == 4 * 2  # each batch once, and once again by its retry
+    assert rows(db, "dead_letters") == [] and rows(db, "links") == []
+    with db.connect() as conn:
+        assert state.get_cursor(conn, "customers", "customers", Side.B2CONNECT) is None
