@@ -45,7 +45,7 @@ from b2sync.runtime import build_runner  # noqa: E402
 from insights.refresh import InsightsRefresh  # noqa: E402
 from mapping.config import parse_config  # noqa: E402
 from sync.logs import configure_logging  # noqa: E402
-from sync.runner import Runner  # noqa: E402
+from sync.runner import Runner, side_by_side  # noqa: E402
 
 WRITE_MARKERS = (
     "batch/upsert",
@@ -165,8 +165,14 @@ def run_all(runner: Runner, *, full: bool) -> tuple[float, Counter[str], dict[st
     counts: Counter[str] = Counter()
     written: dict[str, Counter[str]] = {"hubspot": Counter(), "salesforce": Counter()}
     start = time.perf_counter()
-    for pipe in runner.select(None):
-        summary = runner.run_pipeline(pipe, full=full, trigger="bench")
+    pipes = runner.select(None)
+    # like `b2sync sync`: the two CRMs' pipeline chains side by side, each in dependency order
+    summaries = side_by_side(
+        pipes,
+        lambda pipe: runner.run_pipeline(pipe, full=full, trigger="bench"),
+        start=runner.warm_up,
+    )
+    for pipe, summary in zip(pipes, summaries, strict=True):
         counts.update(summary.counts)
         system = runner.config.connections[pipe.crm.connection].type
         written[system][pipe.crm.object] += summary.counts["written"]

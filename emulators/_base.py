@@ -264,6 +264,9 @@ class BaseEmulator(abc.ABC):
         #: start times (``clock``) of the vendor calls being served, by call serial
         self.in_flight: dict[int, float] = {}
         self.peak_in_flight = 0
+        #: vendor calls being served and their peak, per route key (``METHOD path``)
+        self.in_flight_by_route: Counter[str] = Counter()
+        self.peak_in_flight_by_route: Counter[str] = Counter()
         self._serial = 0
         self._routes: list[Route] = []
         self._server: uvicorn.Server | None = None
@@ -304,6 +307,7 @@ class BaseEmulator(abc.ABC):
         self.calls.clear()
         self.rejected.clear()
         self.peak_in_flight = len(self.in_flight)
+        self.peak_in_flight_by_route = +self.in_flight_by_route
         self.faults = FaultPlan()
 
     def ssl_files(self) -> tuple[str, str] | None:
@@ -344,7 +348,7 @@ class BaseEmulator(abc.ABC):
             refused = emulator.admit(req)
             if refused is not None:
                 return emulator._counted(key, refused)
-            serial = emulator._enter()
+            serial = emulator._enter(key)
             try:
                 response = None
                 if faults:
@@ -360,6 +364,7 @@ class BaseEmulator(abc.ABC):
                 return response
             finally:
                 emulator.in_flight.pop(serial, None)
+                emulator.in_flight_by_route[key] -= 1
 
         self._routes.append(Route(path, endpoint, methods=[method]))
 
@@ -388,11 +393,14 @@ class BaseEmulator(abc.ABC):
             self.rejected[key] += 1
         return response
 
-    def _enter(self) -> int:
-        """Register a vendor call as in flight; its serial."""
+    def _enter(self, key: str) -> int:
+        """Register a vendor call of route ``key`` as in flight; its serial."""
         self._serial += 1
         self.in_flight[self._serial] = self.clock()
         self.peak_in_flight = max(self.peak_in_flight, len(self.in_flight))
+        self.in_flight_by_route[key] += 1
+        peak = self.peak_in_flight_by_route
+        peak[key] = max(peak[key], self.in_flight_by_route[key])
         return self._serial
 
     def stats(self) -> dict[str, Any]:
@@ -405,6 +413,7 @@ class BaseEmulator(abc.ABC):
             "rejected_429_total": sum(self.rejected.values()),
             "in_flight": len(self.in_flight),
             "peak_in_flight": self.peak_in_flight,
+            "peak_in_flight_by_route": dict(sorted(self.peak_in_flight_by_route.items())),
             "latency": self.latency.to_json(),
         }
 

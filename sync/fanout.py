@@ -11,17 +11,24 @@ Nothing is committed here: the engine commits the flush (links, hashes, dead let
 only once every batch of it has come back, so the cursor never passes a batch the CRM has
 not acknowledged, whatever order the batches complete in.
 
-The first batch goes alone (it warms what the connector caches: properties checked, field
-lengths, a session) and its error is raised, as nothing else was sent; a later batch that
-still meets a transient error after its retries comes back as retriable failures of its
-records (:func:`connectors.chunks.unsent`), so the writer retries only those, like
-:func:`connectors.chunks.send_chunks` does for a serial batch. A spent budget and every other
-error are raised once all batches in flight have finished.
+Every batch of a write goes out at once, the first one too: what a connector warms on its
+first write (the id property checked, a session) it warms once under its own lock while the
+other batches wait for it, so no batch is sent alone. A batch that still meets a transient
+error after its retries comes back as retriable failures of its records
+(:func:`connectors.chunks.unsent`), so the writer retries only those, like
+:func:`connectors.chunks.send_chunks` does for a serial batch; when every batch failed that
+way (nothing was acknowledged: the CRM is down) the first batch's error is raised, as a serial
+write raises it. A spent budget and every other error are raised once all batches in flight
+have finished.
+
+Identity lookups (:meth:`Fanout.map`) go through the same pool: each chunk of match values
+its own call, all in flight together.
 """
 
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -63,6 +70,7 @@ class Fanout:
         self.concurrency = max(1, concurrency)
         self._name = name
         self._pool: ThreadPoolExecutor | None = None
+        self._creating = threading.Lock()
 
     def write(self, target: Any, batch: list[WriteItem], send: Send) -> list[WriteResult]:
         """``send`` ``batch`` as one call, or cut into ``target``'s batch size and sent
@@ -100,9 +108,10 @@ class Fanout:
         return [f.result() for f in futures]
 
     def _executor(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self._name)
-        return self._pool
+        with self._creating:  # two stages of a flush may ask at once
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self._name)
+            return self._pool
 
     def send(
         self,
@@ -114,24 +123,29 @@ class Fanout:
         result key of an item, for the records of a batch that could not be sent)."""
         if not chunks:
             return []
-        first = send(chunks[0])
         if len(chunks) == 1:
-            return first
-        if self.concurrency == 1:
+            return send(chunks[0])
+        if self.concurrency == 1:  # serial: the first batch's error is the write's error
+            first = send(chunks[0])
             return first + [r for chunk in chunks[1:] for r in _settled(send, chunk, key)]
         pool = self._executor()
         futures: list[Future[list[WriteResult]]] = [
-            pool.submit(contextvars.copy_context().run, _settled, send, chunk, key)
-            for chunk in chunks[1:]
+            pool.submit(contextvars.copy_context().run, send, chunk) for chunk in chunks
         ]
-        out = list(first)
+        out: list[WriteResult] = []
         error: BaseException | None = None
-        for future in futures:
+        transient: list[Retriable] = []
+        for chunk, future in zip(chunks, futures, strict=True):
             exc = future.exception()  # waits: every batch in flight finishes first
-            if exc is not None:
-                error = error or exc
-            else:
+            if exc is None:
                 out.extend(future.result())
+            elif isinstance(exc, Retriable) and not isinstance(exc, BudgetExhausted):
+                transient.append(exc)
+                out.extend(unsent(key(item), exc) for item in chunk)
+            else:
+                error = error or exc
+        if error is None and len(transient) == len(chunks):
+            error = transient[0]  # nothing acknowledged: fail as the serial write fails
         if error is not None:
             raise error
         return out

@@ -6,22 +6,27 @@ runs after it, so most orders find their customer's CRM id in the same ``b2sync 
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
 
 from audit import config_loaded_event, record_events
 from connectors.base import Connector, load
+from connectors.calls import call_scope
+from connectors.errors import ConnectorError
 from connectors.records import Record
-from mapping.config import B2ConnectConnection, Config, Pipeline
+from mapping.config import B2ConnectConnection, Config, Direction, Pipeline
 from store import begin_write, make_engine, upgrade
-from store.models import RunStatus
+from store.models import RunStatus, Side
 from sync import state
 from sync.breaker import BreakerTrip, clear_allowance, tripped
 from sync.dispatch import execute_directions
@@ -35,9 +40,10 @@ from sync.retry import RetryPolicy, pages
 from sync.run import Progress, RunSummary
 from sync.settings import resolve
 
-__all__ = ["Runner", "combined", "dependency_order", "parallel_groups"]
+__all__ = ["Runner", "combined", "dependency_order", "parallel_groups", "side_by_side"]
 
 log = structlog.get_logger(__name__)
+R = TypeVar("R")
 
 
 def dependency_order(pipelines: Sequence[Pipeline]) -> list[Pipeline]:
@@ -84,6 +90,47 @@ def parallel_groups(pipelines: Sequence[Pipeline]) -> list[list[Pipeline]]:
     for pipe in ordered:
         groups.setdefault(root(pipe.name), []).append(pipe)
     return list(groups.values())
+
+
+def side_by_side(
+    pipelines: Sequence[Pipeline],
+    run: Callable[[Pipeline], R | None],
+    *,
+    start: Callable[[list[Pipeline]], Callable[[list[R]], None]] | None = None,
+) -> list[R]:
+    """``run`` of every pipeline: each :func:`parallel_groups` group in its dependency order,
+    the groups at the same time (a thread each); results in ``pipelines``' order (None
+    results, a pipeline skipped, left out). ``start(group)`` runs as a group starts; what it
+    returns gets the group's results once the group is done (:meth:`Runner.warm_up`)."""
+    groups = parallel_groups(pipelines)
+
+    def run_group(group: list[Pipeline]) -> list[tuple[str, R | None]]:
+        done = start(group) if start is not None else None
+        out: list[tuple[str, R | None]] = []
+        try:
+            for pipe in group:
+                out.append((pipe.name, run(pipe)))
+        finally:
+            if done is not None:
+                done([result for _, result in out if result is not None])
+        return out
+
+    if len(groups) <= 1:
+        finished = [pair for group in groups for pair in run_group(group)]
+    else:
+        with ThreadPoolExecutor(len(groups), thread_name_prefix="b2sync-group") as pool:
+            futures = [
+                pool.submit(contextvars.copy_context().run, run_group, group) for group in groups
+            ]
+            finished = [pair for future in futures for pair in future.result()]
+    by_name = dict(finished)
+    return [result for p in pipelines if (result := by_name.get(p.name)) is not None]
+
+
+def _crm_of(config: Config, pipeline: str) -> str | None:
+    """The CRM connection of the pipeline named ``pipeline`` (None: no such pipeline)."""
+    found = [p.crm.connection for p in config.pipelines if p.name == pipeline]
+    return found[0] if found else None
 
 
 def _dependencies(pipe: Pipeline) -> list[str]:
@@ -203,6 +250,62 @@ class Runner:
         """Write batches a run of ``pipe`` keeps in flight: its own ``concurrency``, else its
         CRM connection's (the connection's gate caps all runs together)."""
         return pipe.concurrency or self.config.connections[pipe.crm.connection].concurrency
+
+    def warm_up(self, group: Sequence[Pipeline]) -> Callable[[Sequence[RunSummary]], None]:
+        """Start preparing, on a thread of its own, what the first backfill of ``group`` will
+        write into: the CRM objects (and line objects) of its push pipelines that have no
+        cursor yet, all at once on a connector that can (HubSpot checks or creates each id
+        property; the first write of each would, one after another). The same calls, earlier
+        and side by side; a failure is left to the pipeline's own write to report. Returns
+        the end of it: given the group's summaries once the group is done, it waits for the
+        preparation and counts its calls in the summary of the connection's first pipeline."""
+        wanted: dict[str, list[tuple[str, str | None]]] = {}
+        with self.db.connect() as conn:
+            for pipe in group:
+                if pipe.direction is Direction.pull:
+                    continue
+                stream = pipe.b2connect.stream
+                if state.get_cursor(conn, pipe.name, stream, Side.B2CONNECT) is not None:
+                    continue
+                objects = wanted.setdefault(pipe.crm.connection, [])
+                objects.append((pipe.crm.object, pipe.crm.id_property))
+                if pipe.lines is not None:
+                    objects.append((pipe.lines.object, pipe.lines.id_property))
+        jobs = [
+            (name, prepare, objects)
+            for name, objects in wanted.items()
+            if (prepare := getattr(self.connector(name), "prepare_writes", None)) is not None
+        ]
+        calls: dict[str, Counter[str]] = {name: Counter() for name, _, _ in jobs}
+
+        def prepare_all() -> None:
+            for name, prepare, objects in jobs:
+                with call_scope() as counted:
+                    try:
+                        prepare(objects)
+                    except ConnectorError as exc:  # the pipeline's own first write reports it
+                        log.info("warm_up.failed", connection=name, error=type(exc).__name__)
+                calls[name].update(counted)
+
+        thread = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(prepare_all,),
+            name="b2sync-warm-up",
+            daemon=True,
+        )
+        if jobs:
+            thread.start()
+
+        def finish(summaries: Sequence[RunSummary]) -> None:
+            if not jobs:
+                return
+            thread.join()
+            for name, counted in calls.items():
+                mine = [s for s in summaries if _crm_of(self.config, s.pipeline) == name]
+                if mine and counted:
+                    mine[0].api_calls.update(counted)
+
+        return finish
 
     def close(self) -> None:
         """Close connectors and the store."""

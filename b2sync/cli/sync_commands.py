@@ -12,7 +12,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,7 +40,7 @@ from store.models import DeadLetterStatus, RunStatus, metadata
 from sync.logs import configure_logging
 from sync.replay import pending_dead_letters
 from sync.run import LOCK_HELD, RunSummary, prefixed_progress, running_elsewhere
-from sync.runner import Runner, parallel_groups
+from sync.runner import Runner, side_by_side
 
 __all__ = ["commands", "deadletters_app", "mapping_app"]
 
@@ -177,22 +176,16 @@ def _run_groups(
     summaries in ``selected``'s order. A pipeline the daemon keeps running past ``wait`` is
     added to ``busy`` and has no summary."""
 
-    def run_group(group: list[Pipeline]) -> list[RunSummary]:
-        done = []
-        for pipe in group:
-            summary = _run_one(runner, pipe, bars, console, full=full, dry_run=dry_run, wait=wait)
-            if summary is None:
-                busy.append(pipe.name)
-            else:
-                done.append(summary)
-        return done
+    def run_one(pipe: Pipeline) -> RunSummary | None:
+        summary = _run_one(runner, pipe, bars, console, full=full, dry_run=dry_run, wait=wait)
+        if summary is None:
+            busy.append(pipe.name)
+        return summary
 
-    groups = parallel_groups(selected)
-    with ThreadPoolExecutor(max(1, len(groups)), thread_name_prefix="b2sync-group") as pool:
-        done = [s for part in pool.map(run_group, groups) for s in part]
+    done = side_by_side(selected, run_one, start=None if dry_run else runner.warm_up)
     order = {pipe.name: index for index, pipe in enumerate(selected)}
     busy.sort(key=order.__getitem__)
-    return sorted(done, key=lambda s: order[s.pipeline])
+    return done
 
 
 def _run_one(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel
@@ -216,6 +218,26 @@ class HubSpotConnector(HubSpotActions):
         return self._ops.lookup(stream, field, values)
 
     # ---- writes
+
+    def prepare_writes(self, objects: Sequence[tuple[str, str | None]]) -> None:
+        """Check (create when missing) the id property of every (object, id property) at
+        once, as the first write of each would one after another; the writes then find them
+        checked. The first error is raised once all checks are done."""
+        ensure = self._keeper.ensure
+        pairs = list(dict.fromkeys((obj, prop or self.id_property) for obj, prop in objects))
+        if len(pairs) <= 1:
+            for obj, prop in pairs:
+                ensure(obj, prop)
+            return
+        with ThreadPoolExecutor(len(pairs), thread_name_prefix="hubspot-prepare") as pool:
+            futures = [
+                pool.submit(contextvars.copy_context().run, ensure, obj, prop)
+                for obj, prop in pairs
+            ]
+        errors = [f.exception() for f in futures]
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            raise first
 
     def write(
         self, stream: str, batch: Sequence[WriteItem], *, id_property: str | None = None

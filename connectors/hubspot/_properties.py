@@ -8,6 +8,7 @@ group, created once (``POST /crm/v3/properties/{objectType}/groups``).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import structlog
@@ -61,6 +62,10 @@ class PropertyKeeper:
     def __init__(self, api: HubSpotApi) -> None:
         self.api = api
         self._ready: set[tuple[str, str]] = set()
+        #: concurrent first writes of an object check its id property once, the others wait
+        #: (one lock per object and property: different objects are checked at once)
+        self._checking: dict[tuple[str, str], threading.Lock] = {}
+        self._locks = threading.Lock()
 
     def _fetch(self, stream: str, name: str) -> Any | None:
         """The property definition, or None when it does not exist."""
@@ -98,12 +103,17 @@ class PropertyKeeper:
             self._ready.discard((stream, name))
         if (stream, name) in self._ready:
             return
-        definition = self._fetch(stream, name)
-        if definition is None:
-            self._create(stream, name)
-        elif not getattr(definition, "has_unique_value", False):
-            raise Fatal(_not_unique_message(stream, name), code="ID_PROPERTY_NOT_UNIQUE")
-        self._ready.add((stream, name))
+        with self._locks:
+            checking = self._checking.setdefault((stream, name), threading.Lock())
+        with checking:
+            if (stream, name) in self._ready:  # checked while this thread waited
+                return
+            definition = self._fetch(stream, name)
+            if definition is None:
+                self._create(stream, name)
+            elif not getattr(definition, "has_unique_value", False):
+                raise Fatal(_not_unique_message(stream, name), code="ID_PROPERTY_NOT_UNIQUE")
+            self._ready.add((stream, name))
 
     def _group_exists(self, stream: str, group: str) -> bool:
         try:

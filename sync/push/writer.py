@@ -12,9 +12,11 @@ with in-run retries), :meth:`Writer.rejected` (a rejected record's dead letter),
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -159,10 +161,14 @@ class Writer:
         lines = self.pipeline.lines
         self.lines_mapping = compile_fields(lines.fields) if lines else None
         self.fanout = Fanout(self.concurrency)
+        self._stages: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
-        """Stop the write pool."""
+        """Stop the write pool (and the stage thread)."""
         self.fanout.close()
+        if self._stages is not None:
+            self._stages.shutdown(wait=True)
+            self._stages = None
 
     # ------------------------------------------------------------------ lookups
 
@@ -238,7 +244,26 @@ class Writer:
                 out.counts["rejected"] += 1  # by the CRM (a dry run cannot know it)
                 if planned.is_new and not (result.error and result.error.retriable):
                     self._park(planned, "rejected", out)
-        self._associate(written, out)
+        lines = self.pipeline.lines is not None
+        if lines and self.concurrency > 1 and self.pipeline.associations:
+            # the records' associations and their lines depend on the written records only,
+            # not on each other: both stages in flight at once (associations on a thread of
+            # their own, into a Flushed of their own, merged once both are done)
+            associated = self.flushed()
+            stage = self._stage_pool().submit(
+                contextvars.copy_context().run, self._associate, written, associated
+            )
+            try:
+                self.steps.lines(self, written, out)
+            finally:
+                failed = stage.exception()  # waits: the associations finish either way
+            if failed is not None:
+                raise failed
+            out.merge(associated)
+        else:
+            self._associate(written, out)
+            if lines:
+                self.steps.lines(self, written, out)
         for planned, crm_id in written:
             out.links.append(
                 (planned.key, crm_id, planned.hashes, self.hasher.record(planned.hashes))
@@ -246,9 +271,14 @@ class Writer:
             out.resolved.append(planned.key)
             out.pending.extend((planned.key, p, k, what) for p, k, what in planned.deferred)
             out.counts["deferred"] += len(planned.deferred)
-        if self.pipeline.lines is not None:
-            self.steps.lines(self, written, out)
         return out
+
+    def _stage_pool(self) -> ThreadPoolExecutor:
+        """One thread for a write stage that runs beside another (its calls go through the
+        write pool, so it never takes one of the pool's threads while it waits)."""
+        if self._stages is None:
+            self._stages = ThreadPoolExecutor(1, thread_name_prefix="b2sync-stage")
+        return self._stages
 
     def flushed(self) -> Flushed:
         """An empty :class:`Flushed` of this pipeline and run."""
@@ -316,15 +346,19 @@ class Writer:
         if match is None or not candidates or Capability.LOOKUP not in self.target.capabilities:
             return writes
         values = sorted({str(p.match_value) for p in candidates})
+        crm_object, field_name = self.pipeline.crm.object, match.crm
+
+        def look(chunk: list[str]) -> dict[str, list[str]]:
+            return self._call(lambda: self.target.lookup(crm_object, field_name, chunk), "lookup")
+
+        # each chunk its own call, retried on its own (a fault costs one chunk, not all), and
+        # all of them in flight together through the write pool
+        chunks = [
+            values[start : start + LOOKUP_CHUNK] for start in range(0, len(values), LOOKUP_CHUNK)
+        ]
         found: dict[str, list[str]] = {}
-        for start in range(0, len(values), LOOKUP_CHUNK):  # a fault costs one chunk, not all
-            chunk = values[start : start + LOOKUP_CHUNK]
-            found.update(
-                self._call(
-                    lambda c=chunk: self.target.lookup(self.pipeline.crm.object, match.crm, c),  # type: ignore[misc]
-                    "lookup",
-                )
-            )
+        for part in self.fanout.map(look, chunks):
+            found.update(part)
         normalised = {k.strip().lower(): v for k, v in found.items()}
         all_ids = sorted({i for ids in normalised.values() for i in ids})
         with self.db.connect() as conn:

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import requests
 
 from emulators.stack import EmulatorStack
 from tests.e2e.conftest import E2E, by_key, config_for, fresh_e2e, stack_fixtures
@@ -126,3 +127,61 @@ def test_sync_runs_the_hubspot_and_salesforce_pipelines_at_the_same_time(e2e: E2
     hubspot_end = max(r.finished_at for r in runs if r.pipeline.endswith("-to-hubspot"))
     salesforce_start = min(r.started_at for r in runs if r.pipeline.endswith("-to-salesforce"))
     assert salesforce_start < hubspot_end
+
+
+def _peaks(e2e: E2E, system: str) -> dict[str, int]:
+    """The emulator's peak of calls in flight at once, per route (``GET /_emulator/stats``)."""
+    emu = getattr(e2e.stack, system)
+    with requests.Session() as session:
+        session.trust_env = False
+        answer = session.get(
+            f"{emu.url}/_emulator/stats", timeout=10, verify=getattr(emu, "ca_file", True)
+        )
+    return dict(answer.json()["peak_in_flight_by_route"])
+
+
+def test_lookups_and_first_batches_of_a_flush_are_in_flight_together(
+    wide: E2E, _wide: EmulatorStack
+) -> None:
+    """Under vendor latency at concurrency 4, the identity lookups of a flush (one call per
+    100 match values) are in flight together, and so are all its write batches, the first one
+    too; the calls stay those of the serial engine."""
+    with_concurrency(wide, 4)
+    _wide.set_latency({"hubspot": 100, "salesforce": 100})
+    try:
+        summaries = wide.sync("customers-to-hubspot", "customers-to-salesforce")
+    finally:
+        _wide.set_latency({"hubspot": 0, "salesforce": 0})
+    assert all(s.status.value == "succeeded" for s in summaries), [s.error for s in summaries]
+    together = {
+        "hubspot": ("POST /crm/v3/objects/{object_type}/batch/read",  # contacts by email
+                    "POST /crm/v3/objects/{object_type}/batch/upsert"),
+        "salesforce": ("GET /services/data/{version}/query",  # Contacts by Email
+                       "PATCH /services/data/{version}/composite/sobjects/{sobject}/{field}"),
+    }  # fmt: skip
+    for system, routes in together.items():
+        peaks, calls = _peaks(wide, system), wide.calls(system)
+        for route in routes:  # 260 records: 3 lookups, 3 HubSpot batches, 2 collections
+            assert calls[route] >= 2, (system, route, calls)
+            assert peaks[route] == calls[route], (system, route, peaks, calls)
+
+
+def test_a_first_sync_checks_every_hubspot_id_property_at_once(e2e: E2E) -> None:
+    """`b2sync sync` (a first backfill) checks and creates the id property of every HubSpot
+    object its pipelines write (contacts, companies, orders, line items) side by side as the
+    HubSpot chain starts, not one object's first write after another: the checks are in
+    flight together, each object checked and created once; the rerun checks nothing."""
+    get_property = "GET /crm/v3/properties/{object_type}/{property_name}"
+    create_property = "POST /crm/v3/properties/{object_type}"
+    e2e.stack.set_latency({"hubspot": 100})
+    try:
+        result = cli(e2e, "sync", "--config", str(e2e.config_path))
+    finally:
+        e2e.stack.set_latency({"hubspot": 0})
+    assert result.returncode == 0, result.stderr
+    calls = e2e.calls("hubspot")
+    assert calls[get_property] == 4 and calls[create_property] == 4, calls
+    assert _peaks(e2e, "hubspot")[get_property] >= 2
+    again = cli(e2e, "sync", "--config", str(e2e.config_path))
+    assert again.returncode == 0, again.stderr
+    assert e2e.calls("hubspot")[get_property] == 4  # cursors set: nothing to prepare

@@ -100,9 +100,8 @@ def test_cursor_never_passes_an_unacknowledged_batch(
     n = data.draw(st.integers(8, 40), label="records")
     flush = data.draw(st.sampled_from([8, 12, 16]), label="flush")
     keys = [f"c{i:04d}" for i in range(0, n, CHUNK)]  # each batch's first key
-    # a flush's first batch goes alone (it warms the connector): the others race
-    racing = [k for k in keys if int(k[1:]) % flush]
-    order = data.draw(st.permutations(racing), label="completion order")
+    # every batch of a flush races, the first one too
+    order = data.draw(st.permutations(keys), label="completion order")
     fail = data.draw(st.none() | st.sampled_from(keys), label="failing batch")
     db = make_engine(f"sqlite:///{Path(tmp_path_factory.mktemp('s'))}/state.db")
     upgrade(db)
@@ -133,13 +132,13 @@ def test_cursor_never_passes_an_unacknowledged_batch(
 
 
 def test_batches_of_a_flush_are_in_flight_together(config: Config, db: sa.Engine) -> None:
-    """With concurrency 4, three later batches of one flush are inside the CRM at once."""
-    meet = threading.Barrier(3, timeout=TURN_TIMEOUT_S)
+    """With concurrency 4, all four batches of one flush are inside the CRM at once: the
+    first one is not sent alone."""
+    meet = threading.Barrier(4, timeout=TURN_TIMEOUT_S)
 
     class Meeting(FakeConnector):
         def write(self, stream: str, batch: Sequence[WriteItem], **kw: Any) -> list[WriteResult]:
-            if batch[0].key != "c0000":  # the first batch goes alone, the next three together
-                meet.wait()
+            meet.wait()  # the first batch too: it waits for the other three
             return super().write(stream, batch, **kw)
 
     shop, crm = FakeConnector(page_size=16), Meeting(write_chunk=CHUNK)
@@ -213,3 +212,72 @@ def test_the_next_page_is_read_while_this_one_is_written(config: Config, db: sa.
     with db.connect() as conn:
         cursor = state.get_cursor(conn, "customers", "customers", Side.B2CONNECT)
     assert cursor == {"position": 12}
+
+
+def test_an_orders_associations_and_its_lines_are_in_flight_together(
+    config: Config, db: sa.Engine
+) -> None:
+    """The orders' associations to their contacts and the orders' lines depend on the written
+    orders only: at concurrency 2 the association call and the lines' write are inside the CRM
+    at once (each waits for the other), and everything is written and linked once."""
+    from tests.sync.conftest import order
+
+    meet = threading.Barrier(2, timeout=TURN_TIMEOUT_S)
+
+    class Meeting(FakeConnector):
+        def write(self, stream: str, batch: Sequence[WriteItem], **kw: Any) -> list[WriteResult]:
+            if stream == "line_items":
+                meet.wait()
+            return super().write(stream, batch, **kw)
+
+        def associate(
+            self, from_object: str, to_object: str, pairs: Sequence[tuple[str, str]], type_id: int
+        ) -> list[WriteResult]:
+            if to_object == "contacts":
+                meet.wait()
+            return super().associate(from_object, to_object, pairs, type_id)
+
+    shop, crm = FakeConnector(), Meeting()
+    shop.feed("customers", _records(2))
+    shop.feed("orders", [order("o1", "c0000", lines=3), order("o2", "c0001")])
+    runs = [
+        PipelineRun(
+            pipeline=config.pipeline(name), shop=shop, crm=crm, db=db,
+            hasher=FieldHasher(b"k" * 32), tenant_id="t1", concurrency=2,
+        ).execute()
+        for name in ("customers", "orders")
+    ]  # fmt: skip
+    assert [s.status for s in runs] == [RunStatus.SUCCEEDED] * 2, [s.error for s in runs]
+    assert not meet.broken
+    orders = runs[1]
+    assert orders.counts["associated"] == 2 and orders.counts["lines_written"] == 5
+    assert crm.calls["POST /associations/orders/contacts/batch/create"] == 1
+    assert len(rows(db, "links")) == 2 + 2 + 5
+
+
+def test_a_crm_that_refuses_every_batch_fails_the_flush_as_a_serial_write_does(
+    config: Config, db: sa.Engine
+) -> None:
+    """All batches go out at once; when every one fails transiently through its retries
+    (nothing acknowledged: the CRM is down) the flush fails with that error, as one batch at
+    a time fails on the first: no dead letters, no links, the cursor stays where it was."""
+    from connectors.errors import Retriable
+
+    class Down(FakeConnector):
+        def write(self, stream: str, batch: Sequence[WriteItem], **kw: Any) -> list[WriteResult]:
+            self.calls["refused"] += 1
+            raise Retriable("503 from the CRM", code="SERVER_ERROR")
+
+    shop, crm = FakeConnector(page_size=16), Down(write_chunk=CHUNK)
+    shop.feed("customers", _records(16))
+    pipe = config.pipeline("customers").model_copy(update={"batch_size": 16})
+    summary = PipelineRun(
+        pipeline=pipe, shop=shop, crm=crm, db=db, hasher=FieldHasher(b"k" * 32), tenant_id="t1",
+        retry=RetryPolicy(attempts=2, initial=0.001, maximum=0.01), concurrency=4,
+    ).execute()  # fmt: skip
+    assert summary.status is not RunStatus.SUCCEEDED
+    assert "503" in (summary.error or "")
+    assert crm.calls["refused"] == 4 * 2  # each batch once, and once again by its retry
+    assert rows(db, "dead_letters") == [] and rows(db, "links") == []
+    with db.connect() as conn:
+        assert state.get_cursor(conn, "customers", "customers", Side.B2CONNECT) is None
