@@ -4,6 +4,8 @@
 
     StoreError                  base class; never raised bare
     ├── StoreConfigError        the URL names a database we do not support (also a ValueError)
+    │   └── StoreTenantError    the store belongs to another tenant, or its PostgreSQL role
+    │                           ignores row-level security (superuser, BYPASSRLS)
     └── StoreUnavailable        the database cannot be reached or opened; one-line message
                                 naming the host (or file) and the cause, never the password
 
@@ -28,3 +30,7 @@ class StoreUnavailable(StoreError):
     The message is one line, e.g. ``cannot reach PostgreSQL at db.example:5432: connection
     refused``; it never holds a traceback or a password.
     """
+
+
+class StoreTenantError(StoreConfigError):
+    """The store belongs to another tenant, or its role would ignore the tenant policies."""

@@ -31,7 +31,10 @@ from store._sync_tables import (
     Setting,
 )
 from store._types import NAMING_CONVENTION, StrEnumType, UTCDateTime, metadata, utc_now
+from store._tenancy import TENANT_COLUMN, scope_tables
 from store._webhook_tables import ErasureInboxItem, WebhookReceipt
+
+scope_tables(metadata)  # every table: its b2sync_tenant column, natural keys per tenant
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -64,6 +67,7 @@ __all__ = [
     "RunStatus",
     "Setting",
     "Side",
+    "TENANT_COLUMN",
     "StrEnumType",
     "SubjectKey",
     "Tombstone",
