@@ -61,8 +61,9 @@ class TenantRunners:
             if runner is None:
                 config = self.tenants.get(tenant_id).config()
                 runner = build_runner(
-                    config, stop=self.stop, connector_options=self._options(config)
-                )
+                    config, stop=self.stop, connector_options=self._options(config),
+                    tenant=tenant_id,
+                )  # fmt: skip
                 self._runners[tenant_id] = runner
             return runner
 

@@ -173,7 +173,7 @@ def test_webhook_routes_are_per_tenant_and_only_enqueue(tmp_path: Path, redis_ur
         assert client.get(f"b2sync:queued:t02:{PIPE}") is None
         counts = {}
         for tenant in ("t01", "t02"):
-            engine = make_engine(fl.store_urls[tenant])
+            engine = make_engine(fl.store_urls[tenant], tenant=tenant)
             with engine.connect() as conn:
                 counts[tenant] = conn.execute(
                     sa.text("SELECT count(*) FROM webhook_receipts")
