@@ -120,9 +120,12 @@ def scope_tables(metadata: sa.MetaData) -> None:
         natural = keys != ["id"]
         table.append_column(
             sa.Column(
-                TENANT_COLUMN, sa.String(64), nullable=False, default=_current_tenant,
+                TENANT_COLUMN,
+                sa.String(64),
+                nullable=False,
+                default=_current_tenant,
                 primary_key=natural,
-            )  # fmt: skip
+            )
         )
         for unique in [c for c in table.constraints if isinstance(c, sa.UniqueConstraint)]:
             if isinstance(unique, sa.PrimaryKeyConstraint):
