@@ -83,12 +83,48 @@ def test_base_overrides_and_secrets_per_tenant(
     assert resolve_reference(globex.connections["hubspot"].token) == "pat-globex-file"  # type: ignore[union-attr]
 
 
-def test_two_tenants_on_one_store_are_refused(tmp_path: Path) -> None:
-    """Two tenants naming one state store: the scheduler refuses to start (exit 2)."""
+def test_two_tenants_on_one_sqlite_file_are_refused(tmp_path: Path) -> None:
+    """Two tenants naming one SQLite file (no row-level security): the scheduler refuses to
+    start (exit 2)."""
     path = write_tenants(tmp_path, "/srv/same.db", "/srv/same.db")
     result = CliRunner().invoke(app, ["scheduler", "--tenants", str(path), "--once"])
     assert result.exit_code == 2
     assert "names the state store of tenant 'acme'" in result.output
+    assert "SQLite file holds one tenant" in result.output
+
+
+def test_two_tenants_may_share_one_postgresql_database(
+    tmp_path: Path, postgres_store_url: str, redis_url: str
+) -> None:
+    """Two tenants naming one PostgreSQL database: allowed (row-level security keeps their rows
+    apart), the scheduler starts once its role is found to obey the policies."""
+    path = write_tenants(tmp_path, "/srv/acme.db", "/srv/globex.db")
+    for name in ("acme.yaml", "globex.yaml"):  # the same database, written out in both files
+        config = tmp_path / name
+        text = config.read_text(encoding="utf-8").replace("sqlite:////srv/acme.db", "X")
+        config.write_text(text.replace("sqlite:////srv/globex.db", "X").replace(
+            "X", postgres_store_url), encoding="utf-8")  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["scheduler", "--tenants", str(path), "--once", "--broker", redis_url]
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_a_sqlite_file_of_another_tenant_is_refused(tmp_path: Path) -> None:
+    """A SQLite store records its tenant; a command of another tenant on it exits 2, naming
+    both tenants, and leaves the file as it was."""
+    path = write_tenants(tmp_path, f"{tmp_path}/acme.db", f"{tmp_path}/acme.db")
+    runner = CliRunner()
+    env = {"ACME_HUBSPOT_TOKEN": "pat-acme-env", "SHOP_URL": "http://127.0.0.1:9",
+           "SHOP_TOKEN": "t", "SHOP_TENANT": "g", "HUBSPOT_URL": "http://127.0.0.1:9"}  # fmt: skip
+    base = ["--tenants", str(path)]
+    made = runner.invoke(app, [*base, "--tenant", "acme", "db", "upgrade"], env=env)
+    assert made.exit_code == 0, made.output
+    before = (tmp_path / "acme.db").read_bytes()
+    crossed = runner.invoke(app, [*base, "--tenant", "globex", "status", "--json"], env=env)
+    assert crossed.exit_code == 2, crossed.output
+    assert "belongs to tenant 'acme', not 'globex'" in crossed.output
+    assert (tmp_path / "acme.db").read_bytes() == before
 
 
 def test_no_task_or_command_of_one_tenant_touches_another(
