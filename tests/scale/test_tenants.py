@@ -19,9 +19,9 @@ from b2sync.tenants import load_tenants
 from b2sync.worker import Enqueuer, WorkerSettings, make_app
 from connectors.b2connect import sign_webhook
 from mapping.config import resolve_reference
-from store import make_engine
+from store import TENANT_COLUMN, connection_tenant, make_engine, metadata, utc_now
 from tests.scale.conftest import free_port
-from tests.scale.kit import B2SYNC, PIPE, fleet, webhook_secret
+from tests.scale.kit import B2SYNC, PIPE, Fleet, fleet, webhook_secret
 
 BASE = """\
 version: 1
@@ -217,3 +217,128 @@ def test_webhook_routes_are_per_tenant_and_only_enqueue(tmp_path: Path, redis_ur
             engine.dispose()
         assert counts["t01"] and counts["t01"] >= 2, "the deliveries were stored before the 2xx"
         assert counts["t02"] == 0
+
+
+def _wait_synced(fl: Fleet, client: redis.Redis, tenants: tuple[str, ...]) -> None:
+    """Until every customer of each tenant is in its CRM or dead-lettered, and no run is left."""
+    for _ in range(360):
+        done = all(fl.verdict(t)["lost"] == 0 and fl.verdict(t)["synced"] for t in tenants)
+        if done and not client.keys("b2sync:lock:*") and not client.keys("b2sync:queued:*"):
+            return
+        threading.Event().wait(0.25)
+    raise AssertionError({t: fl.verdict(t) for t in tenants})
+
+
+def _rows(engine: sa.Engine) -> dict[str, tuple[int, int]]:
+    """Per table: (rows this engine sees, of those the ones not of its tenant)."""
+    out = {}
+    with engine.connect() as conn:
+        tenant = connection_tenant(conn)
+        for name in sorted(metadata.tables):
+            table = metadata.tables[name]
+            column = table.c[TENANT_COLUMN]
+            seen = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            foreign = conn.execute(
+                sa.select(sa.func.count()).select_from(table).where(column != tenant)
+            ).scalar_one()
+            out[name] = (seen, foreign)
+    return out
+
+
+@pytest.mark.postgres
+def test_tenants_sharing_one_postgresql_database_see_only_their_rows(
+    tmp_path: Path, redis_url: str, postgres_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two tenants in ONE PostgreSQL database, synced by a worker: every row carries its tenant;
+    a tenant's engine, commands and tasks see and change only its rows (row-level security)."""
+    customers = 12
+    shared = {"store_url": lambda _tenant: postgres_store_url}
+    with fleet(tmp_path, redis_url, tenants=2, customers=customers, **shared) as fl:  # type: ignore[arg-type]
+        fl.start_worker("w0")
+        client = redis.Redis.from_url(redis_url)
+        enqueuer = Enqueuer(make_app(WorkerSettings(redis_url)), client)
+        for tenant in ("t01", "t02"):
+            enqueuer.run(tenant, PIPE)
+        _wait_synced(fl, client, ("t01", "t02"))
+        for tenant in ("t01", "t02"):
+            verdict = fl.verdict(tenant)
+            assert verdict["lost"] == verdict["crossed"] == verdict["duplicated"] == 0, verdict
+        engines = {t: make_engine(postgres_store_url, tenant=t) for t in ("t01", "t02")}
+        try:
+            # (a) the column is NOT NULL on every table: no row anywhere lacks its tenant
+            with engines["t01"].connect() as conn:
+                nullable = conn.execute(
+                    sa.text(
+                        "SELECT table_name FROM information_schema.columns "
+                        "WHERE column_name = :c AND is_nullable = 'NO' "
+                        "AND table_schema = current_schema()"
+                    ),
+                    {"c": TENANT_COLUMN},
+                ).scalars()
+                assert set(nullable) == set(metadata.tables)
+            # (b) each engine sees exactly its own rows, though both are in the same tables
+            rows = {t: _rows(engines[t]) for t in engines}
+            for tenant in engines:
+                assert all(foreign == 0 for _, foreign in rows[tenant].values()), rows[tenant]
+                assert rows[tenant]["links"][0] == fl.verdict(tenant)["synced"], "its own links"
+                assert rows[tenant]["runs"][0] >= 1 and rows[tenant]["settings"][0] >= 1
+            with engines["t01"].connect() as conn, conn.begin() as tx:
+                updated = conn.execute(sa.text("UPDATE links SET crm_object = crm_object"))
+                deleted = conn.execute(sa.text("DELETE FROM cursors"))
+                assert updated.rowcount == rows["t01"]["links"][0], "an UPDATE touches t01's rows"
+                assert deleted.rowcount == rows["t01"]["cursors"][0]
+                tx.rollback()
+            settings = metadata.tables["settings"]
+            with engines["t01"].connect() as conn, pytest.raises(sa.exc.ProgrammingError) as err:
+                conn.execute(settings.insert().values(name="x", value="y", b2sync_tenant="t02"))
+            assert "row-level security" in str(err.value)
+            with engines["t01"].begin() as conn:  # an insert that forgets the tenant gets t01
+                conn.execute(settings.insert().values(name="probe", value="1"))
+            with engines["t02"].connect() as conn:
+                assert (
+                    conn.execute(sa.select(settings.c.name).where(settings.c.name == "probe")).all()
+                    == []
+                )
+            # (c) t02 has a dead letter; t01's commands and a t01 task never see or change it
+            dead = metadata.tables["dead_letters"]
+            runs = metadata.tables["runs"]
+            with engines["t02"].begin() as conn:
+                run_id = conn.execute(sa.select(runs.c.id).limit(1)).scalar_one()
+                conn.execute(dead.insert().values(
+                    pipeline=PIPE, run_id=run_id, stream="customers", record_key="t02-only",
+                    payload={}, error_code="REJECTED", error_message="test", attempts=0,
+                    status="pending", created_at=utc_now(), updated_at=utc_now(),
+                ))  # fmt: skip
+            before = _rows(engines["t02"])
+            for key, value in fl.env().items():
+                monkeypatch.setenv(key, value)
+            cli, base = CliRunner(), ["--tenants", str(fl.tenants_file)]
+            listed = {}
+            for tenant in ("t01", "t02"):
+                out = cli.invoke(app, [*base, "--tenant", tenant, "deadletters", "list", "--json"])
+                assert out.exit_code == 0, out.output
+                listed[tenant] = [row["record_key"] for row in json.loads(out.stdout)]
+            assert "t02-only" in listed["t02"] and "t02-only" not in listed["t01"]
+            assert set(listed["t01"]) == fl.dead_letters("t01"), "t01's own dead letters"
+            status = cli.invoke(app, [*base, "--tenant", "t01", "status", "--json"])
+            assert status.exit_code == 0, status.output
+            assert json.loads(status.stdout)["dead_letters_pending"] == len(listed["t01"])
+            one = next(iter(fl.shop_customers("t01")))
+            erased = cli.invoke(
+                app, [*base, "--tenant", "t01", "erase", "--customer-id", one, "--no-process"]
+            )
+            assert erased.exit_code == 0, erased.output
+            runs_before = _rows(engines["t01"])["runs"][0]
+            enqueuer.run("t01", PIPE)  # a worker task of t01
+            for _ in range(360):
+                idle = not client.keys("b2sync:lock:*") and not client.keys("b2sync:queued:*")
+                if idle and _rows(engines["t01"])["runs"][0] > runs_before:
+                    break
+                threading.Event().wait(0.25)
+            else:
+                pytest.fail("t01's task did not run")
+            assert _rows(engines["t02"]) == before, "nothing of t02 changed"
+            assert _rows(engines["t01"])["erasure_requests"][0] == 1
+        finally:
+            for engine in engines.values():
+                engine.dispose()
