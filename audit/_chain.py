@@ -17,8 +17,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from store import AuditEvent as EventRow
 from store import TENANT_COLUMN, AuditSubjectAlias, connection_tenant
+from store import AuditEvent as EventRow
 
 GENESIS = "0" * 64
 #: every stored column the hash covers (all but the surrogate id and the hash itself)
