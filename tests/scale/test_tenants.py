@@ -7,6 +7,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -229,6 +230,41 @@ def _wait_synced(fl: Fleet, client: redis.Redis, tenants: tuple[str, ...]) -> No
     raise AssertionError({t: fl.verdict(t) for t in tenants})
 
 
+def _api_status(fl: Fleet) -> dict[str, dict[str, Any]]:
+    """``GET /t/<tenant>/api/status`` of each tenant, from a ``b2sync front`` process."""
+    port = free_port()
+    env = {**fl.env(), **{f"{t.upper()}_STATUS_TOKEN": _status_token(t) for t in fl.portals}}
+    proc = subprocess.Popen(
+        [B2SYNC, "front", "--tenants", str(fl.tenants_file), "--broker", fl.redis_url,
+         "--listen", f"127.0.0.1:{port}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with requests.Session() as http:
+            http.trust_env = False
+            for _ in range(200):
+                try:
+                    if http.get(f"{url}/healthz", timeout=2).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    threading.Event().wait(0.1)
+            out = {}
+            for tenant in fl.portals:
+                auth = {"Authorization": f"Bearer {_status_token(tenant)}"}
+                got = http.get(f"{url}/t/{tenant}/api/status", headers=auth, timeout=30)
+                assert got.status_code == 200, got.text
+                out[tenant] = got.json()
+            return out
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _status_token(tenant: str) -> str:
+    return f"status-{tenant}-test-only-0123456789abcdef"
+
+
 def _rows(engine: sa.Engine) -> dict[str, tuple[int, int]]:
     """Per table: (rows this engine sees, of those the ones not of its tenant)."""
     out = {}
@@ -250,9 +286,10 @@ def test_tenants_sharing_one_postgresql_database_see_only_their_rows(
     tmp_path: Path, redis_url: str, postgres_store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two tenants in ONE PostgreSQL database, synced by a worker: every row carries its tenant;
-    a tenant's engine, commands and tasks see and change only its rows (row-level security)."""
+    a tenant's engine, commands, API route and tasks see and change only its rows (RLS)."""
     customers = 12
-    shared = {"store_url": lambda _tenant: postgres_store_url}
+    shared = {"store_url": lambda _tenant: postgres_store_url,
+              "extra": "http: {status_token: '${STATUS_TOKEN}'}\n"}  # fmt: skip
     with fleet(tmp_path, redis_url, tenants=2, customers=customers, **shared) as fl:  # type: ignore[arg-type]
         fl.start_worker("w0")
         client = redis.Redis.from_url(redis_url)
@@ -323,6 +360,9 @@ def test_tenants_sharing_one_postgresql_database_see_only_their_rows(
             status = cli.invoke(app, [*base, "--tenant", "t01", "status", "--json"])
             assert status.exit_code == 0, status.output
             assert json.loads(status.stdout)["dead_letters_pending"] == len(listed["t01"])
+            api = _api_status(fl)
+            assert api["t01"]["dead_letters_pending"] == len(listed["t01"])
+            assert api["t02"]["dead_letters_pending"] == len(listed["t02"])
             one = next(iter(fl.shop_customers("t01")))
             erased = cli.invoke(
                 app, [*base, "--tenant", "t01", "erase", "--customer-id", one, "--no-process"]
