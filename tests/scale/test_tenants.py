@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import subprocess
 import threading
 import time
@@ -109,6 +111,44 @@ def test_two_tenants_may_share_one_postgresql_database(
         app, ["scheduler", "--tenants", str(path), "--once", "--broker", redis_url]
     )
     assert result.exit_code == 0, result.output
+
+
+ADMIN_ENV = "B2SYNC_TEST_POSTGRES_ADMIN_URL"
+
+
+@pytest.mark.postgres
+def test_a_role_that_bypasses_row_level_security_is_refused(tmp_path: Path) -> None:
+    """Tenants sharing a PostgreSQL store through a BYPASSRLS role: the scheduler exits 2 naming
+    the role and the fix before anything starts (RLS would not filter its queries)."""
+    admin_url = os.environ.get(ADMIN_ENV)
+    if not admin_url:
+        pytest.skip(
+            f"PostgreSQL admin not available: set {ADMIN_ENV} (a superuser: BYPASSRLS roles need one)"
+        )
+    role, password = f"b2sync_bypass_{secrets.token_hex(4)}", secrets.token_hex(16)
+    admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN BYPASSRLS PASSWORD '{password}'")
+        url = sa.make_url(admin_url).set(username=role, password=password)
+        path = write_tenants(tmp_path, "/srv/acme.db", "/srv/globex.db")
+        rendered = url.render_as_string(hide_password=False)
+        for name in ("acme.yaml", "globex.yaml"):
+            config = tmp_path / name
+            text = config.read_text(encoding="utf-8")
+            for store in ("sqlite:////srv/acme.db", "sqlite:////srv/globex.db"):
+                text = text.replace(store, rendered)
+            config.write_text(text, encoding="utf-8")
+        result = CliRunner().invoke(
+            app, ["scheduler", "--tenants", str(path), "--once", "--broker", "redis://127.0.0.1:1"]
+        )
+        assert result.exit_code == 2, result.output
+        assert f"role '{role}' is BYPASSRLS" in result.output
+        assert "NOBYPASSRLS" in result.output and password not in result.output
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+        admin.engine.dispose()
 
 
 def test_a_sqlite_file_of_another_tenant_is_refused(tmp_path: Path) -> None:
