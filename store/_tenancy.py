@@ -15,7 +15,8 @@ on the tables that have it, is the *B2Connect* tenant (one config may read sever
 - **SQLite** has no row-level security: a file holds one tenant. It records its tenant (the
   ``settings`` row :data:`TENANT_RECORD`) and an engine of another tenant is refused.
 - **Natural keys per tenant**: every unique constraint (named ``uq_<table>_tenant_key``) and
-  every primary key but a surrogate ``id`` starts with ``b2sync_tenant`` (two tenants may both have a pipeline ``customers``).
+  every primary key but a surrogate ``id`` starts with ``b2sync_tenant`` (two tenants may
+  both have a pipeline ``customers``, its cursors, its lease and its fence).
 """
 
 from __future__ import annotations
