@@ -328,9 +328,11 @@ def test_tenants_sharing_one_postgresql_database_see_only_their_rows(
     """Two tenants in ONE PostgreSQL database, synced by a worker: every row carries its tenant;
     a tenant's engine, commands, API route and tasks see and change only its rows (RLS)."""
     customers = 12
-    shared = {"store_url": lambda _tenant: postgres_store_url,
-              "extra": "http: {status_token: '${STATUS_TOKEN}'}\n"}  # fmt: skip
-    with fleet(tmp_path, redis_url, tenants=2, customers=customers, **shared) as fl:  # type: ignore[arg-type]
+    with fleet(
+        tmp_path, redis_url, tenants=2, customers=customers,
+        store_url=lambda _tenant: postgres_store_url,  # one database for both tenants
+        extra="http: {status_token: '${STATUS_TOKEN}'}\n",
+    ) as fl:  # fmt: skip
         fl.start_worker("w0")
         client = redis.Redis.from_url(redis_url)
         enqueuer = Enqueuer(make_app(WorkerSettings(redis_url)), client)
