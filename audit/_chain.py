@@ -17,8 +17,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from store import TENANT_COLUMN, AuditSubjectAlias, connection_tenant
 from store import AuditEvent as EventRow
-from store import AuditSubjectAlias
 
 GENESIS = "0" * 64
 #: every stored column the hash covers (all but the surrogate id and the hash itself)
@@ -137,7 +137,10 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
     if not rows:
         return
     dialect = conn.dialect
-    names = list(rows[0])
+    # the store's column default (the connection's tenant), which a raw executemany skips
+    defaults = {TENANT_COLUMN: connection_tenant(conn)}
+    full = [row if TENANT_COLUMN in row else {**defaults, **row} for row in rows]
+    names = list(full[0])
     compiled = table.insert().compile(dialect=dialect, column_keys=names)
     order = list(compiled.positiontup) if compiled.positional and compiled.positiontup else names
     processors = [
@@ -145,7 +148,7 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
     ]
     params: list[Any]
     if compiled.positional:
-        params = [tuple(row[n] if p is None else p(row[n]) for n, p in processors) for row in rows]
+        params = [tuple(row[n] if p is None else p(row[n]) for n, p in processors) for row in full]
     else:
-        params = [{n: row[n] if p is None else p(row[n]) for n, p in processors} for row in rows]
+        params = [{n: row[n] if p is None else p(row[n]) for n, p in processors} for row in full]
     conn.exec_driver_sql(str(compiled), params)

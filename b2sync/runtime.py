@@ -18,5 +18,5 @@ __all__ = ["build_runner"]
 def build_runner(config: Config, **options: Any) -> Runner:
     """A runner of ``config`` that runs the features' record hooks in order (tombstones
     first); ``options`` are :class:`~sync.runner.Runner`'s (``stop``, ``clock``, ``retry``,
-    ``migrate``, ``connector_options``)."""
+    ``migrate``, ``connector_options``, ``tenant``)."""
     return Runner(config, hooks=RECORD_HOOKS, **options)

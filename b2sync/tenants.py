@@ -13,9 +13,10 @@ A deployment without a tenants file has one tenant, ``default``, whose config is
   ``base:`` key at the top of the tenant's file; paths relative to the file naming them) deep-
   merged with the tenant's own file: mappings merge key by key, lists of named items
   (``pipelines``) merge by ``name``, anything else in the tenant file replaces the base's.
-- **Its own state store**: each tenant's file names its own ``state_url`` (a PostgreSQL
-  database or schema, a SQLite file); a tenant's rows are reachable only through its store,
-  so no query of one tenant can touch another's. Two tenants naming one store is refused.
+- **Its rows only**: each tenant's file names its ``state_url``. Every row carries its tenant
+  (``b2sync_tenant``) and the store scopes every query by it: tenants may share one
+  PostgreSQL database (row-level security; the role must not bypass it), a SQLite file holds
+  one tenant (two tenants naming one file is refused). See docs/scale-out.md.
 - **Its own secrets**: secrets stay references (``${NAME}``). With ``env_prefix: ACME_`` the
   tenant's ``${NAME}`` reads ``ACME_NAME``; with ``secrets_dir: DIR`` it reads the file
   ``DIR/NAME``. A base file shared by every tenant can then name one set of variables.
@@ -30,10 +31,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from mapping.config import Config, ConfigError, ConfigIssue, load_config, parse_config
+from mapping.config import (
+    Config,
+    ConfigError,
+    ConfigIssue,
+    UnresolvedReference,
+    load_config,
+    parse_config,
+    resolve_reference,
+)
+from store import DEFAULT_TENANT, StoreTenantError, check_rls_role, make_engine, unavailable
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -46,7 +57,6 @@ __all__ = [
     "single_tenant",
 ]
 
-DEFAULT_TENANT = "default"
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
@@ -207,15 +217,51 @@ def load_tenants(path: str | os.PathLike[str]) -> Tenants:
 
 
 def check_stores(tenants: Tenants) -> None:
-    """Refuse two tenants naming one state store (their rows would mix)."""
+    """Refuse stores that would mix tenants' rows.
+
+    Tenants may share a PostgreSQL database (or schema): every row carries its tenant and
+    row-level security scopes every query, so the shared store's role must be one the policies
+    apply to (not SUPERUSER, not BYPASSRLS); it is checked here, before anything starts. Two
+    tenants naming one SQLite file are refused: SQLite has no row-level security.
+    """
     seen: dict[str, str] = {}
+    shared: dict[str, list[str]] = {}
     for tenant_id in tenants.ids():
         tenant = tenants.get(tenant_id)
-        url = tenant.config().state_url
-        if url in seen:
+        url = _store_url(tenant.config().state_url)
+        if url in seen and url.startswith("sqlite"):
             raise _issue(
                 tenant.config_path, 1,
-                f"tenant {tenant_id!r} names the state store of tenant {seen[url]!r}: give "
-                "each tenant its own database, schema or SQLite file",
+                f"tenant {tenant_id!r} names the state store of tenant {seen[url]!r}: a SQLite "
+                "file holds one tenant (no row-level security); give each tenant its own "
+                "file, or put the tenants in one PostgreSQL database",
             )  # fmt: skip
+        if url in seen:
+            shared.setdefault(url, [seen[url]]).append(tenant_id)
         seen[url] = tenant_id
+    for url, sharing in shared.items():
+        _check_shared_role(tenants.get(sharing[-1]).config_path, url, sharing)
+
+
+def _store_url(url: str) -> str:
+    """The state URL with its reference resolved (as written when it cannot be yet)."""
+    try:
+        return resolve_reference(url)
+    except UnresolvedReference:
+        return url
+
+
+def _check_shared_role(path: Path, url: str, sharing: list[str]) -> None:
+    engine = make_engine(url, tenant=sharing[0])
+    try:
+        with engine.connect() as conn:
+            check_rls_role(conn)
+    except (sa.exc.DBAPIError, OSError) as exc:
+        who = ", ".join(repr(t) for t in sharing)
+        problem = unavailable(engine.url, exc)
+        raise _issue(path, 1, f"tenants {who} share a PostgreSQL store: {problem}") from None
+    except StoreTenantError as exc:
+        who = ", ".join(repr(t) for t in sharing)
+        raise _issue(path, 1, f"tenants {who} share a PostgreSQL store: {exc}") from None
+    finally:
+        engine.dispose()

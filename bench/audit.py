@@ -93,8 +93,8 @@ def _fill(engine: sa.Engine, count: int) -> float:
             cursor.executemany(
                 "INSERT INTO audit_events (tenant_id, seq, occurred_at, actor, source_system,"
                 " target_system, stream, record_key_hash, subject_hash, action, changed_fields,"
-                " outcome, run_id, batch_id, details, payload_ciphertext, key_id, prev_hash, hash)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " outcome, run_id, batch_id, details, payload_ciphertext, key_id, prev_hash, hash,"
+                " b2sync_tenant) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'default')",
                 rows,
             )
     return time.perf_counter() - started

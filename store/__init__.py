@@ -19,8 +19,17 @@ from store._engine import (
     session_scope,
 )
 from store._migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
+from store._tenancy import (
+    DEFAULT_TENANT,
+    TENANT_COLUMN,
+    TENANT_ENV,
+    TENANT_RECORD,
+    TENANT_SETTING,
+    check_rls_role,
+    connection_tenant,
+)
 from store._urls import unavailable
-from store.errors import StoreConfigError, StoreError, StoreUnavailable
+from store.errors import StoreConfigError, StoreError, StoreTenantError, StoreUnavailable
 from store.models import (
     AuditEvent,
     AuditSubjectAlias,
@@ -45,7 +54,12 @@ from store.models import (
 )
 
 __all__ = [
+    "DEFAULT_TENANT",
     "SQLITE_PRAGMAS",
+    "TENANT_COLUMN",
+    "TENANT_ENV",
+    "TENANT_RECORD",
+    "TENANT_SETTING",
     "AuditEvent",
     "AuditSubjectAlias",
     "Conflict",
@@ -64,12 +78,15 @@ __all__ = [
     "Side",
     "StoreConfigError",
     "StoreError",
+    "StoreTenantError",
     "StoreUnavailable",
     "SubjectKey",
     "Tombstone",
     "alembic_config",
     "begin_write",
     "check_connection",
+    "check_rls_role",
+    "connection_tenant",
     "current_revision",
     "downgrade",
     "head_revision",

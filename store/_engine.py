@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from sqlmodel import Session
 
+from store._tenancy import engine_tenant, on_connect
 from store._urls import is_sqlite, parse_url, sqlite_path, unavailable
 
 #: Applied to every new SQLite connection, before any transaction (busy_timeout first, so that
@@ -31,8 +32,17 @@ BEGIN_IMMEDIATE = "b2sync_begin_immediate"  # execution option read by the SQLit
 DEFAULT_CONNECT_TIMEOUT = 10
 
 
-def make_engine(url: str | sa.URL, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT) -> sa.Engine:
-    """An engine for the state store; connects lazily.
+def make_engine(
+    url: str | sa.URL,
+    *,
+    tenant: str | None = None,
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
+) -> sa.Engine:
+    """An engine for one tenant's rows of the state store; connects lazily.
+
+    ``tenant`` (default: ``$B2SYNC_TENANT``, else ``default``) fills every row's
+    ``b2sync_tenant``; on PostgreSQL the row-level security policies show and accept only its
+    rows, on SQLite a file of another tenant is refused (see :mod:`store._tenancy`).
 
     SQLite: the parent directory is created and every connection gets :data:`SQLITE_PRAGMAS`;
     transactions start with an explicit ``BEGIN`` (real isolation, transactional DDL).
@@ -45,11 +55,15 @@ def make_engine(url: str | sa.URL, *, connect_timeout: int = DEFAULT_CONNECT_TIM
     """
     parsed = parse_url(url)
     if is_sqlite(parsed):
-        return _sqlite_engine(parsed)
-    connect_args: dict[str, Any] = {}
-    if "connect_timeout" not in parsed.query:
-        connect_args["connect_timeout"] = connect_timeout
-    return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+        engine = _sqlite_engine(parsed)
+    else:
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = connect_timeout
+        engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    postgres = engine.dialect.name == "postgresql"
+    event.listen(engine, "connect", on_connect(engine_tenant(tenant), postgres=postgres))
+    return engine
 
 
 def insert_on_conflict(conn: sa.Connection, table: sa.Table) -> Any:
@@ -93,14 +107,16 @@ def session_scope(engine: sa.Engine, *, immediate: bool = False) -> Iterator[Ses
         session.close()
 
 
-def check_connection(url: str | sa.URL, *, connect_timeout: int = 5) -> None:
+def check_connection(
+    url: str | sa.URL, *, tenant: str | None = None, connect_timeout: int = 5
+) -> None:
     """Connect once and run ``SELECT 1``.
 
     Raises:
         StoreConfigError: the URL is malformed or unsupported.
         StoreUnavailable: one line naming the host (or file) and the cause, never the password.
     """
-    engine = make_engine(url, connect_timeout=connect_timeout)
+    engine = make_engine(url, tenant=tenant, connect_timeout=connect_timeout)
     try:
         with connect(engine) as conn:
             conn.execute(sa.text("SELECT 1"))

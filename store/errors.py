@@ -4,6 +4,9 @@
 
     StoreError                  base class; never raised bare
     ├── StoreConfigError        the URL names a database we do not support (also a ValueError)
+    │   └── StoreTenantError    the store belongs to another tenant, or its PostgreSQL role
+    │                           ignores row-level security (superuser, BYPASSRLS); also a
+    │                           StoreUnavailable (this tenant cannot use the store)
     └── StoreUnavailable        the database cannot be reached or opened; one-line message
                                 naming the host (or file) and the cause, never the password
 
@@ -27,4 +30,12 @@ class StoreUnavailable(StoreError):
 
     The message is one line, e.g. ``cannot reach PostgreSQL at db.example:5432: connection
     refused``; it never holds a traceback or a password.
+    """
+
+
+class StoreTenantError(StoreConfigError, StoreUnavailable):
+    """The store belongs to another tenant, or its role would ignore the tenant policies.
+
+    A configuration error (exit 2 where the CLI tells them apart) that also makes the store
+    unavailable to this tenant: code handling :class:`StoreUnavailable` stops cleanly.
     """

@@ -30,11 +30,15 @@ from store._sync_tables import (
     Run,
     Setting,
 )
+from store._tenancy import TENANT_COLUMN, scope_tables
 from store._types import NAMING_CONVENTION, StrEnumType, UTCDateTime, metadata, utc_now
 from store._webhook_tables import ErasureInboxItem, WebhookReceipt
 
+scope_tables(metadata)  # every table: its b2sync_tenant column, natural keys per tenant
+
 __all__ = [
     "NAMING_CONVENTION",
+    "TENANT_COLUMN",
     "AuditEvent",
     "AuditSubjectAlias",
     "Conflict",

@@ -73,7 +73,7 @@ def check_fence(conn: sa.Connection, pipeline: str, token: int) -> None:
     raise :class:`StaleFence` when a higher one was recorded (a newer holder ran)."""
     name = fence_name(pipeline)
     stmt = insert_on_conflict(conn, _settings).on_conflict_do_nothing(
-        index_elements=[_settings.c.name]
+        index_elements=[_settings.c.b2sync_tenant, _settings.c.name]
     )
     conn.execute(stmt, [{"name": name, "value": str(token)}])
     # one statement compares and raises: its row lock orders concurrent committers

@@ -70,7 +70,9 @@ def acquire_lock(
 ) -> bool:
     """Take the named lease unless someone else holds an unexpired one."""
     conn.execute(sa.delete(_locks).where(_locks.c.name == name, _locks.c.expires_at < now))
-    stmt = insert_on_conflict(conn, _locks).on_conflict_do_nothing(index_elements=[_locks.c.name])
+    stmt = insert_on_conflict(conn, _locks).on_conflict_do_nothing(
+        index_elements=[_locks.c.b2sync_tenant, _locks.c.name]
+    )
     conn.execute(stmt, [{"name": name, "owner": owner, "acquired_at": now, "expires_at": expires}])
     holder = conn.execute(
         sa.select(_locks.c.owner).where(_locks.c.name == name)

@@ -156,6 +156,7 @@ class Runner:
         retry: RetryPolicy | None = None,
         migrate: bool = True,
         connector_options: Mapping[str, Mapping[str, Any]] | None = None,
+        tenant: str | None = None,
     ) -> None:
         self.config = config
         #: the record hook factories every pipeline run applies, in order (tombstones first)
@@ -163,7 +164,9 @@ class Runner:
         self.stop = stop or threading.Event()
         self.clock = clock or (lambda: datetime.now(UTC))
         self.retry = retry or RetryPolicy()
-        self.db: sa.Engine = make_engine(resolve(config.state_url))
+        #: the store engine of ``tenant`` (default ``$B2SYNC_TENANT`` or ``default``): it sees
+        #: and writes only that tenant's rows
+        self.db: sa.Engine = make_engine(resolve(config.state_url), tenant=tenant)
         if migrate:
             upgrade(self.db)
         try:

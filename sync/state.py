@@ -154,7 +154,7 @@ def upsert_links(
     ]
     stmt = _upsert(conn, _links)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[_links.c.pipeline, _links.c.b2connect_key],
+        index_elements=[_links.c.b2sync_tenant, _links.c.pipeline, _links.c.b2connect_key],
         set_={
             "crm_id": sa.func.coalesce(stmt.excluded.crm_id, _links.c.crm_id),
             "field_hashes": stmt.excluded.field_hashes,
@@ -210,7 +210,12 @@ def set_cursor(
         return
     stmt = _upsert(conn, _cursors)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[_cursors.c.pipeline, _cursors.c.stream, _cursors.c.side],
+        index_elements=[
+            _cursors.c.b2sync_tenant,
+            _cursors.c.pipeline,
+            _cursors.c.stream,
+            _cursors.c.side,
+        ],
         set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
     )
     conn.execute(
@@ -342,7 +347,12 @@ def add_pending(
     """Remember deferred links: (record key, target pipeline, target key, what) per row."""
     for key, target_pipeline, target_key, what in rows:
         stmt = _upsert(conn, _pending).on_conflict_do_nothing(
-            index_elements=[_pending.c.pipeline, _pending.c.record_key, _pending.c.what]
+            index_elements=[
+                _pending.c.b2sync_tenant,
+                _pending.c.pipeline,
+                _pending.c.record_key,
+                _pending.c.what,
+            ]
         )
         conn.execute(
             stmt,

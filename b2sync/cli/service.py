@@ -31,7 +31,7 @@ from b2sync.cli.common import (
 from b2sync.cli.output import make_console
 from b2sync.service import Daemon, parse_listen, pipeline_status, store_totals
 from mapping.config import Config, ConfigError
-from store import StoreUnavailable, make_engine
+from store import StoreConfigError, StoreUnavailable, make_engine
 from store.models import RunStatus
 from sync.logs import bind, configure_logging
 from sync.runner import Runner
@@ -146,6 +146,8 @@ def status(
             rows = pipeline_status(conn, pipelines, datetime.now(UTC))
             totals = store_totals(conn)
         engine.dispose()
+    except StoreConfigError as exc:  # another tenant's store
+        fail(str(exc), EXIT_BAD_CONFIG)
     except StoreUnavailable as exc:
         fail(str(exc))
     except sa.exc.SQLAlchemyError as exc:

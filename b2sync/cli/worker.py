@@ -22,6 +22,7 @@ import typer
 from b2sync.cli.common import ConfigOption, exit_with_issues, fail
 from b2sync.tenants import Tenants, check_stores, load_tenants, single_tenant
 from mapping.config import ConfigError, config_path
+from store import TENANT_ENV
 from sync.logs import configure_logging
 
 __all__ = ["commands", "select_tenant"]
@@ -52,7 +53,8 @@ def _tenants(tenants: Path | None, config: Path | None) -> Tenants:
 
 def select_tenant(tenants: Path | None, tenant_id: str) -> Callable[[], None]:
     """``b2sync --tenant ID <command>``: every command's default config becomes the tenant's
-    (base + overrides, its secrets, its state store); returns how to undo it."""
+    (base + overrides, its secrets, its state store) and every store engine the tenant's
+    (``$B2SYNC_TENANT``: it sees and writes only the tenant's rows); returns how to undo it."""
     if tenants is None:
         fail("--tenant needs --tenants tenants.yaml (or $B2SYNC_TENANTS)", 2)
     try:
@@ -63,14 +65,16 @@ def select_tenant(tenants: Path | None, tenant_id: str) -> Callable[[], None]:
         known = ", ".join(load_tenants(tenants).ids())
         fail(f"unknown tenant {tenant_id!r} in {tenants}; tenants: {known}", 2)
     folder = Path(tempfile.mkdtemp(prefix="b2sync-tenant-"))
-    previous = os.environ.get("B2SYNC_CONFIG")
-    os.environ["B2SYNC_CONFIG"] = str(tenant.config_file(folder))
+    chosen = {"B2SYNC_CONFIG": str(tenant.config_file(folder)), TENANT_ENV: tenant_id}
+    previous = {name: os.environ.get(name) for name in chosen}
+    os.environ.update(chosen)  # the config, and the tenant of every store engine (its rows)
 
     def undo() -> None:
-        if previous is None:
-            os.environ.pop("B2SYNC_CONFIG", None)
-        else:
-            os.environ["B2SYNC_CONFIG"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         shutil.rmtree(folder, ignore_errors=True)
 
     return undo

@@ -91,7 +91,9 @@ class TenantRunners:
                 self._runners.move_to_end(tenant_id)
                 return runner
             config = self.tenants.get(tenant_id).config()
-            runner = build_runner(config, stop=self.stop, connector_options=self._options(config))
+            runner = build_runner(
+                config, stop=self.stop, connector_options=self._options(config), tenant=tenant_id
+            )
             self._runners[tenant_id] = runner
             idle = [t for t in self._runners if not self._active[t] and t != tenant_id]
             evict = idle[: max(0, len(self._runners) - self.max_cached)]

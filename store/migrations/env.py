@@ -9,6 +9,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 
 from store._engine import connect, make_engine
+from store._tenancy import connection_tenant
 from store.models import metadata
 
 
@@ -21,6 +22,8 @@ def _render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | 
 
 
 def _run(connection: sa.Connection) -> None:
+    #: the tenant whose store this is: 0013 gives it the rows that exist before tenancy
+    context.config.attributes["tenant"] = connection_tenant(connection)
     context.configure(
         connection=connection,
         target_metadata=metadata,

@@ -58,11 +58,11 @@ def test_removed_orders_leave_the_ledger(sqlite_store_engine: sa.Engine) -> None
 
 
 def test_ledger_keeps_no_names_or_addresses(sqlite_store_engine: sa.Engine) -> None:
-    """The ledger's columns are ids, dates, status, currency, amounts and the order's
-    marketing channel (``source``) only."""
+    """The ledger's columns are ids (and the store's tenant), dates, status, currency, amounts
+    and the order's marketing channel (``source``) only."""
     columns = {c["name"] for c in sa.inspect(sqlite_store_engine).get_columns("insights_orders")}
     assert columns == {
-        "id", "tenant_id", "order_id", "customer_key", "created_at", "status", "currency",
+        "id", "b2sync_tenant", "tenant_id", "order_id", "customer_key", "created_at", "status", "currency",
         "total_minor", "refunded_minor", "source", "updated_at",
     }  # fmt: skip
 

@@ -201,7 +201,7 @@ class Fleet:
         url = self.store_urls[tenant]
         if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
             return set()
-        engine = make_engine(url)
+        engine = make_engine(url, tenant=tenant)  # the tenant's rows (a shared store holds more)
         table = metadata.tables["dead_letters"]
         try:
             with engine.connect() as conn:
