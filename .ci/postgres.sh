@@ -4,6 +4,10 @@
 #   bash .ci/postgres.sh         install if missing, init + start on 127.0.0.1:55432, (re)create
 #                                role b2sync with a fresh random password; the LAST line on
 #                                stdout is `export B2SYNC_TEST_POSTGRES_URL=...` (for `eval`)
+#   bash .ci/postgres.sh admin   (cluster running) (re)create the superuser role b2sync_admin
+#                                with a fresh random password; the LAST line on stdout is
+#                                `export B2SYNC_TEST_POSTGRES_ADMIN_URL=...` (tests that need a
+#                                superuser: creating a BYPASSRLS role to see it refused)
 #   bash .ci/postgres.sh stop    stop the cluster and delete its directory
 #
 # Idempotent: a second start reuses the running cluster and rotates the password.
@@ -101,6 +105,18 @@ SQL
 main() {
     if [[ "${1:-start}" == "stop" ]]; then
         stop_cluster
+        return
+    fi
+    if [[ "${1:-start}" == "admin" ]]; then
+        PG_BIN=$(pg_bindir)
+        local password
+        password=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+        psql_admin -v role="${ROLE}_admin" -v pw="$password" >&2 <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN SUPERUSER', :'role')
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
+ALTER ROLE :"role" WITH LOGIN SUPERUSER PASSWORD :'pw';
+SQL
+        echo "export B2SYNC_TEST_POSTGRES_ADMIN_URL=postgresql://${ROLE}_admin:$password@127.0.0.1:$PORT/$DB"
         return
     fi
     if [[ "$(id -u)" != 0 ]]; then

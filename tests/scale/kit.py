@@ -197,41 +197,35 @@ class Fleet:
                 out.setdefault(key, []).append(contact)
         return out
 
-    def dead_letters(self, tenant: str) -> set[str]:
+    def _query(self, tenant: str, query: Callable[[sa.Connection], Any], empty: Any) -> Any:
+        """``query`` over the tenant's rows (a shared store holds more), or ``empty`` when the
+        store does not exist (yet)."""
         url = self.store_urls[tenant]
         if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-            return set()
-        engine = make_engine(url, tenant=tenant)  # the tenant's rows (a shared store holds more)
-        table = metadata.tables["dead_letters"]
+            return empty
+        engine = make_engine(url, tenant=tenant)
         try:
             with engine.connect() as conn:
-                rows = conn.execute(
-                    sa.select(table.c.record_key).where(table.c.pipeline == PIPE)
-                ).scalars()
-                return {str(r) for r in rows}
+                return query(conn)
         except (sa.exc.OperationalError, sa.exc.ProgrammingError):
-            return set()
+            return empty
         finally:
             engine.dispose()
 
+    def dead_letters(self, tenant: str) -> set[str]:
+        table = metadata.tables["dead_letters"]
+        select = sa.select(table.c.record_key).where(table.c.pipeline == PIPE)
+        return set(self._query(tenant, lambda c: {str(r) for r in c.execute(select).scalars()}, ()))
+
     def latest_runs(self, tenant: str) -> dict[str, tuple[str, str]]:
         """Each pipeline's latest finished run in the tenant's store: (status, error)."""
-        url = self.store_urls[tenant]
-        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-            return {}
-        engine = make_engine(url)
         runs = metadata.tables["runs"]
-        try:
-            with engine.connect() as conn:
-                rows = conn.execute(
-                    sa.select(runs.c.pipeline, runs.c.status, runs.c.error)
-                    .where(runs.c.finished_at.is_not(None))
-                    .order_by(runs.c.finished_at)
-                ).all()
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
-            return {}
-        finally:
-            engine.dispose()
+        select = (
+            sa.select(runs.c.pipeline, runs.c.status, runs.c.error)
+            .where(runs.c.finished_at.is_not(None))
+            .order_by(runs.c.finished_at)
+        )
+        rows = self._query(tenant, lambda c: c.execute(select).all(), [])
         return {str(r.pipeline): (str(r.status), str(r.error or "")) for r in rows}
 
     def until_ran(self, tenant: str, pipelines: Sequence[str], timeout_s: float = 180) -> None:

@@ -129,7 +129,7 @@ consent:
 
 def _feature_effects(fl: Fleet, tenant: str) -> dict[str, int]:
     """What the consent sync and the insights refresh leave in the tenant's store."""
-    engine = make_engine(fl.store_urls[tenant])
+    engine = make_engine(fl.store_urls[tenant], tenant=tenant)
     tables = metadata.tables
     customers = tables["insights_customers"]
     try:
