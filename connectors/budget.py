@@ -30,7 +30,18 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Protocol, runtime_checkable
 
-__all__ = ["AdaptiveBudget", "AdaptiveConcurrency", "ApiBudget", "TokenBucket", "slot"]
+__all__ = [
+    "INITIAL_IN_FLIGHT",
+    "AdaptiveBudget",
+    "AdaptiveConcurrency",
+    "ApiBudget",
+    "TokenBucket",
+    "slot",
+]
+
+#: calls in flight an adaptive budget starts with (fewer when its ceiling is lower): safe for
+#: any portal or org; it grows from there while the budget has room
+INITIAL_IN_FLIGHT = 4
 
 
 @runtime_checkable
@@ -104,11 +115,21 @@ class TokenBucket:
 
 
 class AdaptiveConcurrency:
-    """A cap on calls in flight that adapts: additive increase, multiplicative decrease."""
+    """A cap on calls in flight that adapts: additive increase, multiplicative decrease.
+
+    ``maximum`` is the ceiling (a connection's ``concurrency``); the engine may keep more
+    threads than the current limit ready (its pools are sized at the ceiling): the extra ones
+    wait here, and their waiting is what tells the cap that more calls could go out."""
+
+    @classmethod
+    def up_to(cls, ceiling: int) -> AdaptiveConcurrency:
+        """Start at :data:`INITIAL_IN_FLIGHT` (or ``ceiling`` if lower), adapt up to it."""
+        ceiling = max(1, ceiling)
+        return cls(min(INITIAL_IN_FLIGHT, ceiling), maximum=ceiling)
 
     def __init__(
         self,
-        initial: int = 4,
+        initial: int = INITIAL_IN_FLIGHT,
         *,
         minimum: int = 1,
         maximum: int = 16,

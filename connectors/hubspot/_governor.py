@@ -33,8 +33,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
-from connectors.budget import AdaptiveBudget, AdaptiveConcurrency, TokenBucket
+from connectors.budget import INITIAL_IN_FLIGHT, AdaptiveBudget, AdaptiveConcurrency, TokenBucket
 from connectors.errors import BudgetExhausted, ConnectorError, Retriable
+from mapping.config import HUBSPOT_CONCURRENCY
 
 __all__ = ["RateGovernor", "SharedBudget", "next_midnight", "next_midnight_utc"]
 
@@ -122,8 +123,8 @@ class RateGovernor(AdaptiveBudget):
         reserve: int = 1,
         margin_s: float = 0.1,
         zone_source: Callable[[], str | None] | None = None,
-        max_in_flight: int = 4,
-        max_in_flight_cap: int = 16,
+        max_in_flight: int = INITIAL_IN_FLIGHT,
+        max_in_flight_cap: int = HUBSPOT_CONCURRENCY,
         shared: SharedBudget | None = None,
         shared_search: SharedBudget | None = None,
     ) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from connectors.base import ConsentPage, ConsentWrite, SecretResolver, Touchpoint
+from connectors.budget import INITIAL_IN_FLIGHT
 from connectors.errors import ConnectorError, Fatal
 from connectors.records import (
     Capability,
@@ -46,7 +47,12 @@ from connectors.salesforce._read import lookup, members, read_changes
 from connectors.salesforce._touchpoints import read_cases
 from connectors.salesforce._write import COLLECTION_SIZE, update_matched, upsert_collections
 from connectors.salesforce.soql import soql_identifier
-from mapping.config import SalesforceAuth, SalesforceConnection, SalesforceConsent
+from mapping.config import (
+    SALESFORCE_CONCURRENCY,
+    SalesforceAuth,
+    SalesforceConnection,
+    SalesforceConsent,
+)
 
 __all__ = ["SalesforceConnector"]
 
@@ -103,6 +109,7 @@ class SalesforceConnector(SalesforceActions):
         overlap_s: float = 2.0,
         bulk_wait_s: float = 0.2,
         clock: Callable[[], dt.datetime] = _utcnow,
+        concurrency: int = SALESFORCE_CONCURRENCY,
     ) -> None:
         """Build a connector; ``session_id`` (or ``auth``) values may be secret references.
 
@@ -115,7 +122,12 @@ class SalesforceConnector(SalesforceActions):
         self.bulk_polling = Polling(first_s=bulk_wait_s)
         self.overlap = dt.timedelta(seconds=overlap_s)
         self.clock = clock
-        self.budget = Budget(daily_share, clock)
+        self.budget = Budget(
+            daily_share,
+            clock,
+            max_in_flight=min(INITIAL_IN_FLIGHT, concurrency),
+            max_in_flight_cap=concurrency,
+        )
         self.session = CountingSession(
             timeout=timeout_s, budget=self.budget, verify=ca_file or True
         )
@@ -141,7 +153,7 @@ class SalesforceConnector(SalesforceActions):
             daily_share=config.daily_share,
             bulk_threshold=config.bulk_threshold,
             timeout_s=config.timeout_s,
-            **options,
+            **{"concurrency": config.concurrency, **options},
         )
 
     # ---- contract
