@@ -1,6 +1,6 @@
 """Backfill benchmark: B2Connect → HubSpot and Salesforce through the emulators.
 
-    python bench/backfill.py [--customers N] [--json PATH]
+    python bench/backfill.py [--customers N] [--no-rerun] [--json PATH]
 
 The emulators run in their own process (seeded: N customers, N/5 companies, ~3 orders per
 customer with 1-4 lines each); this process runs every pipeline of the shipped config.yaml
@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,9 @@ sys.path.insert(0, str(ROOT))
 
 from b2sync.runtime import build_runner  # noqa: E402
 from insights.refresh import InsightsRefresh  # noqa: E402
-from mapping.config import parse_config  # noqa: E402
+from mapping.config import Pipeline, parse_config  # noqa: E402
 from sync.logs import configure_logging  # noqa: E402
-from sync.runner import Runner  # noqa: E402
+from sync.runner import Runner, parallel_groups  # noqa: E402
 
 WRITE_MARKERS = (
     "batch/upsert",
@@ -162,22 +163,31 @@ def minimum(written: dict[str, Counter[str]]) -> dict[str, int]:
 
 
 def run_all(runner: Runner, *, full: bool) -> tuple[float, Counter[str], dict[str, Counter[str]]]:
+    """Every pipeline as ``b2sync sync`` runs them: the groups of
+    :func:`sync.runner.parallel_groups` (different CRM budgets, no links between them) at the
+    same time, each in dependency order; then, on a backfill, the insights pass."""
     counts: Counter[str] = Counter()
     written: dict[str, Counter[str]] = {"hubspot": Counter(), "salesforce": Counter()}
     start = time.perf_counter()
-    for pipe in runner.select(None):
-        summary = runner.run_pipeline(pipe, full=full, trigger="bench")
-        counts.update(summary.counts)
+
+    def run_group(group: list[Pipeline]) -> list[tuple[Pipeline, Counter[str]]]:
+        return [
+            (pipe, runner.run_pipeline(pipe, full=full, trigger="bench").counts) for pipe in group
+        ]
+
+    groups = parallel_groups(runner.select(None))
+    with ThreadPoolExecutor(max(1, len(groups)), thread_name_prefix="bench-group") as pool:
+        runs = [run for part in pool.map(run_group, groups) for run in part]
+    for pipe, pipe_counts in runs:
+        counts.update(pipe_counts)
         system = runner.config.connections[pipe.crm.connection].type
-        written[system][pipe.crm.object] += summary.counts["written"]
+        written[system][pipe.crm.object] += pipe_counts["written"]
         if pipe.lines is not None:
-            written[system][pipe.lines.object] += summary.counts["lines_written"]
+            written[system][pipe.lines.object] += pipe_counts["lines_written"]
         for assoc in pipe.associations:
-            written[system][f"assoc:{assoc.type_id}"] += summary.counts["associated"]
+            written[system][f"assoc:{assoc.type_id}"] += pipe_counts["associated"]
         if pipe.lines is not None and pipe.lines.association_type:
-            written[system][f"assoc:{pipe.lines.association_type}"] += summary.counts[
-                "lines_written"
-            ]
+            written[system][f"assoc:{pipe.lines.association_type}"] += pipe_counts["lines_written"]
     if not full and runner.config.insights.enabled:
         # like `b2sync sync`: the backfill ends with the insights pass (customers were pushed
         # before their orders filled the ledger), so the rerun below can be a true no-op
@@ -202,8 +212,9 @@ def config_text(tmp: str, *, audit: bool = True) -> str:
     )
 
 
-def measure(customers: int, audit: bool) -> tuple[Any, ...]:
-    """Backfill then no-op rerun against fresh emulators; calls counted by the emulators."""
+def measure(customers: int, audit: bool, rerun: bool = True) -> tuple[Any, ...]:
+    """Backfill then no-op rerun (unless ``rerun`` is False: a memory measurement) against
+    fresh emulators; calls counted by the emulators."""
     with tempfile.TemporaryDirectory() as tmp:
         env_file = Path(tmp) / "env"
         proc = start_emulators(customers, env_file)
@@ -215,7 +226,9 @@ def measure(customers: int, audit: bool) -> tuple[Any, ...]:
                 before = calls(env)
                 seconds, counts, written = run_all(runner, full=False)
                 after = calls(env)
-                noop_s, noop_counts, _ = run_all(runner, full=True)
+                noop_s, noop_counts = 0.0, Counter[str]()
+                if rerun:
+                    noop_s, noop_counts, _ = run_all(runner, full=True)
                 after_noop = calls(env)
             finally:
                 runner.close()
@@ -232,11 +245,16 @@ def main() -> None:
     parser.add_argument(
         "--no-audit", action="store_true", help="Turn the audit trail off (to measure its cost)."
     )
+    parser.add_argument(
+        "--no-rerun",
+        action="store_true",
+        help="Skip the no-op rerun (peak RSS of the backfill alone; its noop_* fields are 0).",
+    )
     args = parser.parse_args()
     configure_logging(level="error")
     os.environ.setdefault("B2SYNC_MASTER_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
     seconds, counts, written, noop_s, noop_counts, backfill_calls, noop_calls = measure(
-        args.customers, audit=not args.no_audit
+        args.customers, audit=not args.no_audit, rerun=not args.no_rerun
     )
     write_calls = {k: v for k, v in backfill_calls.items() if any(m in k for m in WRITE_MARKERS)}
     noop_by_side = noop_writes(noop_calls)
@@ -247,6 +265,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "customers": args.customers,
         "audit": not args.no_audit,
+        "rerun": not args.no_rerun,
         "records_read": records,
         "records_written": counts["written"] + counts["lines_written"],
         "seconds": round(seconds, 1),
