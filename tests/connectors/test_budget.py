@@ -129,27 +129,49 @@ def test_a_nested_call_does_not_take_a_second_slot() -> None:
     assert conc.in_flight == 0
 
 
-def test_hubspot_concurrency_grows_only_while_the_rate_has_room() -> None:
-    """Busy slots raise the cap only when no call is waiting for the rate: while the token
-    bucket paces calls, more of them in flight would not go any faster."""
-    clock = FakeClock()
-    gov = RateGovernor(clock=clock, waiter=lambda _s: None, margin_s=0.0)
-    gov.observe(_headers(20))
+def _queued(conc: AdaptiveConcurrency, count: int) -> Callable[[], None]:
+    """``count`` threads asking ``conc`` for a slot (some get one, the rest wait: every slot
+    busy and work queued); the function that lets them all go."""
+    done = threading.Event()
+
+    def work() -> None:
+        conc.acquire()
+        done.wait()
+        conc.release()
+
+    threads = [threading.Thread(target=work) for _ in range(count)]
+    for t in threads:
+        t.start()
+    while conc.in_flight + conc._waiting < count:
+        threading.Event().wait(0.001)
+
+    def release() -> None:
+        done.set()
+        for t in threads:
+            t.join(timeout=10)
+
+    return release
+
+
+@pytest.mark.parametrize(("latency_s", "grown_to"), [(0.1, 1), (2.0, 5)])
+def test_hubspot_concurrency_grows_until_the_cap_allows_the_rate(
+    latency_s: float, grown_to: int
+) -> None:
+    """With work queued, the cap grows only while it allows fewer calls a second than the
+    token bucket's rate (limit / latency < rate, with a quarter of headroom) and stops there:
+    at 1.8 calls/s, 0.1 s calls never need a second slot; 2 s calls need 3.6 in flight, so
+    the cap stops at 5 (the bucket, not the cap, then bounds the rate), far below the
+    ceiling of 8."""
+    gov = RateGovernor(clock=FakeClock(), waiter=lambda _s: None, margin_s=0.0)
+    gov.observe(_headers(20))  # bucket: (19 - 1) / 10 s = 1.8 calls/s
     gov.concurrency = AdaptiveConcurrency(1, maximum=8)
-    for _ in range(3):  # past the bucket's small burst: the third call is paced
-        with gov.slot():
-            pass
-    gov.acquire()  # every slot busy
+    release = _queued(gov.concurrency, 10)
     try:
-        for _ in range(10):
-            gov.observe({}, 200, 0.1)
-        assert gov.max_in_flight == 1
-        clock.advance(2.0)  # no call waited for the rate lately
-        for _ in range(10):
-            gov.observe({}, 200, 0.1)
-        assert gov.max_in_flight > 1
+        for _ in range(60):
+            gov.observe({}, 200, latency_s)
     finally:
-        gov.release()
+        release()
+    assert gov.max_in_flight == grown_to
 
 
 def test_adaptive_concurrency_cuts_when_latency_climbs() -> None:
