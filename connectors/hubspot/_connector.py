@@ -116,6 +116,7 @@ class HubSpotConnector(HubSpotActions):
             governor=self.governor,
             timeout_s=timeout_s,
             token_source=token_source,
+            pool_size=concurrency,
         )
         self.calls: Counter[str] = self.api.calls
         self._keeper = PropertyKeeper(self.api)

@@ -129,7 +129,7 @@ class SalesforceConnector(SalesforceActions):
             max_in_flight_cap=concurrency,
         )
         self.session = CountingSession(
-            timeout=timeout_s, budget=self.budget, verify=ca_file or True
+            timeout=timeout_s, budget=self.budget, verify=ca_file or True, pool_size=concurrency
         )
         settings = _settings(instance_url, api_version, session_id, auth)
         self.api = Api(Authenticator(settings, secrets, self.session), self.budget)
