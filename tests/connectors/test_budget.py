@@ -7,6 +7,7 @@ never by wall-clock time.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 
@@ -15,7 +16,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.budget import AdaptiveConcurrency, ApiBudget, TokenBucket, slot
+from connectors.budget import AdaptiveConcurrency, ApiBudget, TokenBucket, slot, urgent
 from connectors.errors import Retriable
 from connectors.hubspot import RateGovernor
 from connectors.salesforce import SalesforceConnector
@@ -116,6 +117,39 @@ def test_adaptive_concurrency_halves_once_per_round_and_grows_when_busy() -> Non
         conc.on_success(0.1)
     release()
     assert conc.max_in_flight > 4
+
+
+def test_an_urgent_call_takes_the_next_slot_before_queued_backfill_calls() -> None:
+    """One slot, held; eight backfill calls wait for it, then a webhook's (urgent) call
+    arrives: when the slot frees, the urgent call goes first, then the backfill's."""
+    conc = AdaptiveConcurrency(1, maximum=1)
+    order: list[str] = []
+    lock = threading.Lock()
+
+    def call(name: str, first: bool) -> None:
+        def run() -> None:
+            with urgent() if first else contextlib.nullcontext():
+                conc.acquire()
+            with lock:
+                order.append(name)
+            conc.release()
+
+        threading.Thread(target=run).start()
+
+    conc.acquire()  # the call in flight
+    for n in range(8):
+        call(f"backfill-{n}", first=False)
+    while conc._waiting < 8:
+        threading.Event().wait(0.001)
+    call("webhook", first=True)
+    while conc._waiting < 9:
+        threading.Event().wait(0.001)
+    conc.release()
+    while len(order) < 9:
+        threading.Event().wait(0.001)
+    assert order[0] == "webhook"
+    assert sorted(order[1:]) == [f"backfill-{n}" for n in range(8)]
+    assert conc.in_flight == 0
 
 
 def test_a_nested_call_does_not_take_a_second_slot() -> None:
