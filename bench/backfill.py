@@ -162,18 +162,26 @@ def minimum(written: dict[str, Counter[str]]) -> dict[str, int]:
     return {"hubspot": hubspot, "salesforce": salesforce}
 
 
-def run_all(runner: Runner, *, full: bool) -> tuple[float, Counter[str], dict[str, Counter[str]]]:
+def run_all(
+    runner: Runner, *, full: bool, timings: dict[str, float] | None = None
+) -> tuple[float, Counter[str], dict[str, Counter[str]]]:
     """Every pipeline as ``b2sync sync`` runs them: the groups of
     :func:`sync.runner.parallel_groups` (different CRM budgets, no links between them) at the
-    same time, each in dependency order; then, on a backfill, the insights pass."""
+    same time, each in dependency order; then, on a backfill, the insights pass. ``timings``
+    gets each pipeline's (and the insights pass's) wall seconds."""
+    timings = {} if timings is None else timings
     counts: Counter[str] = Counter()
     written: dict[str, Counter[str]] = {"hubspot": Counter(), "salesforce": Counter()}
     start = time.perf_counter()
 
+    def run_one(pipe: Pipeline) -> tuple[Pipeline, Counter[str]]:
+        started = time.perf_counter()
+        done = runner.run_pipeline(pipe, full=full, trigger="bench").counts
+        timings[pipe.name] = round(time.perf_counter() - started, 1)
+        return pipe, done
+
     def run_group(group: list[Pipeline]) -> list[tuple[Pipeline, Counter[str]]]:
-        return [
-            (pipe, runner.run_pipeline(pipe, full=full, trigger="bench").counts) for pipe in group
-        ]
+        return [run_one(pipe) for pipe in group]
 
     groups = parallel_groups(runner.select(None))
     with ThreadPoolExecutor(max(1, len(groups)), thread_name_prefix="bench-group") as pool:
@@ -191,11 +199,13 @@ def run_all(runner: Runner, *, full: bool) -> tuple[float, Counter[str], dict[st
     if not full and runner.config.insights.enabled:
         # like `b2sync sync`: the backfill ends with the insights pass (customers were pushed
         # before their orders filled the ledger), so the rerun below can be a true no-op
+        started = time.perf_counter()
         for done in InsightsRefresh.for_runner(runner).run():
             for name, pushed in done.pushed.items():
                 pipe = runner.config.pipeline(name)
                 system = runner.config.connections[pipe.crm.connection].type
                 written[system][f"insights:{pipe.crm.object}"] += pushed["written"]
+        timings["insights"] = round(time.perf_counter() - started, 1)
     return time.perf_counter() - start, counts, written
 
 

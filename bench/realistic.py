@@ -168,7 +168,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     cap_governors(runner, args.concurrency)
                 before = calls(env)
                 started, cpu_started = time.perf_counter(), time.process_time()
-                _seconds, counts, written = run_all(runner, full=False)
+                timings: dict[str, float] = {}
+                _seconds, counts, written = run_all(runner, full=False, timings=timings)
                 wall = time.perf_counter() - started
                 cpu = time.process_time() - cpu_started
                 after = calls(env)
@@ -183,6 +184,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     result = summarise(args, wall, counts, written, endpoints, stats, latency_s)
     result["cpu_s"] = round(cpu, 1)
     result["governors"] = governors
+    result["pipeline_s"] = timings
     return result
 
 
@@ -241,6 +243,9 @@ def print_table(result: dict[str, Any]) -> None:
     for key, value in result.items():
         if not isinstance(value, dict):
             print(f"{key:<{width}}  {value!s:>12}")
+    print("\nwall seconds per pipeline (HubSpot and Salesforce groups side by side)")
+    for name, seconds in result.get("pipeline_s", {}).items():
+        print(f"  {seconds:>8}  {name}")
     print("\nadaptive limits (calls in flight)")
     for system, figures in result.get("governors", {}).items():
         print(f"  {system:<12}" + "  ".join(f"{k} {v}" for k, v in figures.items()))
