@@ -162,13 +162,19 @@ def minimum(written: dict[str, Counter[str]]) -> dict[str, int]:
     return {"hubspot": hubspot, "salesforce": salesforce}
 
 
+def peak_rss_mb() -> int:
+    """Peak RSS of this process so far, in MB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 def run_all(
     runner: Runner, *, full: bool, timings: dict[str, float] | None = None
 ) -> tuple[float, Counter[str], dict[str, Counter[str]]]:
     """Every pipeline as ``b2sync sync`` runs them: the groups of
     :func:`sync.runner.parallel_groups` (different CRM budgets, no links between them) at the
     same time, each in dependency order; then, on a backfill, the insights pass. ``timings``
-    gets each pipeline's (and the insights pass's) wall seconds."""
+    gets each pipeline's (and the insights pass's) wall seconds, and ``peak_rss_mb_pipelines``:
+    the peak RSS before the insights pass."""
     timings = {} if timings is None else timings
     counts: Counter[str] = Counter()
     written: dict[str, Counter[str]] = {"hubspot": Counter(), "salesforce": Counter()}
@@ -186,6 +192,7 @@ def run_all(
     groups = parallel_groups(runner.select(None))
     with ThreadPoolExecutor(max(1, len(groups)), thread_name_prefix="bench-group") as pool:
         runs = [run for part in pool.map(run_group, groups) for run in part]
+    timings["peak_rss_mb_pipelines"] = peak_rss_mb()
     for pipe, pipe_counts in runs:
         counts.update(pipe_counts)
         system = runner.config.connections[pipe.crm.connection].type
@@ -222,7 +229,9 @@ def config_text(tmp: str, *, audit: bool = True) -> str:
     )
 
 
-def measure(customers: int, audit: bool, rerun: bool = True) -> tuple[Any, ...]:
+def measure(
+    customers: int, audit: bool, rerun: bool = True, timings: dict[str, float] | None = None
+) -> tuple[Any, ...]:
     """Backfill then no-op rerun (unless ``rerun`` is False: a memory measurement) against
     fresh emulators; calls counted by the emulators."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -234,7 +243,7 @@ def measure(customers: int, audit: bool, rerun: bool = True) -> tuple[Any, ...]:
             runner = build_runner(parse_config(config_text(tmp, audit=audit)))
             try:
                 before = calls(env)
-                seconds, counts, written = run_all(runner, full=False)
+                seconds, counts, written = run_all(runner, full=False, timings=timings)
                 after = calls(env)
                 noop_s, noop_counts = 0.0, Counter[str]()
                 if rerun:
@@ -263,8 +272,9 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging(level="error")
     os.environ.setdefault("B2SYNC_MASTER_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
+    timings: dict[str, float] = {}
     seconds, counts, written, noop_s, noop_counts, backfill_calls, noop_calls = measure(
-        args.customers, audit=not args.no_audit, rerun=not args.no_rerun
+        args.customers, audit=not args.no_audit, rerun=not args.no_rerun, timings=timings
     )
     write_calls = {k: v for k, v in backfill_calls.items() if any(m in k for m in WRITE_MARKERS)}
     noop_by_side = noop_writes(noop_calls)
@@ -287,7 +297,8 @@ def main() -> None:
         "hubspot_write_minimum": mins["hubspot"],
         "salesforce_write_calls": sf_writes,
         "salesforce_write_minimum": mins["salesforce"],
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb_pipelines": timings.get("peak_rss_mb_pipelines"),
         "noop_seconds": round(noop_s, 1),
         "noop_write_calls": sum(noop_by_side.values()),
         **{f"noop_write_calls_{system}": n for system, n in noop_by_side.items()},
@@ -297,6 +308,7 @@ def main() -> None:
         "endpoints": dict(sorted(backfill_calls.items())),
         "noop_endpoints": {k: v for k, v in sorted(noop_calls.items()) if v},
         "written_per_object": {s: dict(c) for s, c in written.items()},
+        "pipeline_s": timings,
     }
     width = max(len(k) for k in result)
     for key, value in result.items():
