@@ -66,6 +66,7 @@ from bench.backfill import (  # noqa: E402
     read_env,
     run_all,
     start_emulators,
+    stop_emulators,
 )
 from connectors.budget import AdaptiveConcurrency  # noqa: E402
 from mapping.config import HubSpotConnection, parse_config  # noqa: E402
@@ -178,8 +179,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 runner.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+            stop_emulators(proc)
     endpoints = after - before
     result = summarise(args, wall, counts, written, endpoints, stats, latency_s)
     result["cpu_s"] = round(cpu, 1)
