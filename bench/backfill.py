@@ -1,6 +1,6 @@
 """Backfill benchmark: B2Connect → HubSpot and Salesforce through the emulators.
 
-    python bench/backfill.py [--customers N] [--json PATH]
+    python bench/backfill.py [--customers N] [--no-rerun] [--json PATH]
 
 The emulators run in their own process (seeded: N customers, N/5 companies, ~3 orders per
 customer with 1-4 lines each); this process runs every pipeline of the shipped config.yaml
@@ -43,8 +43,9 @@ sys.path.insert(0, str(ROOT))
 
 from b2sync.runtime import build_runner  # noqa: E402
 from insights.refresh import InsightsRefresh  # noqa: E402
-from mapping.config import parse_config  # noqa: E402
+from mapping.config import Pipeline, parse_config  # noqa: E402
 from sync.logs import configure_logging  # noqa: E402
+from sync.run import RunSummary  # noqa: E402
 from sync.runner import Runner, side_by_side  # noqa: E402
 
 WRITE_MARKERS = (
@@ -104,6 +105,17 @@ def start_emulators(
     return proc
 
 
+def stop_emulators(proc: subprocess.Popen[str]) -> None:
+    """Stop the emulator process; killed when it takes more than a minute (a stack of 100k
+    customers on a loaded machine), so the measurement is still reported."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=60)
+
+
 def read_env(path: Path) -> dict[str, str]:
     import shlex
 
@@ -161,37 +173,55 @@ def minimum(written: dict[str, Counter[str]]) -> dict[str, int]:
     return {"hubspot": hubspot, "salesforce": salesforce}
 
 
-def run_all(runner: Runner, *, full: bool) -> tuple[float, Counter[str], dict[str, Counter[str]]]:
+def peak_rss_mb() -> int:
+    """Peak RSS of this process so far, in MB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def run_all(
+    runner: Runner, *, full: bool, timings: dict[str, float] | None = None
+) -> tuple[float, Counter[str], dict[str, Counter[str]]]:
+    """Every pipeline as ``b2sync sync`` runs them: the groups of
+    :func:`sync.runner.parallel_groups` (different CRM budgets, no links between them) at the
+    same time, each in dependency order; then, on a backfill, the insights pass. ``timings``
+    gets each pipeline's (and the insights pass's) wall seconds, and ``peak_rss_mb_pipelines``:
+    the peak RSS before the insights pass."""
+    timings = {} if timings is None else timings
     counts: Counter[str] = Counter()
     written: dict[str, Counter[str]] = {"hubspot": Counter(), "salesforce": Counter()}
     start = time.perf_counter()
+
+    def run_one(pipe: Pipeline) -> RunSummary:
+        started = time.perf_counter()
+        summary = runner.run_pipeline(pipe, full=full, trigger="bench")
+        timings[pipe.name] = round(time.perf_counter() - started, 1)
+        return summary
+
     pipes = runner.select(None)
     # like `b2sync sync`: the two CRMs' pipeline chains side by side, each in dependency order
-    summaries = side_by_side(
-        pipes,
-        lambda pipe: runner.run_pipeline(pipe, full=full, trigger="bench"),
-        start=runner.warm_up,
-    )
-    for pipe, summary in zip(pipes, summaries, strict=True):
-        counts.update(summary.counts)
+    summaries = side_by_side(pipes, run_one, start=runner.warm_up)
+    timings["peak_rss_mb_pipelines"] = peak_rss_mb()
+    runs = [(pipe, summary.counts) for pipe, summary in zip(pipes, summaries, strict=True)]
+    for pipe, pipe_counts in runs:
+        counts.update(pipe_counts)
         system = runner.config.connections[pipe.crm.connection].type
-        written[system][pipe.crm.object] += summary.counts["written"]
+        written[system][pipe.crm.object] += pipe_counts["written"]
         if pipe.lines is not None:
-            written[system][pipe.lines.object] += summary.counts["lines_written"]
+            written[system][pipe.lines.object] += pipe_counts["lines_written"]
         for assoc in pipe.associations:
-            written[system][f"assoc:{assoc.type_id}"] += summary.counts["associated"]
+            written[system][f"assoc:{assoc.type_id}"] += pipe_counts["associated"]
         if pipe.lines is not None and pipe.lines.association_type:
-            written[system][f"assoc:{pipe.lines.association_type}"] += summary.counts[
-                "lines_written"
-            ]
+            written[system][f"assoc:{pipe.lines.association_type}"] += pipe_counts["lines_written"]
     if not full and runner.config.insights.enabled:
         # like `b2sync sync`: the backfill ends with the insights pass (customers were pushed
         # before their orders filled the ledger), so the rerun below can be a true no-op
+        started = time.perf_counter()
         for done in InsightsRefresh.for_runner(runner).run():
             for name, pushed in done.pushed.items():
                 pipe = runner.config.pipeline(name)
                 system = runner.config.connections[pipe.crm.connection].type
                 written[system][f"insights:{pipe.crm.object}"] += pushed["written"]
+        timings["insights"] = round(time.perf_counter() - started, 1)
     return time.perf_counter() - start, counts, written
 
 
@@ -208,8 +238,11 @@ def config_text(tmp: str, *, audit: bool = True) -> str:
     )
 
 
-def measure(customers: int, audit: bool) -> tuple[Any, ...]:
-    """Backfill then no-op rerun against fresh emulators; calls counted by the emulators."""
+def measure(
+    customers: int, audit: bool, rerun: bool = True, timings: dict[str, float] | None = None
+) -> tuple[Any, ...]:
+    """Backfill then no-op rerun (unless ``rerun`` is False: a memory measurement) against
+    fresh emulators; calls counted by the emulators."""
     with tempfile.TemporaryDirectory() as tmp:
         env_file = Path(tmp) / "env"
         proc = start_emulators(customers, env_file)
@@ -219,15 +252,16 @@ def measure(customers: int, audit: bool) -> tuple[Any, ...]:
             runner = build_runner(parse_config(config_text(tmp, audit=audit)))
             try:
                 before = calls(env)
-                seconds, counts, written = run_all(runner, full=False)
+                seconds, counts, written = run_all(runner, full=False, timings=timings)
                 after = calls(env)
-                noop_s, noop_counts, _ = run_all(runner, full=True)
+                noop_s, noop_counts = 0.0, Counter[str]()
+                if rerun:
+                    noop_s, noop_counts, _ = run_all(runner, full=True)
                 after_noop = calls(env)
             finally:
                 runner.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+            stop_emulators(proc)
     return seconds, counts, written, noop_s, noop_counts, after - before, after_noop - after
 
 
@@ -238,11 +272,17 @@ def main() -> None:
     parser.add_argument(
         "--no-audit", action="store_true", help="Turn the audit trail off (to measure its cost)."
     )
+    parser.add_argument(
+        "--no-rerun",
+        action="store_true",
+        help="Skip the no-op rerun (peak RSS of the backfill alone; its noop_* fields are 0).",
+    )
     args = parser.parse_args()
     configure_logging(level="error")
     os.environ.setdefault("B2SYNC_MASTER_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
+    timings: dict[str, float] = {}
     seconds, counts, written, noop_s, noop_counts, backfill_calls, noop_calls = measure(
-        args.customers, audit=not args.no_audit
+        args.customers, audit=not args.no_audit, rerun=not args.no_rerun, timings=timings
     )
     write_calls = {k: v for k, v in backfill_calls.items() if any(m in k for m in WRITE_MARKERS)}
     noop_by_side = noop_writes(noop_calls)
@@ -253,6 +293,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "customers": args.customers,
         "audit": not args.no_audit,
+        "rerun": not args.no_rerun,
         "records_read": records,
         "records_written": counts["written"] + counts["lines_written"],
         "seconds": round(seconds, 1),
@@ -264,7 +305,8 @@ def main() -> None:
         "hubspot_write_minimum": mins["hubspot"],
         "salesforce_write_calls": sf_writes,
         "salesforce_write_minimum": mins["salesforce"],
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb_pipelines": timings.get("peak_rss_mb_pipelines"),
         "noop_seconds": round(noop_s, 1),
         "noop_write_calls": sum(noop_by_side.values()),
         **{f"noop_write_calls_{system}": n for system, n in noop_by_side.items()},
@@ -274,6 +316,7 @@ def main() -> None:
         "endpoints": dict(sorted(backfill_calls.items())),
         "noop_endpoints": {k: v for k, v in sorted(noop_calls.items()) if v},
         "written_per_object": {s: dict(c) for s, c in written.items()},
+        "pipeline_s": timings,
     }
     width = max(len(k) for k in result)
     for key, value in result.items():

@@ -29,11 +29,14 @@ then the insights pass) through the real runner, and prints (and writes with --j
   (the two CRMs can run side by side). Reads and lookups before a stage are left out, so
   the bound is optimistic and efficiency is a conservative figure.
 
-``--concurrency 1`` is today's serial engine (one call in flight per connection: the
-governors are capped at 1), so the before/after tables come from the same machine and run.
-A higher value caps the governors there and sets ``concurrency`` on each connection when
-the config schema has that setting (the engine's concurrent batches); without it only the
-cap changes and the output says so.
+``--concurrency 1`` is the serial engine (one call in flight per connection: the governors
+are capped at 1), so the before/after tables come from the same machine and run. A higher
+value sets ``concurrency`` on each connection (for HubSpot and Salesforce the ceiling of the
+adaptive limit, which starts at 4) and caps the governors there; without the option the
+config's defaults apply (B2Connect 4, HubSpot 32, Salesforce 25). ``governors`` in the
+output says what each CRM's adaptive limit did (its ceiling, its value at the end, the most
+calls in flight, its decreases). Pipelines run as ``b2sync sync`` runs them: the HubSpot and
+Salesforce groups side by side.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ from bench.backfill import (  # noqa: E402
     read_env,
     run_all,
     start_emulators,
+    stop_emulators,
 )
 from connectors.budget import AdaptiveConcurrency  # noqa: E402
 from mapping.config import HubSpotConnection, parse_config  # noqa: E402
@@ -106,13 +110,37 @@ def with_concurrency(text: str, concurrency: int | None) -> str:
     return text
 
 
-def cap_governors(runner: Runner, concurrency: int) -> None:
-    """At most ``concurrency`` calls in flight per CRM connection."""
+def crm_budgets(runner: Runner) -> dict[str, Any]:
+    """The API budget (governor) of each CRM connection, by system."""
+    out = {}
     for name in ("hubspot", "salesforce"):
         connector = runner.connector(name)
         budget = getattr(connector, "governor", None) or getattr(connector, "budget", None)
         if budget is not None:
-            budget.concurrency = AdaptiveConcurrency(min(4, concurrency), maximum=concurrency)
+            out[name] = budget
+    return out
+
+
+def cap_governors(runner: Runner, concurrency: int) -> None:
+    """At most ``concurrency`` calls in flight per CRM connection (the adaptive limit starts
+    at 4, or lower, and grows up to it)."""
+    for budget in crm_budgets(runner).values():
+        budget.concurrency = AdaptiveConcurrency.up_to(concurrency)
+
+
+def governor_stats(runner: Runner) -> dict[str, Any]:
+    """What each CRM budget's adaptive limit did: its ceiling, where it ended, the most calls
+    it let out at once, and its decreases (after refusals, after latency rose)."""
+    return {
+        system: {
+            "ceiling": budget.concurrency.maximum,
+            "limit_at_end": budget.max_in_flight,
+            "peak_in_flight": budget.concurrency.peak_in_flight,
+            "throttled": budget.concurrency.throttled,
+            "slowed": budget.concurrency.slowed,
+        }
+        for system, budget in crm_budgets(runner).items()
+    }
 
 
 def chain_seconds(written: dict[str, Any], latency_s: dict[str, float]) -> float:
@@ -141,19 +169,22 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     cap_governors(runner, args.concurrency)
                 before = calls(env)
                 started, cpu_started = time.perf_counter(), time.process_time()
-                _seconds, counts, written = run_all(runner, full=False)
+                timings: dict[str, float] = {}
+                _seconds, counts, written = run_all(runner, full=False, timings=timings)
                 wall = time.perf_counter() - started
                 cpu = time.process_time() - cpu_started
                 after = calls(env)
                 stats = admin(env, "stats")
+                governors = governor_stats(runner)
             finally:
                 runner.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+            stop_emulators(proc)
     endpoints = after - before
     result = summarise(args, wall, counts, written, endpoints, stats, latency_s)
     result["cpu_s"] = round(cpu, 1)
+    result["governors"] = governors
+    result["pipeline_s"] = timings
     return result
 
 
@@ -212,6 +243,12 @@ def print_table(result: dict[str, Any]) -> None:
     for key, value in result.items():
         if not isinstance(value, dict):
             print(f"{key:<{width}}  {value!s:>12}")
+    print("\nwall seconds per pipeline (HubSpot and Salesforce groups side by side)")
+    for name, seconds in result.get("pipeline_s", {}).items():
+        print(f"  {seconds:>8}  {name}")
+    print("\nadaptive limits (calls in flight)")
+    for system, figures in result.get("governors", {}).items():
+        print(f"  {system:<12}" + "  ".join(f"{k} {v}" for k, v in figures.items()))
     print("\ncalls per endpoint (backfill)")
     for endpoint, n in result["endpoints"].items():
         print(f"  {n:>8}  {endpoint}")

@@ -39,7 +39,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.backfill import config_text, read_env, start_emulators  # noqa: E402
+from bench.backfill import (  # noqa: E402
+    config_text,
+    read_env,
+    start_emulators,
+    stop_emulators,
+)
 from connectors.budget import AdaptiveConcurrency  # noqa: E402
 from connectors.records import WriteItem  # noqa: E402
 from connectors.salesforce import SalesforceConnector  # noqa: E402
@@ -132,8 +137,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
             finally:
                 conn.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+            stop_emulators(proc)
     return rows
 
 

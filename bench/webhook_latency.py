@@ -299,6 +299,9 @@ def _arguments() -> argparse.Namespace:
         help="with --backfill: seconds after the last webhook to wait for the rest to show",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--daemon-log", type=Path, default=None, help="keep the daemon's log here (--backfill)"
+    )
     args = parser.parse_args()
     if args.events is None:
         args.events = 100 if args.backfill > 0 else 200
@@ -400,7 +403,7 @@ def under_load(args: argparse.Namespace) -> None:
         config = _config(Path(tmp))
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
-        log = (Path(tmp) / "daemon.log").open("wb")
+        log = (args.daemon_log or Path(tmp) / "daemon.log").open("wb")
         daemon = subprocess.Popen(
             [b2sync, "run", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
             env=_daemon_env(stack), stdout=log, stderr=log,

@@ -20,6 +20,10 @@ implement it later. The building blocks, both thread-safe:
   raised by one per round of calls while every slot is busy. A nested call from a thread
   that already holds a slot (e.g. a lookup made while handling a response) does not take a
   second one, so it can never deadlock on its own slot.
+
+Calls made under :func:`urgent` (the daemon's webhook-triggered runs) take the next free slot
+before calls of a backfill that were already waiting for one, so a webhook's change is never
+queued behind a backfill's batches on a shared budget (the rate still applies to it).
 """
 
 from __future__ import annotations
@@ -28,9 +32,22 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol, runtime_checkable
 
-__all__ = ["AdaptiveBudget", "AdaptiveConcurrency", "ApiBudget", "TokenBucket", "slot"]
+__all__ = [
+    "INITIAL_IN_FLIGHT",
+    "AdaptiveBudget",
+    "AdaptiveConcurrency",
+    "ApiBudget",
+    "TokenBucket",
+    "slot",
+    "urgent",
+]
+
+#: calls in flight an adaptive budget starts with (fewer when its ceiling is lower): safe for
+#: any portal or org; it grows from there while the budget has room
+INITIAL_IN_FLIGHT = 4
 
 
 @runtime_checkable
@@ -59,6 +76,22 @@ class ApiBudget(Protocol):
     ) -> None:
         """Learn from a response: its rate-limit headers, status and latency."""
         ...
+
+
+#: whether the calls of this context go before queued non-urgent ones (see :func:`urgent`)
+_URGENT: ContextVar[bool] = ContextVar("b2sync_budget_urgent", default=False)
+
+
+@contextmanager
+def urgent() -> Iterator[None]:
+    """Calls made inside (on this thread, and on the threads the engine hands its work to
+    with a copy of its context) take a free slot of any adaptive budget before non-urgent
+    calls already waiting for one: a webhook-triggered run is not stuck behind a backfill."""
+    token = _URGENT.set(True)
+    try:
+        yield
+    finally:
+        _URGENT.reset(token)
 
 
 @contextmanager
@@ -104,11 +137,21 @@ class TokenBucket:
 
 
 class AdaptiveConcurrency:
-    """A cap on calls in flight that adapts: additive increase, multiplicative decrease."""
+    """A cap on calls in flight that adapts: additive increase, multiplicative decrease.
+
+    ``maximum`` is the ceiling (a connection's ``concurrency``); the engine may keep more
+    threads than the current limit ready (its pools are sized at the ceiling): the extra ones
+    wait here, and their waiting is what tells the cap that more calls could go out."""
+
+    @classmethod
+    def up_to(cls, ceiling: int) -> AdaptiveConcurrency:
+        """Start at :data:`INITIAL_IN_FLIGHT` (or ``ceiling`` if lower), adapt up to it."""
+        ceiling = max(1, ceiling)
+        return cls(min(INITIAL_IN_FLIGHT, ceiling), maximum=ceiling)
 
     def __init__(
         self,
-        initial: int = 4,
+        initial: int = INITIAL_IN_FLIGHT,
         *,
         minimum: int = 1,
         maximum: int = 16,
@@ -126,6 +169,7 @@ class AdaptiveConcurrency:
         self._cond = threading.Condition()
         self._held = threading.local()
         self._waiting = 0
+        self._urgent_waiting = 0
         self._completed = 0
         self._quiet_until = 0  # completions to see before the next decrease
         self._baseline: float | None = None
@@ -137,18 +181,24 @@ class AdaptiveConcurrency:
         return int(self.limit)
 
     def acquire(self) -> None:
-        """Wait for a free slot (none needed when this thread holds one already)."""
+        """Wait for a free slot (none needed when this thread holds one already); an
+        :func:`urgent` caller gets the next one before the non-urgent callers waiting."""
         depth = getattr(self._held, "depth", 0)
         self._held.depth = depth + 1
         if depth:
             return
+        first = _URGENT.get()
         with self._cond:
             self._waiting += 1
+            self._urgent_waiting += first
             try:
-                while self.in_flight >= int(self.limit):
+                while self.in_flight >= int(self.limit) or (not first and self._urgent_waiting):
                     self._cond.wait()
             finally:
                 self._waiting -= 1
+                self._urgent_waiting -= first
+                if first:
+                    self._cond.notify_all()  # the others may go once no urgent call waits
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 

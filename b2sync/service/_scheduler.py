@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor as Lane
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from b2sync.service._metrics import CallTracker, Metrics
+from connectors.budget import urgent
 from mapping.config import Pipeline
 from store.models import RunStatus
 from sync.locks import Gate
@@ -276,7 +278,9 @@ class PipelineScheduler:
         if runner.stop.is_set():
             return
         connections = sorted({pipe.b2connect.connection, pipe.crm.connection})
-        with structlog.contextvars.bound_contextvars(pipeline=name, trigger=trigger):
+        # a webhook's run takes the CRM budgets' next free slots before a backfill's queue
+        lane = urgent() if trigger == "webhook" else nullcontext()
+        with structlog.contextvars.bound_contextvars(pipeline=name, trigger=trigger), lane:
             self._run_pipeline(runner, pipe, trigger, connections)
 
     def _run_pipeline(

@@ -70,6 +70,7 @@ class HubSpotApi:
         governor: RateGovernor,
         timeout_s: float = 30.0,
         token_source: Callable[[], str] | None = None,
+        pool_size: int | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.governor = governor
@@ -81,8 +82,14 @@ class HubSpotApi:
         # no urllib3 retries: the engine decides when to try again (status retries off,
         # Retry-After not slept on)
         retry = Retry(total=0, raise_on_status=False, respect_retry_after_header=False)
+        # a connection kept per call in flight (the SDK keeps 5 per CPU: more calls at once
+        # would open and discard a connection, a TLS handshake, each time)
         self.client = hubspot.Client.create(
-            access_token=token, host=self.url, base_url=self.url, retry=retry
+            access_token=token,
+            host=self.url,
+            base_url=self.url,
+            retry=retry,
+            connection_pool_maxsize=pool_size,
         )
 
     # ---- the API objects, each built once

@@ -18,6 +18,7 @@ from connectors.base import (
     SecretResolver,
     Touchpoint,
 )
+from connectors.budget import INITIAL_IN_FLIGHT
 from connectors.errors import BudgetExhausted, Fatal, Retriable, display_url
 from connectors.records import (
     Capability,
@@ -29,7 +30,7 @@ from connectors.records import (
     WriteItem,
     WriteResult,
 )
-from mapping.config import HubSpotConnection, HubSpotConsent
+from mapping.config import HUBSPOT_CONCURRENCY, HubSpotConnection, HubSpotConsent
 
 from ._actions import HubSpotActions
 from ._api import HubSpotApi
@@ -95,6 +96,7 @@ class HubSpotConnector(HubSpotActions):
         token_source: Callable[[], str] | None = None,
         shared_budget: SharedBudget | None = None,
         shared_search_budget: SharedBudget | None = None,
+        concurrency: int = HUBSPOT_CONCURRENCY,
     ) -> None:
         self.url = url.rstrip("/")
         self.id_property = id_property
@@ -110,6 +112,8 @@ class HubSpotConnector(HubSpotActions):
             zone_source=self._portal_time_zone,
             shared=shared_budget,
             shared_search=shared_search_budget,
+            max_in_flight=min(INITIAL_IN_FLIGHT, concurrency),
+            max_in_flight_cap=concurrency,
         )
         self.api = HubSpotApi(
             url=self.url,
@@ -117,6 +121,7 @@ class HubSpotConnector(HubSpotActions):
             governor=self.governor,
             timeout_s=timeout_s,
             token_source=token_source,
+            pool_size=concurrency,
         )
         self.calls: Counter[str] = self.api.calls
         self._keeper = PropertyKeeper(self.api)
@@ -150,7 +155,7 @@ class HubSpotConnector(HubSpotActions):
             daily_share=conn.daily_share,
             timeout_s=conn.timeout_s,
             token_source=lambda: secrets(conn.token),
-            **{"overlap_s": conn.search_overlap_s, **options},
+            **{"overlap_s": conn.search_overlap_s, "concurrency": conn.concurrency, **options},
         )
 
     # ---- readiness

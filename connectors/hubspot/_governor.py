@@ -12,7 +12,9 @@ slot and a token. Calls are spread evenly (a token bucket sized from the window:
 than the limit even at full speed) instead of going out in bursts; bookings are made in order
 under a lock and waited out outside it. The cap on calls in flight adapts
 (:class:`connectors.budget.AdaptiveConcurrency`): halved after a 429, cut when latency climbs,
-raised while every slot is busy.
+raised while every slot is busy and the cap, not the rate, is the bound (fewer calls in flight
+than the bucket's rate times the calls' latency: 19/s at 800 ms needs about 15 in flight). The
+ceiling is the connection's ``concurrency``; the token bucket is what bounds the rate.
 
 The daily limit resets at midnight in the portal's time zone, not UTC (the ``timeZone`` of
 ``GET /account-info/v3/details``,
@@ -33,8 +35,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
-from connectors.budget import AdaptiveBudget, AdaptiveConcurrency, TokenBucket
+from connectors.budget import INITIAL_IN_FLIGHT, AdaptiveBudget, AdaptiveConcurrency, TokenBucket
 from connectors.errors import BudgetExhausted, ConnectorError, Retriable
+from mapping.config import HUBSPOT_CONCURRENCY
 
 __all__ = ["RateGovernor", "SharedBudget", "next_midnight", "next_midnight_utc"]
 
@@ -47,6 +50,9 @@ _DAILY = "x-hubspot-ratelimit-daily"
 _DAILY_REMAINING = "x-hubspot-ratelimit-daily-remaining"
 #: share of the window's allowance the token bucket may bank (the rest flows at its rate)
 _BURST_SHARE = 0.05
+#: calls in flight beyond rate x latency the cap may reach (local work between calls, jitter:
+#: extra calls in flight wait for a token, they never exceed the rate)
+_ROOM_HEADROOM = 1.25
 
 
 def next_midnight(now: float, zone: tzinfo) -> datetime:
@@ -122,8 +128,8 @@ class RateGovernor(AdaptiveBudget):
         reserve: int = 1,
         margin_s: float = 0.1,
         zone_source: Callable[[], str | None] | None = None,
-        max_in_flight: int = 4,
-        max_in_flight_cap: int = 16,
+        max_in_flight: int = INITIAL_IN_FLIGHT,
+        max_in_flight_cap: int = HUBSPOT_CONCURRENCY,
         shared: SharedBudget | None = None,
         shared_search: SharedBudget | None = None,
     ) -> None:
@@ -154,8 +160,8 @@ class RateGovernor(AdaptiveBudget):
         self._lock = threading.RLock()
         self._bucket: TokenBucket | None = None
         self._last_at = 0.0
-        #: when a call last had to wait for its turn (the rate, not a slot, was the limit)
-        self._paced_at = float("-inf")
+        #: the calls' latency (moving average): how many in flight the rate can use
+        self.latency_s: float | None = None
         #: calls in flight, adapted to how the portal answers
         self.concurrency = AdaptiveConcurrency(max_in_flight, maximum=max_in_flight_cap)
 
@@ -245,8 +251,6 @@ class RateGovernor(AdaptiveBudget):
             if held:
                 self._after_wait(at)
             self._last_at = at
-            if at > now:
-                self._paced_at = now
             self._calls.append(at)
             if self.window_remaining is not None:
                 self.window_remaining -= 1
@@ -323,9 +327,7 @@ class RateGovernor(AdaptiveBudget):
         if status == 429:
             self.concurrency.on_throttle()
         elif status is not None and status < 400:
-            # more calls in flight help only while none waits for the rate
-            room = self.clock() - self._paced_at > 1.0
-            self.concurrency.on_success(latency_s, room=room)
+            self.concurrency.on_success(latency_s, room=self._room(latency_s))
         if self.shared is not None and status != 429:
             self.shared.observe(headers, None)
         if not headers:
@@ -334,6 +336,20 @@ class RateGovernor(AdaptiveBudget):
             read_zone = self._observe(headers)
         if read_zone:
             _ = self.zone  # outside the lock: the read is a call through this governor
+
+    def _room(self, latency_s: float | None) -> bool:
+        """Whether more calls in flight would go faster: while the cap allows fewer calls a
+        second (``limit / latency``) than the token bucket's rate, the cap is the bound and
+        may grow; once it allows the rate, the bucket paces the calls and more in flight
+        would only wait for tokens. Bursts the bucket smooths do not stop the growth."""
+        if latency_s is not None and latency_s > 0:
+            with self._lock:
+                seen = self.latency_s
+                self.latency_s = latency_s if seen is None else seen + (latency_s - seen) * 0.1
+        bucket, latency = self._bucket, self.latency_s
+        if bucket is None or not latency:
+            return True
+        return self.concurrency.max_in_flight < bucket.rate * latency * _ROOM_HEADROOM
 
     def _observe(self, headers: Mapping[str, str]) -> bool:
         """Update the limits from ``headers``; True when the portal's zone should be read."""

@@ -34,8 +34,9 @@ from typing import Protocol
 from simple_salesforce.api import Salesforce
 from simple_salesforce.util import Usage
 
-from connectors.budget import AdaptiveBudget, AdaptiveConcurrency
+from connectors.budget import INITIAL_IN_FLIGHT, AdaptiveBudget, AdaptiveConcurrency
 from connectors.errors import BudgetExhausted
+from mapping.config import SALESFORCE_CONCURRENCY
 
 __all__ = ["PAUSE", "Budget", "SharedOrgBudget"]
 
@@ -63,8 +64,8 @@ class Budget(AdaptiveBudget):
         share: float,
         clock: Callable[[], dt.datetime],
         *,
-        max_in_flight: int = 4,
-        max_in_flight_cap: int = 25,
+        max_in_flight: int = INITIAL_IN_FLIGHT,
+        max_in_flight_cap: int = SALESFORCE_CONCURRENCY,
         shared: SharedOrgBudget | None = None,
     ) -> None:
         self.share = share

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from connectors.base import ConsentPage, ConsentWrite, SecretResolver, Touchpoint
+from connectors.budget import INITIAL_IN_FLIGHT
 from connectors.errors import ConnectorError, Fatal
 from connectors.records import (
     Capability,
@@ -46,7 +47,12 @@ from connectors.salesforce._read import lookup, members, read_changes
 from connectors.salesforce._touchpoints import CASES_PER_QUERY, read_cases
 from connectors.salesforce._write import COLLECTION_SIZE, update_matched, upsert_collections
 from connectors.salesforce.soql import soql_identifier
-from mapping.config import SalesforceAuth, SalesforceConnection, SalesforceConsent
+from mapping.config import (
+    SALESFORCE_CONCURRENCY,
+    SalesforceAuth,
+    SalesforceConnection,
+    SalesforceConsent,
+)
 
 __all__ = ["SalesforceConnector"]
 
@@ -106,6 +112,7 @@ class SalesforceConnector(SalesforceActions):
         bulk_wait_s: float = 0.2,
         clock: Callable[[], dt.datetime] = _utcnow,
         shared_budget: SharedOrgBudget | None = None,
+        concurrency: int = SALESFORCE_CONCURRENCY,
     ) -> None:
         """Build a connector; ``session_id`` (or ``auth``) values may be secret references.
 
@@ -120,9 +127,15 @@ class SalesforceConnector(SalesforceActions):
         self.bulk_polling = Polling(first_s=bulk_wait_s)
         self.overlap = dt.timedelta(seconds=overlap_s)
         self.clock = clock
-        self.budget = Budget(daily_share, clock, shared=shared_budget)
+        self.budget = Budget(
+            daily_share,
+            clock,
+            max_in_flight=min(INITIAL_IN_FLIGHT, concurrency),
+            max_in_flight_cap=concurrency,
+            shared=shared_budget,
+        )
         self.session = CountingSession(
-            timeout=timeout_s, budget=self.budget, verify=ca_file or True
+            timeout=timeout_s, budget=self.budget, verify=ca_file or True, pool_size=concurrency
         )
         settings = _settings(instance_url, api_version, session_id, auth)
         self.api = Api(Authenticator(settings, secrets, self.session), self.budget)
@@ -146,7 +159,7 @@ class SalesforceConnector(SalesforceActions):
             daily_share=config.daily_share,
             bulk_threshold=config.bulk_threshold,
             timeout_s=config.timeout_s,
-            **options,
+            **{"concurrency": config.concurrency, **options},
         )
 
     # ---- contract

@@ -88,8 +88,14 @@ class CountingSession(requests.Session):
         timeout: float,
         budget: Budget,
         verify: str | bool = True,
+        pool_size: int = 10,
     ) -> None:
         super().__init__()
+        # keep a connection per call in flight (requests keeps 10 per host by default: more
+        # calls at once would open and discard a connection, a TLS handshake, each time)
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(1, pool_size))
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
         self.timeout = timeout
         self.budget = budget
         self.verify = verify

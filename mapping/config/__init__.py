@@ -5,6 +5,8 @@ from __future__ import annotations
 from mapping.config._base import is_reference
 from mapping.config._connections import (
     DEFAULT_CONCURRENCY,
+    HUBSPOT_CONCURRENCY,
+    SALESFORCE_CONCURRENCY,
     B2ConnectConnection,
     HubSpotConnection,
     SalesforceAuth,
@@ -87,8 +89,10 @@ __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_CONFIG",
     "DEFAULT_SETTINGS",
+    "HUBSPOT_CONCURRENCY",
     "INSIGHTS_PREFIX",
     "INSIGHT_FIELDS",
+    "SALESFORCE_CONCURRENCY",
     "SECRET_KEY_RE",
     "TRANSFORM_NAMES",
     "Association",

@@ -11,6 +11,8 @@ from mapping.config._base import MaybeRef, SecretRef
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "HUBSPOT_CONCURRENCY",
+    "SALESFORCE_CONCURRENCY",
     "B2ConnectConnection",
     "Connection",
     "HubSpotConnection",
@@ -18,20 +20,30 @@ __all__ = [
     "SalesforceConnection",
 ]
 
-#: calls in flight at once on one connection unless its ``concurrency`` says otherwise: well
-#: inside HubSpot's 190 calls / 10 s per private app, Salesforce's 25 concurrent long-running
-#: requests and what one B2Connect tenant serves
+#: the most calls in flight at once on a B2Connect tenant unless its ``concurrency`` says
+#: otherwise (one GET + one PATCH per write-back, no batch route: what one tenant serves)
 DEFAULT_CONCURRENCY = 4
+#: HubSpot: the most calls in flight; the governor starts at 4 and adapts, its token bucket
+#: (19 calls / s of a private app's 190 per 10 s) is what bounds the rate. 19/s at 1.2 s
+#: a call needs about 23 in flight, so the ceiling sits above that
+HUBSPOT_CONCURRENCY = 32
+#: Salesforce: the org refuses more than 25 long-running calls at once
+#: (``ConcurrentPerOrgLongTxn``); the budget starts at 4 and adapts up to this
+SALESFORCE_CONCURRENCY = 25
 
 
-def _concurrency() -> Any:
+def _concurrency(default: int) -> Any:
     return Field(
-        default=DEFAULT_CONCURRENCY,
+        default=default,
         ge=1,
-        le=32,
+        le=64,
         description=(
             "Most calls in flight at once on this connection, shared by every pipeline and task"
-            " that uses it (1: one call at a time, the serial behaviour)"
+            " that uses it. For HubSpot and Salesforce this is the ceiling of the adaptive"
+            " limit: the connection starts at 4 calls in flight (fewer if this is lower), adds"
+            " more while the rate budget has room and latency is steady, and halves after a"
+            " 429 or a concurrent-request refusal (1: one call at a time, the serial"
+            " behaviour)"
         ),
     )
 
@@ -51,7 +63,7 @@ class B2ConnectConnection(_Frozen):
         description="delta: /api/crm/{entity}/delta feeds; orders_api: rescan /api/v1/orders only",
     )
     timeout_s: float = Field(default=30.0, gt=0)
-    concurrency: int = _concurrency()
+    concurrency: int = _concurrency(DEFAULT_CONCURRENCY)
 
 
 class HubSpotConnection(_Frozen):
@@ -71,7 +83,7 @@ class HubSpotConnection(_Frozen):
         default=0.5, gt=0, le=1, description="Share of the portal's daily API limit b2sync may use"
     )
     timeout_s: float = Field(default=30.0, gt=0)
-    concurrency: int = _concurrency()
+    concurrency: int = _concurrency(HUBSPOT_CONCURRENCY)
     search_overlap_s: float = Field(
         default=60.0,
         ge=0,
@@ -129,7 +141,7 @@ class SalesforceConnection(_Frozen):
         "sObject Collections (200 per call) are as fast or faster (docs/performance.md)",
     )
     timeout_s: float = Field(default=60.0, gt=0)
-    concurrency: int = _concurrency()
+    concurrency: int = _concurrency(SALESFORCE_CONCURRENCY)
 
 
 Connection = Annotated[

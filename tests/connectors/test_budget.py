@@ -7,6 +7,7 @@ never by wall-clock time.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 
@@ -15,7 +16,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.budget import AdaptiveConcurrency, ApiBudget, TokenBucket, slot
+from connectors.budget import AdaptiveConcurrency, ApiBudget, TokenBucket, slot, urgent
 from connectors.errors import Retriable
 from connectors.hubspot import RateGovernor
 from connectors.salesforce import SalesforceConnector
@@ -118,6 +119,39 @@ def test_adaptive_concurrency_halves_once_per_round_and_grows_when_busy() -> Non
     assert conc.max_in_flight > 4
 
 
+def test_an_urgent_call_takes_the_next_slot_before_queued_backfill_calls() -> None:
+    """One slot, held; eight backfill calls wait for it, then a webhook's (urgent) call
+    arrives: when the slot frees, the urgent call goes first, then the backfill's."""
+    conc = AdaptiveConcurrency(1, maximum=1)
+    order: list[str] = []
+    lock = threading.Lock()
+
+    def call(name: str, first: bool) -> None:
+        def run() -> None:
+            with urgent() if first else contextlib.nullcontext():
+                conc.acquire()
+            with lock:
+                order.append(name)
+            conc.release()
+
+        threading.Thread(target=run).start()
+
+    conc.acquire()  # the call in flight
+    for n in range(8):
+        call(f"backfill-{n}", first=False)
+    while conc._waiting < 8:
+        threading.Event().wait(0.001)
+    call("webhook", first=True)
+    while conc._waiting < 9:
+        threading.Event().wait(0.001)
+    conc.release()
+    while len(order) < 9:
+        threading.Event().wait(0.001)
+    assert order[0] == "webhook"
+    assert sorted(order[1:]) == [f"backfill-{n}" for n in range(8)]
+    assert conc.in_flight == 0
+
+
 def test_a_nested_call_does_not_take_a_second_slot() -> None:
     """A thread holding the only slot can make a nested call (no self-deadlock)."""
     conc = AdaptiveConcurrency(1, maximum=1)
@@ -129,27 +163,49 @@ def test_a_nested_call_does_not_take_a_second_slot() -> None:
     assert conc.in_flight == 0
 
 
-def test_hubspot_concurrency_grows_only_while_the_rate_has_room() -> None:
-    """Busy slots raise the cap only when no call is waiting for the rate: while the token
-    bucket paces calls, more of them in flight would not go any faster."""
-    clock = FakeClock()
-    gov = RateGovernor(clock=clock, waiter=lambda _s: None, margin_s=0.0)
-    gov.observe(_headers(20))
+def _queued(conc: AdaptiveConcurrency, count: int) -> Callable[[], None]:
+    """``count`` threads asking ``conc`` for a slot (some get one, the rest wait: every slot
+    busy and work queued); the function that lets them all go."""
+    done = threading.Event()
+
+    def work() -> None:
+        conc.acquire()
+        done.wait()
+        conc.release()
+
+    threads = [threading.Thread(target=work) for _ in range(count)]
+    for t in threads:
+        t.start()
+    while conc.in_flight + conc._waiting < count:
+        threading.Event().wait(0.001)
+
+    def release() -> None:
+        done.set()
+        for t in threads:
+            t.join(timeout=10)
+
+    return release
+
+
+@pytest.mark.parametrize(("latency_s", "grown_to"), [(0.1, 1), (2.0, 5)])
+def test_hubspot_concurrency_grows_until_the_cap_allows_the_rate(
+    latency_s: float, grown_to: int
+) -> None:
+    """With work queued, the cap grows only while it allows fewer calls a second than the
+    token bucket's rate (limit / latency < rate, with a quarter of headroom) and stops there:
+    at 1.8 calls/s, 0.1 s calls never need a second slot; 2 s calls need 3.6 in flight, so
+    the cap stops at 5 (the bucket, not the cap, then bounds the rate), far below the
+    ceiling of 8."""
+    gov = RateGovernor(clock=FakeClock(), waiter=lambda _s: None, margin_s=0.0)
+    gov.observe(_headers(20))  # bucket: (19 - 1) / 10 s = 1.8 calls/s
     gov.concurrency = AdaptiveConcurrency(1, maximum=8)
-    for _ in range(3):  # past the bucket's small burst: the third call is paced
-        with gov.slot():
-            pass
-    gov.acquire()  # every slot busy
+    release = _queued(gov.concurrency, 10)
     try:
-        for _ in range(10):
-            gov.observe({}, 200, 0.1)
-        assert gov.max_in_flight == 1
-        clock.advance(2.0)  # no call waited for the rate lately
-        for _ in range(10):
-            gov.observe({}, 200, 0.1)
-        assert gov.max_in_flight > 1
+        for _ in range(60):
+            gov.observe({}, 200, latency_s)
     finally:
-        gov.release()
+        release()
+    assert gov.max_in_flight == grown_to
 
 
 def test_adaptive_concurrency_cuts_when_latency_climbs() -> None:
