@@ -11,7 +11,7 @@ import pytest
 
 from connectors.b2connect import B2ConnectConnector
 from tests.e2e.conftest import E2E, by_key
-from tests.e2e.test_concurrent_backfill import _peaks, with_concurrency
+from tests.e2e.test_concurrent_backfill import route_peaks, with_concurrency
 
 UPSERT = "POST /crm/v3/objects/{object_type}/batch/upsert"
 #: orders per flush: one orders batch and (about 2.5 lines an order) one line-items batch
@@ -46,7 +46,7 @@ def test_the_next_flush_is_written_while_the_one_before_is_in_flight(
     _small_flushes(e2e, monkeypatch)
     (customers,) = e2e.sync("customers-to-hubspot")
     assert customers.status.value == "succeeded", customers.error
-    assert _peaks(e2e, "hubspot")[UPSERT] == 1  # 40 contacts: one batch
+    assert route_peaks(e2e, "hubspot")[UPSERT] == 1  # 40 contacts: one batch
     before = Counter(e2e.calls("hubspot"))
     e2e.stack.set_latency({"hubspot": 100})
     try:
@@ -63,7 +63,7 @@ def test_the_next_flush_is_written_while_the_one_before_is_in_flight(
     lines = sum(len(o.get("items") or []) for o in shop_orders)
     assert lines <= 100 * flushes
     assert calls[UPSERT] == 2 * flushes, calls
-    assert _peaks(e2e, "hubspot")[UPSERT] >= 2  # flushes in flight together
+    assert route_peaks(e2e, "hubspot")[UPSERT] >= 2  # flushes in flight together
     written = by_key(e2e.records("hubspot", "orders"), "b2connect_id")
     assert sorted(written) == sorted(str(o["id"]) for o in shop_orders)
     assert all(len(v) == 1 for v in written.values())
