@@ -73,3 +73,36 @@ def test_the_next_flush_is_written_while_the_one_before_is_in_flight(
     assert again.status.value == "succeeded", again.error
     assert again.counts["written"] == 0
     assert again.counts["read"] == 0
+
+
+def test_a_flush_failing_beside_another_commits_nothing_past_it(
+    e2e: E2E, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HubSpot refuses every upsert from the fourth on while two flushes are in flight: the
+    run fails, and the rerun (faults gone) leaves every order and line in HubSpot exactly
+    once: the cursor passed no flush whose batches were not acknowledged."""
+    _small_flushes(e2e, monkeypatch)
+    (customers,) = e2e.sync("customers-to-hubspot")
+    assert customers.status.value == "succeeded", customers.error
+    e2e.faults("hubspot", [{"match": UPSERT, "kind": "status", "status": 403, "after": 3}])
+    e2e.stack.set_latency({"hubspot": 50})
+    try:
+        (failed,) = e2e.sync("orders-to-hubspot")
+    finally:
+        e2e.stack.set_latency({"hubspot": 0})
+        e2e.faults("hubspot", [])
+    assert failed.status.value in ("failed", "paused"), failed.status
+    shop_orders = e2e.records("b2connect", "orders")
+    assert failed.counts["written"] < len(shop_orders)
+    (again,) = e2e.sync("orders-to-hubspot")
+    assert again.status.value == "succeeded", again.error
+    assert 0 < again.counts["read"] <= len(shop_orders)
+    written = by_key(e2e.records("hubspot", "orders"), "b2connect_id")
+    assert sorted(written) == sorted(str(o["id"]) for o in shop_orders)
+    assert all(len(v) == 1 for v in written.values())
+    lines = sum(len(o.get("items") or []) for o in shop_orders)
+    items = by_key(e2e.records("hubspot", "line_items"), "b2connect_id")
+    assert len(items) == lines
+    assert all(len(v) == 1 for v in items.values())
+    (rest,) = e2e.sync("orders-to-hubspot")
+    assert rest.counts["read"] == 0
