@@ -5,6 +5,12 @@ The run lifecycle (lock, run row, pause, summary) is :class:`sync.run.Run`'s.
 Cursors, links, dead letters, conflicts and run counters commit together, in one
 transaction, only after the CRM acknowledged the batch; every CRM write is an upsert on the
 B2Connect key, so a crash anywhere replays safely: nothing lost, nothing duplicated.
+
+Above concurrency 1 (and without a match key or a push guard) flushes overlap: while one
+flush's writes are in flight (:data:`FLIGHTS` at most), the next is read, run through its
+hooks, planned and sent; a flush sharing a record with one in flight waits for it. Commits
+still land one at a time in read order, each only after every batch of its flush came back
+and the commit before it succeeded, so the cursor never passes an unacknowledged batch.
 """
 
 from __future__ import annotations
