@@ -5,11 +5,18 @@ The run lifecycle (lock, run row, pause, summary) is :class:`sync.run.Run`'s.
 Cursors, links, dead letters, conflicts and run counters commit together, in one
 transaction, only after the CRM acknowledged the batch; every CRM write is an upsert on the
 B2Connect key, so a crash anywhere replays safely: nothing lost, nothing duplicated.
+
+Above concurrency 1 (and without a match key or a push guard) flushes overlap: while one
+flush's writes are in flight (:data:`FLIGHTS` at most), the next is read, run through its
+hooks, planned and sent; a flush sharing a record with one in flight waits for it. Commits
+still land one at a time in read order, each only after every batch of its flush came back
+and the commit before it succeeded, so the cursor never passes an unacknowledged batch.
 """
 
 from __future__ import annotations
 
 import contextvars
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,10 +52,22 @@ from sync.retry import pages
 from sync.run import Run, latest_per_key
 from sync.state import DeadLetterRow, LinkRow
 
-__all__ = ["DEFAULT_FLUSH", "PipelineRun"]
+__all__ = ["DEFAULT_FLUSH", "FLIGHTS", "PipelineRun"]
 
 log = structlog.get_logger(__name__)
 DEFAULT_FLUSH = 2000
+#: flushes of one run whose writes are in flight at once (above concurrency 1)
+FLIGHTS = 2
+
+
+@dataclass(frozen=True)
+class _Flight:
+    """A flush whose writes are in flight: what to commit once they are back."""
+
+    future: Future[Flushed]
+    plan: Plan
+    cursor: Mapping[str, Any] | None
+    keys: frozenset[str]
 
 
 @dataclass
@@ -62,6 +81,11 @@ class PipelineRun(Run):
         super().__post_init__()
         self._committer: ThreadPoolExecutor | None = None
         self._pending_commit: Future[None] | None = None
+        #: the newest commit submitted (a later one commits only once it did: in read order)
+        self._last_commit: Future[None] | None = None
+        #: flushes whose writes are in flight, oldest first (pipelined: see _pipelined)
+        self._flights: ThreadPoolExecutor | None = None
+        self._in_flight: deque[_Flight] = deque()
 
     # ------------------------------------------------------------------ the loop
 
@@ -97,6 +121,7 @@ class PipelineRun(Run):
                     return
             if buffer:
                 self._flush(writer, buffer, last_cursor)
+            self._land()
             if self.replay and not self.dry_run:
                 self._await_commit()  # lines replay under their parents' committed links
                 lines = replay_parked_lines(writer, self.shop)
@@ -110,8 +135,14 @@ class PipelineRun(Run):
             close = getattr(source, "close", None)
             if close is not None:
                 close()  # waits for a page being read ahead
-            self._await_commit()
-            writer.close()
+            try:
+                self._land()  # acknowledged writes commit, also on a stop or an error
+            finally:
+                self._await_commit()
+                writer.close()
+                if self._flights is not None:
+                    self._flights.shutdown(wait=True)
+                    self._flights = None
             if self._committer is not None:
                 self._committer.shutdown(wait=True)
                 self._committer = None
@@ -140,8 +171,10 @@ class PipelineRun(Run):
     def _flush(
         self, writer: Writer, records: Sequence[Record], cursor: Mapping[str, Any] | None
     ) -> None:
-        self._await_commit()
         records = latest_per_key(records)
+        if any(not flight.keys.isdisjoint(r.key for r in records) for flight in self._in_flight):
+            self._land()  # a record of a flush in flight: plan it on its committed state
+        self._await_commit()
         hook_dead: list[DeadLetterRow] = []
         if self.hooks:
             records, hook_dead = hooks_isolated(self.hooks, self._hook_context(), records)
@@ -164,10 +197,67 @@ class PipelineRun(Run):
             self._bump({**would, "would_delete": len(deletes)})
             return
         self.blanks.admit(push_blanks(plan.writes, links, self.hasher))
+        if self._pipelined():
+            self._land(keep=FLIGHTS - 1)  # the oldest flush's writes done, its commit queued
+            self._take_off(writer, plan, restores, cursor, frozenset(r.key for r in records))
+            return
+        self._commit_in_background(self._fly(writer, plan, restores), plan, cursor)
+
+    # ------------------------------------------------------------------ flushes in flight
+
+    def _pipelined(self) -> bool:
+        """Whether the next flush is planned while this one's writes are in flight.
+
+        Only where a plan depends on nothing an uncommitted flush changes but its own
+        records' links (a flush sharing a record with the one in flight waits for it):
+        not with a match key (an identity lookup would not see the links of the flush in
+        flight), a push guard (it reads the pull's state) or one call at a time."""
+        return (
+            self.concurrency > 1
+            and not (self.dry_run or self.replay)
+            and self.pipeline.match_key is None
+            and self.guard is None
+        )
+
+    def _fly(self, writer: Writer, plan: Plan, restores: Restores | None) -> Flushed:
+        """Write a planned flush (every stage); what to commit."""
         flushed = execute_isolated(writer.execute, plan)
         if restores is not None:
             restores.finish(writer, flushed)
-        self._commit_in_background(flushed, plan, cursor)
+        return flushed
+
+    def _take_off(
+        self,
+        writer: Writer,
+        plan: Plan,
+        restores: Restores | None,
+        cursor: Mapping[str, Any] | None,
+        keys: frozenset[str],
+    ) -> None:
+        """Send a planned flush's writes on a flight thread; the loop reads, runs the hooks
+        of and plans the next flush meanwhile, whose writes go out beside these.
+        :meth:`_land` queues the commits, in read order."""
+        if self._flights is None:
+            self._flights = ThreadPoolExecutor(FLIGHTS, thread_name_prefix="b2sync-flight")
+        context = contextvars.copy_context()
+        future = self._flights.submit(context.run, self._fly, writer, plan, restores)
+        self._in_flight.append(_Flight(future, plan, cursor, keys))
+
+    def _land(self, keep: int = 0) -> None:
+        """Wait for the oldest flushes in flight until ``keep`` are left (a failure fails the
+        run) and queue their commits behind the earlier ones: commits land in read order, so
+        the cursor never passes a batch the CRM has not acknowledged or a flush that did not
+        commit."""
+        while len(self._in_flight) > keep:
+            flight = self._in_flight.popleft()
+            try:
+                flushed = flight.future.result()
+            except BaseException:
+                for later in self._in_flight:  # none of them commits: the cursor stays
+                    later.future.exception()
+                self._in_flight.clear()
+                raise
+            self._commit_in_background(flushed, flight.plan, flight.cursor)
 
     def _plan(
         self, writer: Writer, records: list[Record]
@@ -210,9 +300,22 @@ class PipelineRun(Run):
         if self._committer is None:
             self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="b2sync-commit")
         context = contextvars.copy_context()  # the log context (pipeline, run id) goes along
-        self._pending_commit = self._committer.submit(
-            context.run, self._commit, flushed, plan, cursor
+        self._pending_commit = self._last_commit = self._committer.submit(
+            context.run, self._commit_after, self._last_commit, flushed, plan, cursor
         )
+
+    def _commit_after(
+        self,
+        before: Future[None] | None,
+        flushed: Flushed,
+        plan: Plan,
+        cursor: Mapping[str, Any] | None,
+    ) -> None:
+        """:meth:`_commit`, only once the commit before it succeeded (else its error)."""
+        failed = before.exception() if before is not None else None
+        if failed is not None:
+            raise failed
+        self._commit(flushed, plan, cursor)
 
     def _await_commit(self) -> None:
         """Wait for the flush being committed; its failure fails the run."""
@@ -224,6 +327,8 @@ class PipelineRun(Run):
         """Move the cursor past a flush the hooks emptied (nothing to write)."""
         if self.dry_run or self.replay:
             return
+        self._land()  # never past a flush in flight
+        self._await_commit()
         with begin_write(self.db) as conn:
             state.set_cursor(
                 conn,

@@ -162,6 +162,8 @@ class Writer:
         self.lines_mapping = compile_fields(lines.fields) if lines else None
         self.fanout = Fanout(self.concurrency)
         self._stages: ThreadPoolExecutor | None = None
+        #: one describe per object, also with two flushes in flight (sync.push.engine)
+        self._describing = threading.Lock()
 
     def close(self) -> None:
         """Stop the write pool (and the stage thread)."""
@@ -174,6 +176,10 @@ class Writer:
 
     def lengths(self, crm_object: str) -> dict[str, int | None]:
         """Field lengths of ``crm_object`` (one describe per object and run, when needed)."""
+        with self._describing:
+            return self._lengths_of(crm_object)
+
+    def _lengths_of(self, crm_object: str) -> dict[str, int | None]:
         if crm_object not in self._lengths:
             specs = list(self.pipeline.fields) + (
                 list(self.pipeline.lines.fields) if self.pipeline.lines else []
@@ -274,11 +280,13 @@ class Writer:
         return out
 
     def _stage_pool(self) -> ThreadPoolExecutor:
-        """One thread for a write stage that runs beside another (its calls go through the
-        write pool, so it never takes one of the pool's threads while it waits)."""
-        if self._stages is None:
-            self._stages = ThreadPoolExecutor(1, thread_name_prefix="b2sync-stage")
-        return self._stages
+        """A thread per flush in flight for a write stage that runs beside another (its calls
+        go through the write pool, so it never takes one of the pool's threads while it
+        waits)."""
+        with self._describing:  # two flushes in flight may ask at once
+            if self._stages is None:
+                self._stages = ThreadPoolExecutor(2, thread_name_prefix="b2sync-stage")
+            return self._stages
 
     def flushed(self) -> Flushed:
         """An empty :class:`Flushed` of this pipeline and run."""

@@ -129,7 +129,7 @@ def test_sync_runs_the_hubspot_and_salesforce_pipelines_at_the_same_time(e2e: E2
     assert salesforce_start < hubspot_end
 
 
-def _peaks(e2e: E2E, system: str) -> dict[str, int]:
+def route_peaks(e2e: E2E, system: str) -> dict[str, int]:
     """The emulator's peak of calls in flight at once, per route (``GET /_emulator/stats``)."""
     emu = getattr(e2e.stack, system)
     with requests.Session() as session:
@@ -160,7 +160,7 @@ def test_lookups_and_first_batches_of_a_flush_are_in_flight_together(
                        "PATCH /services/data/{version}/composite/sobjects/{sobject}/{field}"),
     }  # fmt: skip
     for system, routes in together.items():
-        peaks, calls = _peaks(wide, system), wide.calls(system)
+        peaks, calls = route_peaks(wide, system), wide.calls(system)
         for route in routes:  # 260 records: 3 lookups, 3 HubSpot batches, 2 collections
             assert calls[route] >= 2, (system, route, calls)
             assert peaks[route] == calls[route], (system, route, peaks, calls)
@@ -181,7 +181,7 @@ def test_a_first_sync_checks_every_hubspot_id_property_at_once(e2e: E2E) -> None
     assert result.returncode == 0, result.stderr
     calls = e2e.calls("hubspot")
     assert calls[get_property] == 4 and calls[create_property] == 4, calls
-    assert _peaks(e2e, "hubspot")[get_property] >= 2
+    assert route_peaks(e2e, "hubspot")[get_property] >= 2
     again = cli(e2e, "sync", "--config", str(e2e.config_path))
     assert again.returncode == 0, again.stderr
     assert e2e.calls("hubspot")[get_property] == 4  # cursors set: nothing to prepare
