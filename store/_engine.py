@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,14 @@ SQLITE_PRAGMAS: tuple[str, ...] = (
 )
 BEGIN_IMMEDIATE = "b2sync_begin_immediate"  # execution option read by the SQLite BEGIN hook
 DEFAULT_CONNECT_TIMEOUT = 10
+
+#: One in-process write lock per SQLite database (file path, or pool of an in-memory one):
+#: threads of this process queue for it in Python, in order, instead of spinning in SQLite's
+#: busy handler (which sleeps and retries unfairly: a writer can starve past the busy timeout
+#: while others keep winning). Only other processes still wait on ``busy_timeout``.
+_WRITE_LOCKS: dict[str, threading.RLock] = {}
+_MEMORY_WRITE_LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+_WRITE_LOCKS_GUARD = threading.Lock()
 
 
 def make_engine(
@@ -82,8 +92,30 @@ def begin_write(engine: sa.Engine) -> AbstractContextManager[sa.Connection]:
     lock with "database is locked" because another process wrote meanwhile. On PostgreSQL it
     is a plain ``BEGIN``: rows are locked by the statements themselves (``ON CONFLICT``, row
     locks of ``UPDATE``/``DELETE``).
+
+    On SQLite the process's write lock of the database (:func:`write_lock`) is held for the
+    whole transaction: keep it short (no network call, no crypto inside).
     """
-    return engine.execution_options(**{BEGIN_IMMEDIATE: True}).begin()
+    return _begin_write(engine)
+
+
+@contextmanager
+def _begin_write(engine: sa.Engine) -> Iterator[sa.Connection]:
+    with write_lock(engine), engine.execution_options(**{BEGIN_IMMEDIATE: True}).begin() as conn:
+        yield conn
+
+
+def write_lock(engine: sa.Engine) -> AbstractContextManager[Any]:
+    """The in-process lock that write transactions on ``engine``'s SQLite database take
+    (re-entrant; shared by every engine of this process on the same file). A no-op context
+    on PostgreSQL, whose writers lock rows, not the database."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    path = sqlite_path(engine.url)
+    with _WRITE_LOCKS_GUARD:
+        if path is None:
+            return _MEMORY_WRITE_LOCKS.setdefault(engine.pool, threading.RLock())
+        return _WRITE_LOCKS.setdefault(str(Path(path).resolve()), threading.RLock())
 
 
 @contextmanager
@@ -93,18 +125,20 @@ def session_scope(engine: sa.Engine, *, immediate: bool = False) -> Iterator[Ses
     Objects stay readable after the block (``expire_on_commit=False``). ``immediate=True``
     takes SQLite's write lock at ``BEGIN``: use it for read-then-write transactions that
     other processes race on (appending to a hash chain, taking a lock row). It changes
-    nothing on PostgreSQL. Keep sessions short; never hold one across a network call.
+    nothing on PostgreSQL. Keep sessions short; never hold one across a network call (an
+    immediate one holds the process's SQLite write lock, :func:`write_lock`, until it ends).
     """
     bind = engine.execution_options(**{BEGIN_IMMEDIATE: True}) if immediate else engine
-    session = Session(bind=bind, expire_on_commit=False)
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    with write_lock(engine) if immediate else nullcontext():
+        session = Session(bind=bind, expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
 
 def check_connection(

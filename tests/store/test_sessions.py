@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlalchemy import event
+from sqlmodel import Session, select
 
-from store import Run, session_scope
+from store import Run, begin_write, session_scope
 
 
 class Boom(Exception):
@@ -76,3 +80,57 @@ def test_default_session_reads_without_blocking_writers(sqlite_store_engine: sa.
     with session_scope(sqlite_store_engine) as session:
         session.exec(select(Run.id)).all()
         assert not _other_writer_blocked(sqlite_store_engine)
+
+
+def test_threads_queue_for_sqlite_writes_instead_of_failing_locked(
+    sqlite_store_engine: sa.Engine,
+) -> None:
+    """Threads of one process writing to one SQLite store while one holds a long write
+    transaction queue for the store's write lock in Python: none gets "database is locked",
+    even with a busy timeout far shorter than the long transaction (SQLite's busy handler
+    alone gives up after it), and every row is written."""
+    engine = sqlite_store_engine
+
+    def short_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=20")
+
+    event.listen(engine, "connect", short_busy_timeout)
+    engine.dispose()  # new connections get the 20 ms busy timeout
+    writers, rounds = 6, 4
+    started = threading.Barrier(writers + 1, timeout=30)
+    errors: list[BaseException] = []
+
+    def long_transaction() -> None:
+        try:
+            with session_scope(engine, immediate=True) as session:
+                session.add(Run(id="long", pipeline="p", trigger="t"))
+                session.flush()
+                started.wait()
+                time.sleep(0.3)  # the fault: a long write transaction; others must not fail
+        except BaseException as exc:  # collected: the assertion names it
+            errors.append(exc)
+            started.abort()
+
+    def writer(n: int) -> None:
+        try:
+            started.wait()
+            for i in range(rounds):
+                if i % 2:
+                    with begin_write(engine) as conn, Session(bind=conn) as session:
+                        session.add(Run(id=f"w{n}-{i}", pipeline="p", trigger="t"))
+                        session.flush()
+                else:
+                    with session_scope(engine, immediate=True) as session:
+                        session.add(Run(id=f"w{n}-{i}", pipeline="p", trigger="t"))
+        except BaseException as exc:  # collected: the assertion names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=long_transaction)]
+    threads += [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert len(_run_ids(engine)) == 1 + writers * rounds
