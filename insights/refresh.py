@@ -177,8 +177,9 @@ class InsightsRefresh:
             stored = load_population(conn, tenant_id)
             dirty = dirty_count(conn, tenant_id)
             summary.full = full or self._full_due(conn, tenant_id, stored, now, dirty)
-            if not summary.full and not dirty:
-                return summary
+            anyone = customer_page(conn, tenant_id, after=None, limit=1, dirty_only=False)
+            if not (dirty if not summary.full else anyone):
+                return summary  # nobody to recompute: no pass to record
             summary.baseline = get_value(conn, _BASELINE.format(tenant=tenant_id)) is None
             if summary.full:
                 everyone, summary.errors = aggregate_metrics(
