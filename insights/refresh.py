@@ -164,7 +164,8 @@ class InsightsRefresh:
         key): each page is scored, pushed, fired and committed (snapshots, dirty marks) before
         the next is read, so memory follows the page, not the shop. A crash between pages
         resumes where it stopped: the committed pages are no longer dirty and every write is
-        an upsert. Only a full pass's population-wide cut points need every buyer at once.
+        an upsert. Only a full pass's population-wide cut points need every buyer's metrics at
+        once, and only until the cut points are stored.
         """
         settings, now = self.config.insights, self.clock()
         summary = RefreshSummary(tenant_id)
@@ -172,7 +173,7 @@ class InsightsRefresh:
             self.config, self.db, self.connector, self.customer_pipelines, self.retry, self.stop
         )
         summary.engaged, summary.supported = reads.read_all(tenant_id, now, full=full)
-        everyone: dict[str, CustomerMetrics] | None = None
+        everyone: dict[str, CustomerMetrics] | None = None  # a full pass: every buyer's
         with self.db.connect() as conn:
             stored = load_population(conn, tenant_id)
             dirty = dirty_count(conn, tenant_id)
@@ -182,15 +183,15 @@ class InsightsRefresh:
                 return summary  # nobody to recompute: no pass to record
             summary.baseline = get_value(conn, _BASELINE.format(tenant=tenant_id)) is None
             if summary.full:
-                everyone, summary.errors = aggregate_metrics(
-                    conn, tenant_id, now=now, settings=settings
-                )
+                everyone, _ = aggregate_metrics(conn, tenant_id, now=now, settings=settings)
         population: PopulationThresholds
         if everyone is not None or stored is None:
             with begin_write(self.db) as conn:
                 population = refresh_population(
                     conn, tenant_id, (everyone or {}).values(), now=now, settings=settings
                 )
+            # the cut points only: each page aggregates its own customers again
+            del everyone
         else:
             population = stored[0]
         table = self._cac_table(tenant_id, recount=summary.full or stored is None)
@@ -203,7 +204,7 @@ class InsightsRefresh:
                 )
                 if not keys and after is None:
                     return summary  # nobody to recompute: no pass to record
-                page = self._page(conn, tenant_id, keys, everyone, table, now, summary)
+                page = self._page(conn, tenant_id, keys, table, now, summary)
             scored = score_customers(
                 page.good,
                 page.metrics,
@@ -244,20 +245,14 @@ class InsightsRefresh:
         conn: sa.Connection,
         tenant_id: str,
         keys: list[str],
-        everyone: dict[str, CustomerMetrics] | None,
         table: CacTable | None,
         now: datetime,
         summary: RefreshSummary,
     ) -> _Page:
         """What scoring one page of customers needs, read for those customers only."""
         settings = self.config.insights
-        if everyone is None:
-            metrics, errors = aggregate_metrics(
-                conn, tenant_id, now=now, settings=settings, keys=keys
-            )
-            summary.errors.update(errors)
-        else:
-            metrics = {k: everyone[k] for k in keys if k in everyone}
+        metrics, errors = aggregate_metrics(conn, tenant_id, now=now, settings=settings, keys=keys)
+        summary.errors.update(errors)
         good = [k for k in keys if k not in summary.errors]
         b2b, snaps = load_state(conn, tenant_id, keys)
         return _Page(
