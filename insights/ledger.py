@@ -24,6 +24,8 @@ __all__ = [
     "ORDERS",
     "CustomerRow",
     "clear_dirty",
+    "customer_page",
+    "dirty_count",
     "dirty_keys",
     "forget_customer",
     "from_minor",
@@ -212,6 +214,28 @@ def dirty_keys(conn: sa.Connection, tenant_id: str) -> list[str]:
         )
     )
     return sorted(r[0] for r in rows)
+
+
+def customer_page(
+    conn: sa.Connection, tenant_id: str, *, after: str | None, limit: int, dirty_only: bool
+) -> list[str]:
+    """The next ``limit`` customer keys after ``after`` (keyset order; dirty ones only when
+    ``dirty_only``): the refresh pass walks the customers a page at a time."""
+    query = sa.select(CUSTOMERS.c.customer_key).where(CUSTOMERS.c.tenant_id == tenant_id)
+    if dirty_only:
+        query = query.where(CUSTOMERS.c.dirty.is_(True))
+    if after is not None:
+        query = query.where(CUSTOMERS.c.customer_key > after)
+    rows = conn.execute(query.order_by(CUSTOMERS.c.customer_key).limit(limit))
+    return [r[0] for r in rows]
+
+
+def dirty_count(conn: sa.Connection, tenant_id: str) -> int:
+    """How many customers are dirty."""
+    query = sa.select(sa.func.count()).where(
+        CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.dirty.is_(True)
+    )
+    return int(conn.execute(query).scalar_one())
 
 
 def clear_dirty(conn: sa.Connection, tenant_id: str, keys: Sequence[str]) -> None:

@@ -36,7 +36,7 @@ from sync.hashing import FieldHasher
 from sync.plan import PARKED
 from sync.retry import RetryPolicy, call
 
-__all__ = ["INSIGHTS_PREFIX", "PushOutcome", "insight_mapping", "push_insights"]
+__all__ = ["INSIGHTS_PREFIX", "Pending", "PushOutcome", "insight_mapping", "push_insights"]
 
 log = structlog.get_logger(__name__)
 
@@ -62,10 +62,15 @@ class PushOutcome:
     current: set[str] = field(default_factory=set)
     #: parked links (no CRM id) whose stored insight hashes move without a write
     reparked: list[tuple[str, str | None, dict[str, str], str]] = field(default_factory=list)
+    #: planned writes held back for the next page (less than a batch: they fill its first
+    #: batch, so paging adds no call); their customers stay dirty until they are written
+    held: list[Pending] = field(default_factory=list)
 
 
 @dataclass
-class _Pending:
+class Pending:
+    """One customer's planned write: the changed fields and the hashes they bring."""
+
     item: WriteItem
     hashes: dict[str, str]
     old: dict[str, str]
@@ -79,8 +84,8 @@ def _plan(
     links: dict[str, state.LinkRow],
     scored: Sequence[Scored],
     out: PushOutcome,
-) -> list[_Pending]:
-    todo: list[_Pending] = []
+) -> list[Pending]:
+    todo: list[Pending] = []
     for customer in scored:
         link = links.get(customer.key)
         parked = link is not None and not link.crm_id and PARKED in link.field_hashes
@@ -108,7 +113,7 @@ def _plan(
             continue
         send = {n: mapped.payload[n] for n in changed}
         item = WriteItem(customer.key, send, link.crm_id)
-        todo.append(_Pending(item, hashes, link.field_hashes, changed))
+        todo.append(Pending(item, hashes, link.field_hashes, changed))
     del pipe
     return todo
 
@@ -128,6 +133,8 @@ def push_insights(
     retry: RetryPolicy | None = None,
     stop: threading.Event | None = None,
     concurrency: int = 1,
+    held: Sequence[Pending] = (),
+    final: bool = True,
 ) -> PushOutcome:
     """Write the changed insight fields of ``scored`` customers to ``pipe``'s CRM.
 
@@ -137,18 +144,28 @@ def push_insights(
     commit in one transaction once the CRM acknowledged every batch of a window
     (:data:`WINDOW_BATCHES` rounds of ``concurrency`` batches); a crash before that replays
     the window (every write is an upsert on the CRM id).
+
+    One page of a pass: ``held`` (the previous page's :attr:`PushOutcome.held`) goes first;
+    unless ``final``, a last partial batch is held back in the outcome for the next page.
     """
     out = PushOutcome()
     mapping = insight_mapping(pipe)
-    if mapping is None or not scored:
+    if mapping is None or not (scored or held):
         return out
     with db.connect() as conn:
         links = state.load_links(conn, pipe.name, [s.key for s in scored])
         # deleted in the CRM (a user, or the archive rule): an upsert would re-create them
         for key in deleted_links(conn, pipe.name, list(links)):
             links.pop(key, None)
-    todo = _plan(pipe, mapping, hasher, links, scored, out)
+    todo = [*held, *_plan(pipe, mapping, hasher, links, scored, out)]
+    del links
     _commit(db, pipe, tenant_id, out.reparked, [], None, now)
+    chunk = write_chunk(target) or BATCH
+    if not final and len(todo) % chunk:
+        todo, out.held = (
+            todo[: len(todo) - len(todo) % chunk],
+            todo[len(todo) - len(todo) % chunk :],
+        )
     policy, halt = retry or RetryPolicy(), stop or threading.Event()
     write: Any = target.write  # the CRM connectors take the id property as a keyword
 
@@ -163,7 +180,7 @@ def push_insights(
 
     fanout = Fanout(concurrency, "b2sync-insights")
     rounds = WINDOW_BATCHES if fanout.concurrency > 1 else 1  # serial: a batch at a time
-    window = (write_chunk(target) or BATCH) * fanout.concurrency * rounds
+    window = chunk * fanout.concurrency * rounds
     acked = _Acked(pipe, hasher, tenant_id, run_id, target_system)
     try:
         for start in range(0, len(todo), window):
@@ -188,7 +205,7 @@ class _Acked:
     target_system: str
 
     def collect(
-        self, batch: list[_Pending], results: list[WriteResult], out: PushOutcome
+        self, batch: list[Pending], results: list[WriteResult], out: PushOutcome
     ) -> tuple[list[tuple[str, str | None, dict[str, str], str]], list[AuditEvent]]:
         """The link rows and events of the written customers of ``batch``; the others count
         as failed (they stay dirty: the next pass tries again)."""
@@ -208,7 +225,7 @@ class _Acked:
             events.append(self._event(pending))
         return rows, events
 
-    def _event(self, pending: _Pending) -> AuditEvent:
+    def _event(self, pending: Pending) -> AuditEvent:
         key = pending.item.key
         return AuditEvent(
             actor=f"insights:{self.pipe.name}",

@@ -31,20 +31,21 @@ import structlog
 
 from audit import AuditEvent, KeyRing, record_events
 from connectors.base import Connector
-from insights.acquisition import Acquisition, acquisitions, cac_table
+from insights.acquisition import Acquisition, CacTable, acquisitions, cac_table
 from insights.compute import (
     Scored,
     aggregate_metrics,
-    all_customer_keys,
     count_changes,
     load_population,
     refresh_population,
     score_customers,
 )
-from insights.engagement import recent_engagement
-from insights.ledger import clear_dirty, dirty_keys, get_value, set_value
+from insights.engagement import RecentEngagement, recent_engagement
+from insights.ledger import clear_dirty, customer_page, dirty_count, get_value, set_value
 from insights.lifecycle import PopulationThresholds
-from insights.push import PushOutcome, insight_mapping, push_insights
+from insights.metrics import CustomerMetrics
+from insights.nps import SupportSignals
+from insights.push import Pending, PushOutcome, insight_mapping, push_insights
 from insights.readback import CrmReadBack
 from insights.rules import Firing, Snapshot, Target, detect, run_action
 from insights.snapshots import FIRINGS, firing_counts, load_state, save_snapshots
@@ -64,6 +65,22 @@ log = structlog.get_logger(__name__)
 FULL_EVERY = timedelta(days=1)
 _LAST_FULL = "insights:last_full:{tenant}"
 _BASELINE = "insights:baseline:{tenant}"
+#: customers per page of the pass: a multiple of the CRMs' write batches (HubSpot 100,
+#: Salesforce 200), so splitting the pass into pages adds no write call
+PAGE = 2000
+
+
+@dataclass(frozen=True)
+class _Page:
+    """One page of customers' inputs to scoring."""
+
+    good: list[str]
+    metrics: dict[str, CustomerMetrics]
+    b2b: dict[str, bool]
+    snaps: dict[str, Snapshot]
+    engagement: dict[str, RecentEngagement]
+    support: dict[str, SupportSignals]
+    acquired: dict[str, Acquisition]
 
 
 @dataclass
@@ -98,6 +115,8 @@ class InsightsRefresh:
     stop: threading.Event = field(default_factory=threading.Event)
     #: held around one pipeline's insight push, which moves that pipeline's link hashes
     pipeline_lock: Callable[[str], AbstractContextManager[object]] = lambda _name: nullcontext()
+    #: customers recomputed, pushed and committed together (see :data:`PAGE`)
+    page_size: int = PAGE
 
     @classmethod
     def for_runner(cls, runner: Any) -> InsightsRefresh:
@@ -139,68 +158,79 @@ class InsightsRefresh:
     # ------------------------------------------------------------------ one tenant
 
     def run_tenant(self, tenant_id: str, *, full: bool = False) -> RefreshSummary:
-        """Recompute (incrementally unless a full pass is due), push, fire, commit."""
+        """Recompute (incrementally unless a full pass is due), push, fire, commit.
+
+        The customers are walked in pages of :attr:`page_size` (keyset order on the customer
+        key): each page is scored, pushed, fired and committed (snapshots, dirty marks) before
+        the next is read, so memory follows the page, not the shop. A crash between pages
+        resumes where it stopped: the committed pages are no longer dirty and every write is
+        an upsert. Only a full pass's population-wide cut points need every buyer's metrics at
+        once, and only until the cut points are stored.
+        """
         settings, now = self.config.insights, self.clock()
         summary = RefreshSummary(tenant_id)
         reads = CrmReadBack(
             self.config, self.db, self.connector, self.customer_pipelines, self.retry, self.stop
         )
         summary.engaged, summary.supported = reads.read_all(tenant_id, now, full=full)
+        everyone: dict[str, CustomerMetrics] | None = None  # a full pass: every buyer's
         with self.db.connect() as conn:
             stored = load_population(conn, tenant_id)
-            dirty = dirty_keys(conn, tenant_id)
-            summary.full = full or self._full_due(conn, tenant_id, stored, now, len(dirty))
-            keys = all_customer_keys(conn, tenant_id) if summary.full else dirty
-            if not keys:
-                return summary
-            metrics, errors = aggregate_metrics(
-                conn, tenant_id, now=now, settings=settings, keys=None if summary.full else keys
-            )
-            b2b, snapshots = load_state(conn, tenant_id, keys)
-            engagement = recent_engagement(
-                conn,
-                tenant_id,
-                None if summary.full else keys,
-                now=now,
-                days=settings.lead_activity_days,
-            )
-            support = support_signals(
-                conn,
-                tenant_id,
-                None if summary.full else keys,
-                now=now,
-                days=settings.support_days,
-            )
+            dirty = dirty_count(conn, tenant_id)
+            summary.full = full or self._full_due(conn, tenant_id, stored, now, dirty)
+            anyone = customer_page(conn, tenant_id, after=None, limit=1, dirty_only=False)
+            if not (dirty if not summary.full else anyone):
+                return summary  # nobody to recompute: no pass to record
             summary.baseline = get_value(conn, _BASELINE.format(tenant=tenant_id)) is None
+            if summary.full:
+                everyone, _ = aggregate_metrics(conn, tenant_id, now=now, settings=settings)
         population: PopulationThresholds
-        if summary.full or stored is None:
+        if everyone is not None or stored is None:
             with begin_write(self.db) as conn:
                 population = refresh_population(
-                    conn, tenant_id, metrics.values(), now=now, settings=settings
+                    conn, tenant_id, (everyone or {}).values(), now=now, settings=settings
                 )
+            # the cut points only: each page aggregates its own customers again
+            del everyone
         else:
             population = stored[0]
-        summary.errors = errors
-        good = [k for k in keys if k not in errors]
-        acquired = self._acquisitions(
-            tenant_id, None if summary.full else good, recount=summary.full or stored is None
-        )
-        scored = score_customers(
-            good,
-            metrics,
-            b2b,
-            population=population,
-            now=now,
-            config=settings,
-            engagement=engagement,
-            acquisitions=acquired,
-            support=support,
-        )
-        summary.recomputed = len(scored)
-        run_id = str(uuid.uuid4())
-        failed = self._push(tenant_id, scored, now, run_id, summary)
-        firings = [] if summary.baseline else self._fire(tenant_id, scored, snapshots, now)
-        self._commit(tenant_id, scored, failed, firings, summary, stored, now, run_id)
+        table = self._cac_table(tenant_id, recount=summary.full or stored is None)
+        run_id, after = str(uuid.uuid4()), None
+        held: dict[str, list[Pending]] = {}  # per pipeline: writes carried to the next page
+        while True:
+            with self.db.connect() as conn:
+                keys = customer_page(
+                    conn, tenant_id, after=after, limit=self.page_size, dirty_only=not summary.full
+                )
+                if not keys and after is None:
+                    return summary  # nobody to recompute: no pass to record
+                page = self._page(conn, tenant_id, keys, table, now, summary)
+            scored = score_customers(
+                page.good,
+                page.metrics,
+                page.b2b,
+                population=population,
+                now=now,
+                config=settings,
+                engagement=page.engagement,
+                acquisitions=page.acquired,
+                support=page.support,
+            )
+            summary.recomputed += len(scored)
+            final = len(keys) < self.page_size
+            carried = {p.item.key for pending in held.values() for p in pending}
+            failed = self._push(tenant_id, scored, now, run_id, summary, held, final=final)
+            # written now: this page's customers and the ones carried from the last page,
+            # except those held for the next page (they stay dirty until written)
+            failed |= {p.item.key for pending in held.values() for p in pending}
+            done = [s.key for s in scored] + sorted(carried)
+            firings = [] if summary.baseline else self._fire(tenant_id, scored, page.snaps, now)
+            self._commit(
+                tenant_id, scored, done, failed, firings, summary, stored, now, run_id, final
+            )
+            if final:
+                break
+            after = keys[-1]
         log.info(
             "insights.refreshed",
             tenant=tenant_id,
@@ -210,15 +240,39 @@ class InsightsRefresh:
         )
         return summary
 
-    def _acquisitions(
-        self, tenant_id: str, keys: list[str] | None, *, recount: bool
-    ) -> dict[str, Acquisition]:
-        """Cohort, channel and CAC of ``keys`` (everyone: None); none without spend data."""
+    def _page(
+        self,
+        conn: sa.Connection,
+        tenant_id: str,
+        keys: list[str],
+        table: CacTable | None,
+        now: datetime,
+        summary: RefreshSummary,
+    ) -> _Page:
+        """What scoring one page of customers needs, read for those customers only."""
+        settings = self.config.insights
+        metrics, errors = aggregate_metrics(conn, tenant_id, now=now, settings=settings, keys=keys)
+        summary.errors.update(errors)
+        good = [k for k in keys if k not in summary.errors]
+        b2b, snaps = load_state(conn, tenant_id, keys)
+        return _Page(
+            good=good,
+            metrics=metrics,
+            b2b=b2b,
+            snaps=snaps,
+            engagement=recent_engagement(
+                conn, tenant_id, keys, now=now, days=settings.lead_activity_days
+            ),
+            support=support_signals(conn, tenant_id, keys, now=now, days=settings.support_days),
+            acquired=acquisitions(conn, tenant_id, table, good),
+        )
+
+    def _cac_table(self, tenant_id: str, *, recount: bool) -> CacTable | None:
+        """The pass's CAC table (None without spend data), counted once for every page."""
         if self.config.insights.marketing_spend is None:
-            return {}
+            return None
         with begin_write(self.db) as conn:
-            table = cac_table(conn, tenant_id, self.config.insights, recount=recount)
-            return acquisitions(conn, tenant_id, table, keys)
+            return cac_table(conn, tenant_id, self.config.insights, recount=recount)
 
     def _full_due(
         self,
@@ -245,9 +299,15 @@ class InsightsRefresh:
         now: datetime,
         run_id: str,
         summary: RefreshSummary,
+        held: dict[str, list[Pending]],
+        *,
+        final: bool,
     ) -> set[str]:
         """Each customers pipeline's push, side by side (each one's batches through its own
-        pool, within its connection's gate); returns the customers some push failed."""
+        pool, within its connection's gate); returns the customers some push failed.
+
+        ``held``: each pipeline's writes carried from the previous page, replaced by the ones
+        carried to the next (none after the ``final`` page)."""
         pipes = [p for p in self.customer_pipelines(tenant_id) if insight_mapping(p) is not None]
 
         def push(pipe: Pipeline) -> PushOutcome:
@@ -267,6 +327,8 @@ class InsightsRefresh:
                     stop=self.stop,
                     concurrency=pipe.concurrency
                     or self.config.connections[pipe.crm.connection].concurrency,
+                    held=held.pop(pipe.name, []),
+                    final=final,
                 )
 
         fanout = Fanout(len(pipes), "b2sync-insights-push")
@@ -276,8 +338,10 @@ class InsightsRefresh:
             fanout.close()
         failed: set[str] = set()
         for pipe, outcome in zip(pipes, outcomes, strict=True):
-            summary.pushed[pipe.name] = outcome.counts
+            summary.pushed.setdefault(pipe.name, Counter()).update(outcome.counts)
             failed |= outcome.failed
+            if outcome.held:
+                held[pipe.name] = outcome.held
         return failed
 
     def _fire(
@@ -338,17 +402,21 @@ class InsightsRefresh:
         self,
         tenant_id: str,
         scored: list[Scored],
+        done: list[str],
         failed: set[str],
         firings: list[Firing],
         summary: RefreshSummary,
         stored: tuple[PopulationThresholds, dict[str, Any]] | None,
         now: datetime,
         run_id: str,
+        final: bool,
     ) -> None:
+        """One page's snapshots, dirty marks, firings and events; the pass's marks (baseline,
+        last full pass) with the ``final`` page only."""
         audited = self.audit_keys is not None and bool(firings)
         with begin_write(self.db) as conn:
             save_snapshots(conn, tenant_id, scored, now)
-            clear_dirty(conn, tenant_id, [s.key for s in scored if s.key not in failed])
+            clear_dirty(conn, tenant_id, [k for k in done if k not in failed])
             if firings:
                 conn.execute(
                     sa.insert(FIRINGS),
@@ -372,12 +440,13 @@ class InsightsRefresh:
                     keys=self.audit_keys,
                     now=now,
                 )
-            if summary.baseline:
+            if final and summary.baseline:
                 set_value(conn, _BASELINE.format(tenant=tenant_id), now.isoformat())
-            if summary.full:
+            if final and summary.full:
                 set_value(conn, _LAST_FULL.format(tenant=tenant_id), now.isoformat())
-            elif stored is not None:
-                count_changes(conn, tenant_id, stored[1], len(scored))
+            elif not summary.full and stored is not None:
+                # the pages so far: the stored counter plus everyone recomputed in this pass
+                count_changes(conn, tenant_id, stored[1], summary.recomputed)
 
 
 def _event(tenant_id: str, firing: Firing, run_id: str) -> AuditEvent:

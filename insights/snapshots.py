@@ -24,14 +24,16 @@ def load_state(
     """Each customer's B2B flag and last snapshot (None stage: never computed)."""
     b2b: dict[str, bool] = {}
     snaps: dict[str, Snapshot] = {}
-    wanted = set(keys)
-    rows = conn.execute(
-        sa.select(
-            CUSTOMERS.c.customer_key, CUSTOMERS.c.b2b, CUSTOMERS.c.stage, CUSTOMERS.c.vip
-        ).where(CUSTOMERS.c.tenant_id == tenant_id)
-    )
-    for key, is_b2b, stage, vip in rows:
-        if key in wanted:
+    wanted = sorted(set(keys))
+    columns = (CUSTOMERS.c.customer_key, CUSTOMERS.c.b2b, CUSTOMERS.c.stage, CUSTOMERS.c.vip)
+    for start in range(0, len(wanted), 900):  # a page's keys, not the whole table
+        rows = conn.execute(
+            sa.select(*columns).where(
+                CUSTOMERS.c.tenant_id == tenant_id,
+                CUSTOMERS.c.customer_key.in_(wanted[start : start + 900]),
+            )
+        )
+        for key, is_b2b, stage, vip in rows:
             b2b[key] = bool(is_b2b)
             if stage is not None:
                 snaps[key] = Snapshot(stage, vip)
