@@ -124,7 +124,7 @@ class BlankGuard:
         if not any(found.values()):
             return
         try:
-            with self.db.begin() as conn:
+            with begin_write(self.db) as conn:  # may pause the pipeline: a write
                 population = linked_population(conn, self.pipeline.name)
                 for direction, counts in found.items():
                     check_blanks(

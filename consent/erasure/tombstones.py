@@ -320,6 +320,6 @@ def tombstone_factory(config: Config, pipeline: Pipeline) -> RecordHook | None:
 
 def _keyring(db: sa.Engine, ring: list[KeyRing]) -> KeyRing:
     if not ring:
-        with db.begin() as conn:
+        with begin_write(db) as conn:  # the first load creates the key root
             ring.append(load_keyring(conn))
     return ring[0]
