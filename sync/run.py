@@ -116,6 +116,9 @@ class Run(ABC):
     fence: int | None = None
     #: what another pipeline would read next (hooks see it: :class:`sync.hooks.HookContext`)
     upcoming: Upcoming | None = None
+    #: a run of named records only (a webhook's, beside a run of the whole pipeline): its
+    #: own lease, never the cursor (``replay`` holds too), audited as a write, not a replay
+    restricted: bool = False
 
     def __post_init__(self) -> None:
         self.run_id = str(uuid.uuid4())
@@ -130,8 +133,8 @@ class Run(ABC):
 
     @property
     def lock(self) -> str:
-        """The name of the lock a run of this pipeline holds."""
-        return f"pipeline:{self.pipeline.name}"
+        """The name of the lock a run of this pipeline holds (a restricted run: its own)."""
+        return f"pipeline:{self.pipeline.name}" + (":records" if self.restricted else "")
 
     def execute(self) -> RunSummary:
         """Run once; never raises for data or vendor problems (they end up in the summary)."""

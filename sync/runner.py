@@ -20,7 +20,7 @@ import sqlalchemy as sa
 import structlog
 
 from audit import config_loaded_event, record_events
-from connectors.base import Connector, load
+from connectors.base import Connector, SupportsFetch, load
 from connectors.calls import call_scope
 from connectors.errors import ConnectorError
 from connectors.records import Record
@@ -375,6 +375,7 @@ class Runner:
         source_override: Any,
         parked: Sequence[Record] | None,
         fence: int | None = None,
+        restricted: bool = False,
     ) -> RunSummary:
         trip = None if dry_run else self.breaker_trip(pipe)
         if trip is not None:  # paused until an operator resets the delete breaker
@@ -407,6 +408,7 @@ class Runner:
             concurrency=self.concurrency_of(pipe),
             fence=fence,
             upcoming=self.upcoming,
+            restricted=restricted,
         )
         summary = execute_directions(run, parked, self._members(pipe))
         if summary.status is RunStatus.SUCCEEDED and not dry_run:
@@ -414,6 +416,25 @@ class Runner:
                 state.set_setting(conn, f"paused_until:{pipe.name}", None)
                 clear_allowance(conn, pipe.name)
         return summary
+
+    def run_records(
+        self, pipe: Pipeline, keys: Sequence[str], *, trigger: str = "webhook"
+    ) -> RunSummary | None:
+        """Push only the named B2Connect records (fetched by id) through ``pipe`` now, beside
+        a run of the whole pipeline (a backfill): its own lease, the cursor untouched (that
+        run reads them later, unchanged by their hashes). None: nothing to run (a pull-only
+        pipeline, a source that cannot fetch by id, no such record)."""
+        source = self.connector(pipe.b2connect.connection)
+        if pipe.direction is Direction.pull or not isinstance(source, SupportsFetch):
+            return None
+        found = source.fetch(pipe.b2connect.stream, list(dict.fromkeys(keys)))
+        if not found:
+            return None
+        with self.locks.pipeline(f"{pipe.name}:records"):
+            return self._run_pipeline(
+                pipe, full=False, dry_run=False, trigger=trigger, progress=None,
+                source_override=ReplaySource(list(found.values())), parked=None, restricted=True,
+            )  # fmt: skip
 
     def upcoming(
         self, name: str, cursor: Mapping[str, Any] | None

@@ -259,11 +259,11 @@ class Daemon:
     def now(self) -> float:
         return time.time()
 
-    def mark_due(self, names: list[str], trigger: str) -> None:
+    def mark_due(self, names: list[str], trigger: str, keys: list[str] | None = None) -> None:
         if self._stopping or self._scheduler is None:
             return
         for name in names:
-            self._scheduler.mark_due(name, trigger)
+            self._scheduler.mark_due(name, trigger, keys or ())
 
     def file_erasures(self, items: list[Any]) -> None:
         """The requests are in the store's inbox already (see StoreLedger): file them soon."""

@@ -4,7 +4,9 @@ Every pipeline is one APScheduler job (``coalesce``, ``max_instances=1``). A web
 pipeline due through its own lane: a thread pool of its own (one thread per pipeline) that runs
 the pipeline after a short debounce, so a burst of webhooks becomes one run and a webhook
 never waits for a worker that scheduled runs and long tasks (a backfill, the consent sync, the
-insights refresh) keep busy. A pipeline marked due while it runs is run again right after.
+insights refresh) keep busy. A pipeline marked due while it runs is run again right after; when
+the webhook named its records, those run at once on the lane beside the running run (a
+backfill), restricted to them (:meth:`sync.runner.Runner.run_records`: no cursor, own lease).
 Runs of different pipelines go on at the same time; the runner's connectors pass their
 connection's gate for one call at a time (:mod:`sync.locks`), up to the connection's
 ``concurrency`` calls at once, so a webhook-triggered run's calls are not queued behind a
@@ -84,6 +86,10 @@ class PipelineScheduler:
         #: the webhook lane: runs a webhook made due, apart from the scheduler's workers
         self._lane = Lane(max(1, workers), thread_name_prefix="b2sync-webhook")
         self._lane_queued: set[str] = set()
+        #: records webhooks named while their pipeline ran, per pipeline (run beside it)
+        self._lane_keys: dict[str, set[str]] = {}
+        #: restricted runs in progress (shutdown waits for them too)
+        self._beside = 0
         self._closing = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
@@ -144,7 +150,7 @@ class PipelineScheduler:
     def wait_idle(self, timeout: float | None) -> bool:
         """Wait until no run is in progress; False when ``timeout`` passed first."""
         with self._idle:
-            return self._idle.wait_for(lambda: not self._running, timeout)
+            return self._idle.wait_for(lambda: not self._running and not self._beside, timeout)
 
     def shutdown(self) -> None:
         """Stop the scheduler thread and the webhook lane without waiting for runs."""
@@ -194,40 +200,54 @@ class PipelineScheduler:
         """Run a task soon (debounced), e.g. when a webhook brought an erasure request."""
         self._kick(TASK_PREFIX + name, self._debounce)
 
-    def mark_due(self, name: str, trigger: str = "webhook") -> bool:
-        """Run pipeline ``name`` soon (debounced); False if it is not scheduled."""
+    def mark_due(self, name: str, trigger: str = "webhook", keys: Sequence[str] = ()) -> bool:
+        """Run pipeline ``name`` soon (debounced); False if it is not scheduled. ``keys``: the
+        B2Connect records a webhook named; while ``name`` runs they run at once beside it."""
         if self._scheduler.get_job(name) is None:  # outside our lock: APScheduler's comes first
             return False
         with self._lock:
             self._triggers[name] = trigger
             if name in self._running or not self._accepting:
                 self._pending.add(name)
-                return True
-        if trigger == "webhook":
+                beside = trigger == "webhook" and bool(keys) and name in self._running
+                if beside:
+                    self._lane_keys.setdefault(name, set()).update(keys)
+                if not beside or not self._accepting:
+                    return True
+            else:
+                beside = False
+        if beside:
+            self._to_lane(name, records=True)
+        elif trigger == "webhook":
             self._to_lane(name)
         else:
             self._kick(name, self._debounce)
         return True
 
-    def _to_lane(self, name: str) -> None:
-        """Run ``name`` on the webhook lane after the debounce (once for a burst)."""
+    def _to_lane(self, name: str, *, records: bool = False) -> None:
+        """Run ``name`` (``records``: only the records webhooks named meanwhile) on the
+        webhook lane after the debounce (once for a burst)."""
+        slot = f"records:{name}" if records else name
         with self._lock:
-            if name in self._lane_queued or self._closing.is_set():
+            if slot in self._lane_queued or self._closing.is_set():
                 return
-            self._lane_queued.add(name)
+            self._lane_queued.add(slot)
 
         def run() -> None:
             if self._closing.wait(self._debounce.total_seconds()):
                 return
             with self._lock:
-                self._lane_queued.discard(name)
-            self._job(name)
+                self._lane_queued.discard(slot)
+            if records:
+                self._run_records(name)
+            else:
+                self._job(name)
 
         try:
             self._lane.submit(run)
         except RuntimeError:  # shut down meanwhile
             with self._lock:
-                self._lane_queued.discard(name)
+                self._lane_queued.discard(slot)
 
     def _kick(self, name: str, delay: timedelta) -> None:
         job = self._scheduler.get_job(name)
@@ -282,6 +302,41 @@ class PipelineScheduler:
         lane = urgent() if trigger == "webhook" else nullcontext()
         with structlog.contextvars.bound_contextvars(pipeline=name, trigger=trigger), lane:
             self._run_pipeline(runner, pipe, trigger, connections)
+
+    def _run_records(self, name: str) -> None:
+        """The records webhooks named while ``name`` ran, restricted, beside that run."""
+        with self._lock:
+            keys = sorted(self._lane_keys.pop(name, ()))
+            if not keys or not self._accepting:
+                return
+            self._beside += 1
+        try:
+            runner = self._runner()
+            try:
+                pipe = runner.config.pipeline(name)
+            except KeyError:  # the pipeline is gone (a reload)
+                return
+            if runner.stop.is_set():
+                return
+            started = time.monotonic()
+            with (
+                structlog.contextvars.bound_contextvars(pipeline=name, trigger="webhook"),
+                urgent(),
+            ):
+                summary = runner.run_records(pipe, keys)
+            if summary is None:
+                return
+            self._metrics.observe_run(pipe, summary, time.monotonic() - started)
+            log.info(
+                "run.records_finished", run_id=summary.run_id, status=summary.status.value,
+                records=len(keys), written=summary.counts["written"], error=summary.error,
+            )  # fmt: skip
+        except Exception as exc:  # a bug must not kill the lane
+            log.exception("run.crashed", pipeline=name, error=type(exc).__name__)
+        finally:
+            with self._lock:
+                self._beside -= 1
+                self._idle.notify_all()
 
     def _run_pipeline(
         self, runner: Runner, pipe: Pipeline, trigger: str, connections: list[str]

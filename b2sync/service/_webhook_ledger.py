@@ -68,6 +68,8 @@ class WebhookOutcome:
     pipelines: list[str] = field(default_factory=list)
     #: erasure requests the delivery carried (already in the inbox when a StoreLedger admitted)
     erasures: list[IntakeItem] = field(default_factory=list)
+    #: the B2Connect record ids the delivery names (its pipelines can run just those)
+    keys: list[str] = field(default_factory=list)
     #: a refused authenticated delivery: tenant, connection, what the payload claimed (audited)
     refused: dict[str, str] | None = None
 

@@ -144,7 +144,11 @@ def b2connect_delivery(
     if config.consent is not None and stream == "consents":
         names.append(CONSENT_TASK)
     erasures = [_in_tenant(i, tenant) for i in b2connect_webhook_erasures(event)]
-    return _admit(seen, "b2connect", receipts, WebhookOutcome(202, "accepted", names, erasures))
+    data = event.get("data")
+    record = data.get("id") if isinstance(data, dict) else None
+    keys = [str(record)] if isinstance(record, str | int) and str(record) else []
+    outcome = WebhookOutcome(202, "accepted", names, erasures, keys=keys)
+    return _admit(seen, "b2connect", receipts, outcome)
 
 
 def _claimed_tenant(event: dict[str, Any]) -> str | None:

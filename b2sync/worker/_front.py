@@ -66,7 +66,8 @@ class TenantFront:
     def now(self) -> float:
         return time.time()
 
-    def mark_due(self, names: list[str], trigger: str) -> None:
+    def mark_due(self, names: list[str], trigger: str, keys: list[str] | None = None) -> None:
+        del keys  # workers run the whole pipeline (its queue, not a lane beside a run)
         for name in names:
             self.enqueuer.mark_due(self.tenant, name, trigger)
 

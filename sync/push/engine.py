@@ -91,7 +91,7 @@ class PipelineRun(Run):
 
     def _run(self) -> None:
         writer = self._writer()
-        if not self.dry_run:
+        if not self.dry_run and not self.restricted:  # the whole pipeline's run completes them
             self._bump(complete_pending(writer))
         fingerprint = mapping_fingerprint(self.pipeline)
         cursor = None if (self.full or self.replay or self._remap(fingerprint)) else self._cursor()
@@ -390,7 +390,9 @@ class PipelineRun(Run):
             db=self.db,
             steps=WriterSteps(deletions=apply_deletions, lines=write_lines),
             concurrency=self.concurrency,
-            trail=AuditTrail(self.tenant_id, self.run_id, self.target_system, self.replay)
+            trail=AuditTrail(
+                self.tenant_id, self.run_id, self.target_system, self.replay and not self.restricted
+            )
             if self.audit_keys is not None
             else None,
         )

@@ -38,8 +38,8 @@ class FakeService:
     def now(self) -> float:
         return self._now()
 
-    def mark_due(self, names: list[str], trigger: str) -> None:
-        del trigger
+    def mark_due(self, names: list[str], trigger: str, keys: list[str] | None = None) -> None:
+        del trigger, keys
         self.due.extend(names)
 
     def file_erasures(self, items: list[Any]) -> None:
