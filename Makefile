@@ -19,9 +19,12 @@ demo: $(STAMP)
 
 # `make test` skips the tests marked slow (long end-to-end runs: fault storm, kill loops);
 # CI runs them too: `make test MARKERS="slow or not slow"` (see .ci/run).
+# The suite runs on every core (pytest-xdist, at most 4 workers, each test module on one
+# worker so its fixtures are shared); `make test JOBS=0` runs it in this process.
 MARKERS ?= not slow
+JOBS ?= auto
 test: $(STAMP) lint typecheck
-	$(BIN)/python -m pytest -q -m "$(MARKERS)" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "$(MARKERS)" -n $(JOBS) --maxprocesses=4 --dist loadfile $(PYTEST_ARGS)
 
 # the import contracts in pyproject.toml ([tool.importlinter]): layers, emulators apart
 lint: $(STAMP)
