@@ -169,26 +169,12 @@ def _add_day(conn: sa.Connection, tenant_id: str, key: str, day: date, counts: D
         ENGAGEMENT.c.customer_key == key,
         ENGAGEMENT.c.day == day,
     )
-    found = conn.execute(
-        sa.update(ENGAGEMENT)
-        .where(*where)
-        .values(
-            opens=ENGAGEMENT.c.opens + counts.opens,
-            clicks=ENGAGEMENT.c.clicks + counts.clicks,
-            delivered=ENGAGEMENT.c.delivered + counts.delivered,
-        )
-    )
+    metrics = {"opens": counts.opens, "clicks": counts.clicks, "delivered": counts.delivered}
+    added = {name: ENGAGEMENT.c[name] + value for name, value in metrics.items()}
+    found = conn.execute(sa.update(ENGAGEMENT).where(*where).values(**added))
     if not found.rowcount:
-        conn.execute(
-            sa.insert(ENGAGEMENT).values(
-                tenant_id=tenant_id,
-                customer_key=key,
-                day=day,
-                opens=counts.opens,
-                clicks=counts.clicks,
-                delivered=counts.delivered,
-            )
-        )
+        row = {"tenant_id": tenant_id, "customer_key": key, "day": day, **metrics}
+        conn.execute(sa.insert(ENGAGEMENT).values(**row))
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,10 +55,18 @@ class _Kind:
 
     name: str
     protocol: type
-    every_minutes: Callable[[Config], int]
-    read: Callable[[Any, str, list[str]], Any]
+    #: the ``insights`` setting that says how often, in minutes
+    setting: str
+    #: the connector's method that reads it: ``method(crm object, [CRM ids])``
+    method: str
     what: str
     record: Callable[[sa.Connection, str, str, Any, dict[str, str], datetime], int]
+
+    def every_minutes(self, config: Config) -> int:
+        return int(getattr(config.insights, self.setting))
+
+    def read(self, connector: Any, obj: str, ids: list[str]) -> Any:
+        return getattr(connector, self.method)(obj, ids)
 
 
 def _record_engagement(
@@ -86,22 +94,12 @@ def _record_support(
     return len(record_touchpoints(conn, tenant_id, source, by_key))
 
 
-_ENGAGEMENT = _Kind(
-    "engagement",
-    SupportsEngagement,
-    lambda config: config.insights.engagement_every_minutes,
-    lambda connector, obj, ids: connector.read_engagement(obj, ids),
-    "read email engagement",
-    _record_engagement,
-)
-_SUPPORT = _Kind(
-    "support",
-    SupportsTouchpoints,
-    lambda config: config.insights.support_every_minutes,
-    lambda connector, obj, ids: connector.read_touchpoints(obj, ids),
-    "read support tickets and NPS answers",
-    _record_support,
-)
+_ENGAGEMENT, _SUPPORT = (
+    _Kind("engagement", SupportsEngagement, "engagement_every_minutes", "read_engagement",
+          "read email engagement", _record_engagement),
+    _Kind("support", SupportsTouchpoints, "support_every_minutes", "read_touchpoints",
+          "read support tickets and NPS answers", _record_support),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

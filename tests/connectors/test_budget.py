@@ -82,16 +82,22 @@ def test_token_bucket_spreads_calls_at_its_rate() -> None:
     assert bucket.ready_at(2.0) == 2.5
 
 
-def _hold(conc: AdaptiveConcurrency, count: int) -> Callable[[], None]:
-    """``count`` threads each holding a slot; the function that lets them all go."""
+def _threads(
+    conc: AdaptiveConcurrency, count: int, arrived: Callable[[], int]
+) -> Callable[[], None]:
+    """``count`` threads each asking ``conc`` for a slot and keeping it until released, once
+    ``arrived()`` counts all of them; the function that lets them all go."""
     done = threading.Event()
-    threads = [
-        threading.Thread(target=lambda: (conc.acquire(), done.wait(), conc.release()))
-        for _ in range(count)
-    ]
+
+    def work() -> None:
+        conc.acquire()
+        done.wait()
+        conc.release()
+
+    threads = [threading.Thread(target=work) for _ in range(count)]
     for t in threads:
         t.start()
-    while conc.in_flight < count:
+    while arrived() < count:
         threading.Event().wait(0.001)
 
     def release() -> None:
@@ -100,6 +106,11 @@ def _hold(conc: AdaptiveConcurrency, count: int) -> Callable[[], None]:
             t.join(timeout=10)
 
     return release
+
+
+def _hold(conc: AdaptiveConcurrency, count: int) -> Callable[[], None]:
+    """``count`` threads each holding a slot; the function that lets them all go."""
+    return _threads(conc, count, lambda: conc.in_flight)
 
 
 def test_adaptive_concurrency_halves_once_per_round_and_grows_when_busy() -> None:
@@ -166,25 +177,7 @@ def test_a_nested_call_does_not_take_a_second_slot() -> None:
 def _queued(conc: AdaptiveConcurrency, count: int) -> Callable[[], None]:
     """``count`` threads asking ``conc`` for a slot (some get one, the rest wait: every slot
     busy and work queued); the function that lets them all go."""
-    done = threading.Event()
-
-    def work() -> None:
-        conc.acquire()
-        done.wait()
-        conc.release()
-
-    threads = [threading.Thread(target=work) for _ in range(count)]
-    for t in threads:
-        t.start()
-    while conc.in_flight + conc._waiting < count:
-        threading.Event().wait(0.001)
-
-    def release() -> None:
-        done.set()
-        for t in threads:
-            t.join(timeout=10)
-
-    return release
+    return _threads(conc, count, lambda: conc.in_flight + conc._waiting)
 
 
 @pytest.mark.parametrize(("latency_s", "grown_to"), [(0.1, 1), (2.0, 5)])

@@ -30,6 +30,20 @@ SALESFORCE = """\
     daily_share: 0.5
 """
 
+
+def _pipeline(stream: str, sobject: str, field: str) -> str:
+    """A pipeline of ``stream`` to ``sobject`` in batches of 4 with one mapped field."""
+    return f"""\
+  - name: {stream}-to-salesforce
+    b2connect: {{connection: shop, stream: {stream}}}
+    crm: {{connection: salesforce, object: {sobject}, id_property: B2Connect_Id__c}}
+    batch_size: 4
+    schedule: {{every: 1h}}
+    fields:
+      - {field}
+"""
+
+
 SF_PIPELINES = """\
   - name: customers-to-salesforce
     b2connect: {connection: shop, stream: customers}
@@ -40,21 +54,14 @@ SF_PIPELINES = """\
     fields:
       - {b2connect: email, crm: Email, transform: [email], required: true}
       - {b2connect: lastName, crm: LastName, transform: [strip], default: "(unknown)"}
-  - name: companies-to-salesforce
-    b2connect: {connection: shop, stream: companies}
-    crm: {connection: salesforce, object: Account, id_property: B2Connect_Id__c}
-    batch_size: 4
-    schedule: {every: 1h}
-    fields:
-      - {b2connect: name, crm: Name, transform: [strip]}
-  - name: orders-to-salesforce
-    b2connect: {connection: shop, stream: orders}
-    crm: {connection: salesforce, object: B2C_Order__c, id_property: B2Connect_Id__c}
-    batch_size: 4
-    schedule: {every: 1h}
-    fields:
-      - {b2connect: orderNumber, crm: Name, transform: [{coalesce: [orderNumber, id]}]}
-"""
+""" + (
+    _pipeline("companies", "Account", "{b2connect: name, crm: Name, transform: [strip]}")
+    + _pipeline(
+        "orders",
+        "B2C_Order__c",
+        "{b2connect: orderNumber, crm: Name, transform: [{coalesce: [orderNumber, id]}]}",
+    )
+)
 
 PIPELINES = ("customers-to-salesforce", "companies-to-salesforce", "orders-to-salesforce")
 

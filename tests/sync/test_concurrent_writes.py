@@ -7,7 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
@@ -23,8 +23,11 @@ from sync import state
 from sync.hashing import FieldHasher
 from sync.push.engine import PipelineRun
 from sync.retry import RetryPolicy
+from sync.run import RunSummary
 from tests.sync.conftest import customer
 from tests.sync.test_engine import rows
+
+C = TypeVar("C", bound=FakeConnector)
 
 CHUNK = 4
 #: a guard against a hang, never a measurement: a healthy turn comes in milliseconds
@@ -153,6 +156,19 @@ def test_batches_of_a_flush_are_in_flight_together(config: Config, db: sa.Engine
     assert crm.calls["POST /objects/contacts/batch/upsert"] == 4
 
 
+def _sixteen_in_four_chunks(crm: C, config: Config, db: sa.Engine) -> tuple[RunSummary, C]:
+    """16 customers in one batch of 16, written to ``crm`` in 4 chunks with 4 in flight and
+    one retry per call."""
+    shop = FakeConnector(page_size=16)
+    shop.feed("customers", _records(16))
+    pipe = config.pipeline("customers").model_copy(update={"batch_size": 16})
+    summary = PipelineRun(
+        pipeline=pipe, shop=shop, crm=crm, db=db, hasher=FieldHasher(b"k" * 32), tenant_id="t1",
+        retry=RetryPolicy(attempts=2, initial=0.001, maximum=0.01), concurrency=4,
+    ).execute()  # fmt: skip
+    return summary, crm
+
+
 def test_transient_failure_of_a_later_batch_resends_only_that_batch(
     config: Config, db: sa.Engine
 ) -> None:
@@ -169,13 +185,7 @@ def test_transient_failure_of_a_later_batch_resends_only_that_batch(
                 raise Retriable("503 from the CRM", code="SERVER_ERROR")
             return super().write(stream, batch, **kw)
 
-    shop, crm = FakeConnector(page_size=16), Flaky(write_chunk=CHUNK)
-    shop.feed("customers", _records(16))
-    pipe = config.pipeline("customers").model_copy(update={"batch_size": 16})
-    summary = PipelineRun(
-        pipeline=pipe, shop=shop, crm=crm, db=db, hasher=FieldHasher(b"k" * 32), tenant_id="t1",
-        retry=RetryPolicy(attempts=2, initial=0.001, maximum=0.01), concurrency=4,
-    ).execute()  # fmt: skip
+    summary, crm = _sixteen_in_four_chunks(Flaky(write_chunk=CHUNK), config, db)
     assert summary.status is RunStatus.SUCCEEDED, summary.error
     assert summary.counts["created"] == 16 and crm.count("contacts") == 16
     assert sent == {"c0000": 1, "c0004": 1, "c0008": 3, "c0012": 1}
@@ -268,13 +278,7 @@ def test_a_crm_that_refuses_every_batch_fails_the_flush_as_a_serial_write_does(
             self.calls["refused"] += 1
             raise Retriable("503 from the CRM", code="SERVER_ERROR")
 
-    shop, crm = FakeConnector(page_size=16), Down(write_chunk=CHUNK)
-    shop.feed("customers", _records(16))
-    pipe = config.pipeline("customers").model_copy(update={"batch_size": 16})
-    summary = PipelineRun(
-        pipeline=pipe, shop=shop, crm=crm, db=db, hasher=FieldHasher(b"k" * 32), tenant_id="t1",
-        retry=RetryPolicy(attempts=2, initial=0.001, maximum=0.01), concurrency=4,
-    ).execute()  # fmt: skip
+    summary, crm = _sixteen_in_four_chunks(Down(write_chunk=CHUNK), config, db)
     assert summary.status is not RunStatus.SUCCEEDED
     assert "503" in (summary.error or "")
     assert crm.calls["refused"] == 4 * 2  # each batch once, and once again by its retry
