@@ -10,7 +10,8 @@ definitions, the same tenant). PostgreSQL locks rows, not the database, and an i
 SQLite store has no file: both keep the tables in the store itself.
 
 The journal holds short-lived rows only (replay receipts expire within a day); its tables are
-created when missing (they are the store's own definitions, migrated with it).
+created from the store's own definitions when missing. A migration that changes one of them
+must also drop the journal file's copy (it is recreated, losing at most a day of receipts).
 """
 
 from __future__ import annotations
