@@ -86,10 +86,15 @@ _URGENT: ContextVar[bool] = ContextVar("b2sync_budget_urgent", default=False)
 def urgent() -> Iterator[None]:
     """Calls made inside (on this thread, and on the threads the engine hands its work to
     with a copy of its context) take a free slot of any adaptive budget before non-urgent
-    calls already waiting for one: a webhook-triggered run is not stuck behind a backfill."""
+    calls already waiting for one, and their store writes take a SQLite store's write lock
+    before non-urgent writers waiting for it (:func:`store.urgent_writes`): a
+    webhook-triggered run is not stuck behind a backfill."""
+    from store import urgent_writes  # here: the budgets alone need no SQLAlchemy
+
     token = _URGENT.set(True)
     try:
-        yield
+        with urgent_writes():
+            yield
     finally:
         _URGENT.reset(token)
 

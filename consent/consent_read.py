@@ -29,12 +29,14 @@ from store.models import Side
 from sync import state
 from sync.hashing import FieldHasher
 
-__all__ = ["CURSOR_PIPELINE", "Applied", "FactReader", "consent_event"]
+__all__ = ["CURSOR_PIPELINE", "FACTS_PER_WRITE", "Applied", "FactReader", "consent_event"]
 
 log = structlog.get_logger(__name__)
 
 #: the ``cursors.pipeline`` value of the consent sync's cursors (one per system)
 CURSOR_PIPELINE = "@consent"
+#: consent facts applied per write transaction (with their audit events)
+FACTS_PER_WRITE = 50
 #: reasons of writes refused because the person was not in the system (see consent_apply)
 _ABSENT = ("NOT_IN_CRM", "NO_EMAIL", "NO_SUBJECT")
 
@@ -111,15 +113,21 @@ class FactReader:
             cursor = state.get_cursor(conn, CURSOR_PIPELINE, system, side)
         for page in pages(cursor):
             now = self.clock()
-            with begin_write(self.db) as conn:
-                events = [
-                    e for fact in page.facts for e in self._fact(conn, system, fact, now, out)
-                ]
-                if page.cursor is not None:
-                    state.set_cursor(conn, CURSOR_PIPELINE, system, side, page.cursor, now)
-                if events and self.audit_keys is not None:
-                    record_events(conn, events, keys=self.audit_keys, now=now)
-            out.facts[system] = out.facts.get(system, 0) + len(page.facts)
+            facts = list(page.facts)
+            # a few facts per write transaction (a first run's page holds thousands), so the
+            # store's write lock is never held long (a webhook's run waits for one chunk at
+            # most); the cursor moves with the last chunk only: a crash before it re-reads the
+            # page, and re-applying a fact already applied changes nothing
+            starts = list(range(0, len(facts), FACTS_PER_WRITE)) or [0]
+            for start in starts:
+                chunk = facts[start : start + FACTS_PER_WRITE]
+                with begin_write(self.db) as conn:
+                    events = [e for fact in chunk for e in self._fact(conn, system, fact, now, out)]
+                    if page.cursor is not None and start == starts[-1]:
+                        state.set_cursor(conn, CURSOR_PIPELINE, system, side, page.cursor, now)
+                    if events and self.audit_keys is not None:
+                        record_events(conn, events, keys=self.audit_keys, now=now)
+            out.facts[system] = out.facts.get(system, 0) + len(facts)
         log.info("consent.read", system=system, facts=out.facts.get(system, 0))
 
     def _fact(

@@ -17,7 +17,9 @@ from store._engine import (
     insert_on_conflict,
     make_engine,
     session_scope,
+    write_lock,
 )
+from store._journal import JOURNAL_SUFFIX, intake_journal, journal_path
 from store._migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
 from store._tenancy import (
     DEFAULT_TENANT,
@@ -29,6 +31,7 @@ from store._tenancy import (
     connection_tenant,
 )
 from store._urls import unavailable
+from store._write_lock import urgent_writes
 from store.errors import StoreConfigError, StoreError, StoreTenantError, StoreUnavailable
 from store.models import (
     AuditEvent,
@@ -55,6 +58,7 @@ from store.models import (
 
 __all__ = [
     "DEFAULT_TENANT",
+    "JOURNAL_SUFFIX",
     "SQLITE_PRAGMAS",
     "TENANT_COLUMN",
     "TENANT_ENV",
@@ -91,10 +95,14 @@ __all__ = [
     "downgrade",
     "head_revision",
     "insert_on_conflict",
+    "intake_journal",
+    "journal_path",
     "make_engine",
     "metadata",
     "session_scope",
     "unavailable",
     "upgrade",
+    "urgent_writes",
     "utc_now",
+    "write_lock",
 ]

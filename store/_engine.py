@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from store._tenancy import engine_tenant, on_connect
 from store._urls import is_sqlite, parse_url, sqlite_path, unavailable
+from store._write_lock import WriteLock
 
 #: Applied to every new SQLite connection, before any transaction (busy_timeout first, so that
 #: switching to WAL waits for a lock held by another process instead of failing). A writer
@@ -34,11 +35,10 @@ BEGIN_IMMEDIATE = "b2sync_begin_immediate"  # execution option read by the SQLit
 DEFAULT_CONNECT_TIMEOUT = 10
 
 #: One in-process write lock per SQLite database (file path, or pool of an in-memory one):
-#: threads of this process queue for it in Python, in order, instead of spinning in SQLite's
-#: busy handler (which sleeps and retries unfairly: a writer can starve past the busy timeout
-#: while others keep winning). Only other processes still wait on ``busy_timeout``.
-_WRITE_LOCKS: dict[str, threading.RLock] = {}
-_MEMORY_WRITE_LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+#: threads of this process queue for it in Python, in order (urgent writers first), instead of
+#: spinning in SQLite's busy handler (:mod:`store._write_lock`).
+_WRITE_LOCKS: dict[str, WriteLock] = {}
+_MEMORY_WRITE_LOCKS: weakref.WeakKeyDictionary[Any, WriteLock] = weakref.WeakKeyDictionary()
 _WRITE_LOCKS_GUARD = threading.Lock()
 
 
@@ -107,15 +107,16 @@ def _begin_write(engine: sa.Engine) -> Iterator[sa.Connection]:
 
 def write_lock(engine: sa.Engine) -> AbstractContextManager[Any]:
     """The in-process lock that write transactions on ``engine``'s SQLite database take
-    (re-entrant; shared by every engine of this process on the same file). A no-op context
-    on PostgreSQL, whose writers lock rows, not the database."""
+    (re-entrant, granted in order of arrival with :func:`store.urgent_writes` writers first;
+    shared by every engine of this process on the same file). A no-op context on PostgreSQL,
+    whose writers lock rows, not the database."""
     if engine.dialect.name != "sqlite":
         return nullcontext()
     path = sqlite_path(engine.url)
     with _WRITE_LOCKS_GUARD:
         if path is None:
-            return _MEMORY_WRITE_LOCKS.setdefault(engine.pool, threading.RLock())
-        return _WRITE_LOCKS.setdefault(str(Path(path).resolve()), threading.RLock())
+            return _MEMORY_WRITE_LOCKS.setdefault(engine.pool, WriteLock())
+        return _WRITE_LOCKS.setdefault(str(Path(path).resolve()), WriteLock())
 
 
 @contextmanager

@@ -407,7 +407,9 @@ class Runner:
             hooks=hooks_for(self.hooks, self.config, pipe),
             concurrency=self.concurrency_of(pipe),
             fence=fence,
-            upcoming=self.upcoming,
+            # a webhook's records run alone: no read-ahead of another pipeline's backlog (the
+            # orders a backfill has not reached: pages of calls and ledger writes per webhook)
+            upcoming=None if restricted else self.upcoming,
             restricted=restricted,
         )
         summary = execute_directions(run, parked, self._members(pipe))

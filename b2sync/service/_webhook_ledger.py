@@ -1,9 +1,13 @@
 """What the webhook endpoints remember: replay receipts, waiting erasures, refusals.
 
-:class:`StoreLedger` keeps receipts (digests of signatures and signed event ids) in the store's
-``webhook_receipts`` table until the replay window is over, and writes a delivery's receipts and
-its erasure requests (``erasure_inbox``) in ONE transaction before the webhook is answered: a
-request is either recorded with its receipts or the delivery is not answered 2xx. Refused
+:class:`StoreLedger` keeps receipts (digests of signatures and signed event ids) in a
+``webhook_receipts`` table until the replay window is over, written before the webhook is
+answered. A delivery's receipts go to the store's intake journal (:func:`store.intake_journal`:
+on SQLite a file of its own), so recording one never waits behind the store's write
+transactions (a backfill's batch commits, a consent run) while the sender holds back its next
+delivery. A delivery carrying erasure requests writes its receipts and the requests
+(``erasure_inbox``) in ONE transaction of the store itself: a request is either recorded with
+its receipts or the delivery is not answered 2xx. Refused
 deliveries of an authenticated sender (a payload naming another tenant or portal) are audited.
 :class:`SeenEvents` is the in-memory stand-in used by unit tests.
 """
@@ -24,7 +28,7 @@ from audit import AuditEvent, KeyRing, record_events
 from consent.erasure.inbox import put_in_inbox
 from consent.erasure.sources import IntakeItem
 from consent.erasure.store import seal_key
-from store import begin_write
+from store import begin_write, intake_journal
 from store.models import metadata
 from sync.hashing import FieldHasher
 from sync.settings import SecretError, resolve
@@ -147,26 +151,41 @@ class Store(Protocol):
 
 
 class StoreLedger:
-    """The daemon's ledger, in the runner's store."""
+    """The daemon's ledger, in the runner's store and its intake journal."""
 
     def __init__(self, runner: Callable[[], Store]) -> None:
         self._runner = runner
+        self._journal: tuple[sa.Engine, sa.Engine] | None = None  # (store, its journal)
+
+    def journal(self, db: sa.Engine) -> sa.Engine:
+        """Where receipts of a delivery without erasures go (``db`` itself on PostgreSQL)."""
+        known = self._journal
+        if known is None or known[0] is not db:  # first use, or a reload built a new runner
+            known = self._journal = (db, intake_journal(db, [_receipts]))
+        return known[1]
 
     def known(self, keys: Sequence[str]) -> set[str]:
         runner = self._runner()
-        with runner.db.connect() as conn:
-            rows = conn.execute(
-                sa.select(_receipts.c.key).where(
-                    _receipts.c.key.in_(list(keys)), _receipts.c.expires_at > runner.clock()
+        now, found = runner.clock(), set[str]()
+        # the journal, and the store (receipts of erasure-bearing deliveries, older ones)
+        for engine in dict.fromkeys((self.journal(runner.db), runner.db)):
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(_receipts.c.key).where(
+                        _receipts.c.key.in_(list(keys)), _receipts.c.expires_at > now
+                    )
                 )
-            )
-            return {row.key for row in rows}
+                found.update(row.key for row in rows)
+        return found
 
     def admit(self, source: str, receipts: Sequence[Receipt], erasures: list[IntakeItem]) -> bool:
         runner = self._runner()
         now = runner.clock()
+        # the same delivery always goes to the same place (whether it carries erasures is in
+        # its signed body), so a concurrent replay of it hits the same primary key
+        target = runner.db if erasures else self.journal(runner.db)
         try:
-            with begin_write(runner.db) as conn:
+            with begin_write(target) as conn:
                 conn.execute(_receipts.delete().where(_receipts.c.expires_at <= now))
                 for receipt in receipts:
                     conn.execute(
@@ -175,7 +194,8 @@ class StoreLedger:
                             expires_at=now + timedelta(seconds=receipt.ttl_s),
                         )
                     )  # fmt: skip
-                put_in_inbox(conn, seal_key(runner.hasher), erasures, now)
+                if erasures:
+                    put_in_inbox(conn, seal_key(runner.hasher), erasures, now)
         except sa.exc.IntegrityError:
             return False
         return True

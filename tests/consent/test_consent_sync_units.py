@@ -160,3 +160,48 @@ def test_the_store_never_holds_the_email(
         for name in ("consent_subjects", "consent_states", "consent_system_states"):
             for row in conn.execute(sa.select(metadata.tables[name])):
                 assert all(EMAIL not in str(value) for value in row)
+
+
+def test_a_large_page_of_facts_is_applied_a_chunk_per_write_transaction(
+    job: ConsentSync, systems: dict[str, System], sqlite_store_engine: sa.Engine
+) -> None:
+    """Issue 18: a first consent run reads thousands of facts in one page; applying them in
+    one write transaction held the store's write lock for seconds while a webhook's run
+    waited. At most FACTS_PER_WRITE facts go into one transaction, the cursor moves with the
+    last one, and every fact is applied. Counted (state rows per transaction), never timed."""
+    from sqlalchemy import event
+
+    from consent.consent_read import CURSOR_PIPELINE, FACTS_PER_WRITE
+
+    total = 2 * FACTS_PER_WRITE + 7
+    systems["shop"].facts.extend(
+        ConsentFact("email", "marketing", "granted", T0, email=f"p{i}@example.org")
+        for i in range(total)
+    )
+    saves: list[int] = [0]
+    per_write: list[int] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # a new person's status: one INSERT (after an UPDATE that found no row)
+        if statement.lstrip().upper().startswith("INSERT INTO CONSENT_SYSTEM_STATES"):
+            saves[0] += 1
+
+    def committed(_conn: Any) -> None:
+        if saves[0]:
+            per_write.append(saves[0])
+        saves[0] = 0
+
+    event.listen(sqlite_store_engine, "before_cursor_execute", count)
+    event.listen(sqlite_store_engine, "commit", committed)
+    try:
+        summary = job.run()
+    finally:
+        event.remove(sqlite_store_engine, "before_cursor_execute", count)
+        event.remove(sqlite_store_engine, "commit", committed)
+    assert summary.facts["b2connect"] == total
+    assert per_write[:3] == [FACTS_PER_WRITE, FACTS_PER_WRITE, 7], per_write
+    with sqlite_store_engine.connect() as conn:
+        cursors = conn.execute(
+            sa.text("SELECT value FROM cursors WHERE pipeline = :p"), {"p": CURSOR_PIPELINE}
+        ).scalars()
+        assert any(str(total) in str(value) for value in cursors)

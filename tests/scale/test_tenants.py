@@ -22,7 +22,14 @@ from b2sync.tenants import load_tenants
 from b2sync.worker import Enqueuer, WorkerSettings, make_app
 from connectors.b2connect import sign_webhook
 from mapping.config import resolve_reference
-from store import TENANT_COLUMN, connection_tenant, make_engine, metadata, utc_now
+from store import (
+    TENANT_COLUMN,
+    connection_tenant,
+    intake_journal,
+    make_engine,
+    metadata,
+    utc_now,
+)
 from tests.scale.conftest import free_port
 from tests.scale.kit import B2SYNC, PIPE, Fleet, fleet, webhook_secret
 
@@ -251,7 +258,9 @@ def test_webhook_routes_are_per_tenant_and_only_enqueue(tmp_path: Path, redis_ur
         counts = {}
         for tenant in ("t01", "t02"):
             engine = make_engine(fl.store_urls[tenant], tenant=tenant)
-            with engine.connect() as conn:
+            # the receipts go to the store's intake journal (on SQLite a file beside it)
+            journal = intake_journal(engine, [metadata.tables["webhook_receipts"]])
+            with journal.connect() as conn:
                 counts[tenant] = conn.execute(
                     sa.text("SELECT count(*) FROM webhook_receipts")
                 ).scalar()
