@@ -18,7 +18,7 @@ from b2sync.cli import app
 from b2sync.worker import Enqueuer, WorkerSettings, make_app
 from store import make_engine, metadata, upgrade
 from tests.scale.kit import MASTER_KEY, PIPE, Fleet, fleet
-from tests.scale.test_tenants import _rows, _wait_synced
+from tests.scale.test_tenants import table_rows, wait_synced
 
 TENANTS = ("t01", "t02")
 
@@ -42,7 +42,7 @@ def _events(store: str, tenant: str) -> list[tuple[str, int, str, str]]:
 def _counts(store: str, tenant: str) -> dict[str, tuple[int, int]]:
     engine = make_engine(store, tenant=tenant)
     try:
-        return _rows(engine)
+        return table_rows(engine)
     finally:
         engine.dispose()
 
@@ -60,7 +60,7 @@ def _chained(events: list[tuple[str, int, str, str]]) -> bool:
 
 def _sync(fl: Fleet, enqueuer: Enqueuer, client: redis.Redis, tenant: str) -> None:
     enqueuer.run(tenant, PIPE)
-    _wait_synced(fl, client, (tenant,))
+    wait_synced(fl, client, (tenant,))
 
 
 @pytest.mark.postgres
@@ -95,7 +95,7 @@ def test_audit_commands_of_a_tenant_sharing_postgresql_see_and_write_only_its_ch
             threading.Event().wait(0.25)
         else:
             pytest.fail("t01's second run did not write the edit")
-        _wait_synced(fl, client, ("t01",))
+        wait_synced(fl, client, ("t01",))
 
         for key, value in fl.env().items():
             monkeypatch.setenv(key, value)
