@@ -182,6 +182,18 @@ class Fleet:
         self.workers.append(proc)
         return proc
 
+    def wait_ready(self, name: str, timeout_s: float = 180) -> None:
+        """Until worker ``name`` has booted (imports, broker connection, pool): Celery logs
+        ``<name>@<host> ready.``"""
+        path = self.root / f"{name}.log"
+        text = ""
+        for _ in range(int(timeout_s * 10)):
+            text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+            if f"{name}@" in text and " ready." in text:
+                return
+            threading.Event().wait(0.1)
+        raise AssertionError(f"worker {name} not ready:\n{text[-2000:]}")
+
     def kill(self, proc: subprocess.Popen[bytes]) -> None:
         """SIGKILL a worker and its pool."""
         with suppress(ProcessLookupError):
