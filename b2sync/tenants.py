@@ -24,6 +24,7 @@ A deployment without a tenants file has one tenant, ``default``, whose config is
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -129,9 +130,10 @@ def _named(items: list[Any]) -> bool:
     return all(isinstance(item, dict) and "name" in item for item in items)
 
 
-#: parsed base files by (path, modification time, size): the tenants of a deployment share
-#: a few bases, so a worker building each tenant's runner parses each base once
-_BASES: dict[tuple[str, int, int], Any] = {}
+#: parsed base files by (path, digest of the content): the tenants of a deployment share a
+#: few bases, so a worker building each tenant's runner parses each base once (reading the
+#: file is cheap, parsing it is not; a timestamp could miss a quick same-size edit)
+_BASES: dict[tuple[str, str], Any] = {}
 _BASES_KEPT = 16
 
 
@@ -139,10 +141,10 @@ def _read_base(path: Path) -> Any:
     """The base file's tree, parsed again only when the file changed. :func:`merge` copies
     what it changes, so the cached tree is never altered."""
     try:
-        stat = path.stat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return _read_yaml(path)  # names the problem
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    key = (str(path.resolve()), digest)
     tree = _BASES.get(key)
     if tree is None:
         tree = _read_yaml(path)
