@@ -117,12 +117,15 @@ def chain_head(conn: sa.Connection, tenant_id: str) -> tuple[int, str]:
 def lock_chain(conn: sa.Connection, tenant_id: str) -> None:
     """Serialise appends to one tenant chain until the transaction ends.
 
-    PostgreSQL: a transaction-scoped advisory lock per tenant. SQLite: the caller's
+    PostgreSQL: a transaction-scoped advisory lock per chain (the store's tenant, whose rows
+    alone the connection sees, and the chain's ``tenant_id``: tenants sharing a database
+    never wait on each other's chains). SQLite: the caller's
     transaction must be ``BEGIN IMMEDIATE`` (the whole database is then locked); the
     ``(tenant_id, seq)`` unique constraint is the last guard against a fork either way.
     """
     if conn.dialect.name == "postgresql":
-        digest = hashlib.sha256(f"b2sync-audit:{tenant_id}".encode()).digest()
+        chain = f"b2sync-audit:{connection_tenant(conn)}:{tenant_id}"
+        digest = hashlib.sha256(chain.encode()).digest()
         key = int.from_bytes(digest[:8], "big", signed=True)
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 

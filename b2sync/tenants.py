@@ -24,6 +24,7 @@ A deployment without a tenants file has one tenant, ``default``, whose config is
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -86,7 +87,7 @@ class Tenant:
         base = self.base or _own_base(self.config_path)
         if base is not None:
             tree.pop("base", None)
-            tree = merge(_read_yaml(base), tree)
+            tree = merge(_read_base(base), tree)
         out = io.StringIO()
         YAML(typ="rt").dump(tree, out)
         return _ENV_REF.sub(self._reference, out.getvalue())
@@ -127,6 +128,30 @@ def merge(base: Any, override: Any) -> Any:
 
 def _named(items: list[Any]) -> bool:
     return all(isinstance(item, dict) and "name" in item for item in items)
+
+
+#: parsed base files by (path, digest of the content): the tenants of a deployment share a
+#: few bases, so a worker building each tenant's runner parses each base once (reading the
+#: file is cheap, parsing it is not; a timestamp could miss a quick same-size edit)
+_BASES: dict[tuple[str, str], Any] = {}
+_BASES_KEPT = 16
+
+
+def _read_base(path: Path) -> Any:
+    """The base file's tree, parsed again only when the file changed. :func:`merge` copies
+    what it changes, so the cached tree is never altered."""
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return _read_yaml(path)  # names the problem
+    key = (str(path.resolve()), digest)
+    tree = _BASES.get(key)
+    if tree is None:
+        tree = _read_yaml(path)
+        if len(_BASES) >= _BASES_KEPT:
+            del _BASES[next(iter(_BASES))]  # the oldest
+        _BASES[key] = tree
+    return tree
 
 
 def _read_yaml(path: Path) -> Any:

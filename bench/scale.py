@@ -1,7 +1,7 @@
 """Scale-out benchmark: tenant-records synced per second by W Celery workers for T tenants.
 
     python bench/scale.py [--tenants 10,50] [--workers 1,2,4] [--customers 40]
-                          [--latency 0.15] [--json PATH]
+                          [--pipelines customers,companies,orders] [--latency 0.15] [--json PATH]
 
 For every combination (T tenants × W workers) it starts fresh emulators in this process (one
 multi-tenant B2Connect, one HubSpot portal per tenant, every HubSpot call delayed by
@@ -9,7 +9,11 @@ multi-tenant B2Connect, one HubSpot portal per tenant, every HubSpot call delaye
 tenant overrides, per-tenant secrets in the environment, each tenant's own state store: a
 PostgreSQL schema, or a SQLite file with ``--store sqlite``), starts W ``b2sync worker``
 processes on Redis, enqueues every tenant's backfill with ``b2sync scheduler --once`` and
-waits until every tenant's HubSpot portal holds its shop's customers (or their dead letters).
+waits until every tenant's HubSpot portal holds its shop's records (or their dead letters).
+Each tenant runs the HubSpot pipelines of ``--pipelines`` (default: customers, companies and
+orders, as a real tenant does: three runs per tenant for the workers to share; ``--pipelines
+customers`` is the one-pipeline bench); the records synced are the contacts, companies and
+orders in the portals.
 The tenants' stores are migrated before the clock starts (tenants are onboarded once; the
 benchmark measures syncing). Each run also reports where the CPU went (the workers, this
 process with the emulators, PostgreSQL, the whole machine, in cores) and the load average:
@@ -45,7 +49,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from store import make_engine, upgrade  # noqa: E402
 from tests.scale.conftest import start_redis  # noqa: E402
-from tests.scale.kit import fleet  # noqa: E402
+from tests.scale.kit import STREAMS, fleet  # noqa: E402
 from tests.scale.test_workers import settle  # noqa: E402
 
 #: the folder of the PostgreSQL cluster this script started (for its CPU accounting)
@@ -186,14 +190,18 @@ def measure(root: Path, redis_url: str, tenants: int, workers: int, args: Any,
     redis.Redis.from_url(redis_url).flushall()
     ids = [f"t{i:02d}" for i in range(1, tenants + 1)]
     with fleet(root, redis_url, tenants, args.customers, batch=20, page_size=20,
-               latency_s=args.latency, store_url=store_url) as fl:  # fmt: skip
-        for url in fl.store_urls.values():  # tenants are onboarded before (not measured)
-            upgrade(url)
+               latency_s=args.latency, store_url=store_url, streams=args.streams) as fl:  # fmt: skip
+        for tenant, url in fl.store_urls.items():  # tenants are onboarded before (not measured)
+            engine = make_engine(url, tenant=tenant)  # a SQLite file records its one tenant
+            upgrade(engine)
+            engine.dispose()
         procs = [fl.start_worker(f"w{i}") for i in range(workers)]
-        time.sleep(3)  # the workers connect (not measured)
+        for i in range(workers):  # the workers boot and connect (not measured)
+            fl.wait_ready(f"w{i}")
         meter = CpuMeter([p.pid for p in procs], _postmaster_pid(args.pg_dir))
         started = time.monotonic()
         fl.schedule_once()
+        scheduled = time.monotonic() - started  # the scheduler's process, on the clock
         settle(fl, ids, timeout_s=args.timeout)
         elapsed = time.monotonic() - started
         cpu = meter.read()
@@ -207,8 +215,10 @@ def measure(root: Path, redis_url: str, tenants: int, workers: int, args: Any,
             "lost": sum(v["lost"] for v in verdicts),
             "duplicated": sum(v["duplicated"] for v in verdicts),
             "crossed": sum(v["crossed"] for v in verdicts),
+            "pipelines": ",".join(args.streams),
             "records": synced,
             "seconds": round(elapsed, 1),
+            "scheduler_s": round(scheduled, 1),
             **cpu,
         }
 
@@ -265,6 +275,8 @@ def main() -> int:
     parser.add_argument("--tenants", default="10,50")
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--customers", type=int, default=40, help="shoppers per tenant")
+    parser.add_argument("--pipelines", default=",".join(STREAMS),
+                        help="each tenant's HubSpot pipelines, by shop stream")  # fmt: skip
     parser.add_argument("--latency", type=float, default=0.15, help="seconds per HubSpot call")
     parser.add_argument("--store", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--timeout", type=float, default=900)
@@ -272,6 +284,10 @@ def main() -> int:
     parser.add_argument("--backfill", type=int, default=2000,
                         help="customers of the large tenant in the latency run (0: skip it)")  # fmt: skip
     args = parser.parse_args()
+    args.streams = [name.strip() for name in args.pipelines.split(",") if name.strip()]
+    unknown = sorted(set(args.streams) - set(STREAMS)) or not args.streams
+    if unknown:
+        parser.error(f"--pipelines: choose from {', '.join(STREAMS)} (got {args.pipelines!r})")
     if shutil.which("redis-server") is None:
         print(f"bench/scale.py: redis-server is not installed; {INSTALL}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,8 +34,10 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str:
-    """The newest migration this code ships."""
+    """The newest migration this code ships (read once per process: the scripts ship with
+    the code)."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "store/migrations/versions holds no migration"
     return head
@@ -43,7 +46,9 @@ def head_revision() -> str:
 def upgrade(engine_or_url: sa.Engine | str, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` in one transaction; a no-op when already there.
 
-    Concurrent upgrades are serialised (PostgreSQL advisory lock; SQLite write lock).
+    Concurrent upgrades are serialised (PostgreSQL advisory lock; SQLite write lock). A store
+    already at the head is left without running Alembic (which reads every migration script
+    each time): a worker checks each tenant's store once per tenant it serves.
 
     Raises:
         StoreUnavailable: the database cannot be reached.
@@ -57,6 +62,8 @@ def upgrade(engine_or_url: sa.Engine | str, revision: str = "head") -> None:
         ):
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_UPGRADE_LOCK_KEY)))
+            if revision == "head" and _at(conn) == head_revision():
+                return
             command.upgrade(alembic_config(conn), revision)
             _check_foreign_keys(conn)
     finally:
@@ -83,7 +90,12 @@ def current_revision(engine: sa.Engine) -> str | None:
         StoreUnavailable: the database cannot be reached.
     """
     with connect(engine) as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return _at(conn)
+
+
+def _at(conn: sa.Connection) -> str | None:
+    """The revision the store is at (None before the first upgrade)."""
+    return MigrationContext.configure(conn).get_current_revision()
 
 
 def _engine(engine_or_url: sa.Engine | str) -> tuple[sa.Engine, bool]:

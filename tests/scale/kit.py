@@ -51,7 +51,9 @@ connections:
     url: ${B2SYNC_HUBSPOT_URL}
     token: ${B2SYNC_HUBSPOT_TOKEN}
 %(connections)spipelines:
-  - name: customers-to-hubspot
+%(pipelines)s%(extra)s"""
+
+CUSTOMERS_PIPELINE = """  - name: customers-to-hubspot
     b2connect: {connection: shop, stream: customers}
     crm: {connection: hubspot, object: contacts, id_property: b2connect_id}
     direction: push
@@ -62,10 +64,8 @@ connections:
       - {b2connect: email, crm: email, transform: [email], required: true}
       - {b2connect: firstName, crm: firstname, transform: [strip]}
       - {b2connect: lastName, crm: lastname, transform: [strip]}
-%(extra)s"""
-
-#: two more pipelines on the same portal (three runs of one tenant can go on at once)
-MORE_PIPELINES = """  - name: companies-to-hubspot
+"""
+COMPANIES_PIPELINE = """  - name: companies-to-hubspot
     b2connect: {connection: shop, stream: companies}
     crm: {connection: hubspot, object: companies, id_property: b2connect_id}
     match_key: {b2connect: website, crm: domain}
@@ -73,7 +73,8 @@ MORE_PIPELINES = """  - name: companies-to-hubspot
     fields:
       - {b2connect: name, crm: name, transform: [strip]}
       - {b2connect: website, crm: domain, transform: [strip, lower]}
-  - name: orders-to-hubspot
+"""
+ORDERS_PIPELINE = """  - name: orders-to-hubspot
     b2connect: {connection: shop, stream: orders}
     crm: {connection: hubspot, object: orders, id_property: b2connect_id}
     schedule: {every: 1h}
@@ -81,6 +82,29 @@ MORE_PIPELINES = """  - name: companies-to-hubspot
       - {b2connect: orderNumber, crm: hs_order_name, transform: [{coalesce: [orderNumber, id]}]}
       - {b2connect: currency, crm: hs_currency_code, transform: [upper]}
 """
+#: two more pipelines on the same portal (three runs of one tenant can go on at once)
+MORE_PIPELINES = COMPANIES_PIPELINE + ORDERS_PIPELINE
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One of a tenant's HubSpot pipelines: its shop stream, name, portal object and text."""
+
+    stream: str
+    pipeline: str
+    crm_object: str
+    text: str
+
+
+#: the pipelines a fleet's tenants can run, by shop stream (``fleet(..., streams=...)``)
+STREAMS: dict[str, Stream] = {
+    s.stream: s
+    for s in (
+        Stream("customers", PIPE, "contacts", CUSTOMERS_PIPELINE),
+        Stream("companies", "companies-to-hubspot", "companies", COMPANIES_PIPELINE),
+        Stream("orders", "orders-to-hubspot", "orders", ORDERS_PIPELINE),
+    )
+}
 
 
 def webhook_secret(tenant: str) -> str:
@@ -117,6 +141,8 @@ class Fleet:
     store_urls: dict[str, str] = field(default_factory=dict)
     #: more environment for the workers (a Salesforce org's variables, budget knobs)
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: the shop streams whose pipelines every tenant runs (what :meth:`verdict` counts)
+    streams: tuple[str, ...] = ("customers",)
 
     @property
     def tenants_file(self) -> Path:
@@ -156,6 +182,18 @@ class Fleet:
         self.workers.append(proc)
         return proc
 
+    def wait_ready(self, name: str, timeout_s: float = 180) -> None:
+        """Until worker ``name`` has booted (imports, broker connection, pool): Celery logs
+        ``<name>@<host> ready.``"""
+        path = self.root / f"{name}.log"
+        text = ""
+        for _ in range(int(timeout_s * 10)):
+            text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+            if f"{name}@" in text and " ready." in text:
+                return
+            threading.Event().wait(0.1)
+        raise AssertionError(f"worker {name} not ready:\n{text[-2000:]}")
+
     def kill(self, proc: subprocess.Popen[bytes]) -> None:
         """SIGKILL a worker and its pool."""
         with suppress(ProcessLookupError):
@@ -185,17 +223,27 @@ class Fleet:
 
     # ---- the truth
 
-    def shop_customers(self, tenant: str) -> dict[str, dict[str, Any]]:
+    def shop_records(self, tenant: str, stream: str = "customers") -> dict[str, dict[str, Any]]:
+        """The tenant's records of one shop stream, by B2Connect key."""
         guid = self.guids[tenant]
-        return {c["id"]: c for c in self.shop.admin_list("customers") if c["tenantId"] == guid}
+        return {r["id"]: r for r in self.shop.admin_list(stream) if r["tenantId"] == guid}
+
+    def shop_customers(self, tenant: str) -> dict[str, dict[str, Any]]:
+        return self.shop_records(tenant, "customers")
+
+    def crm_records(
+        self, tenant: str, crm_object: str = "contacts"
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The tenant's portal records of one object, by the B2Connect key they carry."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for record in self.portals[tenant].admin_list(crm_object):
+            key = record.get("properties", {}).get("b2connect_id")
+            if key and not record.get("archived"):
+                out.setdefault(key, []).append(record)
+        return out
 
     def crm_contacts(self, tenant: str) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = {}
-        for contact in self.portals[tenant].admin_list("contacts"):
-            key = contact.get("properties", {}).get("b2connect_id")
-            if key and not contact.get("archived"):
-                out.setdefault(key, []).append(contact)
-        return out
+        return self.crm_records(tenant, "contacts")
 
     def _query(self, tenant: str, query: Callable[[sa.Connection], Any], empty: Any) -> Any:
         """``query`` over the tenant's rows (a shared store holds more), or ``empty`` when the
@@ -212,9 +260,9 @@ class Fleet:
         finally:
             engine.dispose()
 
-    def dead_letters(self, tenant: str) -> set[str]:
+    def dead_letters(self, tenant: str, pipeline: str = PIPE) -> set[str]:
         table = metadata.tables["dead_letters"]
-        select = sa.select(table.c.record_key).where(table.c.pipeline == PIPE)
+        select = sa.select(table.c.record_key).where(table.c.pipeline == pipeline)
         return set(self._query(tenant, lambda c: {str(r) for r in c.execute(select).scalars()}, ()))
 
     def latest_runs(self, tenant: str) -> dict[str, tuple[str, str]]:
@@ -252,11 +300,30 @@ class Fleet:
         }
 
     def verdict(self, tenant: str) -> dict[str, int]:
-        """lost (neither in the CRM nor dead-lettered nor erased), duplicated, crossed (another
-        tenant's or an unknown key in this portal), wrong (values differ from the shop)."""
-        shop = self.shop_customers(tenant)
-        crm = self.crm_contacts(tenant)
-        dead = self.dead_letters(tenant) | self.erased(tenant)
+        """Over the fleet's streams: lost (neither in the CRM nor dead-lettered nor erased),
+        duplicated, crossed (another tenant's or an unknown key in this portal), wrong
+        (customers whose values differ from the shop), synced (records in the portal)."""
+        erased = self.erased(tenant)
+        out = dict.fromkeys(("lost", "duplicated", "crossed", "wrong", "synced"), 0)
+        for name in self.streams:
+            stream = STREAMS[name]
+            shop = self.shop_records(tenant, name)
+            crm = self.crm_records(tenant, stream.crm_object)
+            done = self.dead_letters(tenant, stream.pipeline)
+            if name == "customers":
+                done |= erased
+            elif name == "orders":  # an erased shopper's orders: blocked by the tombstone
+                done |= {k for k, order in shop.items() if order.get("customerId") in erased}
+            out["lost"] += len([k for k in shop if k not in crm and k not in done])
+            out["duplicated"] += sum(len(v) - 1 for v in crm.values())
+            out["crossed"] += len([k for k in crm if k not in shop])
+            out["synced"] += len(crm)
+            if name == "customers":
+                out["wrong"] += self._wrong_names(shop, crm)
+        return out
+
+    @staticmethod
+    def _wrong_names(shop: dict[str, dict[str, Any]], crm: dict[str, list[dict[str, Any]]]) -> int:
         wrong = 0
         for key, contacts in crm.items():
             source = shop.get(key)
@@ -265,21 +332,17 @@ class Fleet:
             props = contacts[0]["properties"]
             if (props.get("firstname") or "") != (source.get("firstName") or "").strip():
                 wrong += 1
-        return {
-            "lost": len([k for k in shop if k not in crm and k not in dead]),
-            "duplicated": sum(len(v) - 1 for v in crm.values()),
-            "crossed": len([k for k in crm if k not in shop]),
-            "wrong": wrong,
-            "synced": len(crm),
-        }
+        return wrong
 
 
 @contextmanager
 def fleet(root: Path, redis_url: str, tenants: int, customers: int, *, batch: int = 50,
           rate_limit_per_10s: int = 190, latency_s: float = 0.0, daily_limit: int = 650_000,
           page_size: int = 500, extra: str = "", connections: str = "",
-          store_url: Callable[[str], str] | None = None) -> Iterator[Fleet]:  # fmt: skip
-    """``tenants`` tenants (t01…), ``customers`` shoppers each, with a tenants.yaml."""
+          store_url: Callable[[str], str] | None = None,
+          streams: Sequence[str] = ("customers",)) -> Iterator[Fleet]:  # fmt: skip
+    """``tenants`` tenants (t01…), ``customers`` shoppers each, with a tenants.yaml; each
+    tenant runs the HubSpot pipelines of ``streams`` (:data:`STREAMS`), then ``extra``."""
     ids = [f"t{i:02d}" for i in range(1, tenants + 1)]
     guids = {t: str(uuid.UUID(int=0x5CA1E000 + i)) for i, t in enumerate(ids, start=1)}
     shop = B2ConnectEmulator(tenants=list(guids.values()))
@@ -302,8 +365,10 @@ def fleet(root: Path, redis_url: str, tenants: int, customers: int, *, batch: in
             shop.load(generate(customers, seed=1900 + i, tenant_id=guids[t]))
         (root / "tenants").mkdir(parents=True, exist_ok=True)
         (root / "base.yaml").write_text(
-            BASE % {"batch": batch, "extra": extra, "connections": connections}, encoding="utf-8"
-        )
+            BASE % {"extra": extra, "connections": connections,
+                    "pipelines": "".join(STREAMS[s].text for s in streams) % {"batch": batch}},
+            encoding="utf-8",
+        )  # fmt: skip
         lines = ["tenants:"]
         urls = {t: store_url(t) if store_url else f"sqlite:///{root}/state/{t}.db" for t in ids}
         for t in ids:
@@ -324,6 +389,7 @@ def fleet(root: Path, redis_url: str, tenants: int, customers: int, *, batch: in
             page_size=page_size,
             rate_limit_per_10s=rate_limit_per_10s,
             store_urls=urls,
+            streams=tuple(streams),
         )
         try:
             yield fl

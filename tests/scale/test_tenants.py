@@ -269,7 +269,7 @@ def test_webhook_routes_are_per_tenant_and_only_enqueue(tmp_path: Path, redis_ur
         assert counts["t02"] == 0
 
 
-def _wait_synced(fl: Fleet, client: redis.Redis, tenants: tuple[str, ...]) -> None:
+def wait_synced(fl: Fleet, client: redis.Redis, tenants: tuple[str, ...]) -> None:
     """Until every customer of each tenant is in its CRM or dead-lettered, and no run is left."""
     for _ in range(360):
         done = all(fl.verdict(t)["lost"] == 0 and fl.verdict(t)["synced"] for t in tenants)
@@ -314,7 +314,7 @@ def _status_token(tenant: str) -> str:
     return f"status-{tenant}-test-only-0123456789abcdef"
 
 
-def _rows(engine: sa.Engine) -> dict[str, tuple[int, int]]:
+def table_rows(engine: sa.Engine) -> dict[str, tuple[int, int]]:
     """Per table: (rows this engine sees, of those the ones not of its tenant)."""
     out = {}
     with engine.connect() as conn:
@@ -347,7 +347,7 @@ def test_tenants_sharing_one_postgresql_database_see_only_their_rows(
         enqueuer = Enqueuer(make_app(WorkerSettings(redis_url)), client)
         for tenant in ("t01", "t02"):
             enqueuer.run(tenant, PIPE)
-        _wait_synced(fl, client, ("t01", "t02"))
+        wait_synced(fl, client, ("t01", "t02"))
         for tenant in ("t01", "t02"):
             verdict = fl.verdict(tenant)
             assert verdict["lost"] == verdict["crossed"] == verdict["duplicated"] == 0, verdict
@@ -365,7 +365,7 @@ def test_tenants_sharing_one_postgresql_database_see_only_their_rows(
                 ).scalars()
                 assert set(nullable) == set(metadata.tables)
             # (b) each engine sees exactly its own rows, though both are in the same tables
-            rows = {t: _rows(engines[t]) for t in engines}
+            rows = {t: table_rows(engines[t]) for t in engines}
             for tenant in engines:
                 assert all(foreign == 0 for _, foreign in rows[tenant].values()), rows[tenant]
                 assert rows[tenant]["links"][0] == fl.verdict(tenant)["synced"], "its own links"
@@ -397,7 +397,7 @@ def test_tenants_sharing_one_postgresql_database_see_only_their_rows(
                     payload={}, error_code="REJECTED", error_message="test", attempts=0,
                     status="pending", created_at=utc_now(), updated_at=utc_now(),
                 ))  # fmt: skip
-            before = _rows(engines["t02"])
+            before = table_rows(engines["t02"])
             for key, value in fl.env().items():
                 monkeypatch.setenv(key, value)
             cli, base = CliRunner(), ["--tenants", str(fl.tenants_file)]
@@ -419,17 +419,17 @@ def test_tenants_sharing_one_postgresql_database_see_only_their_rows(
                 app, [*base, "--tenant", "t01", "erase", "--customer-id", one, "--no-process"]
             )
             assert erased.exit_code == 0, erased.output
-            runs_before = _rows(engines["t01"])["runs"][0]
+            runs_before = table_rows(engines["t01"])["runs"][0]
             enqueuer.run("t01", PIPE)  # a worker task of t01
             for _ in range(360):
                 idle = not client.keys("b2sync:lock:*") and not client.keys("b2sync:queued:*")
-                if idle and _rows(engines["t01"])["runs"][0] > runs_before:
+                if idle and table_rows(engines["t01"])["runs"][0] > runs_before:
                     break
                 threading.Event().wait(0.25)
             else:
                 pytest.fail("t01's task did not run")
-            assert _rows(engines["t02"]) == before, "nothing of t02 changed"
-            assert _rows(engines["t01"])["erasure_requests"][0] == 1
+            assert table_rows(engines["t02"]) == before, "nothing of t02 changed"
+            assert table_rows(engines["t01"])["erasure_requests"][0] == 1
         finally:
             for engine in engines.values():
                 engine.dispose()
