@@ -8,6 +8,8 @@ import secrets
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -224,33 +226,15 @@ def test_webhook_routes_are_per_tenant_and_only_enqueue(tmp_path: Path, redis_ur
     """`b2sync front`: t01's delivery at /t/t01 is accepted, stored in t01's store and enqueued
     once on the webhooks lane; the same delivery at /t/t02 is refused (401)."""
     with fleet(tmp_path, redis_url, tenants=2, customers=5) as fl:
-        port = free_port()
-        proc = subprocess.Popen(
-            [B2SYNC, "front", "--tenants", str(fl.tenants_file), "--broker", redis_url,
-             "--listen", f"127.0.0.1:{port}"],
-            env=fl.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-            with requests.Session() as http:
-                http.trust_env = False
-                for _ in range(200):
-                    try:
-                        if http.get(f"{url}/healthz", timeout=2).status_code == 200:
-                            break
-                    except requests.ConnectionError:
-                        threading.Event().wait(0.1)
-                body, headers = _delivery(fl.guids["t01"], webhook_secret("t01"), "ev-1")
-                crossed = http.post(f"{url}/t/t02/webhooks/b2connect", data=body, headers=headers)
-                assert crossed.status_code == 401
-                accepted = http.post(f"{url}/t/t01/webhooks/b2connect", data=body, headers=headers)
-                assert accepted.status_code == 202, accepted.text
-                body2, headers2 = _delivery(fl.guids["t01"], webhook_secret("t01"), "ev-2")
-                again = http.post(f"{url}/t/t01/webhooks/b2connect", data=body2, headers=headers2)
-                assert again.status_code == 202
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+        with front(fl, fl.env()) as (http, url):
+            body, headers = _delivery(fl.guids["t01"], webhook_secret("t01"), "ev-1")
+            crossed = http.post(f"{url}/t/t02/webhooks/b2connect", data=body, headers=headers)
+            assert crossed.status_code == 401
+            accepted = http.post(f"{url}/t/t01/webhooks/b2connect", data=body, headers=headers)
+            assert accepted.status_code == 202, accepted.text
+            body2, headers2 = _delivery(fl.guids["t01"], webhook_secret("t01"), "ev-2")
+            again = http.post(f"{url}/t/t01/webhooks/b2connect", data=body2, headers=headers2)
+            assert again.status_code == 202
         client = redis.Redis.from_url(redis_url)
         assert client.get(f"b2sync:queued:t01:{PIPE}") == b"webhooks"
         assert client.llen("webhooks") == 1, "two changes, one queued run"
@@ -279,10 +263,11 @@ def wait_synced(fl: Fleet, client: redis.Redis, tenants: tuple[str, ...]) -> Non
     raise AssertionError({t: fl.verdict(t) for t in tenants})
 
 
-def _api_status(fl: Fleet) -> dict[str, dict[str, Any]]:
-    """``GET /t/<tenant>/api/status`` of each tenant, from a ``b2sync front`` process."""
+@contextmanager
+def front(fl: Fleet, env: dict[str, str]) -> Iterator[tuple[requests.Session, str]]:
+    """A ``b2sync front`` process for the fleet's tenants, answering its health check: an
+    HTTP session and the service's URL; the process is stopped afterwards."""
     port = free_port()
-    env = {**fl.env(), **{f"{t.upper()}_STATUS_TOKEN": _status_token(t) for t in fl.portals}}
     proc = subprocess.Popen(
         [B2SYNC, "front", "--tenants", str(fl.tenants_file), "--broker", fl.redis_url,
          "--listen", f"127.0.0.1:{port}"],
@@ -298,16 +283,23 @@ def _api_status(fl: Fleet) -> dict[str, dict[str, Any]]:
                         break
                 except requests.ConnectionError:
                     threading.Event().wait(0.1)
-            out = {}
-            for tenant in fl.portals:
-                auth = {"Authorization": f"Bearer {_status_token(tenant)}"}
-                got = http.get(f"{url}/t/{tenant}/api/status", headers=auth, timeout=30)
-                assert got.status_code == 200, got.text
-                out[tenant] = got.json()
-            return out
+            yield http, url
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _api_status(fl: Fleet) -> dict[str, dict[str, Any]]:
+    """``GET /t/<tenant>/api/status`` of each tenant, from a ``b2sync front`` process."""
+    env = {**fl.env(), **{f"{t.upper()}_STATUS_TOKEN": _status_token(t) for t in fl.portals}}
+    out = {}
+    with front(fl, env) as (http, url):
+        for tenant in fl.portals:
+            auth = {"Authorization": f"Bearer {_status_token(tenant)}"}
+            got = http.get(f"{url}/t/{tenant}/api/status", headers=auth, timeout=30)
+            assert got.status_code == 200, got.text
+            out[tenant] = got.json()
+    return out
 
 
 def _status_token(tenant: str) -> str:
