@@ -12,7 +12,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -40,7 +40,14 @@ from sync.retry import RetryPolicy, pages
 from sync.run import Progress, RunSummary
 from sync.settings import resolve
 
-__all__ = ["Runner", "combined", "dependency_order", "parallel_groups", "side_by_side"]
+__all__ = [
+    "Runner",
+    "after",
+    "combined",
+    "dependency_order",
+    "parallel_groups",
+    "side_by_side",
+]
 
 log = structlog.get_logger(__name__)
 R = TypeVar("R")
@@ -98,33 +105,66 @@ def side_by_side(
     *,
     start: Callable[[list[Pipeline]], Callable[[list[R]], None]] | None = None,
 ) -> list[R]:
-    """``run`` of every pipeline: each :func:`parallel_groups` group in its dependency order,
-    the groups at the same time (a thread each); results in ``pipelines``' order (None
-    results, a pipeline skipped, left out). ``start(group)`` runs as a group starts; what it
-    returns gets the group's results once the group is done (:meth:`Runner.warm_up`)."""
+    """``run`` of every pipeline: the :func:`parallel_groups` groups at the same time, and
+    inside a group each pipeline as soon as the ones it depends on (:func:`after`) have
+    finished, so pipelines of one CRM that do not depend on each other (customers and
+    companies) share its budget side by side instead of one after another; a pipeline whose
+    dependency raised does not run. Results in ``pipelines``' order (None results, a
+    pipeline skipped, left out). ``start(group)`` runs as a group starts; what it returns
+    gets the group's results once the group is done (:meth:`Runner.warm_up`)."""
     groups = parallel_groups(pipelines)
+    results: dict[str, R | None] = {}
+    futures: dict[str, Future[None]] = {}
+    with ThreadPoolExecutor(
+        max(1, sum(len(g) for g in groups)), thread_name_prefix="b2sync-pipeline"
+    ) as pool:
 
-    def run_group(group: list[Pipeline]) -> list[tuple[str, R | None]]:
-        done = start(group) if start is not None else None
-        out: list[tuple[str, R | None]] = []
-        try:
-            for pipe in group:
-                out.append((pipe.name, run(pipe)))
-        finally:
-            if done is not None:
-                done([result for _, result in out if result is not None])
-        return out
+        def run_one(pipe: Pipeline, needs: list[Future[None]]) -> None:
+            for need in needs:
+                need.result()  # a dependency that raised: this one does not run
+            results[pipe.name] = run(pipe)
 
-    if len(groups) <= 1:
-        finished = [pair for group in groups for pair in run_group(group)]
-    else:
-        with ThreadPoolExecutor(len(groups), thread_name_prefix="b2sync-group") as pool:
-            futures = [
-                pool.submit(contextvars.copy_context().run, run_group, group) for group in groups
-            ]
-            finished = [pair for future in futures for pair in future.result()]
-    by_name = dict(finished)
-    return [result for p in pipelines if (result := by_name.get(p.name)) is not None]
+        def run_group(group: list[Pipeline]) -> None:
+            done = start(group) if start is not None else None
+            mine: list[Future[None]] = []
+            try:
+                for pipe in group:  # dependency order: what ``pipe`` needs is submitted
+                    needs = [futures[n] for n in after(pipe, group) if n in futures]
+                    futures[pipe.name] = pool.submit(
+                        contextvars.copy_context().run, run_one, pipe, needs
+                    )
+                    mine.append(futures[pipe.name])
+                wait(mine)
+                for future in mine:
+                    future.result()
+            finally:
+                if done is not None:
+                    wait(mine)
+                    done([r for p in group if (r := results.get(p.name)) is not None])
+
+        if len(groups) <= 1:
+            for group in groups:
+                run_group(group)
+        else:
+            with ThreadPoolExecutor(len(groups), thread_name_prefix="b2sync-group") as lanes:
+                started = [
+                    lanes.submit(contextvars.copy_context().run, run_group, group)
+                    for group in groups
+                ]
+                for lane in started:
+                    lane.result()
+    return [result for p in pipelines if (result := results.get(p.name)) is not None]
+
+
+def after(pipe: Pipeline, group: Sequence[Pipeline]) -> list[str]:
+    """The pipelines of ``group`` that ``pipe`` runs after: those it links or associates
+    with, and the customers pipeline whose contacts it creates in B2Connect
+    (``create_in_shop``)."""
+    names = {p.name for p in group}
+    needs = _dependencies(pipe)
+    if pipe.create_in_shop is not None and pipe.create_in_shop.contacts is not None:
+        needs.append(pipe.create_in_shop.contacts)
+    return [name for name in dict.fromkeys(needs) if name in names and name != pipe.name]
 
 
 def _crm_of(config: Config, pipeline: str) -> str | None:

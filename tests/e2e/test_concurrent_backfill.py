@@ -129,6 +129,30 @@ def test_sync_runs_the_hubspot_and_salesforce_pipelines_at_the_same_time(e2e: E2
     assert salesforce_start < hubspot_end
 
 
+def test_sync_runs_pipelines_of_one_crm_side_by_side_unless_they_depend(e2e: E2E) -> None:
+    """Inside one CRM's chain, `b2sync sync` runs the pipelines that do not depend on each
+    other side by side (companies beside customers: one budget, two runs drawing on it) and
+    a pipeline that depends on another (orders associate with the customers' contacts) only
+    after it: companies starts before customers ends, orders after it ends, on both CRMs."""
+    import sqlalchemy as sa
+
+    e2e.faults("hubspot", [{"match": "*", "kind": "slow", "delay_s": 0.2}])
+    e2e.faults("salesforce", [{"match": "*", "kind": "slow", "delay_s": 0.2}])
+    result = cli(e2e, "sync", "--config", str(e2e.config_path))
+    assert result.returncode == 0, result.stderr
+    engine = sa.create_engine(e2e.config.state_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT pipeline, started_at, finished_at FROM runs")).all()
+    engine.dispose()
+    runs = {r.pipeline: r for r in rows}
+    for crm in ("hubspot", "salesforce"):
+        customers, companies = runs[f"customers-to-{crm}"], runs[f"companies-to-{crm}"]
+        orders = runs[f"orders-to-{crm}"]
+        assert companies.started_at < customers.finished_at, crm
+        assert customers.started_at < companies.finished_at, crm
+        assert orders.started_at >= customers.finished_at, crm
+
+
 def route_peaks(e2e: E2E, system: str) -> dict[str, int]:
     """The emulator's peak of calls in flight at once, per route (``GET /_emulator/stats``)."""
     emu = getattr(e2e.stack, system)
