@@ -11,7 +11,7 @@ import hashlib
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -104,6 +104,7 @@ def side_by_side(
     run: Callable[[Pipeline], R | None],
     *,
     start: Callable[[list[Pipeline]], Callable[[list[R]], None]] | None = None,
+    beside: tuple[Collection[str], Callable[[], object]] | None = None,
 ) -> list[R]:
     """``run`` of every pipeline: the :func:`parallel_groups` groups at the same time, and
     inside a group each pipeline as soon as the ones it depends on (:func:`after`) have
@@ -111,48 +112,43 @@ def side_by_side(
     companies) share its budget side by side instead of one after another; a pipeline whose
     dependency raised does not run. Results in ``pipelines``' order (None results, a
     pipeline skipped, left out). ``start(group)`` runs as a group starts; what it returns
-    gets the group's results once the group is done (:meth:`Runner.warm_up`)."""
+    gets the group's results once the group is done (:meth:`Runner.warm_up`).
+
+    ``beside = (names, job)``: ``job`` runs once the named pipelines have finished (however
+    they ended), beside the pipelines still running (the insights pass beside the orders
+    pipelines once the customers pipelines are done); its error is raised at the end."""
     groups = parallel_groups(pipelines)
     results: dict[str, R | None] = {}
     futures: dict[str, Future[None]] = {}
-    with ThreadPoolExecutor(
-        max(1, sum(len(g) for g in groups)), thread_name_prefix="b2sync-pipeline"
-    ) as pool:
 
-        def run_one(pipe: Pipeline, needs: list[Future[None]]) -> None:
-            for need in needs:
-                need.result()  # a dependency that raised: this one does not run
-            results[pipe.name] = run(pipe)
+    def run_one(pipe: Pipeline, needs: list[Future[None]]) -> None:
+        for need in needs:
+            need.result()  # a dependency that raised: this one does not run
+        results[pipe.name] = run(pipe)
 
-        def run_group(group: list[Pipeline]) -> None:
-            done = start(group) if start is not None else None
-            mine: list[Future[None]] = []
-            try:
-                for pipe in group:  # dependency order: what ``pipe`` needs is submitted
-                    needs = [futures[n] for n in after(pipe, group) if n in futures]
-                    futures[pipe.name] = pool.submit(
-                        contextvars.copy_context().run, run_one, pipe, needs
-                    )
-                    mine.append(futures[pipe.name])
-                wait(mine)
-                for future in mine:
-                    future.result()
-            finally:
-                if done is not None:
-                    wait(mine)
-                    done([r for p in group if (r := results.get(p.name)) is not None])
+    def run_beside(job: Callable[[], object], needs: list[Future[None]]) -> None:
+        wait(needs)
+        job()
 
-        if len(groups) <= 1:
-            for group in groups:
-                run_group(group)
-        else:
-            with ThreadPoolExecutor(len(groups), thread_name_prefix="b2sync-group") as lanes:
-                started = [
-                    lanes.submit(contextvars.copy_context().run, run_group, group)
-                    for group in groups
-                ]
-                for lane in started:
-                    lane.result()
+    ends = [(group, start(group) if start is not None else None) for group in groups]
+    with ThreadPoolExecutor(len(pipelines) + 1, thread_name_prefix="b2sync-pipeline") as pool:
+        for group in groups:  # dependency order: what a pipeline needs is submitted before it
+            for pipe in group:
+                needs = [futures[n] for n in after(pipe, group) if n in futures]
+                futures[pipe.name] = pool.submit(
+                    contextvars.copy_context().run, run_one, pipe, needs
+                )
+        extra = []
+        if beside is not None:
+            names, job = beside
+            needs = [futures[n] for n in names if n in futures]
+            extra.append(pool.submit(contextvars.copy_context().run, run_beside, job, needs))
+        wait([*futures.values(), *extra])
+    for group, done in ends:
+        if done is not None:
+            done([r for p in group if (r := results.get(p.name)) is not None])
+    for future in [*futures.values(), *extra]:
+        future.result()  # the first error (in pipelines' order) is raised
     return [result for p in pipelines if (result := results.get(p.name)) is not None]
 
 
