@@ -7,7 +7,7 @@ dirty; the refresh pass recomputes dirty customers only (see :mod:`insights.refr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,6 +27,7 @@ __all__ = [
     "customer_page",
     "dirty_count",
     "dirty_keys",
+    "dirty_marks",
     "forget_customer",
     "from_minor",
     "get_value",
@@ -189,7 +190,7 @@ def mark_dirty(conn: sa.Connection, tenant_id: str, keys: Iterable[str]) -> None
         conn.execute(
             sa.update(CUSTOMERS)
             .where(CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.customer_key.in_(chunk))
-            .values(dirty=True)
+            .values(dirty=True, dirty_mark=CUSTOMERS.c.dirty_mark + 1)
         )
     new = [
         {"tenant_id": tenant_id, "customer_key": k, "dirty": True, "b2b": False}
@@ -276,13 +277,48 @@ def dirty_count(conn: sa.Connection, tenant_id: str) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def clear_dirty(conn: sa.Connection, tenant_id: str, keys: Sequence[str]) -> None:
-    """The customers' snapshots are current again."""
+def dirty_marks(conn: sa.Connection, tenant_id: str, keys: Sequence[str]) -> dict[str, int]:
+    """The customers' dirty marks (a counter :func:`mark_dirty` raises), read before their
+    orders are: :func:`clear_dirty` given them clears only the customers marked no further
+    since (an orders run beside the refresh pass marked them again: they stay dirty)."""
+    marks: dict[str, int] = {}
     for chunk in _chunks(list(keys)):
+        rows = conn.execute(
+            sa.select(CUSTOMERS.c.customer_key, CUSTOMERS.c.dirty_mark).where(
+                CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.customer_key.in_(chunk)
+            )
+        )
+        marks.update((key, mark) for key, mark in rows)
+    return marks
+
+
+def clear_dirty(
+    conn: sa.Connection,
+    tenant_id: str,
+    keys: Sequence[str],
+    marks: Mapping[str, int] | None = None,
+) -> None:
+    """The customers' snapshots are current again; with ``marks`` (:func:`dirty_marks`) only
+    for the customers whose mark is still the one read."""
+    if marks is None:
+        for chunk in _chunks(list(keys)):
+            conn.execute(
+                sa.update(CUSTOMERS)
+                .where(CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.customer_key.in_(chunk))
+                .values(dirty=False)
+            )
+        return
+    rows = [{"t": tenant_id, "k": key, "m": marks[key]} for key in keys if key in marks]
+    if rows:
         conn.execute(
             sa.update(CUSTOMERS)
-            .where(CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.customer_key.in_(chunk))
-            .values(dirty=False)
+            .where(
+                CUSTOMERS.c.tenant_id == sa.bindparam("t"),
+                CUSTOMERS.c.customer_key == sa.bindparam("k"),
+                CUSTOMERS.c.dirty_mark == sa.bindparam("m"),
+            )
+            .values(dirty=False),
+            rows,
         )
 
 
