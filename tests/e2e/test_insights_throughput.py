@@ -18,7 +18,7 @@ from insights.ledger import ORDERS, get_value
 from insights.refresh import InsightsRefresh, RefreshSummary
 from insights.support import SUPPORT
 from store.models import RunStatus
-from tests.e2e.conftest import E2E
+from tests.e2e.conftest import E2E, FAST_RETRY
 from tests.e2e.insights_support import (
     backfill,
     hubspot_contacts,
@@ -265,3 +265,36 @@ def _tenant(e2e: E2E) -> str:
         return runner.tenant_of(runner.config.pipeline("orders-to-hubspot"))
     finally:
         runner.close()
+
+
+def test_customers_runs_side_by_side_read_the_orders_ahead_once(e2e: E2E) -> None:
+    """The customers runs of both CRMs start side by side (`sync.runner.side_by_side`, as
+    `b2sync sync` runs them) and both read the orders ahead before their first flush: one
+    reads them, the other goes on from where it ended (one empty page), instead of reading
+    and feeding every order a second time beside it. Counted in B2Connect's delta calls."""
+    from b2sync.runtime import build_runner
+    from sync.runner import side_by_side
+
+    delta = "GET /api/crm/{entity}/delta"
+    shop = {"b2connect": {"batch_size": 20}}  # several pages of each stream
+    e2e.stack.set_latency({"b2connect": 50})  # the two read-aheads overlap in time
+    runner = build_runner(e2e.config, retry=FAST_RETRY, connector_options=shop)
+    try:
+        before = e2e.calls("b2connect").get(delta, 0)
+        pipes = runner.select(["customers-to-hubspot", "customers-to-salesforce"])
+        summaries = side_by_side(pipes, runner.run_pipeline)
+        during = e2e.calls("b2connect").get(delta, 0) - before
+        assert [s.status for s in summaries] == [RunStatus.SUCCEEDED] * 2
+        reader = runner.connector("shop")
+        pages = {}
+        for stream in ("customers", "orders"):  # one whole read of each stream, from the start
+            start = e2e.calls("b2connect").get(delta, 0)
+            for _page in reader.read_changes(stream, None):
+                pass
+            pages[stream] = e2e.calls("b2connect").get(delta, 0) - start
+    finally:
+        runner.close()
+        e2e.stack.set_latency({"b2connect": 0})
+    assert pages["orders"] >= 3, pages
+    # each customers run reads its stream; the orders once, then one empty page from its end
+    assert during == 2 * pages["customers"] + pages["orders"] + 1, (during, pages)
