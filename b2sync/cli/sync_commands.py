@@ -95,8 +95,9 @@ def sync(
         bars = Bars(console, dry_run=dry_run)
         busy: list[str] = []
         with bars.progress:
-            # pipelines of different CRMs (budgets) that do not depend on each other run at
-            # the same time; each group runs in dependency order
+            # pipelines that do not depend on each other run at the same time (different
+            # CRMs, and companies beside customers on one CRM); a dependent one after what it
+            # needs; the insights pass beside the orders pipelines
             insights = InsightsPasses(runner, selected, dry_run=dry_run)
             summaries = _run_groups(
                 runner, selected, bars, console, busy, insights, full=full, dry_run=dry_run,
