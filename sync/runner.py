@@ -34,6 +34,7 @@ from sync.hashing import FieldHasher
 from sync.hooks import HookContext, HookFactory, RecordHook, hooks_for, run_hooks
 from sync.keys import open_keys
 from sync.locks import Locks, guarded
+from sync.push import needs_lengths
 from sync.push.engine import PipelineRun
 from sync.replay import ReplaySource, due_dead_letters, due_pull_dead_letters
 from sync.retry import RetryPolicy, pages
@@ -294,11 +295,13 @@ class Runner:
         """Start preparing, on a thread of its own, what the first backfill of ``group`` will
         write into: the CRM objects (and line objects) of its push pipelines that have no
         cursor yet, all at once on a connector that can (HubSpot checks or creates each id
-        property; the first write of each would, one after another). The same calls, earlier
+        property, Salesforce describes the objects whose field lengths a pipeline truncates
+        to; the first write of each would, one after another). The same calls, earlier
         and side by side; a failure is left to the pipeline's own write to report. Returns
         the end of it: given the group's summaries once the group is done, it waits for the
         preparation and counts its calls in the summary of the connection's first pipeline."""
         wanted: dict[str, list[tuple[str, str | None]]] = {}
+        described: dict[str, list[str]] = {}
         with self.db.connect() as conn:
             for pipe in group:
                 if pipe.direction is Direction.pull:
@@ -310,10 +313,20 @@ class Runner:
                 objects.append((pipe.crm.object, pipe.crm.id_property))
                 if pipe.lines is not None:
                     objects.append((pipe.lines.object, pipe.lines.id_property))
-        jobs = [
+                if needs_lengths(pipe):
+                    lengths = described.setdefault(pipe.crm.connection, [])
+                    lengths.append(pipe.crm.object)
+                    if pipe.lines is not None:
+                        lengths.append(pipe.lines.object)
+        jobs: list[tuple[str, Callable[[Any], None], Any]] = [
             (name, prepare, objects)
             for name, objects in wanted.items()
             if (prepare := getattr(self.connector(name), "prepare_writes", None)) is not None
+        ]
+        jobs += [
+            (name, prepare, objects)
+            for name, objects in described.items()
+            if (prepare := getattr(self.connector(name), "prepare_lengths", None)) is not None
         ]
         calls: dict[str, Counter[str]] = {name: Counter() for name, _, _ in jobs}
 

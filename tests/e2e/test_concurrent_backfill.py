@@ -209,3 +209,41 @@ def test_a_first_sync_checks_every_hubspot_id_property_at_once(e2e: E2E) -> None
     again = cli(e2e, "sync", "--config", str(e2e.config_path))
     assert again.returncode == 0, again.stderr
     assert e2e.calls("hubspot")[get_property] == 4  # cursors set: nothing to prepare
+
+
+def test_sync_describes_the_crm_objects_it_checks_at_once(e2e: E2E) -> None:
+    """`b2sync sync` checks that every mapped CRM field exists before any write: it describes
+    the Salesforce objects (Contact, Account, the order and its lines) side by side, not one
+    after another, each once; the writes' field lengths then come from that describe."""
+    describe = "GET /services/data/{version}/sobjects/{sobject}/describe"
+    e2e.stack.set_latency({"salesforce": {"default": 0, "GET /services/data/*/describe": 1000}})
+    try:
+        result = cli(e2e, "sync", "--config", str(e2e.config_path))
+    finally:
+        e2e.stack.set_latency({"salesforce": 0})
+    assert result.returncode == 0, result.stderr
+    assert e2e.calls("salesforce")[describe] == 4, e2e.calls("salesforce")
+    assert route_peaks(e2e, "salesforce")[describe] >= 3
+
+
+def test_a_first_backfill_describes_the_truncating_salesforce_objects_as_it_starts(
+    e2e: E2E,
+) -> None:
+    """A first backfill run as `b2sync sync` runs it (`side_by_side` with `Runner.warm_up`,
+    without the CLI's field check: the bench, a caller of the runner) describes the Salesforce
+    objects whose field lengths its pipelines truncate to side by side as the chain starts,
+    not as each pipeline's first flush gets to it: in flight together, each object once."""
+    from sync.runner import side_by_side
+
+    describe = "GET /services/data/{version}/sobjects/{sobject}/describe"
+    e2e.stack.set_latency({"salesforce": {"default": 0, "GET /services/data/*/describe": 1000}})
+    runner = e2e.runner()
+    try:
+        pipes = runner.select([p.name for p in e2e.config.pipelines if "salesforce" in p.name])
+        summaries = side_by_side(pipes, runner.run_pipeline, start=runner.warm_up)
+    finally:
+        runner.close()
+        e2e.stack.set_latency({"salesforce": 0})
+    assert all(s.status.value == "succeeded" for s in summaries), [s.error for s in summaries]
+    assert e2e.calls("salesforce")[describe] == 4, e2e.calls("salesforce")
+    assert route_peaks(e2e, "salesforce")[describe] >= 3
