@@ -41,8 +41,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from b2sync.insights_passes import InsightsPasses  # noqa: E402
 from b2sync.runtime import build_runner  # noqa: E402
-from insights.refresh import InsightsRefresh  # noqa: E402
 from mapping.config import Pipeline, parse_config  # noqa: E402
 from sync.logs import configure_logging  # noqa: E402
 from sync.run import RunSummary  # noqa: E402
@@ -198,8 +198,22 @@ def run_all(
         return summary
 
     pipes = runner.select(None)
-    # like `b2sync sync`: the two CRMs' pipeline chains side by side, each in dependency order
-    summaries = side_by_side(pipes, run_one, start=runner.warm_up)
+    # like `b2sync sync`: the two CRMs' pipeline chains side by side, each in dependency order,
+    # and on a backfill the insights pass beside the orders pipelines once the customers
+    # pipelines are done (customers were pushed with the orders read ahead), then the pass
+    # after them, so the rerun below can be a true no-op
+    passes = InsightsPasses(runner, pipes, dry_run=full)  # a --full rerun: no pass, as before
+    insights_started: list[float] = []
+
+    def insights_pass() -> None:
+        insights_started.append(time.perf_counter())
+        passes.run()
+        timings["insights"] = round(time.perf_counter() - insights_started[0], 1)
+
+    beside = passes.beside()
+    summaries = side_by_side(
+        pipes, run_one, start=runner.warm_up, beside=beside and (beside[0], insights_pass)
+    )
     timings["peak_rss_mb_pipelines"] = peak_rss_mb()
     runs = [(pipe, summary.counts) for pipe, summary in zip(pipes, summaries, strict=True)]
     for pipe, pipe_counts in runs:
@@ -212,16 +226,16 @@ def run_all(
             written[system][f"assoc:{assoc.type_id}"] += pipe_counts["associated"]
         if pipe.lines is not None and pipe.lines.association_type:
             written[system][f"assoc:{pipe.lines.association_type}"] += pipe_counts["lines_written"]
-    if not full and runner.config.insights.enabled:
-        # like `b2sync sync`: the backfill ends with the insights pass (customers were pushed
-        # before their orders filled the ledger), so the rerun below can be a true no-op
-        started = time.perf_counter()
-        for done in InsightsRefresh.for_runner(runner).run():
+    ended = time.perf_counter()
+    for one in passes.finish():
+        for done in one.done:
             for name, pushed in done.pushed.items():
                 pipe = runner.config.pipeline(name)
                 system = runner.config.connections[pipe.crm.connection].type
                 written[system][f"insights:{pipe.crm.object}"] += pushed["written"]
-        timings["insights"] = round(time.perf_counter() - started, 1)
+    if passes.on:  # the insights' wall seconds: from the first pass's start to the last's end
+        timings["insights"] = round(time.perf_counter() - (insights_started or [ended])[0], 1)
+        timings["insights_after_pipelines"] = round(time.perf_counter() - ended, 1)
     return time.perf_counter() - start, counts, written
 
 

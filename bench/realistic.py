@@ -49,6 +49,7 @@ import resource
 import secrets
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,47 @@ def governor_stats(runner: Runner) -> dict[str, Any]:
     }
 
 
+class InFlightSampler:
+    """Samples each CRM budget's calls in flight every ``every`` seconds on a thread of its
+    own while the backfill runs: where the budget sits idle (no call in flight) and how full
+    it is, over the run."""
+
+    def __init__(self, budgets: dict[str, Any], every: float = 0.1) -> None:
+        self.budgets, self.every = budgets, every
+        self.samples: dict[str, list[int]] = {system: [] for system in budgets}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="bench-sampler", daemon=True)
+
+    def __enter__(self) -> InFlightSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every):
+            for system, budget in self.budgets.items():
+                self.samples[system].append(budget.concurrency.in_flight)
+
+    def summary(self, slices: int = 10) -> dict[str, Any]:
+        """Per CRM: the mean calls in flight, the share of samples with none in flight, and
+        the mean in flight per tenth of the run (the timeline)."""
+        out: dict[str, Any] = {}
+        for system, seen in self.samples.items():
+            if not seen:
+                continue
+            size = max(1, len(seen) // slices)
+            parts = [seen[i : i + size] for i in range(0, len(seen), size)][:slices]
+            out[system] = {
+                "mean_in_flight": round(sum(seen) / len(seen), 1),
+                "idle_share": round(sum(1 for n in seen if n == 0) / len(seen), 3),
+                "timeline": [round(sum(p) / len(p), 1) for p in parts],
+            }
+        return out
+
+
 def chain_seconds(written: dict[str, Any], latency_s: dict[str, float]) -> float:
     """The longest chain of dependent calls (see the module docstring)."""
     longest = 0.0
@@ -170,7 +212,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 before = calls(env)
                 started, cpu_started = time.perf_counter(), time.process_time()
                 timings: dict[str, float] = {}
-                _seconds, counts, written = run_all(runner, full=False, timings=timings)
+                with InFlightSampler(crm_budgets(runner)) as sampler:
+                    _seconds, counts, written = run_all(runner, full=False, timings=timings)
                 wall = time.perf_counter() - started
                 cpu = time.process_time() - cpu_started
                 after = calls(env)
@@ -185,6 +228,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     result["cpu_s"] = round(cpu, 1)
     result["governors"] = governors
     result["pipeline_s"] = timings
+    result["in_flight"] = sampler.summary()
     return result
 
 
@@ -249,6 +293,12 @@ def print_table(result: dict[str, Any]) -> None:
     print("\nadaptive limits (calls in flight)")
     for system, figures in result.get("governors", {}).items():
         print(f"  {system:<12}" + "  ".join(f"{k} {v}" for k, v in figures.items()))
+    print("\ncalls in flight, sampled every 0.1 s (mean, share idle, mean per tenth of the run)")
+    for system, figures in result.get("in_flight", {}).items():
+        print(
+            f"  {system:<12}mean {figures['mean_in_flight']}  idle {figures['idle_share']}  "
+            + " ".join(str(x) for x in figures["timeline"])
+        )
     print("\ncalls per endpoint (backfill)")
     for endpoint, n in result["endpoints"].items():
         print(f"  {n:>8}  {endpoint}")

@@ -17,7 +17,10 @@ from contextvars import ContextVar
 
 __all__ = ["CallCounter", "call_scope"]
 
-_SCOPES: ContextVar[tuple[Counter[str], ...]] = ContextVar("b2sync_call_scopes", default=())
+#: the scopes open in a context: (their counter, the one CallCounter they count or None: all)
+_SCOPES: ContextVar[tuple[tuple[Counter[str], Counter[str] | None], ...]] = ContextVar(
+    "b2sync_call_scopes", default=()
+)
 _LOCK = threading.Lock()
 
 
@@ -30,15 +33,17 @@ class CallCounter(Counter[str]):
             delta = value - self.get(key, 0)
             super().__setitem__(key, value)
             if delta:
-                for scope in _SCOPES.get():
-                    scope[key] += delta
+                for scope, only in _SCOPES.get():
+                    if only is None or only is self:
+                        scope[key] += delta
 
 
 @contextmanager
-def call_scope() -> Iterator[Counter[str]]:
-    """The calls made by any :class:`CallCounter` in this context until the block ends."""
+def call_scope(of: Counter[str] | None = None) -> Iterator[Counter[str]]:
+    """The calls made by any :class:`CallCounter` in this context until the block ends (only
+    those of the counter ``of``, one connector's ``calls``, when given)."""
     counted: Counter[str] = Counter()
-    token = _SCOPES.set((*_SCOPES.get(), counted))
+    token = _SCOPES.set((*_SCOPES.get(), (counted, of)))
     try:
         yield counted
     finally:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from datetime import datetime
 from decimal import Decimal
 
@@ -54,6 +55,9 @@ __all__ = ["insights_hook"]
 
 #: where the last read-ahead of an orders pipeline started (its cursor then) and ended
 _READ_AHEAD = "insights:orders_read_ahead:{pipeline}"
+#: one lock per (store, tenant, orders pipeline): one read-ahead at a time (:func:`_one_reader`)
+_READERS: dict[str, threading.Lock] = {}
+_READERS_LOCK = threading.Lock()
 
 log = structlog.get_logger(__name__)
 
@@ -111,6 +115,24 @@ def _orders_ahead(config: Config, ctx: HookContext) -> None:
     )
     if orders is None:
         return
+    with _one_reader(ctx, orders.name):  # the other CRM's customers run goes on after it
+        _read_ahead(ctx, orders)
+
+
+def _one_reader(ctx: HookContext, pipeline: str) -> threading.Lock:
+    """The lock that lets one customers run at a time read ``pipeline``'s orders ahead in
+    this process: the customers runs of both CRMs start side by side, and the second, once
+    the first is done, reads on from where it ended (nothing, on a backfill) instead of
+    parsing and feeding every order a second time beside it."""
+    key = f"{ctx.db.url.render_as_string(hide_password=True)}|{ctx.tenant_id}|{pipeline}"
+    with _READERS_LOCK:
+        return _READERS.setdefault(key, threading.Lock())
+
+
+def _read_ahead(ctx: HookContext, orders: Pipeline) -> None:
+    """Feed the ledger ``orders``' changes after its cursor, or after the last read-ahead
+    from that same cursor; remember where this one ended."""
+    assert ctx.upcoming is not None
     mark = _READ_AHEAD.format(pipeline=orders.name)
     with ctx.db.connect() as conn:
         stored = state.get_cursor(conn, orders.name, orders.b2connect.stream, Side.B2CONNECT)

@@ -7,9 +7,9 @@ dirty; the refresh pass recomputes dirty customers only (see :mod:`insights.refr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +27,7 @@ __all__ = [
     "customer_page",
     "dirty_count",
     "dirty_keys",
+    "dirty_marks",
     "forget_customer",
     "from_minor",
     "get_value",
@@ -72,35 +73,73 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start : start + size]
 
 
+#: the columns of a ledger row that carry the order's facts (``updated_at`` does not)
+_FACTS = ("customer_key", "created_at", "status", "currency", "total_minor", "refunded_minor",
+          "source")  # fmt: skip
+
+
 def upsert_orders(
     conn: sa.Connection, tenant_id: str, facts: Sequence[OrderFact], now: datetime
 ) -> set[str]:
-    """Insert or replace orders; returns every customer key touched (old and new owners)."""
+    """Insert or replace orders whose facts changed; returns the customers whose orders
+    changed (old and new owners), marked dirty. An order read again unchanged (a second
+    pipeline of the same stream, the insights read-ahead read again by the orders run) is
+    neither rewritten nor marks its customer: the refresh pass has nothing to redo for it."""
     if not facts:
         return set()
     latest = {f.order_id: f for f in facts}
-    ids = list(latest)
-    touched = {f.customer_id for f in latest.values()}
-    for chunk in _chunks(ids):
-        owners = conn.execute(
-            sa.select(ORDERS.c.customer_key).where(
-                ORDERS.c.tenant_id == tenant_id, ORDERS.c.order_id.in_(chunk)
+    rows: dict[str, dict[str, Any] | None] = {}
+    for order_id, fact in latest.items():
+        try:
+            rows[order_id] = _ledger_row(tenant_id, fact, now)
+        except ValueError as exc:  # one absurd amount must not sink the batch
+            log.warning("insights.order_not_in_ledger", order_id=fact.order_id, reason=str(exc))
+            rows[order_id] = None
+    changed: list[str] = []
+    touched: set[str] = set()
+    columns = [ORDERS.c.order_id, *(ORDERS.c[name] for name in _FACTS)]
+    for chunk in _chunks(list(latest)):
+        stored = {
+            row.order_id: row
+            for row in conn.execute(
+                sa.select(*columns).where(
+                    ORDERS.c.tenant_id == tenant_id, ORDERS.c.order_id.in_(chunk)
+                )
             )
-        )
-        touched.update(row[0] for row in owners)
+        }
+        for order_id in chunk:
+            old, row = stored.get(order_id), rows[order_id]
+            if old is not None and row is not None and _same(old, row):
+                continue
+            changed.append(order_id)
+            touched.add(latest[order_id].customer_id)
+            if old is not None:
+                touched.add(old.customer_key)
+    for chunk in _chunks(changed):
         conn.execute(
             sa.delete(ORDERS).where(ORDERS.c.tenant_id == tenant_id, ORDERS.c.order_id.in_(chunk))
         )
-    rows = []
-    for fact in latest.values():
-        try:
-            rows.append(_ledger_row(tenant_id, fact, now))
-        except ValueError as exc:  # one absurd amount must not sink the batch
-            log.warning("insights.order_not_in_ledger", order_id=fact.order_id, reason=str(exc))
-    if rows:
-        conn.execute(sa.insert(ORDERS), rows)
+    inserts = [row for order_id in changed if (row := rows[order_id]) is not None]
+    if inserts:
+        conn.execute(sa.insert(ORDERS), inserts)
     mark_dirty(conn, tenant_id, touched)
     return touched
+
+
+def _same(stored: sa.Row[Any], row: dict[str, Any]) -> bool:
+    """Whether a stored ledger row holds the facts of ``row`` (SQLite hands back naive
+    datetimes: compared as UTC)."""
+    for name in _FACTS:
+        old, new = getattr(stored, name), row[name]
+        if isinstance(old, datetime) and isinstance(new, datetime):
+            old, new = _utc(old), _utc(new)
+        if old != new:
+            return False
+    return True
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _ledger_row(tenant_id: str, fact: OrderFact, now: datetime) -> dict[str, Any]:
@@ -151,7 +190,7 @@ def mark_dirty(conn: sa.Connection, tenant_id: str, keys: Iterable[str]) -> None
         conn.execute(
             sa.update(CUSTOMERS)
             .where(CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.customer_key.in_(chunk))
-            .values(dirty=True)
+            .values(dirty=True, dirty_mark=CUSTOMERS.c.dirty_mark + 1)
         )
     new = [
         {"tenant_id": tenant_id, "customer_key": k, "dirty": True, "b2b": False}
@@ -238,13 +277,48 @@ def dirty_count(conn: sa.Connection, tenant_id: str) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def clear_dirty(conn: sa.Connection, tenant_id: str, keys: Sequence[str]) -> None:
-    """The customers' snapshots are current again."""
+def dirty_marks(conn: sa.Connection, tenant_id: str, keys: Sequence[str]) -> dict[str, int]:
+    """The customers' dirty marks (a counter :func:`mark_dirty` raises), read before their
+    orders are: :func:`clear_dirty` given them clears only the customers marked no further
+    since (an orders run beside the refresh pass marked them again: they stay dirty)."""
+    marks: dict[str, int] = {}
     for chunk in _chunks(list(keys)):
+        rows = conn.execute(
+            sa.select(CUSTOMERS.c.customer_key, CUSTOMERS.c.dirty_mark).where(
+                CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.customer_key.in_(chunk)
+            )
+        )
+        marks.update((key, mark) for key, mark in rows)
+    return marks
+
+
+def clear_dirty(
+    conn: sa.Connection,
+    tenant_id: str,
+    keys: Sequence[str],
+    marks: Mapping[str, int] | None = None,
+) -> None:
+    """The customers' snapshots are current again; with ``marks`` (:func:`dirty_marks`) only
+    for the customers whose mark is still the one read."""
+    if marks is None:
+        for chunk in _chunks(list(keys)):
+            conn.execute(
+                sa.update(CUSTOMERS)
+                .where(CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.customer_key.in_(chunk))
+                .values(dirty=False)
+            )
+        return
+    rows = [{"t": tenant_id, "k": key, "m": marks[key]} for key in keys if key in marks]
+    if rows:
         conn.execute(
             sa.update(CUSTOMERS)
-            .where(CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.customer_key.in_(chunk))
-            .values(dirty=False)
+            .where(
+                CUSTOMERS.c.tenant_id == sa.bindparam("t"),
+                CUSTOMERS.c.customer_key == sa.bindparam("k"),
+                CUSTOMERS.c.dirty_mark == sa.bindparam("m"),
+            )
+            .values(dirty=False),
+            rows,
         )
 
 

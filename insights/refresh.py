@@ -41,7 +41,14 @@ from insights.compute import (
     score_customers,
 )
 from insights.engagement import RecentEngagement, recent_engagement
-from insights.ledger import clear_dirty, customer_page, dirty_count, get_value, set_value
+from insights.ledger import (
+    clear_dirty,
+    customer_page,
+    dirty_count,
+    dirty_marks,
+    get_value,
+    set_value,
+)
 from insights.lifecycle import PopulationThresholds
 from insights.metrics import CustomerMetrics
 from insights.nps import SupportSignals
@@ -197,6 +204,7 @@ class InsightsRefresh:
         table = self._cac_table(tenant_id, recount=summary.full or stored is None)
         run_id, after = str(uuid.uuid4()), None
         held: dict[str, list[Pending]] = {}  # per pipeline: writes carried to the next page
+        marks: dict[str, int] = {}  # dirty marks as read before each page's orders
         while True:
             with self.db.connect() as conn:
                 keys = customer_page(
@@ -204,6 +212,7 @@ class InsightsRefresh:
                 )
                 if not keys and after is None:
                     return summary  # nobody to recompute: no pass to record
+                marks.update(dirty_marks(conn, tenant_id, keys))
                 page = self._page(conn, tenant_id, keys, table, now, summary)
             scored = score_customers(
                 page.good,
@@ -226,8 +235,9 @@ class InsightsRefresh:
             done = [s.key for s in scored] + sorted(carried)
             firings = [] if summary.baseline else self._fire(tenant_id, scored, page.snaps, now)
             self._commit(
-                tenant_id, scored, done, failed, firings, summary, stored, now, run_id, final
-            )
+                tenant_id, scored, done, failed, firings, summary, stored, now, run_id, final,
+                marks,
+            )  # fmt: skip
             if final:
                 break
             after = keys[-1]
@@ -410,13 +420,16 @@ class InsightsRefresh:
         now: datetime,
         run_id: str,
         final: bool,
+        marks: dict[str, int],
     ) -> None:
-        """One page's snapshots, dirty marks, firings and events; the pass's marks (baseline,
-        last full pass) with the ``final`` page only."""
+        """One page's snapshots, dirty flags (cleared where the ``marks`` read before the
+        page's orders still hold: an orders run beside the pass may have marked some again),
+        firings and events; the pass's marks (baseline, last full pass) with the ``final``
+        page only."""
         audited = self.audit_keys is not None and bool(firings)
         with begin_write(self.db) as conn:
             save_snapshots(conn, tenant_id, scored, now)
-            clear_dirty(conn, tenant_id, [k for k in done if k not in failed])
+            clear_dirty(conn, tenant_id, [k for k in done if k not in failed], marks)
             if firings:
                 conn.execute(
                     sa.insert(FIRINGS),

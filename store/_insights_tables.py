@@ -55,6 +55,9 @@ class InsightsCustomer(SQLModel, table=True):
     customer_key: str = column(sa.String(KEY))
     #: orders changed since the snapshot was computed
     dirty: bool = column(sa.Boolean(), default=True)
+    #: raised each time the customer is marked dirty: the refresh pass clears the flag only
+    #: if no mark came after it read the customer's orders
+    dirty_mark: int = column(sa.Integer(), default=0, server_default="0")
     #: a business account (company or B2B customer type), from the customer record
     b2b: bool = column(sa.Boolean(), default=False)
     registered_at: datetime | None = column(UTCDateTime(), nullable=True, default=None)

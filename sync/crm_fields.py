@@ -8,9 +8,12 @@ property is left out: the connectors check it themselves (HubSpot's is created o
 
 from __future__ import annotations
 
+import contextvars
 import difflib
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
@@ -37,19 +40,37 @@ def crm_field_problems(
     ``strict``: an object that cannot be described is a problem too; otherwise it is logged
     and skipped (the run itself reports the connection error).
     """
-    schemas: dict[tuple[str, str], StreamSchema | None] = {}
+    targets = [
+        (pipe, obj, loc, names)
+        for index, pipe in _indexed(config, pipelines)
+        for obj, loc, names in _targets(pipe, ("pipelines", index))
+    ]
+    first: dict[tuple[str, str], tuple[Pipeline, str, Loc]] = {}
+    for pipe, obj, loc, _names in targets:
+        first.setdefault((pipe.crm.connection, obj), (pipe, obj, loc))
+
+    def ask(target: tuple[Pipeline, str, Loc]) -> tuple[StreamSchema | None, Problem | None]:
+        return _describe(connector, *target, strict=strict)
+
+    # every object described at once (one after another, a CRM's latency each, before)
+    with ThreadPoolExecutor(max(1, len(first)), thread_name_prefix="b2sync-describe") as pool:
+        futures = {
+            key: pool.submit(contextvars.copy_context().run, ask, target)
+            for key, target in first.items()
+        }
+    answers = {key: future.result() for key, future in futures.items()}
     problems: list[Problem] = []
-    for index, pipe in _indexed(config, pipelines):
-        here: Loc = ("pipelines", index)
-        for obj, loc, names in _targets(pipe, here):
-            key = (pipe.crm.connection, obj)
-            if key not in schemas:
-                schemas[key] = _describe(connector, pipe, obj, loc, problems, strict)
-            schema = schemas[key]
-            if schema is None or not schema.fields:  # unknown: nothing to compare with
-                continue
-            kind = config.connections[pipe.crm.connection].type
-            problems.extend(_missing(schema, kind, names))
+    reported: set[tuple[str, str]] = set()
+    for pipe, obj, _loc, names in targets:
+        key = (pipe.crm.connection, obj)
+        schema, failed = answers[key]
+        if failed is not None and key not in reported:  # once, where the object first appears
+            reported.add(key)
+            problems.append(failed)
+        if schema is None or not schema.fields:  # unknown: nothing to compare with
+            continue
+        kind = config.connections[pipe.crm.connection].type
+        problems.extend(_missing(schema, kind, names))
     return problems
 
 
@@ -68,12 +89,14 @@ def crm_field_issues(
 def check_online(path: str | os.PathLike[str], config: Config) -> list[ConfigIssue]:
     """``check --online``: connect to every CRM the pipelines use and compare."""
     built: dict[str, Connector] = {}
+    building = threading.Lock()  # the objects are described side by side
 
     def connector(name: str) -> Connector:
-        if name not in built:
-            conn = config.connections[name]
-            built[name] = load(conn.type).from_config(conn, secrets=resolve)
-        return built[name]
+        with building:
+            if name not in built:
+                conn = config.connections[name]
+                built[name] = load(conn.type).from_config(conn, secrets=resolve)
+            return built[name]
 
     try:
         return crm_field_issues(path, config, config.pipelines, connector, strict=True)
@@ -113,24 +136,19 @@ def _field_names(
 
 
 def _describe(
-    connector: ConnectorOf,
-    pipe: Pipeline,
-    obj: str,
-    loc: Loc,
-    problems: list[Problem],
-    strict: bool,
-) -> StreamSchema | None:
+    connector: ConnectorOf, pipe: Pipeline, obj: str, loc: Loc, *, strict: bool
+) -> tuple[StreamSchema | None, Problem | None]:
+    """``obj`` described, or None and (``strict``) the problem of not being able to."""
     try:
-        return connector(pipe.crm.connection).describe(obj)
+        return connector(pipe.crm.connection).describe(obj), None
     except ConnectorError as exc:
         reason, code = exc.message, exc.code
     except (OSError, ValueError) as exc:  # the client could not even be built (a CA file, a URL)
         reason, code = f"{type(exc).__name__}: {exc}", type(exc).__name__
     if strict:
-        problems.append((loc, f"cannot describe '{obj}' on {pipe.crm.connection}: {reason}"))
-    else:  # the run itself reports the unreachable CRM
-        log.warning("crm.describe_failed", pipeline=pipe.name, object=obj, code=code)
-    return None
+        return None, (loc, f"cannot describe '{obj}' on {pipe.crm.connection}: {reason}")
+    log.warning("crm.describe_failed", pipeline=pipe.name, object=obj, code=code)
+    return None, None  # the run itself reports the unreachable CRM
 
 
 def _missing(schema: StreamSchema, kind: str, names: list[tuple[Loc, str]]) -> list[Problem]:

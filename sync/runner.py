@@ -11,8 +11,8 @@ import hashlib
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -34,13 +34,21 @@ from sync.hashing import FieldHasher
 from sync.hooks import HookContext, HookFactory, RecordHook, hooks_for, run_hooks
 from sync.keys import open_keys
 from sync.locks import Locks, guarded
+from sync.push import needs_lengths
 from sync.push.engine import PipelineRun
 from sync.replay import ReplaySource, due_dead_letters, due_pull_dead_letters
 from sync.retry import RetryPolicy, pages
 from sync.run import Progress, RunSummary
 from sync.settings import resolve
 
-__all__ = ["Runner", "combined", "dependency_order", "parallel_groups", "side_by_side"]
+__all__ = [
+    "Runner",
+    "after",
+    "combined",
+    "dependency_order",
+    "parallel_groups",
+    "side_by_side",
+]
 
 log = structlog.get_logger(__name__)
 R = TypeVar("R")
@@ -97,34 +105,63 @@ def side_by_side(
     run: Callable[[Pipeline], R | None],
     *,
     start: Callable[[list[Pipeline]], Callable[[list[R]], None]] | None = None,
+    beside: tuple[Collection[str], Callable[[], object]] | None = None,
 ) -> list[R]:
-    """``run`` of every pipeline: each :func:`parallel_groups` group in its dependency order,
-    the groups at the same time (a thread each); results in ``pipelines``' order (None
-    results, a pipeline skipped, left out). ``start(group)`` runs as a group starts; what it
-    returns gets the group's results once the group is done (:meth:`Runner.warm_up`)."""
+    """``run`` of every pipeline: the :func:`parallel_groups` groups at the same time, and
+    inside a group each pipeline as soon as the ones it depends on (:func:`after`) have
+    finished, so pipelines of one CRM that do not depend on each other (customers and
+    companies) share its budget side by side instead of one after another; a pipeline whose
+    dependency raised does not run. Results in ``pipelines``' order (None results, a
+    pipeline skipped, left out). ``start(group)`` runs as a group starts; what it returns
+    gets the group's results once the group is done (:meth:`Runner.warm_up`).
+
+    ``beside = (names, job)``: ``job`` runs once the named pipelines have finished (however
+    they ended), beside the pipelines still running (the insights pass beside the orders
+    pipelines once the customers pipelines are done); its error is raised at the end."""
     groups = parallel_groups(pipelines)
+    results: dict[str, R | None] = {}
+    futures: dict[str, Future[None]] = {}
 
-    def run_group(group: list[Pipeline]) -> list[tuple[str, R | None]]:
-        done = start(group) if start is not None else None
-        out: list[tuple[str, R | None]] = []
-        try:
+    def run_one(pipe: Pipeline, needs: list[Future[None]]) -> None:
+        for need in needs:
+            need.result()  # a dependency that raised: this one does not run
+        results[pipe.name] = run(pipe)
+
+    def run_beside(job: Callable[[], object], needs: list[Future[None]]) -> None:
+        wait(needs)
+        job()
+
+    ends = [(group, start(group) if start is not None else None) for group in groups]
+    with ThreadPoolExecutor(len(pipelines) + 1, thread_name_prefix="b2sync-pipeline") as pool:
+        for group in groups:  # dependency order: what a pipeline needs is submitted before it
             for pipe in group:
-                out.append((pipe.name, run(pipe)))
-        finally:
-            if done is not None:
-                done([result for _, result in out if result is not None])
-        return out
+                needs = [futures[n] for n in after(pipe, group) if n in futures]
+                futures[pipe.name] = pool.submit(
+                    contextvars.copy_context().run, run_one, pipe, needs
+                )
+        extra = []
+        if beside is not None:
+            names, job = beside
+            needs = [futures[n] for n in names if n in futures]
+            extra.append(pool.submit(contextvars.copy_context().run, run_beside, job, needs))
+        wait([*futures.values(), *extra])
+    for group, done in ends:
+        if done is not None:
+            done([r for p in group if (r := results.get(p.name)) is not None])
+    for future in [*futures.values(), *extra]:
+        future.result()  # the first error (in pipelines' order) is raised
+    return [result for p in pipelines if (result := results.get(p.name)) is not None]
 
-    if len(groups) <= 1:
-        finished = [pair for group in groups for pair in run_group(group)]
-    else:
-        with ThreadPoolExecutor(len(groups), thread_name_prefix="b2sync-group") as pool:
-            futures = [
-                pool.submit(contextvars.copy_context().run, run_group, group) for group in groups
-            ]
-            finished = [pair for future in futures for pair in future.result()]
-    by_name = dict(finished)
-    return [result for p in pipelines if (result := by_name.get(p.name)) is not None]
+
+def after(pipe: Pipeline, group: Sequence[Pipeline]) -> list[str]:
+    """The pipelines of ``group`` that ``pipe`` runs after: those it links or associates
+    with, and the customers pipeline whose contacts it creates in B2Connect
+    (``create_in_shop``)."""
+    names = {p.name for p in group}
+    needs = _dependencies(pipe)
+    if pipe.create_in_shop is not None and pipe.create_in_shop.contacts is not None:
+        needs.append(pipe.create_in_shop.contacts)
+    return [name for name in dict.fromkeys(needs) if name in names and name != pipe.name]
 
 
 def _crm_of(config: Config, pipeline: str) -> str | None:
@@ -258,11 +295,13 @@ class Runner:
         """Start preparing, on a thread of its own, what the first backfill of ``group`` will
         write into: the CRM objects (and line objects) of its push pipelines that have no
         cursor yet, all at once on a connector that can (HubSpot checks or creates each id
-        property; the first write of each would, one after another). The same calls, earlier
+        property, Salesforce describes the objects whose field lengths a pipeline truncates
+        to; the first write of each would, one after another). The same calls, earlier
         and side by side; a failure is left to the pipeline's own write to report. Returns
         the end of it: given the group's summaries once the group is done, it waits for the
         preparation and counts its calls in the summary of the connection's first pipeline."""
         wanted: dict[str, list[tuple[str, str | None]]] = {}
+        described: dict[str, list[str]] = {}
         with self.db.connect() as conn:
             for pipe in group:
                 if pipe.direction is Direction.pull:
@@ -274,10 +313,20 @@ class Runner:
                 objects.append((pipe.crm.object, pipe.crm.id_property))
                 if pipe.lines is not None:
                     objects.append((pipe.lines.object, pipe.lines.id_property))
-        jobs = [
+                if needs_lengths(pipe):
+                    lengths = described.setdefault(pipe.crm.connection, [])
+                    lengths.append(pipe.crm.object)
+                    if pipe.lines is not None:
+                        lengths.append(pipe.lines.object)
+        jobs: list[tuple[str, Callable[[Any], None], Any]] = [
             (name, prepare, objects)
             for name, objects in wanted.items()
             if (prepare := getattr(self.connector(name), "prepare_writes", None)) is not None
+        ]
+        jobs += [
+            (name, prepare, objects)
+            for name, objects in described.items()
+            if (prepare := getattr(self.connector(name), "prepare_lengths", None)) is not None
         ]
         calls: dict[str, Counter[str]] = {name: Counter() for name, _, _ in jobs}
 

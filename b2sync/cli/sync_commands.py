@@ -34,6 +34,7 @@ from b2sync.cli.common import (
     refuse_unresolved,
 )
 from b2sync.cli.output import Bars, make_console, print_summaries, summary_json
+from b2sync.insights_passes import InsightsPass, InsightsPasses
 from mapping.compiler import compile_fields
 from mapping.config import Direction, Pipeline
 from store.models import DeadLetterStatus, RunStatus, metadata
@@ -94,13 +95,15 @@ def sync(
         bars = Bars(console, dry_run=dry_run)
         busy: list[str] = []
         with bars.progress:
-            # pipelines of different CRMs (budgets) that do not depend on each other run at
-            # the same time; each group runs in dependency order
+            # pipelines that do not depend on each other run at the same time (different
+            # CRMs, and companies beside customers on one CRM); a dependent one after what it
+            # needs; the insights pass beside the orders pipelines
+            insights = InsightsPasses(runner, selected, dry_run=dry_run)
             summaries = _run_groups(
-                runner, selected, bars, console, busy, full=full, dry_run=dry_run, wait=wait
-            )
-        if not dry_run and runner.config.insights.enabled:
-            _refresh_insights(runner, console, summaries)
+                runner, selected, bars, console, busy, insights, full=full, dry_run=dry_run,
+                wait=wait,
+            )  # fmt: skip
+        _report_insights(runner, console, insights.finish(), summaries)
         overdue = 0 if dry_run else _count_dead_letters(runner, summaries)
     if as_json:
         sys.stdout.write(
@@ -167,14 +170,16 @@ def _run_groups(
     bars: Bars,
     console: Console,
     busy: list[str],
+    insights: InsightsPasses,
     *,
     full: bool,
     dry_run: bool,
     wait: float,
 ) -> list[RunSummary]:
-    """Run ``selected`` group by group at once (:func:`sync.runner.parallel_groups`); the
-    summaries in ``selected``'s order. A pipeline the daemon keeps running past ``wait`` is
-    added to ``busy`` and has no summary."""
+    """Run ``selected`` group by group at once (:func:`sync.runner.parallel_groups`), the
+    insights pass beside the pipelines once the customers pipelines are done; the summaries
+    in ``selected``'s order. A pipeline the daemon keeps running past ``wait`` is added to
+    ``busy`` and has no summary."""
 
     def run_one(pipe: Pipeline) -> RunSummary | None:
         summary = _run_one(runner, pipe, bars, console, full=full, dry_run=dry_run, wait=wait)
@@ -182,7 +187,9 @@ def _run_groups(
             busy.append(pipe.name)
         return summary
 
-    done = side_by_side(selected, run_one, start=None if dry_run else runner.warm_up)
+    done = side_by_side(
+        selected, run_one, start=None if dry_run else runner.warm_up, beside=insights.beside()
+    )
     order = {pipe.name: index for index, pipe in enumerate(selected)}
     busy.sort(key=order.__getitem__)
     return done
@@ -226,38 +233,45 @@ def _count_dead_letters(runner: Runner, summaries: list[RunSummary]) -> int:
     return sum(late for _total, late in pending.values())
 
 
-def _refresh_insights(runner: Runner, console: Console, summaries: list[RunSummary]) -> None:
-    """Recompute the insights of customers whose orders changed and push the changed fields
-    (the daemon does this on its own schedule; a one-off ``sync`` does it at the end).
-
-    The pushes are counted in the summary of the pipeline that carries them
-    (``insights_<count>`` and its CRM calls), so the summary names every write call."""
-    from insights.refresh import InsightsRefresh  # imported when used: fast CLI start-up
-
+def _report_insights(
+    runner: Runner, console: Console, passes: list[InsightsPass], summaries: list[RunSummary]
+) -> None:
+    """What the insights passes did: printed (a pass that found nobody only when none found
+    anyone), and counted in the summary of the pipeline that carries it (``insights_<count>``
+    and its CRM calls), so the summary names every write call."""
     by_name = {s.pipeline: s for s in summaries}
-    connections = {s.pipeline: runner.config.pipeline(s.pipeline).crm.connection for s in summaries}
-    before = {c: _calls(runner, c) for c in set(connections.values())}
-    for done in InsightsRefresh.for_runner(runner).run():
-        pushed = sum(sum(c.values()) for c in done.pushed.values())
-        console.print(
-            f"insights {done.tenant_id}: {done.recomputed} customers recomputed, "
-            f"{pushed} CRM updates, {sum(done.fired.values())} rules fired"
-            + (f", {len(done.errors)} errors" if done.errors else "")
-        )
-        for name, counts in done.pushed.items():
-            if name in by_name:
-                by_name[name].counts.update({f"insights_{k}": v for k, v in counts.items() if v})
-    for connection, old in before.items():
-        grown = _calls(runner, connection)
-        grown.subtract(old)
-        owners = [n for n, c in connections.items() if c == connection]
-        pushers = [n for n in owners if by_name[n].counts["insights_written"]] or owners
-        by_name[pushers[0]].api_calls.update({k: v for k, v in grown.items() if v > 0})
+    connections = {s.pipeline: runner.config.pipeline(s.pipeline).crm.connection
+                   for s in summaries}  # fmt: skip
+    said = False
+    for one in passes:
+        for done in one.done:
+            said = _report_pass(console, done, by_name, quiet=True) or said
+        for connection, grown in one.calls.items():
+            owners = [n for n, c in connections.items() if c == connection]
+            pushers = [n for n in owners if by_name[n].counts["insights_written"]] or owners
+            if pushers and grown:
+                by_name[pushers[0]].api_calls.update(grown)
+    if passes and not said:  # no pass found anyone to recompute: the first one says so
+        for done in passes[0].done:
+            _report_pass(console, done, by_name, quiet=False)
 
 
-def _calls(runner: Runner, connection: str) -> Counter[str]:
-    """The API calls a connection's connector made so far."""
-    return Counter(getattr(runner.connector(connection), "calls", {}))
+def _report_pass(
+    console: Console, done: Any, by_name: dict[str, RunSummary], *, quiet: bool
+) -> bool:
+    """Print what a pass did for a tenant (``quiet``: unless it found nobody)."""
+    pushed = sum(sum(c.values()) for c in done.pushed.values())
+    if quiet and not (done.recomputed or done.errors or pushed):
+        return False
+    console.print(
+        f"insights {done.tenant_id}: {done.recomputed} customers recomputed, "
+        f"{pushed} CRM updates, {sum(done.fired.values())} rules fired"
+        + (f", {len(done.errors)} errors" if done.errors else "")
+    )
+    for name, counts in done.pushed.items():
+        if name in by_name:
+            by_name[name].counts.update({f"insights_{k}": v for k, v in counts.items() if v})
+    return True
 
 
 @deadletters_app.command("list")

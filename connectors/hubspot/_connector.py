@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextvars
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel
@@ -30,6 +28,7 @@ from connectors.records import (
     WriteItem,
     WriteResult,
 )
+from connectors.together import all_at_once
 from mapping.config import HUBSPOT_CONCURRENCY, HubSpotConnection, HubSpotConsent
 
 from ._actions import HubSpotActions
@@ -230,19 +229,7 @@ class HubSpotConnector(HubSpotActions):
         checked. The first error is raised once all checks are done."""
         ensure = self._keeper.ensure
         pairs = list(dict.fromkeys((obj, prop or self.id_property) for obj, prop in objects))
-        if len(pairs) <= 1:
-            for obj, prop in pairs:
-                ensure(obj, prop)
-            return
-        with ThreadPoolExecutor(len(pairs), thread_name_prefix="hubspot-prepare") as pool:
-            futures = [
-                pool.submit(contextvars.copy_context().run, ensure, obj, prop)
-                for obj, prop in pairs
-            ]
-        errors = [f.exception() for f in futures]
-        first = next((e for e in errors if e is not None), None)
-        if first is not None:
-            raise first
+        all_at_once(lambda pair: ensure(*pair), pairs, "hubspot-prepare")
 
     def write(
         self, stream: str, batch: Sequence[WriteItem], *, id_property: str | None = None

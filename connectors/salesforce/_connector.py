@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
@@ -47,6 +48,7 @@ from connectors.salesforce._read import lookup, members, read_changes
 from connectors.salesforce._touchpoints import CASES_PER_QUERY, read_cases
 from connectors.salesforce._write import COLLECTION_SIZE, update_matched, upsert_collections
 from connectors.salesforce.soql import soql_identifier
+from connectors.together import all_at_once
 from mapping.config import (
     SALESFORCE_CONCURRENCY,
     SalesforceAuth,
@@ -142,6 +144,9 @@ class SalesforceConnector(SalesforceActions):
         #: every HTTP request made, keyed ``"METHOD /path/{template}"`` (emulator style)
         self.calls: Counter[str] = self.session.calls
         self._schemas: dict[str, StreamSchema] = {}
+        #: one describe of an sObject at a time (a warm-up's and a write's ask it once)
+        self._describing: dict[str, threading.Lock] = {}
+        self._describing_guard = threading.Lock()
         self._user_id: str | None = None
 
     @classmethod
@@ -304,13 +309,25 @@ class SalesforceConnector(SalesforceActions):
             self._user_id = str(user) if user else None
         return self._user_id
 
+    def prepare_lengths(self, objects: Sequence[str]) -> None:
+        """Describe every sObject of ``objects`` at once (cached), as the first write of each
+        would one after another when it truncates to the field lengths; the first error is
+        raised once all are done."""
+        all_at_once(self.describe, list(dict.fromkeys(objects)), "salesforce-prepare")
+
     def describe(self, stream: str) -> StreamSchema:
-        """Fields of sObject ``stream`` from ``sobjects/{S}/describe`` (cached)."""
-        if stream not in self._schemas:
-            raw = self.api.call(lambda sf: sobject(sf, stream).describe())
-            if not isinstance(raw, Mapping):
-                raise Fatal(f"Salesforce returned no description of {stream!r}", code="DESCRIBE")
-            self._schemas[stream] = StreamSchema(stream, _fields(raw))
+        """Fields of sObject ``stream`` from ``sobjects/{S}/describe`` (cached; asked once
+        even when several threads want it at the same time)."""
+        with self._describing_guard:
+            lock = self._describing.setdefault(stream, threading.Lock())
+        with lock:
+            if stream not in self._schemas:
+                raw = self.api.call(lambda sf: sobject(sf, stream).describe())
+                if not isinstance(raw, Mapping):
+                    raise Fatal(
+                        f"Salesforce returned no description of {stream!r}", code="DESCRIBE"
+                    )
+                self._schemas[stream] = StreamSchema(stream, _fields(raw))
         return self._schemas[stream]
 
     def close(self) -> None:

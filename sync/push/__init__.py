@@ -10,6 +10,6 @@ from __future__ import annotations
 
 from sync.plan import Plan, Planned
 from sync.push.reconcile import plan_records
-from sync.push.writer import Flushed, Writer
+from sync.push.writer import Flushed, Writer, needs_lengths
 
-__all__ = ["Flushed", "Plan", "Planned", "Writer", "plan_records"]
+__all__ = ["Flushed", "Plan", "Planned", "Writer", "needs_lengths", "plan_records"]

@@ -123,6 +123,13 @@ class Flushed:
             step(conn, now)
 
 
+def needs_lengths(pipeline: Pipeline) -> bool:
+    """Whether a push of ``pipeline`` truncates to the CRM's field lengths (a bare
+    ``truncate``, on its fields or its lines'), so its writer describes its objects."""
+    specs = list(pipeline.fields) + (list(pipeline.lines.fields) if pipeline.lines else [])
+    return any("truncate" in spec.transform for spec in specs)
+
+
 @dataclass(frozen=True)
 class WriterSteps:
     """The stages a flush runs around the writer's own upserts, handed in by the engine (they
@@ -181,12 +188,8 @@ class Writer:
 
     def _lengths_of(self, crm_object: str) -> dict[str, int | None]:
         if crm_object not in self._lengths:
-            specs = list(self.pipeline.fields) + (
-                list(self.pipeline.lines.fields) if self.pipeline.lines else []
-            )
-            needed = any("truncate" in spec.transform for spec in specs)
             found: dict[str, int | None] = {}
-            if needed:
+            if needs_lengths(self.pipeline):
                 schema = self._call(
                     lambda: self.target.describe(crm_object), f"describe {crm_object}"
                 )

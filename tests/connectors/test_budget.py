@@ -283,8 +283,8 @@ def test_salesforce_threads_stay_within_the_budget_cap(
     conn.budget.concurrency = AdaptiveConcurrency(3, maximum=3)
 
     def work() -> None:
-        for _ in range(4):
-            conn.describe("Contact")
+        for _ in range(4):  # uncached: the connector's describe asks each object once
+            conn.api.call(lambda sf: sf.Contact.describe())
 
     try:
         errors = together(8, work)

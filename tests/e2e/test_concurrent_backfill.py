@@ -129,6 +129,30 @@ def test_sync_runs_the_hubspot_and_salesforce_pipelines_at_the_same_time(e2e: E2
     assert salesforce_start < hubspot_end
 
 
+def test_sync_runs_pipelines_of_one_crm_side_by_side_unless_they_depend(e2e: E2E) -> None:
+    """Inside one CRM's chain, `b2sync sync` runs the pipelines that do not depend on each
+    other side by side (companies beside customers: one budget, two runs drawing on it) and
+    a pipeline that depends on another (orders associate with the customers' contacts) only
+    after it: companies starts before customers ends, orders after it ends, on both CRMs."""
+    import sqlalchemy as sa
+
+    e2e.faults("hubspot", [{"match": "*", "kind": "slow", "delay_s": 0.2}])
+    e2e.faults("salesforce", [{"match": "*", "kind": "slow", "delay_s": 0.2}])
+    result = cli(e2e, "sync", "--config", str(e2e.config_path))
+    assert result.returncode == 0, result.stderr
+    engine = sa.create_engine(e2e.config.state_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT pipeline, started_at, finished_at FROM runs")).all()
+    engine.dispose()
+    runs = {r.pipeline: r for r in rows}
+    for crm in ("hubspot", "salesforce"):
+        customers, companies = runs[f"customers-to-{crm}"], runs[f"companies-to-{crm}"]
+        orders = runs[f"orders-to-{crm}"]
+        assert companies.started_at < customers.finished_at, crm
+        assert customers.started_at < companies.finished_at, crm
+        assert orders.started_at >= customers.finished_at, crm
+
+
 def route_peaks(e2e: E2E, system: str) -> dict[str, int]:
     """The emulator's peak of calls in flight at once, per route (``GET /_emulator/stats``)."""
     emu = getattr(e2e.stack, system)
@@ -185,3 +209,41 @@ def test_a_first_sync_checks_every_hubspot_id_property_at_once(e2e: E2E) -> None
     again = cli(e2e, "sync", "--config", str(e2e.config_path))
     assert again.returncode == 0, again.stderr
     assert e2e.calls("hubspot")[get_property] == 4  # cursors set: nothing to prepare
+
+
+def test_sync_describes_the_crm_objects_it_checks_at_once(e2e: E2E) -> None:
+    """`b2sync sync` checks that every mapped CRM field exists before any write: it describes
+    the Salesforce objects (Contact, Account, the order and its lines) side by side, not one
+    after another, each once; the writes' field lengths then come from that describe."""
+    describe = "GET /services/data/{version}/sobjects/{sobject}/describe"
+    e2e.stack.set_latency({"salesforce": {"default": 0, "GET /services/data/*/describe": 1000}})
+    try:
+        result = cli(e2e, "sync", "--config", str(e2e.config_path))
+    finally:
+        e2e.stack.set_latency({"salesforce": 0})
+    assert result.returncode == 0, result.stderr
+    assert e2e.calls("salesforce")[describe] == 4, e2e.calls("salesforce")
+    assert route_peaks(e2e, "salesforce")[describe] >= 3
+
+
+def test_a_first_backfill_describes_the_truncating_salesforce_objects_as_it_starts(
+    e2e: E2E,
+) -> None:
+    """A first backfill run as `b2sync sync` runs it (`side_by_side` with `Runner.warm_up`,
+    without the CLI's field check: the bench, a caller of the runner) describes the Salesforce
+    objects whose field lengths its pipelines truncate to side by side as the chain starts,
+    not as each pipeline's first flush gets to it: in flight together, each object once."""
+    from sync.runner import side_by_side
+
+    describe = "GET /services/data/{version}/sobjects/{sobject}/describe"
+    e2e.stack.set_latency({"salesforce": {"default": 0, "GET /services/data/*/describe": 1000}})
+    runner = e2e.runner()
+    try:
+        pipes = runner.select([p.name for p in e2e.config.pipelines if "salesforce" in p.name])
+        summaries = side_by_side(pipes, runner.run_pipeline, start=runner.warm_up)
+    finally:
+        runner.close()
+        e2e.stack.set_latency({"salesforce": 0})
+    assert all(s.status.value == "succeeded" for s in summaries), [s.error for s in summaries]
+    assert e2e.calls("salesforce")[describe] == 4, e2e.calls("salesforce")
+    assert route_peaks(e2e, "salesforce")[describe] >= 3

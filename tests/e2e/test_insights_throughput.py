@@ -18,7 +18,7 @@ from insights.ledger import ORDERS, get_value
 from insights.refresh import InsightsRefresh, RefreshSummary
 from insights.support import SUPPORT
 from store.models import RunStatus
-from tests.e2e.conftest import E2E
+from tests.e2e.conftest import E2E, FAST_RETRY
 from tests.e2e.insights_support import (
     backfill,
     hubspot_contacts,
@@ -212,3 +212,89 @@ def test_a_failed_piece_leaves_its_whole_read_for_the_next_pass(e2e: E2E) -> Non
     assert summary.supported == 0
     assert marks["support"] is not None and marks["engagement"] is not None
     assert marks["support"] < marks["engagement"]  # still the backfill's read
+
+
+def test_an_order_changed_while_the_pass_pushes_leaves_its_customer_dirty(e2e: E2E) -> None:
+    """The insights pass may run beside an orders pipeline (`b2sync sync` starts it once the
+    customers pipelines are done): an order that changes after the pass read a customer's
+    orders, while its push is on the wire, must not have its dirty mark cleared by that
+    page's commit; the next pass recomputes the customer and pushes the new value."""
+    from insights.ledger import dirty_keys
+
+    backfill(e2e)
+    assert e2e.stack.seed_data is not None
+    cancellable = ("pending", "confirmed", "processing")
+    live = [o for o in e2e.stack.seed_data.orders if o["status"] in cancellable]
+    key = next(k for k in (o["customerId"] for o in live) if
+               sum(1 for o in live if o["customerId"] == k) >= 2)  # fmt: skip
+    first, second = [o for o in live if o["customerId"] == key][:2]
+    shop = e2e.stack.b2connect
+    shop.admin_patch("orders", first["id"], {"status": "cancelled"})
+    assert all(s.status is RunStatus.SUCCEEDED for s in e2e.sync("orders-to-hubspot"))
+    engine = sa.create_engine(e2e.config.state_url)
+    with engine.connect() as conn:
+        assert key in dirty_keys(conn, _tenant(e2e))
+
+    hubspot = e2e.stack.hubspot
+    outcome: list[RefreshSummary] = []
+    before = e2e.calls("hubspot").get(BATCH_UPDATE, 0)
+    with _slow(hubspot, {"POST /crm/v3/objects/*/batch/update": 1500}):
+        pass_ = threading.Thread(target=lambda: outcome.append(_refresh(e2e, full=False)))
+        pass_.start()
+        while e2e.calls("hubspot").get(BATCH_UPDATE, 0) == before:  # the push is on the wire
+            assert pass_.is_alive(), "the pass ended without pushing"
+            threading.Event().wait(0.02)
+        shop.admin_patch("orders", second["id"], {"status": "cancelled"})
+        assert all(s.status is RunStatus.SUCCEEDED for s in e2e.sync("orders-to-salesforce"))
+        pass_.join()
+    assert outcome and outcome[0].recomputed >= 1
+    with engine.connect() as conn:
+        assert key in dirty_keys(conn, _tenant(e2e))  # marked after the pass read it
+
+    again = _refresh(e2e, full=False)  # the new value goes out with the next pass
+    assert again.recomputed >= 1 and again.pushed["customers-to-hubspot"]["written"] >= 1
+    with engine.connect() as conn:
+        assert key not in dirty_keys(conn, _tenant(e2e))
+    engine.dispose()
+
+
+def _tenant(e2e: E2E) -> str:
+    """The B2Connect tenant the e2e config reads."""
+    runner = e2e.runner()
+    try:
+        return runner.tenant_of(runner.config.pipeline("orders-to-hubspot"))
+    finally:
+        runner.close()
+
+
+def test_customers_runs_side_by_side_read_the_orders_ahead_once(e2e: E2E) -> None:
+    """The customers runs of both CRMs start side by side (`sync.runner.side_by_side`, as
+    `b2sync sync` runs them) and both read the orders ahead before their first flush: one
+    reads them, the other goes on from where it ended (one empty page), instead of reading
+    and feeding every order a second time beside it. Counted in B2Connect's delta calls."""
+    from b2sync.runtime import build_runner
+    from sync.runner import side_by_side
+
+    delta = "GET /api/crm/{entity}/delta"
+    shop = {"b2connect": {"batch_size": 20}}  # several pages of each stream
+    e2e.stack.set_latency({"b2connect": 50})  # the two read-aheads overlap in time
+    runner = build_runner(e2e.config, retry=FAST_RETRY, connector_options=shop)
+    try:
+        before = e2e.calls("b2connect").get(delta, 0)
+        pipes = runner.select(["customers-to-hubspot", "customers-to-salesforce"])
+        summaries = side_by_side(pipes, runner.run_pipeline)
+        during = e2e.calls("b2connect").get(delta, 0) - before
+        assert [s.status for s in summaries] == [RunStatus.SUCCEEDED] * 2
+        reader = runner.connector("shop")
+        pages = {}
+        for stream in ("customers", "orders"):  # one whole read of each stream, from the start
+            start = e2e.calls("b2connect").get(delta, 0)
+            for _page in reader.read_changes(stream, None):
+                pass
+            pages[stream] = e2e.calls("b2connect").get(delta, 0) - start
+    finally:
+        runner.close()
+        e2e.stack.set_latency({"b2connect": 0})
+    assert pages["orders"] >= 3, pages
+    # each customers run reads its stream; the orders once, then one empty page from its end
+    assert during == 2 * pages["customers"] + pages["orders"] + 1, (during, pages)

@@ -49,6 +49,28 @@ def test_an_order_moved_to_another_customer_dirties_both(sqlite_store_engine: sa
         assert orders_of(conn, TENANT, "c-1") == []
 
 
+def test_orders_read_again_unchanged_mark_nobody(sqlite_store_engine: sa.Engine) -> None:
+    """The same orders upserted again (the orders run re-reading what the insights read-ahead
+    fed, a second CRM's orders pipeline) change nothing: no customer is marked dirty, so the
+    refresh pass has nobody to recompute; one changed order marks its customer only."""
+    from insights.ledger import clear_dirty
+
+    add(sqlite_store_engine, *DATASET)
+    with sqlite_store_engine.begin() as conn:
+        clear_dirty(conn, TENANT, ["c-1", "c-2"])
+
+    assert add(sqlite_store_engine, *DATASET) == set()
+    with sqlite_store_engine.connect() as conn:
+        assert dirty_keys(conn, TENANT) == []
+
+    assert add(sqlite_store_engine, order("o6", days_ago=2, total="13.00", customer="c-2")) == {
+        "c-2"
+    }
+    with sqlite_store_engine.connect() as conn:
+        assert dirty_keys(conn, TENANT) == ["c-2"]
+        assert [str(o.total) for o in orders_of(conn, TENANT, "c-2")] == ["13.00"]
+
+
 def test_removed_orders_leave_the_ledger(sqlite_store_engine: sa.Engine) -> None:
     """A deleted order is forgotten and its customer recomputed."""
     add(sqlite_store_engine, *DATASET)
