@@ -21,11 +21,12 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from connectors.base import Connector
 from connectors.errors import BudgetExhausted, Retriable
 from connectors.records import Page, WriteResult
 from sync.errors import Interrupted
 
-__all__ = ["RetryPolicy", "call", "pages", "retry_failures"]
+__all__ = ["RetryPolicy", "call", "change_pages", "pages", "retry_failures"]
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -122,6 +123,22 @@ def pages(
         if page.cursor is not None:
             resume[0] = page.cursor
         yield page
+
+
+def change_pages(
+    source: Connector,
+    stream: str,
+    cursor: Mapping[str, Any] | None,
+    *,
+    what: str,
+    stop: threading.Event,
+    policy: RetryPolicy = RetryPolicy(),
+) -> Iterator[Page]:
+    """Pages of ``stream``'s changes in ``source`` after ``cursor``, as :func:`pages` reads
+    them (each fetch retried, a failed read reopened from the last page served)."""
+    return pages(
+        lambda at: source.read_changes(stream, at), cursor, what=what, stop=stop, policy=policy
+    )
 
 
 def retry_failures(

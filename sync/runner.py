@@ -37,7 +37,7 @@ from sync.locks import Locks, guarded
 from sync.push import needs_lengths
 from sync.push.engine import PipelineRun
 from sync.replay import ReplaySource, due_dead_letters, due_pull_dead_letters
-from sync.retry import RetryPolicy, pages
+from sync.retry import RetryPolicy, change_pages
 from sync.run import Progress, RunSummary
 from sync.settings import resolve
 
@@ -507,12 +507,8 @@ class Runner:
             now=self.clock(),
             dry_run=True,
         )
-        feed = pages(
-            lambda at: shop.read_changes(stream, at),
-            cursor,
-            what=f"read {stream} ahead",
-            stop=self.stop,
-            policy=self.retry,
+        feed = change_pages(
+            shop, stream, cursor, what=f"read {stream} ahead", stop=self.stop, policy=self.retry
         )
         for page in feed:
             yield run_hooks(hooks, context, list(page.records)), page.cursor

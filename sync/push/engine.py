@@ -48,7 +48,7 @@ from sync.push.lines import replay_parked_lines, write_lines
 from sync.push.pending import complete_pending
 from sync.push.reconcile import plan_records
 from sync.push.writer import Flushed, Writer, WriterSteps
-from sync.retry import pages
+from sync.retry import change_pages
 from sync.run import Run, latest_per_key
 from sync.state import DeadLetterRow, LinkRow
 
@@ -101,12 +101,8 @@ class PipelineRun(Run):
         source: Iterator[Page] = iter(())
         try:
             shop, stream = self.shop, self.pipeline.b2connect.stream
-            feed = pages(
-                lambda at: shop.read_changes(stream, at),
-                cursor,
-                what=f"read {stream}",
-                stop=self.stop,
-                policy=self.retry,
+            feed = change_pages(
+                shop, stream, cursor, what=f"read {stream}", stop=self.stop, policy=self.retry
             )
             # the next B2Connect page is fetched while this one is planned and written
             source = read_ahead(feed) if self.concurrency > 1 else feed
