@@ -31,7 +31,7 @@ from store._tenancy import (
     connection_tenant,
 )
 from store._urls import unavailable
-from store._write_lock import urgent_writes
+from store._write_lock import ReentrantHold, urgent_writes
 from store.errors import StoreConfigError, StoreError, StoreTenantError, StoreUnavailable
 from store.models import (
     AuditEvent,
@@ -76,6 +76,7 @@ __all__ = [
     "Link",
     "Lock",
     "PendingLink",
+    "ReentrantHold",
     "Run",
     "RunStatus",
     "Setting",

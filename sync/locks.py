@@ -25,62 +25,18 @@ queues behind the webhook-triggered run that was waiting, instead of starving it
 from __future__ import annotations
 
 import threading
-from abc import ABC, abstractmethod
-from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from types import TracebackType
 from typing import Any, TypeVar, cast
+
+from store import ReentrantHold
 
 __all__ = ["FairLock", "Gate", "Locks", "guarded"]
 
 T = TypeVar("T")
 
 
-class _ExclusiveHold(ABC):
-    """The re-entrant exclusive hold :class:`FairLock` and :class:`Gate` share (release, waiters,
-    ``with``); a subclass waits in ``acquire`` and queues waiters in ``_queue``."""
-
-    _noun = "lock"
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._owner: int | None = None
-        self._depth = 0
-        self._queue: deque[Any] = deque()
-
-    @abstractmethod
-    def acquire(self, blocking: bool = True) -> bool:
-        """Take a level of the hold (waiting if ``blocking``); False when not taken."""
-
-    def release(self) -> None:
-        """Give one level back; the lock goes to the longest waiter when the last one goes."""
-        with self._cond:
-            if self._owner != threading.get_ident():
-                raise RuntimeError(f"cannot release a {self._noun} this thread does not hold")
-            self._depth -= 1
-            if self._depth == 0:
-                self._owner = None
-                self._cond.notify_all()
-
-    def has_waiters(self) -> bool:
-        """True while some thread waits for it."""
-        with self._cond:
-            return bool(self._queue)
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
-
-class FairLock(_ExclusiveHold):
+class FairLock(ReentrantHold):
     """A re-entrant lock granted in arrival order (first come, first served)."""
 
     def acquire(self, blocking: bool = True) -> bool:
@@ -102,7 +58,7 @@ class FairLock(_ExclusiveHold):
             return True
 
 
-class Gate(_ExclusiveHold):
+class Gate(ReentrantHold):
     """Up to ``limit`` shared passes at once, or one re-entrant exclusive holder; first come,
     first served (a waiting exclusive holder is not starved by later shared calls).
 
