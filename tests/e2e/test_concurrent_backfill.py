@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -105,11 +106,21 @@ def test_b2connect_write_back_at_concurrency_4_makes_one_get_and_patch_per_recor
         assert [tw.customer(k)["firstName"] for k, _ in linked] == [f"Back{n}" for n in range(6)]
 
 
+def _runs(e2e: E2E) -> list[Any]:
+    """Every run in the store: (pipeline, started_at, finished_at)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(e2e.config.state_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT pipeline, started_at, finished_at FROM runs")).all()
+    engine.dispose()
+    return list(rows)
+
+
 def test_sync_runs_the_hubspot_and_salesforce_pipelines_at_the_same_time(e2e: E2E) -> None:
     """`b2sync sync` runs the HubSpot chain and the Salesforce chain side by side (different
     budgets, no links between them), each in dependency order: the Salesforce chain starts
     before the HubSpot chain ends, though HubSpot comes first in the config."""
-    import sqlalchemy as sa
 
     from sync.runner import parallel_groups
 
@@ -120,10 +131,7 @@ def test_sync_runs_the_hubspot_and_salesforce_pipelines_at_the_same_time(e2e: E2
     e2e.faults("hubspot", [{"match": "*", "kind": "slow", "delay_s": 0.2}])  # a slow vendor
     result = cli(e2e, "sync", "--config", str(e2e.config_path))
     assert result.returncode == 0, result.stderr
-    engine = sa.create_engine(e2e.config.state_url)
-    with engine.connect() as conn:
-        runs = conn.execute(sa.text("SELECT pipeline, started_at, finished_at FROM runs")).all()
-    engine.dispose()
+    runs = _runs(e2e)
     hubspot_end = max(r.finished_at for r in runs if r.pipeline.endswith("-to-hubspot"))
     salesforce_start = min(r.started_at for r in runs if r.pipeline.endswith("-to-salesforce"))
     assert salesforce_start < hubspot_end
@@ -134,16 +142,12 @@ def test_sync_runs_pipelines_of_one_crm_side_by_side_unless_they_depend(e2e: E2E
     other side by side (companies beside customers: one budget, two runs drawing on it) and
     a pipeline that depends on another (orders associate with the customers' contacts) only
     after it: companies starts before customers ends, orders after it ends, on both CRMs."""
-    import sqlalchemy as sa
 
     e2e.faults("hubspot", [{"match": "*", "kind": "slow", "delay_s": 0.2}])
     e2e.faults("salesforce", [{"match": "*", "kind": "slow", "delay_s": 0.2}])
     result = cli(e2e, "sync", "--config", str(e2e.config_path))
     assert result.returncode == 0, result.stderr
-    engine = sa.create_engine(e2e.config.state_url)
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT pipeline, started_at, finished_at FROM runs")).all()
-    engine.dispose()
+    rows = _runs(e2e)
     runs = {r.pipeline: r for r in rows}
     for crm in ("hubspot", "salesforce"):
         customers, companies = runs[f"customers-to-{crm}"], runs[f"companies-to-{crm}"]
