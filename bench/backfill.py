@@ -31,6 +31,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -178,8 +179,68 @@ def peak_rss_mb() -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
+def rss_mb() -> int:
+    """Current RSS of this process (``VmRSS``), in MB (0 where /proc is missing)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024)
+    return 0
+
+
+class RssTrace:
+    """The sync process's RSS sampled every ``every`` seconds in a thread: the peak while
+    each pipeline (and the insights pass) ran, and the samples with the phases running then
+    (``--rss-trace``). Two pipelines running side by side both get the sample."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self.running: set[str] = set()
+        self.peaks: dict[str, int] = {}
+        self.samples: list[tuple[float, int, list[str]]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._started = time.perf_counter()
+        self._thread = threading.Thread(target=self._loop, name="rss-trace", daemon=True)
+        self._thread.start()
+
+    def enter(self, phase: str) -> None:
+        with self._lock:
+            self.running.add(phase)
+        self.sample()
+
+    def leave(self, phase: str) -> None:
+        self.sample()
+        with self._lock:
+            self.running.discard(phase)
+
+    def sample(self) -> None:
+        mb = rss_mb()
+        with self._lock:
+            phases = sorted(self.running)
+            self.samples.append((round(time.perf_counter() - self._started, 1), mb, phases))
+            for phase in phases:
+                self.peaks[phase] = max(self.peaks.get(phase, 0), mb)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.sample()
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join()
+        return {"every_s": self.every, "peak_mb": self.peaks, "samples": self.samples}
+
+
 def run_all(
-    runner: Runner, *, full: bool, timings: dict[str, float] | None = None
+    runner: Runner,
+    *,
+    full: bool,
+    timings: dict[str, float] | None = None,
+    trace: RssTrace | None = None,
 ) -> tuple[float, Counter[str], dict[str, Counter[str]]]:
     """Every pipeline as ``b2sync sync`` runs them: the groups of
     :func:`sync.runner.parallel_groups` (different CRM budgets, no links between them) at the
@@ -193,7 +254,13 @@ def run_all(
 
     def run_one(pipe: Pipeline) -> RunSummary:
         started = time.perf_counter()
-        summary = runner.run_pipeline(pipe, full=full, trigger="bench")
+        if trace is not None:
+            trace.enter(pipe.name)
+        try:
+            summary = runner.run_pipeline(pipe, full=full, trigger="bench")
+        finally:
+            if trace is not None:
+                trace.leave(pipe.name)
         timings[pipe.name] = round(time.perf_counter() - started, 1)
         return summary
 
@@ -216,11 +283,15 @@ def run_all(
         # like `b2sync sync`: the backfill ends with the insights pass (customers were pushed
         # before their orders filled the ledger), so the rerun below can be a true no-op
         started = time.perf_counter()
+        if trace is not None:
+            trace.enter("insights")
         for done in InsightsRefresh.for_runner(runner).run():
             for name, pushed in done.pushed.items():
                 pipe = runner.config.pipeline(name)
                 system = runner.config.connections[pipe.crm.connection].type
                 written[system][f"insights:{pipe.crm.object}"] += pushed["written"]
+        if trace is not None:
+            trace.leave("insights")
         timings["insights"] = round(time.perf_counter() - started, 1)
     return time.perf_counter() - start, counts, written
 
@@ -239,7 +310,11 @@ def config_text(tmp: str, *, audit: bool = True) -> str:
 
 
 def measure(
-    customers: int, audit: bool, rerun: bool = True, timings: dict[str, float] | None = None
+    customers: int,
+    audit: bool,
+    rerun: bool = True,
+    timings: dict[str, float] | None = None,
+    trace: RssTrace | None = None,
 ) -> tuple[Any, ...]:
     """Backfill then no-op rerun (unless ``rerun`` is False: a memory measurement) against
     fresh emulators; calls counted by the emulators."""
@@ -252,7 +327,7 @@ def measure(
             runner = build_runner(parse_config(config_text(tmp, audit=audit)))
             try:
                 before = calls(env)
-                seconds, counts, written = run_all(runner, full=False, timings=timings)
+                seconds, counts, written = run_all(runner, full=False, timings=timings, trace=trace)
                 after = calls(env)
                 noop_s, noop_counts = 0.0, Counter[str]()
                 if rerun:
@@ -277,12 +352,24 @@ def main() -> None:
         action="store_true",
         help="Skip the no-op rerun (peak RSS of the backfill alone; its noop_* fields are 0).",
     )
+    parser.add_argument(
+        "--rss-trace",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Sample the sync process's RSS every SECONDS: the peak per pipeline (rss_trace).",
+    )
     args = parser.parse_args()
     configure_logging(level="error")
     os.environ.setdefault("B2SYNC_MASTER_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
     timings: dict[str, float] = {}
+    trace = RssTrace(args.rss_trace) if args.rss_trace else None
     seconds, counts, written, noop_s, noop_counts, backfill_calls, noop_calls = measure(
-        args.customers, audit=not args.no_audit, rerun=not args.no_rerun, timings=timings
+        args.customers,
+        audit=not args.no_audit,
+        rerun=not args.no_rerun,
+        timings=timings,
+        trace=trace,
     )
     write_calls = {k: v for k, v in backfill_calls.items() if any(m in k for m in WRITE_MARKERS)}
     noop_by_side = noop_writes(noop_calls)
@@ -318,6 +405,8 @@ def main() -> None:
         "written_per_object": {s: dict(c) for s, c in written.items()},
         "pipeline_s": timings,
     }
+    if trace is not None:
+        result["rss_trace"] = trace.stop()
     width = max(len(k) for k in result)
     for key, value in result.items():
         if isinstance(value, dict):
