@@ -172,7 +172,13 @@ class InsightsRefresh:
         settings, now = self.config.insights, self.clock()
         summary = RefreshSummary(tenant_id)
         reads = CrmReadBack(
-            self.config, self.db, self.connector, self.customer_pipelines, self.retry, self.stop
+            self.config,
+            self.db,
+            self.connector,
+            self.customer_pipelines,
+            self.retry,
+            self.stop,
+            page_size=self.page_size,
         )
         summary.engaged, summary.supported = reads.read_all(tenant_id, now, full=full)
         values: list[Decimal] | None = None  # a full pass: every buyer's lifetime value
