@@ -62,6 +62,11 @@ SYSTEMS = ("b2connect", "hubspot", "salesforce")
 HS_BATCH = 100
 SF_COLLECTION = 200
 
+WORKDIR_HELP = (
+    "Directory for the run's files (database, emulators' env and CA files), e.g. one outside "
+    "/tmp for a long run (default: the system's temporary directory)."
+)
+
 #: emulator settings of this benchmark: limits out of the way, no latency
 UNLIMITED: dict[str, Any] = {
     "hubspot_kwargs": {
@@ -90,13 +95,16 @@ def start_emulators(
     customers: int, env_file: Path, options: dict[str, Any] | None = None
 ) -> subprocess.Popen[str]:
     """The seeded emulator stack in its own process (``options`` go to ``EmulatorStack``,
-    :data:`UNLIMITED` by default); returns once it serves, its env written to ``env_file``."""
+    :data:`UNLIMITED` by default); returns once it serves, its env written to ``env_file``.
+    Its temporary files (the Salesforce emulator's CA and certificate) go in ``env_file``'s
+    directory, the run's own, not loose in /tmp where a cleaner may remove them mid-run."""
     options = UNLIMITED if options is None else options
     proc = subprocess.Popen(
         [sys.executable, "-c", SERVE, str(customers), str(env_file), json.dumps(options)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(env_file.parent.resolve())},
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -115,6 +123,8 @@ def stop_emulators(proc: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=60)
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def read_env(path: Path) -> dict[str, str]:
@@ -315,10 +325,12 @@ def measure(
     rerun: bool = True,
     timings: dict[str, float] | None = None,
     trace: RssTrace | None = None,
+    workdir: Path | None = None,
 ) -> tuple[Any, ...]:
     """Backfill then no-op rerun (unless ``rerun`` is False: a memory measurement) against
-    fresh emulators; calls counted by the emulators."""
-    with tempfile.TemporaryDirectory() as tmp:
+    fresh emulators; calls counted by the emulators. The run's files (database, emulators'
+    env and TLS files) go in a fresh directory under ``workdir`` (default: the system's)."""
+    with tempfile.TemporaryDirectory(prefix="b2sync-bench-", dir=workdir) as tmp:
         env_file = Path(tmp) / "env"
         proc = start_emulators(customers, env_file)
         try:
@@ -359,6 +371,7 @@ def main() -> None:
         metavar="SECONDS",
         help="Sample the sync process's RSS every SECONDS: the peak per pipeline (rss_trace).",
     )
+    parser.add_argument("--workdir", type=Path, default=None, help=WORKDIR_HELP)
     args = parser.parse_args()
     configure_logging(level="error")
     os.environ.setdefault("B2SYNC_MASTER_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
@@ -370,6 +383,7 @@ def main() -> None:
         rerun=not args.no_rerun,
         timings=timings,
         trace=trace,
+        workdir=args.workdir,
     )
     write_calls = {k: v for k, v in backfill_calls.items() if any(m in k for m in WRITE_MARKERS)}
     noop_by_side = noop_writes(noop_calls)
