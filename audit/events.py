@@ -290,12 +290,17 @@ def _encrypt(cipher: AESGCM, key_id: str, event: AuditEvent) -> bytes:
 
 
 def decrypt_payload(
-    keys: KeyRing, key_id: str | None, ciphertext: bytes | None
+    keys: KeyRing,
+    key_id: str | None,
+    ciphertext: bytes | None,
+    ciphers: Mapping[str, AESGCM | None] | None = None,
 ) -> dict[str, Any] | None:
-    """The decrypted payload, or None when the key is gone (shredded) or absent."""
+    """The decrypted payload, or None when the key is gone (shredded) or absent. ``ciphers``:
+    what :meth:`KeyRing.ciphers` returned for the rows (its cache keeps only the most
+    recently used keys), else the ring's cache."""
     if key_id is None or ciphertext is None:
         return None
-    cipher = keys.cipher(key_id)
+    cipher = keys.cipher(key_id) if ciphers is None else ciphers.get(key_id)
     if cipher is None:
         return None
     data = cipher.decrypt(ciphertext[:NONCE_BYTES], ciphertext[NONCE_BYTES:], key_id.encode())

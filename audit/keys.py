@@ -13,6 +13,8 @@ import binascii
 import hmac
 import os
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +34,10 @@ MASTER_KEY_ENV = "B2SYNC_MASTER_KEY"
 MASTER_KEY_FILE_ENV = "B2SYNC_MASTER_KEY_FILE"
 KEY_BYTES = 32
 NONCE_BYTES = 12
+#: unwrapped data keys a key ring keeps (the most recently used): several flushes' subjects,
+#: so a backfill unwraps each person's key about once per pipeline, and the cache stays the
+#: same size at 10,000 or 1,000,000 people (a miss costs one row read and one unwrap)
+KEY_CACHE_SIZE = 10_000
 _HOW = (
     f"set {MASTER_KEY_ENV} to base64 of 32 random bytes "
     f"(e.g. `openssl rand -base64 32`) or {MASTER_KEY_FILE_ENV} to a file holding it"
@@ -82,9 +88,10 @@ def derive_key(master: bytes, info: bytes) -> bytes:
 
 
 class KeyRing:
-    """Keyed hashes and data keys for one master key; unwrapped keys are cached per process."""
+    """Keyed hashes and data keys for one master key; the ``cache_size`` most recently used
+    unwrapped keys are cached per process (:data:`KEY_CACHE_SIZE`)."""
 
-    def __init__(self, master_key: bytes) -> None:
+    def __init__(self, master_key: bytes, *, cache_size: int = KEY_CACHE_SIZE) -> None:
         if len(master_key) != KEY_BYTES:
             raise MasterKeyError(f"the master key must be 32 bytes, got {len(master_key)}")
         self._hash_key = derive_key(master_key, b"b2sync-audit-hash-v1")
@@ -94,8 +101,11 @@ class KeyRing:
         #: key that seals secrets b2sync keeps in ``settings`` (a legacy field-hash key)
         self.seal_key = derive_key(master_key, b"b2sync-store-seal-v1")
         # raw data keys (32 bytes each), not AESGCM objects: those hold an OpenSSL context of
-        # several KB, which made a 100k-person backfill keep ~0.5 GB of ciphers alive
-        self._cache: dict[str, bytes] = {}
+        # several KB, which made a 100k-person backfill keep ~0.5 GB of ciphers alive; and
+        # at most cache_size of them, least recently used out first (the pipelines share it)
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cache_size = max(1, cache_size)
+        self._cache_lock = threading.Lock()
         #: tenants whose chain this process found keyed or marked (see audit.anchors)
         self.keyed_tenants: set[str] = set()
 
@@ -120,14 +130,35 @@ class KeyRing:
         """The keyed hash of a record key within its stream."""
         return self.keyed_hash(f"record:{stream}:{key}")
 
+    @property
+    def cached_keys(self) -> int:
+        """How many unwrapped data keys this ring holds now (at most its cache size)."""
+        return len(self._cache)
+
     def cipher(self, key_id: str) -> AESGCM | None:
-        """The cipher of a data key, if this process has unwrapped it."""
-        raw = self._cache.get(key_id)
+        """The cipher of a data key, if this process has unwrapped it (and still caches it:
+        use :meth:`ciphers` to be sure)."""
+        raw = self._cached(key_id)
         return None if raw is None else AESGCM(raw)
 
     def forget(self, key_id: str) -> None:
         """Drop a cached data key (after shredding)."""
-        self._cache.pop(key_id, None)
+        with self._cache_lock:
+            self._cache.pop(key_id, None)
+
+    def _cached(self, key_id: str) -> bytes | None:
+        with self._cache_lock:
+            raw = self._cache.get(key_id)
+            if raw is not None:
+                self._cache.move_to_end(key_id)
+            return raw
+
+    def _remember(self, key_id: str, raw: bytes) -> None:
+        with self._cache_lock:
+            self._cache[key_id] = raw
+            self._cache.move_to_end(key_id)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
 
     def ciphers(
         self, conn: sa.Connection, key_ids: Iterable[str], *, create: bool, now: datetime
@@ -156,7 +187,7 @@ class KeyRing:
                 new_rows.append(
                     {"subject_hash": key_id, "wrapped_key": self._wrap_key(key_id, raw)}
                 )
-                self._cache[key_id] = raw
+                self._remember(key_id, raw)
                 out[key_id] = AESGCM(raw)
             bulk_insert(
                 conn, _keys, [{**row, "created_at": now, "legal_hold": False} for row in new_rows]
@@ -198,12 +229,12 @@ class KeyRing:
 
     def _unwrap(self, key_id: str, wrapped: bytes | None) -> AESGCM | None:
         if wrapped is None:
-            self._cache.pop(key_id, None)
+            self.forget(key_id)
             return None
-        raw = self._cache.get(key_id)
+        raw = self._cached(key_id)
         if raw is None:
             raw = self._wrap.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], key_id.encode())
-            self._cache[key_id] = raw
+            self._remember(key_id, raw)
         return AESGCM(raw)
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 import sqlalchemy as sa
 import structlog
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from audit._chain import aliases_table, events_table
 from audit.anchors import PURGED_PREFIX, put_signed
@@ -123,8 +124,8 @@ def search(conn: sa.Connection, keys: KeyRing, filters: Filters) -> list[EventVi
         query = query.limit(filters.limit)
     rows = conn.execute(query).all()
     key_ids = {row.key_id for row in rows if row.key_id is not None}
-    keys.ciphers(conn, key_ids, create=False, now=utc_now())
-    return [_view(keys, row) for row in rows]
+    ciphers = keys.ciphers(conn, key_ids, create=False, now=utc_now())
+    return [_view(keys, row, ciphers) for row in rows]
 
 
 def count(conn: sa.Connection, keys: KeyRing, filters: Filters) -> int:
@@ -165,8 +166,8 @@ def subject_clause(keys: KeyRing, identifier: str) -> sa.ColumnElement[bool]:
     return sa.or_(column == wanted, column.in_(aliased))
 
 
-def _view(keys: KeyRing, row: sa.Row[Any]) -> EventView:
-    payload = decrypt_payload(keys, row.key_id, row.payload_ciphertext)
+def _view(keys: KeyRing, row: sa.Row[Any], ciphers: Mapping[str, AESGCM | None]) -> EventView:
+    payload = decrypt_payload(keys, row.key_id, row.payload_ciphertext, ciphers)
     readable = payload is not None
     values: dict[str, Any] | str | None = (
         (payload or {}).get("values") if readable else (ERASED if row.key_id else None)

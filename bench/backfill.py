@@ -31,6 +31,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -61,6 +62,11 @@ SYSTEMS = ("b2connect", "hubspot", "salesforce")
 HS_BATCH = 100
 SF_COLLECTION = 200
 
+WORKDIR_HELP = (
+    "Directory for the run's files (database, emulators' env and CA files), e.g. one outside "
+    "/tmp for a long run (default: the system's temporary directory)."
+)
+
 #: emulator settings of this benchmark: limits out of the way, no latency
 UNLIMITED: dict[str, Any] = {
     "hubspot_kwargs": {
@@ -89,13 +95,16 @@ def start_emulators(
     customers: int, env_file: Path, options: dict[str, Any] | None = None
 ) -> subprocess.Popen[str]:
     """The seeded emulator stack in its own process (``options`` go to ``EmulatorStack``,
-    :data:`UNLIMITED` by default); returns once it serves, its env written to ``env_file``."""
+    :data:`UNLIMITED` by default); returns once it serves, its env written to ``env_file``.
+    Its temporary files (the Salesforce emulator's CA and certificate) go in ``env_file``'s
+    directory, the run's own, not loose in /tmp where a cleaner may remove them mid-run."""
     options = UNLIMITED if options is None else options
     proc = subprocess.Popen(
         [sys.executable, "-c", SERVE, str(customers), str(env_file), json.dumps(options)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(env_file.parent.resolve())},
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -114,6 +123,8 @@ def stop_emulators(proc: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=60)
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def read_env(path: Path) -> dict[str, str]:
@@ -178,8 +189,68 @@ def peak_rss_mb() -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
+def rss_mb() -> int:
+    """Current RSS of this process (``VmRSS``), in MB (0 where /proc is missing)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024)
+    return 0
+
+
+class RssTrace:
+    """The sync process's RSS sampled every ``every`` seconds in a thread: the peak while
+    each pipeline (and the insights pass) ran, and the samples with the phases running then
+    (``--rss-trace``). Two pipelines running side by side both get the sample."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self.running: set[str] = set()
+        self.peaks: dict[str, int] = {}
+        self.samples: list[tuple[float, int, list[str]]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._started = time.perf_counter()
+        self._thread = threading.Thread(target=self._loop, name="rss-trace", daemon=True)
+        self._thread.start()
+
+    def enter(self, phase: str) -> None:
+        with self._lock:
+            self.running.add(phase)
+        self.sample()
+
+    def leave(self, phase: str) -> None:
+        self.sample()
+        with self._lock:
+            self.running.discard(phase)
+
+    def sample(self) -> None:
+        mb = rss_mb()
+        with self._lock:
+            phases = sorted(self.running)
+            self.samples.append((round(time.perf_counter() - self._started, 1), mb, phases))
+            for phase in phases:
+                self.peaks[phase] = max(self.peaks.get(phase, 0), mb)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.sample()
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join()
+        return {"every_s": self.every, "peak_mb": self.peaks, "samples": self.samples}
+
+
 def run_all(
-    runner: Runner, *, full: bool, timings: dict[str, float] | None = None
+    runner: Runner,
+    *,
+    full: bool,
+    timings: dict[str, float] | None = None,
+    trace: RssTrace | None = None,
 ) -> tuple[float, Counter[str], dict[str, Counter[str]]]:
     """Every pipeline as ``b2sync sync`` runs them: the groups of
     :func:`sync.runner.parallel_groups` (different CRM budgets, no links between them) at the
@@ -193,7 +264,13 @@ def run_all(
 
     def run_one(pipe: Pipeline) -> RunSummary:
         started = time.perf_counter()
-        summary = runner.run_pipeline(pipe, full=full, trigger="bench")
+        if trace is not None:
+            trace.enter(pipe.name)
+        try:
+            summary = runner.run_pipeline(pipe, full=full, trigger="bench")
+        finally:
+            if trace is not None:
+                trace.leave(pipe.name)
         timings[pipe.name] = round(time.perf_counter() - started, 1)
         return summary
 
@@ -207,7 +284,11 @@ def run_all(
 
     def insights_pass() -> None:
         insights_started.append(time.perf_counter())
+        if trace is not None:
+            trace.enter("insights beside")
         passes.run()
+        if trace is not None:
+            trace.leave("insights beside")
         timings["insights"] = round(time.perf_counter() - insights_started[0], 1)
 
     beside = passes.beside()
@@ -227,6 +308,8 @@ def run_all(
         if pipe.lines is not None and pipe.lines.association_type:
             written[system][f"assoc:{pipe.lines.association_type}"] += pipe_counts["lines_written"]
     ended = time.perf_counter()
+    if trace is not None and passes.on:
+        trace.enter("insights")
     for one in passes.finish():
         for done in one.done:
             for name, pushed in done.pushed.items():
@@ -234,6 +317,8 @@ def run_all(
                 system = runner.config.connections[pipe.crm.connection].type
                 written[system][f"insights:{pipe.crm.object}"] += pushed["written"]
     if passes.on:  # the insights' wall seconds: from the first pass's start to the last's end
+        if trace is not None:
+            trace.leave("insights")
         timings["insights"] = round(time.perf_counter() - (insights_started or [ended])[0], 1)
         timings["insights_after_pipelines"] = round(time.perf_counter() - ended, 1)
     return time.perf_counter() - start, counts, written
@@ -253,11 +338,17 @@ def config_text(tmp: str, *, audit: bool = True) -> str:
 
 
 def measure(
-    customers: int, audit: bool, rerun: bool = True, timings: dict[str, float] | None = None
+    customers: int,
+    audit: bool,
+    rerun: bool = True,
+    timings: dict[str, float] | None = None,
+    trace: RssTrace | None = None,
+    workdir: Path | None = None,
 ) -> tuple[Any, ...]:
     """Backfill then no-op rerun (unless ``rerun`` is False: a memory measurement) against
-    fresh emulators; calls counted by the emulators."""
-    with tempfile.TemporaryDirectory() as tmp:
+    fresh emulators; calls counted by the emulators. The run's files (database, emulators'
+    env and TLS files) go in a fresh directory under ``workdir`` (default: the system's)."""
+    with tempfile.TemporaryDirectory(prefix="b2sync-bench-", dir=workdir) as tmp:
         env_file = Path(tmp) / "env"
         proc = start_emulators(customers, env_file)
         try:
@@ -266,7 +357,7 @@ def measure(
             runner = build_runner(parse_config(config_text(tmp, audit=audit)))
             try:
                 before = calls(env)
-                seconds, counts, written = run_all(runner, full=False, timings=timings)
+                seconds, counts, written = run_all(runner, full=False, timings=timings, trace=trace)
                 after = calls(env)
                 noop_s, noop_counts = 0.0, Counter[str]()
                 if rerun:
@@ -291,12 +382,26 @@ def main() -> None:
         action="store_true",
         help="Skip the no-op rerun (peak RSS of the backfill alone; its noop_* fields are 0).",
     )
+    parser.add_argument(
+        "--rss-trace",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Sample the sync process's RSS every SECONDS: the peak per pipeline (rss_trace).",
+    )
+    parser.add_argument("--workdir", type=Path, default=None, help=WORKDIR_HELP)
     args = parser.parse_args()
     configure_logging(level="error")
     os.environ.setdefault("B2SYNC_MASTER_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
     timings: dict[str, float] = {}
+    trace = RssTrace(args.rss_trace) if args.rss_trace else None
     seconds, counts, written, noop_s, noop_counts, backfill_calls, noop_calls = measure(
-        args.customers, audit=not args.no_audit, rerun=not args.no_rerun, timings=timings
+        args.customers,
+        audit=not args.no_audit,
+        rerun=not args.no_rerun,
+        timings=timings,
+        trace=trace,
+        workdir=args.workdir,
     )
     write_calls = {k: v for k, v in backfill_calls.items() if any(m in k for m in WRITE_MARKERS)}
     noop_by_side = noop_writes(noop_calls)
@@ -332,6 +437,8 @@ def main() -> None:
         "written_per_object": {s: dict(c) for s, c in written.items()},
         "pipeline_s": timings,
     }
+    if trace is not None:
+        result["rss_trace"] = trace.stop()
     width = max(len(k) for k in result)
     for key, value in result.items():
         if isinstance(value, dict):

@@ -59,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 from b2sync.runtime import build_runner  # noqa: E402
 from bench.backfill import (  # noqa: E402
+    WORKDIR_HELP,
     WRITE_MARKERS,
     admin,
     calls,
@@ -198,7 +199,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     """One backfill against fresh emulators with latency injected."""
     latency_s = {"hubspot": args.hubspot_ms / 1000, "salesforce": args.salesforce_ms / 1000}
     options = stack_options(args.hubspot_ms, args.salesforce_ms, args.b2connect_ms)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="b2sync-bench-", dir=args.workdir) as tmp:
         env_file = Path(tmp) / "env"
         proc = start_emulators(args.customers, env_file, options)
         try:
@@ -322,6 +323,7 @@ def main() -> None:
         help="calls in flight per connection; 1 = the serial engine (default: the config's)",
     )
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--workdir", type=Path, default=None, help=WORKDIR_HELP)
     args = parser.parse_args()
     if args.concurrency is not None and args.concurrency < 1:
         parser.error("--concurrency must be at least 1")

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -35,6 +36,7 @@ __all__ = [
     "acquisitions",
     "cac_table",
     "channel_of",
+    "each_first_order",
     "first_orders",
     "load_spend",
     "month_of",
@@ -44,6 +46,8 @@ __all__ = [
 UNATTRIBUTED = "unattributed"
 _COUNTS = "insights:acquisition:{tenant}"
 _CHUNK = 900
+#: rows fetched at a time when a query walks every buyer
+_STREAM_ROWS = 2000
 Cell = tuple[str, str]
 """(``YYYY-MM``, channel)"""
 
@@ -114,33 +118,44 @@ class Acquisition:
         return (ltv / self.cac).quantize(CENT)
 
 
+def _first_orders_query(tenant_id: str, keys: Sequence[str] | None) -> sa.Select[Any]:
+    """(customer key, date, source) of each customer's first counted order (of ``keys``)."""
+    rank = sa.func.row_number().over(
+        partition_by=ORDERS.c.customer_key, order_by=(ORDERS.c.created_at, ORDERS.c.order_id)
+    )
+    where = [ORDERS.c.tenant_id == tenant_id, ORDERS.c.status != "cancelled"]
+    if keys is not None:
+        where.append(ORDERS.c.customer_key.in_(keys))
+    ranked = (
+        sa.select(ORDERS.c.customer_key, ORDERS.c.created_at, ORDERS.c.source, rank.label("n"))
+        .where(*where)
+        .subquery()
+    )
+    return sa.select(ranked.c.customer_key, ranked.c.created_at, ranked.c.source).where(
+        ranked.c.n == 1
+    )
+
+
 def first_orders(
     conn: sa.Connection, tenant_id: str, keys: Sequence[str] | None = None
 ) -> dict[str, tuple[datetime, str | None]]:
     """Each customer's first counted order: its date and source (all customers when None)."""
-    rank = sa.func.row_number().over(
-        partition_by=ORDERS.c.customer_key, order_by=(ORDERS.c.created_at, ORDERS.c.order_id)
-    )
     out: dict[str, tuple[datetime, str | None]] = {}
     batches: Iterable[Sequence[str] | None] = (
         [None] if keys is None else (keys[i : i + _CHUNK] for i in range(0, len(keys), _CHUNK))
     )
     for batch in batches:
-        where = [ORDERS.c.tenant_id == tenant_id, ORDERS.c.status != "cancelled"]
-        if batch is not None:
-            where.append(ORDERS.c.customer_key.in_(batch))
-        ranked = (
-            sa.select(ORDERS.c.customer_key, ORDERS.c.created_at, ORDERS.c.source, rank.label("n"))
-            .where(*where)
-            .subquery()
-        )
-        rows = conn.execute(
-            sa.select(ranked.c.customer_key, ranked.c.created_at, ranked.c.source).where(
-                ranked.c.n == 1
-            )
-        )
+        rows = conn.execute(_first_orders_query(tenant_id, batch))
         out.update({key: (created, source) for key, created, source in rows})
     return out
+
+
+def each_first_order(conn: sa.Connection, tenant_id: str) -> Iterator[tuple[datetime, str | None]]:
+    """Every buyer's first counted order (date, source), streamed: what the new-customer
+    counts need, without a row per buyer held at once."""
+    query = _first_orders_query(tenant_id, None).execution_options(yield_per=_STREAM_ROWS)
+    for _key, created, source in conn.execute(query):
+        yield created, source
 
 
 def new_customers(firsts: Iterable[tuple[datetime, str | None]]) -> Counter[Cell]:
@@ -172,7 +187,7 @@ def cac_table(
     name = _COUNTS.format(tenant=tenant_id)
     raw = None if recount else get_value(conn, name)
     if raw is None or raw == "{}":  # none yet, or counted from an empty ledger
-        counts = new_customers(first_orders(conn, tenant_id).values())
+        counts = new_customers(each_first_order(conn, tenant_id))
         if save:
             set_value(conn, name, json.dumps({f"{m}|{c}": n for (m, c), n in counts.items()}))
     else:

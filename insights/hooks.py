@@ -30,7 +30,13 @@ import structlog
 from connectors.errors import ConnectorError
 from connectors.records import Record
 from insights.acquisition import Acquisition, acquisitions, cac_table
-from insights.compute import aggregate_metrics, load_population, refresh_population, score_customers
+from insights.compute import (
+    aggregate_metrics,
+    lifetime_values,
+    load_population,
+    refresh_population,
+    score_customers,
+)
 from insights.engagement import recent_engagement
 from insights.errors import InsightsError
 from insights.ledger import (
@@ -159,10 +165,9 @@ def _registered(record: Record) -> datetime | None:
 
 
 def _first_population(ctx: HookContext, settings: InsightsConfig) -> PopulationThresholds:
-    """Cut points from the whole ledger, stored unless this is a dry run."""
+    """Cut points from the whole ledger's lifetime values, stored unless this is a dry run."""
     with begin_write(ctx.db) as conn:
-        everyone, _ = aggregate_metrics(conn, ctx.tenant_id, now=ctx.now, settings=settings)
-        values = [m.lifetime_value for m in everyone.values()]
+        values = lifetime_values(conn, ctx.tenant_id, settings=settings)
         if ctx.dry_run:
             zero = Decimal(0)
             return (
@@ -170,9 +175,7 @@ def _first_population(ctx: HookContext, settings: InsightsConfig) -> PopulationT
                 if values
                 else PopulationThresholds((zero, zero, zero, zero), zero)
             )
-        return refresh_population(
-            conn, ctx.tenant_id, everyone.values(), now=ctx.now, settings=settings
-        )
+        return refresh_population(conn, ctx.tenant_id, values, now=ctx.now, settings=settings)
 
 
 def _acquisitions(

@@ -40,8 +40,11 @@ from sync.retry import RetryPolicy, call
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["CrmReadBack"]
+__all__ = ["PAGE_SIZE", "CrmReadBack"]
 
+#: linked customers a read-back reads and records at a time (a multiple of HubSpot's 100 ids
+#: per batch read and of Salesforce's ids per query)
+PAGE_SIZE = 2000
 #: when a CRM connection's engagement / support data was last read for a tenant
 _CRM_READ = "insights:{kind}_read:{tenant}:{source}"
 
@@ -102,26 +105,30 @@ _ENGAGEMENT, _SUPPORT = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Due:
     """One read that is due: a kind, on one CRM connection, of a pipeline's linked contacts
-    ({customer key: live CRM id}), and the settings name that marks it done."""
+    read a page at a time (``after``: the last customer key of the page read), and the
+    settings name that marks it done."""
 
     kind: _Kind
     source: str
     pipe: Pipeline
     connector: Any
-    ids: dict[str, str]
     mark: str
+    after: str | None = None
+    done: bool = False
+    failed: bool = False
 
-    def parts(self) -> list[list[str]]:
-        """The CRM ids in the pieces read side by side: the connector's ``read_chunk`` ids
-        each (as many calls as one read of them all), or all at once when it does not say."""
-        ids = sorted(set(self.ids.values()))
+    def parts(self, ids: dict[str, str]) -> list[list[str]]:
+        """The CRM ids of a page in the pieces read side by side: the connector's
+        ``read_chunk`` ids each (as many calls as one read of them all), or all at once
+        when it does not say."""
+        wanted = sorted(set(ids.values()))
         size = getattr(self.connector, "read_chunk", None)
         if not isinstance(size, int) or size <= 0:
-            return [ids]
-        return [ids[start : start + size] for start in range(0, len(ids), size)] or [[]]
+            return [wanted]
+        return [wanted[start : start + size] for start in range(0, len(wanted), size)]
 
 
 @dataclass
@@ -135,6 +142,9 @@ class CrmReadBack:
     pipelines: Callable[[str], list[Pipeline]]
     retry: RetryPolicy
     stop: threading.Event
+    #: linked customers per read and record (a page of every due read at a time), so the
+    #: read-back holds a page's ids and readings, not the shop's
+    page_size: int = PAGE_SIZE
 
     def _due(self, tenant_id: str, now: datetime, *, full: bool, kind: _Kind) -> Iterator[_Due]:
         """Per CRM connection of the tenant's customers pipelines that implements the
@@ -150,40 +160,56 @@ class CrmReadBack:
             mark = _CRM_READ.format(kind=kind.name, tenant=tenant_id, source=source)
             with self.db.connect() as conn:
                 last = get_value(conn, mark)
-                if not full and last and now - datetime.fromisoformat(last) < every:
-                    continue
-                ids = _live_links(conn, pipe.name)
-            yield _Due(kind, source, pipe, connector, ids, mark)
+            if not full and last and now - datetime.fromisoformat(last) < every:
+                continue
+            yield _Due(kind, source, pipe, connector, mark)
 
     def read_all(self, tenant_id: str, now: datetime, *, full: bool) -> tuple[int, int]:
-        """Every due read (email engagement, support) of every CRM connection, side by side:
-        the pieces of all of them through one bounded pool (each connection's gate caps its
-        own calls in flight), then each read's ``record`` and mark in one transaction.
+        """Every due read (email engagement, support) of every CRM connection, side by side,
+        a page of linked customers at a time: the pieces of a page of all of them through
+        one bounded pool (each connection's gate caps its own calls in flight), then each
+        read's page recorded in one transaction, and once all its pages are, its mark.
         Returns (customers with new engagement, customers whose support rows changed), all
         marked dirty. A read of which a piece keeps failing is not marked read: the next pass
         tries again."""
         due = [d for kind in _KINDS for d in self._due(tenant_id, now, full=full, kind=kind)]
         if not due:
             return 0, 0
-        parts = _interleaved([(d, chunk) for d in due for chunk in d.parts()])
         sources = {d.source for d in due}
         fanout = Fanout(sum(self.config.connections[s].concurrency for s in sources), _POOL)
+        totals = {kind.name: 0 for kind in _KINDS}
         try:
-            found = fanout.map(lambda part: self._piece(*part), parts)
+            while pages := [(d, self._next_page(d)) for d in due if not (d.done or d.failed)]:
+                parts = _interleaved([(d, chunk) for d, ids in pages for chunk in d.parts(ids)])
+                found = fanout.map(lambda part: self._piece(*part), parts)
+                for d, ids in pages:
+                    pieces = [f for (owner, _), f in zip(parts, found, strict=True) if owner is d]
+                    if d.failed or any(piece is None for piece in pieces):
+                        d.failed = True
+                        continue
+                    merged: dict[str, Any] = {}
+                    for piece in pieces:
+                        merged.update(piece)
+                    with begin_write(self.db) as conn:
+                        totals[d.kind.name] += d.kind.record(
+                            conn, tenant_id, d.source, merged, ids, now
+                        )
         finally:
             fanout.close()
-        totals = {kind.name: 0 for kind in _KINDS}
         for d in due:
-            pieces = [f for (owner, _), f in zip(parts, found, strict=True) if owner is d]
-            if any(piece is None for piece in pieces):
-                continue
-            merged: dict[str, Any] = {}
-            for piece in pieces:
-                merged.update(piece)
-            with begin_write(self.db) as conn:
-                totals[d.kind.name] += d.kind.record(conn, tenant_id, d.source, merged, d.ids, now)
-                set_value(conn, d.mark, now.isoformat())
+            if not d.failed:
+                with begin_write(self.db) as conn:
+                    set_value(conn, d.mark, now.isoformat())
         return totals[_ENGAGEMENT.name], totals[_SUPPORT.name]
+
+    def _next_page(self, due: _Due) -> dict[str, str]:
+        """The next page of the read's linked customers (key → live CRM id), in key order."""
+        with self.db.connect() as conn:
+            ids = _live_links(conn, due.pipe.name, after=due.after, limit=self.page_size)
+        due.done = len(ids) < self.page_size
+        if ids:
+            due.after = next(reversed(ids))  # the last in the database's own key order
+        return ids
 
     def _piece(self, due: _Due, ids: list[str]) -> Any:
         """One piece of a read, with retries; None, logged, when the CRM keeps failing: a
@@ -212,14 +238,18 @@ _KINDS = (_ENGAGEMENT, _SUPPORT)
 _POOL = "b2sync-readback"
 
 
-def _live_links(conn: sa.Connection, pipeline: str) -> dict[str, str]:
-    """B2Connect key → CRM id of the pipeline's links to live CRM records."""
+def _live_links(
+    conn: sa.Connection, pipeline: str, *, after: str | None, limit: int
+) -> dict[str, str]:
+    """B2Connect key → CRM id of the pipeline's links to live CRM records: ``limit`` of
+    them, the first keys after ``after``."""
     links = metadata.tables["links"]
-    rows = conn.execute(
-        sa.select(links.c.b2connect_key, links.c.crm_id).where(
-            links.c.pipeline == pipeline,
-            links.c.crm_id.is_not(None),
-            links.c.deleted_at.is_(None),
-        )
+    query = sa.select(links.c.b2connect_key, links.c.crm_id).where(
+        links.c.pipeline == pipeline,
+        links.c.crm_id.is_not(None),
+        links.c.deleted_at.is_(None),
     )
+    if after is not None:
+        query = query.where(links.c.b2connect_key > after)
+    rows = conn.execute(query.order_by(links.c.b2connect_key).limit(limit))
     return {str(key): str(crm_id) for key, crm_id in rows}

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +37,7 @@ from insights.compute import (
     Scored,
     aggregate_metrics,
     count_changes,
+    lifetime_values,
     load_population,
     refresh_population,
     score_customers,
@@ -177,10 +179,16 @@ class InsightsRefresh:
         settings, now = self.config.insights, self.clock()
         summary = RefreshSummary(tenant_id)
         reads = CrmReadBack(
-            self.config, self.db, self.connector, self.customer_pipelines, self.retry, self.stop
+            self.config,
+            self.db,
+            self.connector,
+            self.customer_pipelines,
+            self.retry,
+            self.stop,
+            page_size=self.page_size,
         )
         summary.engaged, summary.supported = reads.read_all(tenant_id, now, full=full)
-        everyone: dict[str, CustomerMetrics] | None = None  # a full pass: every buyer's
+        values: list[Decimal] | None = None  # a full pass: every buyer's lifetime value
         with self.db.connect() as conn:
             stored = load_population(conn, tenant_id)
             dirty = dirty_count(conn, tenant_id)
@@ -190,15 +198,15 @@ class InsightsRefresh:
                 return summary  # nobody to recompute: no pass to record
             summary.baseline = get_value(conn, _BASELINE.format(tenant=tenant_id)) is None
             if summary.full:
-                everyone, _ = aggregate_metrics(conn, tenant_id, now=now, settings=settings)
+                values = lifetime_values(conn, tenant_id, settings=settings)
         population: PopulationThresholds
-        if everyone is not None or stored is None:
+        if values is not None or stored is None:
             with begin_write(self.db) as conn:
                 population = refresh_population(
-                    conn, tenant_id, (everyone or {}).values(), now=now, settings=settings
+                    conn, tenant_id, values or [], now=now, settings=settings
                 )
             # the cut points only: each page aggregates its own customers again
-            del everyone
+            del values
         else:
             population = stored[0]
         table = self._cac_table(tenant_id, recount=summary.full or stored is None)
