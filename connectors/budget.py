@@ -142,14 +142,7 @@ class TokenBucket:
 
 
 class AdaptiveConcurrency:
-    """A cap on calls in flight that adapts: additive increase, multiplicative decrease,
-    after a slow start.
-
-    Until the first decrease (a refusal, a latency rise) the cap grows by one per success
-    while every slot is busy, doubling each round of calls as TCP's slow start does, so a
-    backfill reaches the calls in flight its budget allows within a few round trips instead
-    of one more per round (at 800 ms a call, 4 to 16 in flight took about 10 s); from the
-    first decrease on it grows by about one per round.
+    """A cap on calls in flight that adapts: additive increase, multiplicative decrease.
 
     ``maximum`` is the ceiling (a connection's ``concurrency``); the engine may keep more
     threads than the current limit ready (its pools are sized at the ceiling): the extra ones
@@ -187,8 +180,6 @@ class AdaptiveConcurrency:
         self._baseline: float | None = None
         self._recent: float | None = None
         self._samples = 0
-        #: growing by one per success until the first decrease (then one per round)
-        self.slow_start = True
 
     @property
     def max_in_flight(self) -> int:
@@ -238,8 +229,7 @@ class AdaptiveConcurrency:
                 return
             busy = self._waiting > 0 or self.in_flight >= int(self.limit)
             if busy and room and self.limit < self.maximum:
-                step = 1.0 if self.slow_start else 1.0 / self.limit
-                self.limit = min(float(self.maximum), self.limit + step)
+                self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
                 self._cond.notify_all()
 
     def on_throttle(self) -> None:
@@ -254,7 +244,6 @@ class AdaptiveConcurrency:
             return False
         self.limit = max(float(self.minimum), self.limit * factor)
         self._quiet_until = self._completed + self.in_flight
-        self.slow_start = False
         return True
 
     def _latency_rose(self, latency_s: float) -> bool:

@@ -180,24 +180,6 @@ def _queued(conc: AdaptiveConcurrency, count: int) -> Callable[[], None]:
     return _threads(conc, count, lambda: conc.in_flight + conc._waiting)
 
 
-def test_the_cap_doubles_per_round_until_the_first_decrease() -> None:
-    """Slow start: while every slot is busy, each success raises the cap by one (a round of
-    4 successes takes 4 to 8); once a refusal has halved it, a round adds about one."""
-    conc = AdaptiveConcurrency(4, maximum=32)
-    release = _queued(conc, 40)  # 4 calls in flight, the rest waiting for a slot
-    try:
-        for _ in range(4):
-            conc.on_success(0.1)
-        assert conc.max_in_flight == 8
-        conc.on_throttle()
-        assert (conc.max_in_flight, conc.slow_start) == (4, False)
-        for _ in range(4):
-            conc.on_success(0.1)
-        assert 4.5 < conc.limit < 5
-    finally:
-        release()
-
-
 @pytest.mark.parametrize(("latency_s", "grown_to"), [(0.1, 1), (2.0, 5)])
 def test_hubspot_concurrency_grows_until_the_cap_allows_the_rate(
     latency_s: float, grown_to: int
