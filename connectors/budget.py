@@ -41,6 +41,7 @@ __all__ = [
     "AdaptiveConcurrency",
     "ApiBudget",
     "TokenBucket",
+    "is_urgent",
     "slot",
     "urgent",
 ]
@@ -80,6 +81,11 @@ class ApiBudget(Protocol):
 
 #: whether the calls of this context go before queued non-urgent ones (see :func:`urgent`)
 _URGENT: ContextVar[bool] = ContextVar("b2sync_budget_urgent", default=False)
+
+
+def is_urgent() -> bool:
+    """Whether the calls of the current context are urgent (inside :func:`urgent`)."""
+    return _URGENT.get()
 
 
 @contextmanager

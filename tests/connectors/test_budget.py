@@ -52,25 +52,25 @@ def test_threads_sharing_a_governor_never_overfill_the_window(
     they are given never put more than the window allows into any 10-second window, and
     every call gets a distinct, ordered turn."""
     now = START
-    booked: list[float] = []
+    sent: list[float] = []  # when each call goes: the end of its last wait, or now
     lock = threading.Lock()
+    last = threading.local()
 
     def waiter(seconds: float) -> None:
-        with lock:
-            booked.append(now + seconds)
+        last.at = now + seconds
 
     gov = RateGovernor(clock=lambda: now, waiter=waiter, margin_s=0.0)
     gov.observe(_headers(maximum))
 
     def work() -> None:
         for _ in range(per_thread):
-            with gov.slot():
-                pass
+            last.at = now
+            with gov.slot(), lock:
+                sent.append(last.at)
 
     assert not together(threads, work)
-    calls = threads * per_thread
-    immediate = calls - len(booked)
-    assert busiest_window([now] * immediate + booked, 10.0) <= maximum - gov.reserve
+    assert len(sent) == threads * per_thread
+    assert busiest_window(sent, 10.0) <= maximum - gov.reserve
     assert gov.concurrency.in_flight == 0
 
 
@@ -312,3 +312,41 @@ def test_concurrent_long_running_refusal_halves_salesforce_calls(
         conn.close()
     assert "long-running" in str(caught.value)
     assert conn.budget.max_in_flight == before // 2
+
+
+def test_an_urgent_call_goes_before_the_backfill_calls_waiting_for_their_turn() -> None:
+    """20 backfill calls wait for the token bucket's turns (10 a second); a webhook's call
+    (urgent) arriving then goes out within a few turns, not after the turns the backfill's
+    calls would have booked ahead of it (it went last)."""
+    gov = RateGovernor(margin_s=0.0, max_in_flight=32, max_in_flight_cap=32)
+    gov.observe({**_headers(12), "X-HubSpot-RateLimit-Interval-Milliseconds": "1000"})
+    order: list[str] = []
+    waiting: set[int] = set()
+    lock = threading.Lock()
+    wait = gov.waiter
+
+    def waiter(seconds: float) -> None:
+        with lock:
+            waiting.add(threading.get_ident())
+        wait(seconds)
+
+    gov.waiter = waiter
+
+    def call(name: str) -> None:
+        with urgent() if name == "webhook" else contextlib.nullcontext(), gov.slot(), lock:
+            order.append(name)
+
+    backfill = [threading.Thread(target=call, args=("backfill",)) for _ in range(20)]
+    for t in backfill:
+        t.start()
+    for _ in range(1000):
+        with lock:
+            if len(waiting) >= 15:
+                break
+        threading.Event().wait(0.005)
+    webhook = threading.Thread(target=call, args=("webhook",))
+    webhook.start()
+    for t in [*backfill, webhook]:
+        t.join(timeout=30)
+    assert len(order) == 21
+    assert order.index("webhook") < 8, order
