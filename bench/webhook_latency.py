@@ -253,6 +253,20 @@ def measure_under_load(
         total = len(creates.keys)
         out[crm] = {"visible": len(seen), **_stats(from_received, "received", total)}
         out[crm].update(_stats(from_change, "change", total))
+    # per customer: when it was made (from the first) and how long until each CRM showed it,
+    # so a tail can be placed in time against the daemon's log (--daemon-log)
+    out["first_made_at"] = time.time() - (time.perf_counter() - started)
+    out["per_customer"] = [
+        {
+            "key": key,
+            "made_s": round(creates.made[i] - started, 3),
+            **{
+                f"{crm}_s": round(seen[key] - creates.made[i], 3) if key in seen else None
+                for crm, seen in creates.seen.items()
+            },
+        }
+        for i, key in enumerate(creates.keys)
+    ]
     return out
 
 

@@ -36,7 +36,7 @@ log = structlog.get_logger(__name__)
 #: the ``cursors.pipeline`` value of the consent sync's cursors (one per system)
 CURSOR_PIPELINE = "@consent"
 #: consent facts applied per write transaction (with their audit events)
-FACTS_PER_WRITE = 50
+FACTS_PER_WRITE = 10
 #: reasons of writes refused because the person was not in the system (see consent_apply)
 _ABSENT = ("NOT_IN_CRM", "NO_EMAIL", "NO_SUBJECT")
 

@@ -230,7 +230,12 @@ def reset(
     return True
 
 
+def allowance_settings(pipeline_name: str) -> tuple[str, str]:
+    """The settings holding an operator's one-time allowances for ``pipeline_name``."""
+    return ALLOW_PREFIX + pipeline_name, BLANK_ALLOW_PREFIX + pipeline_name
+
+
 def clear_allowance(conn: sa.Connection, pipeline_name: str) -> None:
     """A run succeeded: an operator's one-time allowances are used up."""
-    state.set_setting(conn, ALLOW_PREFIX + pipeline_name, None)
-    state.set_setting(conn, BLANK_ALLOW_PREFIX + pipeline_name, None)
+    for name in allowance_settings(pipeline_name):
+        state.set_setting(conn, name, None)

@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar, cast
 
+from connectors.budget import is_urgent
 from store import ReentrantHold
 
 __all__ = ["FairLock", "Gate", "Locks", "guarded"]
@@ -58,9 +59,18 @@ class FairLock(ReentrantHold):
             return True
 
 
+#: urgent passes (a webhook's calls) a gate lets through beyond its limit
+URGENT_HEADROOM = 4
+
+
 class Gate(ReentrantHold):
     """Up to ``limit`` shared passes at once, or one re-entrant exclusive holder; first come,
-    first served (a waiting exclusive holder is not starved by later shared calls).
+    first served (a waiting exclusive holder is not starved by later shared calls), except
+    that a pass asked for inside :func:`connectors.budget.urgent` (a webhook's run) goes
+    before every waiter that is not urgent, and up to ``URGENT_HEADROOM`` of them pass
+    beyond ``limit``: a backfill's calls hold their passes while they wait for the API
+    budget, where the urgent call goes first too (:mod:`connectors.budget`), so it waits
+    neither for their queue nor for one of them to end.
 
     ``with gate:`` (or :meth:`acquire`) holds it exclusively, like a :class:`FairLock`;
     :meth:`shared` is one call's pass. A thread that holds the gate exclusively, or a pass
@@ -79,11 +89,18 @@ class Gate(ReentrantHold):
     def _admit(self, ticket: object, exclusive: bool) -> bool:
         if self._owner is not None or self._queue[0][0] is not ticket:
             return False
-        return not self._passes if exclusive else len(self._passes) < self.limit
+        if exclusive:
+            return not self._passes
+        urgent = self._queue[0][2]
+        return len(self._passes) < self.limit + (URGENT_HEADROOM if urgent else 0)
 
-    def _wait(self, exclusive: bool) -> None:
+    def _wait(self, exclusive: bool, urgent: bool = False) -> None:
         ticket = object()
-        self._queue.append((ticket, exclusive))
+        if urgent:  # before every waiter that is not urgent (FIFO among the urgent ones)
+            at = next((i for i, w in enumerate(self._queue) if not w[2]), len(self._queue))
+            self._queue.insert(at, (ticket, exclusive, True))
+        else:
+            self._queue.append((ticket, exclusive, False))
         while not self._admit(ticket, exclusive):
             self._cond.wait()
         self._queue.popleft()
@@ -120,7 +137,7 @@ class Gate(ReentrantHold):
                 self._passes[me] += 1
                 inside = False
             else:
-                self._wait(exclusive=False)
+                self._wait(exclusive=False, urgent=is_urgent())
                 self._passes[me] = 1
                 inside = False
         try:

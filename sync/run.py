@@ -119,6 +119,9 @@ class Run(ABC):
     #: a run of named records only (a webhook's, beside a run of the whole pipeline): its
     #: own lease, never the cursor (``replay`` holds too), audited as a write, not a replay
     restricted: bool = False
+    #: which of a pipeline's records runs in progress at once this is (each its own lease;
+    #: the daemon gives them disjoint records)
+    lane: int = 0
 
     def __post_init__(self) -> None:
         self.run_id = str(uuid.uuid4())
@@ -133,8 +136,10 @@ class Run(ABC):
 
     @property
     def lock(self) -> str:
-        """The name of the lock a run of this pipeline holds (a restricted run: its own)."""
-        return f"pipeline:{self.pipeline.name}" + (":records" if self.restricted else "")
+        """The name of the lock a run of this pipeline holds (a restricted run: its lane's)."""
+        if not self.restricted:
+            return f"pipeline:{self.pipeline.name}"
+        return f"pipeline:{self.pipeline.name}:records" + (f":{self.lane}" if self.lane else "")
 
     def execute(self) -> RunSummary:
         """Run once; never raises for data or vendor problems (they end up in the summary)."""

@@ -28,7 +28,7 @@ from mapping.config import B2ConnectConnection, Config, Direction, Pipeline
 from store import begin_write, make_engine, upgrade
 from store.models import RunStatus, Side
 from sync import state
-from sync.breaker import BreakerTrip, clear_allowance, tripped
+from sync.breaker import BreakerTrip, allowance_settings, clear_allowance, tripped
 from sync.dispatch import execute_directions
 from sync.hashing import FieldHasher
 from sync.hooks import HookContext, HookFactory, RecordHook, hooks_for, run_hooks
@@ -425,6 +425,7 @@ class Runner:
         parked: Sequence[Record] | None,
         fence: int | None = None,
         restricted: bool = False,
+        lane: int = 0,
     ) -> RunSummary:
         trip = None if dry_run else self.breaker_trip(pipe)
         if trip is not None:  # paused until an operator resets the delete breaker
@@ -460,31 +461,45 @@ class Runner:
             # orders a backfill has not reached: pages of calls and ledger writes per webhook)
             upcoming=None if restricted else self.upcoming,
             restricted=restricted,
+            lane=lane,
         )
         summary = execute_directions(run, parked, self._members(pipe))
         if summary.status is RunStatus.SUCCEEDED and not dry_run:
-            with begin_write(self.db) as conn:
-                state.set_setting(conn, f"paused_until:{pipe.name}", None)
-                clear_allowance(conn, pipe.name)
+            self._settle(pipe)
         return summary
 
+    def _settle(self, pipe: Pipeline) -> None:
+        """A run succeeded: a pause it outlived and the operator's one-time allowances are
+        cleared. Read first: most runs have none, and a write transaction would queue behind
+        a backfill's commit (a webhook's run waits for every write it begins)."""
+        names = (f"paused_until:{pipe.name}", *allowance_settings(pipe.name))
+        with self.db.connect() as conn:
+            if all(state.get_setting(conn, name) is None for name in names):
+                return
+        with begin_write(self.db) as conn:
+            state.set_setting(conn, names[0], None)
+            clear_allowance(conn, pipe.name)
+
     def run_records(
-        self, pipe: Pipeline, keys: Sequence[str], *, trigger: str = "webhook"
+        self, pipe: Pipeline, keys: Sequence[str], *, trigger: str = "webhook", lane: int = 0
     ) -> RunSummary | None:
         """Push only the named B2Connect records (fetched by id) through ``pipe`` now, beside
         a run of the whole pipeline (a backfill): its own lease, the cursor untouched (that
         run reads them later, unchanged by their hashes). None: nothing to run (a pull-only
-        pipeline, a source that cannot fetch by id, no such record)."""
+        pipeline, a source that cannot fetch by id, no such record). Records runs of one
+        ``lane`` take turns; runs on different lanes go on at once, so their callers give
+        them disjoint records (a record's older version must never land after its newer)."""
         source = self.connector(pipe.b2connect.connection)
         if pipe.direction is Direction.pull or not isinstance(source, SupportsFetch):
             return None
         found = source.fetch(pipe.b2connect.stream, list(dict.fromkeys(keys)))
         if not found:
             return None
-        with self.locks.pipeline(f"{pipe.name}:records"):
+        with self.locks.pipeline(f"{pipe.name}:records:{lane}"):
             return self._run_pipeline(
                 pipe, full=False, dry_run=False, trigger=trigger, progress=None,
                 source_override=ReplaySource(list(found.values())), parked=None, restricted=True,
+                lane=lane,
             )  # fmt: skip
 
     def upcoming(

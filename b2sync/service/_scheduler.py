@@ -4,9 +4,11 @@ Every pipeline is one APScheduler job (``coalesce``, ``max_instances=1``). A web
 pipeline due through its own lane: a thread pool of its own (one thread per pipeline) that runs
 the pipeline after a short debounce, so a burst of webhooks becomes one run and a webhook
 never waits for a worker that scheduled runs and long tasks (a backfill, the consent sync, the
-insights refresh) keep busy. A pipeline marked due while it runs is run again right after; when
-the webhook named its records, those run at once on the lane beside the running run (a
-backfill), restricted to them (:meth:`sync.runner.Runner.run_records`: no cursor, own lease).
+insights refresh) keep busy. A pipeline marked due while it runs is run again right after. The
+records a webhook names also run at once on the lane, restricted to them
+(:meth:`sync.runner.Runner.run_records`: no cursor, own lease), beside the pipeline's run in
+progress (a backfill) or the run the webhook starts; one records run per pipeline at a time,
+and it takes every record named while it ran.
 Runs of different pipelines go on at the same time; the runner's connectors pass their
 connection's gate for one call at a time (:mod:`sync.locks`), up to the connection's
 ``concurrency`` calls at once, so a webhook-triggered run's calls are not queued behind a
@@ -43,6 +45,10 @@ __all__ = ["TASK_PREFIX", "PipelineScheduler", "trigger_for"]
 log = structlog.get_logger("b2sync.service.scheduler")
 #: job ids of tasks that are not pipelines (pipeline names cannot contain ':')
 TASK_PREFIX = "task:"
+#: the pause before a records run (a webhook's records): a burst's next webhooks join it
+RECORDS_DEBOUNCE = timedelta(seconds=0.1)
+#: records runs of one pipeline at once (on disjoint records), beside its other runs
+RECORDS_LANES = 2
 
 
 def trigger_for(pipe: Pipeline) -> IntervalTrigger | CronTrigger:
@@ -90,6 +96,9 @@ class PipelineScheduler:
         self._lane_keys: dict[str, set[str]] = {}
         #: restricted runs in progress (shutdown waits for them too)
         self._beside = 0
+        #: per pipeline: the lanes of its records runs in progress, and the records they hold
+        self._records_lanes: dict[str, set[int]] = {}
+        self._records_keys: dict[str, set[str]] = {}
         self._closing = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
@@ -202,23 +211,27 @@ class PipelineScheduler:
 
     def mark_due(self, name: str, trigger: str = "webhook", keys: Sequence[str] = ()) -> bool:
         """Run pipeline ``name`` soon (debounced); False if it is not scheduled. ``keys``: the
-        B2Connect records a webhook named; while ``name`` runs they run at once beside it."""
+        B2Connect records a webhook named: they run at once on their own (a records run, no
+        cursor), beside the pipeline's run in progress or the one this webhook starts, so a
+        new customer never waits for a whole run (a two-way pipeline reads the CRM first)."""
         if self._scheduler.get_job(name) is None:  # outside our lock: APScheduler's comes first
             return False
+        records = trigger == "webhook" and bool(keys)
         with self._lock:
             self._triggers[name] = trigger
-            if name in self._running or not self._accepting:
+            if not self._accepting:
                 self._pending.add(name)
-                beside = trigger == "webhook" and bool(keys) and name in self._running
-                if beside:
-                    self._lane_keys.setdefault(name, set()).update(keys)
-                if not beside or not self._accepting:
-                    return True
-            else:
-                beside = False
-        if beside:
+                return True
+            if records:
+                self._lane_keys.setdefault(name, set()).update(keys)
+            running = name in self._running
+            if running:
+                self._pending.add(name)
+        if records:
             self._to_lane(name, records=True)
-        elif trigger == "webhook":
+        if running:
+            return True
+        if trigger == "webhook":
             self._to_lane(name)
         else:
             self._kick(name, self._debounce)
@@ -233,8 +246,12 @@ class PipelineScheduler:
                 return
             self._lane_queued.add(slot)
 
+        # a records run takes every record named while it waits or runs (_run_records), so
+        # it needs no more than a short pause to gather a burst
+        delay = min(self._debounce, RECORDS_DEBOUNCE) if records else self._debounce
+
         def run() -> None:
-            if self._closing.wait(self._debounce.total_seconds()):
+            if self._closing.wait(delay.total_seconds()):
                 return
             with self._lock:
                 self._lane_queued.discard(slot)
@@ -304,12 +321,47 @@ class PipelineScheduler:
             self._run_pipeline(runner, pipe, trigger, connections)
 
     def _run_records(self, name: str) -> None:
-        """The records webhooks named while ``name`` ran, restricted, beside that run."""
+        """The records webhooks named, restricted, beside the pipeline's other runs. Up to
+        ``RECORDS_LANES`` records runs of a pipeline at once, on disjoint records: a record
+        named again while a run has it waits for that run (its older version never lands
+        after the newer). A run takes every record named while it ran when it ends, so a
+        burst never queues one run per webhook."""
         with self._lock:
-            keys = sorted(self._lane_keys.pop(name, ()))
-            if not keys or not self._accepting:
+            if not self._accepting:
                 return
+            busy = self._records_lanes.setdefault(name, set())
+            lane = next((i for i in range(RECORDS_LANES) if i not in busy), None)
+            if lane is None:  # every lane busy: one of them takes these records next
+                return
+            keys = self._take_keys(name)
+            if not keys:
+                return
+            busy.add(lane)
             self._beside += 1
+        try:
+            while keys:
+                self._records_once(name, keys, lane)
+                with self._lock:
+                    self._records_keys.get(name, set()).difference_update(keys)
+                    keys = self._take_keys(name) if self._accepting else []
+        finally:
+            with self._lock:
+                self._records_lanes[name].discard(lane)
+                self._records_keys.get(name, set()).difference_update(keys)
+                self._beside -= 1
+                self._idle.notify_all()
+
+    def _take_keys(self, name: str) -> list[str]:
+        """The records named for ``name`` that no records run has in hand (under the lock);
+        they are in hand from now on."""
+        named = self._lane_keys.get(name, set())
+        held = self._records_keys.setdefault(name, set())
+        keys = sorted(named - held)
+        named.difference_update(keys)
+        held.update(keys)
+        return keys
+
+    def _records_once(self, name: str, keys: list[str], lane: int) -> None:
         try:
             runner = self._runner()
             try:
@@ -323,7 +375,7 @@ class PipelineScheduler:
                 structlog.contextvars.bound_contextvars(pipeline=name, trigger="webhook"),
                 urgent(),
             ):
-                summary = runner.run_records(pipe, keys)
+                summary = runner.run_records(pipe, keys, lane=lane)
             if summary is None:
                 return
             self._metrics.observe_run(pipe, summary, time.monotonic() - started)
@@ -333,10 +385,6 @@ class PipelineScheduler:
             )  # fmt: skip
         except Exception as exc:  # a bug must not kill the lane
             log.exception("run.crashed", pipeline=name, error=type(exc).__name__)
-        finally:
-            with self._lock:
-                self._beside -= 1
-                self._idle.notify_all()
 
     def _run_pipeline(
         self, runner: Runner, pipe: Pipeline, trigger: str, connections: list[str]

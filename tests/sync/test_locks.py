@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from sync.locks import FairLock, Locks, guarded
 
@@ -87,3 +87,89 @@ def test_the_holder_can_take_its_lock_again() -> None:
     with lock:
         assert guarded(feed, lock).write(1) == 2
     assert feed.held == [True]
+
+
+def test_an_urgent_call_passes_the_gate_before_the_calls_queued_there() -> None:
+    """Issue 18: a webhook's call (inside ``connectors.budget.urgent``) waits neither for the
+    backfill's calls queued at the connection's gate nor for the one in flight: it passes
+    beyond the limit (a few at most). Ordering, never timing: on the old first-come gate the
+    urgent calls went after every call queued before them."""
+    from connectors.budget import urgent
+    from sync.locks import URGENT_HEADROOM, Gate
+
+    gate, order = Gate(limit=1), []
+    held, release = threading.Event(), threading.Event()
+
+    def in_flight() -> None:
+        with gate.shared():
+            held.set()
+            release.wait(30)
+            order.append("in flight")
+
+    def call(name: str, is_urgent: bool) -> threading.Thread:
+        def run() -> None:
+            if is_urgent:
+                with urgent(), gate.shared():
+                    order.append(name)
+            else:
+                with gate.shared():
+                    order.append(name)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    def until(check: Callable[[], bool], what: str) -> None:
+        for _ in range(2000):
+            with gate._cond:
+                if check():
+                    return
+            threading.Event().wait(0.005)
+        raise AssertionError(what)
+
+    first = threading.Thread(target=in_flight)
+    first.start()
+    held.wait(10)
+    threads, queued = [], 0
+    for i, is_urgent in enumerate([False, False, True, False, True]):
+        name = f"{'webhook' if is_urgent else 'backfill'}-{i}"
+        threads.append(call(name, is_urgent))
+        if is_urgent:
+            until(lambda name=name: name in order, f"{name} never passed")
+        else:
+            queued += 1
+            until(lambda n=queued: len(gate._queue) >= n, f"{name} never queued")
+    release.set()
+    for thread in [first, *threads]:
+        thread.join(30)
+    assert order == [
+        "webhook-2",
+        "webhook-4",
+        "in flight",
+        "backfill-0",
+        "backfill-1",
+        "backfill-3",
+    ]
+
+    # the headroom is bounded: with the limit and the headroom taken, an urgent call waits
+    gate, inside, release = Gate(limit=1), [], threading.Event()
+
+    def hold(is_urgent: bool) -> None:
+        if is_urgent:
+            with urgent(), gate.shared():
+                inside.append(1)
+                release.wait(30)
+        else:
+            with gate.shared():
+                inside.append(0)
+                release.wait(30)
+
+    holders = [threading.Thread(target=hold, args=(i > 0,)) for i in range(2 + URGENT_HEADROOM)]
+    for thread in holders:
+        thread.start()
+    until(lambda: len(gate._passes) == 1 + URGENT_HEADROOM and len(gate._queue) == 1, "passes")
+    assert len(inside) == 1 + URGENT_HEADROOM
+    release.set()
+    for thread in holders:
+        thread.join(30)
+    assert len(inside) == 2 + URGENT_HEADROOM
