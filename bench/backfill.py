@@ -293,7 +293,11 @@ def run_all(
 
     beside = passes.beside()
     summaries = side_by_side(
-        pipes, run_one, start=runner.warm_up, beside=beside and (beside[0], insights_pass)
+        pipes,
+        run_one,
+        start=runner.warm_up,
+        beside=beside and (beside[0], insights_pass),
+        early=True,
     )
     timings["peak_rss_mb_pipelines"] = peak_rss_mb()
     runs = [(pipe, summary.counts) for pipe, summary in zip(pipes, summaries, strict=True)]

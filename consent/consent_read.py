@@ -10,6 +10,7 @@ follows an opt-out, ``unknown`` never counts.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +54,8 @@ class Applied:
     customers: dict[int, str] = field(default_factory=dict)
     #: (subject id, channel, purpose) whose standing decision became withdrawn
     withdrawn: set[tuple[int, str, str]] = field(default_factory=set)
+    #: reading stopped early (the daemon is stopping): the page in progress was not finished
+    stopped: bool = False
 
 
 def consent_event(
@@ -105,30 +108,58 @@ class FactReader:
         self.default_legal_basis = default_legal_basis
 
     def read(
-        self, system: str, pages: Callable[[Any], Iterator[ConsentPage]], out: Applied
+        self,
+        system: str,
+        pages: Callable[[Any], Iterator[ConsentPage]],
+        out: Applied,
+        stop: threading.Event | None = None,
     ) -> None:
-        """Follow one system's consent changes from its stored cursor."""
+        """Follow one system's consent changes from its stored cursor; once ``stop`` is set,
+        stop before the next chunk (``out.stopped``): the page in progress keeps its cursor,
+        so the next run reads it again (re-applying a fact changes nothing)."""
         side = Side.B2CONNECT if system == "b2connect" else Side.CRM
         with self.db.connect() as conn:
             cursor = state.get_cursor(conn, CURSOR_PIPELINE, system, side)
-        for page in pages(cursor):
-            now = self.clock()
-            facts = list(page.facts)
-            # a few facts per write transaction (a first run's page holds thousands), so the
-            # store's write lock is never held long (a webhook's run waits for one chunk at
-            # most); the cursor moves with the last chunk only: a crash before it re-reads the
-            # page, and re-applying a fact already applied changes nothing
-            starts = list(range(0, len(facts), FACTS_PER_WRITE)) or [0]
-            for start in starts:
-                chunk = facts[start : start + FACTS_PER_WRITE]
-                with begin_write(self.db) as conn:
-                    events = [e for fact in chunk for e in self._fact(conn, system, fact, now, out)]
-                    if page.cursor is not None and start == starts[-1]:
-                        state.set_cursor(conn, CURSOR_PIPELINE, system, side, page.cursor, now)
-                    if events and self.audit_keys is not None:
-                        record_events(conn, events, keys=self.audit_keys, now=now)
-            out.facts[system] = out.facts.get(system, 0) + len(facts)
+        feed = pages(cursor)
+        try:
+            for page in feed:
+                if not self._apply_page(system, side, page, out, stop):
+                    out.stopped = True
+                    break
+        finally:
+            close = getattr(feed, "close", None)
+            if close is not None:
+                close()
         log.info("consent.read", system=system, facts=out.facts.get(system, 0))
+
+    def _apply_page(
+        self,
+        system: str,
+        side: Side,
+        page: ConsentPage,
+        out: Applied,
+        stop: threading.Event | None,
+    ) -> bool:
+        """Apply one page's facts; False when ``stop`` came first (the page not finished)."""
+        now = self.clock()
+        facts = list(page.facts)
+        # a few facts per write transaction (a first run's page holds thousands), so the
+        # store's write lock is never held long (a webhook's run waits for one chunk at
+        # most); the cursor moves with the last chunk only: a crash before it re-reads the
+        # page, and re-applying a fact already applied changes nothing
+        starts = list(range(0, len(facts), FACTS_PER_WRITE)) or [0]
+        for start in starts:
+            if stop is not None and stop.is_set():
+                return False
+            chunk = facts[start : start + FACTS_PER_WRITE]
+            with begin_write(self.db) as conn:
+                events = [e for fact in chunk for e in self._fact(conn, system, fact, now, out)]
+                if page.cursor is not None and start == starts[-1]:
+                    state.set_cursor(conn, CURSOR_PIPELINE, system, side, page.cursor, now)
+                if events and self.audit_keys is not None:
+                    record_events(conn, events, keys=self.audit_keys, now=now)
+        out.facts[system] = out.facts.get(system, 0) + len(facts)
+        return True
 
     def _fact(
         self, conn: sa.Connection, system: str, fact: ConsentFact, now: datetime, out: Applied

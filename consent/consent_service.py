@@ -69,6 +69,7 @@ def consent_sync_for(runner: Runner) -> ConsentSync:
         push=push,
         crm_types=crm_types,
         pipeline_lock=runner.locks.pipeline,
+        stop=runner.stop,
     )
 
 

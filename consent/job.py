@@ -10,12 +10,17 @@ One run (``b2sync consent sync``, or the daemon on ``consent.schedule``):
 3. archive the CRM records of people who withdrew, for pipelines with
    ``on_withdraw: archive``, and push held people who now grant the consent.
 
+When the daemon stops (``stop``), the run ends before the next chunk of facts: the page in
+progress is read again next time, step 2 waits for the next run (it works from the stored
+decisions), and the people who withdrew in what was read are still archived.
+
 Decisions and applied writes are audited (``consent.change``) in the transaction that
 records them.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
@@ -109,8 +114,11 @@ class ConsentSync:
         push: Callable[[Pipeline, list[Record]], None] | None = None,
         crm_types: Mapping[str, str] | None = None,
         pipeline_lock: Callable[[str], AbstractContextManager[object]] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.settings = settings
+        #: set when the daemon stops: the run ends at the next chunk of facts it reads
+        self.stop = stop
         self.db = db
         self.connector = connector
         self.tenant_id = tenant_id
@@ -178,13 +186,21 @@ class ConsentSync:
         applied = Applied()
         targets = self.targets()
         for target in targets:
+            if applied.stopped:
+                break
             try:
-                self.reader.read(target.system, _pages(target), applied)
+                self.reader.read(target.system, _pages(target), applied, self.stop)
             except ConnectorError as exc:
                 summary.errors.append(f"reading {target.system}: {exc.message}")
                 log.warning("consent.read_failed", system=target.system, code=exc.code)
         summary.facts = dict(applied.facts)
         summary.decisions = applied.decisions
+        if applied.stopped:
+            # what to write where is worked out from the stored decisions (the next run
+            # propagates it); who withdrew is known only from the facts read now: archive them
+            self._archive(applied, summary)
+            log.info("consent.stopped", facts=sum(applied.facts.values()))
+            return summary
         outcome = Outcome()
         Propagator(
             db=self.db,
@@ -208,6 +224,19 @@ class ConsentSync:
     def _pipelines(self, applied: Applied, summary: ConsentSummary) -> None:
         if not self.pipelines:
             return
+        self._archive(applied, summary)
+        if self.push is not None:
+            summary.released = release_held(
+                self.pipelines,
+                source=lambda pipe: self.connector(pipe.b2connect.connection),
+                push=self.push,
+                db=self.db,
+            )
+
+    def _archive(self, applied: Applied, summary: ConsentSummary) -> None:
+        """Archive the records of the people who withdrew (pipelines with ``archive``)."""
+        if not self.pipelines:
+            return
         with ExitStack() as stack:
             for name in sorted(p.name for p in self.pipelines if p.on_withdraw == "archive"):
                 stack.enter_context(self.pipeline_lock(name))
@@ -221,13 +250,6 @@ class ConsentSync:
                 audit_keys=self.audit_keys,
                 now=self.clock(),
                 crm_types=self.crm_types,
-            )
-        if self.push is not None:
-            summary.released = release_held(
-                self.pipelines,
-                source=lambda pipe: self.connector(pipe.b2connect.connection),
-                push=self.push,
-                db=self.db,
             )
 
     def _customers(self, applied: Applied) -> dict[int, str]:

@@ -36,6 +36,7 @@ from sync.keys import open_keys
 from sync.locks import Locks, guarded
 from sync.push import needs_lengths
 from sync.push.engine import PipelineRun
+from sync.push.pending import associating_after
 from sync.replay import ReplaySource, due_dead_letters, due_pull_dead_letters
 from sync.retry import RetryPolicy, change_pages
 from sync.run import Progress, RunSummary
@@ -106,6 +107,7 @@ def side_by_side(
     *,
     start: Callable[[list[Pipeline]], Callable[[list[R]], None]] | None = None,
     beside: tuple[Collection[str], Callable[[], object]] | None = None,
+    early: bool = False,
 ) -> list[R]:
     """``run`` of every pipeline: the :func:`parallel_groups` groups at the same time, and
     inside a group each pipeline as soon as the ones it depends on (:func:`after`) have
@@ -117,15 +119,29 @@ def side_by_side(
 
     ``beside = (names, job)``: ``job`` runs once the named pipelines have finished (however
     they ended), beside the pipelines still running (the insights pass beside the orders
-    pipelines once the customers pipelines are done); its error is raised at the end."""
+    pipelines once the customers pipelines are done); its error is raised at the end.
+
+    ``early``: a pipeline that only *associates* with others of its group (HubSpot orders
+    with their contacts) starts at once instead of after them: the associations whose
+    contact is not linked yet are deferred, and the run makes them once those pipelines
+    have finished (:func:`sync.push.pending.associating_after`). Not for a dry run: it
+    would plan those associations as deferred."""
     groups = parallel_groups(pipelines)
     results: dict[str, R | None] = {}
     futures: dict[str, Future[None]] = {}
 
-    def run_one(pipe: Pipeline, needs: list[Future[None]]) -> None:
+    def run_one(pipe: Pipeline, needs: list[Future[None]], soft: list[Future[None]]) -> None:
         for need in needs:
             need.result()  # a dependency that raised: this one does not run
-        results[pipe.name] = run(pipe)
+        if not soft:
+            results[pipe.name] = run(pipe)
+            return
+
+        def upstream_done() -> None:
+            wait(soft)  # however they ended
+
+        with associating_after(upstream_done):
+            results[pipe.name] = run(pipe)
 
     def run_beside(job: Callable[[], object], needs: list[Future[None]]) -> None:
         wait(needs)
@@ -135,9 +151,12 @@ def side_by_side(
     with ThreadPoolExecutor(len(pipelines) + 1, thread_name_prefix="b2sync-pipeline") as pool:
         for group in groups:  # dependency order: what a pipeline needs is submitted before it
             for pipe in group:
-                needs = [futures[n] for n in after(pipe, group) if n in futures]
+                deps = after(pipe, group)
+                later = set(associated_only(pipe, deps)) if early else set()
+                needs = [futures[n] for n in deps if n in futures and n not in later]
+                soft = [futures[n] for n in deps if n in futures and n in later]
                 futures[pipe.name] = pool.submit(
-                    contextvars.copy_context().run, run_one, pipe, needs
+                    contextvars.copy_context().run, run_one, pipe, needs, soft
                 )
         extra = []
         if beside is not None:
@@ -162,6 +181,23 @@ def after(pipe: Pipeline, group: Sequence[Pipeline]) -> list[str]:
     if pipe.create_in_shop is not None and pipe.create_in_shop.contacts is not None:
         needs.append(pipe.create_in_shop.contacts)
     return [name for name in dict.fromkeys(needs) if name in names and name != pipe.name]
+
+
+def associated_only(pipe: Pipeline, names: Sequence[str]) -> list[str]:
+    """Those of ``names`` (pipelines ``pipe`` runs after) that ``pipe`` only associates
+    with: no field links to them and it creates no contacts of theirs, so it can write
+    its own records before they finish and associate once they have (a lookup field, as
+    Salesforce's order-to-contact, needs the link when the record is written)."""
+    if pipe.create_in_shop is not None:
+        return []
+    linked = {
+        str(step["link"])
+        for spec in [*pipe.fields, *(pipe.lines.fields if pipe.lines else [])]
+        for step in spec.transform
+        if isinstance(step, dict) and "link" in step
+    }
+    associated = {a.pipeline for a in pipe.associations}
+    return [n for n in names if n in associated and n not in linked]
 
 
 def _crm_of(config: Config, pipeline: str) -> str | None:

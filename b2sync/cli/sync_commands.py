@@ -188,7 +188,11 @@ def _run_groups(
         return summary
 
     done = side_by_side(
-        selected, run_one, start=None if dry_run else runner.warm_up, beside=insights.beside()
+        selected,
+        run_one,
+        start=None if dry_run else runner.warm_up,
+        beside=insights.beside(),
+        early=not dry_run,
     )
     order = {pipe.name: index for index, pipe in enumerate(selected)}
     busy.sort(key=order.__getitem__)

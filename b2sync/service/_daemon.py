@@ -156,11 +156,17 @@ class Daemon:
         finished = True
         if self._scheduler is not None:
             self._scheduler.pause()
-            finished = self._scheduler.wait_idle(self._config.http.grace_seconds)
+            # tasks too: a consent sync or an insights refresh in progress would otherwise
+            # keep the process alive after "daemon.stopped", past any grace period
+            finished = self._scheduler.wait_idle(self._config.http.grace_seconds, tasks=True)
             self._scheduler.shutdown()
         self._remove_pid()
         if not finished:
-            log.error("daemon.grace_expired", running=sorted(self.scheduler.running_since()))
+            log.error(
+                "daemon.grace_expired",
+                running=sorted(self.scheduler.running_since()),
+                tasks=self.scheduler.tasks_running(),
+            )
             os._exit(1)  # runs would block the interpreter's exit; writes replay safely
         if self._runner is not None:
             self._runner.close()

@@ -96,6 +96,8 @@ class PipelineScheduler:
         self._lane_keys: dict[str, set[str]] = {}
         #: restricted runs in progress (shutdown waits for them too)
         self._beside = 0
+        #: tasks in progress and when each started (a stop waits for them, up to the grace)
+        self._tasks: dict[str, datetime] = {}
         #: per pipeline: the lanes of its records runs in progress, and the records they hold
         self._records_lanes: dict[str, set[int]] = {}
         self._records_keys: dict[str, set[str]] = {}
@@ -156,10 +158,13 @@ class PipelineScheduler:
         for name in pending:
             self._kick(name, timedelta(0))
 
-    def wait_idle(self, timeout: float | None) -> bool:
-        """Wait until no run is in progress; False when ``timeout`` passed first."""
+    def wait_idle(self, timeout: float | None, *, tasks: bool = False) -> bool:
+        """Wait until no run is in progress (``tasks``: and no task: the consent sync, the
+        insights refresh, an erasure sweep); False when ``timeout`` passed first."""
         with self._idle:
-            return self._idle.wait_for(lambda: not self._running and not self._beside, timeout)
+            return self._idle.wait_for(
+                lambda: not (self._running or self._beside or (tasks and self._tasks)), timeout
+            )
 
     def shutdown(self) -> None:
         """Stop the scheduler thread and the webhook lane without waiting for runs."""
@@ -173,6 +178,11 @@ class PipelineScheduler:
         with self._lock:
             return dict(self._running)
 
+    def tasks_running(self) -> list[str]:
+        """Tasks in progress now."""
+        with self._lock:
+            return sorted(self._tasks)
+
     # ------------------------------------------------------------------ tasks
 
     def add_task(
@@ -182,12 +192,18 @@ class PipelineScheduler:
         it takes :meth:`connection_lock` around its own calls. Added again: rescheduled."""
 
         def run() -> None:
+            with self._lock:
+                self._tasks[name] = self._clock()
             # every line the task logs carries its name and a run id, like a pipeline run's
             with structlog.contextvars.bound_contextvars(task=name, run_id=str(uuid.uuid4())):
                 try:
                     fn()
                 except Exception as exc:  # a bug must not kill the scheduler thread
                     log.exception("task.crashed", error=type(exc).__name__)
+                finally:
+                    with self._lock:
+                        self._tasks.pop(name, None)
+                        self._idle.notify_all()
 
         self._scheduler.add_job(
             run, IntervalTrigger(seconds=seconds, timezone=UTC), id=TASK_PREFIX + name,

@@ -45,7 +45,7 @@ from sync.push.deletes import (
     describe_deletions,
 )
 from sync.push.lines import replay_parked_lines, write_lines
-from sync.push.pending import complete_pending
+from sync.push.pending import complete_pending, upstream_wait
 from sync.push.reconcile import plan_records
 from sync.push.writer import Flushed, Writer, WriterSteps
 from sync.retry import change_pages
@@ -125,6 +125,7 @@ class PipelineRun(Run):
                     self._commit_in_background(lines, Plan(), None)
             self._await_commit()
             if not (self.dry_run or self.replay or self.stop.is_set()):
+                self._associate_after_upstream(writer)
                 with begin_write(self.db) as conn:
                     remember_mapping(conn, self.pipeline.name, fingerprint)
         finally:
@@ -142,6 +143,15 @@ class PipelineRun(Run):
             if self._committer is not None:
                 self._committer.shutdown(wait=True)
                 self._committer = None
+
+    def _associate_after_upstream(self, writer: Writer) -> None:
+        """Started beside the pipelines it associates with (:func:`associating_after`): wait
+        for them to finish, then make the associations deferred meanwhile (in batches)."""
+        wait = upstream_wait()
+        if wait is None:
+            return
+        wait()
+        self._bump(complete_pending(writer))
 
     def _remap(self, fingerprint: str) -> bool:
         """Whether the mapping changed since the last successful run (then re-read all)."""

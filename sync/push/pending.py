@@ -4,6 +4,9 @@ completed by a later run, once the customer's CRM id is known. Never dropped."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from connectors.records import Capability, WriteItem
@@ -14,7 +17,26 @@ from sync.plan import ASSOC_PREFIX
 if TYPE_CHECKING:
     from sync.push.writer import Writer
 
-__all__ = ["complete_pending"]
+__all__ = ["associating_after", "complete_pending", "upstream_wait"]
+
+_UPSTREAM: ContextVar[Callable[[], None] | None] = ContextVar("b2sync_upstream", default=None)
+
+
+@contextmanager
+def associating_after(wait: Callable[[], None]) -> Iterator[None]:
+    """A run started inside goes on while the pipelines it only associates with still run
+    (their records' associations are deferred, :func:`complete_pending`); before it ends it
+    calls ``wait`` (they have finished) and completes what it deferred."""
+    token = _UPSTREAM.set(wait)
+    try:
+        yield
+    finally:
+        _UPSTREAM.reset(token)
+
+
+def upstream_wait() -> Callable[[], None] | None:
+    """The wait of :func:`associating_after` around this run, if any."""
+    return _UPSTREAM.get()
 
 
 def complete_pending(writer: Writer) -> Counter[str]:

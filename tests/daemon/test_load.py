@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,3 +86,26 @@ def test_webhook_change_reaches_the_crm_while_the_consent_run_goes_on(
         "the consent run kept reading HubSpot after the webhook change had landed"
     )
     assert not any(e.get("event") == "run.crashed" for e in shop.events())
+
+
+@pytest.mark.slow
+def test_sigterm_during_the_consent_run_stops_it_within_the_grace_period(
+    shop: DaemonProcess,
+) -> None:
+    """SIGTERM while the consent run reads HubSpot: the run stops at its next chunk of facts
+    and the process exits 0 within the grace period. Before, the consent task was not
+    waited for: the daemon logged "daemon.stopped" and the process lived on until the whole
+    consent run had finished (minutes on a big portal), past any supervisor's stop timeout."""
+    stack = shop.stack
+    stack.hubspot.faults = FaultPlan.from_json(SLOW_CONSENT)
+    shop.start()
+    wait_for(lambda: stack.hubspot.calls[STATUS_READ] > 0, 60, "the consent run reading HubSpot")
+    assert _consent_runs_finished(shop) == 0
+    shop.signal(signal.SIGTERM)
+    assert shop.proc is not None
+    assert shop.proc.wait(timeout=40) == 0  # the grace period is 20 s
+    events = [e.get("event") for e in shop.events()]
+    assert "consent.stopped" in events
+    assert "daemon.stopped" in events and "daemon.grace_expired" not in events
+    assert events.index("consent.stopped") < events.index("daemon.stopped")
+    assert "consent.run_finished" not in events[events.index("daemon.stopped") :]
