@@ -308,7 +308,10 @@ def run_all(
         if pipe.lines is not None:
             written[system][pipe.lines.object] += pipe_counts["lines_written"]
         for assoc in pipe.associations:
-            written[system][f"assoc:{assoc.type_id}"] += pipe_counts["associated"]
+            # associations made inline, and those deferred (the contact not linked yet) and
+            # made once the customers pipeline had finished, in batches of their own
+            made = pipe_counts["associated"] + pipe_counts["deferred_completed"]
+            written[system][f"assoc:{assoc.type_id}"] += made
         if pipe.lines is not None and pipe.lines.association_type:
             written[system][f"assoc:{pipe.lines.association_type}"] += pipe_counts["lines_written"]
     ended = time.perf_counter()
