@@ -245,6 +245,19 @@ class RssTrace:
         return {"every_s": self.every, "peak_mb": self.peaks, "samples": self.samples}
 
 
+def _count_written(written: Counter[str], pipe: Pipeline, counts: Counter[str]) -> None:
+    """What one pipeline's run wrote, per CRM object and association type."""
+    written[pipe.crm.object] += counts["written"]
+    if pipe.lines is not None:
+        written[pipe.lines.object] += counts["lines_written"]
+    for assoc in pipe.associations:
+        # associations made inline, and those deferred (the contact not linked yet) and made
+        # once the customers pipeline had finished, in batches of their own
+        written[f"assoc:{assoc.type_id}"] += counts["associated"] + counts["deferred_completed"]
+    if pipe.lines is not None and pipe.lines.association_type:
+        written[f"assoc:{pipe.lines.association_type}"] += counts["lines_written"]
+
+
 def run_all(
     runner: Runner,
     *,
@@ -304,16 +317,7 @@ def run_all(
     for pipe, pipe_counts in runs:
         counts.update(pipe_counts)
         system = runner.config.connections[pipe.crm.connection].type
-        written[system][pipe.crm.object] += pipe_counts["written"]
-        if pipe.lines is not None:
-            written[system][pipe.lines.object] += pipe_counts["lines_written"]
-        for assoc in pipe.associations:
-            # associations made inline, and those deferred (the contact not linked yet) and
-            # made once the customers pipeline had finished, in batches of their own
-            made = pipe_counts["associated"] + pipe_counts["deferred_completed"]
-            written[system][f"assoc:{assoc.type_id}"] += made
-        if pipe.lines is not None and pipe.lines.association_type:
-            written[system][f"assoc:{pipe.lines.association_type}"] += pipe_counts["lines_written"]
+        _count_written(written[system], pipe, pipe_counts)
     ended = time.perf_counter()
     if trace is not None and passes.on:
         trace.enter("insights")
