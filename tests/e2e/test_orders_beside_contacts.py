@@ -13,7 +13,6 @@ from typing import Any
 from typer.testing import CliRunner
 
 from b2sync.cli import app
-from emulators._latency import LatencyPlan
 from tests.e2e.conftest import E2E, by_key
 
 #: contacts' calls are slowed so that the orders run writes orders before their contacts
@@ -40,13 +39,11 @@ def _order_contact_edges(e2e: E2E) -> set[tuple[str, str]]:
 
 
 def test_orders_go_out_beside_their_contacts_and_every_one_is_associated(e2e: E2E) -> None:
-    hubspot = e2e.stack.hubspot
-    before = hubspot.latency
-    hubspot.latency = LatencyPlan.parse(SLOW_CONTACTS)
+    e2e.stack.set_latency({"hubspot": SLOW_CONTACTS})
     try:
         summaries = _sync_json(e2e)
     finally:
-        hubspot.latency = before
+        e2e.stack.set_latency({"hubspot": 0})
     orders_run = summaries["orders-to-hubspot"]
     assert orders_run["status"] == "succeeded"
     counts = orders_run["counts"]
