@@ -7,8 +7,8 @@ never waits for a worker that scheduled runs and long tasks (a backfill, the con
 insights refresh) keep busy. A pipeline marked due while it runs is run again right after. The
 records a webhook names also run at once on the lane, restricted to them
 (:meth:`sync.runner.Runner.run_records`: no cursor, own lease), beside the pipeline's run in
-progress (a backfill) or the run the webhook starts; one records run per pipeline at a time,
-and it takes every record named while it ran.
+progress (a backfill) or the run the webhook starts; up to ``RECORDS_LANES`` records runs per
+pipeline at a time on disjoint records, each taking every record named while it ran.
 Runs of different pipelines go on at the same time; the runner's connectors pass their
 connection's gate for one call at a time (:mod:`sync.locks`), up to the connection's
 ``concurrency`` calls at once, so a webhook-triggered run's calls are not queued behind a
