@@ -180,7 +180,11 @@ def test_lookups_and_first_batches_of_a_flush_are_in_flight_together(
     100 match values) are in flight together, and so are all its write batches, the first one
     too; the calls stay those of the serial engine."""
     with_concurrency(wide, 4)
-    _wide.set_latency({"hubspot": 100, "salesforce": 100})
+    # each call outlasts the spacing of HubSpot's token bucket (19 calls/s: a call books its
+    # turn up to two turns ahead, ~105 ms), so batches sent together overlap however the
+    # machine schedules them; at 100 ms a slow machine saw the third batch start as the
+    # first ended
+    _wide.set_latency({"hubspot": 300, "salesforce": 300})
     try:
         summaries = wide.sync("customers-to-hubspot", "customers-to-salesforce")
     finally:
