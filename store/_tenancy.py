@@ -15,8 +15,12 @@ on the tables that have it, is the *B2Connect* tenant (one config may read sever
 - **SQLite** has no row-level security: a file holds one tenant. It records its tenant (the
   ``settings`` row :data:`TENANT_RECORD`) and an engine of another tenant is refused.
 - **Natural keys per tenant**: every unique constraint (named ``uq_<table>_tenant_key``) and
-  every primary key but a surrogate ``id`` starts with ``b2sync_tenant`` (two tenants may
-  both have a pipeline ``customers``, its cursors, its lease and its fence).
+  every primary key but a surrogate ``id`` ends with ``b2sync_tenant`` (two tenants may
+  both have a pipeline ``customers``, its cursors, its lease and its fence). It ends the key,
+  not starts it: the engine's lookups name the natural key and not the tenant (PostgreSQL's
+  policy adds it, a SQLite file has one), and an index is only searched by its leading
+  columns. A key starting with the tenant made every keyed lookup on SQLite a scan of the
+  table (migration 0015).
 """
 
 from __future__ import annotations
@@ -134,11 +138,11 @@ def scope_tables(metadata: sa.MetaData) -> None:
             table.constraints.remove(unique)
             table.append_constraint(
                 sa.UniqueConstraint(
-                    TENANT_COLUMN, *unique.columns.keys(), name=conv(f"uq_{table.name}_tenant_key")
+                    *unique.columns.keys(), TENANT_COLUMN, name=conv(f"uq_{table.name}_tenant_key")
                 )
             )
         if natural:
-            table.append_constraint(sa.PrimaryKeyConstraint(TENANT_COLUMN, *keys))
+            table.append_constraint(sa.PrimaryKeyConstraint(*keys, TENANT_COLUMN))
 
 
 def check_rls_role(conn: sa.Connection) -> None:

@@ -344,29 +344,32 @@ def add_conflicts(
 def add_pending(
     conn: sa.Connection, pipeline: str, rows: Sequence[tuple[str, str, str, str]], now: datetime
 ) -> None:
-    """Remember deferred links: (record key, target pipeline, target key, what) per row."""
-    for key, target_pipeline, target_key, what in rows:
-        stmt = _upsert(conn, _pending).on_conflict_do_nothing(
-            index_elements=[
-                _pending.c.b2sync_tenant,
-                _pending.c.pipeline,
-                _pending.c.record_key,
-                _pending.c.what,
-            ]
-        )
-        conn.execute(
-            stmt,
-            [
-                {
-                    "pipeline": pipeline,
-                    "record_key": key,
-                    "target_pipeline": target_pipeline,
-                    "target_key": target_key,
-                    "what": what,
-                    "created_at": now,
-                }
-            ],
-        )
+    """Remember deferred links: (record key, target pipeline, target key, what) per row (one
+    statement for all of them; a link already deferred is kept as it is)."""
+    if not rows:
+        return
+    stmt = _upsert(conn, _pending).on_conflict_do_nothing(
+        index_elements=[
+            _pending.c.b2sync_tenant,
+            _pending.c.pipeline,
+            _pending.c.record_key,
+            _pending.c.what,
+        ]
+    )
+    conn.execute(
+        stmt,
+        [
+            {
+                "pipeline": pipeline,
+                "record_key": key,
+                "target_pipeline": target_pipeline,
+                "target_key": target_key,
+                "what": what,
+                "created_at": now,
+            }
+            for key, target_pipeline, target_key, what in rows
+        ],
+    )
 
 
 def pending_for(
@@ -388,16 +391,18 @@ def pending_for(
 
 
 def remove_pending(conn: sa.Connection, pipeline: str, done: Sequence[tuple[str, str]]) -> None:
-    """Drop deferred links that were completed: (record key, what) pairs."""
-    for key, what in done:
-        conn.execute(
-            sa.delete(_pending).where(
-                _pending.c.pipeline == pipeline,
-                _pending.c.record_key == key,
-                _pending.c.what == what,
-            )
-        )
-
+    """Drop deferred links that were completed: (record key, what) pairs (one statement,
+    executed for every pair)."""
+    if not done:
+        return
+    conn.execute(
+        sa.delete(_pending).where(
+            _pending.c.pipeline == pipeline,
+            _pending.c.record_key == sa.bindparam("done_key"),
+            _pending.c.what == sa.bindparam("done_what"),
+        ),
+        [{"done_key": key, "done_what": what} for key, what in done],
+    )
 
 # --------------------------------------------------------------------------- runs and settings
 
