@@ -404,6 +404,7 @@ def remove_pending(conn: sa.Connection, pipeline: str, done: Sequence[tuple[str,
         [{"done_key": key, "done_what": what} for key, what in done],
     )
 
+
 # --------------------------------------------------------------------------- runs and settings
 
 
