@@ -24,6 +24,7 @@ import json
 import threading
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import structlog
 
@@ -61,8 +62,11 @@ __all__ = ["insights_hook"]
 
 #: where the last read-ahead of an orders pipeline started (its cursor then) and ended
 _READ_AHEAD = "insights:orders_read_ahead:{pipeline}"
-#: one lock per (store, tenant, orders pipeline): one read-ahead at a time (:func:`_one_reader`)
+#: one lock per (store, tenant, orders pipeline): one read-ahead at a time (:func:`_reader_key`)
 _READERS: dict[str, threading.Lock] = {}
+#: per (store, tenant, orders pipeline): how many read-aheads ended in this process, and
+#: where the last one ended (its cursor, in a 1-tuple: None is a cursor too)
+_ENDED: dict[str, tuple[int, tuple[Any] | None]] = {}
 _READERS_LOCK = threading.Lock()
 
 log = structlog.get_logger(__name__)
@@ -106,7 +110,8 @@ def _orders_ahead(config: Config, ctx: HookContext) -> None:
     Read from that pipeline's cursor, which does not move (its own run reads them again: an
     idempotent upsert), through its hooks as a dry run (an erased person's orders stay out);
     a second customers run before the orders run (the other CRM's) goes on from where this
-    read ended. A read that fails only costs the head start: the orders run feeds the ledger
+    read ended, and so does one that waited for this read while an orders run went on
+    beside them (see :func:`_read_ahead`). A read that fails only costs the head start: the orders run feeds the ledger
     as always."""
     if ctx.upcoming is None:
         return
@@ -121,29 +126,42 @@ def _orders_ahead(config: Config, ctx: HookContext) -> None:
     )
     if orders is None:
         return
-    with _one_reader(ctx, orders.name):  # the other CRM's customers run goes on after it
-        _read_ahead(ctx, orders)
-
-
-def _one_reader(ctx: HookContext, pipeline: str) -> threading.Lock:
-    """The lock that lets one customers run at a time read ``pipeline``'s orders ahead in
-    this process: the customers runs of both CRMs start side by side, and the second, once
-    the first is done, reads on from where it ended (nothing, on a backfill) instead of
-    parsing and feeding every order a second time beside it."""
-    key = f"{ctx.db.url.render_as_string(hide_password=True)}|{ctx.tenant_id}|{pipeline}"
+    key = _reader_key(ctx, orders.name)
     with _READERS_LOCK:
-        return _READERS.setdefault(key, threading.Lock())
+        lock = _READERS.setdefault(key, threading.Lock())
+        seen = _ENDED.get(key, (0, None))[0]
+    with lock:  # the other CRM's customers run goes on after it
+        ended = _ENDED.get(key)
+        after = ended[1] if ended is not None and ended[0] > seen else None
+        end = _read_ahead(ctx, orders, after=after)
+        with _READERS_LOCK:
+            _ENDED[key] = ((ended or (0, None))[0] + 1, (end,))
 
 
-def _read_ahead(ctx: HookContext, orders: Pipeline) -> None:
+def _reader_key(ctx: HookContext, pipeline: str) -> str:
+    """One read-ahead at a time per (store, tenant, orders pipeline) in this process: the
+    customers runs of both CRMs start side by side, and the second, once the first is done,
+    reads on from where it ended (nothing, on a backfill) instead of parsing and feeding
+    every order a second time beside it."""
+    return f"{ctx.db.url.render_as_string(hide_password=True)}|{ctx.tenant_id}|{pipeline}"
+
+
+def _read_ahead(ctx: HookContext, orders: Pipeline, *, after: tuple[Any] | None = None) -> Any:
     """Feed the ledger ``orders``' changes after its cursor, or after the last read-ahead
-    from that same cursor; remember where this one ended."""
+    from that same cursor, or (``after``) after the end of a read-ahead that ended while
+    this run waited for it: the ledger then holds every order up to a point later than this
+    run's start, whatever the orders pipeline's cursor says (an orders run beside the
+    customers runs moves it meanwhile, and reading from there would feed most orders a
+    second time). Remember where this one ended; return that cursor."""
     assert ctx.upcoming is not None
     mark = _READ_AHEAD.format(pipeline=orders.name)
     with ctx.db.connect() as conn:
         stored = state.get_cursor(conn, orders.name, orders.b2connect.stream, Side.B2CONNECT)
         before = json.loads(get_value(conn, mark) or "{}")
-    start = before.get("to") if "from" in before and before["from"] == stored else stored
+    if after is not None:
+        start = after[0]
+    else:
+        start = before.get("to") if "from" in before and before["from"] == stored else stored
     fed, end = 0, start
     try:
         for records, cursor in ctx.upcoming(orders.name, start):
@@ -154,6 +172,7 @@ def _read_ahead(ctx: HookContext, orders: Pipeline) -> None:
     with begin_write(ctx.db) as conn:
         set_value(conn, mark, json.dumps({"from": stored, "to": end}, sort_keys=True, default=str))
     log.info("insights.orders_read_ahead", pipeline=orders.name, records=fed)
+    return end
 
 
 def _registered(record: Record) -> datetime | None:

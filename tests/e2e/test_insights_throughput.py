@@ -298,3 +298,46 @@ def test_customers_runs_side_by_side_read_the_orders_ahead_once(e2e: E2E) -> Non
     assert pages["orders"] >= 3, pages
     # each customers run reads its stream; the orders once, then one empty page from its end
     assert during == 2 * pages["customers"] + pages["orders"] + 1, (during, pages)
+
+
+def test_a_customers_run_waiting_for_the_read_ahead_goes_on_from_its_end_beside_orders(
+    e2e: E2E,
+) -> None:
+    """As `b2sync sync` runs a backfill: both customers runs and the HubSpot orders run (it
+    only associates with its contacts) start together. The orders run moves its cursor while
+    the first customers run reads the orders ahead; the second customers run, which waited
+    for that read, goes on from where it ended (one empty page) and not from the orders
+    run's cursor, from where it read and fed most orders a second time. Counted in
+    B2Connect's delta calls."""
+    from b2sync.runtime import build_runner
+    from sync.runner import side_by_side
+
+    delta = "GET /api/crm/{entity}/delta"
+    shop = {"b2connect": {"batch_size": 20}}  # several pages of each stream
+    orders = e2e.config.pipeline("orders-to-hubspot").model_copy(update={"batch_size": 20})
+    config = e2e.config.model_copy(
+        update={"pipelines": [orders if p.name == orders.name else p for p in e2e.config.pipelines]}
+    )
+    # the read-ahead takes a while, the orders run commits a page at a time meanwhile
+    e2e.stack.set_latency({"b2connect": 60, "hubspot": {"POST /crm/v3/objects/*/batch/*": 150}})
+    runner = build_runner(config, retry=FAST_RETRY, connector_options=shop)
+    try:
+        before = e2e.calls("b2connect").get(delta, 0)
+        pipes = runner.select(["customers-to-hubspot", "customers-to-salesforce", orders.name])
+        summaries = side_by_side(pipes, runner.run_pipeline, early=True)
+        during = e2e.calls("b2connect").get(delta, 0) - before
+        assert [s.status for s in summaries] == [RunStatus.SUCCEEDED] * 3
+        reader = runner.connector("shop")
+        pages = {}
+        for stream in ("customers", "orders"):  # one whole read of each stream, from the start
+            start = e2e.calls("b2connect").get(delta, 0)
+            for _page in reader.read_changes(stream, None):
+                pass
+            pages[stream] = e2e.calls("b2connect").get(delta, 0) - start
+    finally:
+        runner.close()
+        e2e.stack.set_latency({"b2connect": 0, "hubspot": 0})
+    assert pages["orders"] >= 3, pages
+    # each customers run reads its stream and the orders run its own; the orders are read
+    # ahead once, then one empty page from where that read ended
+    assert during == 2 * pages["customers"] + 2 * pages["orders"] + 1, (during, pages)
