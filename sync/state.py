@@ -373,21 +373,24 @@ def add_pending(
 
 
 def pending_for(
-    conn: sa.Connection, pipeline: str, limit: int = 10_000
-) -> list[tuple[str, str, str, str]]:
-    """Deferred links of ``pipeline``: (record key, target pipeline, target key, what)."""
+    conn: sa.Connection, pipeline: str, limit: int = 10_000, *, after_id: int = 0
+) -> list[tuple[int, str, str, str, str]]:
+    """Deferred links of ``pipeline`` after row ``after_id``, in the order they were deferred:
+    (row id, record key, target pipeline, target key, what); the last id is where the next
+    page starts."""
     rows = conn.execute(
         sa.select(
+            _pending.c.id,
             _pending.c.record_key,
             _pending.c.target_pipeline,
             _pending.c.target_key,
             _pending.c.what,
         )
-        .where(_pending.c.pipeline == pipeline)
+        .where(_pending.c.pipeline == pipeline, _pending.c.id > after_id)
         .order_by(_pending.c.id)
         .limit(limit)
     )
-    return [(a, b, c, d) for a, b, c, d in rows]
+    return [(int(i), a, b, c, d) for i, a, b, c, d in rows]
 
 
 def remove_pending(conn: sa.Connection, pipeline: str, done: Sequence[tuple[str, str]]) -> None:

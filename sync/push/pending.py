@@ -39,14 +39,34 @@ def upstream_wait() -> Callable[[], None] | None:
     return _UPSTREAM.get()
 
 
-def complete_pending(writer: Writer) -> Counter[str]:
-    """Complete what can be completed now; commit it; return counts."""
-    pipeline = writer.pipeline
+#: deferred links read, completed and committed together
+PENDING_PAGE = 10_000
+
+
+def complete_pending(writer: Writer, *, page: int | None = None) -> Counter[str]:
+    """Complete what can be completed now, every deferred link of the pipeline, a page at a
+    time in the order they were deferred (each page committed on its own); return counts.
+    Links whose target has no CRM id yet stay for a later run; a stopping run stops between
+    pages (the rest stays too)."""
+    page = page or PENDING_PAGE
     counts: Counter[str] = Counter()
-    with writer.db.connect() as conn:
-        rows = state.pending_for(conn, pipeline.name)
+    after = 0
+    while not writer.stop.is_set():
+        with writer.db.connect() as conn:
+            rows = state.pending_for(conn, writer.pipeline.name, page, after_id=after)
         if not rows:
-            return counts
+            break
+        after = rows[-1][0]
+        counts["deferred_completed"] += _complete_page(writer, [row[1:] for row in rows])
+        if len(rows) < page:
+            break
+    return counts
+
+
+def _complete_page(writer: Writer, rows: list[tuple[str, str, str, str]]) -> int:
+    """Complete the deferred links ``rows`` whose targets are linked; commit; how many."""
+    pipeline = writer.pipeline
+    with writer.db.connect() as conn:
         targets: dict[tuple[str, str], str] = {}
         by_pipeline: dict[str, set[str]] = defaultdict(set)
         for _key, target_pipeline, target_key, _what in rows:
@@ -104,5 +124,4 @@ def complete_pending(writer: Writer) -> Counter[str]:
                 crm_object=pipeline.crm.object, rows=rows_out, now=now,
             )  # fmt: skip
             state.remove_pending(conn, pipeline.name, done)
-    counts["deferred_completed"] = len(done)
-    return counts
+    return len(done)
