@@ -267,6 +267,19 @@ def _tenant(e2e: E2E) -> str:
         runner.close()
 
 
+def _whole_reads(e2e: E2E, runner: Any) -> dict[str, int]:
+    """B2Connect's delta calls of one whole read of each stream, from the start."""
+    delta = "GET /api/crm/{entity}/delta"
+    reader = runner.connector("shop")
+    pages = {}
+    for stream in ("customers", "orders"):
+        start = e2e.calls("b2connect").get(delta, 0)
+        for _page in reader.read_changes(stream, None):
+            pass
+        pages[stream] = e2e.calls("b2connect").get(delta, 0) - start
+    return pages
+
+
 def test_customers_runs_side_by_side_read_the_orders_ahead_once(e2e: E2E) -> None:
     """The customers runs of both CRMs start side by side (`sync.runner.side_by_side`, as
     `b2sync sync` runs them) and both read the orders ahead before their first flush: one
@@ -285,13 +298,7 @@ def test_customers_runs_side_by_side_read_the_orders_ahead_once(e2e: E2E) -> Non
         summaries = side_by_side(pipes, runner.run_pipeline)
         during = e2e.calls("b2connect").get(delta, 0) - before
         assert [s.status for s in summaries] == [RunStatus.SUCCEEDED] * 2
-        reader = runner.connector("shop")
-        pages = {}
-        for stream in ("customers", "orders"):  # one whole read of each stream, from the start
-            start = e2e.calls("b2connect").get(delta, 0)
-            for _page in reader.read_changes(stream, None):
-                pass
-            pages[stream] = e2e.calls("b2connect").get(delta, 0) - start
+        pages = _whole_reads(e2e, runner)
     finally:
         runner.close()
         e2e.stack.set_latency({"b2connect": 0})
@@ -327,13 +334,7 @@ def test_a_customers_run_waiting_for_the_read_ahead_goes_on_from_its_end_beside_
         summaries = side_by_side(pipes, runner.run_pipeline, early=True)
         during = e2e.calls("b2connect").get(delta, 0) - before
         assert [s.status for s in summaries] == [RunStatus.SUCCEEDED] * 3
-        reader = runner.connector("shop")
-        pages = {}
-        for stream in ("customers", "orders"):  # one whole read of each stream, from the start
-            start = e2e.calls("b2connect").get(delta, 0)
-            for _page in reader.read_changes(stream, None):
-                pass
-            pages[stream] = e2e.calls("b2connect").get(delta, 0) - start
+        pages = _whole_reads(e2e, runner)
     finally:
         runner.close()
         e2e.stack.set_latency({"b2connect": 0, "hubspot": 0})

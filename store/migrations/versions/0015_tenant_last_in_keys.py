@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
@@ -25,48 +26,30 @@ depends_on: str | Sequence[str] | None = None
 
 COLUMN = "b2sync_tenant"
 
-#: per-tenant unique constraints of revision 0013 (table -> natural key)
-UNIQUES: dict[str, tuple[str, ...]] = {
-    "audit_events": ("tenant_id", "seq"),
-    "consent_subjects": ("tenant_id", "email_hash"),
-    "cursors": ("pipeline", "stream", "side"),
-    "insights_customers": ("tenant_id", "customer_key"),
-    "insights_engagement": ("tenant_id", "customer_key", "day"),
-    "insights_engagement_totals": ("tenant_id", "customer_key", "source"),
-    "insights_orders": ("tenant_id", "order_id"),
-    "insights_support": ("tenant_id", "customer_key", "source", "kind", "item_id"),
-    "links": ("pipeline", "b2connect_key"),
-    "pending_links": ("pipeline", "record_key", "what"),
-    "rule_firings": ("tenant_id", "customer_key", "rule", "transition"),
-    "consent_holds": ("pipeline", "record_key"),
-    "consent_states": ("subject_id", "channel", "purpose"),
-    "consent_system_states": ("subject_id", "system", "channel", "purpose"),
-    "erasure_steps": ("request_id", "system"),
-    "tombstones": ("subject_hash",),
-}
-#: per-tenant natural primary keys of revision 0013
-PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
-    "audit_subject_aliases": ("alias_hash", "subject_hash"),
-    "locks": ("name",),
-    "settings": ("name",),
-    "subject_keys": ("subject_hash",),
-    "webhook_receipts": ("key",),
-    "erasure_subjects": ("request_id",),
-}
-
 
 def _rekey(*, tenant_last: bool) -> None:
-    def order(key: tuple[str, ...]) -> list[str]:
+    """Every per-tenant key revision 0013 made (``uq_<table>_tenant_key`` and the natural
+    primary keys holding the tenant), read from the database, with the tenant moved."""
+
+    def order(columns: Sequence[str]) -> list[str]:
+        key = [c for c in columns if c != COLUMN]
         return [*key, COLUMN] if tenant_last else [COLUMN, *key]
 
-    for table in sorted({*UNIQUES, *PRIMARY_KEYS}):
+    inspector = sa.inspect(op.get_bind())
+    for table in sorted(inspector.get_table_names()):
+        unique = f"uq_{table}_tenant_key"
+        uniques = [u for u in inspector.get_unique_constraints(table) if u["name"] == unique]
+        primary = list(inspector.get_pk_constraint(table)["constrained_columns"])
+        natural = COLUMN in primary and len(primary) > 1
+        if not (uniques or natural):
+            continue
         with op.batch_alter_table(table) as batch:
-            if table in UNIQUES:
-                batch.drop_constraint(f"uq_{table}_tenant_key", type_="unique")
-                batch.create_unique_constraint(f"uq_{table}_tenant_key", order(UNIQUES[table]))
-            if table in PRIMARY_KEYS:
+            for found in uniques:
+                batch.drop_constraint(unique, type_="unique")
+                batch.create_unique_constraint(unique, order(found["column_names"]))
+            if natural:
                 batch.drop_constraint(f"pk_{table}", type_="primary")
-                batch.create_primary_key(f"pk_{table}", order(PRIMARY_KEYS[table]))
+                batch.create_primary_key(f"pk_{table}", order(primary))
 
 
 def upgrade() -> None:
