@@ -111,8 +111,8 @@ def _orders_ahead(config: Config, ctx: HookContext) -> None:
     idempotent upsert), through its hooks as a dry run (an erased person's orders stay out);
     a second customers run before the orders run (the other CRM's) goes on from where this
     read ended, and so does one that waited for this read while an orders run went on
-    beside them (see :func:`_read_ahead`). A read that fails only costs the head start: the orders run feeds the ledger
-    as always."""
+    beside them (see :func:`_read_ahead`). A read that fails only costs the head start: the
+    orders run feeds the ledger as always."""
     if ctx.upcoming is None:
         return
     source = ctx.pipeline.b2connect.connection
