@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from sqlmodel import Session
 
+from store._in_lists import pad_in_lists
 from store._tenancy import engine_tenant, on_connect
 from store._urls import is_sqlite, parse_url, sqlite_path, unavailable
 from store._write_lock import WriteLock
@@ -185,6 +186,7 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         engine = sa.create_engine(url)
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
+    event.listen(engine, "before_cursor_execute", pad_in_lists, retval=True)
     return engine
 
 

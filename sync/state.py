@@ -109,8 +109,18 @@ def load_links(conn: sa.Connection, pipeline: str, keys: Sequence[str]) -> dict[
 
 
 def link_ids(conn: sa.Connection, pipeline: str, keys: Sequence[str]) -> dict[str, str]:
-    """CRM ids of linked ``keys`` (those with an id)."""
-    return {k: row.crm_id for k, row in load_links(conn, pipeline, keys).items() if row.crm_id}
+    """CRM ids of linked ``keys`` (those with an id); the field hashes stay unread."""
+    out: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(keys))):
+        rows = conn.execute(
+            sa.select(_links.c.b2connect_key, _links.c.crm_id).where(
+                _links.c.pipeline == pipeline,
+                _links.c.b2connect_key.in_(chunk),
+                _links.c.crm_id.is_not(None),
+            )
+        )
+        out.update({key: crm_id for key, crm_id in rows if crm_id})
+    return out
 
 
 def crm_ids_taken(conn: sa.Connection, pipeline: str, crm_ids: Sequence[str]) -> dict[str, str]:
