@@ -19,6 +19,7 @@ from store._engine import (
     session_scope,
     write_lock,
 )
+from store._in_lists import pad_in_lists, padded_size
 from store._journal import JOURNAL_SUFFIX, intake_journal, journal_path
 from store._migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
 from store._tenancy import (
@@ -100,6 +101,8 @@ __all__ = [
     "journal_path",
     "make_engine",
     "metadata",
+    "pad_in_lists",
+    "padded_size",
     "session_scope",
     "unavailable",
     "upgrade",

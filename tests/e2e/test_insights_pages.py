@@ -28,10 +28,13 @@ def _links_looked_up(db: sa.Engine) -> Iterator[list[int]]:
     """The number of customer keys each SELECT on ``links`` asks for (its IN list)."""
     seen: list[int] = []
 
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def count(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
         select = statement.lstrip().upper().startswith("SELECT")
         if select and "FROM links" in statement and " IN (" in statement:
-            seen.append(statement.split(" IN (", 1)[1].split(")", 1)[0].count("?"))
+            head, rest = statement.split(" IN (", 1)
+            start, size = head.count("?"), rest.split(")", 1)[0].count("?")
+            # distinct keys: SQLite's IN lists go out padded with their last key repeated
+            seen.append(len(set(parameters[start : start + size])))
 
     sa.event.listen(db, "before_cursor_execute", count)
     try:

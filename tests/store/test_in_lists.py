@@ -3,7 +3,7 @@
 Every list length was a different SQL text, and Python's ``sqlite3`` keeps 128 prepared
 statements per pooled connection, each holding memory for its every ``?``: over a long
 backfill the caches filled with large one-off lookups and the process kept growing with the
-shop (``store._in_lists``).
+shop (``store.pad_in_lists``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from store import make_engine
-from store._in_lists import pad_in_lists, padded_size
+from store import make_engine, pad_in_lists, padded_size
 from sync import state
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
