@@ -46,6 +46,7 @@ from b2sync.insights_passes import InsightsPasses  # noqa: E402
 from b2sync.runtime import build_runner  # noqa: E402
 from mapping.config import Pipeline, parse_config  # noqa: E402
 from sync.logs import configure_logging  # noqa: E402
+from sync.push.in_hand import IN_HAND  # noqa: E402
 from sync.run import RunSummary  # noqa: E402
 from sync.runner import Runner, side_by_side  # noqa: E402
 
@@ -437,6 +438,9 @@ def main() -> None:
         "salesforce_write_minimum": mins["salesforce"],
         "peak_rss_mb": peak_rss_mb(),
         "peak_rss_mb_pipelines": timings.get("peak_rss_mb_pipelines"),
+        "records_in_memory_bound": IN_HAND.limit,
+        "records_in_memory_peak": IN_HAND.peak,
+        "records_in_memory_drains": IN_HAND.drains,
         "noop_seconds": round(noop_s, 1),
         "noop_write_calls": sum(noop_by_side.values()),
         **{f"noop_write_calls_{system}": n for system, n in noop_by_side.items()},

@@ -73,6 +73,7 @@ from bench.backfill import (  # noqa: E402
 from connectors.budget import AdaptiveConcurrency  # noqa: E402
 from mapping.config import HubSpotConnection, parse_config  # noqa: E402
 from sync.logs import configure_logging  # noqa: E402
+from sync.push.in_hand import IN_HAND  # noqa: E402
 from sync.runner import Runner  # noqa: E402
 
 #: HubSpot's average rate for a private app (190 calls per 10 s)
@@ -273,6 +274,9 @@ def summarise(
         "peak_in_flight_hubspot": stats["hubspot"]["peak_in_flight"],
         "peak_in_flight_salesforce": stats["salesforce"]["peak_in_flight"],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "records_in_memory_bound": IN_HAND.limit,
+        "records_in_memory_peak": IN_HAND.peak,
+        "records_in_memory_drains": IN_HAND.drains,
         "hubspot_bound_s": round(hubspot_bound, 1),
         "salesforce_bound_s": round(salesforce_bound, 1),
         "chain_s": round(chain, 2),

@@ -36,6 +36,7 @@ from sync.keys import open_keys
 from sync.locks import Locks, guarded
 from sync.push import needs_lengths
 from sync.push.engine import PipelineRun
+from sync.push.in_hand import records_in_memory
 from sync.push.pending import associating_after
 from sync.replay import ReplaySource, due_dead_letters, due_pull_dead_letters
 from sync.retry import RetryPolicy, change_pages
@@ -231,6 +232,7 @@ class Runner:
         connector_options: Mapping[str, Mapping[str, Any]] | None = None,
         tenant: str | None = None,
     ) -> None:
+        records_in_memory()  # a bad B2SYNC_RECORDS_IN_MEMORY refuses to start (sync.push.in_hand)
         self.config = config
         #: the record hook factories every pipeline run applies, in order (tombstones first)
         self.hooks = tuple(hooks)

@@ -20,6 +20,7 @@ from connectors.errors import ConnectorError
 from mapping.config import Config, ConfigError, ConfigIssue, Pipeline
 from store import StoreConfigError, StoreUnavailable
 from sync.crm_fields import crm_field_issues
+from sync.push.in_hand import RecordsInMemoryError
 from sync.runner import Runner
 from sync.settings import SecretError, config_path, load_config, resolve, secret_issues
 
@@ -98,7 +99,13 @@ def open_runner(cfg: Config) -> Iterator[Runner]:
     """A runner, or one clear line and the right exit code."""
     try:
         runner = build_runner(cfg)
-    except (SecretError, MasterKeyError, KeyChangedError, StoreConfigError) as exc:
+    except (
+        SecretError,
+        MasterKeyError,
+        KeyChangedError,
+        StoreConfigError,
+        RecordsInMemoryError,
+    ) as exc:
         fail(str(exc), EXIT_BAD_CONFIG)  # StoreConfigError: e.g. another tenant's SQLite file
     except StoreUnavailable as exc:
         fail(str(exc))

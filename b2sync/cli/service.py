@@ -34,6 +34,7 @@ from mapping.config import Config, ConfigError
 from store import StoreConfigError, StoreUnavailable, make_engine
 from store.models import RunStatus
 from sync.logs import bind, configure_logging
+from sync.push.in_hand import RecordsInMemoryError
 from sync.runner import Runner
 from sync.settings import SecretError
 
@@ -105,7 +106,7 @@ def run(
         code = daemon.serve()
     except ConfigError as exc:
         exit_with_issues(path, exc.issues)
-    except (SecretError, MasterKeyError, KeyChangedError) as exc:
+    except (SecretError, MasterKeyError, KeyChangedError, RecordsInMemoryError) as exc:
         fail(str(exc), EXIT_BAD_CONFIG)
     except StoreUnavailable as exc:
         fail(str(exc))

@@ -16,6 +16,7 @@ and the commit before it succeeded, so the cursor never passes an unacknowledged
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,6 +45,7 @@ from sync.push.deletes import (
     check_restores,
     describe_deletions,
 )
+from sync.push.in_hand import IN_HAND
 from sync.push.lines import replay_parked_lines, write_lines
 from sync.push.pending import complete_pending, upstream_wait
 from sync.push.reconcile import plan_records
@@ -68,6 +70,8 @@ class _Flight:
     plan: Plan
     cursor: Mapping[str, Any] | None
     keys: frozenset[str]
+    #: records the flush holds (:data:`sync.push.in_hand.IN_HAND`), given back once committed
+    held: int
 
 
 @dataclass
@@ -86,6 +90,9 @@ class PipelineRun(Run):
         #: flushes whose writes are in flight, oldest first (pipelined: see _pipelined)
         self._flights: ThreadPoolExecutor | None = None
         self._in_flight: deque[_Flight] = deque()
+        #: records read and not yet committed (counted in IN_HAND); the commit thread gives back
+        self._held = 0
+        self._held_lock = threading.Lock()
 
     # ------------------------------------------------------------------ the loop
 
@@ -95,9 +102,6 @@ class PipelineRun(Run):
             self._bump(complete_pending(writer))
         fingerprint = mapping_fingerprint(self.pipeline)
         cursor = None if (self.full or self.replay or self._remap(fingerprint)) else self._cursor()
-        buffer: list[Record] = []
-        flush_size = self.pipeline.batch_size or DEFAULT_FLUSH
-        last_cursor: Mapping[str, Any] | None = cursor
         source: Iterator[Page] = iter(())
         try:
             shop, stream = self.shop, self.pipeline.b2connect.stream
@@ -106,17 +110,8 @@ class PipelineRun(Run):
             )
             # the next B2Connect page is fetched while this one is planned and written
             source = read_ahead(feed) if self.concurrency > 1 else feed
-            for page in source:
-                buffer.extend(page.records)
-                last_cursor = page.cursor
-                self._page_read(page)
-                if len(buffer) >= flush_size or not page.has_more:
-                    self._flush(writer, buffer, last_cursor)
-                    buffer = []
-                if self.stop.is_set():
-                    return
-            if buffer:
-                self._flush(writer, buffer, last_cursor)
+            if not self._push_pages(writer, source, cursor):
+                return
             self._land()
             if self.replay and not self.dry_run:
                 self._await_commit()  # lines replay under their parents' committed links
@@ -143,6 +138,31 @@ class PipelineRun(Run):
             if self._committer is not None:
                 self._committer.shutdown(wait=True)
                 self._committer = None
+            self._give_back(self._held)  # flushes dropped on an error or a stop
+
+    def _push_pages(
+        self, writer: Writer, source: Iterator[Page], cursor: Mapping[str, Any] | None
+    ) -> bool:
+        """Flush the pages of ``source`` (a flush's worth at a time, or what the run holds when
+        the process is over its bound); False when stopped."""
+        buffer: list[Record] = []
+        flush_size = self.pipeline.batch_size or DEFAULT_FLUSH
+        last_cursor = cursor
+        for page in source:
+            over = self._hold(len(page.records))
+            buffer.extend(page.records)
+            last_cursor = page.cursor
+            self._page_read(page)
+            if len(buffer) >= flush_size or not page.has_more or over:
+                self._flush(writer, buffer, last_cursor)
+                buffer = []
+            if over:  # the process holds more than its bound: this run gives back first
+                self._drain()
+            if self.stop.is_set():
+                return False
+        if buffer:
+            self._flush(writer, buffer, last_cursor)
+        return True
 
     def _associate_after_upstream(self, writer: Writer) -> None:
         """Started beside the pipelines it associates with (:func:`associating_after`): wait
@@ -177,6 +197,7 @@ class PipelineRun(Run):
     def _flush(
         self, writer: Writer, records: Sequence[Record], cursor: Mapping[str, Any] | None
     ) -> None:
+        held = len(records)
         records = latest_per_key(records)
         if any(not flight.keys.isdisjoint(r.key for r in records) for flight in self._in_flight):
             self._land()  # a record of a flush in flight: plan it on its committed state
@@ -186,6 +207,7 @@ class PipelineRun(Run):
             records, hook_dead = hooks_isolated(self.hooks, self._hook_context(), records)
             if not records and not hook_dead:
                 self._advance(cursor)
+                self._give_back(held)
                 return
         (plan, restores, links), prep_dead = screened(
             lambda some: self._plan(writer, some), records, "planning the flush"
@@ -201,13 +223,15 @@ class PipelineRun(Run):
             self.summary.dry_run_plan.extend([*rows, *deletes])
             would["would_write"] = would["would_create"] + would["would_update"]
             self._bump({**would, "would_delete": len(deletes)})
+            self._give_back(held)
             return
         self.blanks.admit(push_blanks(plan.writes, links, self.hasher))
         if self._pipelined():
             self._land(keep=FLIGHTS - 1)  # the oldest flush's writes done, its commit queued
-            self._take_off(writer, plan, restores, cursor, frozenset(r.key for r in records))
+            keys = frozenset(r.key for r in records)
+            self._take_off(writer, plan, restores, cursor, keys, held)
             return
-        self._commit_in_background(self._fly(writer, plan, restores), plan, cursor)
+        self._commit_in_background(self._fly(writer, plan, restores), plan, cursor, held)
 
     # ------------------------------------------------------------------ flushes in flight
 
@@ -239,6 +263,7 @@ class PipelineRun(Run):
         restores: Restores | None,
         cursor: Mapping[str, Any] | None,
         keys: frozenset[str],
+        held: int,
     ) -> None:
         """Send a planned flush's writes on a flight thread; the loop reads, runs the hooks
         of and plans the next flush meanwhile, whose writes go out beside these.
@@ -247,7 +272,7 @@ class PipelineRun(Run):
             self._flights = ThreadPoolExecutor(FLIGHTS, thread_name_prefix="b2sync-flight")
         context = contextvars.copy_context()
         future = self._flights.submit(context.run, self._fly, writer, plan, restores)
-        self._in_flight.append(_Flight(future, plan, cursor, keys))
+        self._in_flight.append(_Flight(future, plan, cursor, keys, held))
 
     def _land(self, keep: int = 0) -> None:
         """Wait for the oldest flushes in flight until ``keep`` are left (a failure fails the
@@ -263,7 +288,7 @@ class PipelineRun(Run):
                     later.future.exception()
                 self._in_flight.clear()
                 raise
-            self._commit_in_background(flushed, flight.plan, flight.cursor)
+            self._commit_in_background(flushed, flight.plan, flight.cursor, flight.held)
 
     def _plan(
         self, writer: Writer, records: list[Record]
@@ -294,7 +319,7 @@ class PipelineRun(Run):
         return plan, restores, links
 
     def _commit_in_background(
-        self, flushed: Flushed, plan: Plan, cursor: Mapping[str, Any] | None
+        self, flushed: Flushed, plan: Plan, cursor: Mapping[str, Any] | None, held: int = 0
     ) -> None:
         """Commit a written flush on the commit thread while the next page is read.
 
@@ -307,7 +332,7 @@ class PipelineRun(Run):
             self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="b2sync-commit")
         context = contextvars.copy_context()  # the log context (pipeline, run id) goes along
         self._pending_commit = self._last_commit = self._committer.submit(
-            context.run, self._commit_after, self._last_commit, flushed, plan, cursor
+            context.run, self._commit_after, self._last_commit, flushed, plan, cursor, held
         )
 
     def _commit_after(
@@ -316,18 +341,41 @@ class PipelineRun(Run):
         flushed: Flushed,
         plan: Plan,
         cursor: Mapping[str, Any] | None,
+        held: int,
     ) -> None:
-        """:meth:`_commit`, only once the commit before it succeeded (else its error)."""
-        failed = before.exception() if before is not None else None
-        if failed is not None:
-            raise failed
-        self._commit(flushed, plan, cursor)
+        """:meth:`_commit`, only once the commit before it succeeded (else its error); the
+        flush's records are given back either way."""
+        try:
+            failed = before.exception() if before is not None else None
+            if failed is not None:
+                raise failed
+            self._commit(flushed, plan, cursor)
+        finally:
+            self._give_back(held)
 
     def _await_commit(self) -> None:
         """Wait for the flush being committed; its failure fails the run."""
         pending, self._pending_commit = self._pending_commit, None
         if pending is not None:
             pending.result()
+
+    def _hold(self, count: int) -> bool:
+        """Count a page taken in; whether the process now holds more than its bound."""
+        with self._held_lock:
+            self._held += count
+        return IN_HAND.take(count)
+
+    def _give_back(self, count: int) -> None:
+        with self._held_lock:
+            count = min(count, self._held)
+            self._held -= count
+        IN_HAND.give_back(count)
+
+    def _drain(self) -> None:
+        """Wait until every flush of this run has been written and committed: it then holds
+        nothing (see :mod:`sync.push.in_hand`)."""
+        self._land()
+        self._await_commit()
 
     def _advance(self, cursor: Mapping[str, Any] | None) -> None:
         """Move the cursor past a flush the hooks emptied (nothing to write)."""

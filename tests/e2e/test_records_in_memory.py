@@ -1,0 +1,226 @@
+"""The records the push runs of one process hold at once stay under its bound (issue 18: a
+backfill's peak memory must not grow with the shop).
+
+Every pipeline of the shipped config runs as `b2sync sync` runs them (both CRMs side by side,
+customers beside companies and the HubSpot orders), through the real SDKs against the
+emulators, with small pages and flushes so that a shop of 200 customers fills every run's
+share (a buffer, two flushes in flight, one being committed). Each time a run takes in a
+B2Connect page, the test counts the B2Connect records alive in the process (made by the
+delta reader and not yet freed): that count, not the engine's own, is what the bound is for.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.b2connect import B2ConnectConnector
+from connectors.records import Page, Record
+from emulators.stack import EmulatorStack
+from sync.push import engine
+from sync.push.in_hand import ENV, IN_HAND, records_in_memory
+from sync.runner import side_by_side
+from tests.e2e.conftest import E2E, MASTER_KEY, by_key, fresh_e2e, stack_fixtures
+from tests.e2e.test_cli_sync import B2SYNC
+from tests.e2e.test_concurrent_backfill import with_concurrency
+
+#: records per B2Connect page and per flush: every run holds several flushes at once
+PAGE, FLUSH = 5, 40
+UPSERT = "POST /crm/v3/objects/{object_type}/batch/upsert"
+#: the bound under test: one flush
+BOUND = 40
+_CHANGE_PAGES = engine.change_pages
+
+_shop, shop = stack_fixtures("_shop", "shop", customers=200, seed=11)
+
+
+def _small(e2e: E2E, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Pages of ``PAGE``, flushes of ``FLUSH`` for every pipeline, concurrency 4; how many
+    pipelines there are."""
+    real = B2ConnectConnector.__init__
+
+    def small_pages(self: B2ConnectConnector, *args: Any, **kwargs: Any) -> None:
+        real(self, *args, **{**kwargs, "batch_size": PAGE})
+
+    monkeypatch.setattr(B2ConnectConnector, "__init__", small_pages)
+    text = e2e.config_path.read_text(encoding="utf-8")
+    names = [p.name for p in e2e.config.pipelines]
+    for name in names:
+        marker = f"  - name: {name}\n"
+        assert text.count(marker) == 1
+        text = text.replace(marker, f"{marker}    batch_size: {FLUSH}\n")
+    e2e.config_path.write_text(text, encoding="utf-8")
+    with_concurrency(e2e, 4)  # re-reads the config
+    return len(names)
+
+
+class _Alive:
+    """B2Connect records alive in the process: :class:`_Counted` records, counted as they
+    are made and as they are freed (``gc`` cannot count them safely
+    beside running threads: its list of every object would hold a tuple another thread is
+    still building)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now = 0
+        self.at_pages: list[int] = []
+
+    def add(self, n: int) -> None:
+        with self.lock:
+            self.now += n
+
+
+ALIVE = _Alive()
+_FIELDS = [f.name for f in fields(Record)]
+
+
+class _Counted(Record):
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> _Counted:
+        del args, kwargs
+        ALIVE.add(1)
+        return object.__new__(cls)
+
+    def __del__(self) -> None:
+        ALIVE.add(-1)
+
+
+def _alive_at_each_page(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each time a push run takes in a page: the B2Connect records alive in the process.
+    Every record B2Connect's connector reads is handed on as a :class:`_Counted` copy (the
+    original freed at once)."""
+    real_read = B2ConnectConnector.read_changes
+
+    def read_counted(self: B2ConnectConnector, *args: Any, **kwargs: Any) -> Iterator[Page]:
+        for page in real_read(self, *args, **kwargs):
+            records = [_Counted(*(getattr(r, f) for f in _FIELDS)) for r in page.records]
+            yield replace(page, records=records)
+
+    monkeypatch.setattr(B2ConnectConnector, "read_changes", read_counted)
+    seen: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        for page in _CHANGE_PAGES(*args, **kwargs):
+            seen.append(ALIVE.now)
+            yield page
+
+    monkeypatch.setattr(engine, "change_pages", counted)
+    return seen
+
+
+def _backfill(e2e: E2E, bound: int, monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], Any]:
+    """Every pipeline, as `b2sync sync` runs them, under ``bound``; the live counts per page
+    and what the CRMs hold after."""
+    monkeypatch.setattr(IN_HAND, "_limit", bound)
+    IN_HAND.reset_peak()
+    alive = _alive_at_each_page(monkeypatch)
+    runner = e2e.runner()
+    e2e.stack.set_latency({"hubspot": 40, "salesforce": 40})  # flushes stay in flight a while
+    try:
+        summaries = side_by_side(
+            runner.select(None), runner.run_pipeline, start=runner.warm_up, early=True
+        )
+    finally:
+        e2e.stack.set_latency({"hubspot": 0, "salesforce": 0})
+        runner.close()
+    assert all(s.status.value == "succeeded" for s in summaries), [s.error for s in summaries]
+    assert IN_HAND.held == 0  # every flush given back
+    written = {
+        "contacts": sorted(
+            (k, len(v), v[0]["properties"].get("email"))
+            for k, v in by_key(e2e.records("hubspot", "contacts"), "b2connect_id").items()
+        ),
+        "orders": sorted(by_key(e2e.records("hubspot", "orders"), "b2connect_id")),
+        "sf_contacts": sorted(by_key(e2e.records("salesforce", "Contact"), "B2Connect_Id__c")),
+        "sf_orders": sorted(by_key(e2e.records("salesforce", "B2C_Order__c"), "B2Connect_Id__c")),
+        "counts": sorted((s.pipeline, s.counts["written"], s.counts["read"]) for s in summaries),
+    }
+    return alive, written
+
+
+@pytest.mark.slow
+def test_a_backfill_holds_no_more_records_than_the_bound(
+    shop: E2E, _shop: EmulatorStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the bound at one flush, the B2Connect records alive whenever a run takes in a page
+    stay within the bound plus, per run, the page it takes in and the one read ahead (and the
+    insights' orders read-ahead), where without it they pile up to several flushes per run;
+    both backfills write the same records, each once."""
+    runs = _small(shop, monkeypatch)
+    bounded, written = _backfill(shop, BOUND, monkeypatch)
+    assert IN_HAND.peak <= BOUND + runs * PAGE  # the engine's own count: a page over at most
+    assert IN_HAND.drains > 0
+    ceiling = BOUND + runs * 2 * PAGE + 2 * PAGE
+    assert max(bounded) <= ceiling, (max(bounded), ceiling)
+
+    (tmp_path / "unbounded").mkdir()
+    again = next(fresh_e2e(_shop, tmp_path / "unbounded", monkeypatch))
+    _small(again, monkeypatch)
+    unbounded, written_unbounded = _backfill(again, 10**9, monkeypatch)
+    assert IN_HAND.drains == 0
+    assert max(unbounded) > ceiling, (max(unbounded), ceiling)  # what the bound prevents
+    assert written == written_unbounded
+    assert written["contacts"] and all(n == 1 for _, n, _ in written["contacts"])
+    print("alive at a page, most:", max(bounded), "bounded;", max(unbounded), "unbounded")
+
+
+def test_a_bad_bound_refuses_to_start(e2e: E2E) -> None:
+    """`b2sync sync` with ``B2SYNC_RECORDS_IN_MEMORY`` not a positive whole number exits 2
+    naming the variable, before it reads or writes anything."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("B2SYNC_")}
+    env.update(e2e.stack.env())
+    env["B2SYNC_MASTER_KEY"] = MASTER_KEY
+    before = e2e.calls("b2connect")
+    for bad in ("lots", "0", "-5"):
+        result = subprocess.run(
+            [B2SYNC, "sync", "--config", str(e2e.config_path)],
+            env={**env, ENV: bad},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 2, (bad, result.stderr)
+        assert f"{ENV}='{bad}' is not a positive whole number" in result.stderr
+    assert e2e.calls("b2connect") == before
+    assert records_in_memory({ENV: "25_000"}) == 25_000
+    assert records_in_memory({}) == records_in_memory({ENV: " "}) > 0
+
+
+def test_a_run_failing_under_the_bound_gives_every_record_back_and_loses_none(
+    e2e: E2E, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HubSpot refuses every upsert from the fourth on while the orders run flushes page by
+    page under a bound it keeps crossing: the run fails holding nothing (a failed run's
+    records do not stay counted against the next runs), and the rerun leaves every order in
+    HubSpot exactly once (a flush cut short by the bound still commits in read order)."""
+    _small(e2e, monkeypatch)
+    monkeypatch.setattr(IN_HAND, "_limit", PAGE)
+    IN_HAND.reset_peak()
+    (customers,) = e2e.sync("customers-to-hubspot")
+    assert customers.status.value == "succeeded", customers.error
+    assert IN_HAND.drains > 0 and IN_HAND.held == 0
+    e2e.faults("hubspot", [{"match": UPSERT, "kind": "status", "status": 403, "after": 3}])
+    e2e.stack.set_latency({"hubspot": 20})
+    try:
+        (failed,) = e2e.sync("orders-to-hubspot")
+    finally:
+        e2e.stack.set_latency({"hubspot": 0})
+        e2e.faults("hubspot", [])
+    assert failed.status.value in ("failed", "paused"), failed.status
+    assert IN_HAND.held == 0
+    shop_orders = e2e.records("b2connect", "orders")
+    (again,) = e2e.sync("orders-to-hubspot")
+    assert again.status.value == "succeeded", again.error
+    assert IN_HAND.held == 0
+    written = by_key(e2e.records("hubspot", "orders"), "b2connect_id")
+    assert sorted(written) == sorted(str(o["id"]) for o in shop_orders)
+    assert all(len(v) == 1 for v in written.values())
