@@ -17,11 +17,12 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import Counter as PromCounter
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from b2sync.service._status import pipeline_status, store_totals
 from mapping.config import Pipeline
+from sync.push.in_hand import IN_HAND, InHand
 from sync.run import RunSummary
 
 __all__ = ["CONTENT_TYPE", "CallTracker", "Metrics"]
@@ -115,6 +116,31 @@ class _StoreCollector(Collector):
         yield from (lag, dead, conflicts, erasures, overdue, breaker)
 
 
+class _InHandCollector(Collector):
+    """The records the process's push runs hold, against ``B2SYNC_RECORDS_IN_MEMORY``."""
+
+    def __init__(self, in_hand: InHand = IN_HAND) -> None:
+        self._in_hand = in_hand
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "b2sync_records_in_memory",
+            "B2Connect records the push runs of this process hold (read, not yet committed)",
+            value=float(self._in_hand.held),
+        )
+        yield GaugeMetricFamily(
+            "b2sync_records_in_memory_bound",
+            "The bound on those records (B2SYNC_RECORDS_IN_MEMORY)",
+            value=float(self._in_hand.limit),
+        )
+        yield CounterMetricFamily(
+            "b2sync_records_in_memory_drains",
+            "Times a push run flushed early and waited for its own commits because the process"
+            " held more records than the bound",
+            value=float(self._in_hand.drains_total),
+        )
+
+
 class Metrics:
     """The daemon's Prometheus registry."""
 
@@ -159,6 +185,7 @@ class Metrics:
             buckets=_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.registry.register(_StoreCollector(db, pipelines, clock or (lambda: datetime.now(UTC))))
+        self.registry.register(_InHandCollector())
 
     def observe_run(self, pipe: Pipeline, summary: RunSummary, seconds: float | None) -> None:
         """Count one run's records and (unless None) its duration."""

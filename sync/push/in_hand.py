@@ -74,6 +74,7 @@ class InHand:
         self._held = 0
         self._peak = 0
         self._waits = 0
+        self._waits_total = 0
 
     @property
     def limit(self) -> int:
@@ -101,6 +102,11 @@ class InHand:
         bound, since the last :meth:`reset_peak`."""
         return self._waits
 
+    @property
+    def drains_total(self) -> int:
+        """:attr:`drains` since the process started (a metric's counter)."""
+        return self._waits_total
+
     def take(self, count: int) -> bool:
         """Count ``count`` more records held; whether the process now holds more than the
         bound (then the run that took them gives back what it holds before reading on)."""
@@ -111,6 +117,7 @@ class InHand:
             over = self._held > limit
             if over:
                 self._waits += 1
+                self._waits_total += 1
             return over
 
     def give_back(self, count: int) -> None:

@@ -139,3 +139,23 @@ def test_metrics_show_rate_limit_headroom(shared: DaemonProcess) -> None:
     }
     assert ("hubspot", "10s") in seen
     assert ("salesforce", "daily") in seen
+
+
+def test_metrics_show_the_records_in_memory_and_their_bound(shared: DaemonProcess) -> None:
+    """/metrics shows the records the push runs hold (none once idle), the bound
+    (``B2SYNC_RECORDS_IN_MEMORY``, unset here: the default) and how often runs drained."""
+    from sync.push.in_hand import DEFAULT_RECORDS_IN_MEMORY
+
+    wait_for(shared.all_synced, 30, "idle")
+    text = shared.http.get(f"{shared.url}/metrics", timeout=10).text
+    values = {
+        s.name: s.value
+        for f in text_string_to_metric_families(text)
+        if f.name.startswith("b2sync_records_in_memory")
+        for s in f.samples
+    }
+    assert values == {
+        "b2sync_records_in_memory": 0.0,
+        "b2sync_records_in_memory_bound": float(DEFAULT_RECORDS_IN_MEMORY),
+        "b2sync_records_in_memory_drains_total": 0.0,
+    }

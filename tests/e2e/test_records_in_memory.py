@@ -173,8 +173,8 @@ def test_a_backfill_holds_no_more_records_than_the_bound(
 
 
 def test_a_bad_bound_refuses_to_start(e2e: E2E) -> None:
-    """`b2sync sync` with ``B2SYNC_RECORDS_IN_MEMORY`` not a positive whole number exits 2
-    naming the variable, before it reads or writes anything."""
+    """`b2sync sync` and `b2sync run` with ``B2SYNC_RECORDS_IN_MEMORY`` not a positive whole
+    number exit 2 naming the variable, before they read or write anything."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("B2SYNC_")}
     env.update(e2e.stack.env())
     env["B2SYNC_MASTER_KEY"] = MASTER_KEY
@@ -190,6 +190,16 @@ def test_a_bad_bound_refuses_to_start(e2e: E2E) -> None:
         )
         assert result.returncode == 2, (bad, result.stderr)
         assert f"{ENV}='{bad}' is not a positive whole number" in result.stderr
+    daemon = subprocess.run(
+        [B2SYNC, "run", "--config", str(e2e.config_path), "--listen", "127.0.0.1:0"],
+        env={**env, ENV: "1.5"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert daemon.returncode == 2, daemon.stderr
+    assert f"{ENV}='1.5' is not a positive whole number" in daemon.stderr
     assert e2e.calls("b2connect") == before
     assert records_in_memory({ENV: "25_000"}) == 25_000
     assert records_in_memory({}) == records_in_memory({ENV: " "}) > 0
