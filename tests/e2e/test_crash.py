@@ -21,10 +21,12 @@ B2SYNC = shutil.which("b2sync", path=str(Path(sys.executable).parent)) or "b2syn
 KILLS = 6
 
 
-def start_sync(e2e: E2E) -> subprocess.Popen[bytes]:
+def start_sync(e2e: E2E, bound: int | None = None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("B2SYNC_")}
     env.update(e2e.stack.env())
     env["B2SYNC_MASTER_KEY"] = MASTER_KEY
+    if bound is not None:
+        env["B2SYNC_RECORDS_IN_MEMORY"] = str(bound)
     return subprocess.Popen(
         [B2SYNC, "sync", "--config", str(e2e.config_path)],
         env=env,
@@ -48,20 +50,22 @@ def big(tmp_path: Path) -> object:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("concurrency", [1, 4, None])
+@pytest.mark.parametrize(("concurrency", "bound"), [(1, None), (4, None), (None, None), (4, 300)])
 def test_sigkill_during_backfill_loses_and_duplicates_nothing(
-    big: E2E, concurrency: int | None
+    big: E2E, concurrency: int | None, bound: int | None
 ) -> None:
     """Killed six times mid-backfill, the sync still ends with each record once, correct,
-    with one write batch in flight at a time, with four, and with the shipped defaults (the
-    CRMs' adaptive limits growing up to 32 and 25 calls in flight)."""
+    with one write batch in flight at a time, with four, with the shipped defaults (the
+    CRMs' adaptive limits growing up to 32 and 25 calls in flight), and at four under a bound
+    on the records in memory that every run keeps crossing (early flushes, runs waiting for
+    their own commits: ``B2SYNC_RECORDS_IN_MEMORY``)."""
     e2e = big
     if concurrency is not None:
         with_concurrency(e2e, concurrency)
     rng = random.Random(20261125)
     killed = 0
     for _ in range(KILLS):
-        proc = start_sync(e2e)
+        proc = start_sync(e2e, bound)
         try:
             proc.wait(timeout=rng.uniform(0.7, 2.2))
         except subprocess.TimeoutExpired:
@@ -69,7 +73,7 @@ def test_sigkill_during_backfill_loses_and_duplicates_nothing(
             proc.wait(timeout=30)
             killed += 1
     assert killed >= 3, "the kills should land while the sync is still running"
-    final = start_sync(e2e)
+    final = start_sync(e2e, bound)
     assert final.wait(timeout=180) == 0
 
     customers = e2e.records("b2connect", "customers")
