@@ -36,6 +36,20 @@ def _small_flushes(e2e: E2E, monkeypatch: pytest.MonkeyPatch) -> None:
     with_concurrency(e2e, 4)  # re-reads the config
 
 
+def orders_refused_from_the_fourth_upsert(e2e: E2E, *, latency_ms: int) -> Any:
+    """Run orders-to-hubspot while HubSpot refuses every upsert from the fourth on (403), at
+    ``latency_ms``; the run's summary, checked failed (faults and latency cleared after)."""
+    e2e.faults("hubspot", [{"match": UPSERT, "kind": "status", "status": 403, "after": 3}])
+    e2e.stack.set_latency({"hubspot": latency_ms})
+    try:
+        (failed,) = e2e.sync("orders-to-hubspot")
+    finally:
+        e2e.stack.set_latency({"hubspot": 0})
+        e2e.faults("hubspot", [])
+    assert failed.status.value in ("failed", "paused"), failed.status
+    return failed
+
+
 def test_the_next_flush_is_written_while_the_one_before_is_in_flight(
     e2e: E2E, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -84,14 +98,7 @@ def test_a_flush_failing_beside_another_commits_nothing_past_it(
     _small_flushes(e2e, monkeypatch)
     (customers,) = e2e.sync("customers-to-hubspot")
     assert customers.status.value == "succeeded", customers.error
-    e2e.faults("hubspot", [{"match": UPSERT, "kind": "status", "status": 403, "after": 3}])
-    e2e.stack.set_latency({"hubspot": 50})
-    try:
-        (failed,) = e2e.sync("orders-to-hubspot")
-    finally:
-        e2e.stack.set_latency({"hubspot": 0})
-        e2e.faults("hubspot", [])
-    assert failed.status.value in ("failed", "paused"), failed.status
+    failed = orders_refused_from_the_fourth_upsert(e2e, latency_ms=50)
     shop_orders = e2e.records("b2connect", "orders")
     assert failed.counts["written"] < len(shop_orders)
     (again,) = e2e.sync("orders-to-hubspot")

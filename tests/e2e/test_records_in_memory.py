@@ -30,10 +30,10 @@ from sync.runner import side_by_side
 from tests.e2e.conftest import E2E, MASTER_KEY, by_key, fresh_e2e, stack_fixtures
 from tests.e2e.test_cli_sync import B2SYNC
 from tests.e2e.test_concurrent_backfill import with_concurrency
+from tests.e2e.test_flights import orders_refused_from_the_fourth_upsert
 
 #: records per B2Connect page and per flush: every run holds several flushes at once
 PAGE, FLUSH = 5, 40
-UPSERT = "POST /crm/v3/objects/{object_type}/batch/upsert"
 #: the bound under test: one flush
 BOUND = 40
 _CHANGE_PAGES = engine.change_pages
@@ -218,14 +218,7 @@ def test_a_run_failing_under_the_bound_gives_every_record_back_and_loses_none(
     (customers,) = e2e.sync("customers-to-hubspot")
     assert customers.status.value == "succeeded", customers.error
     assert IN_HAND.drains > 0 and IN_HAND.held == 0
-    e2e.faults("hubspot", [{"match": UPSERT, "kind": "status", "status": 403, "after": 3}])
-    e2e.stack.set_latency({"hubspot": 20})
-    try:
-        (failed,) = e2e.sync("orders-to-hubspot")
-    finally:
-        e2e.stack.set_latency({"hubspot": 0})
-        e2e.faults("hubspot", [])
-    assert failed.status.value in ("failed", "paused"), failed.status
+    orders_refused_from_the_fourth_upsert(e2e, latency_ms=20)
     assert IN_HAND.held == 0
     shop_orders = e2e.records("b2connect", "orders")
     (again,) = e2e.sync("orders-to-hubspot")
