@@ -124,21 +124,27 @@ class PipelineRun(Run):
                 with begin_write(self.db) as conn:
                     remember_mapping(conn, self.pipeline.name, fingerprint)
         finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()  # waits for a page being read ahead
             try:
-                self._land()  # acknowledged writes commit, also on a stop or an error
-            finally:
-                self._await_commit()
-                writer.close()
-                if self._flights is not None:
-                    self._flights.shutdown(wait=True)
-                    self._flights = None
-            if self._committer is not None:
-                self._committer.shutdown(wait=True)
-                self._committer = None
-            self._give_back(self._held)  # flushes dropped on an error or a stop
+                self._wind_down(source, writer)
+            finally:  # flushes dropped on an error or a stop, also when a commit failed
+                self._give_back(self._held)
+
+    def _wind_down(self, source: Iterator[Page], writer: Writer) -> None:
+        """Stop reading; land and commit what the CRM acknowledged; close the pools."""
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()  # waits for a page being read ahead
+        try:
+            self._land()  # acknowledged writes commit, also on a stop or an error
+        finally:
+            self._await_commit()
+            writer.close()
+            if self._flights is not None:
+                self._flights.shutdown(wait=True)
+                self._flights = None
+        if self._committer is not None:
+            self._committer.shutdown(wait=True)
+            self._committer = None
 
     def _push_pages(
         self, writer: Writer, source: Iterator[Page], cursor: Mapping[str, Any] | None

@@ -227,3 +227,37 @@ def test_a_run_failing_under_the_bound_gives_every_record_back_and_loses_none(
     written = by_key(e2e.records("hubspot", "orders"), "b2connect_id")
     assert sorted(written) == sorted(str(o["id"]) for o in shop_orders)
     assert all(len(v) == 1 for v in written.values())
+
+
+def test_a_run_whose_commit_fails_leaves_nothing_counted(
+    e2e: E2E, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store refuses a flush's commit (``database is locked`` past its timeout): the run
+    fails, and the records it held are not left counted against the process (else every
+    later run of a long-lived daemon would drain at every page); the rerun writes them."""
+    import sqlalchemy as sa
+
+    from sync import state
+
+    _small(e2e, monkeypatch)
+    real = state.add_run_counts
+    calls = {"n": 0}
+
+    def locked(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise sa.exc.OperationalError("COMMIT", {}, Exception("database is locked"))
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(state, "add_run_counts", locked)
+    IN_HAND.reset_peak()
+    (failed,) = e2e.sync("customers-to-hubspot")
+    assert failed.status.value == "failed", failed.status
+    assert calls["n"] >= 2
+    assert IN_HAND.held == 0
+    monkeypatch.setattr(state, "add_run_counts", real)
+    (again,) = e2e.sync("customers-to-hubspot")
+    assert again.status.value == "succeeded", again.error
+    assert IN_HAND.held == 0
+    contacts = by_key(e2e.records("hubspot", "contacts"), "b2connect_id")
+    assert contacts and all(len(v) == 1 for v in contacts.values())
