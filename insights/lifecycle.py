@@ -16,7 +16,13 @@ from typing import Any
 from insights.errors import InsightsError
 from insights.metrics import CustomerMetrics
 from insights.nps import SupportSignals
-from insights.rfm import MonetaryThresholds, RfmScore, monetary_quintiles, percentile_threshold
+from insights.rfm import (
+    MonetaryThresholds,
+    RfmScore,
+    ascending,
+    monetary_quintiles,
+    percentile_threshold,
+)
 from mapping.config import DEFAULT_SETTINGS, InsightsSettings
 
 __all__ = [
@@ -67,7 +73,7 @@ def population_thresholds(
     lifetime_values: Iterable[Decimal], settings: InsightsSettings = DEFAULT_SETTINGS
 ) -> PopulationThresholds:
     """Monetary quintiles and the High-Value cut-off from all buyers' lifetime values."""
-    ordered = sorted(lifetime_values)
+    ordered = ascending(lifetime_values)
     if not ordered:
         raise InsightsError("population thresholds need at least one customer with orders")
     return PopulationThresholds(

@@ -24,7 +24,6 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,6 +55,7 @@ from insights.metrics import CustomerMetrics
 from insights.nps import SupportSignals
 from insights.push import Pending, PushOutcome, insight_mapping, push_insights
 from insights.readback import CrmReadBack
+from insights.rfm import LifetimeValues
 from insights.rules import Firing, Snapshot, Target, detect, run_action
 from insights.snapshots import FIRINGS, firing_counts, load_state, save_snapshots
 from insights.support import support_signals
@@ -188,7 +188,7 @@ class InsightsRefresh:
             page_size=self.page_size,
         )
         summary.engaged, summary.supported = reads.read_all(tenant_id, now, full=full)
-        values: list[Decimal] | None = None  # a full pass: every buyer's lifetime value
+        values: LifetimeValues | None = None  # a full pass: every buyer's lifetime value
         with self.db.connect() as conn:
             stored = load_population(conn, tenant_id)
             dirty = dirty_count(conn, tenant_id)
@@ -212,7 +212,8 @@ class InsightsRefresh:
         table = self._cac_table(tenant_id, recount=summary.full or stored is None)
         run_id, after = str(uuid.uuid4()), None
         held: dict[str, list[Pending]] = {}  # per pipeline: writes carried to the next page
-        marks: dict[str, int] = {}  # dirty marks as read before each page's orders
+        marks: dict[str, int] = {}  # dirty marks as read before the page's (and carried) orders
+        carried: set[str] = set()  # customers whose writes the last page carried to this one
         while True:
             with self.db.connect() as conn:
                 keys = customer_page(
@@ -235,11 +236,11 @@ class InsightsRefresh:
             )
             summary.recomputed += len(scored)
             final = len(keys) < self.page_size
-            carried = {p.item.key for pending in held.values() for p in pending}
             failed = self._push(tenant_id, scored, now, run_id, summary, held, final=final)
             # written now: this page's customers and the ones carried from the last page,
             # except those held for the next page (they stay dirty until written)
-            failed |= {p.item.key for pending in held.values() for p in pending}
+            carry = {p.item.key for pending in held.values() for p in pending}
+            failed |= carry
             done = [s.key for s in scored] + sorted(carried)
             firings = [] if summary.baseline else self._fire(tenant_id, scored, page.snaps, now)
             self._commit(
@@ -248,6 +249,10 @@ class InsightsRefresh:
             )  # fmt: skip
             if final:
                 break
+            # only the customers carried to the next page still need their marks: the pass
+            # holds a page's marks, not the shop's
+            carried = carry
+            marks = {key: mark for key, mark in marks.items() if key in carried}
             after = keys[-1]
         log.info(
             "insights.refreshed",

@@ -6,17 +6,19 @@ they are computed once per run with :func:`monetary_quintiles` and passed in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from insights.errors import InsightsError
-from insights.metrics import CustomerMetrics
+from insights.metrics import CENT, CustomerMetrics
 from insights.segments import Segment, segment_for
 from mapping.config import DEFAULT_SETTINGS, InsightsSettings
 
 __all__ = [
+    "LifetimeValues",
     "MonetaryThresholds",
     "RfmScore",
     "frequency_score",
@@ -29,6 +31,46 @@ __all__ = [
 
 MonetaryThresholds = tuple[Decimal, Decimal, Decimal, Decimal]
 """Upper bounds (inclusive) of M1, M2, M3 and M4; anything above the last is M5."""
+#: whole cents per unit of the reporting currency
+_CENTS = 100
+
+
+class LifetimeValues(Sequence[Decimal]):
+    """A population's lifetime values held as whole cents in one array: 8 bytes a buyer
+    instead of a ``Decimal`` object of about 110, so a full pass over 100,000 buyers holds
+    under 1 MB for its cut points, in one block the allocator gets back whole. Reads give
+    ``Decimal`` values with two places."""
+
+    __slots__ = ("_cents",)
+
+    def __init__(self, values: Iterable[Decimal] = ()) -> None:
+        self._cents = array("q")
+        for value in values:
+            self.append(value)
+
+    def append(self, value: Decimal) -> None:
+        """Add one value (rounded to the cent)."""
+        self._cents.append(int(value.quantize(CENT) * _CENTS))
+
+    def ascending(self) -> LifetimeValues:
+        """The same values in ascending order."""
+        ordered = LifetimeValues()
+        ordered._cents = array("q", sorted(self._cents))
+        return ordered
+
+    def __len__(self) -> int:
+        return len(self._cents)
+
+    def __getitem__(self, index: int) -> Decimal:  # type: ignore[override]
+        return Decimal(self._cents[index]).scaleb(-2)
+
+    def __iter__(self) -> Iterator[Decimal]:
+        return (Decimal(cents).scaleb(-2) for cents in self._cents)
+
+
+def ascending(values: Iterable[Decimal]) -> Sequence[Decimal]:
+    """``values`` sorted (a :class:`LifetimeValues` stays in its compact form)."""
+    return values.ascending() if isinstance(values, LifetimeValues) else sorted(values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +116,7 @@ def frequency_score(order_count: int, settings: InsightsSettings = DEFAULT_SETTI
     return 1 + sum(1 for least in settings.frequency_orders if order_count >= least)
 
 
-def percentile_threshold(ordered: list[Decimal], percent: int) -> Decimal:
+def percentile_threshold(ordered: Sequence[Decimal], percent: int) -> Decimal:
     """Nearest-rank percentile of an ascending list: the smallest value with ``percent`` % at
     or below it."""
     if not ordered:
@@ -91,7 +133,7 @@ def monetary_quintiles(
     Nearest-rank percentiles: with n distinct values, the top ``n // 5`` values are M5;
     equal values always share a score. Raises ``InsightsError`` for an empty population.
     """
-    ordered = sorted(values)
+    ordered = ascending(values)
     p1, p2, p3, p4 = (percentile_threshold(ordered, p) for p in settings.monetary_percentiles)
     return (p1, p2, p3, p4)
 

@@ -40,6 +40,9 @@ class Planned:
     changed: list[str]
     match_value: str | None = None
     deferred: list[tuple[str, str, str]] = field(default_factory=list)
+    #: the CRM id each association's target had when the record was planned (association
+    #: pipeline → CRM id): the association written with the record
+    targets: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -100,6 +100,7 @@ def _plan_one(record: Record, inputs: _Inputs, plan: Plan) -> None:
     deferred = [(d.pipeline, d.key, "field") for d in mapped.deferred]
     link = inputs.links.get(record.key)
     hashes = inputs.hasher.fields(mapped.payload)
+    targets: dict[str, str] = {}
     for assoc in inputs.associations:
         target_key = get_path(record.fields, assoc.field)
         if is_blank(target_key):
@@ -110,6 +111,7 @@ def _plan_one(record: Record, inputs: _Inputs, plan: Plan) -> None:
             deferred.append((assoc.pipeline, str(target_key), f"assoc:{assoc.pipeline}"))
         else:
             hashes[name] = inputs.hasher.value(name, target)
+            targets[assoc.pipeline] = target
     old = link.field_hashes if link else {}
     parked = link is not None and not link.crm_id and PARKED in old and not inputs.replay
     if parked and _same_fields(old, hashes):
@@ -141,6 +143,7 @@ def _plan_one(record: Record, inputs: _Inputs, plan: Plan) -> None:
             changed=changed,
             match_value=match_value,
             deferred=deferred,
+            targets=targets,
         )
     )
 

@@ -162,7 +162,6 @@ class Writer:
     deletions_done: int = 0
     population: int | None = None
     _lengths: dict[str, dict[str, int | None]] = field(default_factory=dict)
-    _targets: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         lines = self.pipeline.lines
@@ -200,7 +199,10 @@ class Writer:
     def prefetch_targets(
         self, conn: sa.Connection, records: Sequence[Record]
     ) -> Callable[[str, str], str | None]:
-        """Load the CRM ids of records other pipelines synced (``link`` fields, associations)."""
+        """Load the CRM ids of records other pipelines synced (``link`` fields, associations)
+        that these records point to: a lookup for their flush only. Nothing is kept across
+        flushes (an orders run would otherwise end up holding the CRM id of every customer
+        its orders name, a shop's worth)."""
         wanted: dict[str, set[str]] = defaultdict(set)
         for spec in self.pipeline.fields:
             for step in spec.transform:
@@ -214,13 +216,15 @@ class Writer:
                 value = get_path(record.fields, assoc.field)
                 if not is_blank(value):
                     wanted[assoc.pipeline].add(str(value))
-        for pipeline, keys in wanted.items():
-            for key, crm_id in state.link_ids(conn, pipeline, sorted(keys)).items():
-                self._targets[(pipeline, key)] = crm_id
-        return self._target
+        found = {
+            pipeline: state.link_ids(conn, pipeline, sorted(keys))
+            for pipeline, keys in wanted.items()
+        }
 
-    def _target(self, pipeline: str, key: str) -> str | None:
-        return self._targets.get((pipeline, key))
+        def target(pipeline: str, key: str) -> str | None:
+            return found.get(pipeline, {}).get(key)
+
+        return target
 
     # ------------------------------------------------------------------ execute
 
@@ -485,8 +489,7 @@ class Writer:
             owners: dict[str, Planned] = {}
             for planned, crm_id in written:
                 if name in planned.changed and name in planned.hashes:
-                    target_key = str(get_path(planned.record.fields, assoc.field))
-                    target_id = self._target(assoc.pipeline, target_key)
+                    target_id = planned.targets.get(assoc.pipeline)
                     if target_id:
                         pairs.append((crm_id, target_id))
                         owners[crm_id] = planned

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import fields, replace
 from pathlib import Path
@@ -24,9 +23,11 @@ import pytest
 from connectors.b2connect import B2ConnectConnector
 from connectors.records import Page, Record
 from emulators.stack import EmulatorStack
+from sync import state
 from sync.push import engine
 from sync.push.in_hand import ENV, IN_HAND, records_in_memory
 from sync.runner import side_by_side
+from tests.e2e.alive import Alive, counted_str
 from tests.e2e.conftest import E2E, MASTER_KEY, by_key, fresh_e2e, stack_fixtures
 from tests.e2e.test_cli_sync import B2SYNC
 from tests.e2e.test_concurrent_backfill import with_concurrency
@@ -41,8 +42,8 @@ _CHANGE_PAGES = engine.change_pages
 _shop, shop = stack_fixtures("_shop", "shop", customers=200, seed=11)
 
 
-def _small(e2e: E2E, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Pages of ``PAGE``, flushes of ``FLUSH`` for every pipeline, concurrency 4; how many
+def _small(e2e: E2E, monkeypatch: pytest.MonkeyPatch, flush: int = FLUSH) -> int:
+    """Pages of ``PAGE``, flushes of ``flush`` for every pipeline, concurrency 4; how many
     pipelines there are."""
     real = B2ConnectConnector.__init__
 
@@ -55,29 +56,13 @@ def _small(e2e: E2E, monkeypatch: pytest.MonkeyPatch) -> int:
     for name in names:
         marker = f"  - name: {name}\n"
         assert text.count(marker) == 1
-        text = text.replace(marker, f"{marker}    batch_size: {FLUSH}\n")
+        text = text.replace(marker, f"{marker}    batch_size: {flush}\n")
     e2e.config_path.write_text(text, encoding="utf-8")
     with_concurrency(e2e, 4)  # re-reads the config
     return len(names)
 
 
-class _Alive:
-    """B2Connect records alive in the process: :class:`_Counted` records, counted as they
-    are made and as they are freed (``gc`` cannot count them safely
-    beside running threads: its list of every object would hold a tuple another thread is
-    still building)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.now = 0
-        self.at_pages: list[int] = []
-
-    def add(self, n: int) -> None:
-        with self.lock:
-            self.now += n
-
-
-ALIVE = _Alive()
+ALIVE = Alive()
 _FIELDS = [f.name for f in fields(Record)]
 
 
@@ -170,6 +155,82 @@ def test_a_backfill_holds_no_more_records_than_the_bound(
     assert written == written_unbounded
     assert written["contacts"] and all(n == 1 for _, n, _ in written["contacts"])
     print("alive at a page, most:", max(bounded), "bounded;", max(unbounded), "unbounded")
+
+
+@pytest.mark.slow
+def test_an_orders_run_holds_the_crm_ids_of_its_flushes_only(
+    shop: E2E, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An orders run looks up the CRM id of the customer each order names: HubSpot
+    associates the order with that contact, Salesforce fills the order's lookup field. Each
+    time the run takes in a page, the ids alive stay within the four flushes it may hold (one
+    being planned, two in flight, one committing), where before every id it had looked up stayed until the run
+    ended: the CRM id of every customer with an order, a shop's worth. The orders are written
+    and associated all the same."""
+    flush = 10
+    _small(shop, monkeypatch, flush=flush)
+    alive = Alive()
+    counted = counted_str(alive)
+    real_link_ids = state.link_ids
+
+    def link_ids_counted(*args: Any, **kwargs: Any) -> dict[str, str]:
+        return {k: counted(v) for k, v in real_link_ids(*args, **kwargs).items()}
+
+    monkeypatch.setattr(state, "link_ids", link_ids_counted)
+    runner = shop.runner()
+    shop.stack.set_latency({"hubspot": 40, "salesforce": 40})  # flushes stay in flight a while
+    try:
+        pipes = runner.select(None)
+        for pipe in pipes:
+            if pipe.b2connect.stream == "customers":
+                assert runner.run_pipeline(pipe).status.value == "succeeded"
+        per_run: dict[str, list[int]] = {}
+        for pipe in pipes:
+            if pipe.b2connect.stream == "orders":
+                seen = per_run.setdefault(pipe.name, [])
+
+                def counting(*args: Any, _seen: list[int] = seen, **kwargs: Any) -> Iterator[Any]:
+                    for page in _CHANGE_PAGES(*args, **kwargs):
+                        _seen.append(alive.now)
+                        yield page
+
+                monkeypatch.setattr(engine, "change_pages", counting)
+                summary = runner.run_pipeline(pipe)
+                assert summary.status.value == "succeeded", summary.error
+    finally:
+        shop.stack.set_latency({"hubspot": 0, "salesforce": 0})
+        runner.close()
+    assert shop.stack.seed_data is not None
+    named = {o["customerId"] for o in shop.stack.seed_data.orders}
+    assert len(named) > 8 * flush  # the shop's worth the old cache ended with
+    assert set(per_run) == {"orders-to-hubspot", "orders-to-salesforce"}
+    for name, seen in per_run.items():
+        assert len(seen) > len(named) // PAGE  # many pages: a backfill of every order
+        assert max(seen) <= 4 * flush, (name, max(seen))
+    orders = by_key(shop.records("hubspot", "orders"), "b2connect_id")
+    assert len(orders) == len(shop.stack.seed_data.orders)
+    assert all(len(v) == 1 for v in orders.values())
+    contacts = by_key(shop.records("hubspot", "contacts"), "b2connect_id")
+    edges = {
+        (str(row["fromObjectId"]), str(row["toObjectId"]))
+        for row in shop.records("hubspot", "associations")
+        if row["fromObjectType"] in ("orders", "0-123")
+        and row["toObjectType"] in ("contacts", "0-1")
+    }
+    wanted = {
+        (str(orders[o["id"]][0]["id"]), str(contacts[o["customerId"]][0]["id"]))
+        for o in shop.stack.seed_data.orders
+        if o["customerId"] in contacts
+    }
+    assert wanted and wanted <= edges
+    sf_contacts = by_key(shop.records("salesforce", "Contact"), "B2Connect_Id__c")
+    linked = by_key(shop.records("salesforce", "B2C_Order__c"), "B2Connect_Id__c")
+    assert len(linked) == len(orders)
+    assert all(
+        linked[o["id"]][0].get("Contact__c") == sf_contacts[o["customerId"]][0]["Id"]
+        for o in shop.stack.seed_data.orders
+        if o["customerId"] in sf_contacts
+    )
 
 
 def test_a_bad_bound_refuses_to_start(e2e: E2E) -> None:

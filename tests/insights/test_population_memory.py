@@ -95,6 +95,19 @@ def test_cut_points_hold_a_number_per_buyer_not_its_metrics(
     assert new * 3 < old, f"{new:.0f} bytes per buyer against {old:.0f}"
 
 
+def test_cut_points_hold_cents_per_buyer_not_decimals(sqlite_store_engine: sa.Engine) -> None:
+    """The whole of a full pass's cut points (every buyer's lifetime value, then sorted):
+    the values are held as whole cents in an array, 8 bytes a buyer, and sorting them
+    makes a transient ``int`` a buyer; a ``Decimal`` a buyer in a list, and the sorted list,
+    took about 120 bytes a buyer (at 100,000 buyers: 12 MB, for five numbers)."""
+
+    def cut_points(conn: sa.Connection) -> object:
+        return population_thresholds(lifetime_values(conn, TENANT, settings=SETTINGS))
+
+    per_buyer = _per_buyer(sqlite_store_engine, cut_points)
+    assert per_buyer < 70, f"{per_buyer:.0f} bytes per buyer"
+
+
 def test_lifetime_values_match_the_metrics(sqlite_store_engine: sa.Engine) -> None:
     """Same values as every buyer's metrics: currencies converted and summed per customer,
     cancelled orders out, a customer with a currency without a rate left out."""

@@ -21,6 +21,7 @@ from insights import (
     order_fact,
     recency_score,
 )
+from insights.rfm import LifetimeValues
 from tests.insights.factories import NOW, order, refund
 
 SETTINGS = InsightsSettings(rates={"USD": Decimal("0.9123"), "CHF": Decimal("1.0456")})
@@ -134,3 +135,22 @@ def test_ltv_bounds(raw: list[dict[str, Any]]) -> None:
     gross = sum((f.total * (SETTINGS.rate(f.currency) or 0) for f in facts), Decimal(0))
     assert Decimal(0) <= m.trailing_spend <= m.lifetime_value <= gross.quantize(Decimal("0.01"))
     assert m.order_count == len(facts)
+
+
+@relaxed
+@given(
+    st.lists(
+        st.decimals(min_value=-(10**9), max_value=10**9, places=4, allow_nan=False), max_size=60
+    )
+)
+def test_lifetime_values_in_cents_are_the_values_to_the_cent(values: list[Decimal]) -> None:
+    """Held as cents, the values read back as they were, rounded to the cent (as the metrics
+    round them), sorted alike, and give the same quintiles as the ``Decimal`` list did."""
+    cent = Decimal("0.01")
+    held = LifetimeValues(values)
+    expected = [v.quantize(cent) for v in values]
+    assert list(held) == expected and len(held) == len(values)
+    assert all(str(v) == str(e) for v, e in zip(held, expected, strict=True))
+    assert list(held.ascending()) == sorted(expected)
+    if values:
+        assert monetary_quintiles(held) == monetary_quintiles(expected)
