@@ -383,7 +383,7 @@ def add_pending(
 
 
 def pending_for(
-    conn: sa.Connection, pipeline: str, limit: int = 10_000, *, after_id: int = 0
+    conn: sa.Connection, pipeline: str, limit: int = 2_000, *, after_id: int = 0
 ) -> list[tuple[int, str, str, str, str]]:
     """Deferred links of ``pipeline`` after row ``after_id``, in the order they were deferred:
     (row id, record key, target pipeline, target key, what); the last id is where the next

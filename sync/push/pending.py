@@ -39,8 +39,12 @@ def upstream_wait() -> Callable[[], None] | None:
     return _UPSTREAM.get()
 
 
-#: deferred links read, completed and committed together
-PENDING_PAGE = 10_000
+#: deferred links read, completed and committed together: a flush's worth (a multiple of the
+#: CRMs' write and association batches, so paging adds no call where every link of a page is
+#: ready). A page holds its links' rows, their field hashes and what completing them makes;
+#: a 100,000-customer backfill's HubSpot orders run defers about 300,000 associations, and
+#: pages of 10,000 (as before) raised the process's peak while they were completed
+PENDING_PAGE = 2_000
 
 
 def complete_pending(writer: Writer, *, page: int | None = None) -> Counter[str]:

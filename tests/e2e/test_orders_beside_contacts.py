@@ -43,7 +43,7 @@ def _order_contact_edges(e2e: E2E) -> set[tuple[str, str]]:
 def test_orders_go_out_beside_their_contacts_and_every_one_is_associated(
     e2e: E2E, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Also: the deferred links are completed a page at a time (10,000 by default; 7 here),
+    """Also: the deferred links are completed a page at a time (2,000 by default; 7 here),
     every page in the same run. A backfill of 100,000 customers defers about 300,000
     associations, and the run that made only the first page reported success with the rest
     still missing."""

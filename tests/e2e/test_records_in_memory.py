@@ -157,6 +157,26 @@ def test_a_backfill_holds_no_more_records_than_the_bound(
     print("alive at a page, most:", max(bounded), "bounded;", max(unbounded), "unbounded")
 
 
+def _order_contact_pairs(e2e: E2E) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """(HubSpot order id, contact id) of every seeded order whose customer is a contact, and
+    the order → contact associations HubSpot holds."""
+    assert e2e.stack.seed_data is not None
+    orders = by_key(e2e.records("hubspot", "orders"), "b2connect_id")
+    contacts = by_key(e2e.records("hubspot", "contacts"), "b2connect_id")
+    wanted = {
+        (str(orders[o["id"]][0]["id"]), str(contacts[o["customerId"]][0]["id"]))
+        for o in e2e.stack.seed_data.orders
+        if o["customerId"] in contacts
+    }
+    edges = {
+        (str(row["fromObjectId"]), str(row["toObjectId"]))
+        for row in e2e.records("hubspot", "associations")
+        if row["fromObjectType"] in ("orders", "0-123")
+        and row["toObjectType"] in ("contacts", "0-1")
+    }
+    return wanted, edges
+
+
 @pytest.mark.slow
 def test_an_orders_run_holds_the_crm_ids_of_its_flushes_only(
     shop: E2E, monkeypatch: pytest.MonkeyPatch
@@ -210,18 +230,7 @@ def test_an_orders_run_holds_the_crm_ids_of_its_flushes_only(
     orders = by_key(shop.records("hubspot", "orders"), "b2connect_id")
     assert len(orders) == len(shop.stack.seed_data.orders)
     assert all(len(v) == 1 for v in orders.values())
-    contacts = by_key(shop.records("hubspot", "contacts"), "b2connect_id")
-    edges = {
-        (str(row["fromObjectId"]), str(row["toObjectId"]))
-        for row in shop.records("hubspot", "associations")
-        if row["fromObjectType"] in ("orders", "0-123")
-        and row["toObjectType"] in ("contacts", "0-1")
-    }
-    wanted = {
-        (str(orders[o["id"]][0]["id"]), str(contacts[o["customerId"]][0]["id"]))
-        for o in shop.stack.seed_data.orders
-        if o["customerId"] in contacts
-    }
+    wanted, edges = _order_contact_pairs(shop)
     assert wanted and wanted <= edges
     sf_contacts = by_key(shop.records("salesforce", "Contact"), "B2Connect_Id__c")
     linked = by_key(shop.records("salesforce", "B2C_Order__c"), "B2Connect_Id__c")
@@ -322,3 +331,37 @@ def test_a_run_whose_commit_fails_leaves_nothing_counted(
     assert IN_HAND.held == 0
     contacts = by_key(e2e.records("hubspot", "contacts"), "b2connect_id")
     assert contacts and all(len(v) == 1 for v in contacts.values())
+
+
+_big_shop, big_shop = stack_fixtures("_big_shop", "big_shop", customers=800, seed=5)
+
+
+@pytest.mark.slow
+def test_deferred_links_are_completed_a_flush_at_a_time(
+    big_shop: E2E, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The HubSpot orders run goes first, before any contact is linked: every order's
+    association is deferred (more than 2,000 of them). After the customers run, the next
+    orders run completes them a page of 2,000 at a time, each page read, completed and
+    committed before the next: no read of deferred links returns more (the old page was
+    10,000, so one read held them all), and every order ends associated with its contact."""
+    pages: list[int] = []
+    real_pending_for = state.pending_for
+
+    def pending_for(*args: Any, **kwargs: Any) -> Any:
+        rows = real_pending_for(*args, **kwargs)
+        pages.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(state, "pending_for", pending_for)
+    first = big_shop.sync("orders-to-hubspot")[0]
+    deferred = first.counts["deferred"]
+    assert first.status.value == "succeeded" and deferred > 2_000, first.counts
+    big_shop.sync("customers-to-hubspot")
+    pages.clear()
+    [again] = big_shop.sync("orders-to-hubspot")
+    assert again.status.value == "succeeded", again.error
+    assert again.counts["deferred_completed"] > 2_000, again.counts
+    assert max(pages) <= 2_000 and len(pages) >= 2, pages
+    wanted, edges = _order_contact_pairs(big_shop)
+    assert len(wanted) > 2_000 and wanted <= edges
