@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import overload
 
 from insights.errors import InsightsError
 from insights.metrics import CENT, CustomerMetrics
@@ -61,7 +62,17 @@ class LifetimeValues(Sequence[Decimal]):
     def __len__(self) -> int:
         return len(self._cents)
 
-    def __getitem__(self, index: int) -> Decimal:  # type: ignore[override]
+    @overload
+    def __getitem__(self, index: int) -> Decimal: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> LifetimeValues: ...
+
+    def __getitem__(self, index: int | slice) -> Decimal | LifetimeValues:
+        if isinstance(index, slice):  # a part of the values, still as cents
+            part = LifetimeValues()
+            part._cents = self._cents[index]
+            return part
         return Decimal(self._cents[index]).scaleb(-2)
 
     def __iter__(self) -> Iterator[Decimal]:

@@ -152,5 +152,6 @@ def test_lifetime_values_in_cents_are_the_values_to_the_cent(values: list[Decima
     assert list(held) == expected and len(held) == len(values)
     assert all(str(v) == str(e) for v, e in zip(held, expected, strict=True))
     assert list(held.ascending()) == sorted(expected)
+    assert list(held[1::2]) == expected[1::2]
     if values:
         assert monetary_quintiles(held) == monetary_quintiles(expected)
